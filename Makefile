@@ -1,0 +1,45 @@
+# genetic_sizer — every target that needs the package installs it first (into .venv).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+# Ray must stay on the loopback interface on these machines (see README, "Ray on loopback").
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
+
+.PHONY: help install test test-fast lint format evolve bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the package with dev extras (no-op when current)
+
+test: install  ## run the whole test suite
+	$(PY) -m pytest -q
+
+test-fast: install  ## the suite without tests marked slow or ray
+	$(PY) -m pytest -q -m "not slow and not ray"
+
+lint: install  ## ruff check + format check
+	$(VENV)/bin/ruff check genetic_sizer tests experiments
+	$(VENV)/bin/ruff format --check genetic_sizer tests experiments
+
+format: install  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix genetic_sizer tests experiments
+	$(VENV)/bin/ruff format genetic_sizer tests experiments
+
+evolve: install  ## evolve a portfolio on the embedded data set (configs/default.yaml)
+	$(VENV)/bin/genetic-sizer evolve --config $(CONFIG)
+
+bench: install  ## speed benchmarks against vectorbt, measured in the same run
+	$(PY) experiments/bench_simulate.py
+
+clean:  ## remove the virtualenv, caches and run outputs
+	rm -rf $(VENV) .pytest_cache .ruff_cache runs build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

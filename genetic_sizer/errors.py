@@ -1,0 +1,45 @@
+"""The project's exception tree.
+
+Every error raised at a boundary (config, price data, genomes, champion files, the exchange) is one of
+these, and its message names the offending field and value. The data, config and genome errors are also
+``ValueError`` so that generic callers can catch them the usual way.
+"""
+
+from __future__ import annotations
+
+
+class GeneticSizerError(Exception):
+    """Base class of every error raised by genetic_sizer."""
+
+
+class ConfigError(GeneticSizerError, ValueError):
+    """A run configuration or parameter is invalid; the message names the key and the value."""
+
+
+class DataError(GeneticSizerError, ValueError):
+    """Price data is invalid; the message names the file, the symbol and the timestamp where known."""
+
+
+class GenomeError(GeneticSizerError, ValueError):
+    """A weight genome is not a valid weight vector; the message names the genome and the value."""
+
+
+class ChampionError(GeneticSizerError, ValueError):
+    """A champion file is missing, malformed or inconsistent."""
+
+
+class ExchangeError(GeneticSizerError):
+    """The exchange refused a whole request or answered something unexpected."""
+
+
+class RetryableExchangeError(ExchangeError):
+    """A transport failure (timeout, connection reset, HTTP 5xx) that is safe to retry."""
+
+
+class OrderRejected(ExchangeError):
+    """One order of a request was rejected by the exchange (a ``statuses[i].error``)."""
+
+    def __init__(self, coin: str, message: str):
+        super().__init__(f"order for {coin!r} rejected: {message}")
+        self.coin = coin
+        self.reason = message

@@ -1,0 +1,98 @@
+"""Fitness metrics of whole populations at once, on top of the Numba kernels in :mod:`genetic_sizer.nb`.
+
+Definitions (all per genome, from the value series ``v`` of n bars and ``init_cash``):
+
+=======================  =====================================================================
+``total_return``         ``v[-1] / init_cash - 1``
+``annualized_return``    ``prod(1 + r) ** (periods_per_year / n) - 1`` (CAGR); -1 if wiped out
+``cagr``                 alias of ``annualized_return``
+``annualized_volatility`` ``std(r, ddof=1) * sqrt(periods_per_year)``
+``sharpe``               ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``; 0 if std is 0
+``sortino``              ``mean(r) * ppy / (sqrt(mean(min(r, 0)**2)) * sqrt(ppy))``; 0 if no downside
+``calmar``               ``annualized_return / |max_drawdown|``; 0 if there was no drawdown
+``max_drawdown``         ``min(v / running_max(v) - 1)``, a number <= 0 (vectorbt's sign)
+``turnover``             annualized one-way turnover: traded notional / value summed over
+                         rebalances after the first, times ``periods_per_year / n``
+=======================  =====================================================================
+
+where ``r[0] = v[0] / init_cash - 1`` and ``r[i] = v[i] / v[i-1] - 1``. These are vectorbt's definitions
+(``pf.sharpe_ratio()`` and friends, with ``freq`` and ``year_freq`` giving ``periods_per_year`` bars a
+year), and the test suite checks them against vectorbt to 1e-9 relative. Where vectorbt returns ``inf``
+or ``nan`` for a degenerate genome (flat value, zero volatility, no drawdown), these return the finite
+values above so that selection is never poisoned by NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from genetic_sizer import nb
+from genetic_sizer.errors import ConfigError
+
+__all__ = ["MAXIMIZE", "METRICS", "compute_metrics"]
+
+METRICS = (*nb.METRIC_NAMES, "cagr", "turnover")
+
+MAXIMIZE = {
+    "total_return": True,
+    "annualized_return": True,
+    "cagr": True,
+    "annualized_volatility": False,
+    "sharpe": True,
+    "sortino": True,
+    "calmar": True,
+    "max_drawdown": True,  # <= 0: closer to zero is better
+    "turnover": False,
+}
+"""For each metric, whether a larger value is better."""
+
+
+def compute_metrics(
+    values,
+    *,
+    init_cash: float,
+    periods_per_year: float,
+    traded=None,
+) -> dict[str, np.ndarray]:
+    """Every fitness metric for every genome.
+
+    Parameters
+    ----------
+    values : array (n_bars, n_genomes) or (n_bars,)
+        Portfolio values, as returned by :func:`genetic_sizer.simulate.simulate`.
+    init_cash : float
+        The value before the first bar.
+    periods_per_year : float
+        Bars per year (``Prices.periods_per_year``).
+    traded : array (n_genomes,), optional
+        ``Backtest.traded`` from :func:`genetic_sizer.simulate.backtest`; when given, ``turnover`` is
+        reported.
+
+    Returns
+    -------
+    dict of metric name -> float64 array (n_genomes,)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[:, None]
+    if v.ndim != 2 or v.shape[0] < 2:
+        raise ConfigError(f"values must be (n_bars >= 2, n_genomes), got shape {np.shape(values)}")
+    if not (math.isfinite(init_cash) and init_cash > 0):
+        raise ConfigError(f"init_cash must be a positive finite number, got {init_cash!r}")
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ConfigError(f"periods_per_year must be a positive finite number, got {periods_per_year!r}")
+    if not np.isfinite(v).all():
+        raise ConfigError("values contain NaN or infinity")
+    vg = np.ascontiguousarray(v.T)  # genome-major for the kernel
+    out = np.empty((len(nb.METRIC_NAMES), vg.shape[0]), dtype=np.float64)
+    nb.metrics_nb(vg, float(init_cash), float(periods_per_year), out)
+    result = {name: out[i] for i, name in enumerate(nb.METRIC_NAMES)}
+    result["cagr"] = result["annualized_return"]
+    if traded is not None:
+        traded = np.asarray(traded, dtype=np.float64)
+        if traded.shape != (vg.shape[0],):
+            raise ConfigError(f"traded must have shape ({vg.shape[0]},), got {traded.shape}")
+        result["turnover"] = traded * (periods_per_year / v.shape[0])
+    return result

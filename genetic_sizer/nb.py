@@ -1,0 +1,378 @@
+"""Pure Numba kernels over arrays: the population simulator and the fitness kernels.
+
+Nothing here knows about pandas, files, vectorbt or Ray. Every kernel is compiled with ``cache=True`` so
+later processes (including Ray workers on the same machine) load the compiled code instead of compiling.
+
+Simulation semantics are those of ``vbt.Portfolio.from_orders`` with ``size_type='targetpercent'``,
+``cash_sharing=True``, ``call_seq='auto'``, one group per genome, orders at the close, and the default
+``update_value=False``. On a rebalance bar, for one genome:
+
+1. the group value is ``cash + sum(position * close)`` at the bar's close;
+2. every asset's order value is approximated as ``w * value - position * close`` and the assets are
+   ordered by that value with vectorbt's stable insertion argsort, so sells run before buys;
+3. each order targets ``w * value / close`` units (the value of step 1 is not updated between orders);
+   buys pay ``close * (1 + slippage)`` plus ``fees`` on the notional and are cut down to what the cash
+   can pay; sells receive ``close * (1 - slippage)`` less fees;
+4. vectorbt's tolerances are reproduced: quantities within 1e-12 of zero are zero, a buy whose cost is
+   within 1e-9 relative of the cash is filled in full, and an order for fewer than ``min_size`` units
+   (vectorbt's default ``min_size=1e-8``) is rejected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
+ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol
+_FASTMATH = {"reassoc", "contract"}  # lets LLVM vectorize the valuation sums; keeps NaN/inf semantics
+MIN_SIZE = 1e-8  # vectorbt.settings.portfolio["min_size"]: smaller orders (in units) are rejected
+
+# Rows of the metrics matrix returned by metrics_nb, in order.
+METRIC_NAMES = (
+    "total_return",
+    "annualized_return",
+    "annualized_volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+)
+
+
+@njit(cache=True, inline="always")
+def _is_close(a, b):
+    """vectorbt's is_close_nb (False for NaN and infinities)."""
+    if np.isnan(a) or np.isnan(b) or np.isinf(a) or np.isinf(b):
+        return False
+    if a == b:
+        return True
+    return abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)
+
+
+@njit(cache=True, inline="always")
+def _is_zero(a):
+    """vectorbt's is_close_nb(a, 0.0): for a finite a that is |a| <= ABS_TOL; False for NaN and inf."""
+    return abs(a) <= ABS_TOL
+
+
+@njit(cache=True, inline="always")
+def _is_less(a, b):
+    """vectorbt's is_less_nb."""
+    if _is_close(a, b):
+        return False
+    return a < b
+
+
+@njit(cache=True, inline="always")
+def _add(a, b):
+    """vectorbt's add_nb: a + b, snapped to 0.0 when the two cancel within tolerance.
+
+    For operands of opposite sign |a + b| = ||a| - |b||, so the test is_close(|a|, |b|) reads as below;
+    for operands of the same sign it is is_close(a + b, 0).
+    """
+    s = a + b
+    if np.sign(a) != np.sign(b):
+        if abs(s) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL):
+            return 0.0
+    elif abs(s) <= ABS_TOL:
+        return 0.0
+    return s
+
+
+@njit(cache=True, inline="always")
+def _target_size(k, price, wk, value, cash, position):
+    """vectorbt's execute_order_nb preamble for a target-percent order: snap near-zero state to zero and
+    return ``(cash, position, value, size)``, where ``size`` is the units to trade (NaN if rejected)."""
+    if _is_zero(cash):
+        cash = 0.0
+    pos = position[k]
+    if _is_zero(pos):
+        pos = 0.0
+    position[k] = pos
+    val = value
+    if _is_zero(val):
+        val = 0.0
+    if val <= 0:
+        return cash, pos, np.nan  # vectorbt rejects target-percent orders when the value is <= 0
+    size = wk * val
+    size /= price
+    size -= pos
+    return cash, pos, size
+
+
+@njit(cache=True, inline="always")
+def _execute(k, price, wk, value, cash, position, fees, slippage, longonly):
+    """One target-percent order for asset ``k`` (vectorbt's execute_order_nb with buy_nb / sell_nb).
+
+    Updates ``position[k]`` and returns ``(cash, traded notional at the fill price)``.
+    """
+    cash, pos, size = _target_size(k, price, wk, value, cash, position)
+    if np.isnan(size):
+        return cash, 0.0
+    if size > 0:  # buy / cover
+        if cash == 0:
+            return cash, 0.0
+        adj_price = price * (1.0 + slippage)
+        req_cash = size * adj_price
+        total_req = req_cash + req_cash * fees
+        if total_req <= cash or _is_close(total_req, cash):
+            final_size = size
+            final_req = total_req
+        else:  # cut down to what the cash can pay, fees included
+            max_req = cash / (1.0 + fees)
+            if max_req <= 0:
+                return cash, 0.0
+            final_size = max_req / adj_price
+            final_req = cash
+        if _is_zero(size) or (final_size < 2 * MIN_SIZE and _is_less(final_size, MIN_SIZE)):
+            return cash, 0.0
+        position[k] = _add(pos, final_size)
+        return _add(cash, -final_req), final_size * adj_price
+    # sell / short
+    size_limit = -size
+    if longonly:
+        if pos == 0:
+            return cash, 0.0
+        size_limit = min(pos, size_limit)
+    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
+        return cash, 0.0
+    adj_price = price * (1.0 - slippage)
+    acq = size_limit * adj_price
+    final_acq = _add(acq, -(acq * fees))
+    if final_acq < 0:
+        return cash, 0.0
+    position[k] = _add(pos, -size_limit)
+    return cash + final_acq, size_limit * adj_price
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def simulate_genome_nb(
+    close,
+    w,
+    rebalance,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    value_out,
+    position,
+    order_value,
+    sells,
+    buys,
+):
+    """Simulate one genome; writes its value at every bar into ``value_out`` and returns the turnover sum.
+
+    The turnover sum is, over every rebalance bar after the first, the traded notional (at fill prices)
+    divided by the group value before trading. Scratch arrays ``position``, ``order_value``, ``sells`` and
+    ``buys`` (length n_assets) are passed in so the bar loop never allocates.
+
+    vectorbt executes a rebalance in ascending order of approximate order value (a stable insertion
+    argsort, O(n^2) a bar). The same result is reached in O(n): sells never depend on cash, so their
+    relative order does not matter; a buy's cost is its order value times ``(1 + slippage) * (1 + fees)``,
+    so when the cash covers every buy but the largest, all of those fill in full in any order and only
+    the largest (the last one in vectorbt's sequence; the highest index among equals) can be cut.
+    When the cash cannot cover them, the buys run in vectorbt's exact sorted sequence.
+    """
+    n_bars, n_assets = close.shape
+    cash = init_cash
+    traded_sum = 0.0
+    cost_factor = (1.0 + slippage) * (1.0 + fees)
+    for k in range(n_assets):
+        position[k] = 0.0
+    for i in range(n_bars):
+        if rebalance[i]:
+            # group value at this bar's close, before any order
+            value = cash
+            for k in range(n_assets):
+                value += position[k] * close[i, k]
+            # approximate order values (vectorbt's approx_order_value_nb); sells and buys are compacted
+            # into two index lists without branching, so the order loops below branch predictably
+            total_buy = 0.0
+            max_buy = 0.0
+            k_max = -1
+            n_sells = 0
+            n_buys = 0
+            for k in range(n_assets):
+                ov = w[k] * value - position[k] * close[i, k]
+                order_value[k] = ov
+                is_buy = ov > 0
+                sells[n_sells] = k
+                buys[n_buys] = k
+                n_sells += 1 - is_buy
+                n_buys += is_buy
+                total_buy += ov if is_buy else 0.0
+                if ov >= max_buy and is_buy:
+                    max_buy = ov
+                    k_max = k
+            traded = 0.0
+            # sells (and no-op orders) first: they never depend on cash, so their order is free
+            for j in range(n_sells):
+                k = sells[j]
+                cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
+                traded += t
+            if n_buys > 0:
+                if (total_buy - max_buy) * cost_factor <= cash * (1.0 - 1e-7):
+                    # the cash covers every buy but the largest: those fill in full, in any order
+                    for j in range(n_buys):
+                        k = buys[j]
+                        if k != k_max:
+                            cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
+                            traded += t
+                    cash, t = _execute(
+                        k_max, close[i, k_max], w[k_max], value, cash, position, fees, slippage, longonly
+                    )
+                    traded += t
+                else:
+                    # the cash runs out before the largest buy: vectorbt's exact (stable) sequence
+                    for j in range(1, n_buys):
+                        c_j = buys[j]
+                        a_j = order_value[c_j]
+                        m = j - 1
+                        while m >= 0 and order_value[buys[m]] > a_j:
+                            buys[m + 1] = buys[m]
+                            m -= 1
+                        buys[m + 1] = c_j
+                    for j in range(n_buys):
+                        k = buys[j]
+                        cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
+                        traded += t
+            if i > 0 and value > 0:
+                traded_sum += traded / value
+        # value at the close, after this bar's orders
+        v = cash
+        for k in range(n_assets):
+            v += position[k] * close[i, k]
+        value_out[i] = v
+    return traded_sum
+
+
+@njit(cache=True, parallel=True)
+def simulate_population_nb(close, weights, rebalance, fees, slippage, init_cash, longonly, value_out, traded_out):
+    """Simulate every genome (row of ``weights``) over ``close``, in parallel over genomes.
+
+    Parameters
+    ----------
+    close : float64 (n_bars, n_assets)
+    weights : float64 (n_genomes, n_assets)
+    rebalance : bool (n_bars,)
+    fees, slippage, init_cash : float
+    longonly : bool (n_genomes,)
+        Long-only genomes cap sells at the position, as vectorbt's ``direction='longonly'``.
+    value_out : float64 (n_genomes, n_bars)
+        Written: portfolio value of each genome at each bar's close. Genome-major, so each genome writes
+        one contiguous row.
+    traded_out : float64 (n_genomes,)
+        Written: per genome, the sum over rebalance bars after the first of traded notional / value.
+    """
+    n_genomes, n_assets = weights.shape
+    for g in prange(n_genomes):
+        position = np.empty(n_assets)
+        order_value = np.empty(n_assets)
+        sells = np.empty(n_assets, dtype=np.int64)
+        buys = np.empty(n_assets, dtype=np.int64)
+        traded_out[g] = simulate_genome_nb(
+            close,
+            weights[g],
+            rebalance,
+            fees,
+            slippage,
+            init_cash,
+            longonly[g],
+            value_out[g],
+            position,
+            order_value,
+            sells,
+            buys,
+        )
+
+
+@njit(cache=True)
+def _return(prev, cur):
+    """vectorbt's get_return_nb."""
+    if prev == 0:
+        if cur == 0:
+            return 0.0
+        return np.inf * np.sign(cur)
+    r = (cur - prev) / prev
+    if prev < 0:
+        r *= -1
+    return r
+
+
+@njit(cache=True)
+def metrics_genome_nb(values, init_cash, ann_factor, out):
+    """Metrics of one value series (vectorbt's definitions on returns from ``init_cash``); see metrics_nb."""
+    n = values.shape[0]
+    # pass 1: mean return, compounded growth, drawdown
+    s = 0.0
+    growth = 1.0
+    prev = init_cash
+    peak = -np.inf
+    max_dd = 0.0
+    for i in range(n):
+        r = _return(prev, values[i])
+        s += r
+        growth *= r + 1.0
+        prev = values[i]
+        if values[i] > peak:
+            peak = values[i]
+        dd = values[i] / peak - 1.0
+        if dd < max_dd:
+            max_dd = dd
+    mean = s / n
+    # pass 2: deviations and downside
+    ss = 0.0
+    down = 0.0
+    prev = init_cash
+    for i in range(n):
+        r = _return(prev, values[i])
+        prev = values[i]
+        d = r - mean
+        ss += d * d
+        if r < 0:
+            down += r * r
+    std = np.sqrt(ss / (n - 1))  # ddof=1
+    downside = np.sqrt(down / n) * np.sqrt(ann_factor)
+
+    total_return = values[n - 1] / init_cash - 1.0
+    if growth > 0:
+        ann_ret = growth ** (ann_factor / n) - 1.0
+    else:
+        ann_ret = -1.0  # the portfolio was wiped out
+    ann_vol = std * np.sqrt(ann_factor)
+    sharpe = mean / std * np.sqrt(ann_factor) if std > 0 else 0.0
+    sortino = mean * ann_factor / downside if downside > 0 else 0.0
+    calmar = ann_ret / abs(max_dd) if max_dd < 0 else 0.0
+    out[0] = total_return
+    out[1] = ann_ret
+    out[2] = ann_vol
+    out[3] = sharpe
+    out[4] = sortino
+    out[5] = calmar
+    out[6] = max_dd
+
+
+@njit(cache=True, parallel=True)
+def metrics_nb(values, init_cash, ann_factor, out):
+    """Fitness metrics of every genome, in parallel.
+
+    Parameters
+    ----------
+    values : float64 (n_genomes, n_bars)
+        Portfolio value at each bar's close (genome-major, as written by simulate_population_nb).
+    init_cash : float
+        Value before the first bar; the first return is ``values[0] / init_cash - 1``.
+    ann_factor : float
+        Bars per year.
+    out : float64 (len(METRIC_NAMES), n_genomes)
+        Written, row by row in the order of ``METRIC_NAMES``.
+
+    Definitions follow vectorbt's returns accessor (``ddof=1``, no risk-free rate, required return 0).
+    Where vectorbt would return ``inf`` or ``nan`` for a degenerate series, these kernels return a finite
+    value: Sharpe and Sortino are 0 when volatility / downside risk is 0, Calmar is 0 when there was no
+    drawdown, and the annualized return of a portfolio whose value reached zero or below is -1.
+    """
+    n_genomes = values.shape[0]
+    for g in prange(n_genomes):
+        metrics_genome_nb(values[g], init_cash, ann_factor, out[:, g])

@@ -1,0 +1,57 @@
+"""Shared fixtures: synthetic price sets of any shape and the embedded default data."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+# Ray must bind 127.0.0.1 only; set before any test can start it (inherited by its processes).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+from genetic_sizer.data import Prices, load_default
+
+
+def make_prices(
+    n_bars: int,
+    n_assets: int,
+    seed: int = 0,
+    *,
+    freq: str = "D",
+    start: str = "2010-01-01",
+    vol: float = 0.02,
+) -> Prices:
+    """Geometric random walks with per-asset drift and volatility; ``freq`` 'D' (7 days a week),
+    'B' (business days) or 'h' (hourly, 24/7)."""
+    rng = np.random.default_rng(seed)
+    drift = rng.normal(0.0003, 0.0005, n_assets)
+    sigma = vol * rng.uniform(0.5, 1.5, n_assets)
+    rets = rng.normal(drift, sigma, size=(n_bars, n_assets))
+    close = 100.0 * rng.uniform(0.2, 5.0, n_assets) * np.exp(np.cumsum(rets, axis=0))
+    index = pd.date_range(start, periods=n_bars, freq=freq, tz="UTC")
+    symbols = [f"A{k:02d}" for k in range(n_assets)]
+    return Prices(close=close, index=index, symbols=symbols, source=f"synthetic(seed={seed})")
+
+
+def random_weights(n_genomes: int, n_assets: int, seed: int = 0, kind: str = "longonly") -> np.ndarray:
+    """Valid genomes: Dirichlet points on the simplex (with some exact zeros and a one-hot genome) or
+    long/short vectors with unit gross exposure."""
+    rng = np.random.default_rng(seed)
+    if kind == "longonly":
+        w = rng.dirichlet(np.full(n_assets, 0.7), size=n_genomes)
+        if n_genomes > 2:
+            w[0] = 0.0
+            w[0, rng.integers(n_assets)] = 1.0  # one-hot
+            w[1, : n_assets // 2] = 0.0  # exact zeros
+            w[1] /= w[1].sum()
+        return w
+    w = rng.normal(size=(n_genomes, n_assets))
+    w /= np.abs(w).sum(axis=1, keepdims=True)
+    return w
+
+
+@pytest.fixture(scope="session")
+def sp500() -> Prices:
+    return load_default()
