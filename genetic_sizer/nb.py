@@ -146,6 +146,59 @@ def _execute(k, price, wk, value, cash, position, fees, slippage, longonly):
     return cash + final_acq, size_limit * adj_price
 
 
+@njit(cache=True, inline="always")
+def _sell_fill(pos, size, price, fees, slippage, longonly):
+    """A sell of ``-size`` units (vectorbt's sell_nb); returns ``(new position, cash received, notional)``.
+
+    Sells never depend on the cash balance, so several can be filled independently and their cash summed.
+    """
+    size_limit = -size
+    if longonly:
+        if pos == 0:
+            return pos, 0.0, 0.0
+        size_limit = min(pos, size_limit)
+    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
+        return pos, 0.0, 0.0
+    adj_price = price * (1.0 - slippage)
+    acq = size_limit * adj_price
+    final_acq = _add(acq, -(acq * fees))
+    if final_acq < 0:
+        return pos, 0.0, 0.0
+    return _add(pos, -size_limit), final_acq, size_limit * adj_price
+
+
+@njit(cache=True, inline="always")
+def _buy_fill_uncut(pos, size, price, fees, slippage):
+    """A buy of ``size`` units known to be covered by the cash (vectorbt's buy_nb, sufficient-cash branch);
+    returns ``(new position, cash paid, notional)``."""
+    if _is_zero(size) or (size < 2 * MIN_SIZE and _is_less(size, MIN_SIZE)):
+        return pos, 0.0, 0.0
+    adj_price = price * (1.0 + slippage)
+    req_cash = size * adj_price
+    return _add(pos, size), req_cash + req_cash * fees, req_cash
+
+
+@njit(cache=True, inline="always")
+def _group_value(cash, position, close, i):
+    """cash + sum(position * close[i]) with four independent partial sums (shorter dependency chain)."""
+    n = position.shape[0]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    k = 0
+    while k + 4 <= n:
+        s0 += position[k] * close[i, k]
+        s1 += position[k + 1] * close[i, k + 1]
+        s2 += position[k + 2] * close[i, k + 2]
+        s3 += position[k + 3] * close[i, k + 3]
+        k += 4
+    while k < n:
+        s0 += position[k] * close[i, k]
+        k += 1
+    return cash + ((s0 + s1) + (s2 + s3))
+
+
 @njit(cache=True, fastmath=_FASTMATH)
 def simulate_genome_nb(
     close,
@@ -172,7 +225,10 @@ def simulate_genome_nb(
     relative order does not matter; a buy's cost is its order value times ``(1 + slippage) * (1 + fees)``,
     so when the cash covers every buy but the largest, all of those fill in full in any order and only
     the largest (the last one in vectorbt's sequence; the highest index among equals) can be cut.
-    When the cash cannot cover them, the buys run in vectorbt's exact sorted sequence.
+    Those independent fills are summed into the cash once, instead of threading every order through the
+    cash balance (a serial dependency that dominated the run time). When the cash cannot cover them, the
+    buys run one by one in vectorbt's exact sorted sequence. Floating-point sums are therefore taken in
+    a different order than vectorbt's, which moves values by ~1e-15 relative.
     """
     n_bars, n_assets = close.shape
     cash = init_cash
@@ -183,9 +239,7 @@ def simulate_genome_nb(
     for i in range(n_bars):
         if rebalance[i]:
             # group value at this bar's close, before any order
-            value = cash
-            for k in range(n_assets):
-                value += position[k] * close[i, k]
+            value = _group_value(cash, position, close, i)
             # approximate order values (vectorbt's approx_order_value_nb); sells and buys are compacted
             # into two index lists without branching, so the order loops below branch predictably
             total_buy = 0.0
@@ -206,19 +260,57 @@ def simulate_genome_nb(
                     max_buy = ov
                     k_max = k
             traded = 0.0
-            # sells (and no-op orders) first: they never depend on cash, so their order is free
+            val = 0.0 if _is_zero(value) else value
+            if _is_zero(cash):
+                cash = 0.0
+            # sells (and no-op orders) first: they never depend on cash, so they fill independently and
+            # their proceeds are summed (no serial dependency through the cash balance)
+            proceeds = 0.0
             for j in range(n_sells):
                 k = sells[j]
-                cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
-                traded += t
+                pos = position[k]
+                if _is_zero(pos):
+                    pos = 0.0
+                if val > 0:
+                    size = w[k] * val
+                    size /= close[i, k]
+                    size -= pos
+                    if size > 0:  # an order value of ~0 can still round to a tiny buy
+                        cash, t = _execute(
+                            k, close[i, k], w[k], value, cash + proceeds, position, fees, slippage, longonly
+                        )
+                        proceeds = 0.0
+                        traded += t
+                        continue
+                    pos, got, t = _sell_fill(pos, size, close[i, k], fees, slippage, longonly)
+                    proceeds += got
+                    traded += t
+                position[k] = pos
+            cash = cash + proceeds
             if n_buys > 0:
-                if (total_buy - max_buy) * cost_factor <= cash * (1.0 - 1e-7):
-                    # the cash covers every buy but the largest: those fill in full, in any order
+                if val > 0 and (total_buy - max_buy) * cost_factor <= cash * (1.0 - 1e-7):
+                    # the cash covers every buy but the largest: those fill in full, in any order, and
+                    # their costs are summed; only the largest (last in vectorbt's order) can be cut
+                    paid = 0.0
                     for j in range(n_buys):
                         k = buys[j]
                         if k != k_max:
-                            cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
-                            traded += t
+                            pos = position[k]
+                            if _is_zero(pos):
+                                pos = 0.0
+                            size = w[k] * val
+                            size /= close[i, k]
+                            size -= pos
+                            if size > 0:
+                                pos, cost, t = _buy_fill_uncut(pos, size, close[i, k], fees, slippage)
+                                paid += cost
+                                traded += t
+                            else:
+                                pos, got, t = _sell_fill(pos, size, close[i, k], fees, slippage, longonly)
+                                paid -= got
+                                traded += t
+                            position[k] = pos
+                    cash = _add(cash, -paid)
                     cash, t = _execute(
                         k_max, close[i, k_max], w[k_max], value, cash, position, fees, slippage, longonly
                     )
@@ -240,10 +332,7 @@ def simulate_genome_nb(
             if i > 0 and value > 0:
                 traded_sum += traded / value
         # value at the close, after this bar's orders
-        v = cash
-        for k in range(n_assets):
-            v += position[k] * close[i, k]
-        value_out[i] = v
+        value_out[i] = _group_value(cash, position, close, i)
     return traded_sum
 
 
