@@ -385,6 +385,30 @@ def load_default(
     )
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot parse CSV ({exc})") from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        raw = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
+        raise DataError(f"{path}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
+    if isinstance(raw.index, pd.DatetimeIndex):
+        raw = raw.reset_index(names=raw.index.name or "time")
+    return raw
+
+
+def _load_file(reader, path, symbols, start, end, periods_per_year, leading_gaps) -> Prices:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return _from_table(reader(path), str(path), symbols, start, end, periods_per_year, leading_gaps)
+
+
 def load_csv(
     path: str | Path,
     symbols: Sequence[str] | None = None,
@@ -395,14 +419,7 @@ def load_csv(
     leading_gaps: str = "trim",
 ) -> Prices:
     """Load a CSV file in wide form (time column + one column per asset) or long form (time, symbol, close)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        raw = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot parse CSV ({exc})") from None
-    return _from_table(raw, str(path), symbols, start, end, periods_per_year, leading_gaps)
+    return _load_file(_read_csv, path, symbols, start, end, periods_per_year, leading_gaps)
 
 
 def load_parquet(
@@ -415,16 +432,7 @@ def load_parquet(
     leading_gaps: str = "trim",
 ) -> Prices:
     """Load a Parquet file in wide or long form (see :func:`load_csv`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        raw = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
-        raise DataError(f"{path}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
-    if isinstance(raw.index, pd.DatetimeIndex):
-        raw = raw.reset_index(names=raw.index.name or "time")
-    return _from_table(raw, str(path), symbols, start, end, periods_per_year, leading_gaps)
+    return _load_file(_read_parquet, path, symbols, start, end, periods_per_year, leading_gaps)
 
 
 def save_parquet(prices: Prices, path: str | Path) -> Path:
