@@ -81,23 +81,53 @@ def _add(a, b):
 
 
 @njit(cache=True, inline="always")
+def _units(pos, wk, val, price):
+    """Position snapped to zero within 1e-12, and the units a target-percent order trades
+    (vectorbt's ``size * value / val_price - position``); ``val`` must be > 0."""
+    if _is_zero(pos):
+        pos = 0.0
+    size = wk * val
+    size /= price
+    size -= pos
+    return pos, size
+
+
+@njit(cache=True, inline="always")
+def _sell_fill(pos, size, price, fees, slippage, longonly):
+    """A sell of ``-size`` units (vectorbt's sell_nb); returns ``(new position, cash received, notional)``.
+
+    Sells never depend on the cash balance, so several can be filled independently and their cash summed.
+    """
+    size_limit = -size
+    if longonly:
+        if pos == 0:
+            return pos, 0.0, 0.0
+        size_limit = min(pos, size_limit)
+    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
+        return pos, 0.0, 0.0
+    adj_price = price * (1.0 - slippage)
+    acq = size_limit * adj_price
+    final_acq = _add(acq, -(acq * fees))
+    if final_acq < 0:
+        return pos, 0.0, 0.0
+    return _add(pos, -size_limit), final_acq, size_limit * adj_price
+
+
+@njit(cache=True, inline="always")
 def _target_size(k, price, wk, value, cash, position):
     """vectorbt's execute_order_nb preamble for a target-percent order: snap near-zero state to zero and
     return ``(cash, position, value, size)``, where ``size`` is the units to trade (NaN if rejected)."""
     if _is_zero(cash):
         cash = 0.0
-    pos = position[k]
-    if _is_zero(pos):
-        pos = 0.0
-    position[k] = pos
     val = value
     if _is_zero(val):
         val = 0.0
     if val <= 0:
+        pos = 0.0 if _is_zero(position[k]) else position[k]
+        position[k] = pos
         return cash, pos, np.nan  # vectorbt rejects target-percent orders when the value is <= 0
-    size = wk * val
-    size /= price
-    size -= pos
+    pos, size = _units(position[k], wk, val, price)
+    position[k] = pos
     return cash, pos, size
 
 
@@ -130,41 +160,8 @@ def _execute(k, price, wk, value, cash, position, fees, slippage, longonly):
         position[k] = _add(pos, final_size)
         return _add(cash, -final_req), final_size * adj_price
     # sell / short
-    size_limit = -size
-    if longonly:
-        if pos == 0:
-            return cash, 0.0
-        size_limit = min(pos, size_limit)
-    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
-        return cash, 0.0
-    adj_price = price * (1.0 - slippage)
-    acq = size_limit * adj_price
-    final_acq = _add(acq, -(acq * fees))
-    if final_acq < 0:
-        return cash, 0.0
-    position[k] = _add(pos, -size_limit)
-    return cash + final_acq, size_limit * adj_price
-
-
-@njit(cache=True, inline="always")
-def _sell_fill(pos, size, price, fees, slippage, longonly):
-    """A sell of ``-size`` units (vectorbt's sell_nb); returns ``(new position, cash received, notional)``.
-
-    Sells never depend on the cash balance, so several can be filled independently and their cash summed.
-    """
-    size_limit = -size
-    if longonly:
-        if pos == 0:
-            return pos, 0.0, 0.0
-        size_limit = min(pos, size_limit)
-    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
-        return pos, 0.0, 0.0
-    adj_price = price * (1.0 - slippage)
-    acq = size_limit * adj_price
-    final_acq = _add(acq, -(acq * fees))
-    if final_acq < 0:
-        return pos, 0.0, 0.0
-    return _add(pos, -size_limit), final_acq, size_limit * adj_price
+    position[k], got, traded = _sell_fill(pos, size, price, fees, slippage, longonly)
+    return cash + got, traded
 
 
 @njit(cache=True, inline="always")
@@ -268,13 +265,9 @@ def simulate_genome_nb(
             proceeds = 0.0
             for j in range(n_sells):
                 k = sells[j]
-                pos = position[k]
-                if _is_zero(pos):
-                    pos = 0.0
+                pos = 0.0 if _is_zero(position[k]) else position[k]
                 if val > 0:
-                    size = w[k] * val
-                    size /= close[i, k]
-                    size -= pos
+                    pos, size = _units(position[k], w[k], val, close[i, k])
                     if size > 0:  # an order value of ~0 can still round to a tiny buy
                         cash, t = _execute(
                             k, close[i, k], w[k], value, cash + proceeds, position, fees, slippage, longonly
@@ -295,12 +288,7 @@ def simulate_genome_nb(
                     for j in range(n_buys):
                         k = buys[j]
                         if k != k_max:
-                            pos = position[k]
-                            if _is_zero(pos):
-                                pos = 0.0
-                            size = w[k] * val
-                            size /= close[i, k]
-                            size -= pos
+                            pos, size = _units(position[k], w[k], val, close[i, k])
                             if size > 0:
                                 pos, cost, t = _buy_fill_uncut(pos, size, close[i, k], fees, slippage)
                                 paid += cost
