@@ -82,6 +82,167 @@ def cmd_backtest(args) -> int:
     return 0
 
 
+def _progress_printer(objective: str, maximize: bool):
+    """A per-generation progress display: a rich progress bar on a terminal, one line per generation otherwise."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+
+        def line(g):
+            r = g.record
+            print(
+                f"gen {g.gen:>4}/{g.generations}  best {objective} {r[objective + '_best']: .4f}  "
+                f"mean {r[objective + '_mean']: .4f}  evals {r['evaluations']}  {g.evals_per_second:,.0f} evals/s",
+                flush=True,
+            )
+
+        return None, line
+    progress = Progress(
+        TextColumn("[bold]evolving"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = progress.add_task("", total=None)
+
+    def update(g):
+        r = g.record
+        progress.update(
+            task,
+            total=g.generations + 1,
+            completed=g.gen + 1,
+            description=(
+                f"best {objective} {r[objective + '_best']:.4f}  mean {r[objective + '_mean']:.4f}  "
+                f"{g.evals_per_second:,.0f} evals/s"
+            ),
+        )
+
+    return progress, update
+
+
+_SHORT = {
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "calmar": "Calmar",
+    "cagr": "CAGR",
+    "max_drawdown": "MaxDD",
+    "annualized_volatility": "Vol",
+    "turnover": "Turnover",
+}
+
+
+def _print_summary(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from genetic_sizer.results import SUMMARY_METRICS
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 110))
+    table = Table(title="Champion beside classical allocations (same window and settings)")
+    table.add_column("allocation", no_wrap=True)
+    for m in SUMMARY_METRICS:
+        table.add_column(_SHORT.get(m, m), justify="right")
+    for name, row in report.summary.items():
+        table.add_row(name, *(f"{row[m]:.4f}" for m in SUMMARY_METRICS))
+    console.print(table)
+    for name, why in report.skipped.items():
+        console.print(f"  {name} left out: {why}")
+    weights = report.champion["weights"]
+    top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
+    shown = ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4)
+    console.print(f"champion weights: {shown}")
+    ver = report.champion["verification"]
+    console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
+    console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
+
+
+def cmd_evolve(args) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    from genetic_sizer.config import load_config
+    from genetic_sizer.data import load_from_config
+    from genetic_sizer.errors import ConfigError
+    from genetic_sizer.evolve import CHECKPOINT, evolve
+    from genetic_sizer.fitness import MAXIMIZE
+    from genetic_sizer.parallel import make_map
+    from genetic_sizer.results import CONFIG_FILE, finalize
+
+    overrides = list(args.set or [])
+    if args.seed is not None:
+        overrides.append(f"evolution.seed={args.seed}")
+    if args.resume:
+        if args.out is None:
+            raise ConfigError("--resume needs --out DIR, the run directory to continue")
+        run_dir = Path(args.out)
+        saved = load_config(run_dir / CONFIG_FILE)
+        if args.config is not None or overrides:
+            given = load_config(args.config, overrides)
+            if given.sha256() != saved.sha256():
+                raise ConfigError(
+                    f"--resume: the given config differs from the one saved in {run_dir / CONFIG_FILE}; "
+                    "resume with --out alone"
+                )
+        config = saved
+    else:
+        config = load_config(args.config, overrides)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out) if args.out else Path("runs") / f"evolve-{stamp}"
+        if (run_dir / CHECKPOINT).exists():
+            raise ConfigError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.dump(run_dir / CONFIG_FILE)
+
+    print(f"loading data ({config.data.source}) ...", flush=True)
+    prices = load_from_config(config.data)
+    ev, pf = config.evolution, config.portfolio
+    print(
+        f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
+        f"objective {', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, "
+        f"fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, seed {ev.seed}; "
+        f"engine {config.engine}, parallel {config.parallel.backend}",
+        flush=True,
+    )
+    print(f"run directory: {run_dir}{' (resuming)' if args.resume else ''}", flush=True)
+    first = config.objective[0]
+    progress, update = _progress_printer(first, MAXIMIZE[first])
+    try:
+        if progress is not None:
+            with progress:
+                result = evolve(
+                    config, prices, run_dir, map_fn=make_map(config.parallel), resume=args.resume, on_generation=update
+                )
+        else:
+            result = evolve(
+                config, prices, run_dir, map_fn=make_map(config.parallel), resume=args.resume, on_generation=update
+            )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; the last finished generation is checkpointed. Continue with:\n"
+            f"  genetic-sizer evolve --resume --out {run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    print("checking the champion with vectorbt and writing results ...", flush=True)
+    report = finalize(result, prices, run_dir, plots=not args.no_plots)
+    _print_summary(report)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from genetic_sizer.results import export
+
+    path = export(args.run, args.out, rank=args.rank)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="genetic-sizer",
@@ -105,6 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--init-cash", type=float, default=10_000.0)
     bt.add_argument("--engine", default="fast", choices=["fast", "vectorbt"])
     bt.set_defaults(func=cmd_backtest)
+
+    ev = sub.add_parser("evolve", help="evolve weight genomes (writes a run directory with champion.json)")
+    ev.add_argument("--config", default=None, help="YAML config (default: built-in defaults)")
+    ev.add_argument("--out", default=None, help="run directory (default: runs/evolve-<UTC time>)")
+    ev.add_argument("--seed", type=int, default=None, help="override evolution.seed")
+    ev.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    ev.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value (YAML), repeatable"
+    )
+    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    ev.set_defaults(func=cmd_evolve)
+
+    ex = sub.add_parser("export", help="write the champion file of a ranked member of a finished run")
+    ex.add_argument("--run", required=True, help="run directory")
+    ex.add_argument("--rank", type=int, default=0, help="hall of fame rank or Pareto member (0 = champion)")
+    ex.add_argument("--out", required=True, help="champion JSON file to write")
+    ex.set_defaults(func=cmd_export)
     return ap
 
 

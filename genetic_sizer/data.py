@@ -520,3 +520,17 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
         periods_per_year=periods_per_year,
         leading_gaps=leading_gaps,
     )
+
+
+def load_from_config(data_config) -> Prices:
+    """Load the prices a run's ``data`` section (:class:`genetic_sizer.config.DataConfig`) describes."""
+    dc = data_config
+    return load(
+        dc.source,
+        dc.path,
+        list(dc.symbols) if dc.symbols else None,
+        dc.start,
+        dc.end,
+        periods_per_year=dc.periods_per_year,
+        leading_gaps=dc.leading_gaps,
+    )

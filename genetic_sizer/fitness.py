@@ -31,7 +31,7 @@ import numpy as np
 from genetic_sizer import nb
 from genetic_sizer.errors import ConfigError
 
-__all__ = ["MAXIMIZE", "METRICS", "compute_metrics"]
+__all__ = ["MAXIMIZE", "METRICS", "Evaluator", "compute_metrics"]
 
 METRICS = (*nb.METRIC_NAMES, "cagr", "turnover")
 
@@ -96,3 +96,82 @@ def compute_metrics(
             raise ConfigError(f"traded must have shape ({vg.shape[0]},), got {traded.shape}")
         result["turnover"] = traded * (periods_per_year / v.shape[0])
     return result
+
+
+class Evaluator:
+    """A picklable fitness function over batches of genomes: ``evaluator(batch) -> (k, n_objectives)``.
+
+    It holds the price data and the portfolio settings; the evolution loop hands batches of weight
+    vectors to it through an injectable ``map`` (serial, or Ray workers). Objective values are returned
+    in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
+    :data:`MAXIMIZE`.
+
+    Parameters
+    ----------
+    prices : Prices
+    objectives : sequence of metric names (see :data:`METRICS`)
+    rebalance, fees, slippage, init_cash, engine :
+        As for :func:`genetic_sizer.simulate.backtest`.
+    """
+
+    def __init__(self, prices, objectives, *, rebalance="M", fees=0.0, slippage=0.0, init_cash=10_000.0, engine="fast"):
+        from genetic_sizer.simulate import ENGINES
+
+        unknown = [o for o in objectives if o not in MAXIMIZE]
+        if unknown or not objectives:
+            raise ConfigError(f"objective must be names from {sorted(MAXIMIZE)}, got {list(objectives)!r}")
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+        self.prices = prices
+        self.objectives = tuple(objectives)
+        self.rebalance = rebalance
+        self.fees = float(fees)
+        self.slippage = float(slippage)
+        self.init_cash = float(init_cash)
+        self.engine = engine
+
+    @classmethod
+    def from_config(cls, prices, config) -> Evaluator:
+        """The evaluator a :class:`~genetic_sizer.config.RunConfig` describes, on ``prices``."""
+        pf = config.portfolio
+        return cls(
+            prices,
+            config.objective,
+            rebalance=pf.rebalance,
+            fees=pf.fees,
+            slippage=pf.slippage,
+            init_cash=pf.init_cash,
+            engine=config.engine,
+        )
+
+    @property
+    def maximize(self) -> tuple[bool, ...]:
+        return tuple(MAXIMIZE[o] for o in self.objectives)
+
+    def backtest(self, weights, engine: str | None = None):
+        """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets)."""
+        from genetic_sizer.simulate import backtest
+
+        return backtest(
+            self.prices,
+            weights,
+            rebalance=self.rebalance,
+            fees=self.fees,
+            slippage=self.slippage,
+            init_cash=self.init_cash,
+            engine=engine or self.engine,
+        )
+
+    def metrics_of(self, bt) -> dict[str, np.ndarray]:
+        """Every metric of a backtest of this evaluator's settings."""
+        return compute_metrics(
+            bt.value, init_cash=self.init_cash, periods_per_year=self.prices.periods_per_year, traded=bt.traded
+        )
+
+    def metrics(self, weights, engine: str | None = None) -> dict[str, np.ndarray]:
+        """Every metric of every genome in ``weights`` (n_genomes, n_assets)."""
+        return self.metrics_of(self.backtest(weights, engine))
+
+    def __call__(self, batch) -> np.ndarray:
+        m = self.metrics(batch)
+        return np.column_stack([m[o] for o in self.objectives])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -47,3 +48,53 @@ def test_cli_reports_errors_cleanly(capsys):
     assert "sum of weights is 1.1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--help"])
+
+
+EVOLVE_SMALL = [
+    "--set",
+    "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",
+    "--set",
+    "data.start=2021-06-01",
+    "--set",
+    "evolution.population=12",
+    "--set",
+    "evolution.generations=3",
+    "--set",
+    "evolution.hall_of_fame=3",
+]
+
+
+def test_evolve_resume_and_export_commands(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 0
+    text = capsys.readouterr().out
+    assert "6 assets" in text and "gen    3/3  best sharpe" in text
+    assert "Champion beside classical allocations" in text and "equal_weight" in text
+    assert "vectorbt re-check: metrics agree" in text
+    for name in ("config.yaml", "logbook.csv", "checkpoint.pkl", "hall_of_fame.csv", "summary.csv", "champion.json"):
+        assert (out / name).is_file(), name
+    first = json.loads((out / "champion.json").read_text())
+
+    # the same --out again is refused; --resume of a finished run re-finishes it identically
+    assert main(["evolve", "--out", str(out), *EVOLVE_SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["evolve", "--out", str(out), "--resume", "--no-plots"]) == 0
+    again = json.loads((out / "champion.json").read_text())
+    assert again["weights"] == first["weights"] and again["metrics"] == first["metrics"]
+    assert main(["evolve", "--out", str(out), "--resume", "--seed", "3"]) == 2
+    assert "differs from the one saved" in capsys.readouterr().err
+
+    assert main(["export", "--run", str(out), "--rank", "2", "--out", str(tmp_path / "third.json")]) == 0
+    third = json.loads((tmp_path / "third.json").read_text())
+    assert "rank 2 of 3" in third["selection"]
+    assert main(["export", "--run", str(out), "--rank", "9", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--rank must be in [0, 2]" in capsys.readouterr().err
+
+
+def test_evolve_config_errors_exit_2_and_name_the_key(tmp_path, capsys):
+    assert main(["evolve", "--out", str(tmp_path / "r"), "--set", "evolution.popsize=3"]) == 2
+    assert "unknown key 'evolution.popsize'" in capsys.readouterr().err
+    assert main(["evolve", "--out", str(tmp_path / "r"), "--set", "portfolio.max_weight=0.01"]) == 2
+    assert "infeasible bounds" in capsys.readouterr().err
+    assert main(["evolve", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err

@@ -1,0 +1,277 @@
+"""The champion file: a versioned, self-describing JSON record of one evolved weight vector.
+
+:func:`build` assembles it, :func:`write` writes it atomically, :func:`load` reads and validates it
+(schema, finiteness, bounds, sum), raising :class:`ChampionError` that names the file and the field.
+
+Schema (version 1)::
+
+    schema            "genetic_sizer/champion"
+    schema_version    1
+    created_at        ISO 8601 UTC time
+    selection         how this genome was chosen (rank, rule)
+    assets            [symbol, ...] in the order of the price data
+    weights           {symbol: weight}; long-only: each >= 0, sum 1; long/short: sum |w| = 1
+    objective         [metric, ...] the run optimized (several: NSGA-II)
+    metrics           {metric: value} for every metric (fast engine; vectorbt agrees, see verification)
+    portfolio         direction, min_weight / max_weight per symbol, rebalance, fees, slippage, init_cash
+    data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
+    evolution         seed, population, generations, evaluations
+    verification      engine "vectorbt", rtol, atol, and max_rel_diff: the largest difference between the
+                      engines' metrics relative to max(|value|, atol / rtol) (see compare_metrics)
+    versions          genetic_sizer, python and the numerical packages
+    config_sha256     fingerprint of the resolved run configuration
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from genetic_sizer import __version__
+from genetic_sizer.errors import ChampionError
+from genetic_sizer.genome import DIRECTIONS, TOL
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Champion", "build", "compare_metrics", "load", "write"]
+
+SCHEMA = "genetic_sizer/champion"
+SCHEMA_VERSION = 1
+VERIFY_RTOL = 1e-8
+"""Relative tolerance between the fast engine's and vectorbt's metrics of a champion."""
+VERIFY_ATOL = 1e-10
+"""Absolute floor of that comparison, for metrics that are (close to) zero."""
+
+_PACKAGES = ("numpy", "pandas", "numba", "deap", "vectorbt", "skfolio", "ray", "hyperliquid-python-sdk")
+_REQUIRED = {
+    "schema": str,
+    "schema_version": int,
+    "created_at": str,
+    "assets": list,
+    "weights": dict,
+    "objective": list,
+    "metrics": dict,
+    "portfolio": dict,
+    "data": dict,
+    "evolution": dict,
+    "versions": dict,
+    "config_sha256": str,
+}
+_PORTFOLIO_KEYS = ("direction", "min_weight", "max_weight", "rebalance", "fees", "slippage", "init_cash")
+_DATA_KEYS = ("source", "first_bar", "last_bar", "n_bars", "periods_per_year", "close_sha256")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A validated champion file. ``weights`` is an array in the order of ``assets``."""
+
+    path: str
+    assets: tuple[str, ...]
+    weights: np.ndarray
+    objective: tuple[str, ...]
+    metrics: dict
+    portfolio: dict
+    data: dict
+    evolution: dict
+    versions: dict
+    config_sha256: str
+    created_at: str
+    selection: str
+    raw: dict
+
+    @property
+    def direction(self) -> str:
+        return self.portfolio["direction"]
+
+    def weight_of(self, symbol: str) -> float:
+        return float(self.weights[self.assets.index(symbol)])
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of genetic_sizer, Python and the numerical packages (without importing them)."""
+    out = {"genetic_sizer": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[name] = "not installed"
+    return out
+
+
+def compare_metrics(fast: dict, reference: dict, rtol: float = VERIFY_RTOL, atol: float = VERIFY_ATOL) -> float:
+    """Largest scaled difference between two metric dicts; raise if it exceeds ``rtol``.
+
+    Each metric's difference is divided by ``max(|fast|, |reference|, atol / rtol)``: a relative difference for
+    ordinary values, and ``diff <= atol`` for values near zero. The check is that every such ratio is
+    ``<= rtol``; the largest one is returned (and recorded in the champion file).
+    """
+    worst = 0.0
+    for name, a in fast.items():
+        if name not in reference:
+            continue
+        a, b = float(a), float(reference[name])
+        scaled = abs(a - b) / max(abs(a), abs(b), atol / rtol)
+        if not scaled <= rtol:
+            raise ChampionError(
+                f"champion check failed: {name} is {a!r} with the fast engine but {b!r} with vectorbt "
+                f"(scaled difference {scaled:.3g} > {rtol:g})"
+            )
+        worst = max(worst, scaled)
+    return worst
+
+
+def build(
+    *,
+    symbols,
+    weights,
+    metrics: dict,
+    objective,
+    portfolio: dict,
+    data: dict,
+    evolution: dict,
+    config_sha256: str,
+    selection: str,
+    verification: dict,
+) -> dict:
+    """The champion record as a JSON-able dict (validated by the same rules as :func:`load`)."""
+    w = np.asarray(weights, dtype=np.float64)
+    record = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "selection": selection,
+        "assets": list(symbols),
+        "weights": {s: float(x) for s, x in zip(symbols, w, strict=True)},
+        "objective": list(objective),
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "portfolio": portfolio,
+        "data": data,
+        "evolution": evolution,
+        "verification": verification,
+        "versions": package_versions(),
+        "config_sha256": config_sha256,
+    }
+    _validate(record, "champion")
+    return record
+
+
+def write(record: dict, path: str | Path) -> Path:
+    """Write atomically (a temporary file renamed over the target)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | Path) -> Champion:
+    """Read and validate a champion file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChampionError(f"{path}: no such champion file")
+    try:
+        raw = json.loads(path.read_text(), parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ChampionError(f"{path}: not valid JSON ({exc})") from None
+    w = _validate(raw, str(path))
+    return Champion(
+        path=str(path),
+        assets=tuple(raw["assets"]),
+        weights=w,
+        objective=tuple(raw["objective"]),
+        metrics=dict(raw["metrics"]),
+        portfolio=dict(raw["portfolio"]),
+        data=dict(raw["data"]),
+        evolution=dict(raw["evolution"]),
+        versions=dict(raw["versions"]),
+        config_sha256=raw["config_sha256"],
+        created_at=raw["created_at"],
+        selection=str(raw.get("selection", "")),
+        raw=raw,
+    )
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite(where: str, key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ChampionError(f"{where}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _validate(raw, where: str) -> np.ndarray:
+    if not isinstance(raw, dict):
+        raise ChampionError(f"{where}: a champion file is a JSON object, got {type(raw).__name__}")
+    if raw.get("schema") != SCHEMA:
+        raise ChampionError(f"{where}: schema is {raw.get('schema')!r}, expected {SCHEMA!r}")
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ChampionError(f"{where}: schema_version must be an integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ChampionError(
+            f"{where}: schema_version {version} is newer than this genetic_sizer reads ({SCHEMA_VERSION}); upgrade"
+        )
+    if version < 1:
+        raise ChampionError(f"{where}: schema_version must be >= 1, got {version}")
+    for key, typ in _REQUIRED.items():
+        if key not in raw:
+            raise ChampionError(f"{where}: missing field {key!r}")
+        if not isinstance(raw[key], typ) or isinstance(raw[key], bool):
+            raise ChampionError(f"{where}: field {key!r} must be a {typ.__name__}, got {raw[key]!r}")
+    assets = raw["assets"]
+    if len(assets) < 2 or not all(isinstance(a, str) and a for a in assets) or len(set(assets)) != len(assets):
+        raise ChampionError(f"{where}: assets must be at least 2 distinct symbols, got {assets!r}")
+    weights = raw["weights"]
+    if set(weights) != set(assets):
+        missing = sorted(set(assets) - set(weights))
+        extra = sorted(set(weights) - set(assets))
+        raise ChampionError(f"{where}: weights and assets differ (missing {missing}, extra {extra})")
+    w = np.array([_finite(where, f"weights.{a}", weights[a]) for a in assets])
+    for k, v in raw["metrics"].items():
+        _finite(where, f"metrics.{k}", v)
+    for o in raw["objective"]:
+        if o not in raw["metrics"]:
+            raise ChampionError(f"{where}: objective {o!r} has no value in metrics")
+    pf = raw["portfolio"]
+    for key in _PORTFOLIO_KEYS:
+        if key not in pf:
+            raise ChampionError(f"{where}: missing field 'portfolio.{key}'")
+    if pf["direction"] not in DIRECTIONS:
+        raise ChampionError(f"{where}: portfolio.direction must be one of {list(DIRECTIONS)}, got {pf['direction']!r}")
+    for key in ("fees", "slippage", "init_cash"):
+        _finite(where, f"portfolio.{key}", pf[key])
+    lo = _bounds(where, "min_weight", pf["min_weight"], assets)
+    hi = _bounds(where, "max_weight", pf["max_weight"], assets)
+    for k, a in enumerate(assets):
+        if w[k] < lo[k] - TOL or w[k] > hi[k] + TOL:
+            raise ChampionError(
+                f"{where}: weights.{a} is {float(w[k])!r}, outside portfolio bounds [{lo[k]:g}, {hi[k]:g}]"
+            )
+    if pf["direction"] == "longonly" and (w < 0).any():
+        k = int(np.flatnonzero(w < 0)[0])
+        raise ChampionError(f"{where}: weights.{assets[k]} is {float(w[k])!r} but the portfolio is long-only")
+    gross = float(np.abs(w).sum())
+    if abs(gross - 1.0) > TOL:
+        what = "sum" if pf["direction"] == "longonly" else "sum of |w|"
+        raise ChampionError(f"{where}: the {what} of weights is {gross!r}, must be 1 (within {TOL:g})")
+    for key in _DATA_KEYS:
+        if key not in raw["data"]:
+            raise ChampionError(f"{where}: missing field 'data.{key}'")
+    return w
+
+
+def _bounds(where: str, key: str, value, assets) -> np.ndarray:
+    if isinstance(value, dict):
+        if set(value) != set(assets):
+            raise ChampionError(f"{where}: portfolio.{key} must give a bound for every asset")
+        return np.array([_finite(where, f"portfolio.{key}.{a}", value[a]) for a in assets])
+    return np.full(len(assets), _finite(where, f"portfolio.{key}", value))

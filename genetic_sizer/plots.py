@@ -1,0 +1,94 @@
+"""Plots of a run (the only module importing matplotlib): fitness curves, the champion's allocation,
+equity curves against the classical allocations, and the Pareto front of multi-objective runs.
+
+Each function writes one PNG and returns its path; the Agg backend is used, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def fitness_curve(logbook: list[dict], objectives, path: Path) -> Path:
+    plt = _plt()
+    fig, axes = plt.subplots(len(objectives), 1, figsize=(8, 2.8 * len(objectives)), squeeze=False, sharex=True)
+    gens = [r["gen"] for r in logbook]
+    for ax, name in zip(axes[:, 0], objectives, strict=True):
+        best = np.array([r[f"{name}_best"] for r in logbook])
+        mean = np.array([r[f"{name}_mean"] for r in logbook])
+        std = np.array([r[f"{name}_std"] for r in logbook])
+        ax.plot(gens, best, label="best", color="C0")
+        ax.plot(gens, mean, label="mean", color="C1")
+        ax.fill_between(gens, mean - std, mean + std, color="C1", alpha=0.2, label="mean ± std")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="lower right")
+    axes[-1, 0].set_xlabel("generation")
+    fig.suptitle("Fitness by generation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def allocation(symbols, weights, path: Path, title: str = "Champion allocation") -> Path:
+    plt = _plt()
+    w = np.asarray(weights)
+    order = np.argsort(-np.abs(w))
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(w)), 3.5))
+    ax.bar([symbols[k] for k in order], w[order], color=np.where(w[order] >= 0, "C0", "C3"))
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel("weight")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=60)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def equity(index, curves: dict[str, np.ndarray], path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for k, (name, v) in enumerate(curves.items()):
+        ax.plot(index, v, label=name, lw=2.0 if k == 0 else 1.0)
+    ax.set_yscale("log")
+    ax.set_ylabel("portfolio value")
+    ax.set_title("Equity curves on the run's window")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def pareto(fitness: np.ndarray, objectives, champion: int, path: Path) -> Path:
+    plt = _plt()
+    f = np.asarray(fitness)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    color = f[:, 2] if f.shape[1] > 2 else None
+    sc = ax.scatter(f[:, 1], f[:, 0], c=color, cmap="viridis", s=18)
+    if color is not None:
+        fig.colorbar(sc, ax=ax, label=objectives[2])
+    ax.scatter(f[champion, 1], f[champion, 0], marker="*", s=220, color="C3", label="champion")
+    ax.set_xlabel(objectives[1])
+    ax.set_ylabel(objectives[0])
+    ax.set_title("Pareto front")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,202 @@
+"""Champion files: what a finished run writes, the vectorbt re-check, export, and load's validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from genetic_sizer import champion as C
+from genetic_sizer.config import load_config
+from genetic_sizer.data import load_from_config
+from genetic_sizer.errors import ChampionError, ConfigError
+from genetic_sizer.evolve import evolve
+from genetic_sizer.fitness import Evaluator
+from genetic_sizer.results import export, finalize
+
+SMALL = [
+    "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",
+    "data.start=2021-01-01",
+    "data.end=2022-12-31",
+    "portfolio.max_weight=0.5",
+    "evolution.population=16",
+    "evolution.generations=4",
+    "evolution.hall_of_fame=4",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    config = load_config(None, SMALL)
+    config.dump(run_dir / "config.yaml")
+    prices = load_from_config(config.data)
+    result = evolve(config, prices, run_dir)
+    report = finalize(result, prices, run_dir)
+    return config, prices, result, report
+
+
+def test_finished_run_writes_everything(run):
+    _config, prices, result, report = run
+    names = {p.name for p in report.files}
+    assert {"hall_of_fame.csv", "champion.json", "summary.csv", "fitness.png", "allocation.png", "equity.png"} <= names
+    for p in report.files:
+        assert p.stat().st_size > 0
+    assert list(report.summary) == [
+        "champion",
+        "equal_weight",
+        "inverse_volatility",
+        "min_variance",
+        "max_sharpe",
+        "hrp",
+    ]
+    rows = (report.run_dir / "hall_of_fame.csv").read_text().splitlines()
+    assert rows[0].startswith("rank,total_return") and rows[0].endswith(",".join(prices.symbols))
+    assert len(rows) == 1 + len(result.members)
+
+
+def test_champion_file_is_self_describing_and_loads(run):
+    config, prices, result, report = run
+    champ = C.load(report.champion_path)
+    assert champ.assets == prices.symbols
+    np.testing.assert_array_equal(champ.weights, result.champion)
+    assert champ.objective == ("sharpe",)
+    metrics = Evaluator.from_config(prices, config).metrics(result.champion[None])
+    for name, value in champ.metrics.items():
+        assert value == float(metrics[name][0])
+    assert champ.metrics["sharpe"] == result.members_fitness[0, 0]
+    assert champ.portfolio["direction"] == "longonly"
+    assert champ.portfolio["max_weight"] == dict.fromkeys(prices.symbols, 0.5)
+    assert champ.portfolio["rebalance"] == "M" and champ.portfolio["fees"] == 0.0005
+    assert champ.data["close_sha256"] == prices.sha256()
+    assert champ.data["n_bars"] == prices.n_bars and champ.data["first_bar"].startswith("2021-01-04")
+    assert champ.config_sha256 == config.sha256()
+    assert champ.evolution["seed"] == 42 and champ.evolution["evaluations"] == result.evaluations
+    assert champ.raw["verification"]["engine"] == "vectorbt"
+    assert champ.raw["verification"]["max_rel_diff"] < 1e-10
+    assert {"numpy", "numba", "deap", "vectorbt", "genetic_sizer", "python"} <= set(champ.versions)
+    assert champ.raw["schema"] == C.SCHEMA and champ.raw["schema_version"] == C.SCHEMA_VERSION
+
+
+def test_export_other_ranks(run, tmp_path):
+    _config, _prices, result, report = run
+    path = export(report.run_dir, tmp_path / "second.json", rank=1)
+    second = C.load(path)
+    np.testing.assert_array_equal(second.weights, result.members[1])
+    assert second.metrics["sharpe"] == result.members_fitness[1, 0]
+    assert "rank 1 of 4" in second.selection
+    again = C.load(export(report.run_dir, tmp_path / "first.json"))
+    np.testing.assert_array_equal(again.weights, result.champion)
+    with pytest.raises(ConfigError, match=r"--rank must be in \[0, 3\]"):
+        export(report.run_dir, tmp_path / "x.json", rank=4)
+
+
+def test_export_refuses_changed_data(run, tmp_path):
+    config, _prices, _result, report = run
+    (tmp_path / "config.yaml").write_text((report.run_dir / "config.yaml").read_text())
+    (tmp_path / "checkpoint.pkl").write_bytes((report.run_dir / "checkpoint.pkl").read_bytes())
+    config2 = load_config(tmp_path / "config.yaml")
+    assert config2 == config
+    text = (tmp_path / "config.yaml").read_text().replace("end: '2022-12-31'", "end: '2022-06-30'")
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="configuration differs"):
+        export(tmp_path, tmp_path / "x.json")
+
+
+def test_a_disagreeing_reference_fails_the_run_loudly(run, monkeypatch, tmp_path):
+    _config, prices, result, _report = run
+    real = Evaluator.metrics
+
+    def skewed(self, weights, engine=None):
+        out = real(self, weights, engine)
+        if engine == "vectorbt":
+            out["sharpe"] = out["sharpe"] * (1 + 1e-6)
+        return out
+
+    monkeypatch.setattr(Evaluator, "metrics", skewed)
+    with pytest.raises(ChampionError, match=r"sharpe is .* with the fast engine but .* with vectorbt"):
+        finalize(result, prices, tmp_path, plots=False)
+    assert not (tmp_path / "champion.json").exists()
+
+
+def test_compare_metrics_tolerances():
+    # relative for ordinary values; near zero the floor atol / rtol = 1e-2 applies (1e-12 / 1e-2 = 1e-10)
+    assert C.compare_metrics({"a": 2.0, "b": 0.0}, {"a": 2.0 + 4e-12, "b": 1e-12}) == pytest.approx(1e-10)
+    assert C.compare_metrics({"a": 2.0}, {"a": 2.0 + 4e-12}) == pytest.approx(2e-12)
+    with pytest.raises(ChampionError, match="scaled difference"):
+        C.compare_metrics({"a": 0.0}, {"a": 2e-10})
+    with pytest.raises(ChampionError, match="scaled difference"):
+        C.compare_metrics({"a": 1.0}, {"a": 1.0 + 1e-7})
+
+
+# ---- load's validation: every error names the file and the field -------------------------------------
+@pytest.fixture
+def good(run):
+    return json.loads(run[3].champion_path.read_text())
+
+
+def _write(tmp_path, record, raw_text=None):
+    path = tmp_path / "champ.json"
+    path.write_text(raw_text if raw_text is not None else json.dumps(record))
+    return path
+
+
+def _breaks(record, mutate):
+    mutate(record)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.update(schema="something/else"), "schema is 'something/else'"),
+        (lambda r: r.update(schema_version=2), "schema_version 2 is newer"),
+        (lambda r: r.update(schema_version="1"), "schema_version must be an integer"),
+        (lambda r: r.pop("metrics"), "missing field 'metrics'"),
+        (lambda r: r.update(assets="AAPL"), "field 'assets' must be a list"),
+        (lambda r: r["weights"].pop("AAPL"), r"weights and assets differ \(missing \['AAPL'\]"),
+        (lambda r: r["weights"].update(AAPL="0.1"), "weights.AAPL must be a finite number"),
+        (lambda r: r["weights"].update(AAPL=r["weights"]["AAPL"] + 0.01), "the sum of weights is"),
+        (lambda r: r["weights"].update(AAPL=0.6, AMD=-0.6 + r["weights"]["AAPL"] + r["weights"]["AMD"]), "outside"),
+        (lambda r: r["metrics"].update(sharpe="high"), "metrics.sharpe must be a finite number"),
+        (lambda r: r["metrics"].pop("sharpe"), "objective 'sharpe' has no value in metrics"),
+        (lambda r: r["portfolio"].pop("fees"), "missing field 'portfolio.fees'"),
+        (lambda r: r["portfolio"].update(direction="sideways"), "portfolio.direction must be one of"),
+        (lambda r: r["data"].pop("close_sha256"), "missing field 'data.close_sha256'"),
+        (lambda r: r.update(assets=["AAPL", "AAPL"]), "at least 2 distinct symbols"),
+    ],
+)
+def test_load_rejects_broken_files(good, tmp_path, mutate, message):
+    path = _write(tmp_path, _breaks(good, mutate))
+    with pytest.raises(ChampionError, match=message) as exc:
+        C.load(path)
+    assert str(path) in str(exc.value)
+
+
+def test_load_rejects_negative_weight_in_long_only(good, tmp_path):
+    w = good["weights"]
+    w["AAPL"], w["AMD"] = -0.01, w["AMD"] + w["AAPL"] - 0.01  # gross exposure stays 1: only the sign is wrong
+    assert abs(sum(abs(x) for x in w.values()) - 1) < 1e-12 and w["AMD"] <= 0.5
+    good["portfolio"]["min_weight"] = dict.fromkeys(w, -1.0)
+    with pytest.raises(ChampionError, match=r"weights\.AAPL is -0\.01 but the portfolio is long-only"):
+        C.load(_write(tmp_path, good))
+
+
+def test_load_rejects_non_json_nan_and_missing(tmp_path, good):
+    with pytest.raises(ChampionError, match="no such champion file"):
+        C.load(tmp_path / "missing.json")
+    with pytest.raises(ChampionError, match="not valid JSON"):
+        C.load(_write(tmp_path, None, raw_text="{not json"))
+    text = json.dumps(good).replace(f'"AAPL": {good["weights"]["AAPL"]!r}', '"AAPL": NaN', 1)
+    assert "NaN" in text
+    with pytest.raises(ChampionError, match=r"not valid JSON .*NaN is not a finite number"):
+        C.load(_write(tmp_path, None, raw_text=text))
+    with pytest.raises(ChampionError, match="a champion file is a JSON object"):
+        C.load(_write(tmp_path, None, raw_text="[1, 2]"))
+
+
+def test_round_trip_preserves_weights_bit_for_bit(good, tmp_path):
+    path = C.write(good, tmp_path / "copy.json")
+    champ = C.load(path)
+    assert [champ.weight_of(a) for a in champ.assets] == [good["weights"][a] for a in good["assets"]]

@@ -1,0 +1,135 @@
+"""Run configuration: defaults, YAML, overrides, round trips and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genetic_sizer.config import RunConfig, apply_overrides, load_config
+from genetic_sizer.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_default_config_loads():
+    cfg = load_config(ROOT / "configs" / "default.yaml")
+    assert cfg.data.source == "default" and cfg.data.start == "2015-01-01"
+    assert cfg.objective == ("sharpe",)
+    assert cfg.portfolio.rebalance == "M" and cfg.portfolio.fees == 0.0005
+    assert cfg.evolution.population == 100 and cfg.evolution.seed == 42
+    assert cfg.engine == "fast" and cfg.parallel.backend == "serial"
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "nsga2.yaml", "longshort.yaml"])
+def test_every_shipped_config_is_valid_and_feasible(name):
+    from genetic_sizer.data import load_from_config
+    from genetic_sizer.genome import GenomeSpace
+
+    cfg = load_config(ROOT / "configs" / name)
+    prices = load_from_config(cfg.data)
+    pf = cfg.portfolio
+    GenomeSpace.create(prices.symbols, pf.direction, pf.min_weight, pf.max_weight)
+    if cfg.multi_objective:
+        assert cfg.evolution.population % 4 == 0
+
+
+def test_issue_example_keys_are_accepted(tmp_path):
+    text = """
+data: {source: default, path: null, symbols: null, start: null, end: null}
+portfolio: {direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M, fees: 0.0005, slippage: 0.0,
+            init_cash: 10000}
+objective: [sharpe, max_drawdown, turnover]
+evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false}
+engine: fast
+parallel: {backend: serial}
+"""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    cfg = load_config(path)
+    assert cfg.multi_objective and cfg.objective == ("sharpe", "max_drawdown", "turnover")
+    assert cfg.portfolio.init_cash == 10000.0 and isinstance(cfg.portfolio.init_cash, float)
+
+
+def test_yaml_dates_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {start: 2015-01-01}\nevolution: {population: 10}\n")
+    cfg = load_config(
+        path,
+        [
+            "evolution.population=24",
+            "objective=[sharpe, turnover]",
+            "portfolio.rebalance=21",
+            "portfolio.max_weight={AAPL: 0.3, default: 0.5}",
+        ],
+    )
+    assert cfg.data.start == "2015-01-01"  # a YAML date becomes its ISO string
+    assert cfg.evolution.population == 24
+    assert cfg.objective == ("sharpe", "turnover")
+    assert cfg.portfolio.rebalance == 21
+    assert cfg.portfolio.max_weight == {"AAPL": 0.3, "default": 0.5}
+
+
+def test_round_trip_and_fingerprint(tmp_path):
+    cfg = load_config(None, ["objective=[sharpe, max_drawdown]", "data.symbols=[AAPL, MSFT]", "evolution.seed=7"])
+    again = RunConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.sha256() == cfg.sha256()
+    cfg.dump(tmp_path / "resolved.yaml")
+    assert load_config(tmp_path / "resolved.yaml") == cfg
+    assert load_config(None, ["evolution.seed=8"]).sha256() != load_config(None, ["evolution.seed=7"]).sha256()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["evolutoin.population=3"], "unknown key 'evolutoin'"),
+        (["evolution.popsize=30"], "unknown key 'evolution.popsize'"),
+        (["evolution.population=many"], "evolution.population must be an integer, got 'many'"),
+        (["evolution.population=2"], "evolution.population must be in [4,"),
+        (["evolution.crossover_prob=1.5"], "evolution.crossover_prob must be in [0, 1]"),
+        (["evolution.seed_with_classical=maybe"], "evolution.seed_with_classical must be true or false"),
+        (["evolution.elite=200"], "evolution.elite must be in [0, 199]"),
+        (["portfolio.fees=1.5"], "portfolio.fees must be in [0, 1)"),
+        (["portfolio.fees=.nan"], "portfolio.fees must be finite"),
+        (["portfolio.rebalance=X"], "portfolio.rebalance must be one of"),
+        (["portfolio.rebalance=0"], "portfolio.rebalance must be in [1,"),
+        (["portfolio.direction=short"], "portfolio.direction must be one of ['longonly', 'longshort']"),
+        (["portfolio.max_weight={AAPL: two}"], "portfolio.max_weight.AAPL must be a number"),
+        (["objective=sharp"], "objective must be one of"),
+        (["objective=[sharpe, sharpe]"], "objective must be a list without duplicates"),
+        (["objective=[]"], "objective must be a name or a non-empty list"),
+        (["engine=turbo"], "engine must be one of ['fast', 'vectorbt']"),
+        (["parallel.backend=dask"], "parallel.backend must be one of"),
+        (["data.source=sql"], "data.source must be one of ['default', 'csv', 'parquet']"),
+        (["data.path=prices.csv"], "data.path must be null for source 'default'"),
+        (["data.source=csv"], "data.path must be a file path for source 'csv'"),
+        (["data.symbols=AAPL"], "data.symbols must be a non-empty list"),
+        (["portfolio=3"], "portfolio must be a mapping"),
+        (["evolution.population"], "--set expects key.path=value"),
+    ],
+)
+def test_errors_name_the_key(overrides, message):
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, overrides)
+    assert message in str(exc.value)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("evolution: {population: [1, 2\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad)
+    top = tmp_path / "list.yaml"
+    top.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="a config is a mapping"):
+        load_config(top)
+
+
+def test_overrides_do_not_touch_the_input():
+    raw = {"evolution": {"population": 10}}
+    out = apply_overrides(raw, ["evolution.population=20"])
+    assert raw == {"evolution": {"population": 10}} and out["evolution"]["population"] == 20
+    with pytest.raises(ConfigError, match="'population' is not a section"):
+        apply_overrides(raw, ["evolution.population.x=1"])
