@@ -37,9 +37,10 @@ format: install  ## apply ruff fixes and formatting
 evolve: install  ## evolve a portfolio on the embedded data set (configs/default.yaml)
 	$(VENV)/bin/genetic-sizer evolve --config $(CONFIG)
 
-bench: install  ## speed against vectorbt (same run) and search quality against the known optimum
+bench: install  ## speed vs vectorbt (same run), search quality vs the known optimum, Ray scaling
 	$(PY) experiments/bench_simulate.py
 	$(PY) experiments/bench_quality.py
+	$(PY) experiments/bench_ray.py
 
 clean:  ## remove the virtualenv, caches and run outputs
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs build *.egg-info

@@ -162,66 +162,77 @@ def _print_summary(report) -> None:
     console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
 
 
-def cmd_evolve(args) -> int:
+def _evolve_config(args):
+    """The run's config and directory: a new run from --config/--set, or the saved config of --resume
+    (where only non-semantic overrides such as ``parallel.*`` or ``--ray-address`` may differ)."""
     import datetime as dt
     from pathlib import Path
 
-    from genetic_sizer.config import load_config
-    from genetic_sizer.data import load_from_config
+    from genetic_sizer.config import RunConfig, apply_overrides, load_config, read_yaml
     from genetic_sizer.errors import ConfigError
-    from genetic_sizer.evolve import CHECKPOINT, evolve
-    from genetic_sizer.fitness import MAXIMIZE
-    from genetic_sizer.parallel import make_map
-    from genetic_sizer.results import CONFIG_FILE, finalize
+    from genetic_sizer.evolve import CHECKPOINT
+    from genetic_sizer.results import CONFIG_FILE
 
     overrides = list(args.set or [])
     if args.seed is not None:
         overrides.append(f"evolution.seed={args.seed}")
+    if args.ray_address is not None:
+        overrides += ["parallel.backend=ray", f"parallel.address={args.ray_address}"]
     if args.resume:
         if args.out is None:
             raise ConfigError("--resume needs --out DIR, the run directory to continue")
         run_dir = Path(args.out)
         saved = load_config(run_dir / CONFIG_FILE)
-        if args.config is not None or overrides:
-            given = load_config(args.config, overrides)
-            if given.sha256() != saved.sha256():
-                raise ConfigError(
-                    f"--resume: the given config differs from the one saved in {run_dir / CONFIG_FILE}; "
-                    "resume with --out alone"
-                )
-        config = saved
-    else:
-        config = load_config(args.config, overrides)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.out) if args.out else Path("runs") / f"evolve-{stamp}"
-        if (run_dir / CHECKPOINT).exists():
-            raise ConfigError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config.dump(run_dir / CONFIG_FILE)
+        config = RunConfig.from_dict(apply_overrides(read_yaml(run_dir / CONFIG_FILE), overrides))
+        given = load_config(args.config, overrides) if args.config is not None else config
+        if config.sha256() != saved.sha256() or given.sha256() != saved.sha256():
+            raise ConfigError(
+                f"--resume: the given config differs from the one saved in {run_dir / CONFIG_FILE} "
+                "(only parallel.* may change); resume with --out alone"
+            )
+        return config, run_dir
+    config = load_config(args.config, overrides)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.out) if args.out else Path("runs") / f"evolve-{stamp}"
+    if (run_dir / CHECKPOINT).exists():
+        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.dump(run_dir / CONFIG_FILE)
+    return config, run_dir
 
+
+def cmd_evolve(args) -> int:
+    import contextlib
+
+    from genetic_sizer.data import load_from_config
+    from genetic_sizer.evolve import evolve
+    from genetic_sizer.fitness import MAXIMIZE
+    from genetic_sizer.parallel import close_map, make_map
+    from genetic_sizer.results import finalize
+
+    config, run_dir = _evolve_config(args)
     print(f"loading data ({config.data.source}) ...", flush=True)
     prices = load_from_config(config.data)
-    ev, pf = config.evolution, config.portfolio
+    ev, pf, par = config.evolution, config.portfolio, config.parallel
     print(
         f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
         f"objective {', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, "
         f"fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, seed {ev.seed}; "
-        f"engine {config.engine}, parallel {config.parallel.backend}",
+        f"engine {config.engine}",
         flush=True,
     )
     print(f"run directory: {run_dir}{' (resuming)' if args.resume else ''}", flush=True)
-    first = config.objective[0]
-    progress, update = _progress_printer(first, MAXIMIZE[first])
+    map_fn = make_map(par)
     try:
-        if progress is not None:
-            with progress:
-                result = evolve(
-                    config, prices, run_dir, map_fn=make_map(config.parallel), resume=args.resume, on_generation=update
-                )
-        else:
-            result = evolve(
-                config, prices, run_dir, map_fn=make_map(config.parallel), resume=args.resume, on_generation=update
-            )
+        if par.backend == "ray":
+            where = f"the Ray cluster at {map_fn.address}" if map_fn.address else "a local Ray instance"
+            print(f"connecting to {where} ...", flush=True)
+            map_fn.start()
+            print(f"Ray ready in {map_fn.startup_seconds:.1f} s: {map_fn.num_workers} workers", flush=True)
+        first = config.objective[0]
+        progress, update = _progress_printer(first, MAXIMIZE[first])
+        with progress if progress is not None else contextlib.nullcontext():
+            result = evolve(config, prices, run_dir, map_fn=map_fn, resume=args.resume, on_generation=update)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; the last finished generation is checkpointed. Continue with:\n"
@@ -229,6 +240,8 @@ def cmd_evolve(args) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        close_map(map_fn)
     print("checking the champion with vectorbt and writing results ...", flush=True)
     report = finalize(result, prices, run_dir, plots=not args.no_plots)
     _print_summary(report)
@@ -274,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     ev.add_argument(
         "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value (YAML), repeatable"
+    )
+    ev.add_argument(
+        "--ray-address", default=None, help="evaluate on the Ray cluster at this address (sets parallel.backend=ray)"
     )
     ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     ev.set_defaults(func=cmd_evolve)

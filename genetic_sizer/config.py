@@ -13,7 +13,7 @@ Layout (every key optional; these are the defaults)::
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...}
     engine: fast                 # fast | vectorbt
-    parallel: {backend: serial}
+    parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings.
 """
@@ -54,7 +54,7 @@ OBJECTIVES = (
     "annualized_volatility",
     "turnover",
 )
-PARALLEL_BACKENDS = ("serial",)
+PARALLEL_BACKENDS = ("serial", "ray")
 
 
 def _fail(key: str, value, expected: str):
@@ -181,7 +181,6 @@ class EvolutionConfig:
     transfer_prob: float = 0.2
     flip_prob: float = 0.1
     hall_of_fame: int = 10
-    batch_size: int = 0  # genomes per evaluation batch; 0 = the whole generation in one batch
 
     def __post_init__(self):
         _number("evolution.population", self.population, lo=4, hi=1_000_000, integer=True)
@@ -203,15 +202,33 @@ class EvolutionConfig:
             value = _number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0, lo_open=True)
             object.__setattr__(self, name, value)
         _number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
-        _number("evolution.batch_size", self.batch_size, lo=0, integer=True)
 
 
 @dataclass(frozen=True)
 class ParallelConfig:
+    """Where evaluation runs. It never changes results, so it is not part of :meth:`RunConfig.sha256`.
+
+    ``backend: serial`` evaluates in this process. ``backend: ray`` starts a local Ray instance, or joins
+    the cluster at ``address`` (also taken from ``RAY_ADDRESS`` or ``--ray-address``); ``num_workers`` is
+    the number of evaluation actors (default: one per CPU, local; the cluster's CPUs, remote);
+    ``batch_size`` is the number of genomes per batch (default: the generation split evenly over the
+    workers, or one batch when serial).
+    """
+
     backend: str = "serial"
+    address: str | None = None
+    num_workers: int | None = None
+    batch_size: int | None = None
 
     def __post_init__(self):
         _choice("parallel.backend", self.backend, PARALLEL_BACKENDS)
+        object.__setattr__(self, "address", _opt_str("parallel.address", self.address))
+        if self.num_workers is not None:
+            _number("parallel.num_workers", self.num_workers, lo=1, hi=100_000, integer=True)
+        if self.batch_size is not None:
+            _number("parallel.batch_size", self.batch_size, lo=1, integer=True)
+        if self.backend == "serial" and (self.address is not None or self.num_workers is not None):
+            _fail("parallel.backend", self.backend, "'ray' when parallel.address or parallel.num_workers is set")
 
 
 _SECTIONS = {
@@ -301,8 +318,13 @@ class RunConfig:
         return out
 
     def sha256(self) -> str:
-        """Fingerprint of the resolved configuration (canonical JSON)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """Fingerprint of everything that determines a run's results (canonical JSON).
+
+        The ``parallel`` section is left out: where evaluation runs does not change the result, so a run
+        started serially can be resumed on a cluster.
+        """
+        semantic = {k: v for k, v in self.to_dict().items() if k != "parallel"}
+        return hashlib.sha256(json.dumps(semantic, sort_keys=True).encode()).hexdigest()
 
     def dump(self, path: str | Path) -> Path:
         path = Path(path)

@@ -28,6 +28,10 @@ class ChampionError(GeneticSizerError, ValueError):
     """A champion file is missing, malformed or inconsistent."""
 
 
+class ParallelError(GeneticSizerError):
+    """Distributed evaluation failed: a cluster cannot be reached, or workers keep dying."""
+
+
 class ExchangeError(GeneticSizerError):
     """The exchange refused a whole request or answered something unexpected."""
 

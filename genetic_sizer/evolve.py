@@ -161,7 +161,7 @@ class _Run:
         if not todo:
             return 0
         weights = self.space.validate_population(np.stack([np.asarray(i) for i in todo]))
-        results = self.map_fn(self.evaluator, split_batches(weights, self.config.evolution.batch_size))
+        results = self.map_fn(self.evaluator, split_batches(weights, self._batch_size(len(weights))))
         fit = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, len(self.maximize)) for r in results])
         if fit.shape != (len(todo), len(self.maximize)) or not np.isfinite(fit).all():
             raise RuntimeError(f"evaluation returned {fit.shape} values (finite: {np.isfinite(fit).all()})")
@@ -169,6 +169,14 @@ class _Run:
             ind.fitness.values = tuple(float(x) for x in f)
         self.evaluations += len(todo)
         return len(todo)
+
+    def _batch_size(self, n: int) -> int:
+        """Genomes per batch: the configured size, else the map's preference (e.g. one batch per Ray worker)."""
+        size = self.config.parallel.batch_size
+        if size:
+            return size
+        workers = getattr(self.map_fn, "num_workers", 1)
+        return -(-n // workers)
 
     def _vary(self, offspring: list) -> None:
         ev, rng, space = self.config.evolution, self.rng, self.space
@@ -397,7 +405,8 @@ def evolve(
     run_dir : path
         Where the checkpoint and logbook are written (created if needed).
     map_fn : callable, optional
-        ``map_fn(evaluator, batches) -> list of fitness arrays``; default :func:`serial_map`.
+        ``map_fn(evaluator, batches) -> list of fitness arrays``; default :func:`serial_map`. A map with a
+        ``start()`` method (:class:`~genetic_sizer.parallel.RayMap`) is started first; the caller closes it.
     resume : bool
         Continue from the checkpoint in ``run_dir`` (same config and data required).
     on_generation : callable, optional
@@ -406,4 +415,7 @@ def evolve(
     for o in config.objective:
         if o not in METRICS or o not in MAXIMIZE:  # pragma: no cover - config validates
             raise ConfigError(f"objective {o!r} is not a metric")
+    start = getattr(map_fn, "start", None)
+    if start is not None:  # e.g. a RayMap: connect before the first generation so batches fit its workers
+        start()
     return _Run(config, prices, Path(run_dir), map_fn, on_generation).run(resume)

@@ -99,7 +99,10 @@ def test_round_trip_and_fingerprint(tmp_path):
         (["objective=[sharpe, sharpe]"], "objective must be a list without duplicates"),
         (["objective=[]"], "objective must be a name or a non-empty list"),
         (["engine=turbo"], "engine must be one of ['fast', 'vectorbt']"),
-        (["parallel.backend=dask"], "parallel.backend must be one of"),
+        (["parallel.backend=dask"], "parallel.backend must be one of ['serial', 'ray']"),
+        (["parallel.num_workers=0"], "parallel.num_workers must be in [1,"),
+        (["parallel.batch_size=0"], "parallel.batch_size must be in [1,"),
+        (["parallel.address=127.0.0.1:6379"], "parallel.backend must be 'ray' when parallel.address"),
         (["data.source=sql"], "data.source must be one of ['default', 'csv', 'parquet']"),
         (["data.path=prices.csv"], "data.path must be null for source 'default'"),
         (["data.source=csv"], "data.path must be a file path for source 'csv'"),
@@ -112,6 +115,15 @@ def test_errors_name_the_key(overrides, message):
     with pytest.raises(ConfigError) as exc:
         load_config(None, overrides)
     assert message in str(exc.value)
+
+
+def test_parallel_settings_do_not_change_the_fingerprint():
+    """Where evaluation runs never changes results, so a serial run can be resumed on a cluster."""
+    serial = load_config(None)
+    ray = load_config(None, ["parallel={backend: ray, address: '127.0.0.1:6379', num_workers: 4, batch_size: 16}"])
+    assert ray.parallel.address == "127.0.0.1:6379" and ray.parallel.num_workers == 4
+    assert ray.sha256() == serial.sha256()
+    assert load_config(None, ["portfolio.fees=0.001"]).sha256() != serial.sha256()
 
 
 def test_file_errors(tmp_path):

@@ -164,7 +164,7 @@ def test_injected_map_and_batches_do_not_change_the_result(prices, tmp_path):
         return [fn(b) for b in batches]
 
     serial = evolve(small_config(), prices, tmp_path / "serial")
-    batched = evolve(small_config("evolution.batch_size=5"), prices, tmp_path / "b", map_fn=recording_map)
+    batched = evolve(small_config("parallel.batch_size=5"), prices, tmp_path / "b", map_fn=recording_map)
     np.testing.assert_array_equal(serial.members, batched.members)
     assert calls[0] == [5, 5, 5, 1]
     assert all(max(c) <= 5 for c in calls)
