@@ -6,7 +6,8 @@ the champion file and for ``--resume``.
 
 Layout (every key optional; these are the defaults)::
 
-    data: {source: default, path: null, symbols: null, start: null, end: null, leading_gaps: trim,
+    data: {source: default, path: null,  # source: default | csv | parquet | hyperliquid (a fetched file)
+           symbols: null, start: null, end: null, leading_gaps: trim,
            periods_per_year: null}
     portfolio: {direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M, fees: 0.0005,
                 slippage: 0.0, init_cash: 10000}
@@ -111,7 +112,7 @@ class DataConfig:
     periods_per_year: float | None = None
 
     def __post_init__(self):
-        _choice("data.source", self.source, ("default", "csv", "parquet"))
+        _choice("data.source", self.source, ("default", "csv", "parquet", "hyperliquid"))
         object.__setattr__(self, "path", _opt_str("data.path", self.path))
         if self.source == "default" and self.path is not None:
             _fail("data.path", self.path, "null for source 'default'")

@@ -445,7 +445,8 @@ def save_parquet(prices: Prices, path: str | Path) -> Path:
     return path
 
 
-_LOADERS = {"csv": load_csv, "parquet": load_parquet}
+_LOADERS = {"csv": load_csv, "parquet": load_parquet, "hyperliquid": load_parquet}
+"""``hyperliquid`` reads the Parquet file ``genetic-sizer data fetch`` wrote (the same wide form)."""
 
 
 def load(
@@ -468,7 +469,7 @@ def load(
         if path is None:
             raise ConfigError(f"data.path is required for source {source!r}")
         return _LOADERS[source](path, symbols, start, end, **kwargs)
-    raise ConfigError(f"data.source must be one of ['default', 'csv', 'parquet'], got {source!r}")
+    raise ConfigError(f"data.source must be one of {['default', *_LOADERS]}, got {source!r}")
 
 
 def _find_column(columns, candidates) -> str | None:
@@ -534,3 +535,113 @@ def load_from_config(data_config) -> Prices:
         periods_per_year=dc.periods_per_year,
         leading_gaps=dc.leading_gaps,
     )
+
+
+# ------------------------------------------------------------ exchange candles
+INTERVAL_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
+"""Candle intervals Hyperliquid serves, in milliseconds (``1M``, calendar months, is not supported here)."""
+
+
+@dataclass(frozen=True)
+class CandleReport:
+    """What aligning fetched candles found, per coin: candles received, grid bars missing, largest gap."""
+
+    interval: str
+    coins: dict
+    dropped_bars: int
+    first_bar: str
+    last_bar: str
+
+    def lines(self) -> list[str]:
+        out = []
+        for coin, r in self.coins.items():
+            gap = f", largest gap {r['largest_gap_bars']} bars at {r['largest_gap_at']}" if r["missing"] else ""
+            out.append(f"{coin}: {r['candles']} candles from {r['first']}, {r['missing']} missing in its span{gap}")
+        if self.dropped_bars:
+            out.append(f"{self.dropped_bars} bars dropped where some coin had no candle (prices are never filled)")
+        return out
+
+
+def prices_from_candles(candles: dict[str, list[dict]], interval: str, source: str = "hyperliquid") -> tuple:
+    """Align candles of several coins on one time index; return (Prices, CandleReport).
+
+    ``candles`` maps coin -> candles as the exchange sends them (``t`` open time in ms, ``c`` close as a
+    string). The bar time is the candle's open time, the price its close. Bars where any coin has no candle
+    (before a later listing, or exchange gaps) are dropped and reported, never filled.
+    """
+    if interval not in INTERVAL_MS:
+        raise ConfigError(f"interval must be one of {list(INTERVAL_MS)}, got {interval!r}")
+    step = INTERVAL_MS[interval]
+    series, report = {}, {}
+    for coin, rows in candles.items():
+        if not rows:
+            raise DataError(f"{source}: no candles for {coin!r} in the requested window")
+        try:
+            t = np.array([int(r["t"]) for r in rows], dtype=np.int64)
+            c = np.array([float(r["c"]) for r in rows], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{source}: malformed candle for {coin!r} ({exc!r})") from None
+        order = np.argsort(t, kind="stable")
+        t, c = t[order], c[order]
+        keep = np.r_[True, t[1:] != t[:-1]]  # one candle per open time
+        t, c = t[keep], c[keep]
+        gaps = np.diff(t) // step - 1
+        worst = int(np.argmax(gaps)) if gaps.size else 0
+        report[coin] = {
+            "candles": int(t.size),
+            "first": _fmt_ts(pd.Timestamp(t[0], unit="ms", tz="UTC")),
+            "missing": int(gaps.sum()) if gaps.size else 0,
+            "largest_gap_bars": int(gaps[worst]) if gaps.size else 0,
+            "largest_gap_at": _fmt_ts(pd.Timestamp(t[worst], unit="ms", tz="UTC")) if gaps.size else None,
+        }
+        series[coin] = pd.Series(c, index=pd.to_datetime(t, unit="ms", utc=True))
+    frame = pd.DataFrame(series)
+    complete = frame.dropna()
+    if len(complete) < MIN_BARS:
+        raise DataError(f"{source}: only {len(complete)} bars where every coin has a candle; fetch a longer window")
+    # Hyperliquid trades around the clock: a 365-day year of bars, whatever the window's weekdays
+    prices = Prices.from_frame(
+        complete, source=source, leading_gaps="error", periods_per_year=365 * INTERVAL_MS["1d"] / step
+    )
+    rep = CandleReport(
+        interval=interval,
+        coins=report,
+        dropped_bars=len(frame) - len(complete),
+        first_bar=_fmt_ts(complete.index[0]),
+        last_bar=_fmt_ts(complete.index[-1]),
+    )
+    return prices, rep
+
+
+def save_funding(rows: dict[str, list[dict]], path: str | Path) -> Path:
+    """Funding history (coin -> rows with ``time`` ms, ``fundingRate``, ``premium``) as long-form Parquet."""
+    records = [
+        {
+            "time": pd.Timestamp(int(r["time"]), unit="ms", tz="UTC"),
+            "coin": coin,
+            "funding_rate": float(r["fundingRate"]),
+            "premium": float(r.get("premium", "nan")),
+        }
+        for coin, rs in rows.items()
+        for r in rs
+    ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame.from_records(records, columns=["time", "coin", "funding_rate", "premium"]).to_parquet(
+        path, index=False
+    )
+    return path

@@ -32,6 +32,10 @@ class ParallelError(GeneticSizerError):
     """Distributed evaluation failed: a cluster cannot be reached, or workers keep dying."""
 
 
+class SizingError(GeneticSizerError, ValueError):
+    """The champion cannot be sized on this account (unlisted or delisted coin, leverage, bad settings)."""
+
+
 class ExchangeError(GeneticSizerError):
     """The exchange refused a whole request or answered something unexpected."""
 

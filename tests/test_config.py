@@ -103,7 +103,7 @@ def test_round_trip_and_fingerprint(tmp_path):
         (["parallel.num_workers=0"], "parallel.num_workers must be in [1,"),
         (["parallel.batch_size=0"], "parallel.batch_size must be in [1,"),
         (["parallel.address=127.0.0.1:6379"], "parallel.backend must be 'ray' when parallel.address"),
-        (["data.source=sql"], "data.source must be one of ['default', 'csv', 'parquet']"),
+        (["data.source=sql"], "data.source must be one of ['default', 'csv', 'parquet', 'hyperliquid']"),
         (["data.path=prices.csv"], "data.path must be null for source 'default'"),
         (["data.source=csv"], "data.path must be a file path for source 'csv'"),
         (["data.symbols=AAPL"], "data.symbols must be a non-empty list"),

@@ -210,3 +210,71 @@ def test_periods_per_year_override():
     assert q.periods_per_year == 252.0
     with pytest.raises(ConfigError, match="periods_per_year"):
         Prices(p.close, p.index, p.symbols, periods_per_year=-1)
+
+
+# ---- Hyperliquid candles ------------------------------------------------------------------------------
+def _candles(coin_start_ms, n, step=3_600_000, skip=(), price0=100.0):
+    out = []
+    for k in range(n):
+        if k in skip:
+            continue
+        t = coin_start_ms + k * step
+        out.append(
+            {
+                "t": t,
+                "T": t + step - 1,
+                "s": "X",
+                "i": "1h",
+                "o": "1",
+                "h": "1",
+                "l": "1",
+                "c": str(price0 + k),
+                "v": "1",
+                "n": 1,
+            }
+        )
+    return out
+
+
+def test_candles_align_on_common_bars_and_report_gaps():
+    from genetic_sizer.data import prices_from_candles
+
+    t0 = 1_735_689_600_000  # 2025-01-01T00:00Z
+    candles = {
+        "BTC": _candles(t0, 10, skip={4}),  # one exchange gap
+        "ETH": _candles(t0 + 2 * 3_600_000, 8, price0=50.0),  # listed two hours later
+    }
+    candles["ETH"].append(dict(candles["ETH"][0]))  # a duplicate page overlap is ignored
+    prices, report = prices_from_candles(candles, "1h")
+    assert prices.symbols == ("BTC", "ETH")
+    # common bars: hours 2..9 minus hour 4 (BTC gap) = 7 bars
+    assert prices.n_bars == 7
+    assert list(prices.index.hour) == [2, 3, 5, 6, 7, 8, 9]
+    assert prices.close[0].tolist() == [102.0, 50.0] and prices.close[2].tolist() == [105.0, 53.0]
+    assert prices.periods_per_year == 8760  # hourly 24/7 bars
+    assert report.coins["BTC"]["missing"] == 1 and report.coins["BTC"]["largest_gap_bars"] == 1
+    assert report.coins["ETH"]["missing"] == 0 and report.coins["ETH"]["candles"] == 8
+    assert report.dropped_bars == 3  # hours 0, 1 (ETH not listed) and 4 (BTC gap)
+    assert any("3 bars dropped" in line for line in report.lines())
+
+
+def test_candle_errors_name_the_coin():
+    from genetic_sizer.data import prices_from_candles
+
+    with pytest.raises(DataError, match="no candles for 'SOL'"):
+        prices_from_candles({"BTC": _candles(0, 5), "SOL": []}, "1h")
+    with pytest.raises(DataError, match="malformed candle for 'BTC'"):
+        prices_from_candles({"BTC": [{"t": 0}], "ETH": _candles(0, 5)}, "1h")
+    with pytest.raises(ConfigError, match="interval must be one of"):
+        prices_from_candles({"BTC": _candles(0, 5), "ETH": _candles(0, 5)}, "7m")
+
+
+def test_fetched_parquet_loads_as_hyperliquid_source(tmp_path):
+    from genetic_sizer.data import load, prices_from_candles, save_parquet
+
+    t0 = 1_735_948_800_000  # Saturday 2025-01-04: the file spans a weekend, so hourly 24/7 bars are inferred
+    prices, _ = prices_from_candles({"BTC": _candles(t0, 72), "ETH": _candles(t0, 72, price0=10)}, "1h")
+    path = save_parquet(prices, tmp_path / "hl.parquet")
+    again = load("hyperliquid", path)
+    np.testing.assert_array_equal(again.close, prices.close)
+    assert again.symbols == ("BTC", "ETH") and again.periods_per_year == 8760

@@ -1,0 +1,181 @@
+"""The pure sizer and the rounding rules, each against hand-computed expected orders."""
+
+from __future__ import annotations
+
+import pytest
+
+from genetic_sizer.errors import SizingError
+from genetic_sizer.rounding import limit_price, round_price, round_size
+from genetic_sizer.sizer import AssetInfo, SizerSettings, plan_orders
+
+META = {
+    "BTC": AssetInfo("BTC", 5, 40),
+    "ETH": AssetInfo("ETH", 4, 25),
+    "SOL": AssetInfo("SOL", 2, 20),
+    "DOGE": AssetInfo("DOGE", 0, 10),
+    "OLD": AssetInfo("OLD", 1, 3, delisted=True),
+}
+MIDS = {"BTC": 100_000.0, "ETH": 4_000.0, "SOL": 200.0, "DOGE": 0.2, "OLD": 1.0}
+
+
+def orders(plan):
+    return [(o.coin, o.side, o.size, o.reduce_only, o.leg) for o in plan.orders]
+
+
+def coin(plan, name):
+    return next(c for c in plan.coins if c.coin == name)
+
+
+# ---- rounding ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("size", "decimals", "expected"),
+    [
+        (0.123456789, 5, 0.12345),
+        (0.3, 1, 0.3),  # no 0.29999 artifacts
+        (2.9999999, 2, 2.99),
+        (-1.239, 2, -1.23),  # toward zero for shorts too
+        (1234.9, 0, 1234.0),
+        (0.00000999, 5, 0.0),
+        (0.6 * 1234 * 3 / 4000, 4, 0.5553),  # 0.55529999... is float noise below the tick, not 0.5552
+        (0.55529, 4, 0.5552),  # a real shortfall still rounds down
+    ],
+)
+def test_round_size_toward_zero(size, decimals, expected):
+    assert round_size(size, decimals) == expected
+
+
+@pytest.mark.parametrize(
+    ("px", "decimals", "expected"),
+    [
+        (1234.5678, 0, 1234.6),  # 5 significant figures
+        (1234.5678, 4, 1234.6),
+        (0.0123456789, 0, 0.012346),  # 5 sig figs, 6 decimals allowed
+        (0.0123456789, 2, 0.0123),  # only 6 - 2 = 4 decimals
+        (0.0123456789, 5, 0.0),  # 1 decimal: rounds to 0.0 (callers keep mids sane)
+        (123456.7, 0, 123457.0),  # integers are valid whatever their digits
+        (99.999999, 1, 100.0),
+        (3.14159, 5, 3.1),  # 6 - 5 = 1 decimal
+    ],
+)
+def test_round_price(px, decimals, expected):
+    assert round_price(px, decimals) == expected
+
+
+def test_limit_price_is_slippage_away_from_mid():
+    assert limit_price(2000.0, True, 0.01, 4) == 2020.0
+    assert limit_price(2000.0, False, 0.01, 4) == 1980.0
+    assert limit_price(0.123456, True, 0.005, 0) == 0.12407  # 0.12407328 -> 5 sig figs
+    with pytest.raises(ValueError, match="slippage"):
+        limit_price(1.0, True, 1.5, 0)
+
+
+# ---- sizing -----------------------------------------------------------------------------------------
+def test_fresh_account_targets():
+    # 10,000 USD, leverage 1: BTC 0.5 -> 5,000 / 100,000 = 0.05; ETH 0.3 -> 3,000 / 4,000 = 0.75;
+    # SOL 0.2 -> 2,000 / 200 = 10
+    plan = plan_orders({"BTC": 0.5, "ETH": 0.3, "SOL": 0.2}, 10_000, {}, MIDS, META)
+    assert orders(plan) == [
+        ("BTC", "buy", 0.05, False, "increase"),
+        ("ETH", "buy", 0.75, False, "increase"),
+        ("SOL", "buy", 10.0, False, "increase"),
+    ]
+    assert [o.notional for o in plan.orders] == [5_000.0, 3_000.0, 2_000.0]
+
+
+def test_leverage_and_rounding_toward_zero():
+    # 1,234 USD x 3 = 3,702; ETH 0.6 -> 2,221.2 / 4,000 = 0.5553; SOL 0.4 -> 1,480.8 / 200 = 7.404 -> 7.4
+    plan = plan_orders({"ETH": 0.6, "SOL": 0.4}, 1_234, {}, MIDS, META, SizerSettings(leverage=3))
+    assert orders(plan) == [("ETH", "buy", 0.5553, False, "increase"), ("SOL", "buy", 7.4, False, "increase")]
+    assert coin(plan, "SOL").target == 7.4
+
+
+def test_existing_longs_shorts_and_unlisted_coins():
+    positions = {"BTC": 0.08, "ETH": -0.5, "DOGE": 30_000.0}
+    # targets: BTC 0.3 x 10,000 = 3,000 -> 0.03 (reduce 0.05); ETH 0.7 -> 1.75 (flip from -0.5);
+    # DOGE not in the champion -> close 30,000
+    plan = plan_orders({"BTC": 0.3, "ETH": 0.7}, 10_000, positions, MIDS, META)
+    assert orders(plan) == [
+        ("DOGE", "sell", 30_000.0, True, "close"),  # $6,000 first: reductions before increases, largest first
+        ("BTC", "sell", 0.05, True, "reduce"),  # $5,000
+        ("ETH", "buy", 0.5, True, "close"),  # $2,000: the flip's reduce-only close...
+        ("ETH", "buy", 1.75, False, "open"),  # ...then the opening leg
+    ]
+    assert coin(plan, "ETH").reason == "flip: close then open"
+    kept = plan_orders({"BTC": 0.3, "ETH": 0.7}, 10_000, positions, MIDS, META, SizerSettings(close_unlisted=False))
+    assert "DOGE" not in [o.coin for o in kept.orders]
+    assert coin(kept, "DOGE").reason == "not in the champion; close_unlisted is false"
+
+
+def test_tiny_weights_fall_under_the_minimum():
+    # 100 USD: SOL 0.95 -> 95 / 200 = 0.475 ($95); ETH 0.05 -> $5 / 4,000 = 0.0012 ($4.80) < $10
+    plan = plan_orders({"SOL": 0.95, "ETH": 0.05}, 100, {}, MIDS, META)
+    assert orders(plan) == [("SOL", "buy", 0.47, False, "increase")]
+    eth = coin(plan, "ETH")
+    assert eth.action == "skip" and eth.reason == "order of $4.80 is below the minimum of $10"
+    custom = plan_orders({"SOL": 0.95, "ETH": 0.05}, 100, {}, MIDS, META, SizerSettings(min_trade_usd=100))
+    assert custom.orders == [] and len(custom.skipped) == 2
+
+
+def test_already_on_target_and_drift_band():
+    positions = {"SOL": 25.0, "ETH": 0.62}
+    # 10,000: SOL 0.5 -> 25 (on target); ETH 0.5 -> 1.25 (+0.63, weight 0.248 -> 0.5)
+    plan = plan_orders({"SOL": 0.5, "ETH": 0.5}, 10_000, positions, MIDS, META)
+    assert coin(plan, "SOL").reason == "already on target"
+    assert orders(plan) == [("ETH", "buy", 0.63, False, "increase")]
+    banded = plan_orders({"SOL": 0.5, "ETH": 0.5}, 10_000, positions, MIDS, META, SizerSettings(min_weight_change=0.3))
+    assert banded.orders == []
+    assert coin(banded, "ETH").reason == "weight change 0.2520 below min_weight_change 0.3"
+
+
+def test_short_weights_and_max_notional_cap():
+    # long/short champion, 20,000 USD: BTC -0.4 -> -8,000 capped at 5,000 -> -0.05; SOL 0.6 -> 12,000 -> cap 60
+    plan = plan_orders({"BTC": -0.4, "SOL": 0.6}, 20_000, {}, MIDS, META, SizerSettings(max_notional_per_asset=5_000))
+    assert orders(plan) == [("BTC", "sell", 0.05, False, "increase"), ("SOL", "buy", 25.0, False, "increase")]
+
+
+def test_size_decimals_zero_to_five():
+    meta = {f"C{d}": AssetInfo(f"C{d}", d, 50) for d in range(6)}
+    mids = {f"C{d}": 3.0 for d in range(6)}
+    # each gets 1,000 USD / 3 = 333.333...; rounded toward zero to d decimals
+    plan = plan_orders({c: 1 / 6 for c in meta}, 6_000, {}, mids, meta)
+    sizes = {o.coin: o.size for o in plan.orders}
+    assert sizes == {"C0": 333.0, "C1": 333.3, "C2": 333.33, "C3": 333.333, "C4": 333.3333, "C5": 333.33333}
+
+
+def test_flip_with_a_close_under_the_minimum_is_one_order():
+    # DOGE long 20 ($4) flips to short 0.5 x 1,000 = -500 / 0.2 = -2,500: one sell of 2,520, not reduce-only
+    plan = plan_orders({"DOGE": -0.5, "SOL": 0.5}, 1_000, {"DOGE": 20.0}, MIDS, META)
+    assert ("DOGE", "sell", 2520.0, False, "open") in orders(plan)
+
+
+@pytest.mark.parametrize(
+    ("weights", "settings", "message"),
+    [
+        ({"XRP": 1.0}, SizerSettings(), r"holds 'XRP', which the exchange does not list"),
+        ({"OLD": 0.5, "SOL": 0.5}, SizerSettings(), r"'OLD', which is delisted"),
+        ({"DOGE": 0.5, "SOL": 0.5}, SizerSettings(leverage=12), r"leverage 12 is above DOGE's maxLeverage 10"),
+    ],
+)
+def test_errors_before_anything_is_planned(weights, settings, message):
+    with pytest.raises(SizingError, match=message):
+        plan_orders(weights, 10_000, {}, MIDS, META, settings)
+
+
+def test_bad_inputs_and_settings():
+    with pytest.raises(SizingError, match="account value is 0.0"):
+        plan_orders({"SOL": 1.0}, 0, {}, MIDS, META)
+    with pytest.raises(SizingError, match="no valid mid price for 'SOL'"):
+        plan_orders({"SOL": 1.0}, 100, {}, {}, META)
+    with pytest.raises(SizingError, match=r"min_trade_usd must be >= the exchange's minimum order of \$10"):
+        SizerSettings(min_trade_usd=5)
+    with pytest.raises(SizingError, match="leverage must be a positive number"):
+        SizerSettings(leverage=0)
+    with pytest.raises(SizingError, match="weight of SOL must be finite"):
+        plan_orders({"SOL": float("nan")}, 100, {}, MIDS, META)
+
+
+def test_plan_serializes():
+    plan = plan_orders({"SOL": 1.0}, 1_000, {"ETH": 0.01}, MIDS, META)
+    d = plan.to_dict()
+    assert d["orders"][0]["coin"] == "ETH" and d["orders"][0]["reduce_only"] is True  # close first ($40)
+    assert [c["coin"] for c in d["coins"]] == ["ETH", "SOL"]
