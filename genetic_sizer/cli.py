@@ -248,6 +248,150 @@ def cmd_evolve(args) -> int:
     return 0
 
 
+def _network_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", default="testnet", choices=["testnet", "mainnet"])
+    p.add_argument("--base-url", default=None, help="API URL (a local node or a test server); overrides --network")
+
+
+def cmd_data_fetch(args) -> int:
+    from rich.progress import Progress
+
+    from genetic_sizer.exchange import HyperliquidClient, resolve_base_url
+    from genetic_sizer.live import fetch_history
+
+    url = resolve_base_url(args.network, args.base_url)
+    client = HyperliquidClient(url)
+    with Progress(transient=False) as progress:
+        tasks = {c: progress.add_task(f"{c} candles", total=None) for c in args.coins}
+
+        def on_progress(coin, n):
+            progress.update(tasks[coin], completed=n, description=f"{coin}: {n} candles")
+
+        prices, report, paths = fetch_history(
+            client,
+            args.coins,
+            args.interval,
+            args.start,
+            args.end,
+            args.out,
+            funding=not args.no_funding,
+            on_progress=on_progress,
+        )
+        for t in tasks.values():
+            progress.update(t, total=1, completed=1)
+    print(f"{prices.n_assets} coins x {prices.n_bars} {args.interval} bars, {report.first_bar} .. {report.last_bar}")
+    for line in report.lines():
+        print(f"  {line}")
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"evolve on it with: --set data.source=hyperliquid --set data.path={paths[0]}")
+    return 0
+
+
+def _print_plan(result, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    plan = result.plan
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 130))
+    mode = "EXECUTED" if result.executed else "DRY RUN (nothing sent; add --execute to trade)"
+    table = Table(
+        title=f"{mode}: {result.network}, account {result.address}, value ${plan.account_value:,.2f}, "
+        f"leverage {plan.leverage:g}"
+    )
+    for col in ("coin", "weight", "mid", "current", "target", "delta", "notional $", "action", "reason"):
+        table.add_column(col, justify="left" if col in ("coin", "action", "reason") else "right")
+    for c in plan.coins:
+        table.add_row(
+            c.coin,
+            f"{c.weight:.4f}",
+            f"{c.mid:,.6g}",
+            f"{c.current:g}",
+            f"{c.target:g}",
+            f"{c.delta:+g}",
+            f"{c.notional:,.2f}",
+            c.action,
+            c.reason,
+        )
+    console.print(table)
+    for k, o in enumerate(plan.orders):
+        ro = " reduce-only" if o.reduce_only else ""
+        console.print(f"  order {k + 1}: {o.side} {o.size:g} {o.coin} (~${o.notional:,.2f}){ro} [{o.leg}]")
+    for r in result.results:
+        console.print(
+            f"  result {r.coin}: {r.status} {r.filled_size:g} @ {r.avg_px}" + (f" ({r.error})" if r.error else "")
+        )
+    for coin, d in result.drift.items():
+        console.print(f"  drift {coin}: position {d['position']:g} vs target {d['target']:g} (${d['drift_usd']:,.2f})")
+
+
+def cmd_size(args) -> int:
+    import os
+
+    from genetic_sizer import champion as C
+    from genetic_sizer.errors import ConfigError
+    from genetic_sizer.exchange import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
+    from genetic_sizer.live import parse_period, run_every, size_once
+    from genetic_sizer.sizer import SizerSettings
+
+    champ = C.load(args.champion)
+    settings = SizerSettings(
+        leverage=args.leverage,
+        min_trade_usd=args.min_trade_usd,
+        min_weight_change=args.min_weight_change,
+        close_unlisted=not args.keep_unlisted,
+        max_notional_per_asset=args.max_notional_per_asset,
+    )
+    url = resolve_base_url(args.network, args.base_url)
+    mainnet = is_mainnet(url)
+    network = "mainnet" if mainnet else (url if args.base_url else args.network)
+    period = parse_period(args.every) if args.every else None
+    credentials = None
+    if args.execute or args.keystore or os.environ.get("HL_SECRET_KEY"):
+        credentials = load_credentials(args.keystore)
+    address = args.address or (credentials.account_address if credentials else os.environ.get("HL_ACCOUNT_ADDRESS"))
+    if not address:
+        raise ConfigError(
+            "no account to read: pass --address, set HL_ACCOUNT_ADDRESS, or provide a key (HL_SECRET_KEY or --keystore)"
+        )
+    if args.execute and mainnet and not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("sending real orders on mainnet needs --yes (or an interactive confirmation)")
+        answer = input(f"Send orders for account {address} on MAINNET? Type 'yes' to continue: ")
+        if answer.strip().lower() != "yes":
+            print("aborted; nothing sent")
+            return 1
+    client = HyperliquidClient(url, credentials=credentials if args.execute else None, timeout=args.timeout)
+    journal = args.journal or ("size-journal.jsonl" if period else None)
+
+    def once(k: int):
+        result = size_once(
+            client,
+            champ,
+            settings,
+            address=address,
+            network=network,
+            execute=args.execute,
+            slippage=args.slippage,
+            journal=journal,
+        )
+        _print_plan(result, args.json)
+        return result
+
+    if period is None:
+        result = once(0)
+        return 3 if result.errors else 0
+    run_every(period, once)
+    return 0
+
+
 def cmd_export(args) -> int:
     from genetic_sizer.results import export
 
@@ -269,6 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = data_sub.add_parser("info", help="load, validate and summarize a price set")
     _add_data_args(info)
     info.set_defaults(func=cmd_data_info)
+    fetch = data_sub.add_parser("fetch", help="fetch Hyperliquid candles and funding into Parquet")
+    fetch.add_argument("--coins", nargs="+", required=True)
+    fetch.add_argument("--interval", default="1h", help="1m 5m 15m 1h 4h 1d ... (default 1h)")
+    fetch.add_argument("--start", required=True, help="first bar, e.g. 2025-01-01")
+    fetch.add_argument("--end", default=None, help="last bar (default: now)")
+    fetch.add_argument("--out", required=True, help="Parquet file to write (funding goes next to it)")
+    fetch.add_argument("--no-funding", action="store_true", help="skip fundingHistory")
+    _network_args(fetch)
+    fetch.set_defaults(func=cmd_data_fetch)
 
     bt = sub.add_parser("backtest", help="backtest one weight vector (default: equal weight)")
     _add_data_args(bt)
@@ -293,6 +446,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     ev.set_defaults(func=cmd_evolve)
+
+    sz = sub.add_parser("size", help="size Hyperliquid positions from a champion (a dry run unless --execute)")
+    sz.add_argument("--champion", required=True, help="champion.json")
+    _network_args(sz)
+    sz.add_argument("--leverage", type=float, default=1.0, help="gross leverage (default 1)")
+    sz.add_argument("--min-trade-usd", type=float, default=10.0, help="smallest order, >= $10 (default 10)")
+    sz.add_argument("--min-weight-change", type=float, default=0.0, help="drift band in weight units")
+    sz.add_argument("--keep-unlisted", action="store_true", help="leave positions in coins the champion lacks")
+    sz.add_argument("--max-notional-per-asset", type=float, default=None)
+    sz.add_argument("--slippage", type=float, default=0.01, help="IOC limit distance from mid (default 0.01)")
+    sz.add_argument("--address", default=None, help="account to read (default: HL_ACCOUNT_ADDRESS or the key's)")
+    sz.add_argument("--keystore", default=None, help="encrypted keystore file (password: HL_KEYSTORE_PASSWORD)")
+    sz.add_argument("--timeout", type=float, default=10.0, help="seconds per request before retrying (default 10)")
+    sz.add_argument("--execute", action="store_true", help="send the orders (default: preview only)")
+    sz.add_argument("--yes", action="store_true", help="confirm mainnet execution without a prompt")
+    sz.add_argument("--json", action="store_true", help="print the plan as JSON")
+    sz.add_argument("--every", default=None, help="keep running: one rebalance per period (e.g. 1h)")
+    sz.add_argument("--journal", default=None, help="JSONL journal of plans and results (default with --every)")
+    sz.set_defaults(func=cmd_size)
 
     ex = sub.add_parser("export", help="write the champion file of a ranked member of a finished run")
     ex.add_argument("--run", required=True, help="run directory")

@@ -78,7 +78,11 @@ def fetch_history(
     candles, rates = {}, {}
     for coin in coins:
         candles[coin] = client.candles(
-            coin, interval, start_ms, end_ms, on_page=(lambda n, c=coin: on_progress(c, n)) if on_progress else None
+            coin,
+            interval,
+            start_ms,
+            end_ms,
+            on_page=(lambda pages, n, c=coin: on_progress(c, n)) if on_progress else None,
         )
         if funding:
             rates[coin] = client.funding(coin, start_ms, end_ms)

@@ -12,56 +12,81 @@ sent goes through these functions first.
 from __future__ import annotations
 
 import math
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["MAX_DECIMALS", "SIZE_RTOL", "limit_price", "round_price", "round_size"]
+__all__ = ["MAX_PRICE_DECIMALS_PERP", "PRICE_SIG_FIGS", "finite_positive", "limit_price", "round_price", "round_size"]
 
-MAX_DECIMALS = 6
-"""Perp prices have at most ``MAX_DECIMALS - szDecimals`` decimals."""
-_SIG_FIGS = 5
-
-
-def _check(value: float, name: str) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+MAX_PRICE_DECIMALS_PERP = 6  # prices: at most 6 - szDecimals decimals (perps)
+PRICE_SIG_FIGS = 5  # and at most 5 significant figures unless the price is an integer
 
 
-SIZE_RTOL = 1e-12
-"""A size within this relative distance below a tick is that tick: float noise, not a smaller order."""
+def finite_positive(value, name: str) -> float:
+    """``value`` as a float, or ValueError naming ``name`` unless it is a finite number > 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(x) or x <= 0.0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return x
+
+
+def _to_decimal(x: float, name: str) -> Decimal:
+    if isinstance(x, bool):
+        raise ValueError(f"{name} must be a number, got {x!r}")
+    try:
+        d = Decimal(repr(float(x)))
+    except (TypeError, ValueError, InvalidOperation):
+        raise ValueError(f"{name} must be a number, got {x!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return d
+
+
+def _check_sz_decimals(sz_decimals: int) -> int:
+    if isinstance(sz_decimals, bool) or not isinstance(sz_decimals, int) or not 0 <= sz_decimals <= 6:
+        raise ValueError(f"sz_decimals must be an integer in 0..6, got {sz_decimals!r}")
+    return sz_decimals
 
 
 def round_size(size: float, sz_decimals: int) -> float:
-    """``size`` rounded toward zero to ``sz_decimals`` decimals (sign kept).
+    """``size`` rounded toward zero to ``sz_decimals`` decimals, so a target is never overshot.
 
-    Floating-point products land a hair below exact ticks (0.6 x 1234 x 3 / 4000 is 0.55529999...), so a
-    value within ``SIZE_RTOL`` of the tick above it is rounded to that tick instead of losing a whole tick.
-    """
-    _check(size, "size")
-    # repr() is the shortest decimal that round-trips, so 0.3 stays 0.3 (not 0.29999...).
-    d = Decimal(repr(float(size)))
-    q = Decimal(1).scaleb(-int(sz_decimals))
-    up = d.quantize(q, rounding=ROUND_UP)
-    if abs(up - d) <= abs(d) * Decimal(SIZE_RTOL):
-        return float(up) + 0.0
-    return float(d.quantize(q, rounding=ROUND_DOWN)) + 0.0
+    Float artifacts are removed first (12 significant digits), so ``0.3`` stays 0.3 and
+    ``0.7 * 3`` (2.0999999999999996) gives 2.1 with one decimal."""
+    _check_sz_decimals(sz_decimals)
+    d = _to_decimal(size, "size")
+    if d == 0:
+        return 0.0
+    cleaned = d.quantize(Decimal(1).scaleb(d.adjusted() - 11), rounding=ROUND_HALF_EVEN)
+    out = float(cleaned.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN))
+    return out + 0.0  # no -0.0
 
 
 def round_price(px: float, sz_decimals: int) -> float:
-    """``px`` rounded to 5 significant figures and at most ``6 - sz_decimals`` decimals (integers kept whole)."""
-    _check(px, "price")
-    if px <= 0:
-        raise ValueError(f"price must be positive, got {px!r}")
-    d = Decimal(repr(float(px)))
-    if d >= Decimal(10) ** _SIG_FIGS:  # an integer price is valid whatever its number of digits
-        return float(d.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    exponent = d.adjusted() - (_SIG_FIGS - 1)  # position of the 5th significant digit
-    decimals = min(-exponent, MAX_DECIMALS - int(sz_decimals))
-    return float(d.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN))
+    """``px`` rounded (half up) to a valid perp price: at most 5 significant figures and at most
+    ``6 - sz_decimals`` decimals; prices of 10,000 and more round to an integer (integers are always
+    valid). Raises ValueError if the price is not > 0 or would round to zero."""
+    _check_sz_decimals(sz_decimals)
+    d = _to_decimal(px, "price")
+    if d <= 0:
+        raise ValueError(f"price must be > 0, got {px!r}")
+    if d.adjusted() >= PRICE_SIG_FIGS - 1:
+        decimals = 0
+    else:
+        decimals = min(PRICE_SIG_FIGS - 1 - d.adjusted(), MAX_PRICE_DECIMALS_PERP - sz_decimals)
+    out = float(d.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+    if out <= 0.0:
+        raise ValueError(f"price {px!r} rounds to zero with {6 - sz_decimals} decimals allowed")
+    return out
 
 
 def limit_price(mid: float, is_buy: bool, slippage: float, sz_decimals: int) -> float:
-    """An IOC limit price ``slippage`` away from ``mid`` (above for buys, below for sells), rounded."""
-    _check(mid, "mid")
-    if not 0 <= slippage < 1:
-        raise ValueError(f"slippage must be in [0, 1), got {slippage!r}")
-    return round_price(mid * (1 + slippage) if is_buy else mid * (1 - slippage), sz_decimals)
+    """An aggressive IOC limit: ``mid * (1 + slippage)`` for a buy, ``mid * (1 - slippage)`` for a sell,
+    rounded with :func:`round_price`."""
+    m = finite_positive(mid, "mid")
+    if isinstance(slippage, bool) or not isinstance(slippage, int | float) or not 0.0 <= slippage < 1.0:
+        raise ValueError(f"slippage must be a fraction in [0, 1), got {slippage!r}")
+    return round_price(m * (1.0 + slippage) if is_buy else m * (1.0 - slippage), sz_decimals)

@@ -51,7 +51,6 @@ def test_round_size_toward_zero(size, decimals, expected):
         (1234.5678, 4, 1234.6),
         (0.0123456789, 0, 0.012346),  # 5 sig figs, 6 decimals allowed
         (0.0123456789, 2, 0.0123),  # only 6 - 2 = 4 decimals
-        (0.0123456789, 5, 0.0),  # 1 decimal: rounds to 0.0 (callers keep mids sane)
         (123456.7, 0, 123457.0),  # integers are valid whatever their digits
         (99.999999, 1, 100.0),
         (3.14159, 5, 3.1),  # 6 - 5 = 1 decimal
@@ -59,6 +58,11 @@ def test_round_size_toward_zero(size, decimals, expected):
 )
 def test_round_price(px, decimals, expected):
     assert round_price(px, decimals) == expected
+
+
+def test_a_price_that_rounds_to_zero_is_refused():
+    with pytest.raises(ValueError, match="rounds to zero"):
+        round_price(0.0123456789, 5)  # only 1 decimal allowed
 
 
 def test_limit_price_is_slippage_away_from_mid():
@@ -162,7 +166,7 @@ def test_errors_before_anything_is_planned(weights, settings, message):
 
 
 def test_bad_inputs_and_settings():
-    with pytest.raises(SizingError, match="account value is 0.0"):
+    with pytest.raises(SizingError, match=r"account value is 0\.0"):
         plan_orders({"SOL": 1.0}, 0, {}, MIDS, META)
     with pytest.raises(SizingError, match="no valid mid price for 'SOL'"):
         plan_orders({"SOL": 1.0}, 100, {}, {}, META)

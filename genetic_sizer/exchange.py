@@ -1,0 +1,940 @@
+"""Hyperliquid access: credentials, typed records, exchange rounding rules and a retrying client.
+
+This is the only module that imports the Hyperliquid SDK (``hyperliquid-python-sdk``), and it does so
+lazily inside functions, so ``import genetic_sizer.exchange`` stays cheap. Everything the API returns
+arrives as strings; it is converted and validated here, and a missing or non-finite field raises
+:class:`~genetic_sizer.errors.ExchangeError` naming the field.
+
+Order placement (:meth:`HyperliquidClient.place_orders`) sends ONE bulk request of IOC limit orders,
+each carrying a client order id (cloid). Transport failures (timeouts, dropped connections, HTTP 5xx)
+are retried with exponential backoff, but never blindly: before resending, every unconfirmed order is
+looked up by its cloid, and only orders the exchange has never seen are sent again. A request that
+timed out after the exchange executed it therefore never produces a second order.
+
+Secrets: the signing key comes from ``HL_SECRET_KEY`` or an encrypted keystore file; no message,
+``repr`` or log line written here contains the key or the keystore password.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from genetic_sizer.data import INTERVAL_MS
+from genetic_sizer.errors import ConfigError, ExchangeError, RetryableExchangeError
+from genetic_sizer.rounding import finite_positive as _finite_positive
+from genetic_sizer.rounding import limit_price, round_price, round_size  # re-exported: the exchange's rules
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+__all__ = [
+    "ENV_ACCOUNT_ADDRESS",
+    "ENV_KEYSTORE",
+    "ENV_KEYSTORE_PASSWORD",
+    "ENV_SECRET_KEY",
+    "MAINNET_API_URL",
+    "NETWORKS",
+    "TESTNET_API_URL",
+    "AccountState",
+    "AssetMeta",
+    "Credentials",
+    "HyperliquidClient",
+    "OrderIntent",
+    "OrderResult",
+    "account_address",
+    "create_keystore",
+    "is_mainnet",
+    "limit_price",
+    "load_credentials",
+    "load_wallet",
+    "make_cloid",
+    "resolve_base_url",
+    "round_price",
+    "round_size",
+]
+
+# Same values as hyperliquid.utils.constants (checked by a test); copied so that importing this
+# module does not import the SDK.
+MAINNET_API_URL = "https://api.hyperliquid.xyz"
+TESTNET_API_URL = "https://api.hyperliquid-testnet.xyz"
+NETWORKS: dict[str, str] = {"mainnet": MAINNET_API_URL, "testnet": TESTNET_API_URL}
+
+ENV_SECRET_KEY = "HL_SECRET_KEY"
+ENV_KEYSTORE = "HL_KEYSTORE"
+ENV_KEYSTORE_PASSWORD = "HL_KEYSTORE_PASSWORD"
+ENV_ACCOUNT_ADDRESS = "HL_ACCOUNT_ADDRESS"
+
+
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+_CLOID_RE = re.compile(r"0x[0-9a-f]{32}")
+
+# Shortest possible length of each candle interval, to know when no further candle can start in a range.
+_INTERVAL_MS = {**INTERVAL_MS, "1M": 28 * INTERVAL_MS["1d"]}
+
+
+# ---------------------------------------------------------------------------------------------- networks
+def resolve_base_url(network: str = "testnet", base_url: str | None = None) -> str:
+    """The API base URL: ``base_url`` when given (trailing slashes removed), else the URL of ``network``
+    ("mainnet" or "testnet"). An unknown network raises ConfigError naming it."""
+    if base_url is not None:
+        url = str(base_url).strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+        return url
+    try:
+        return NETWORKS[network]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown network {network!r}; choose one of {sorted(NETWORKS)}") from None
+
+
+def is_mainnet(url: str) -> bool:
+    """True only for the exact mainnet URL (the SDK signs for mainnet only then)."""
+    return url == MAINNET_API_URL
+
+
+# ---------------------------------------------------------------------------------------------- credentials
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """A signing wallet (the account itself or an API wallet) and the account it trades for.
+
+    The ``repr`` shows addresses only, never the key."""
+
+    wallet: LocalAccount
+    account_address: str
+
+    @property
+    def signer_address(self) -> str:
+        return self.wallet.address
+
+    @property
+    def is_agent(self) -> bool:
+        """True when the wallet is an API wallet acting for a different (main) account."""
+        return self.wallet.address.lower() != self.account_address.lower()
+
+    def __repr__(self) -> str:
+        return f"Credentials(signer={self.wallet.address!r}, account_address={self.account_address!r})"
+
+    __str__ = __repr__
+
+
+def _account_from_key(secret: str | bytes, source: str) -> LocalAccount:
+    from eth_account import Account
+
+    try:
+        return Account.from_key(secret)
+    except Exception:  # binascii.Error, ValueError, ...: never echo the value
+        raise ConfigError(
+            f"{source} is not a valid private key (expected 32 bytes as 64 hex digits, optionally 0x-prefixed)"
+        ) from None
+
+
+def _decrypt_keystore(path: Path, env: Mapping[str, str], password_prompt: Callable[[str], str]) -> LocalAccount:
+    from eth_account import Account
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read keystore {str(path)!r}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"keystore {str(path)!r} is not JSON") from None
+    if not isinstance(data, dict) or not ({"crypto", "Crypto"} & set(data)):
+        raise ConfigError(f"keystore {str(path)!r} is not an encrypted key file (no 'crypto' section)")
+    password = env.get(ENV_KEYSTORE_PASSWORD)
+    if password is None:
+        password = password_prompt(f"Password for keystore {path}: ")
+    try:
+        key = Account.decrypt(data, password)
+    except ValueError as exc:
+        if "mac mismatch" in str(exc).lower():
+            raise ConfigError(f"wrong password for keystore {str(path)!r}") from None
+        raise ConfigError(f"keystore {str(path)!r} could not be decrypted ({type(exc).__name__})") from None
+    except Exception as exc:
+        raise ConfigError(f"keystore {str(path)!r} could not be decrypted ({type(exc).__name__})") from None
+    return _account_from_key(bytes(key), f"keystore {str(path)!r}")
+
+
+def load_wallet(
+    keystore: str | Path | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    password_prompt: Callable[[str], str] = getpass.getpass,
+) -> LocalAccount:
+    """The signing wallet (an ``eth_account`` LocalAccount).
+
+    Sources, first match wins: the ``keystore`` argument (an encrypted JSON key file), ``HL_SECRET_KEY``
+    (hex private key), ``HL_KEYSTORE`` (path of a key file). A key file's password comes from
+    ``HL_KEYSTORE_PASSWORD`` or else ``password_prompt``. Problems raise ConfigError; no message
+    contains the key or the password."""
+    if keystore is None:
+        secret = (env.get(ENV_SECRET_KEY) or "").strip()
+        if secret:
+            return _account_from_key(secret, ENV_SECRET_KEY)
+        keystore = (env.get(ENV_KEYSTORE) or "").strip() or None
+    if keystore is None:
+        raise ConfigError(
+            f"no Hyperliquid signing key: set {ENV_SECRET_KEY}, or give an encrypted keystore file "
+            f"(argument or {ENV_KEYSTORE}) with its password in {ENV_KEYSTORE_PASSWORD} or at the prompt"
+        )
+    return _decrypt_keystore(Path(keystore).expanduser(), env, password_prompt)
+
+
+def account_address(wallet: LocalAccount, *, env: Mapping[str, str] = os.environ) -> str:
+    """The account traded: ``HL_ACCOUNT_ADDRESS`` (the main account an API wallet acts for) or else the
+    wallet's own address."""
+    raw = (env.get(ENV_ACCOUNT_ADDRESS) or "").strip()
+    if not raw:
+        return wallet.address
+    if not _ADDRESS_RE.fullmatch(raw):
+        # Not echoed: a private key pasted into the wrong variable must not end up in a log.
+        raise ConfigError(
+            f"{ENV_ACCOUNT_ADDRESS} must be an address: 0x followed by 40 hex digits (got {len(raw)} characters)"
+        )
+    return raw
+
+
+def load_credentials(
+    keystore: str | Path | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    password_prompt: Callable[[str], str] = getpass.getpass,
+) -> Credentials:
+    """:func:`load_wallet` and :func:`account_address` together."""
+    wallet = load_wallet(keystore, env=env, password_prompt=password_prompt)
+    return Credentials(wallet=wallet, account_address=account_address(wallet, env=env))
+
+
+def create_keystore(
+    path: str | Path,
+    private_key: str | bytes,
+    password: str,
+    *,
+    kdf: Literal["scrypt", "pbkdf2"] = "scrypt",
+    iterations: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``private_key`` encrypted with ``password`` as an Ethereum keystore JSON file (mode 0600),
+    readable by :func:`load_wallet`. Refuses to overwrite an existing file unless ``overwrite``."""
+    from eth_account import Account
+
+    path = Path(path).expanduser()
+    wallet = _account_from_key(private_key, "private_key")
+    data = Account.encrypt(wallet.key, password, kdf=kdf, iterations=iterations)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"keystore {str(path)!r} already exists") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class AssetMeta:
+    """One perpetual of the exchange's universe; ``index`` is the asset id used in orders."""
+
+    name: str
+    index: int
+    sz_decimals: int
+    max_leverage: int
+    delisted: bool = False
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """Margin summary and open positions (coin -> signed size; shorts negative; zero sizes omitted)."""
+
+    address: str
+    account_value: float
+    withdrawable: float
+    positions: dict[str, float] = field(default_factory=dict)
+
+
+def make_cloid(seed_text: str) -> str:
+    """A deterministic client order id ("0x" + 32 hex digits) from ``seed_text``.
+
+    The same seed always gives the same id, so a retried order reuses it and the exchange can tell
+    it is the same order. Put a rebalance identifier in the seed (e.g. ``f"{run_id}:{coin}"``): the
+    exchange rejects a cloid it has already seen."""
+    return "0x" + hashlib.sha256(seed_text.encode("utf-8")).hexdigest()[:32]
+
+
+def _random_cloid() -> str:
+    return "0x" + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """One IOC limit order to send. ``size`` > 0 in coins and ``limit_px`` > 0 should already be rounded
+    (:func:`round_size`, :func:`limit_price`); ``cloid`` defaults to a random id."""
+
+    coin: str
+    is_buy: bool
+    size: float
+    limit_px: float
+    reduce_only: bool = False
+    cloid: str = field(default_factory=_random_cloid)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.coin, str) or not self.coin:
+            raise ValueError(f"OrderIntent.coin must be a non-empty string, got {self.coin!r}")
+        object.__setattr__(self, "size", _finite_positive(self.size, f"OrderIntent({self.coin}).size"))
+        object.__setattr__(self, "limit_px", _finite_positive(self.limit_px, f"OrderIntent({self.coin}).limit_px"))
+        cloid = self.cloid.lower() if isinstance(self.cloid, str) else self.cloid
+        if not isinstance(cloid, str) or not _CLOID_RE.fullmatch(cloid):
+            raise ValueError(f"OrderIntent({self.coin}).cloid must be '0x' + 32 hex digits, got {self.cloid!r}")
+        object.__setattr__(self, "cloid", cloid)
+
+
+OrderStatus = Literal["filled", "resting", "rejected"]
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What became of one :class:`OrderIntent`. ``filled`` may be partial (IOC): compare ``filled_size``
+    with the intent's size. ``rejected`` carries the exchange's message in ``error``; ``avg_px`` is None
+    when nothing filled or the fill price could not be recovered."""
+
+    coin: str
+    cloid: str
+    status: OrderStatus
+    filled_size: float = 0.0
+    avg_px: float | None = None
+    oid: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+_MISSING = object()
+
+
+def _field(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, Mapping):
+        raise ExchangeError(f"{where} must be an object, got {type(mapping).__name__}")
+    value = mapping.get(key, _MISSING)
+    if value is _MISSING or value is None:
+        raise ExchangeError(f"field {where}.{key} is missing in the exchange's answer")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if value is None:
+        raise ExchangeError(f"field {name} is missing in the exchange's answer")
+    if isinstance(value, bool):
+        raise ExchangeError(f"field {name} is not a number: {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ExchangeError(f"field {name} is not a number: {value!r}") from None
+    if not math.isfinite(x):
+        raise ExchangeError(f"field {name} is not finite: {value!r}")
+    return x
+
+
+def _integer(value: Any, name: str) -> int:
+    x = _number(value, name)
+    if x != int(x):
+        raise ExchangeError(f"field {name} is not an integer: {value!r}")
+    return int(x)
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ExchangeError(f"field {name} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _parse_meta(raw: Any) -> dict[str, AssetMeta]:
+    universe = _list(_field(raw, "universe", "meta"), "meta.universe")
+    out: dict[str, AssetMeta] = {}
+    for index, entry in enumerate(universe):
+        where = f"meta.universe[{index}]"
+        name = _field(entry, "name", where)
+        if not isinstance(name, str) or not name:
+            raise ExchangeError(f"field {where}.name is not a name: {name!r}")
+        out[name] = AssetMeta(
+            name=name,
+            index=index,
+            sz_decimals=_integer(_field(entry, "szDecimals", where), f"{where}.szDecimals"),
+            max_leverage=_integer(_field(entry, "maxLeverage", where), f"{where}.maxLeverage"),
+            delisted=bool(entry.get("isDelisted", False)),
+        )
+    return out
+
+
+def _parse_candle(raw: Any, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("t", "T", "n"):
+        out[key] = _integer(_field(raw, key, where), f"{where}.{key}")
+    for key in ("o", "h", "l", "c", "v"):
+        out[key] = _number(_field(raw, key, where), f"{where}.{key}")
+    out["s"] = str(raw.get("s", ""))
+    out["i"] = str(raw.get("i", ""))
+    return out
+
+
+def _parse_funding(raw: Any, where: str) -> dict[str, Any]:
+    return {
+        "coin": str(_field(raw, "coin", where)),
+        "fundingRate": _number(_field(raw, "fundingRate", where), f"{where}.fundingRate"),
+        "premium": _number(_field(raw, "premium", where), f"{where}.premium"),
+        "time": _integer(_field(raw, "time", where), f"{where}.time"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- client
+class _GarbledResponse(Exception):
+    """HTTP 200 whose body was not JSON (the SDK answers ``{"error": "Could not parse JSON: ..."}``)."""
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    import requests
+    from hyperliquid.utils.error import ServerError
+
+    return (
+        requests.exceptions.Timeout,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        ServerError,
+        _GarbledResponse,
+    )
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown failure"
+    import requests
+
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "request timed out"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"connection failed ({type(exc).__name__})"
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        text = str(getattr(exc, "message", None) or getattr(exc, "error_message", None) or "")
+        return f"HTTP {status} {text[:200]}".rstrip()
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _check_garbled(response: Any) -> Any:
+    if (
+        isinstance(response, dict)
+        and set(response) == {"error"}
+        and str(response["error"]).startswith("Could not parse JSON")
+    ):
+        raise _GarbledResponse(str(response["error"])[:200])
+    return response
+
+
+class HyperliquidClient:
+    """Typed, retrying access to one Hyperliquid API (``base_url``) through the official SDK.
+
+    Reads (meta, mids, account, candles, funding) are retried on transport failures; orders need
+    ``credentials`` and are retried without ever duplicating an order (see :meth:`place_orders`).
+    The SDK objects are built on first use (two requests: ``meta`` and ``spotMeta``).
+
+    Errors: :class:`RetryableExchangeError` when transport failures outlast ``max_retries`` retries,
+    :class:`ExchangeError` for refused requests (``{"status": "err"}``, HTTP 4xx) and malformed answers.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+            raise ConfigError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if not (isinstance(backoff, int | float) and math.isfinite(backoff) and backoff >= 0):
+            raise ConfigError(f"backoff must be >= 0 seconds, got {backoff!r}")
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff = float(backoff)
+        self._sleep = sleep
+        self._info: Any = None
+        self._exchange: Any = None
+        self._fresh_meta: Any = None
+        self._last_nonce_ms = 0
+
+    def __repr__(self) -> str:
+        who = self.credentials.account_address if self.credentials else None
+        return f"HyperliquidClient({self.base_url!r}, account={who!r})"
+
+    @property
+    def is_mainnet(self) -> bool:
+        return is_mainnet(self.base_url)
+
+    @property
+    def address(self) -> str | None:
+        """The traded account's address (None without credentials)."""
+        return self.credentials.account_address if self.credentials else None
+
+    def close(self) -> None:
+        for api in (self._info, self._exchange):
+            if api is not None:
+                api.session.close()
+        if self._exchange is not None:
+            self._exchange.info.session.close()
+
+    def __enter__(self) -> HyperliquidClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _delay(self, attempt: int) -> float:
+        return min(self.backoff * 2 ** (attempt - 1), 30.0)
+
+    def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
+        """``fn()`` (an idempotent read), retried on transport failures; 4xx -> ExchangeError."""
+        from hyperliquid.utils.error import ClientError
+
+        transport = _transport_errors()
+        last: BaseException | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self._sleep(self._delay(attempt))
+            try:
+                return _check_garbled(fn())
+            except transport as exc:
+                last = exc
+            except ClientError as exc:
+                raise ExchangeError(f"{what}: {_describe(exc)}") from None
+        raise RetryableExchangeError(
+            f"{what} at {self.base_url}: {_describe(last)}; gave up after {self.max_retries + 1} attempts"
+        ) from last
+
+    def _ensure(self) -> Any:
+        if self._info is not None:
+            return self._info
+        from hyperliquid.api import API
+        from hyperliquid.info import Info
+
+        raw = API(self.base_url, timeout=self.timeout)
+        try:
+            meta = self._retrying("meta", lambda: raw.post("/info", {"type": "meta", "dex": ""}))
+            spot = self._retrying("spotMeta", lambda: raw.post("/info", {"type": "spotMeta"}))
+        finally:
+            raw.session.close()
+        _parse_meta(meta)  # validates before the SDK indexes into it
+        if not isinstance(spot, dict) or not isinstance(spot.get("universe"), list):
+            raise ExchangeError("field spotMeta.universe is missing in the exchange's answer")
+        if not isinstance(spot.get("tokens"), list):
+            raise ExchangeError("field spotMeta.tokens is missing in the exchange's answer")
+        try:
+            info = Info(self.base_url, skip_ws=True, meta=meta, spot_meta=spot, timeout=self.timeout)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ExchangeError(f"spotMeta is malformed ({type(exc).__name__}: {exc})") from None
+        if self.credentials is not None:
+            from hyperliquid.exchange import Exchange
+
+            self._exchange = Exchange(
+                self.credentials.wallet,
+                self.base_url,
+                meta=meta,
+                spot_meta=spot,
+                account_address=self.credentials.account_address,
+                timeout=self.timeout,
+            )
+        self._info = info
+        self._fresh_meta = meta
+        return info
+
+    def _coin(self, coin: str) -> str:
+        info = self._ensure()
+        if coin not in info.name_to_coin:
+            raise ExchangeError(f"unknown coin {coin!r}: not in the exchange's universe")
+        return info.name_to_coin[coin]
+
+    def _require_account(self) -> str:
+        if self.credentials is None:
+            raise ConfigError("this call needs credentials (HyperliquidClient(..., credentials=...))")
+        return self.credentials.account_address
+
+    # ------------------------------------------------------------------ reads
+    def meta(self) -> dict[str, AssetMeta]:
+        """The perpetual universe: name -> AssetMeta (delisted assets included, flagged)."""
+        info = self._ensure()
+        raw, self._fresh_meta = self._fresh_meta, None
+        if raw is None:
+            raw = self._retrying("meta", info.meta)
+        assets = _parse_meta(raw)
+        # Keep the SDK's name -> asset maps current (a new listing after the client was built).
+        info.set_perp_meta(raw, 0)
+        if self._exchange is not None:
+            self._exchange.info.set_perp_meta(raw, 0)
+        return assets
+
+    def mids(self) -> dict[str, float]:
+        """Mid prices of every traded coin (coin -> price)."""
+        info = self._ensure()
+        raw = self._retrying("allMids", info.all_mids)
+        if not isinstance(raw, dict):
+            raise ExchangeError(f"allMids must be an object, got {type(raw).__name__}")
+        return {str(coin): _number(px, f"allMids.{coin}") for coin, px in raw.items()}
+
+    def account(self, address: str | None = None) -> AccountState:
+        """Margin summary and positions of ``address`` (default: the credentials' account)."""
+        info = self._ensure()
+        user = address if address is not None else self._require_account()
+        raw = self._retrying("clearinghouseState", lambda: info.user_state(user))
+        summary = _field(raw, "marginSummary", "clearinghouseState")
+        positions: dict[str, float] = {}
+        entries = _list(_field(raw, "assetPositions", "clearinghouseState"), "clearinghouseState.assetPositions")
+        for k, entry in enumerate(entries):
+            where = f"clearinghouseState.assetPositions[{k}]"
+            pos = _field(entry, "position", where)
+            coin = str(_field(pos, "coin", f"{where}.position"))
+            szi = _number(_field(pos, "szi", f"{where}.position"), f"{where}.position.szi")
+            if szi != 0.0:
+                positions[coin] = positions.get(coin, 0.0) + szi
+        return AccountState(
+            address=user,
+            account_value=_number(
+                _field(summary, "accountValue", "clearinghouseState.marginSummary"),
+                "clearinghouseState.marginSummary.accountValue",
+            ),
+            withdrawable=_number(_field(raw, "withdrawable", "clearinghouseState"), "clearinghouseState.withdrawable"),
+            positions=positions,
+        )
+
+    def candles(
+        self,
+        coin: str,
+        interval: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every candle with open time ``t`` in [start_ms, end_ms], ascending, each exactly once.
+
+        candleSnapshot answers at most the newest 5000 candles of a range, so this pages: after each
+        answer it asks again for the parts of the range the answer did not cover (before its oldest and
+        after its newest candle), until a part is provably empty, answers nothing, or adds nothing new.
+        Numbers are converted (t, T, n int; o, h, l, c, v float). ``on_page(pages, candles_so_far)``
+        is called after each answer."""
+        info = self._ensure()
+        name = self._coin(coin)
+        start, end = int(start_ms), int(end_ms)
+        if start > end:
+            raise ValueError(f"start_ms {start_ms} is after end_ms {end_ms}")
+        step = _INTERVAL_MS.get(interval, 1)
+        seen: dict[int, dict[str, Any]] = {}
+        gaps = [(start, end)]
+        pages = 0
+        while gaps:
+            lo, hi = gaps.pop()
+            raw = self._retrying(
+                f"candleSnapshot {coin} {interval}",
+                lambda lo=lo, hi=hi: info.candles_snapshot(name, interval, lo, hi),
+            )
+            page = [
+                _parse_candle(c, f"candleSnapshot[{k}]")
+                for k, c in enumerate(_list(raw, f"candleSnapshot {coin} {interval}"))
+            ]
+            page = [c for c in page if lo <= c["t"] <= hi]
+            new = [c for c in page if c["t"] not in seen]
+            for c in new:
+                seen[c["t"]] = c
+            pages += 1
+            if on_page is not None:
+                on_page(pages, len(seen))
+            if not new:
+                continue
+            oldest = min(c["t"] for c in page)
+            newest = max(c["t"] for c in page)
+            if newest + step <= hi:
+                gaps.append((newest + 1, hi))
+            if oldest - step >= lo:
+                gaps.append((lo, oldest - 1))
+        return [seen[t] for t in sorted(seen)]
+
+    def funding(
+        self,
+        coin: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Funding rows {coin, fundingRate, premium, time} with time in [start_ms, end_ms], ascending.
+
+        fundingHistory answers at most 500 rows, oldest first: pages forward from the newest row seen
+        until an answer adds nothing. ``on_page(pages, rows_so_far)`` is called after each answer."""
+        info = self._ensure()
+        name = self._coin(coin)
+        start, end = int(start_ms), int(end_ms)
+        if start > end:
+            raise ValueError(f"start_ms {start_ms} is after end_ms {end_ms}")
+        seen: dict[int, dict[str, Any]] = {}
+        cursor = start
+        pages = 0
+        while cursor <= end:
+            raw = self._retrying(
+                f"fundingHistory {coin}",
+                lambda cursor=cursor: info.funding_history(name, cursor, end),
+            )
+            rows = [_parse_funding(r, f"fundingHistory[{k}]") for k, r in enumerate(_list(raw, "fundingHistory"))]
+            new = [r for r in rows if cursor <= r["time"] <= end and r["time"] not in seen]
+            for r in new:
+                seen[r["time"]] = r
+            pages += 1
+            if on_page is not None:
+                on_page(pages, len(seen))
+            if not new:
+                break
+            cursor = max(r["time"] for r in new) + 1
+        return [seen[t] for t in sorted(seen)]
+
+    # ------------------------------------------------------------------ orders
+    def place_orders(self, intents: Sequence[OrderIntent]) -> list[OrderResult]:
+        """Send ``intents`` as ONE bulk request of IOC limit orders; one OrderResult per intent, in order.
+
+        A per-order error (``statuses[i].error``, e.g. insufficient margin or under $10 notional) gives
+        status "rejected" with the exchange's message; it does not raise. A whole-request refusal
+        (``{"status": "err"}``) or HTTP 4xx raises ExchangeError. Transport failures are retried up to
+        ``max_retries`` times with backoff; before each resend, every unconfirmed order is looked up
+        by cloid (orderStatus) and only orders unknown to the exchange are sent again, so no order is
+        ever duplicated. When retries run out, RetryableExchangeError is raised; its ``results``
+        attribute maps cloid -> OrderResult for the orders confirmed so far. Calling again with the same
+        intents (same cloids) is safe: the exchange rejects a known cloid as a duplicate, and the earlier
+        order's outcome is reported instead."""
+        from hyperliquid.utils.error import ClientError
+
+        intents = list(intents)
+        if not intents:
+            return []
+        self._require_account()
+        for intent in intents:
+            if not isinstance(intent, OrderIntent):
+                raise TypeError(f"place_orders takes OrderIntent objects, got {type(intent).__name__}")
+        cloids = [i.cloid for i in intents]
+        if len(set(cloids)) != len(cloids):
+            dup = next(c for c in cloids if cloids.count(c) > 1)
+            raise ValueError(f"two orders share the cloid {dup}; every order needs its own")
+        for intent in intents:
+            self._coin(intent.coin)
+
+        results: dict[str, OrderResult] = {}
+        pending: list[OrderIntent] = []
+        for intent in intents:
+            problem = self._unsendable(intent)
+            if problem is None:
+                pending.append(intent)
+            else:
+                results[intent.cloid] = OrderResult(intent.coin, intent.cloid, "rejected", error=problem)
+
+        transport = _transport_errors()
+        last: BaseException | None = None
+        for attempt in range(self.max_retries + 1):
+            if not pending:
+                break
+            if attempt:
+                self._sleep(self._delay(attempt))
+            try:
+                if attempt:
+                    pending = self._reconcile(pending, results)
+                    if not pending:
+                        break
+                response = _check_garbled(self._send_orders(pending))
+            except transport as exc:
+                last = exc
+                continue
+            except ClientError as exc:
+                raise self._with_results(ExchangeError(f"order request refused: {_describe(exc)}"), results) from None
+            try:
+                statuses = self._order_statuses(response, len(pending))
+                for intent, status in zip(pending, statuses, strict=True):
+                    result = self._result_from_status(intent, status)
+                    if result.status == "rejected" and "duplicate" in (result.error or "").lower():
+                        # This cloid was placed before (an earlier call, or a request the lookup raced):
+                        # report that order's outcome instead of a rejection.
+                        known = self._retrying("orderStatus", lambda intent=intent: self._lookup(intent))
+                        if known is not None:
+                            result = known[0]
+                    results[intent.cloid] = result
+            except ExchangeError as exc:
+                raise self._with_results(exc, results) from None
+            pending = []
+            break
+        if pending:
+            err = RetryableExchangeError(
+                f"placing {len(intents)} orders at {self.base_url}: {_describe(last)}; gave up after "
+                f"{self.max_retries + 1} attempts; {len(results)} of {len(intents)} orders have a known outcome"
+            )
+            raise self._with_results(err, results) from last
+        return [results[i.cloid] for i in intents]
+
+    @staticmethod
+    def _with_results(err: ExchangeError, results: dict[str, OrderResult]) -> ExchangeError:
+        err.results = dict(results)  # type: ignore[attr-defined]
+        return err
+
+    @staticmethod
+    def _unsendable(intent: OrderIntent) -> str | None:
+        """Why the SDK could not put this order on the wire exactly (it allows 8 decimals at most)."""
+        from hyperliquid.utils.signing import float_to_wire
+
+        for name, value in (("size", intent.size), ("price", intent.limit_px)):
+            try:
+                float_to_wire(value)
+            except ValueError:
+                return f"{name} {value!r} has more than 8 decimals; round it first (round_size / round_price)"
+        return None
+
+    def _send_orders(self, pending: list[OrderIntent]) -> Any:
+        from hyperliquid.utils.types import Cloid
+
+        requests_ = [
+            {
+                "coin": i.coin,
+                "is_buy": i.is_buy,
+                "sz": i.size,
+                "limit_px": i.limit_px,
+                "order_type": {"limit": {"tif": "Ioc"}},
+                "reduce_only": i.reduce_only,
+                "cloid": Cloid.from_str(i.cloid),
+            }
+            for i in pending
+        ]
+        # Nonces are millisecond timestamps per signer: never sign two actions in the same millisecond.
+        while int(time.time() * 1000) <= self._last_nonce_ms:
+            time.sleep(0.001)
+        try:
+            return self._exchange.bulk_orders(requests_)
+        finally:
+            self._last_nonce_ms = int(time.time() * 1000)
+
+    @staticmethod
+    def _order_statuses(response: Any, n: int) -> list[Any]:
+        if not isinstance(response, dict):
+            raise ExchangeError(f"order answer must be an object, got {type(response).__name__}")
+        status = response.get("status")
+        if status == "err":
+            raise ExchangeError(f"the exchange refused the order request: {response.get('response')}")
+        if status != "ok":
+            raise ExchangeError(f"field status of the order answer is {status!r}, expected 'ok'")
+        body = _field(response, "response", "order answer")
+        data = _field(body, "data", "order answer.response")
+        statuses = _list(_field(data, "statuses", "order answer.response.data"), "order answer statuses")
+        if len(statuses) != n:
+            raise ExchangeError(f"the exchange answered {len(statuses)} order statuses for {n} orders")
+        return statuses
+
+    @staticmethod
+    def _result_from_status(intent: OrderIntent, status: Any) -> OrderResult:
+        where = f"statuses[{intent.coin}]"
+        if not isinstance(status, dict):
+            raise ExchangeError(f"{where} must be an object, got {status!r}")
+        if "error" in status:
+            return OrderResult(intent.coin, intent.cloid, "rejected", error=str(status["error"]))
+        if "filled" in status:
+            filled = status["filled"]
+            return OrderResult(
+                intent.coin,
+                intent.cloid,
+                "filled",
+                filled_size=_number(_field(filled, "totalSz", f"{where}.filled"), f"{where}.filled.totalSz"),
+                avg_px=_number(_field(filled, "avgPx", f"{where}.filled"), f"{where}.filled.avgPx"),
+                oid=_integer(_field(filled, "oid", f"{where}.filled"), f"{where}.filled.oid"),
+            )
+        if "resting" in status:
+            resting = status["resting"]
+            return OrderResult(
+                intent.coin,
+                intent.cloid,
+                "resting",
+                oid=_integer(_field(resting, "oid", f"{where}.resting"), f"{where}.resting.oid"),
+            )
+        raise ExchangeError(f"{where} has no filled/resting/error entry: {status!r}")
+
+    def _reconcile(self, pending: list[OrderIntent], results: dict[str, OrderResult]) -> list[OrderIntent]:
+        """Look each pending order up by cloid; record the known ones, return those the exchange never saw."""
+        unknown: list[OrderIntent] = []
+        fills: list[Any] | None = None
+        for intent in pending:
+            found = self._lookup(intent, fills)
+            if found is None:
+                unknown.append(intent)
+                continue
+            result, fills = found
+            results[intent.cloid] = result
+        return unknown
+
+    def _lookup(
+        self, intent: OrderIntent, fills: list[Any] | None = None
+    ) -> tuple[OrderResult, list[Any] | None] | None:
+        """(OrderResult, the user's fills if fetched) for an order the exchange knows by cloid, None if
+        it does not. Transport errors propagate (to the retry loop of the caller)."""
+        from hyperliquid.utils.types import Cloid
+
+        info = self._ensure()
+        user = self._require_account()
+        raw = _check_garbled(info.query_order_by_cloid(user, Cloid.from_str(intent.cloid)))
+        state = _field(raw, "status", "orderStatus")
+        if state == "unknownOid":
+            return None
+        if state != "order":
+            raise ExchangeError(f"field orderStatus.status is {state!r}, expected 'order' or 'unknownOid'")
+        wrapper = _field(raw, "order", "orderStatus")
+        order = _field(wrapper, "order", "orderStatus.order")
+        status = str(_field(wrapper, "status", "orderStatus.order"))
+        where = "orderStatus.order.order"
+        orig = _number(_field(order, "origSz", where), f"{where}.origSz")
+        remaining = _number(_field(order, "sz", where), f"{where}.sz")
+        oid = _integer(_field(order, "oid", where), f"{where}.oid")
+        filled = max(orig - remaining, 0.0) if status != "filled" else orig
+        avg_px = None
+        if filled > 0:
+            if fills is None:
+                fills = _check_garbled(info.user_fills(user))
+                fills = fills if isinstance(fills, list) else []
+            avg_px = self._vwap(fills, oid)
+        if status == "open":
+            result = OrderResult(intent.coin, intent.cloid, "resting", filled_size=filled, avg_px=avg_px, oid=oid)
+        elif filled > 0:
+            result = OrderResult(intent.coin, intent.cloid, "filled", filled_size=filled, avg_px=avg_px, oid=oid)
+        else:
+            result = OrderResult(intent.coin, intent.cloid, "rejected", oid=oid, error=f"order {status}")
+        return result, fills
+
+    @staticmethod
+    def _vwap(fills: list[Any], oid: int) -> float | None:
+        notional = size = 0.0
+        for f in fills:
+            if isinstance(f, dict) and f.get("oid") == oid:
+                px = _number(f.get("px"), "userFills.px")
+                sz = _number(f.get("sz"), "userFills.sz")
+                notional += px * sz
+                size += sz
+        return notional / size if size > 0 else None

@@ -1,0 +1,637 @@
+"""A fake Hyperliquid HTTP API for tests: ``POST /info`` and ``POST /exchange`` on 127.0.0.1.
+
+The server runs ``http.server.ThreadingHTTPServer`` on an ephemeral port in a daemon thread and is
+driven by the real SDK classes (``Info``/``Exchange``) pointed at ``FakeHyperliquid.url``. State and
+fault-injection knobs are plain attributes (or small methods) that tests set before the call::
+
+    with FakeHyperliquid(account_address=user, agents=[agent]) as fake:
+        fake.mids["BTC"] = 60000.0
+        fake.reject_coins["ETH"] = "Insufficient margin to place order."
+        client = HyperliquidClient(fake.url, credentials=creds)
+
+Every ``/exchange`` request is verified with the SDK's ``recover_agent_or_user_from_l1_action``: the
+signer must be the simulated account itself or one of its registered API wallets (``agents``).
+Numbers are answered as strings, like the real API. Only one trading account is simulated: info
+queries about any other address answer an empty account.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from genetic_sizer.data import INTERVAL_MS
+
+ZERO_ADDRESS = "0x" + "0" * 40
+
+DEFAULT_UNIVERSE: list[dict[str, Any]] = [
+    {"name": "BTC", "szDecimals": 5, "maxLeverage": 40},
+    {"name": "ETH", "szDecimals": 4, "maxLeverage": 25},
+    {"name": "SOL", "szDecimals": 2, "maxLeverage": 20},
+    {"name": "DOGE", "szDecimals": 0, "maxLeverage": 10},
+]
+DEFAULT_MIDS: dict[str, float] = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "DOGE": 0.15}
+
+MIN_NOTIONAL_ERROR = "Order must have minimum value of $10."
+INVALID_SIZE_ERROR = "Order has invalid size."
+INVALID_PRICE_ERROR = "Order has invalid price."
+DUPLICATE_CLOID_ERROR = "Duplicate cloid: order with this cloid already exists."
+IOC_NO_MATCH_ERROR = "Order could not immediately match against any resting orders. asset={asset}"
+REDUCE_ONLY_ERROR = "Reduce only order would increase position."
+
+
+def _num(x: float) -> str:
+    """A number as the API writes it: a plain decimal string."""
+    text = f"{Decimal(repr(float(x))).normalize():f}"
+    return "0.0" if text in ("0", "-0") else text
+
+
+def make_candles(
+    coin: str, interval: str, start_ms: int, n: int, *, price: float = 100.0, step: float = 0.1
+) -> list[dict[str, Any]]:
+    """``n`` consecutive candles as candleSnapshot returns them (t/T/n ints, prices/volume strings)."""
+    width = INTERVAL_MS[interval]
+    out = []
+    for k in range(n):
+        o = price + k * step
+        c = o + step
+        t = start_ms + k * width
+        out.append(
+            {
+                "t": t,
+                "T": t + width - 1,
+                "s": coin,
+                "i": interval,
+                "o": _num(round(o, 6)),
+                "c": _num(round(c, 6)),
+                "h": _num(round(max(o, c) + 0.05, 6)),
+                "l": _num(round(min(o, c) - 0.05, 6)),
+                "v": _num(10.0 + k),
+                "n": 5 + k % 7,
+            }
+        )
+    return out
+
+
+def make_funding(coin: str, start_ms: int, n: int, *, step_ms: int = 3_600_000) -> list[dict[str, Any]]:
+    """``n`` hourly fundingHistory rows (rates and premiums as strings)."""
+    return [
+        {
+            "coin": coin,
+            "fundingRate": _num(round(1e-5 * ((k % 11) - 3), 10)),
+            "premium": _num(round(2e-5 * ((k % 5) - 2), 10)),
+            "time": start_ms + k * step_ms,
+        }
+        for k in range(n)
+    ]
+
+
+@dataclass
+class ExchangeRecord:
+    """One ``POST /exchange`` request as the fake saw it."""
+
+    action: dict[str, Any]
+    nonce: int
+    signer: str | None  # recovered address (lower case) or None when recovery failed
+    account: str | None  # the account the signer acts for, or None when unauthorized
+    response: Any = None
+    http_status: int = 200
+    delayed: float = 0.0
+
+
+@dataclass
+class _Order:
+    oid: int
+    coin: str
+    asset: int
+    is_buy: bool
+    limit_px: str
+    orig_sz: float
+    filled_sz: float
+    avg_px: float | None
+    cloid: str | None
+    status: str  # "filled" | "open" | "canceled"
+    timestamp: int
+    tif: str
+    fills: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Fault:
+    status: int
+    body: str
+    count: int
+    path: str | None
+
+
+class FakeHyperliquid:
+    """A fake Hyperliquid API server; see the module docstring.
+
+    Constructor arguments seed the state; all of them are also public attributes that tests may
+    change at any time (under ``fake.lock`` if a request may be in flight):
+
+    - ``universe``: list of ``{"name", "szDecimals", "maxLeverage", optional "isDelisted"}``;
+      the asset index is the list position.
+    - ``mids``: coin -> mid price (float). Fills happen at the mid.
+    - ``account_address``: the simulated trading account (lower-cased); ``agents``: API wallet
+      addresses authorized to sign for it. ``accept_any_signer`` lets any signer trade the account.
+    - ``account_value``, ``withdrawable``: floats for clearinghouseState.
+    - ``positions``: coin -> ``{"szi": signed float, "entryPx": float}``; updated by fills.
+    - ``candles``: ``(coin, interval)`` -> list of candle dicts (see :func:`make_candles`);
+      ``candle_limit`` (5000 like the real API): at most that many, the NEWEST in range, per answer
+      (``candle_keep = "oldest"`` keeps the oldest instead, to test paging in the other direction).
+    - ``funding``: coin -> list of rows; ``funding_limit`` (500): rows per answer, oldest first.
+    - ``is_mainnet``: which chain the signatures are checked for (False, like any non-mainnet URL).
+
+    Fault knobs:
+
+    - ``reject_coins``: coin -> per-order error message (``statuses[i].error``).
+    - ``info_overrides``: info type -> raw JSON answer to send instead (malformed-answer tests).
+    - ``exchange_error``: when set, every ``/exchange`` answers ``{"status": "err", "response": msg}``.
+    - ``min_notional`` (10.0): per-order error below this notional (limit price x size).
+    - ``validate_wire`` (True): per-order errors for sizes with more than szDecimals decimals and prices
+      with more than 5 significant figures (non-integers) or more than 6 - szDecimals decimals.
+    - :meth:`fail_next` (HTTP status, count, path): answer errors WITHOUT processing the request.
+    - :meth:`timeout_next_exchange` (delay, count): PROCESS the next ``/exchange`` requests (orders
+      fill, state changes, records kept) but hold the HTTP answer for ``delay`` seconds, so a client
+      with a shorter timeout sees a timeout although its orders went through.
+
+    Records: ``exchange_requests`` (list of :class:`ExchangeRecord`), ``info_requests`` (request
+    bodies), ``orders`` (accepted orders, by cloid in ``orders_by_cloid``), ``duplicate_cloids``
+    (how many orders reused a known cloid; they are rejected like the real exchange does).
+    """
+
+    def __init__(
+        self,
+        *,
+        universe: list[dict[str, Any]] | None = None,
+        mids: dict[str, float] | None = None,
+        account_address: str = ZERO_ADDRESS,
+        agents: list[str] | tuple[str, ...] = (),
+        accept_any_signer: bool = False,
+        account_value: float = 100_000.0,
+        withdrawable: float = 90_000.0,
+        positions: dict[str, dict[str, float]] | None = None,
+        candles: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
+        funding: dict[str, list[dict[str, Any]]] | None = None,
+        candle_limit: int = 5000,
+        funding_limit: int = 500,
+        is_mainnet: bool = False,
+    ):
+        self.lock = threading.RLock()
+        self.universe = [dict(a) for a in (universe if universe is not None else DEFAULT_UNIVERSE)]
+        self.mids = dict(mids if mids is not None else DEFAULT_MIDS)
+        self.account_address = account_address.lower()
+        self.agents = {a.lower() for a in agents}
+        self.accept_any_signer = accept_any_signer
+        self.account_value = float(account_value)
+        self.withdrawable = float(withdrawable)
+        self.positions = {c: dict(p) for c, p in (positions or {}).items()}
+        self.candles = dict(candles or {})
+        self.funding = dict(funding or {})
+        self.candle_limit = candle_limit
+        self.candle_keep = "newest"  # which end of a too-long range candleSnapshot keeps ("oldest" also works)
+        self.funding_limit = funding_limit
+        self.is_mainnet = is_mainnet
+
+        self.reject_coins: dict[str, str] = {}
+        self.info_overrides: dict[str, Any] = {}
+        self.exchange_error: str | None = None
+        self.min_notional = 10.0
+        self.validate_wire = True
+        self._faults: list[_Fault] = []
+        self._timeouts: list[float] = []
+
+        self.exchange_requests: list[ExchangeRecord] = []
+        self.info_requests: list[dict[str, Any]] = []
+        self.orders: list[_Order] = []
+        self.orders_by_cloid: dict[str, _Order] = {}
+        self.duplicate_cloids = 0
+        self._next_oid = 1000
+        self._next_tid = 1
+        self._nonces: dict[str, set[int]] = {}
+
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> FakeHyperliquid:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: a stopped fake is really gone
+
+            def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
+                pass
+
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-hyperliquid", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeHyperliquid:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ knobs
+    def fail_next(self, status: int = 500, *, count: int = 1, path: str | None = "/exchange", body: str = "") -> None:
+        """Answer the next ``count`` requests to ``path`` (None: any path) with HTTP ``status``, unprocessed."""
+        with self.lock:
+            self._faults.append(_Fault(status, body or f"fake error {status}", count, path))
+
+    def timeout_next_exchange(self, delay: float = 2.0, *, count: int = 1) -> None:
+        """Process the next ``count`` /exchange requests but delay each answer by ``delay`` seconds."""
+        with self.lock:
+            self._timeouts.extend([delay] * count)
+
+    def set_position(self, coin: str, szi: float, entry_px: float | None = None) -> None:
+        with self.lock:
+            px = entry_px if entry_px is not None else self.mids.get(coin, 0.0)
+            self.positions[coin] = {"szi": float(szi), "entryPx": float(px)}
+
+    def position(self, coin: str) -> float:
+        with self.lock:
+            return float(self.positions.get(coin, {}).get("szi", 0.0))
+
+    def orders_for(self, cloid: str) -> int:
+        """How many accepted orders carry this cloid (must never exceed 1)."""
+        with self.lock:
+            return sum(1 for o in self.orders if o.cloid == cloid)
+
+    @property
+    def order_requests(self) -> list[ExchangeRecord]:
+        return [r for r in self.exchange_requests if r.action.get("type") == "order"]
+
+    # ------------------------------------------------------------------ HTTP plumbing
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        length = int(req.headers.get("Content-Length") or 0)
+        raw = req.rfile.read(length) if length else b""
+        with self.lock:
+            fault = self._take_fault(req.path)
+        if fault is not None:
+            self._reply(req, fault.status, fault.body, content_type="text/plain")
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._reply(req, 400, "Failed to parse the request body as JSON", content_type="text/plain")
+            return
+        delay = 0.0
+        if req.path == "/info":
+            status, payload = self._info(body)
+        elif req.path == "/exchange":
+            with self.lock:
+                delay = self._timeouts.pop(0) if self._timeouts else 0.0
+            status, payload = self._exchange(body, delay)
+        else:
+            self._reply(req, 404, "Not Found", content_type="text/plain")
+            return
+        if delay:
+            time.sleep(delay)
+        if isinstance(payload, str):
+            self._reply(req, status, payload, content_type="text/plain")
+        else:
+            self._reply(req, status, json.dumps(payload))
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.path is None or fault.path == path:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    @staticmethod
+    def _reply(req: BaseHTTPRequestHandler, status: int, text: str, *, content_type: str = "application/json") -> None:
+        data = text.encode()
+        try:
+            req.send_response(status)
+            req.send_header("Content-Type", content_type)
+            req.send_header("Content-Length", str(len(data)))
+            req.end_headers()
+            req.wfile.write(data)
+        except OSError:  # the client gave up (timeout knob): nothing to answer to
+            pass
+
+    # ------------------------------------------------------------------ /info
+    def _info(self, body: dict[str, Any]) -> tuple[int, Any]:
+        with self.lock:
+            self.info_requests.append(body)
+            kind = body.get("type")
+            if kind in self.info_overrides:
+                return 200, self.info_overrides[kind]
+            if kind == "meta":
+                return 200, {"universe": [dict(a) for a in self.universe]}
+            if kind == "spotMeta":
+                return 200, {"universe": [], "tokens": []}
+            if kind == "allMids":
+                return 200, {c: _num(px) for c, px in self.mids.items()}
+            if kind == "clearinghouseState":
+                return 200, self._clearinghouse(str(body.get("user", "")).lower())
+            if kind == "candleSnapshot":
+                return 200, self._candle_snapshot(body.get("req") or {})
+            if kind == "fundingHistory":
+                return 200, self._funding_history(body)
+            if kind == "orderStatus":
+                return 200, self._order_status(str(body.get("user", "")).lower(), body.get("oid"))
+            if kind == "userFills":
+                return 200, self._user_fills(str(body.get("user", "")).lower())
+            return 422, "Failed to deserialize the JSON body into the target type"
+
+    def _clearinghouse(self, user: str) -> dict[str, Any]:
+        mine = user == self.account_address
+        asset_positions = []
+        total_ntl = 0.0
+        if mine:
+            for coin, pos in sorted(self.positions.items()):
+                szi = float(pos["szi"])
+                if szi == 0.0:
+                    continue
+                mid = self.mids.get(coin, float(pos["entryPx"]))
+                value = abs(szi) * mid
+                total_ntl += value
+                asset_positions.append(
+                    {
+                        "type": "oneWay",
+                        "position": {
+                            "coin": coin,
+                            "szi": _num(szi),
+                            "entryPx": _num(pos["entryPx"]),
+                            "positionValue": _num(round(value, 6)),
+                            "unrealizedPnl": _num(round(szi * (mid - float(pos["entryPx"])), 6)),
+                            "returnOnEquity": "0.0",
+                            "liquidationPx": None,
+                            "leverage": {"type": "cross", "value": 5},
+                            "marginUsed": _num(round(value / 5, 6)),
+                        },
+                    }
+                )
+        value = self.account_value if mine else 0.0
+        summary = {
+            "accountValue": _num(value),
+            "totalNtlPos": _num(round(total_ntl, 6)),
+            "totalRawUsd": _num(value),
+            "totalMarginUsed": _num(round(total_ntl / 5, 6)),
+        }
+        return {
+            "assetPositions": asset_positions,
+            "marginSummary": summary,
+            "crossMarginSummary": dict(summary),
+            "crossMaintenanceMarginUsed": "0.0",
+            "withdrawable": _num(self.withdrawable if mine else 0.0),
+            "time": int(time.time() * 1000),
+        }
+
+    def _candle_snapshot(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self.candles.get((req.get("coin"), req.get("interval")), [])
+        start, end = int(req.get("startTime", 0)), int(req.get("endTime", 2**62))
+        in_range = sorted((c for c in rows if start <= c["t"] <= end), key=lambda c: c["t"])
+        if self.candle_limit <= 0:
+            return []
+        kept = in_range[-self.candle_limit :] if self.candle_keep == "newest" else in_range[: self.candle_limit]
+        return [dict(c) for c in kept]
+
+    def _funding_history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self.funding.get(body.get("coin"), [])
+        start = int(body.get("startTime", 0))
+        end = body.get("endTime")
+        end = int(end) if end is not None else 2**62
+        in_range = sorted((r for r in rows if start <= r["time"] <= end), key=lambda r: r["time"])
+        return [dict(r) for r in in_range[: self.funding_limit]]
+
+    def _order_status(self, user: str, oid: Any) -> dict[str, Any]:
+        order = None
+        if user == self.account_address:
+            if isinstance(oid, str):
+                order = self.orders_by_cloid.get(oid.lower())
+            else:
+                order = next((o for o in self.orders if o.oid == oid), None)
+        if order is None:
+            return {"status": "unknownOid"}
+        remaining = max(order.orig_sz - order.filled_sz, 0.0) if order.status == "open" else 0.0
+        return {
+            "status": "order",
+            "order": {
+                "order": {
+                    "coin": order.coin,
+                    "side": "B" if order.is_buy else "A",
+                    "limitPx": order.limit_px,
+                    "sz": _num(remaining),
+                    "oid": order.oid,
+                    "timestamp": order.timestamp,
+                    "origSz": _num(order.orig_sz),
+                    "cloid": order.cloid,
+                    "orderType": "Limit",
+                    "tif": order.tif,
+                    "reduceOnly": False,
+                },
+                "status": order.status,
+                "statusTimestamp": order.timestamp,
+            },
+        }
+
+    def _user_fills(self, user: str) -> list[dict[str, Any]]:
+        if user != self.account_address:
+            return []
+        fills = [f for o in self.orders for f in o.fills]
+        return sorted(fills, key=lambda f: f["time"], reverse=True)[:2000]
+
+    # ------------------------------------------------------------------ /exchange
+    def _exchange(self, body: dict[str, Any], delay: float) -> tuple[int, Any]:
+        from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
+
+        action = body.get("action") or {}
+        nonce = body.get("nonce")
+        signer: str | None = None
+        try:
+            signer = recover_agent_or_user_from_l1_action(
+                action,
+                body["signature"],
+                body.get("vaultAddress"),
+                int(nonce),
+                body.get("expiresAfter"),
+                self.is_mainnet,
+            ).lower()
+        except Exception:
+            signer = None
+        with self.lock:
+            account = self._account_for(signer)
+            record = ExchangeRecord(action=action, nonce=int(nonce or 0), signer=signer, account=account, delayed=delay)
+            self.exchange_requests.append(record)
+            payload = self._process(action, record)
+            record.response = payload
+        return 200, payload
+
+    def _account_for(self, signer: str | None) -> str | None:
+        if signer is None:
+            return None
+        if signer == self.account_address or signer in self.agents or self.accept_any_signer:
+            return self.account_address
+        return None
+
+    def _process(self, action: dict[str, Any], record: ExchangeRecord) -> dict[str, Any]:
+        if record.signer is None:
+            return {"status": "err", "response": "Invalid signature."}
+        if record.account is None:
+            return {"status": "err", "response": f"User or API Wallet {record.signer} does not exist."}
+        seen = self._nonces.setdefault(record.signer, set())
+        if record.nonce in seen:
+            return {"status": "err", "response": f"Invalid nonce: duplicate nonce {record.nonce}"}
+        seen.add(record.nonce)
+        if self.exchange_error is not None:
+            return {"status": "err", "response": self.exchange_error}
+        if action.get("type") != "order":
+            return {"status": "err", "response": f"Unsupported action type {action.get('type')!r} (fake server)"}
+        statuses = [self._place(wire, record.nonce) for wire in action.get("orders", [])]
+        return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+
+    def _place(self, wire: dict[str, Any], nonce: int) -> dict[str, Any]:
+        asset = wire.get("a")
+        if not isinstance(asset, int) or not 0 <= asset < len(self.universe):
+            return {"error": f"Invalid asset {asset}"}
+        meta = self.universe[asset]
+        coin, sz_decimals = meta["name"], int(meta["szDecimals"])
+        cloid = wire.get("c")
+        if cloid is not None:
+            cloid = str(cloid).lower()
+            if cloid in self.orders_by_cloid:
+                self.duplicate_cloids += 1
+                return {"error": DUPLICATE_CLOID_ERROR}
+        if meta.get("isDelisted"):
+            return {"error": f"Trading is halted for {coin}."}
+        if coin in self.reject_coins:
+            return {"error": self.reject_coins[coin]}
+        try:
+            size, price = Decimal(wire["s"]), Decimal(wire["p"])
+        except (KeyError, InvalidOperation, TypeError):
+            return {"error": INVALID_SIZE_ERROR}
+        if self.validate_wire:
+            if size <= 0 or not _decimals_ok(size, sz_decimals):
+                return {"error": INVALID_SIZE_ERROR}
+            if price <= 0 or not _price_ok(price, sz_decimals):
+                return {"error": INVALID_PRICE_ERROR}
+        if float(size * price) < self.min_notional:
+            return {"error": MIN_NOTIONAL_ERROR}
+        is_buy = bool(wire.get("b"))
+        tif = (wire.get("t") or {}).get("limit", {}).get("tif", "Gtc")
+        mid = self.mids.get(coin)
+        fill_px = float(price) if mid is None else float(mid)
+        crosses = mid is None or (float(price) >= mid if is_buy else float(price) <= mid)
+        now = int(time.time() * 1000)
+        qty = float(size)
+        if wire.get("r"):
+            pos = self.position(coin)
+            if pos == 0.0 or (pos > 0) == is_buy:
+                return {"error": REDUCE_ONLY_ERROR}
+            qty = min(qty, abs(pos))
+        if not crosses:
+            if tif == "Ioc":
+                return {"error": IOC_NO_MATCH_ERROR.format(asset=asset)}
+            order = self._record(coin, asset, is_buy, wire["p"], float(size), 0.0, None, cloid, "open", now, tif)
+            return {"resting": {"oid": order.oid, **({"cloid": cloid} if cloid else {})}}
+        order = self._record(coin, asset, is_buy, wire["p"], float(size), qty, fill_px, cloid, "filled", now, tif)
+        start_pos = self.position(coin)
+        self._apply_fill(coin, qty if is_buy else -qty, fill_px)
+        order.fills.append(
+            {
+                "coin": coin,
+                "px": _num(fill_px),
+                "sz": _num(qty),
+                "side": "B" if is_buy else "A",
+                "time": now,
+                "startPosition": _num(start_pos),
+                "dir": ("Open Long" if is_buy else "Open Short"),
+                "closedPnl": "0.0",
+                "hash": "0x" + f"{nonce:064x}",
+                "oid": order.oid,
+                "crossed": True,
+                "fee": _num(round(qty * fill_px * 0.00045, 6)),
+                "tid": self._take_tid(),
+                "feeToken": "USDC",
+                **({"cloid": cloid} if cloid else {}),
+            }
+        )
+        filled = {"totalSz": _num(qty), "avgPx": _num(fill_px), "oid": order.oid}
+        if cloid:
+            filled["cloid"] = cloid
+        return {"filled": filled}
+
+    def _take_tid(self) -> int:
+        self._next_tid += 1
+        return self._next_tid
+
+    def _record(
+        self,
+        coin: str,
+        asset: int,
+        is_buy: bool,
+        limit_px: str,
+        orig_sz: float,
+        filled_sz: float,
+        avg_px: float | None,
+        cloid: str | None,
+        status: str,
+        now: int,
+        tif: str,
+    ) -> _Order:
+        self._next_oid += 1
+        order = _Order(
+            self._next_oid, coin, asset, is_buy, limit_px, orig_sz, filled_sz, avg_px, cloid, status, now, tif
+        )
+        self.orders.append(order)
+        if cloid:
+            self.orders_by_cloid[cloid] = order
+        return order
+
+    def _apply_fill(self, coin: str, delta: float, px: float) -> None:
+        pos = self.positions.get(coin, {"szi": 0.0, "entryPx": px})
+        old = float(pos["szi"])
+        new = round(old + delta, 10)
+        if old == 0.0 or ((old > 0) != (new > 0) and new != 0.0):
+            entry = px  # opened or flipped
+        elif abs(new) > abs(old):
+            entry = (abs(old) * float(pos["entryPx"]) + abs(delta) * px) / abs(new)
+        else:
+            entry = float(pos["entryPx"])  # reduced
+        self.positions[coin] = {"szi": new, "entryPx": entry}
+
+
+def _decimals_ok(x: Decimal, max_decimals: int) -> bool:
+    exponent = x.normalize().as_tuple().exponent
+    return isinstance(exponent, int) and -exponent <= max_decimals
+
+
+def _price_ok(px: Decimal, sz_decimals: int) -> bool:
+    """5 significant figures at most (integers always allowed) and at most 6 - szDecimals decimals."""
+    norm = px.normalize()
+    if norm == norm.to_integral_value():
+        return True
+    if not _decimals_ok(norm, 6 - sz_decimals):
+        return False
+    return len(norm.as_tuple().digits) <= 5

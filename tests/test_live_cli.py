@@ -1,0 +1,241 @@
+"""`genetic-sizer data fetch` and `genetic-sizer size` end to end: the real SDK against the fake exchange on
+127.0.0.1 (tests/fake_hyperliquid.py), through the command line a trader uses."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from genetic_sizer import champion as C
+from genetic_sizer.cli import main
+from genetic_sizer.data import load
+from tests.fake_hyperliquid import FakeHyperliquid, make_candles, make_funding
+
+AGENT_KEY = "0x" + "11" * 32  # throwaway test keys, never real ones
+MAIN_KEY = "0x" + "22" * 32
+
+
+def _address(key):
+    from eth_account import Account
+
+    return Account.from_key(key).address
+
+
+AGENT, MAIN = _address(AGENT_KEY), _address(MAIN_KEY)
+UNIVERSE = [
+    {"name": "BTC", "szDecimals": 5, "maxLeverage": 40},
+    {"name": "ETH", "szDecimals": 4, "maxLeverage": 25},
+    {"name": "SOL", "szDecimals": 2, "maxLeverage": 20},
+    {"name": "DOGE", "szDecimals": 0, "maxLeverage": 10},
+    {"name": "AVAX", "szDecimals": 1, "maxLeverage": 10},
+    {"name": "PEPE", "szDecimals": 3, "maxLeverage": 5},
+]
+MIDS = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "DOGE": 0.15, "AVAX": 20.0, "PEPE": 2.0}
+
+
+def write_champion(path, weights: dict, direction="longonly"):
+    assets = list(weights)
+    record = C.build(
+        symbols=assets,
+        weights=[weights[a] for a in assets],
+        metrics={"sharpe": 1.0},
+        objective=["sharpe"],
+        portfolio={
+            "direction": direction,
+            "min_weight": -1.0 if direction == "longshort" else 0.0,
+            "max_weight": 1.0,
+            "rebalance": "D",
+            "fees": 0.0005,
+            "slippage": 0.0,
+            "init_cash": 10000.0,
+        },
+        data={
+            "source": "hyperliquid:test",
+            "first_bar": "2025-01-01T00:00:00+00:00",
+            "last_bar": "2025-02-01T00:00:00+00:00",
+            "n_bars": 744,
+            "periods_per_year": 8760,
+            "close_sha256": "0" * 64,
+        },
+        evolution={"seed": 1},
+        config_sha256="0" * 64,
+        selection="test",
+        verification={"engine": "vectorbt"},
+    )
+    return C.write(record, path)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    monkeypatch.delenv("HL_ACCOUNT_ADDRESS", raising=False)
+    with FakeHyperliquid(
+        universe=UNIVERSE, mids=dict(MIDS), account_address=MAIN, agents=[AGENT], account_value=10_000.0
+    ) as server:
+        yield server
+
+
+def _size(fake, champ, *extra):
+    return main(["size", "--champion", str(champ), "--base-url", fake.url, *extra])
+
+
+def test_dry_run_reads_the_account_and_sends_nothing(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.3, "SOL": 0.2})
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, champ, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["executed"] is False and fake.exchange_requests == []
+    sizes = {o["coin"]: o["size"] for o in out["plan"]["orders"]}
+    assert sizes == {"BTC": 0.08333, "ETH": 1.0, "SOL": 13.33}  # 5,000/60,000; 3,000/3,000; 2,000/150
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)  # a key present but no --execute: still nothing sent
+    assert _size(fake, champ) == 0
+    text = capsys.readouterr().out
+    assert "DRY RUN" in text and fake.exchange_requests == []
+    assert AGENT_KEY not in text and AGENT_KEY[2:] not in text
+
+
+def test_execute_fresh_account_then_journal(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.3, "SOL": 0.2})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    journal = tmp_path / "journal.jsonl"
+    assert _size(fake, champ, "--execute", "--journal", str(journal)) == 0
+    out, err = capsys.readouterr()
+    assert fake.position("BTC") == 0.08333 and fake.position("ETH") == 1.0 and fake.position("SOL") == 13.33
+    assert all(r.signer.lower() == AGENT.lower() for r in fake.exchange_requests)
+    assert "result BTC: filled 0.08333" in out and "drift SOL: position 13.33 vs target 13.33" in out
+    record = json.loads(journal.read_text().splitlines()[0])
+    assert record["executed"] is True and len(record["results"]) == 3
+    for text in (out, err, journal.read_text()):
+        assert AGENT_KEY[2:] not in text  # the key is in no output and no file
+    # a second pass finds everything on target and sends nothing new
+    sent = len(fake.exchange_requests)
+    assert _size(fake, champ, "--execute") == 0
+    assert len(fake.exchange_requests) == sent
+    assert "already on target" in capsys.readouterr().out
+
+
+def test_existing_positions_unlisted_coins_small_weights_and_all_size_decimals(fake, tmp_path, capsys, monkeypatch):
+    # longs and shorts, a coin the champion does not hold (PEPE), a weight worth under $10 (AVAX 0.0005 -> $5)
+    fake.set_position("BTC", 0.1)
+    fake.set_position("ETH", -2.0)
+    fake.set_position("PEPE", 100.0)
+    champ = write_champion(
+        tmp_path / "c.json",
+        {"BTC": 0.2, "ETH": 0.3, "SOL": 0.2995, "DOGE": 0.2, "AVAX": 0.0005},
+    )
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, champ, "--execute", "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    coins = {c["coin"]: c for c in out["plan"]["coins"]}
+    assert coins["AVAX"]["action"] == "skip" and "below the minimum of $10" in coins["AVAX"]["reason"]
+    # 10,000 USD: BTC 2,000/60,000 = 0.03333 (reduce from 0.1), ETH flips -2 -> +1 (close then open),
+    # SOL 2,995/150 = 19.96, DOGE 2,000/0.15 = 13,333, PEPE closed
+    assert fake.position("BTC") == 0.03333
+    assert fake.position("ETH") == 1.0
+    assert fake.position("SOL") == 19.96
+    assert fake.position("DOGE") == 13333.0
+    assert fake.position("PEPE") == 0.0
+    legs = [(o["coin"], o["leg"], o["reduce_only"]) for o in out["plan"]["orders"]]
+    # reductions first, largest first: ETH close $6,000, BTC reduce $4,000, PEPE close $200
+    assert legs[:3] == [("ETH", "close", True), ("BTC", "reduce", True), ("PEPE", "close", True)]
+    assert ("ETH", "open", False) in legs
+    first, second = fake.exchange_requests[0].action["orders"], fake.exchange_requests[1].action["orders"]
+    assert all(o["r"] for o in first) and not any(o["r"] for o in second)  # reductions in the first request
+
+
+def test_rejected_order_whole_request_error_and_timeout_without_duplicates(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "SOL": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    fake.reject_coins["SOL"] = "Insufficient margin to place order."
+    assert _size(fake, champ, "--execute") == 3  # a per-order rejection is reported, exit code 3
+    out = capsys.readouterr().out
+    assert "result SOL: rejected" in out and "Insufficient margin" in out
+    assert fake.position("BTC") == 0.08333 and fake.position("SOL") == 0.0
+
+    fake.reject_coins.clear()
+    fake.exchange_error = "User or API Wallet does not exist."
+    assert _size(fake, champ, "--execute") == 2
+    assert "User or API Wallet does not exist" in capsys.readouterr().err
+    fake.exchange_error = None
+
+    fake.timeout_next_exchange(delay=3.0)  # processed by the exchange, but the answer comes too late
+    sent = len(fake.exchange_requests)
+    assert _size(fake, champ, "--execute", "--timeout", "1") == 0
+    assert fake.exchange_requests[sent].delayed  # the client timed out on this one...
+    assert fake.position("SOL") == 33.33  # ...yet SOL (5,000 / 150) was bought exactly once
+    assert fake.duplicate_cloids == 0
+
+
+def test_mainnet_needs_yes(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "SOL": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    monkeypatch.setattr("genetic_sizer.exchange.is_mainnet", lambda url: True)
+    assert _size(fake, champ, "--execute") == 2
+    assert "needs --yes" in capsys.readouterr().err and fake.exchange_requests == []
+    assert _size(fake, champ, "--execute", "--yes") == 0
+    assert fake.position("BTC") == 0.08333
+
+
+def test_errors_before_sending(fake, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "XRP": 0.5})
+    assert _size(fake, champ) == 2
+    assert "holds 'XRP', which the exchange does not list" in capsys.readouterr().err
+    champ = write_champion(tmp_path / "d.json", {"BTC": 0.5, "DOGE": 0.5})
+    assert _size(fake, champ, "--leverage", "12") == 2
+    assert "leverage 12 is above DOGE's maxLeverage 10" in capsys.readouterr().err
+    monkeypatch.delenv("HL_ACCOUNT_ADDRESS")
+    assert _size(fake, champ) == 2
+    assert "no account to read" in capsys.readouterr().err
+    assert _size(fake, champ, "--execute", "--address", MAIN) == 2  # no key to sign with
+    err = capsys.readouterr().err
+    assert "HL_SECRET_KEY" in err
+    assert fake.exchange_requests == []
+
+
+def test_data_fetch_pages_aligns_and_saves(fake, tmp_path, capsys):
+    t0 = 1_735_948_800_000  # 2025-01-04T00:00Z
+    fake.candle_limit = 50  # small pages: several requests per coin
+    fake.candles = {
+        ("BTC", "1h"): make_candles("BTC", "1h", t0, 120, price=60000.0),
+        ("ETH", "1h"): make_candles("ETH", "1h", t0 + 5 * 3_600_000, 115, price=3000.0),
+    }
+    fake.funding = {"BTC": make_funding("BTC", t0, 120), "ETH": make_funding("ETH", t0, 120)}
+    out = tmp_path / "hl.parquet"
+    code = main(
+        [
+            "data",
+            "fetch",
+            "--coins",
+            "BTC",
+            "ETH",
+            "--interval",
+            "1h",
+            "--start",
+            "2025-01-04",
+            "--end",
+            "2025-01-09",
+            "--out",
+            str(out),
+            "--base-url",
+            fake.url,
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "2 coins x 115 1h bars" in text and "5 bars dropped" in text
+    prices = load("hyperliquid", out)
+    assert prices.symbols == ("BTC", "ETH") and prices.n_bars == 115 and prices.periods_per_year == 8760
+    funding = pd.read_parquet(out.with_suffix(".funding.parquet"))
+    assert set(funding["coin"]) == {"BTC", "ETH"} and len(funding) == 240
+    assert (
+        main(["data", "fetch", "--coins", "BTCC", "--start", "2025-01-04", "--out", str(out), "--base-url", fake.url])
+        == 2
+    )
+    assert "unknown coin 'BTCC'; nearest listed names: ['BTC'" in capsys.readouterr().err
