@@ -126,6 +126,7 @@ class RayMap:
         self._ray = None
         self._actors: list = []
         self._evaluator = None
+        self._evaluator_ref = None
         self._cpus_per_worker = 1
         self.num_workers = num_workers or 1
 
@@ -163,7 +164,7 @@ class RayMap:
         for actor in self._actors:
             self._ray.kill(actor)
         self._actors = []
-        self._evaluator = None
+        self._evaluator = self._evaluator_ref = None
         self._ray.shutdown()
         self._ray = None
 
@@ -180,7 +181,9 @@ class RayMap:
         ray = self._ray
         for actor in self._actors:
             ray.kill(actor)
-        ref = ray.put(evaluator)  # once per run: every actor reads the same object
+        # once per run: every actor reads the same object; the map holds the reference for its lifetime,
+        # because a restarted actor (after its process died) gets its constructor argument from the store again
+        ref = self._evaluator_ref = ray.put(evaluator)
         remote = ray.remote(num_cpus=self._cpus_per_worker, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(
             _Worker
         )

@@ -21,7 +21,7 @@ def test_shipped_default_config_loads():
     assert cfg.engine == "fast" and cfg.parallel.backend == "serial"
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "nsga2.yaml", "longshort.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "nsga2.yaml", "longshort.yaml", "ray.yaml"])
 def test_every_shipped_config_is_valid_and_feasible(name):
     from genetic_sizer.data import load_from_config
     from genetic_sizer.genome import GenomeSpace
