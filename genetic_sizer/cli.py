@@ -337,7 +337,13 @@ def cmd_size(args) -> int:
 
     from genetic_sizer import champion as C
     from genetic_sizer.errors import ConfigError
-    from genetic_sizer.exchange import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
+    from genetic_sizer.exchange import (
+        HyperliquidClient,
+        check_address,
+        is_mainnet,
+        load_credentials,
+        resolve_base_url,
+    )
     from genetic_sizer.live import parse_period, run_every, size_once
     from genetic_sizer.sizer import SizerSettings
 
@@ -356,8 +362,13 @@ def cmd_size(args) -> int:
     credentials = None
     if args.execute or args.keystore or os.environ.get("HL_SECRET_KEY"):
         credentials = load_credentials(args.keystore)
-    address = args.address or (credentials.account_address if credentials else os.environ.get("HL_ACCOUNT_ADDRESS"))
-    if not address:
+    if args.address:
+        address = check_address(args.address, "--address")
+    elif credentials is not None:
+        address = credentials.account_address
+    elif os.environ.get("HL_ACCOUNT_ADDRESS"):
+        address = check_address(os.environ["HL_ACCOUNT_ADDRESS"], "HL_ACCOUNT_ADDRESS")
+    else:
         raise ConfigError(
             "no account to read: pass --address, set HL_ACCOUNT_ADDRESS, or provide a key (HL_SECRET_KEY or --keystore)"
         )

@@ -53,6 +53,7 @@ __all__ = [
     "OrderIntent",
     "OrderResult",
     "account_address",
+    "check_address",
     "create_keystore",
     "is_mainnet",
     "limit_price",
@@ -197,11 +198,16 @@ def account_address(wallet: LocalAccount, *, env: Mapping[str, str] = os.environ
     raw = (env.get(ENV_ACCOUNT_ADDRESS) or "").strip()
     if not raw:
         return wallet.address
+    return check_address(raw, ENV_ACCOUNT_ADDRESS)
+
+
+def check_address(raw: str, source: str) -> str:
+    """``raw`` if it is an address (0x + 40 hex digits), else ConfigError naming ``source``.
+
+    The value is not echoed: a private key pasted into the wrong place must not end up in a log."""
+    raw = (raw or "").strip()
     if not _ADDRESS_RE.fullmatch(raw):
-        # Not echoed: a private key pasted into the wrong variable must not end up in a log.
-        raise ConfigError(
-            f"{ENV_ACCOUNT_ADDRESS} must be an address: 0x followed by 40 hex digits (got {len(raw)} characters)"
-        )
+        raise ConfigError(f"{source} must be an address: 0x followed by 40 hex digits (got {len(raw)} characters)")
     return raw
 
 

@@ -190,6 +190,10 @@ def test_errors_before_sending(fake, tmp_path, capsys, monkeypatch):
     champ = write_champion(tmp_path / "d.json", {"BTC": 0.5, "DOGE": 0.5})
     assert _size(fake, champ, "--leverage", "12") == 2
     assert "leverage 12 is above DOGE's maxLeverage 10" in capsys.readouterr().err
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", AGENT_KEY)  # a key pasted in the wrong variable is not echoed
+    assert _size(fake, champ) == 2
+    err = capsys.readouterr().err
+    assert "HL_ACCOUNT_ADDRESS must be an address" in err and AGENT_KEY[2:] not in err
     monkeypatch.delenv("HL_ACCOUNT_ADDRESS")
     assert _size(fake, champ) == 2
     assert "no account to read" in capsys.readouterr().err
