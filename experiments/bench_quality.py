@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     )
     print(head)
     for name, r in table.items():
-        cells = "".join(f"{np.median(r[:, j]):>14.2%} {r[:, j].min():>12.2%}" for j in range(len(BUDGETS)))
+        cells = "".join(f"{np.median(r[:, j]):>14.3%} {r[:, j].min():>12.3%}" for j in range(len(BUDGETS)))
         print(f"{name:<24}{cells}")
     print()
     print("per seed (fraction of the optimum):")

@@ -181,7 +181,7 @@ class EvolutionConfig:
     shift_sigma: float = 0.1
     transfer_prob: float = 0.2
     flip_prob: float = 0.1
-    hall_of_fame: int = 10
+    hall_of_fame: int | None = None  # default: min(10, population)
 
     def __post_init__(self):
         _number("evolution.population", self.population, lo=4, hi=1_000_000, integer=True)
@@ -202,6 +202,8 @@ class EvolutionConfig:
         for name in ("mutation_sigma", "shift_sigma"):
             value = _number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0, lo_open=True)
             object.__setattr__(self, name, value)
+        if self.hall_of_fame is None:
+            object.__setattr__(self, "hall_of_fame", min(10, self.population))
         _number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
 
 

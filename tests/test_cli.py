@@ -98,3 +98,26 @@ def test_evolve_config_errors_exit_2_and_name_the_key(tmp_path, capsys):
     assert "infeasible bounds" in capsys.readouterr().err
     assert main(["evolve", "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import genetic_sizer.evolve as E
+
+    real = E.evolve
+
+    def interrupted(*args, **kwargs):
+        def stop(g):
+            if g.gen == 1:
+                raise KeyboardInterrupt
+
+        kwargs["on_generation"] = stop
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(E, "evolve", interrupted)
+    out = tmp_path / "run"
+    assert main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
+    assert f"genetic-sizer evolve --resume --out {out}" in capsys.readouterr().err
+    assert (out / "checkpoint.pkl").is_file() and not (out / "champion.json").exists()
+    monkeypatch.setattr(E, "evolve", real)
+    assert main(["evolve", "--out", str(out), "--resume", "--no-plots"]) == 0
+    assert (out / "champion.json").is_file()

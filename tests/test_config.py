@@ -126,6 +126,13 @@ def test_parallel_settings_do_not_change_the_fingerprint():
     assert load_config(None, ["portfolio.fees=0.001"]).sha256() != serial.sha256()
 
 
+def test_hall_of_fame_defaults_to_what_the_population_allows():
+    assert load_config(None, ["evolution.population=8"]).evolution.hall_of_fame == 8
+    assert load_config(None).evolution.hall_of_fame == 10
+    with pytest.raises(ConfigError, match=r"evolution.hall_of_fame must be in \[1, 8\], got 9"):
+        load_config(None, ["evolution.population=8", "evolution.hall_of_fame=9"])
+
+
 def test_file_errors(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
