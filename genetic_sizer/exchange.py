@@ -34,6 +34,7 @@ from genetic_sizer.data import INTERVAL_MS
 from genetic_sizer.errors import ConfigError, ExchangeError, RetryableExchangeError
 from genetic_sizer.rounding import finite_positive as _finite_positive
 from genetic_sizer.rounding import limit_price, round_price, round_size  # re-exported: the exchange's rules
+from genetic_sizer.sizer import AssetInfo
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -250,14 +251,11 @@ def create_keystore(
 
 # ---------------------------------------------------------------------------------------------- records
 @dataclass(frozen=True)
-class AssetMeta:
-    """One perpetual of the exchange's universe; ``index`` is the asset id used in orders."""
+class AssetMeta(AssetInfo):
+    """One perpetual of the exchange's universe: what the sizer needs (:class:`~genetic_sizer.sizer.AssetInfo`)
+    plus ``index``, the asset id used in orders."""
 
-    name: str
-    index: int
-    sz_decimals: int
-    max_leverage: int
-    delisted: bool = False
+    index: int = -1
 
 
 @dataclass(frozen=True)

@@ -247,7 +247,7 @@ def test_make_cloid_and_order_intent_validation():
 def test_meta_mids_and_account(fake, client):
     meta = client.meta()
     assert list(meta) == ["BTC", "ETH", "SOL", "DOGE", "OLD"]
-    assert meta["ETH"] == AssetMeta("ETH", 1, 4, 25, False)
+    assert meta["ETH"] == AssetMeta(name="ETH", index=1, sz_decimals=4, max_leverage=25, delisted=False)
     assert meta["OLD"].delisted and meta["OLD"].index == 4
     mids = client.mids()
     assert mids == MIDS and all(isinstance(v, float) for v in mids.values())
