@@ -82,7 +82,7 @@ def cmd_backtest(args) -> int:
     return 0
 
 
-def _progress_printer(objective: str, maximize: bool):
+def _progress_printer(objective: str):
     """A per-generation progress display: a rich progress bar on a terminal, one line per generation otherwise."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -206,7 +206,6 @@ def cmd_evolve(args) -> int:
 
     from genetic_sizer.data import load_from_config
     from genetic_sizer.evolve import evolve
-    from genetic_sizer.fitness import MAXIMIZE
     from genetic_sizer.parallel import close_map, make_map
     from genetic_sizer.results import finalize
 
@@ -230,7 +229,7 @@ def cmd_evolve(args) -> int:
             map_fn.start()
             print(f"Ray ready in {map_fn.startup_seconds:.1f} s: {map_fn.num_workers} workers", flush=True)
         first = config.objective[0]
-        progress, update = _progress_printer(first, MAXIMIZE[first])
+        progress, update = _progress_printer(first)
         with progress if progress is not None else contextlib.nullcontext():
             result = evolve(config, prices, run_dir, map_fn=map_fn, resume=args.resume, on_generation=update)
     except KeyboardInterrupt:
@@ -292,7 +291,9 @@ def _print_plan(result, as_json: bool) -> None:
     import json
 
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        from genetic_sizer.live import jsonable
+
+        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False))
         return
     from rich.console import Console
     from rich.table import Table

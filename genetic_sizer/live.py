@@ -29,6 +29,7 @@ __all__ = [
     "append_journal",
     "check_coins",
     "fetch_history",
+    "jsonable",
     "parse_period",
     "run_every",
     "size_once",
@@ -187,20 +188,26 @@ def size_once(
     return result
 
 
+def jsonable(value):
+    """``value`` with every non-finite float (a mid that does not exist, say) replaced by None, so that it
+    serializes as standard JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
 def append_journal(path: str | Path, record: dict) -> None:
     """Append one JSON line (plans and results only: no credentials ever reach this function)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=_json_default, allow_nan=False) + "\n")
+        fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _json_default(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

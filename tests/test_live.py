@@ -41,6 +41,18 @@ def test_run_every_survives_temporary_errors_and_stops_on_ctrl_c():
     assert run_every(1.0, lambda k: None, sleep=lambda s: None, max_runs=2) == 2
 
 
+def test_journal_takes_plans_with_unpriced_coins(tmp_path):
+    """A position in a coin the exchange no longer lists has no mid (NaN): the journal records null."""
+    from genetic_sizer.sizer import AssetInfo, plan_orders
+
+    plan = plan_orders({"SOL": 1.0}, 1000, {"GONE": 3.0}, {"SOL": 100.0}, {"SOL": AssetInfo("SOL", 2, 20)})
+    path = tmp_path / "journal.jsonl"
+    append_journal(path, {"plan": plan.to_dict()})
+    coins = {c["coin"]: c for c in json.loads(path.read_text())["plan"]["coins"]}
+    assert coins["GONE"]["mid"] is None and coins["GONE"]["reason"] == "not listed"
+    assert coins["SOL"]["mid"] == 100.0
+
+
 def test_journal_appends_json_lines(tmp_path):
     path = tmp_path / "j" / "journal.jsonl"
     append_journal(path, {"a": 1})
