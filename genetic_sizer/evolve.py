@@ -44,7 +44,7 @@ from genetic_sizer import genome as G
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data import Prices
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.fitness import MAXIMIZE, METRICS, Evaluator
+from genetic_sizer.fitness import Evaluator
 from genetic_sizer.parallel import serial_map, split_batches
 
 __all__ = ["EvolutionResult", "Generation", "evolve", "load_result", "rank_members"]
@@ -220,7 +220,11 @@ class _Run:
             from genetic_sizer.classical import classical_allocations
 
             allocations, skipped = classical_allocations(self.prices, self.space)
-            self.seeds = {"used": sorted(allocations)[: ev.population], "skipped": skipped}
+            self.seeds = {
+                "used": sorted(allocations)[: ev.population],
+                "skipped": skipped,
+                "allocations": allocations,  # reused by the end-of-run summary
+            }
             seeds = [allocations[name] for name in self.seeds["used"]]
         randoms = self.space.sample(self.rng, ev.population - len(seeds))
         self.population = [self._ind(w) for w in [*seeds, *randoms]]
@@ -412,9 +416,6 @@ def evolve(
     on_generation : callable, optional
         Called with a :class:`Generation` after every generation (progress display).
     """
-    for o in config.objective:
-        if o not in METRICS or o not in MAXIMIZE:  # pragma: no cover - config validates
-            raise ConfigError(f"objective {o!r} is not a metric")
     start = getattr(map_fn, "start", None)
     if start is not None:  # e.g. a RayMap: connect before the first generation so batches fit its workers
         start()

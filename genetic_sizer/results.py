@@ -145,7 +145,10 @@ def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path, *, pl
     champion_path = C.write(record, run_dir / CHAMPION_FILE)
     files.append(champion_path)
 
-    allocations, skipped = classical_allocations(prices, space)
+    if "allocations" in result.seeds:  # fitted on this window when the run was seeded
+        allocations, skipped = result.seeds["allocations"], result.seeds["skipped"]
+    else:
+        allocations, skipped = classical_allocations(prices, space)
     names = ["champion", *allocations]
     weights = np.stack([result.champion, *allocations.values()])
     bt = evaluator.backtest(weights)

@@ -144,7 +144,7 @@ def test_compromise_rule_by_hand():
     assert list(order[1:]) == [0, 2]  # A and C tie at distance 1; the better sharpe comes first
 
 
-def test_seeding_with_classical_allocations(prices, tmp_path):
+def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
     from genetic_sizer.classical import classical_allocations
 
     cfg = small_config("evolution.seed_with_classical=true", "evolution.generations=1")
@@ -154,6 +154,17 @@ def test_seeding_with_classical_allocations(prices, tmp_path):
     assert sorted(res.seeds["used"]) == sorted(allocations) and len(allocations) == 5
     sharpe = Evaluator.from_config(prices, cfg)(np.stack(list(allocations.values())))[:, 0]
     assert res.logbook[0]["sharpe_best"] >= sharpe.max()
+
+    # the end-of-run summary reuses the seeds instead of fitting them again
+    import genetic_sizer.classical
+    from genetic_sizer.results import finalize
+
+    def refit(*args):
+        raise AssertionError("classical allocations fitted twice")
+
+    monkeypatch.setattr(genetic_sizer.classical, "classical_allocations", refit)
+    report = finalize(res, prices, tmp_path, plots=False)
+    assert sorted(report.summary) == sorted(["champion", *allocations])
 
 
 def test_injected_map_and_batches_do_not_change_the_result(prices, tmp_path):
