@@ -26,6 +26,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,20 @@ def _opt_str(key, value):
     return value
 
 
+def _opt_date(key, value):
+    """A date or time (text as written, e.g. ``2015-01-31``), checked to be a real one, or None."""
+    text = _opt_str(key, value)
+    if text is None:
+        return None
+    import pandas as pd
+
+    try:
+        pd.Timestamp(text)
+    except (TypeError, ValueError, OverflowError) as exc:
+        _fail(key, text, f"a date or time such as 2015-01-31 ({exc})")
+    return text
+
+
 def _weight_bound(key, value):
     if isinstance(value, dict):
         out = {}
@@ -125,8 +140,8 @@ class DataConfig:
             if len(set(syms)) != len(syms):
                 _fail("data.symbols", list(syms), "a list without duplicates")
             object.__setattr__(self, "symbols", syms)
-        object.__setattr__(self, "start", _opt_str("data.start", self.start))
-        object.__setattr__(self, "end", _opt_str("data.end", self.end))
+        object.__setattr__(self, "start", _opt_date("data.start", self.start))
+        object.__setattr__(self, "end", _opt_date("data.end", self.end))
         _choice("data.leading_gaps", self.leading_gaps, ("trim", "error"))
         if self.periods_per_year is not None:
             v = _number("data.periods_per_year", self.periods_per_year, lo=0.0, lo_open=True)
@@ -342,15 +357,14 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     parts = key.strip().split(".")
     if not all(parts):
         raise ConfigError(f"--set: bad key {key!r}")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: cannot parse value {text!r} ({exc})") from None
+    value = parse_yaml(text, f"--set {key}") if text.strip() else None
     return parts, value
 
 
 def apply_overrides(raw: dict, overrides) -> dict:
     """Apply ``key.path=value`` strings (values parsed as YAML) to a raw config mapping; returns a copy."""
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"a config is a mapping of sections (data:, portfolio:, ...), got {type(raw).__name__}")
     out = json.loads(json.dumps(raw or {}, default=str))
     for item in overrides or ():
         parts, value = _parse_override(item)
@@ -364,15 +378,51 @@ def apply_overrides(raw: dict, overrides) -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as users write it: ``1e-3`` is a number (YAML 1.2; PyYAML's 1.1 rules read it as a string), and
+    dates stay text (``2015-02-30`` would otherwise fail inside the parser with no key to name); the
+    config's own validation checks them and names the key."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str, where: str):
+    """Parse YAML text with the config's rules (see :class:`_Loader`); errors name ``where``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: invalid YAML ({exc})") from None
+
+
 def read_yaml(path: str | Path) -> dict:
+    """The mapping of sections in a YAML config file; anything else is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-    return raw or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1]
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {bad!r})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raw = parse_yaml(text, str(path))
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: a config is a mapping of sections (data:, portfolio:, ...), got a {type(raw).__name__}"
+        )
+    return raw
 
 
 def load_config(path: str | Path | None = None, overrides=()) -> RunConfig:

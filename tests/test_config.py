@@ -152,3 +152,50 @@ def test_overrides_do_not_touch_the_input():
     assert raw == {"evolution": {"population": 10}} and out["evolution"]["population"] == 20
     with pytest.raises(ConfigError, match="'population' is not a section"):
         apply_overrides(raw, ["evolution.population.x=1"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("just a string\n", "a config is a mapping of sections (data:, portfolio:, ...), got a str"),
+        ("- data\n- portfolio\n", "got a list"),
+        ("data: {start: 2015-02-30}\n", "data.start must be a date or time such as 2015-01-31"),
+        ("data: {end: '2021-13-01'}\n", "data.end must be a date or time"),
+    ],
+)
+def test_config_files_that_are_not_configs_are_named_errors_even_with_overrides(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    for overrides in ((), ("evolution.seed=1",)):
+        with pytest.raises(ConfigError) as info:
+            load_config(path, overrides)
+        assert message in str(info.value)
+
+
+def test_impossible_date_in_an_override_names_the_key():
+    with pytest.raises(ConfigError, match=r"data\.start must be a date.*'2015-02-30'"):
+        load_config(None, ["data.start=2015-02-30"])
+
+
+def test_non_utf8_config_is_a_named_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("portfolio: {fees: 0.001}  # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("written", "value"), [("1e-3", 0.001), ("5E-4", 0.0005), ("+2.5e-4", 0.00025), ("0", 0.0)])
+def test_exponent_numbers_are_numbers(tmp_path, written, value):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"portfolio: {{fees: {written}}}\n")
+    assert load_config(path).portfolio.fees == value
+    assert load_config(None, [f"portfolio.fees={written}"]).portfolio.fees == value
+
+
+def test_dates_keep_the_fingerprint_of_earlier_runs(tmp_path):
+    # YAML dates are now read as text; the fingerprint of a config written either way is the same.
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("data: {start: 2015-01-01, end: 2022-12-31}\n")
+    b.write_text("data: {start: '2015-01-01', end: '2022-12-31'}\n")
+    assert load_config(a).sha256() == load_config(b).sha256()
+    assert load_config(a).data.start == "2015-01-01"
