@@ -38,6 +38,8 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to 0 before Ray is imported, every Ray process of a local instance binds 127.0.0.1 only."""
 MAX_RESTARTS = 4
 """How often Ray may restart a dead evaluation actor (and retry its batches) in one run."""
+ACTOR_START_TIMEOUT = 120.0
+"""Seconds to wait for every evaluation actor to start before giving up with a ParallelError."""
 
 
 def serial_map(fn, batches):
@@ -152,6 +154,14 @@ class RayMap:
                 raise ParallelError(f"cannot join the Ray cluster at {self.address!r}: {exc}") from None
         self._ray = ray
         total = int(ray.cluster_resources().get("CPU", 1))
+        if self.requested_workers and self.requested_workers > total:
+            where = f"the Ray cluster at {self.address!r}" if self.address else "the local Ray instance"
+            self.close()
+            raise ParallelError(
+                f"parallel.num_workers is {self.requested_workers} but {where} has {total} CPU(s); every "
+                f"evaluation worker needs one, so {self.requested_workers - total} would wait forever. Use "
+                f"num_workers <= {total}, or leave it unset for one worker per CPU"
+            )
         self.num_workers = self.requested_workers or max(1, total)
         self._cpus_per_worker = max(1, total // self.num_workers)
         self.startup_seconds = time.perf_counter() - t0
@@ -189,7 +199,15 @@ class RayMap:
         )
         self._actors = [remote.remote(ref, self._cpus_per_worker) for _ in range(self.num_workers)]
         self._evaluator = evaluator
-        ray.get([a.info.remote() for a in self._actors])  # wait until every actor is up
+        # wait until every actor is up; on a cluster whose CPUs are taken by other work they may never be
+        pending = [a.info.remote() for a in self._actors]
+        ready, _ = ray.wait(pending, num_returns=len(pending), timeout=ACTOR_START_TIMEOUT)
+        if len(ready) < len(pending):
+            raise ParallelError(
+                f"only {len(ready)} of {len(pending)} evaluation workers started within {ACTOR_START_TIMEOUT:g} s "
+                f"(each needs {self._cpus_per_worker} CPU(s) free on the cluster; lower parallel.num_workers)"
+            )
+        ray.get(ready)
 
     def __call__(self, fn, batches):
         if self._ray is None:

@@ -143,3 +143,59 @@ def test_unreachable_cluster_fails_before_any_work(monkeypatch, tmp_path, capsys
     assert code == 2
     assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in capsys.readouterr().err
     assert not (tmp_path / "r" / "checkpoint.pkl").exists()
+
+
+@pytest.mark.ray
+def test_more_workers_than_cpus_fails_before_the_run_instead_of_waiting_forever(problem, tmp_path):
+    config, prices, _ = problem
+    ray_map = RayMap(num_workers=3, num_cpus=2)
+    with pytest.raises(ParallelError, match=r"num_workers is 3 but the local Ray instance has 2 CPU\(s\)"):
+        evolve(config, prices, tmp_path / "r", map_fn=ray_map)
+    import ray
+
+    assert not ray.is_initialized()  # the instance it started is shut down again
+    assert not (tmp_path / "r").exists()  # nothing was evaluated or written
+
+
+def test_actors_that_cannot_start_are_an_error_not_a_hang(monkeypatch):
+    """The wait for actors is bounded (a busy cluster): simulated with a fake ray module whose wait times out."""
+    import genetic_sizer.parallel as P
+
+    class FakeRef:
+        pass
+
+    class FakeActor:
+        class info:
+            @staticmethod
+            def remote():
+                return FakeRef()
+
+    class FakeRay:
+        waited = None
+
+        @staticmethod
+        def put(x):
+            return x
+
+        @staticmethod
+        def remote(**kw):
+            return lambda cls: type("R", (), {"remote": staticmethod(lambda *a: FakeActor())})
+
+        @classmethod
+        def wait(cls, refs, num_returns, timeout):
+            cls.waited = timeout
+            return refs[:1], refs[1:]
+
+        @staticmethod
+        def get(x):
+            return x
+
+        @staticmethod
+        def kill(a):
+            pass
+
+    m = RayMap(num_workers=3)
+    m._ray, m.num_workers = FakeRay, 3
+    with pytest.raises(ParallelError, match=r"only 1 of 3 evaluation workers started within 120 s"):
+        m._ensure_actors(lambda b: b)
+    assert FakeRay.waited == P.ACTOR_START_TIMEOUT
