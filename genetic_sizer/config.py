@@ -41,6 +41,7 @@ __all__ = [
     "ParallelConfig",
     "PortfolioConfig",
     "RunConfig",
+    "WalkForwardConfig",
     "apply_overrides",
     "load_config",
 ]
@@ -249,10 +250,64 @@ class ParallelConfig:
             _fail("parallel.backend", self.backend, "'ray' when parallel.address or parallel.num_workers is set")
 
 
+SPAN_UNITS = ("D", "W", "M", "Q", "Y")
+"""Calendar units of a window span such as ``2Y``, ``6M``, ``90D``."""
+_SPAN = re.compile(r"^\s*([1-9][0-9]*)\s*([DWMQY])\s*$")
+
+
+def parse_window(key: str, value) -> int | tuple[int, str]:
+    """A window length: a positive number of bars (``504``), or a calendar span ``(n, unit)`` from text such as
+    ``"2Y"``, ``"6M"``, ``"13W"``, ``"90D"``, ``"1Q"``."""
+    if isinstance(value, str):
+        m = _SPAN.match(value)
+        if m:
+            return int(m.group(1)), m.group(2)
+        if value.strip().isdigit():
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(key, value, 'a positive number of bars (e.g. 504) or a calendar span such as "2Y", "6M", "90D"')
+    return value
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Walk-forward folds (skfolio's ``WalkForward`` conventions).
+
+    ``train`` / ``test``: window lengths, both in bars (``504``) or both calendar spans (``"2Y"``, ``"1Y"``);
+    ``purge``: bars left out between a train window's end and its test window (skfolio's ``purged_size``);
+    ``anchored``: expanding train windows from the first bar instead of rolling ones.
+    """
+
+    train: int | str = "3Y"
+    test: int | str = "1Y"
+    purge: int = 0
+    anchored: bool = False
+
+    def __post_init__(self):
+        train = parse_window("walkforward.train", self.train)
+        test = parse_window("walkforward.test", self.test)
+        if isinstance(train, int) != isinstance(test, int):
+            _fail(
+                "walkforward.train / walkforward.test",
+                [self.train, self.test],
+                "both numbers of bars or both calendar spans",
+            )
+        _number("walkforward.purge", self.purge, lo=0, integer=True)
+        if not isinstance(self.anchored, bool):
+            _fail("walkforward.anchored", self.anchored, "true or false")
+        for name, raw, parsed in (("train", self.train, train), ("test", self.test, test)):
+            object.__setattr__(self, name, parsed if isinstance(parsed, int) else raw.strip().upper().replace(" ", ""))
+
+    def window(self, name: str) -> int | tuple[int, str]:
+        """``train`` or ``test`` parsed: bars, or ``(n, unit)``."""
+        return parse_window(f"walkforward.{name}", getattr(self, name))
+
+
 _SECTIONS = {
     "data": DataConfig,
     "portfolio": PortfolioConfig,
     "evolution": EvolutionConfig,
+    "walkforward": WalkForwardConfig,
     "parallel": ParallelConfig,
 }
 
@@ -264,6 +319,7 @@ class RunConfig:
     objective: tuple[str, ...] = ("sharpe",)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     engine: str = "fast"
+    walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
     def __post_init__(self):
