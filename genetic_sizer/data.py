@@ -809,7 +809,11 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
     time column and one column per asset.
     """
     if raw.shape[1] < 2:
-        raise DataError(f"{source}: expected a time column and price columns, got columns {list(raw.columns)}")
+        seps = [
+            name for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")) if sep in str(raw.columns[0])
+        ]
+        hint = f" (the header looks separated by {seps[0]}; CSV files here are comma-separated)" if seps else ""
+        raise DataError(f"{source}: expected a time column and price columns, got columns {list(raw.columns)}{hint}")
     if len(raw) == 0:
         raise DataError(f"{source}: no rows (only the columns {[str(c) for c in raw.columns]})")
     layout = raw.attrs.get("layout")

@@ -593,3 +593,9 @@ def test_two_row_header_csv_as_yfinance_writes_it(tmp_path, layout):
     np.testing.assert_array_equal(p.close, [[404.0, 50.0], [408.0, 51.0], [412.0, 52.0]])
     assert any("two header rows" in n for n in p.notes)
     assert "long form: symbol column 'Ticker', close column 'Adj Close' (adjusted; 'Close' not used)" in p.notes
+
+
+def test_semicolon_separated_csv_is_named(tmp_path):
+    (tmp_path / "eu.csv").write_text("Date;AAPL;MSFT\n2024-01-02;1,5;2\n2024-01-03;1,6;2\n2024-01-04;1,7;2\n")
+    with pytest.raises(DataError, match=r"eu\.csv: expected a time column .*separated by semicolons"):
+        load_csv(tmp_path / "eu.csv")
