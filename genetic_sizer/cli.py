@@ -14,8 +14,8 @@ from genetic_sizer.errors import GeneticSizerError
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="default", choices=["default", "csv", "parquet"])
-    p.add_argument("--path", default=None, help="price file for csv/parquet sources")
+    p.add_argument("--source", default="default", choices=["default", "csv", "parquet", "hyperliquid"])
+    p.add_argument("--path", default=None, help="price file for csv/parquet/hyperliquid (data fetch) sources")
     p.add_argument("--symbols", nargs="+", default=None, help="assets to select (default: all)")
     p.add_argument("--start", default=None, help="first bar (inclusive), e.g. 2015-01-01")
     p.add_argument("--end", default=None, help="last bar (inclusive)")
@@ -32,6 +32,8 @@ def cmd_data_info(args) -> int:
     prices = _load(args)
     prov = prices.provenance()
     print(f"source           {prov['source']}")
+    for note in prices.notes:
+        print(f"read             {note}")
     print(f"assets           {prices.n_assets}: {' '.join(prices.symbols)}")
     print(f"bars             {prov['n_bars']}  ({prov['first_bar']} .. {prov['last_bar']})")
     print(f"periods/year     {prov['periods_per_year']:g}")

@@ -10,7 +10,14 @@ that names the source, the symbol and the timestamp:
 * unsorted or duplicate timestamps;
 * non-positive or non-finite prices inside the selected window;
 * a symbol with no data (or an unknown symbol asked for);
-* fewer than 2 assets or fewer than ``min_bars`` bars.
+* fewer than 2 assets or fewer than ``min_bars`` bars;
+* a file without rows, without a recognisable time column, or with timestamps that cannot be read
+  (an impossible date, epoch numbers of no unit or of mixed units).
+
+Files come in wide form (a time column and one column per asset) or long form (time, symbol and close
+columns); :func:`load_csv` lists the column names recognised. What the loader chose (the time column,
+the epoch unit of numeric timestamps, the close column of a long-form file) is kept in
+:attr:`Prices.notes`.
 
 Leading gaps (an asset that is listed later than the others, so its first rows are empty) are handled by
 an explicit policy, ``leading_gaps``:
@@ -26,7 +33,12 @@ Gaps *inside* the window are never filled: they are errors.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import hashlib
+import itertools
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +65,24 @@ MIN_BARS = 3
 
 LEADING_GAP_POLICIES = ("trim", "error")
 
-_TIME_COLUMNS = ("time", "timestamp", "date", "datetime", "t")
-_SYMBOL_COLUMNS = ("symbol", "coin", "asset", "ticker")
-_CLOSE_COLUMNS = ("close", "c", "price", "adj_close")
+# Column names are matched after normalization (lower case, only letters and digits): "Adj Close",
+# "adj_close" and "ADJ-CLOSE" are all "adjclose".
+_TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "opentime")
+"""Names that make a column the time column (in this order of preference)."""
+_WEAK_TIME_COLUMNS = ("t", "ts")
+"""Names that are also tickers (``T`` is AT&T): the time column only when the values are dates or epochs."""
+_SYMBOL_COLUMNS = ("symbol", "ticker", "coin", "asset")
+_WEAK_SYMBOL_COLUMNS = ("s",)
+"""Hyperliquid candles' coin; also a ticker (SentinelOne): a symbol column only when it holds text."""
+_ADJ_CLOSE_COLUMNS = ("adjclose", "adjustedclose")
+"""Split- and dividend-adjusted closes, preferred over raw closes when a long-form file has both."""
+_CLOSE_COLUMNS = ("close", "c", "price", "last")
+_BAR_FIELDS = ("open", "high", "low", "close", "adjclose", "adjustedclose", "volume")
+"""Fields of one asset's OHLCV bar: a wide file with two or more of them as "assets" is one asset's bars."""
+
+_EPOCH_UNITS = (("s", "seconds", 1e8, 1e10), ("ms", "milliseconds", 1e11, 1e13), ("us", "microseconds", 1e14, 1e16))
+_EPOCH_NS = ("ns", "nanoseconds", 1e17, 2**63 - 1)
+"""Magnitude of an epoch timestamp in each unit for dates from 1973-03 to 2286-11 (nanoseconds: to 2262-04)."""
 
 DEFAULT_SOURCE = "skfolio.datasets.load_sp500_dataset"
 
@@ -83,6 +110,10 @@ class Prices:
         (see :func:`infer_periods_per_year`).
     trimmed_bars : int
         Bars dropped at the start by the ``leading_gaps="trim"`` policy.
+    notes : tuple of str
+        How the loader read the source, for people: which columns it used (an adjusted close preferred
+        over a raw one), the epoch unit it detected for numeric timestamps. Carried into
+        :meth:`provenance` and printed by ``genetic-sizer data info``.
     """
 
     close: np.ndarray
@@ -91,11 +122,13 @@ class Prices:
     source: str = "memory"
     periods_per_year: float | None = None
     trimmed_bars: int = 0
+    notes: tuple[str, ...] = ()
     _sha: list = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self):
         close = np.ascontiguousarray(np.asarray(self.close, dtype=np.float64))
-        index = _as_utc_index(self.index, self.source)
+        index, how = _as_utc_index(self.index, self.source)
+        notes = tuple(str(n) for n in self.notes) + ((f"time index read as {how}",) if how else ())
         symbols = tuple(str(s) for s in self.symbols)
         if close.ndim != 2:
             raise DataError(f"{self.source}: close must be 2-D (bars x assets), got shape {close.shape}")
@@ -121,6 +154,7 @@ class Prices:
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "symbols", symbols)
         object.__setattr__(self, "periods_per_year", float(ppy))
+        object.__setattr__(self, "notes", notes)
 
     # ------------------------------------------------------------------ views
     @property
@@ -155,6 +189,7 @@ class Prices:
             "n_bars": self.n_bars,
             "periods_per_year": self.periods_per_year,
             "close_sha256": self.sha256(),
+            "notes": list(self.notes),
         }
 
     def select(
@@ -174,6 +209,7 @@ class Prices:
             end=end,
             periods_per_year=self.periods_per_year,
             leading_gaps=leading_gaps,
+            notes=self.notes,
         )
 
     # ----------------------------------------------------------- construction
@@ -188,21 +224,27 @@ class Prices:
         end=None,
         periods_per_year: float | None = None,
         leading_gaps: str = "trim",
+        notes: Sequence[str] = (),
     ) -> Prices:
         """Build validated prices from a wide DataFrame (time index, one column per asset).
 
         ``symbols`` selects and orders columns; ``start``/``end`` bound the window (inclusive). Leading
         gaps follow ``leading_gaps`` (see the module docstring); every other missing or bad price inside
-        the window is a :class:`DataError`.
+        the window is a :class:`DataError`. A numeric index is read as epoch timestamps, the unit
+        (seconds, milliseconds, microseconds or nanoseconds) detected by magnitude and recorded in
+        :attr:`notes`.
         """
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
         if leading_gaps not in LEADING_GAP_POLICIES:
             raise ConfigError(f"leading_gaps must be one of {LEADING_GAP_POLICIES}, got {leading_gaps!r}")
+        if len(frame) == 0:
+            raise DataError(f"{source}: no rows (columns {[str(c) for c in frame.columns]})")
         frame = frame.copy()
         frame.columns = [str(c) for c in frame.columns]
         _check_symbols(tuple(frame.columns), source)
-        index = _as_utc_index(frame.index, source)
+        index, how = _as_utc_index(frame.index, source)
+        notes = tuple(notes) + ((f"time index read as {how}",) if how else ())
         _check_index(index, source)
         frame.index = index
 
@@ -255,15 +297,17 @@ class Prices:
             source=source,
             periods_per_year=periods_per_year,
             trimmed_bars=trimmed,
+            notes=notes,
         )
 
 
 # ---------------------------------------------------------------- validation
-def _as_utc_index(index, source: str) -> pd.DatetimeIndex:
-    try:
-        idx = pd.DatetimeIndex(index)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{source}: time index cannot be read as timestamps ({exc})") from None
+def _as_utc_index(index, source: str) -> tuple[pd.DatetimeIndex, str | None]:
+    """``index`` as UTC nanosecond timestamps, and how numbers were read (None if they were not numbers)."""
+    if isinstance(index, pd.DatetimeIndex):
+        idx, how = index, None
+    else:
+        idx, how = _parse_times(pd.Series(index), "time index", source)
     if idx.tz is None:
         idx = idx.tz_localize("UTC")
     else:
@@ -271,7 +315,142 @@ def _as_utc_index(index, source: str) -> pd.DatetimeIndex:
     if idx.hasnans:
         pos = int(np.flatnonzero(idx.isna())[0])
         raise DataError(f"{source}: missing timestamp at row {pos}")
-    return idx.as_unit("ns")
+    try:
+        idx = idx.as_unit("ns")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime: before 1677-09-22 or after 2262-04-11
+        pos = int(np.flatnonzero((idx.year < 1678) | (idx.year > 2261))[0])
+        raise DataError(
+            f"{source}: timestamp {idx[pos].isoformat()} (row {pos}) is outside 1678-2261, the range of "
+            f"nanosecond timestamps"
+        ) from None
+    _check_not_misread_epoch(idx, source)
+    return idx, how
+
+
+def _check_not_misread_epoch(index: pd.DatetimeIndex, source: str) -> None:
+    """Refuse an index that is epoch numbers someone already read as nanoseconds (bars on 1970-01-01)."""
+    if len(index) < 2:
+        return
+    ints = index.asi8
+    if ints[-1] < 86_400 * 10**9 and np.median(np.diff(ints)) < 10**9:
+        raise DataError(
+            f"{source}: timestamps run from {_fmt_ts(index[0])} to {_fmt_ts(index[-1])}, less than a second "
+            f"apart on 1970-01-01: these look like epoch seconds or milliseconds read as nanoseconds; pass "
+            f"the numbers themselves (the unit is detected) or convert them with pd.to_datetime(..., unit='ms')"
+        )
+
+
+def _fmt_number(v: float) -> str:
+    return str(int(v)) if np.isfinite(v) and float(v).is_integer() and abs(v) < 2**63 else repr(float(v))
+
+
+def _epoch_times(values, what: str, source: str) -> tuple[pd.DatetimeIndex, str]:
+    """Numbers -> UTC timestamps; the epoch unit is detected from their magnitude.
+
+    Seconds are about 1e9, milliseconds 1e12, microseconds 1e15 and nanoseconds 1e18 for dates between
+    1973 and 2262; a value that fits no unit, or a column that mixes units, is a DataError. Whole numbers
+    from 18000101 to 22001231 that are all valid dates are read as YYYYMMDD.
+    """
+    raw = np.asarray(values)
+    v = raw.astype(np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: {what} has a missing timestamp at row {i}")
+    units = (*_EPOCH_UNITS, _EPOCH_NS)
+    which = np.full(v.shape, -1)
+    for k, (_, _, lo, hi) in enumerate(units):
+        which[(v >= lo) & (v < hi)] = k
+    if (which < 0).all() and ((v >= 18000101) & (v <= 22001231) & (v == np.round(v))).all():
+        try:
+            ymd = pd.to_datetime(pd.Series(v.astype(np.int64).astype(str)), format="%Y%m%d", utc=True)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            return pd.DatetimeIndex(ymd), "YYYYMMDD dates"
+    if (which < 0).any():
+        i = int(np.flatnonzero(which < 0)[0])
+        raise DataError(
+            f"{source}: {what} holds {_fmt_number(v[i])} (row {i}), which is neither a date nor an epoch "
+            f"timestamp in any unit (for dates 1973-2262 seconds are ~1e9, milliseconds ~1e12, "
+            f"microseconds ~1e15, nanoseconds ~1e18)"
+        )
+    if (which != which[0]).any():
+        i = int(np.flatnonzero(which != which[0])[0])
+        raise DataError(
+            f"{source}: {what} mixes epoch units: row 0 is {_fmt_number(v[0])} ({units[which[0]][1]}) but "
+            f"row {i} is {_fmt_number(v[i])} ({units[which[i]][1]})"
+        )
+    unit, name = units[which[0]][:2]
+    if np.issubdtype(raw.dtype, np.integer):
+        idx = pd.to_datetime(raw.astype(np.int64), unit=unit, utc=True)
+    else:
+        idx = pd.to_datetime(v, unit=unit, utc=True)
+        if unit in ("s", "ms"):
+            idx = idx.round("us")  # float noise below the microsecond
+    return pd.DatetimeIndex(idx), f"epoch {name}"
+
+
+_NUMBER_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+
+
+def _parse_times(values: pd.Series, what: str, source: str) -> tuple[pd.DatetimeIndex, str | None]:
+    """A time column (or index) -> UTC timestamps, and how numbers were read (None for dates).
+
+    Dates and date-times (ISO 8601 or any one consistent format, with or without a UTC offset; naive
+    ones are taken as UTC), epoch numbers in seconds, milliseconds, microseconds or nanoseconds (see
+    :func:`_epoch_times`), or such numbers written as text. Anything else is a DataError naming ``what``,
+    the row and the value.
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    missing = values.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{source}: {what} has a missing timestamp at row {i}")
+    if pd.api.types.is_bool_dtype(values.dtype):
+        raise DataError(f"{source}: {what} holds {values.iloc[0]!r} (row 0), not a timestamp")
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True)), None
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _epoch_times(values.to_numpy(), what, source)
+    if all(isinstance(x, str) and _NUMBER_TEXT.fullmatch(x) for x in values):
+        return _epoch_times(pd.to_numeric(values.str.strip()).to_numpy(), what, source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
+        for fmt in ("ISO8601", None):
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(values, utc=True, format=fmt)), None
+            except (TypeError, ValueError, OverflowError) as exc:
+                error = exc
+        coerced = pd.to_datetime(values, utc=True, errors="coerce")
+    bad = np.flatnonzero(coerced.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{source}: {what} holds {values.iloc[i]!r} (row {i}), which cannot be read as a timestamp")
+    first = str(error).splitlines()[0]
+    raise DataError(f"{source}: {what} cannot be read as timestamps ({first})")
+
+
+def _try_times(values: pd.Series, what: str, source: str):
+    """:func:`_parse_times` for a column that may hold prices instead (``T`` is AT&T): None when the values
+    are not timestamps, but the error when they are meant as timestamps (epoch-sized numbers, text that
+    is mostly dates) and some of them are wrong."""
+    try:
+        return _parse_times(values, what, source)
+    except DataError:
+        values = pd.Series(values).dropna()
+        if pd.api.types.is_bool_dtype(values.dtype) or values.empty:
+            return None
+        numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
+        if numbers.notna().mean() > 0.5:  # numbers, or mostly numbers written as text
+            meant = bool((numbers.abs() >= 1e7).any())  # prices are smaller; YYYYMMDD and epochs are not
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                meant = bool(pd.to_datetime(values.astype(str), errors="coerce", utc=True).notna().mean() > 0.5)
+        if meant:
+            raise
+        return None
 
 
 def _check_index(index: pd.DatetimeIndex, source: str) -> None:
@@ -322,12 +501,22 @@ def _numeric_values(frame: pd.DataFrame, source: str) -> np.ndarray:
 
 
 def _parse_bound(value, name: str):
+    """``data.start`` / ``data.end`` -> a UTC Timestamp (None stays None); a ConfigError naming the key.
+
+    Dates and date-times (a string, ``datetime.date`` or Timestamp; naive ones are UTC). Numbers are
+    refused: ``2015`` would otherwise be 2015 nanoseconds after 1970.
+    """
     if value is None:
         return None
+    if isinstance(value, (bool, int, float, np.number)):
+        raise ConfigError(f"data.{name}: {value!r} is a number, not a date; write a date such as '2015-01-31'")
     try:
         ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"data.{name}: cannot read {value!r} as a date") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"data.{name}: cannot read {value!r} as a date ({why})") from None
+    if ts is pd.NaT:
+        raise ConfigError(f"data.{name}: {value!r} is not a date; leave it out for no bound")
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
     return ts
@@ -335,27 +524,39 @@ def _parse_bound(value, name: str):
 
 # ------------------------------------------------------------ annualization
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year implied by the spacing of ``index``.
+    """Bars per year implied by the spacing of ``index`` (UTC).
 
-    * Data that trades on weekends (crypto) uses a 365-day year: daily bars give 365, hourly 8760.
+    * Bars a week or more apart (median spacing of 5 days or more) use calendar time: weekly gives
+      52.18, monthly about 12.
+    * Data with bars on a Saturday or Sunday trades around the clock (crypto) and uses a 365-day year:
+      daily bars give 365; intraday bars give 365 x 24 hours / the median spacing (hourly: 8760).
     * Data without weekend bars (equities) uses 252 trading days: daily bars give 252; intraday bars give
-      252 x bars per day.
-    * Bars a week or more apart use calendar time: weekly gives 52.18, monthly about 12.
+      252 x the bars of a trading day, counted in the data: the median number of bars per UTC calendar
+      day, leaving out the first and last day (often partial); with only two days, the larger count.
+      Hourly bars of a
+      6.5-hour session (7 a day) give 1764; 30-minute bars of it (13 a day) give 3276.
 
     Pass ``periods_per_year`` explicitly to override.
     """
-    ints = pd.DatetimeIndex(index).as_unit("ns").asi8
+    index = pd.DatetimeIndex(index)
+    ints = index.as_unit("ns").asi8
     if len(ints) < 2:
         raise DataError("cannot infer bar spacing from fewer than 2 timestamps")
     step = float(np.median(np.diff(ints))) / 1e9  # seconds
     day = 86400.0
     if step >= 5 * day:
         return 365.25 * day / step
-    has_weekend = bool(np.any(index.dayofweek >= 5))
-    days_per_year = 365.0 if has_weekend else 252.0
+    if index.tz is not None:
+        index = index.tz_convert("UTC")
+    has_weekend = bool(np.any(index.day_of_week >= 5))
+    if has_weekend:
+        return 365.0 if step >= 0.75 * day else 365.0 * day / step
     if step >= 0.75 * day:
-        return days_per_year
-    return days_per_year * day / step
+        return 252.0
+    _, per_day = np.unique(ints // (86_400 * 10**9), return_counts=True)
+    if per_day.size <= 2:  # one or two (maybe partial) days: the fuller one
+        return 252.0 * float(per_day.max())
+    return 252.0 * float(np.median(per_day[1:-1]))
 
 
 # --------------------------------------------------------------- the loaders
@@ -387,9 +588,52 @@ def load_default(
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            head = list(itertools.islice(csv.reader(fh), 3))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot parse CSV ({exc})") from None
+    if not head or not head[0]:
+        raise DataError(f"{path}: empty file (no header, no rows)")
+    header = head[0]
+    if _is_two_row_header(head):
+        return _read_two_row_header_csv(path, head)
+    names = [h.strip() for h in header]
+    twice = sorted({h for h in names if h and names.count(h) > 1})
+    if twice:
+        raise DataError(f"{path}: column(s) {twice} appear more than once in the header")
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: cannot parse CSV ({exc})") from None
+
+
+def _is_two_row_header(head: list[list[str]]) -> bool:
+    """The layout of ``yfinance.download([...]).to_csv()``: a row of fields and a row of tickers (in either
+    order), then a row naming the index (``Date``) with nothing else."""
+    if len(head) < 3 or len(head[0]) < 2 or len(head[0]) != len(head[1]):
+        return False
+    if _norm(head[2][0]) not in ("date", "datetime") or any(x.strip() for x in head[2][1:]):
+        return False
+    return any(sum(_norm(x) in _BAR_FIELDS for x in row[1:]) * 2 > len(row) - 1 for row in head[:2])
+
+
+def _read_two_row_header_csv(path: Path, head: list[list[str]]) -> pd.DataFrame:
+    """A two-row-header CSV -> long form (time, Ticker, one column per field), read by the long-form rules."""
+    fields_row = 0 if sum(_norm(x) in _BAR_FIELDS for x in head[0][1:]) * 2 > len(head[0]) - 1 else 1
+    try:
+        frame = pd.read_csv(path, header=[0, 1], skiprows=[2], index_col=0, encoding="utf-8-sig")
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: cannot parse CSV with two header rows ({exc})") from None
+    frame.columns = frame.columns.set_names(["field", "ticker"] if fields_row == 0 else ["ticker", "field"])
+    pairs = list(frame.columns)
+    if len(set(pairs)) != len(pairs):
+        twice = sorted({p for p in pairs if pairs.count(p) > 1})
+        raise DataError(f"{path}: column(s) {twice} appear more than once in the header")
+    long = frame.stack(level="ticker", future_stack=True)
+    long.columns = [str(c) for c in long.columns]
+    long = long.rename_axis([head[2][0].strip(), "Ticker"]).reset_index()
+    long.attrs["layout"] = "two header rows (fields x tickers, as yfinance writes them) read as long form"
+    return long
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -397,8 +641,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raw = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise DataError(f"{path}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
-    if isinstance(raw.index, pd.DatetimeIndex):
-        raw = raw.reset_index(names=raw.index.name or "time")
+    # an index written with the file (a DatetimeIndex, a named index, a time x symbol MultiIndex) holds
+    # data; an unnamed plain index is only row numbers
+    if isinstance(raw.index, pd.MultiIndex) or raw.index.name is not None:
+        raw = raw.reset_index()
+    elif isinstance(raw.index, pd.DatetimeIndex):
+        raw = raw.reset_index(names="time")
     return raw
 
 
@@ -418,7 +666,23 @@ def load_csv(
     periods_per_year: float | None = None,
     leading_gaps: str = "trim",
 ) -> Prices:
-    """Load a CSV file in wide form (time column + one column per asset) or long form (time, symbol, close)."""
+    """Load a CSV file in wide form (time column + one column per asset) or long form (time, symbol, close).
+
+    Column names are matched ignoring case, spaces and underscores:
+
+    * time: ``Timestamp``, ``Datetime``, ``Date``, ``Time``, ``open_time`` (a ``Date`` column and a
+      ``Time`` column holding times of day are joined); else ``t`` or ``ts``, a column whose name
+      contains "date" or "time", or the first column, if its values are dates or epoch numbers (so a
+      ticker column ``T`` holding prices stays an asset). Epoch numbers are read in seconds,
+      milliseconds, microseconds or nanoseconds by their magnitude; whole numbers like 20240131 as
+      YYYYMMDD. Timestamps without a UTC offset are taken as UTC.
+    * long form, recognised by a symbol column ``Symbol``, ``Ticker``, ``Coin``, ``Asset`` (or ``s``
+      holding text, as in Hyperliquid candles): the close is ``Adj Close`` / ``adjusted_close`` when
+      present, else ``Close``, ``c``, ``Price`` or ``Last``. Other columns (open, high, volume ...) are
+      ignored.
+    * wide form: every other column is an asset. A wide file whose columns are one asset's bar fields
+      (``Open``, ``High``, ``Close``, ``Volume`` ...) is refused.
+    """
     return _load_file(_read_csv, path, symbols, start, end, periods_per_year, leading_gaps)
 
 
@@ -468,33 +732,120 @@ def load(
     if source in _LOADERS:
         if path is None:
             raise ConfigError(f"data.path is required for source {source!r}")
+        if source == "hyperliquid" and periods_per_year is None:
+            # Hyperliquid trades around the clock: a 365-day year, as when the candles were fetched,
+            # even for a window without a weekend
+            prices = load_parquet(path, symbols, start, end, leading_gaps=leading_gaps)
+            step = float(np.median(np.diff(prices.index.asi8))) / 1e9
+            if step < 5 * 86400:
+                return dataclasses.replace(prices, periods_per_year=365.0 * 86400 / step)
+            return prices
         return _LOADERS[source](path, symbols, start, end, **kwargs)
     raise ConfigError(f"data.source must be one of {['default', *_LOADERS]}, got {source!r}")
 
 
-def _find_column(columns, candidates) -> str | None:
-    lower = {str(c).lower(): c for c in columns}
+def _norm(name) -> str:
+    """A column name for matching: lower case, letters and digits only ("Adj Close" -> "adjclose")."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def _find_column(columns, candidates, source: str, exclude=()):
+    """The column whose normalized name is the first of ``candidates`` present (None if none is).
+
+    When several columns normalize to the same name, the one spelled exactly like it wins (``t``, the
+    open time of Hyperliquid candles, over ``T``, their close time); otherwise it is ambiguous.
+    """
+    cols = [c for c in columns if c not in exclude]
     for name in candidates:
-        if name in lower:
-            return lower[name]
+        hits = [c for c in cols if _norm(c) == name]
+        if len(hits) > 1:
+            exact = [c for c in hits if str(c) == name]
+            if len(exact) != 1:
+                raise DataError(f"{source}: columns {[str(c) for c in hits]} are ambiguous: which one is {name!r}?")
+            hits = exact
+        if hits:
+            return hits[0]
     return None
 
 
+_TIME_OF_DAY = re.compile(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*")
+
+
+def _time_column(raw: pd.DataFrame, source: str):
+    """Find and parse the time column: (column names used, UTC timestamps, note)."""
+    cols = list(raw.columns)
+    col = _find_column(cols, _TIME_COLUMNS, source)
+    if col is not None:
+        other = _find_column(cols, ("time",), source, exclude=(col,)) if _norm(col) == "date" else None
+        if other is not None and raw[other].map(lambda x: isinstance(x, str) and bool(_TIME_OF_DAY.fullmatch(x))).all():
+            joined = raw[col].astype(str).str.strip() + " " + raw[other].str.strip()
+            times, _ = _parse_times(joined, f"columns {str(col)!r} + {str(other)!r}", source)
+            return (col, other), times, f"time from columns {str(col)!r} (date) + {str(other)!r} (time of day)"
+        times, how = _parse_times(raw[col], f"column {str(col)!r}", source)
+        return (col,), times, f"time column {str(col)!r} read as {how}" if how else f"time column {str(col)!r}"
+    # names that are also tickers, then names that merely contain "date" or "time", then the first column
+    # (an unnamed index written by DataFrame.to_csv): taken only if the values are dates or epochs
+    weak = [c for name in _WEAK_TIME_COLUMNS for c in cols if _norm(c) == name]
+    weak.sort(key=lambda c: str(c) not in _WEAK_TIME_COLUMNS)  # exact "t" before "T"
+    weak += [c for c in cols if "date" in _norm(c) or "time" in _norm(c)]
+    weak.append(cols[0])
+    for c in dict.fromkeys(weak):
+        parsed = _try_times(raw[c], f"column {str(c)!r}", source)
+        if parsed is not None:
+            times, how = parsed
+            return (c,), times, f"time column {str(c)!r} read as {how}" if how else f"time column {str(c)!r}"
+    raise DataError(
+        f"{source}: no time column: none of the columns {[str(c) for c in cols]} is named Date, Datetime, "
+        f"Time or Timestamp, and none holds dates or epoch timestamps"
+    )
+
+
 def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year, leading_gaps) -> Prices:
-    """Wide or long table -> Prices. Long form is recognised by a symbol column and a close column."""
+    """Wide or long table -> Prices.
+
+    Long form is recognised by a symbol column (``symbol``, ``ticker``, ``coin``, ``asset``, or ``s``
+    holding text) and takes its prices from the adjusted close when there is one (``Adj Close``,
+    ``adjusted_close``), else from ``close``, ``c``, ``price`` or ``last``. Every other table is wide: the
+    time column and one column per asset.
+    """
     if raw.shape[1] < 2:
-        raise DataError(f"{source}: expected a time column and price columns, got columns {list(raw.columns)}")
-    time_col = _find_column(raw.columns, _TIME_COLUMNS)
-    if time_col is None:
-        time_col = raw.columns[0]
-    sym_col = _find_column(raw.columns, _SYMBOL_COLUMNS)
-    close_col = _find_column(raw.columns, _CLOSE_COLUMNS)
-    try:
-        times = pd.to_datetime(raw[time_col], utc=True)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{source}: column {time_col!r} cannot be read as timestamps ({exc})") from None
-    if sym_col is not None and close_col is not None:
-        long = pd.DataFrame({"time": times, "symbol": raw[sym_col].astype(str), "close": raw[close_col]})
+        seps = [
+            name for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")) if sep in str(raw.columns[0])
+        ]
+        hint = f" (the header looks separated by {seps[0]}; CSV files here are comma-separated)" if seps else ""
+        raise DataError(f"{source}: expected a time column and price columns, got columns {list(raw.columns)}{hint}")
+    if len(raw) == 0:
+        raise DataError(f"{source}: no rows (only the columns {[str(c) for c in raw.columns]})")
+    layout = raw.attrs.get("layout")
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    time_cols, times, time_note = _time_column(raw, source)
+    notes = [layout, time_note] if layout else [time_note]
+    sym_col = _find_column(raw.columns, _SYMBOL_COLUMNS, source, exclude=time_cols)
+    if sym_col is None:
+        weak = _find_column(raw.columns, _WEAK_SYMBOL_COLUMNS, source, exclude=time_cols)
+        if weak is not None and not pd.api.types.is_numeric_dtype(raw[weak]):
+            sym_col = weak
+    if sym_col is not None:
+        used = (*time_cols, sym_col)
+        adj_col = _find_column(raw.columns, _ADJ_CLOSE_COLUMNS, source, exclude=used)
+        raw_col = _find_column(raw.columns, _CLOSE_COLUMNS, source, exclude=used)
+        close_col = adj_col if adj_col is not None else raw_col
+        if close_col is None:
+            raise DataError(
+                f"{source}: long form (symbol column {sym_col!r}) needs a close column (Adj Close, Close, c, "
+                f"Price or Last); the columns are {list(raw.columns)}"
+            )
+        note = f"long form: symbol column {sym_col!r}, close column {close_col!r}"
+        if adj_col is not None and raw_col is not None:
+            note += f" (adjusted; {raw_col!r} not used)"
+        notes.append(note)
+        sym = raw[sym_col]
+        if sym.isna().any():
+            i = int(np.flatnonzero(sym.isna().to_numpy())[0])
+            raise DataError(f"{source}: row {i} has no symbol in column {sym_col!r}")
+        long = pd.DataFrame(
+            {"time": times, "symbol": sym.astype(str).str.strip().to_numpy(), "close": raw[close_col].to_numpy()}
+        )
         dup = long.duplicated(["time", "symbol"])
         if dup.any():
             row = long[dup].iloc[0]
@@ -509,7 +860,14 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
         wide = long.pivot(index="time", columns="symbol", values="close")
         wide = wide[list(dict.fromkeys(long["symbol"]))]
     else:
-        wide = raw.drop(columns=[time_col])
+        wide = raw.drop(columns=list(time_cols))
+        fields = [str(c) for c in wide.columns if _norm(c) in _BAR_FIELDS]
+        if len(fields) >= 2:
+            raise DataError(
+                f"{source}: columns {fields} look like the bars of one asset (open/high/low/close/volume), "
+                f"not one column per asset: add a symbol column (long form: time, symbol, close) or give one "
+                f"close column per asset"
+            )
         wide.index = pd.DatetimeIndex(times)
     wide.columns.name = None
     return Prices.from_frame(
@@ -520,6 +878,7 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
         end=end,
         periods_per_year=periods_per_year,
         leading_gaps=leading_gaps,
+        notes=notes,
     )
 
 

@@ -50,6 +50,61 @@ def test_cli_reports_errors_cleanly(capsys):
         main(["--help"])
 
 
+def _wide_prices(n=400):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    times = pd.date_range("2025-01-01", periods=n, freq="h", tz="UTC")
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0001, 0.01, (n, 2)), axis=0))
+    return pd.DataFrame({"timestamp": times, "BTC": close[:, 0], "ETH": close[:, 1]})
+
+
+def test_backtest_on_epoch_milliseconds_equals_backtest_on_dates(tmp_path, capsys):
+    wide = _wide_prices()
+    wide.to_csv(tmp_path / "iso.csv", index=False)
+    wide.assign(timestamp=wide["timestamp"].dt.as_unit("ns").astype("int64") // 10**6).to_csv(
+        tmp_path / "ms.csv", index=False
+    )
+    outs = []
+    for name in ("iso.csv", "ms.csv"):
+        assert main(["backtest", "--source", "csv", "--path", str(tmp_path / name), "--rebalance", "D"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    assert main(["data", "info", "--source", "csv", "--path", str(tmp_path / "ms.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "read             time column 'timestamp' read as epoch milliseconds" in out
+    assert "periods/year     8760" in out and "2025-01-01T00:00:00+00:00 .." in out
+
+
+def test_data_info_names_the_close_column_used(tmp_path, capsys):
+    import pandas as pd
+
+    wide = _wide_prices(10)
+    long = wide.melt(id_vars="timestamp", var_name="Ticker", value_name="Adj Close").rename(
+        columns={"timestamp": "Date"}
+    )
+    long["Close"] = long["Adj Close"] * 2
+    long.to_csv(tmp_path / "y.csv", index=False)
+    assert main(["data", "info", "--source", "csv", "--path", str(tmp_path / "y.csv")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "read             long form: symbol column 'Ticker', close column 'Adj Close' (adjusted; 'Close' not used)"
+        in out
+    )
+    assert pd.Timestamp(out.split("bars")[1].split("(")[1].split(" ..")[0]) == wide["timestamp"][0]
+
+
+@pytest.mark.parametrize("command", [["data", "info"], ["backtest"]])
+@pytest.mark.parametrize("flag", ["--start", "--end"])
+def test_impossible_window_date_is_a_named_error(capsys, command, flag):
+    assert main([*command, flag, "2015-02-30"]) == 2
+    err = capsys.readouterr().err
+    key = flag.strip("-")
+    assert f"error: data.{key}: cannot read '2015-02-30' as a date (day is out of range for month" in err
+    assert "Traceback" not in err
+
+
 EVOLVE_SMALL = [
     "--set",
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",

@@ -278,3 +278,324 @@ def test_fetched_parquet_loads_as_hyperliquid_source(tmp_path):
     again = load("hyperliquid", path)
     np.testing.assert_array_equal(again.close, prices.close)
     assert again.symbols == ("BTC", "ETH") and again.periods_per_year == 8760
+
+
+# ---- epoch timestamps ----------------------------------------------------------------------------------
+_T0 = pd.Timestamp("2025-01-03", tz="UTC")  # a Friday: 72 hourly bars span a weekend
+_EPOCH_SCALE = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_UNIT_NAME = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _candle_rows(n=72, coins=("BTC", "ETH"), unit="ms"):
+    """Long rows shaped like Hyperliquid candles: t (open time), T (close time), s (coin), o/h/l/c, ..."""
+    times = pd.date_range(_T0, periods=n, freq="h")
+    rows = []
+    for j, coin in enumerate(coins):
+        for k, t in enumerate(times):
+            t_open = int(t.value) // _EPOCH_SCALE[unit]
+            t_close = (int(t.value) + 3_599_999_000_000) // _EPOCH_SCALE[unit]
+            px = 100.0 * (j + 1) + k
+            rows.append({"t": t_open, "T": t_close, "s": coin, "i": "1h", "o": px, "c": px, "h": px, "l": px})
+    return pd.DataFrame(rows), times
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_epoch_time_column_unit_is_detected(tmp_path, unit):
+    raw, times = _candle_rows(unit=unit)
+    raw.to_csv(tmp_path / "candles.csv", index=False)
+    p = load_csv(tmp_path / "candles.csv")
+    assert p.symbols == ("BTC", "ETH")
+    assert (p.index == times).all()  # the open time `t`, not the close time `T`, not 1970
+    np.testing.assert_array_equal(p.close[:, 0], 100.0 + np.arange(72))
+    assert p.periods_per_year == 8760.0  # hourly, 24/7 (the window has a weekend)
+    assert f"time column 't' read as epoch {_UNIT_NAME[unit]}" in p.notes
+    assert p.provenance()["notes"] == list(p.notes)
+
+
+def test_epoch_timestamp_column_in_wide_parquet(tmp_path):
+    times = pd.date_range("2024-01-01", periods=10, freq="D", tz="UTC")
+    wide = pd.DataFrame(
+        {"timestamp": times.as_unit("ns").asi8 // 10**6, "BTC": np.arange(1.0, 11.0), "ETH": np.arange(2.0, 12.0)}
+    )
+    wide.to_parquet(tmp_path / "p.parquet", index=False)
+    p = load_parquet(tmp_path / "p.parquet")
+    assert (p.index == times).all() and p.periods_per_year == 365.0
+    assert p.notes == ("time column 'timestamp' read as epoch milliseconds",)
+
+
+def test_epoch_numbers_that_fit_no_unit_or_mix_units_are_refused(tmp_path):
+    raw, _ = _candle_rows(n=6)
+    raw.loc[2, "t"] = 123_456  # no date in any unit
+    raw.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"bad\.csv: column 't' holds 123456 \(row 2\), which is neither a date nor"):
+        load_csv(tmp_path / "bad.csv")
+    raw, _ = _candle_rows(n=6)
+    raw.loc[4, "t"] = raw.loc[4, "t"] // 1000  # seconds among milliseconds
+    raw.to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(
+        DataError,
+        match=r"mixed\.csv: column 't' mixes epoch units: row 0 is \d+ \(milliseconds\) but row 4 is \d+ \(seconds",
+    ):
+        load_csv(tmp_path / "mixed.csv")
+
+
+def test_frame_with_epoch_index_and_misread_epochs():
+    times = pd.date_range("2024-01-01", periods=5, freq="D", tz="UTC")
+    frame = pd.DataFrame({"A": np.arange(1.0, 6.0), "B": np.ones(5)}, index=times.as_unit("ns").asi8 // 10**9)
+    p = Prices.from_frame(frame, source="f")
+    assert (p.index == times).all() and p.notes == ("time index read as epoch seconds",)
+    # epoch milliseconds someone already converted as nanoseconds: bars a millisecond apart in 1970
+    frame.index = pd.to_datetime(times.as_unit("ns").asi8 // 10**6)
+    with pytest.raises(DataError, match=r"f: timestamps run from 1970-01-01.*epoch seconds or milliseconds"):
+        Prices.from_frame(frame, source="f")
+
+
+# ---- annualization of intraday sessions ----------------------------------------------------------------
+def _session_index(first_bar: str, bars_per_day: int, freq: str, days: int = 60) -> pd.DatetimeIndex:
+    """Intraday bars on business days only: ``bars_per_day`` bars spaced ``freq`` from ``first_bar`` (UTC)."""
+    out = []
+    for d in pd.bdate_range("2024-01-01", periods=days):
+        out.append(pd.date_range(d + pd.Timedelta(first_bar + ":00"), periods=bars_per_day, freq=freq))
+    return pd.DatetimeIndex(np.concatenate(out)).tz_localize("UTC")
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (_session_index("14:30", 7, "h"), 252 * 7),  # hourly bars of a 6.5-hour session
+        (_session_index("14:30", 13, "30min"), 252 * 13),  # 30-minute bars of it
+        (_session_index("14:30", 7, "h", days=2), 252 * 7),  # two days only
+        (_session_index("08:00", 2, "4h"), 252 * 2),  # two bars a day: median spacing 12 h
+        (_session_index("00:00", 24, "h", days=10)[5:-5], 252 * 24),  # 24x5 (FX-like), partial first/last day
+        (pd.date_range("2024-01-01", periods=24 * 60, freq="h", tz="UTC"), 8760),  # 24/7 crypto
+        (pd.date_range("2024-01-01", periods=300, freq="B", tz="UTC"), 252),
+        (pd.date_range("2024-01-01", periods=300, freq="D", tz="UTC"), 365),
+        (pd.date_range("2024-01-01", periods=100, freq="W-FRI", tz="UTC"), 365.25 / 7),
+    ],
+    ids=["equity-1h", "equity-30min", "equity-1h-2days", "equity-4h", "24x5-1h", "crypto-1h", "B", "D", "W"],
+)
+def test_periods_per_year_counts_bars_of_a_trading_day(index, expected):
+    assert infer_periods_per_year(index) == pytest.approx(expected)
+
+
+def test_intraday_equity_csv_and_override(tmp_path):
+    idx = _session_index("14:30", 7, "h")
+    wide = pd.DataFrame({"Date": idx, "SPY": np.linspace(400, 420, len(idx)), "QQQ": np.linspace(300, 330, len(idx))})
+    wide.to_csv(tmp_path / "h.csv", index=False)
+    assert load_csv(tmp_path / "h.csv").periods_per_year == 1764.0
+    assert load_csv(tmp_path / "h.csv", periods_per_year=1638).periods_per_year == 1638.0  # 252 x 6.5
+    p = Prices(np.ones((len(idx), 2)), idx, ("A", "B"), periods_per_year=100)
+    assert p.periods_per_year == 100.0
+
+
+def test_hyperliquid_source_is_24_7_even_without_a_weekend(tmp_path):
+    from genetic_sizer.data import prices_from_candles
+
+    t0 = 1_735_603_200_000  # Tuesday 2024-12-31: 48 hourly bars, no weekend
+    candles = {"BTC": _candles(t0, 48), "ETH": _candles(t0, 48, price0=10)}
+    prices, _ = prices_from_candles(candles, "1h")
+    path = save_parquet(prices, tmp_path / "hl.parquet")
+    assert load("hyperliquid", path).periods_per_year == 8760.0 == prices.periods_per_year
+    assert load("hyperliquid", path, periods_per_year=1000).periods_per_year == 1000.0
+    assert load("parquet", path).periods_per_year == 252 * 24  # a plain file: trading days without weekends
+
+
+# ---- column recognition ----------------------------------------------------------------------------------
+def _yahoo_long(adj="Adj Close", date="Date", ticker="Ticker"):
+    """Yahoo-style per-ticker rows, concatenated; XYZ splits 4:1 on the 4th day (Close drops, Adj Close does not)."""
+    days = pd.bdate_range("2024-01-01", periods=8)
+    frames = []
+    for tk, base in (("XYZ", 400.0), ("ABC", 50.0)):
+        adj_close = base * (1 + 0.01 * np.arange(8))
+        close = adj_close.copy()
+        if tk == "XYZ":
+            close[:3] *= 4.0  # unadjusted: 4x higher before the split
+        frames.append(
+            pd.DataFrame(
+                {
+                    date: days.strftime("%Y-%m-%d"),
+                    "Open": close,
+                    "High": close,
+                    "Low": close,
+                    "Close": close,
+                    adj: adj_close,
+                    "Volume": 1000,
+                    ticker: tk,
+                }
+            )
+        )
+    return pd.concat(frames), days
+
+
+@pytest.mark.parametrize(
+    ("adj", "date", "ticker"),
+    [
+        ("Adj Close", "Date", "Ticker"),
+        ("adj_close", "date", "symbol"),
+        ("Adj_Close", "Datetime", "Symbol"),
+        ("ADJ CLOSE", " DATE ", "TICKER"),
+        ("adjusted_close", "timestamp", "Ticker"),
+    ],
+)
+def test_long_form_prefers_the_adjusted_close(tmp_path, adj, date, ticker):
+    raw, days = _yahoo_long(adj, date, ticker)
+    raw.to_csv(tmp_path / "y.csv", index=False)
+    p = load_csv(tmp_path / "y.csv")
+    assert p.symbols == ("XYZ", "ABC")
+    assert (p.index == days.tz_localize("UTC")).all()
+    rets = p.close[1:] / p.close[:-1] - 1
+    np.testing.assert_allclose(rets[:, 0], 0.01 / (1 + 0.01 * np.arange(7)))  # no -75% at the split
+    close_col = raw.columns[5].strip()
+    assert f"long form: symbol column {ticker.strip()!r}, close column {close_col!r} (adjusted; 'Close' not used)" in (
+        p.notes
+    )
+
+
+def test_long_form_with_close_only_uses_it(tmp_path):
+    raw, _ = _yahoo_long()
+    raw.drop(columns="Adj Close").to_csv(tmp_path / "y.csv", index=False)
+    p = load_csv(tmp_path / "y.csv")
+    assert p.close[0, 0] == 1600.0 and "long form: symbol column 'Ticker', close column 'Close'" in p.notes
+
+
+def test_hyperliquid_like_long_csv_with_coin_column(tmp_path):
+    raw, times = _candle_rows(n=30)
+    raw.rename(columns={"s": "coin"}).to_csv(tmp_path / "c.csv", index=False)
+    p = load_csv(tmp_path / "c.csv", symbols=["ETH", "BTC"])
+    assert p.symbols == ("ETH", "BTC") and (p.index == times[:30]).all()
+    np.testing.assert_array_equal(p.close[:, 1], 100.0 + np.arange(30))
+
+
+def test_ticker_columns_named_t_c_s_are_assets_not_time_or_symbol(tmp_path):
+    idx = pd.bdate_range("2024-01-01", periods=10)
+    prices = {"T": np.linspace(17, 18, 10), "C": np.linspace(50, 52, 10), "S": np.linspace(15, 14, 10)}
+    wide = pd.DataFrame(prices, index=idx)
+    wide.rename_axis("Date").to_csv(tmp_path / "named.csv")
+    wide.to_csv(tmp_path / "unnamed.csv")  # DataFrame.to_csv: the index column has no name
+    for name in ("named.csv", "unnamed.csv"):
+        p = load_csv(tmp_path / name)
+        assert p.symbols == ("T", "C", "S") and (p.index == idx.tz_localize("UTC")).all(), name
+        np.testing.assert_array_equal(p.close[:, 0], prices["T"])
+
+
+def test_no_time_column_is_named_clearly(tmp_path):
+    pd.DataFrame({"AAA": [1.0, 2.0, 3.0, 4.0], "BBB": [2.0, 3.0, 4.0, 5.0]}).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(DataError, match=r"p\.csv: no time column: none of the columns \['AAA', 'BBB'\] is named Date"):
+        load_csv(tmp_path / "p.csv")
+
+
+def test_one_assets_ohlcv_file_is_not_read_as_six_assets(tmp_path):
+    raw, _ = _yahoo_long()
+    raw[raw["Ticker"] == "XYZ"].drop(columns="Ticker").to_csv(tmp_path / "xyz.csv", index=False)
+    with pytest.raises(DataError, match=r"xyz\.csv: columns \['Open', 'High', 'Low', 'Close', 'Adj Close', 'Volume'\]"):
+        load_csv(tmp_path / "xyz.csv")
+
+
+def test_date_and_time_of_day_columns_are_joined(tmp_path):
+    raw = pd.DataFrame(
+        {
+            "Date": ["2024-01-02"] * 3 + ["2024-01-03"] * 3,
+            "Time": ["14:30", "15:30", "16:30"] * 2,
+            "A": np.arange(1.0, 7.0),
+            "B": np.arange(2.0, 8.0),
+        }
+    )
+    raw.to_csv(tmp_path / "dt.csv", index=False)
+    p = load_csv(tmp_path / "dt.csv")
+    assert p.symbols == ("A", "B") and p.index[3] == pd.Timestamp("2024-01-03 14:30", tz="UTC")
+    assert p.periods_per_year == 252 * 3
+
+
+def test_yyyymmdd_integers_and_bad_dates_in_the_file(tmp_path):
+    idx = pd.bdate_range("2024-01-01", periods=5)
+    pd.DataFrame({"date": idx.strftime("%Y%m%d").astype(int), "A": 1.0 + np.arange(5), "B": 2.0}).to_csv(
+        tmp_path / "ymd.csv", index=False
+    )
+    p = load_csv(tmp_path / "ymd.csv")
+    assert (p.index == idx.tz_localize("UTC")).all() and p.notes[0] == "time column 'date' read as YYYYMMDD dates"
+    df = _wide().astype({"time": str})
+    df.loc[3, "time"] = "2024-02-30"
+    df.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"bad\.csv: column 'time' holds '2024-02-30' \(row 3\)"):
+        load_csv(tmp_path / "bad.csv")
+
+
+def test_duplicate_header_columns_are_refused(tmp_path):
+    (tmp_path / "d.csv").write_text("Date,AAPL,MSFT,AAPL\n2024-01-01,1,2,3\n2024-01-02,1,2,3\n2024-01-03,1,2,3\n")
+    with pytest.raises(DataError, match=r"d\.csv: column\(s\) \['AAPL'\] appear more than once"):
+        load_csv(tmp_path / "d.csv")
+
+
+def test_parquet_with_an_epoch_index_or_a_time_symbol_index(tmp_path):
+    raw, times = _candle_rows(n=10)
+    raw.set_index("t").to_parquet(tmp_path / "t.parquet")
+    assert (load_parquet(tmp_path / "t.parquet").index == times).all()
+    long, days = _yahoo_long()
+    long.set_index(["Date", "Ticker"]).to_parquet(tmp_path / "mi.parquet")
+    p = load_parquet(tmp_path / "mi.parquet")
+    assert p.symbols == ("XYZ", "ABC") and (p.index == days.tz_localize("UTC")).all()
+
+
+# ---- named errors instead of tracebacks ------------------------------------------------------------------
+def test_header_only_and_empty_files(tmp_path):
+    (tmp_path / "h.csv").write_text("time,BTC,ETH\n")
+    with pytest.raises(DataError, match=r"h\.csv: no rows \(only the columns \['time', 'BTC', 'ETH'\]\)"):
+        load_csv(tmp_path / "h.csv")
+    (tmp_path / "zero.csv").write_text("")
+    with pytest.raises(DataError, match=r"zero\.csv: empty file"):
+        load_csv(tmp_path / "zero.csv")
+    _wide().iloc[:0].to_parquet(tmp_path / "e.parquet", index=False)
+    with pytest.raises(DataError, match=r"e\.parquet: no rows"):
+        load_parquet(tmp_path / "e.parquet")
+    with pytest.raises(DataError, match=r"frame: no rows"):
+        Prices.from_frame(_wide().set_index("time").iloc[:0], source="frame")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2015-02-30", r"data\.start: cannot read '2015-02-30' as a date \(day is out of range for month"),
+        ("2015-13-01", r"data\.start: cannot read '2015-13-01' as a date"),
+        ("", r"data\.start: '' is not a date"),
+        ("nan", r"data\.start: 'nan' is not a date"),
+        (2015, r"data\.start: 2015 is a number, not a date"),
+        (20150101, r"data\.start: 20150101 is a number, not a date"),
+    ],
+)
+def test_impossible_window_bounds_are_config_errors(value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_default(start=value)
+    with pytest.raises(ConfigError, match=message.replace("start", "end")):
+        load(source="default", end=value)
+
+
+@pytest.mark.parametrize("layout", ["fields-first", "tickers-first"])
+def test_two_row_header_csv_as_yfinance_writes_it(tmp_path, layout):
+    # yfinance.download(["XYZ", "ABC"]).to_csv(): a row of fields, a row of tickers, a row naming the index;
+    # ABC is listed a day later (empty cells), XYZ splits 4:1 (Close drops, Adj Close does not)
+    fields, tickers = ["Adj Close", "Adj Close", "Close", "Close", "Volume", "Volume"], ["XYZ", "ABC"] * 3
+    rows = [
+        "2024-01-02,400,,1600,,10,",
+        "2024-01-03,404,50,1616,50,10,5",
+        "2024-01-04,408,51,408,51,10,5",
+        "2024-01-05,412,52,412,52,10,5",
+    ]
+    if layout == "fields-first":
+        head = ["Price," + ",".join(fields), "Ticker," + ",".join(tickers)]
+    else:  # group_by="ticker": tickers first (columns reordered accordingly)
+        order = [0, 2, 4, 1, 3, 5]
+        head = ["Ticker," + ",".join(tickers[k] for k in order), "Price," + ",".join(fields[k] for k in order)]
+        rows = [",".join([r.split(",")[0]] + [r.split(",")[1:][k] for k in order]) for r in rows]
+    (tmp_path / "yf.csv").write_text("\n".join([*head, "Date" + "," * 6, *rows]) + "\n")
+    p = load_csv(tmp_path / "yf.csv")
+    assert p.symbols == ("XYZ", "ABC") and p.trimmed_bars == 1
+    assert p.index[0] == pd.Timestamp("2024-01-03", tz="UTC")
+    np.testing.assert_array_equal(p.close, [[404.0, 50.0], [408.0, 51.0], [412.0, 52.0]])
+    assert any("two header rows" in n for n in p.notes)
+    assert "long form: symbol column 'Ticker', close column 'Adj Close' (adjusted; 'Close' not used)" in p.notes
+
+
+def test_semicolon_separated_csv_is_named(tmp_path):
+    (tmp_path / "eu.csv").write_text("Date;AAPL;MSFT\n2024-01-02;1,5;2\n2024-01-03;1,6;2\n2024-01-04;1,7;2\n")
+    with pytest.raises(DataError, match=r"eu\.csv: expected a time column .*separated by semicolons"):
+        load_csv(tmp_path / "eu.csv")
