@@ -326,13 +326,68 @@ def _print_plan(result, as_json: bool) -> None:
     console.print(table)
     for k, o in enumerate(plan.orders):
         ro = " reduce-only" if o.reduce_only else ""
-        console.print(f"  order {k + 1}: {o.side} {o.size:g} {o.coin} (~${o.notional:,.2f}){ro} [{o.leg}]")
+        console.print(
+            f"  order {k + 1}: {o.side} {o.size:g} {o.coin} limit {o.limit_px:g} (~${o.notional:,.2f}){ro} [{o.leg}]"
+        )
     for r in result.results:
         console.print(
-            f"  result {r.coin}: {r.status} {r.filled_size:g} @ {r.avg_px}" + (f" ({r.error})" if r.error else "")
+            f"  result {r.coin}: {r.status} {r.filled_size:g} @ {r.avg_px}" + (f" ({r.error})" if r.error else ""),
+            markup=False,
         )
+    for u in result.unknown:
+        console.print(
+            f"  outcome UNKNOWN {u['coin']} (cloid {u['cloid']}): not sent again; check the account before trading it",
+            markup=False,
+        )
+    if result.error:
+        console.print(f"  pass FAILED: {result.error}", markup=False)
     for coin, d in result.drift.items():
         console.print(f"  drift {coin}: position {d['position']:g} vs target {d['target']:g} (${d['drift_usd']:,.2f})")
+
+
+def _number_arg(
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    hint: str = "",
+):
+    """An argparse ``type`` for the size command's numbers: finite, within [low, high] (``low_open``: > low,
+    ``high_open``: < high); anything else is a parse error (exit code 2) saying what is allowed."""
+    import math
+
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    allowed = f"{'an integer' if integer else 'a number'}" + (f" {' and '.join(bounds)}" if bounds else "") + hint
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        ok = math.isfinite(value)
+        ok = ok and (low is None or (value > low if low_open else value >= low))
+        ok = ok and (high is None or (value < high if high_open else value <= high))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _period_arg(text: str) -> float:
+    from genetic_sizer.errors import ConfigError
+    from genetic_sizer.live import parse_period
+
+    try:
+        return parse_period(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--every ")) from None
 
 
 def cmd_size(args) -> int:
@@ -340,16 +395,12 @@ def cmd_size(args) -> int:
 
     from genetic_sizer import champion as C
     from genetic_sizer.errors import ConfigError
-    from genetic_sizer.exchange import (
-        HyperliquidClient,
-        check_address,
-        is_mainnet,
-        load_credentials,
-        resolve_base_url,
-    )
-    from genetic_sizer.live import parse_period, run_every, size_once
+    from genetic_sizer.exchange import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
+    from genetic_sizer.live import resolve_account, run_every, size_once
     from genetic_sizer.sizer import SizerSettings
 
+    if args.max_passes is not None and args.every is None:
+        raise ConfigError("--max-passes needs --every")
     champ = C.load(args.champion)
     settings = SizerSettings(
         leverage=args.leverage,
@@ -357,24 +408,16 @@ def cmd_size(args) -> int:
         min_weight_change=args.min_weight_change,
         close_unlisted=not args.keep_unlisted,
         max_notional_per_asset=args.max_notional_per_asset,
+        slippage=args.slippage,
     )
     url = resolve_base_url(args.network, args.base_url)
     mainnet = is_mainnet(url)
     network = "mainnet" if mainnet else (url if args.base_url else args.network)
-    period = parse_period(args.every) if args.every else None
+    period = args.every  # seconds (parsed by the argument parser)
     credentials = None
     if args.execute or args.keystore or os.environ.get("HL_SECRET_KEY"):
         credentials = load_credentials(args.keystore)
-    if args.address:
-        address = check_address(args.address, "--address")
-    elif credentials is not None:
-        address = credentials.account_address
-    elif os.environ.get("HL_ACCOUNT_ADDRESS"):
-        address = check_address(os.environ["HL_ACCOUNT_ADDRESS"], "HL_ACCOUNT_ADDRESS")
-    else:
-        raise ConfigError(
-            "no account to read: pass --address, set HL_ACCOUNT_ADDRESS, or provide a key (HL_SECRET_KEY or --keystore)"
-        )
+    address = resolve_account(args.address, credentials, execute=args.execute)
     if args.execute and mainnet and not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError("sending real orders on mainnet needs --yes (or an interactive confirmation)")
@@ -386,24 +429,22 @@ def cmd_size(args) -> int:
     journal = args.journal or ("size-journal.jsonl" if period else None)
 
     def once(k: int):
-        result = size_once(
-            client,
-            champ,
-            settings,
-            address=address,
-            network=network,
-            execute=args.execute,
-            slippage=args.slippage,
-            journal=journal,
-        )
+        try:
+            result = size_once(
+                client, champ, settings, address=address, network=network, execute=args.execute, journal=journal
+            )
+        except BaseException as exc:
+            partial = getattr(exc, "size_result", None)
+            if partial is not None:  # orders may have gone through before the failure: show them
+                _print_plan(partial, args.json)
+            raise
         _print_plan(result, args.json)
         return result
 
     if period is None:
         result = once(0)
         return 3 if result.errors else 0
-    run_every(period, once)
-    return 0
+    return run_every(period, once, journal=journal, max_passes=args.max_passes).exit_code
 
 
 def cmd_export(args) -> int:
@@ -464,19 +505,48 @@ def build_parser() -> argparse.ArgumentParser:
     sz = sub.add_parser("size", help="size Hyperliquid positions from a champion (a dry run unless --execute)")
     sz.add_argument("--champion", required=True, help="champion.json")
     _network_args(sz)
-    sz.add_argument("--leverage", type=float, default=1.0, help="gross leverage (default 1)")
-    sz.add_argument("--min-trade-usd", type=float, default=10.0, help="smallest order, >= $10 (default 10)")
-    sz.add_argument("--min-weight-change", type=float, default=0.0, help="drift band in weight units")
+    from genetic_sizer.sizer import EXCHANGE_MIN_NOTIONAL, MAX_SLIPPAGE
+
+    sz.add_argument(
+        "--leverage", type=_number_arg(low=0, low_open=True), default=1.0, help="gross leverage, > 0 (default 1)"
+    )
+    sz.add_argument(
+        "--min-trade-usd",
+        type=_number_arg(low=EXCHANGE_MIN_NOTIONAL, hint=" (the exchange's minimum order)"),
+        default=EXCHANGE_MIN_NOTIONAL,
+        help="smallest order in USD at its limit price, >= 10 (default 10)",
+    )
+    sz.add_argument(
+        "--min-weight-change",
+        type=_number_arg(low=0, high=1, high_open=True),
+        default=0.0,
+        help="drift band in weight units, in [0, 1) (default 0)",
+    )
     sz.add_argument("--keep-unlisted", action="store_true", help="leave positions in coins the champion lacks")
-    sz.add_argument("--max-notional-per-asset", type=float, default=None)
-    sz.add_argument("--slippage", type=float, default=0.01, help="IOC limit distance from mid (default 0.01)")
+    sz.add_argument(
+        "--max-notional-per-asset", type=_number_arg(low=0, low_open=True), default=None, help="USD cap, > 0"
+    )
+    sz.add_argument(
+        "--slippage",
+        type=_number_arg(low=0, low_open=True, high=MAX_SLIPPAGE, hint=" (a fraction of the mid: 0.01 is 1%)"),
+        default=0.01,
+        help=f"IOC limit distance from mid, in (0, {MAX_SLIPPAGE:g}] (default 0.01)",
+    )
     sz.add_argument("--address", default=None, help="account to read (default: HL_ACCOUNT_ADDRESS or the key's)")
     sz.add_argument("--keystore", default=None, help="encrypted keystore file (password: HL_KEYSTORE_PASSWORD)")
-    sz.add_argument("--timeout", type=float, default=10.0, help="seconds per request before retrying (default 10)")
+    sz.add_argument(
+        "--timeout",
+        type=_number_arg(low=0, low_open=True),
+        default=10.0,
+        help="seconds per request before retrying, > 0 (default 10)",
+    )
     sz.add_argument("--execute", action="store_true", help="send the orders (default: preview only)")
     sz.add_argument("--yes", action="store_true", help="confirm mainnet execution without a prompt")
     sz.add_argument("--json", action="store_true", help="print the plan as JSON")
-    sz.add_argument("--every", default=None, help="keep running: one rebalance per period (e.g. 1h)")
+    sz.add_argument("--every", type=_period_arg, default=None, help="keep running: one rebalance per period (e.g. 1h)")
+    sz.add_argument(
+        "--max-passes", type=_number_arg(low=1, integer=True), default=None, help="with --every: stop after N passes"
+    )
     sz.add_argument("--journal", default=None, help="JSONL journal of plans and results (default with --every)")
     sz.set_defaults(func=cmd_size)
 

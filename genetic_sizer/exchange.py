@@ -6,10 +6,12 @@ arrives as strings; it is converted and validated here, and a missing or non-fin
 :class:`~genetic_sizer.errors.ExchangeError` naming the field.
 
 Order placement (:meth:`HyperliquidClient.place_orders`) sends ONE bulk request of IOC limit orders,
-each carrying a client order id (cloid). Transport failures (timeouts, dropped connections, HTTP 5xx)
-are retried with exponential backoff, but never blindly: before resending, every unconfirmed order is
-looked up by its cloid, and only orders the exchange has never seen are sent again. A request that
-timed out after the exchange executed it therefore never produces a second order.
+each carrying a client order id (cloid) and an expiry (``expiresAfter``). Transport failures (timeouts,
+dropped connections, HTTP 5xx) leave a request's outcome unknown; they are retried, but never blindly:
+the client first waits until the lost request has expired, then looks every unconfirmed order up (by
+cloid, in the user's fills) and compares the positions with those before the request; only an order
+found nowhere, in a coin whose position has not moved, is sent again. See :meth:`place_orders` for
+exactly what this guarantees and on what it relies.
 
 Secrets: the signing key comes from ``HL_SECRET_KEY`` or an encrypted keystore file; no message,
 ``repr`` or log line written here contains the key or the keystore password.
@@ -260,20 +262,24 @@ class AssetMeta(AssetInfo):
 
 @dataclass(frozen=True)
 class AccountState:
-    """Margin summary and open positions (coin -> signed size; shorts negative; zero sizes omitted)."""
+    """Margin summary and open positions (coin -> signed size; shorts negative; zero sizes omitted).
+
+    ``time_ms`` is the exchange's clock when it answered (None if the answer has no ``time``)."""
 
     address: str
     account_value: float
     withdrawable: float
     positions: dict[str, float] = field(default_factory=dict)
+    time_ms: int | None = field(default=None, compare=False)
 
 
 def make_cloid(seed_text: str) -> str:
     """A deterministic client order id ("0x" + 32 hex digits) from ``seed_text``.
 
-    The same seed always gives the same id, so a retried order reuses it and the exchange can tell
-    it is the same order. Put a rebalance identifier in the seed (e.g. ``f"{run_id}:{coin}"``): the
-    exchange rejects a cloid it has already seen."""
+    The same seed always gives the same id, so a retried order reuses it and can be looked up by it.
+    Put a rebalance identifier in the seed (e.g. ``f"{run_id}:{coin}"``): Hyperliquid is expected to
+    refuse a cloid it has already seen (a safeguard :meth:`HyperliquidClient.place_orders` does not
+    rely on), and lookups by cloid must find this rebalance's order, not an older one."""
     return "0x" + hashlib.sha256(seed_text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -384,6 +390,30 @@ def _parse_meta(raw: Any) -> dict[str, AssetMeta]:
     return out
 
 
+def _parse_account(raw: Any, user: str) -> AccountState:
+    summary = _field(raw, "marginSummary", "clearinghouseState")
+    positions: dict[str, float] = {}
+    entries = _list(_field(raw, "assetPositions", "clearinghouseState"), "clearinghouseState.assetPositions")
+    for k, entry in enumerate(entries):
+        where = f"clearinghouseState.assetPositions[{k}]"
+        pos = _field(entry, "position", where)
+        coin = str(_field(pos, "coin", f"{where}.position"))
+        szi = _number(_field(pos, "szi", f"{where}.position"), f"{where}.position.szi")
+        if szi != 0.0:
+            positions[coin] = positions.get(coin, 0.0) + szi
+    stamp = raw.get("time")
+    return AccountState(
+        address=user,
+        account_value=_number(
+            _field(summary, "accountValue", "clearinghouseState.marginSummary"),
+            "clearinghouseState.marginSummary.accountValue",
+        ),
+        withdrawable=_number(_field(raw, "withdrawable", "clearinghouseState"), "clearinghouseState.withdrawable"),
+        positions=positions,
+        time_ms=_integer(stamp, "clearinghouseState.time") if stamp is not None else None,
+    )
+
+
 def _parse_candle(raw: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("t", "T", "n"):
@@ -422,6 +452,11 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _rate_limited(exc: BaseException) -> bool:
+    """HTTP 429 (too many requests): the SDK raises it as a ClientError, but it is transient."""
+    return getattr(exc, "status_code", None) == 429
+
+
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown failure"
@@ -457,6 +492,10 @@ class HyperliquidClient:
 
     Errors: :class:`RetryableExchangeError` when transport failures outlast ``max_retries`` retries,
     :class:`ExchangeError` for refused requests (``{"status": "err"}``, HTTP 4xx) and malformed answers.
+
+    ``clock_tolerance`` (seconds) is the largest difference between this machine's clock and the
+    exchange's that order placement accepts; it also pads every order request's expiry and the wait
+    after a lost request (see :meth:`place_orders`).
     """
 
     def __init__(
@@ -467,6 +506,7 @@ class HyperliquidClient:
         timeout: float = 10.0,
         max_retries: int = 3,
         backoff: float = 0.2,
+        clock_tolerance: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -477,16 +517,20 @@ class HyperliquidClient:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if not (isinstance(backoff, int | float) and math.isfinite(backoff) and backoff >= 0):
             raise ConfigError(f"backoff must be >= 0 seconds, got {backoff!r}")
+        if not (isinstance(clock_tolerance, int | float) and math.isfinite(clock_tolerance) and clock_tolerance > 0):
+            raise ConfigError(f"clock_tolerance must be > 0 seconds, got {clock_tolerance!r}")
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.backoff = float(backoff)
+        self.clock_tolerance = float(clock_tolerance)
         self._sleep = sleep
         self._info: Any = None
         self._exchange: Any = None
         self._fresh_meta: Any = None
         self._last_nonce_ms = 0
+        self._expires_ms = 0
 
     def __repr__(self) -> str:
         who = self.credentials.account_address if self.credentials else None
@@ -519,7 +563,7 @@ class HyperliquidClient:
         return min(self.backoff * 2 ** (attempt - 1), 30.0)
 
     def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
-        """``fn()`` (an idempotent read), retried on transport failures; 4xx -> ExchangeError."""
+        """``fn()`` (an idempotent read), retried on transport failures and HTTP 429; other 4xx -> ExchangeError."""
         from hyperliquid.utils.error import ClientError
 
         transport = _transport_errors()
@@ -532,7 +576,9 @@ class HyperliquidClient:
             except transport as exc:
                 last = exc
             except ClientError as exc:
-                raise ExchangeError(f"{what}: {_describe(exc)}") from None
+                if not _rate_limited(exc):
+                    raise ExchangeError(f"{what}: {_describe(exc)}") from None
+                last = exc
         raise RetryableExchangeError(
             f"{what} at {self.base_url}: {_describe(last)}; gave up after {self.max_retries + 1} attempts"
         ) from last
@@ -611,25 +657,7 @@ class HyperliquidClient:
         info = self._ensure()
         user = address if address is not None else self._require_account()
         raw = self._retrying("clearinghouseState", lambda: info.user_state(user))
-        summary = _field(raw, "marginSummary", "clearinghouseState")
-        positions: dict[str, float] = {}
-        entries = _list(_field(raw, "assetPositions", "clearinghouseState"), "clearinghouseState.assetPositions")
-        for k, entry in enumerate(entries):
-            where = f"clearinghouseState.assetPositions[{k}]"
-            pos = _field(entry, "position", where)
-            coin = str(_field(pos, "coin", f"{where}.position"))
-            szi = _number(_field(pos, "szi", f"{where}.position"), f"{where}.position.szi")
-            if szi != 0.0:
-                positions[coin] = positions.get(coin, 0.0) + szi
-        return AccountState(
-            address=user,
-            account_value=_number(
-                _field(summary, "accountValue", "clearinghouseState.marginSummary"),
-                "clearinghouseState.marginSummary.accountValue",
-            ),
-            withdrawable=_number(_field(raw, "withdrawable", "clearinghouseState"), "clearinghouseState.withdrawable"),
-            positions=positions,
-        )
+        return _parse_account(raw, user)
 
     def candles(
         self,
@@ -726,13 +754,35 @@ class HyperliquidClient:
 
         A per-order error (``statuses[i].error``, e.g. insufficient margin or under $10 notional) gives
         status "rejected" with the exchange's message; it does not raise. A whole-request refusal
-        (``{"status": "err"}``) or HTTP 4xx raises ExchangeError. Transport failures are retried up to
-        ``max_retries`` times with backoff; before each resend, every unconfirmed order is looked up
-        by cloid (orderStatus) and only orders unknown to the exchange are sent again, so no order is
-        ever duplicated. When retries run out, RetryableExchangeError is raised; its ``results``
-        attribute maps cloid -> OrderResult for the orders confirmed so far. Calling again with the same
-        intents (same cloids) is safe: the exchange rejects a known cloid as a duplicate, and the earlier
-        order's outcome is reported instead."""
+        (``{"status": "err"}``) or HTTP 4xx raises ExchangeError.
+
+        A transport failure (timeout, dropped connection, HTTP 5xx, garbled answer) leaves the request's
+        outcome unknown: the exchange may have executed it, or may still. Every request therefore carries
+        ``expiresAfter`` = send time + ``timeout`` + ``clock_tolerance`` (the exchange refuses it later
+        than that), and after a failure the client, before anything is sent again:
+
+        1. waits until that expiry + ``clock_tolerance`` has passed, so the lost request can no longer
+           execute;
+        2. looks every unconfirmed order up by cloid (orderStatus), then in the user's fills (by cloid);
+        3. re-reads the positions and compares each coin's with its position before the first request
+           plus the fills confirmed since.
+
+        Only an order found nowhere whose coin's position has not moved is sent again (same cloid, new
+        nonce and expiry). An order found nowhere whose coin's position did move is never resent: the
+        client sends nothing, waits and looks again (lookups may trail the exchange). All of this is
+        retried up to ``max_retries`` times with exponential backoff.
+
+        The positions are read before the first request; when that answer carries the exchange's time, a
+        clock more than ``clock_tolerance`` away from it raises ConfigError before anything is sent.
+
+        What this relies on: the exchange honouring ``expiresAfter``, and an executed order showing up
+        in orderStatus, the fills or the position by the time it is looked up. The exchange refusing a
+        reused cloid is a further safeguard, not relied upon.
+
+        Raises RetryableExchangeError when the retries run out. Every ExchangeError raised here carries
+        ``results`` (cloid -> OrderResult for every order whose outcome is known, including orders a
+        lost request executed) and ``unknown`` (cloids whose outcome could not be established: the
+        position moved but the exchange does not report the order, or the lookups failed)."""
         from hyperliquid.utils.error import ClientError
 
         intents = list(intents)
@@ -757,25 +807,58 @@ class HyperliquidClient:
                 pending.append(intent)
             else:
                 results[intent.cloid] = OrderResult(intent.coin, intent.cloid, "rejected", error=problem)
+        if not pending:
+            return [results[i.cloid] for i in intents]
+        try:
+            baseline = self._baseline_positions()
+        except ExchangeError as exc:  # nothing sent yet
+            raise self._with_results(exc, results) from exc.__cause__
 
         transport = _transport_errors()
-        last: BaseException | None = None
-        for attempt in range(self.max_retries + 1):
-            if not pending:
-                break
-            if attempt:
-                self._sleep(self._delay(attempt))
-            try:
-                if attempt:
-                    pending = self._reconcile(pending, results)
-                    if not pending:
+        failures = 0
+        in_doubt = False  # a request failed in transit: what it did is not known yet
+        unknown: list[OrderIntent] = []
+        deadline = 0.0
+        last = "unknown failure"
+        while pending:
+            if in_doubt:
+                self._sleep(max(self._delay(failures), deadline - time.time()))
+                try:
+                    fresh, doubtful = self._reconcile(intents, pending, results, baseline)
+                except (*transport, ClientError) as exc:
+                    if isinstance(exc, ClientError) and not _rate_limited(exc):
+                        err = ExchangeError(f"looking orders up by cloid: {_describe(exc)}")
+                        raise self._with_results(err, results, pending) from None
+                    last, unknown = _describe(exc), list(pending)
+                    failures += 1
+                    if failures > self.max_retries + 1:
                         break
+                    continue
+                except ExchangeError as exc:  # a malformed answer: what the lost request did stays unknown
+                    raise self._with_results(exc, results, [i for i in pending if i.cloid not in results]) from None
+                pending = [i for i in pending if i in fresh or i in doubtful]
+                if doubtful:
+                    unknown = doubtful
+                    coins = sorted({i.coin for i in doubtful})
+                    last = f"the position in {', '.join(coins)} moved but the exchange does not report the order"
+                    failures += 1
+                    if failures > self.max_retries + 1:
+                        break
+                    continue
+                in_doubt, unknown = False, []
+                if not pending or failures > self.max_retries:
+                    break
+            try:
                 response = _check_garbled(self._send_orders(pending))
-            except transport as exc:
-                last = exc
+            except (*transport, ClientError) as exc:
+                if isinstance(exc, ClientError) and not _rate_limited(exc):
+                    err = ExchangeError(f"order request refused: {_describe(exc)}")
+                    raise self._with_results(err, results) from None
+                last, unknown = _describe(exc), list(pending)
+                failures += 1
+                in_doubt = True
+                deadline = self._expires_ms / 1000 + self.clock_tolerance
                 continue
-            except ClientError as exc:
-                raise self._with_results(ExchangeError(f"order request refused: {_describe(exc)}"), results) from None
             try:
                 statuses = self._order_statuses(response, len(pending))
                 for intent, status in zip(pending, statuses, strict=True):
@@ -790,19 +873,44 @@ class HyperliquidClient:
             except ExchangeError as exc:
                 raise self._with_results(exc, results) from None
             pending = []
-            break
+        pending = [i for i in pending if i.cloid not in results]  # a lookup may have settled some
+        unknown = [i for i in unknown if i.cloid not in results]
         if pending:
-            err = RetryableExchangeError(
-                f"placing {len(intents)} orders at {self.base_url}: {_describe(last)}; gave up after "
-                f"{self.max_retries + 1} attempts; {len(results)} of {len(intents)} orders have a known outcome"
+            text = (
+                f"placing {len(intents)} orders at {self.base_url}: {last}; gave up after {failures} failed "
+                f"attempts; {len(results)} of {len(intents)} orders have a known outcome"
             )
-            raise self._with_results(err, results) from last
+            if unknown:
+                text += f"; outcome UNKNOWN for {', '.join(i.coin for i in unknown)} (not sent again)"
+            unsent = [i for i in pending if i not in unknown]
+            if unsent:
+                text += f"; never executed, not sent again: {', '.join(i.coin for i in unsent)}"
+            raise self._with_results(RetryableExchangeError(text), results, unknown)
         return [results[i.cloid] for i in intents]
 
     @staticmethod
-    def _with_results(err: ExchangeError, results: dict[str, OrderResult]) -> ExchangeError:
+    def _with_results(
+        err: ExchangeError, results: dict[str, OrderResult], unknown: Sequence[OrderIntent] = ()
+    ) -> ExchangeError:
         err.results = dict(results)  # type: ignore[attr-defined]
+        err.unknown = [i.cloid for i in unknown]  # type: ignore[attr-defined]
         return err
+
+    def _baseline_positions(self) -> dict[str, float]:
+        """The positions before an order request (what a lost request is measured against); checks that
+        this machine's clock agrees with the exchange's within ``clock_tolerance``."""
+        before = time.time()
+        state = self.account()
+        after = time.time()
+        if state.time_ms is not None:
+            skew = state.time_ms / 1000 - (before + after) / 2
+            if abs(skew) > self.clock_tolerance + (after - before) / 2:
+                raise ConfigError(
+                    f"this machine's clock is {abs(skew):.1f} s {'behind' if skew > 0 else 'ahead of'} the "
+                    f"exchange's (clock_tolerance {self.clock_tolerance:g} s); synchronize it (NTP) before "
+                    "trading: order retries rely on it to know when a lost request can no longer execute"
+                )
+        return dict(state.positions)
 
     @staticmethod
     def _unsendable(intent: OrderIntent) -> str | None:
@@ -834,6 +942,9 @@ class HyperliquidClient:
         # Nonces are millisecond timestamps per signer: never sign two actions in the same millisecond.
         while int(time.time() * 1000) <= self._last_nonce_ms:
             time.sleep(0.001)
+        # The exchange refuses the request after this time: one that is lost in transit cannot execute later.
+        self._expires_ms = int((time.time() + self.timeout + self.clock_tolerance) * 1000)
+        self._exchange.set_expires_after(self._expires_ms)
         try:
             return self._exchange.bulk_orders(requests_)
         finally:
@@ -882,18 +993,65 @@ class HyperliquidClient:
             )
         raise ExchangeError(f"{where} has no filled/resting/error entry: {status!r}")
 
-    def _reconcile(self, pending: list[OrderIntent], results: dict[str, OrderResult]) -> list[OrderIntent]:
-        """Look each pending order up by cloid; record the known ones, return those the exchange never saw."""
-        unknown: list[OrderIntent] = []
+    def _reconcile(
+        self,
+        intents: list[OrderIntent],
+        pending: list[OrderIntent],
+        results: dict[str, OrderResult],
+        baseline: Mapping[str, float],
+    ) -> tuple[list[OrderIntent], list[OrderIntent]]:
+        """After a lost request: record the outcome of every pending order the exchange reports (orderStatus
+        by cloid, else the user's fills by cloid) and split the rest into (never executed: safe to send
+        again, in doubt: the coin's position moved although no order of it is reported). Transport errors
+        propagate (to the retry loop of the caller)."""
+        info = self._ensure()
+        user = self._require_account()
+        unseen: list[OrderIntent] = []
         fills: list[Any] | None = None
         for intent in pending:
             found = self._lookup(intent, fills)
             if found is None:
-                unknown.append(intent)
+                unseen.append(intent)
                 continue
-            result, fills = found
-            results[intent.cloid] = result
-        return unknown
+            results[intent.cloid], fills = found
+        if not unseen:
+            return [], []
+        if fills is None:
+            raw = _check_garbled(info.user_fills(user))
+            fills = raw if isinstance(raw, list) else []
+        missing: list[OrderIntent] = []
+        for intent in unseen:
+            mine = [f for f in fills if isinstance(f, dict) and str(f.get("cloid") or "").lower() == intent.cloid]
+            if not mine:
+                missing.append(intent)
+                continue
+            sizes = [_number(f.get("sz"), "userFills.sz") for f in mine]
+            prices = [_number(f.get("px"), "userFills.px") for f in mine]
+            size = sum(sizes)
+            oid = mine[0].get("oid")
+            results[intent.cloid] = OrderResult(
+                intent.coin,
+                intent.cloid,
+                "filled",
+                filled_size=size,
+                avg_px=sum(p * q for p, q in zip(prices, sizes, strict=True)) / size if size > 0 else None,
+                oid=_integer(oid, "userFills.oid") if oid is not None else None,
+            )
+        if not missing:
+            return [], []
+        positions = _parse_account(_check_garbled(info.user_state(user)), user).positions
+        expected = dict(baseline)
+        for intent in intents:
+            result = results.get(intent.cloid)
+            if result is not None and result.filled_size:
+                signed = result.filled_size if intent.is_buy else -result.filled_size
+                expected[intent.coin] = expected.get(intent.coin, 0.0) + signed
+        fresh: list[OrderIntent] = []
+        doubtful: list[OrderIntent] = []
+        for intent in missing:
+            now, then = positions.get(intent.coin, 0.0), expected.get(intent.coin, 0.0)
+            (fresh if math.isclose(now, then, rel_tol=1e-9, abs_tol=1e-12) else doubtful).append(intent)
+        return fresh, doubtful
 
     def _lookup(
         self, intent: OrderIntent, fills: list[Any] | None = None

@@ -13,30 +13,39 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genetic_sizer import data as D
 from genetic_sizer.champion import Champion
-from genetic_sizer.errors import ConfigError, ExchangeError, RetryableExchangeError
-from genetic_sizer.rounding import limit_price
-from genetic_sizer.sizer import Plan, SizerSettings, plan_orders
+from genetic_sizer.errors import ConfigError, ExchangeError, GeneticSizerError, RetryableExchangeError
+from genetic_sizer.exchange import ENV_ACCOUNT_ADDRESS, Credentials, check_address
+from genetic_sizer.sizer import DEFAULT_SLIPPAGE, Plan, SizerSettings, plan_orders
 
 __all__ = [
     "DEFAULT_SLIPPAGE",
+    "EXIT_BAD_INPUT",
+    "EXIT_EXCHANGE_ERROR",
+    "EXIT_OK",
+    "LoopResult",
     "SizeResult",
     "append_journal",
     "check_coins",
     "fetch_history",
     "jsonable",
     "parse_period",
+    "resolve_account",
     "run_every",
     "size_once",
 ]
 
-DEFAULT_SLIPPAGE = 0.01
-"""IOC limit orders are priced this far beyond the mid (1%): far enough to fill, a bound on the price paid."""
+EXIT_OK = 0
+"""The loop ended normally (Ctrl-C or ``max_passes``)."""
+EXIT_BAD_INPUT = 2
+"""Bad input: a config, champion or sizing error that another pass would not fix."""
+EXIT_EXCHANGE_ERROR = 5
+"""A permanent exchange error (refused request, bad signature, unknown coin) stopped the loop."""
 
 
 def _ms(value, name: str) -> int:
@@ -94,10 +103,63 @@ def fetch_history(
     return prices, report, paths
 
 
+# ---------------------------------------------------------------------------------------- accounts
+def _mismatch(given: str, credentials: Credentials) -> str:
+    whose = (
+        f"{ENV_ACCOUNT_ADDRESS}, the account this API wallet ({credentials.signer_address}) acts for"
+        if credentials.is_agent
+        else "the key's own account"
+    )
+    return (
+        f"--address {given} is not the account this key trades: its orders go to {credentials.account_address} "
+        f"({whose}). Executing trades only the key's account, so sizing another one would trade on the wrong "
+        f"equity and positions. To trade {given}, use its key, or an API wallet authorized for it with "
+        f"{ENV_ACCOUNT_ADDRESS}={given}; to preview {given}, drop --execute"
+    )
+
+
+def resolve_account(
+    address: str | None,
+    credentials: Credentials | None,
+    *,
+    execute: bool,
+    env: Mapping[str, str] = os.environ,
+) -> str:
+    """The account a sizing pass reads and, with ``execute``, trades.
+
+    Executing trades the account the key acts for, and only that one: ``credentials.account_address``
+    (``HL_ACCOUNT_ADDRESS`` for an API wallet, else the key's own address), since that is where the
+    exchange books the signed orders. An ``address`` (``--address``) naming another account is refused
+    with ConfigError: the pass would size that account's equity and positions but trade the key's.
+    A dry run reads ``address`` if given, else the credentials' account, else ``HL_ACCOUNT_ADDRESS``.
+    Messages name addresses only, never the key; an ``address`` that is not one is not echoed."""
+    given = check_address(address, "--address") if address else None
+    if execute:
+        if credentials is None:
+            raise ConfigError("--execute needs a signing key: set HL_SECRET_KEY or pass --keystore")
+        if given is not None and given.lower() != credentials.account_address.lower():
+            raise ConfigError(_mismatch(given, credentials))
+        return credentials.account_address
+    if given is not None:
+        return given
+    if credentials is not None:
+        return credentials.account_address
+    raw = (env.get(ENV_ACCOUNT_ADDRESS) or "").strip()
+    if raw:
+        return check_address(raw, ENV_ACCOUNT_ADDRESS)
+    raise ConfigError(
+        "no account to read: pass --address, set HL_ACCOUNT_ADDRESS, or provide a key (HL_SECRET_KEY or --keystore)"
+    )
+
+
 # ---------------------------------------------------------------------------------------- sizing
 @dataclass
 class SizeResult:
-    """One sizing pass: the plan, what was sent and what came back, and the drift left afterwards."""
+    """One sizing pass: the plan, what was sent and what came back, and the drift left afterwards.
+
+    ``results`` holds every order whose outcome is known, including those accepted before a failure;
+    ``unknown`` the coins of orders whose outcome could not be established; ``error`` what stopped
+    the pass (None when it completed)."""
 
     time: str
     network: str
@@ -107,6 +169,8 @@ class SizeResult:
     results: list = field(default_factory=list)
     drift: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
+    unknown: list = field(default_factory=list)
+    error: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -118,6 +182,8 @@ class SizeResult:
             "results": [asdict(r) if hasattr(r, "__dataclass_fields__") else r for r in self.results],
             "drift": self.drift,
             "errors": self.errors,
+            "unknown": self.unknown,
+            "error": self.error,
         }
 
 
@@ -141,51 +207,91 @@ def size_once(
     address: str,
     network: str,
     execute: bool = False,
-    slippage: float = DEFAULT_SLIPPAGE,
     journal: str | Path | None = None,
     run_id: str | None = None,
 ) -> SizeResult:
     """Plan (and with ``execute``, send) the orders that move the account to the champion's weights.
 
     Reductions go in a first request and increases in a second, so the margin freed by the first funds the
-    second. Every order carries a client order id derived from ``run_id``, the coin and its leg, so a retried
-    request can never fill twice. After sending, the account is re-read and the residual drift per coin
-    (target - position, in USD) is reported.
+    second. Every order is an IOC limit at the plan's limit price and carries a client order id derived from
+    ``run_id``, the coin and its leg; a request lost in transit is never blindly resent (see
+    :meth:`genetic_sizer.exchange.HyperliquidClient.place_orders`). After sending, the account is re-read
+    and the residual drift per coin (target - position, in USD) is reported.
+
+    With ``execute``, ``address`` must be the account ``client`` trades (see :func:`resolve_account`).
+
+    The pass is journaled whatever happens once orders may have been sent. When sending fails (or is
+    interrupted), the orders accepted before the failure are in the result and the journal, the failure
+    is recorded in ``errors`` and ``error``, and the exception is raised again with the pass attached as
+    its ``size_result`` attribute.
     """
+    if execute:
+        traded = getattr(client, "address", None)
+        if traded is None:
+            raise ConfigError("executing needs a client with credentials (the account it trades)")
+        if traded.lower() != address.lower():
+            raise ConfigError(f"address {address} is not the account this client trades ({traded}); refusing to send")
     plan, meta = _plan(client, champion, settings, address)
     result = SizeResult(_now(), network, address, execute, plan)
-    if execute and plan.orders:
-        from genetic_sizer.exchange import OrderIntent, make_cloid
+    failure: BaseException | None = None
+    try:
+        if execute and plan.orders:
+            from genetic_sizer.exchange import OrderIntent, make_cloid
 
-        run_id = run_id or result.time
-        intents = [
-            OrderIntent(
-                coin=o.coin,
-                is_buy=o.is_buy,
-                size=o.size,
-                limit_px=limit_price(o.mid, o.is_buy, slippage, meta[o.coin].sz_decimals),
-                reduce_only=o.reduce_only,
-                cloid=make_cloid(f"{run_id}:{o.coin}:{o.leg}"),
-            )
-            for o in plan.orders
-        ]
-        for group in ([i for i in intents if i.reduce_only], [i for i in intents if not i.reduce_only]):
-            if group:
-                result.results.extend(client.place_orders(group))
-        result.errors = [f"{r.coin}: {r.error}" for r in result.results if getattr(r, "status", "") == "rejected"]
-        after = client.account(address)
-        mids = client.mids()
-        for c in plan.coins:
-            if c.coin in meta and c.coin in mids:
-                now = after.positions.get(c.coin, 0.0)
-                result.drift[c.coin] = {
-                    "target": c.target,
-                    "position": now,
-                    "drift_usd": (c.target - now) * float(mids[c.coin]),
-                }
-    if journal is not None:
-        append_journal(journal, result.to_dict())
+            run_id = run_id or result.time
+            intents = [
+                OrderIntent(
+                    coin=o.coin,
+                    is_buy=o.is_buy,
+                    size=o.size,
+                    limit_px=o.limit_px,
+                    reduce_only=o.reduce_only,
+                    cloid=make_cloid(f"{run_id}:{o.coin}:{o.leg}"),
+                )
+                for o in plan.orders
+            ]
+            for group in ([i for i in intents if i.reduce_only], [i for i in intents if not i.reduce_only]):
+                if not group:
+                    continue
+                try:
+                    result.results.extend(client.place_orders(group))
+                except BaseException as exc:  # keep what the exchange accepted, then fail the pass
+                    known = getattr(exc, "results", None) or {}
+                    result.results.extend(known[i.cloid] for i in group if i.cloid in known)
+                    unknown = set(getattr(exc, "unknown", None) or ())
+                    result.unknown = [{"coin": i.coin, "cloid": i.cloid} for i in group if i.cloid in unknown]
+                    failure = exc
+                    break
+            result.errors = [f"{r.coin}: {r.error}" for r in result.results if getattr(r, "status", "") == "rejected"]
+            if failure is not None:
+                result.error = f"{type(failure).__name__}: {failure}"
+                result.errors.append(result.error)
+            if not isinstance(failure, KeyboardInterrupt):
+                try:
+                    result.drift = _drift(client, plan, meta, address)
+                except Exception as exc:
+                    result.errors.append(f"re-reading the account: {type(exc).__name__}: {exc}")
+                    if failure is None:
+                        failure = exc
+                        result.error = result.errors[-1]
+    finally:
+        if journal is not None:
+            append_journal(journal, result.to_dict())
+    if failure is not None:
+        failure.size_result = result  # type: ignore[attr-defined]
+        raise failure
     return result
+
+
+def _drift(client, plan: Plan, meta, address: str) -> dict:
+    after = client.account(address)
+    mids = client.mids()
+    drift = {}
+    for c in plan.coins:
+        if c.coin in meta and c.coin in mids:
+            now = after.positions.get(c.coin, 0.0)
+            drift[c.coin] = {"target": c.target, "position": now, "drift_usd": (c.target - now) * float(mids[c.coin])}
+    return drift
 
 
 def jsonable(value):
@@ -223,29 +329,79 @@ def parse_period(text: str) -> float:
     raise ConfigError(f"--every must be a period like 30s, 15m, 1h or 1d, got {text!r}")
 
 
+@dataclass(frozen=True)
+class LoopResult:
+    """How :func:`run_every` ended: passes started, the process exit code, the error that stopped it."""
+
+    passes: int
+    exit_code: int
+    error: str | None = None
+
+
 def run_every(
     period_s: float,
     once: Callable[[int], SizeResult],
     *,
     report: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
-    max_runs: int | None = None,
-) -> int:
-    """Call ``once(k)`` every ``period_s`` seconds until Ctrl-C (or ``max_runs``); temporary exchange errors
-    are reported and retried at the next period, not fatal. Returns the number of passes made."""
-    runs = 0
+    max_passes: int | None = None,
+    journal: str | Path | None = None,
+) -> LoopResult:
+    """Call ``once(k)`` every ``period_s`` seconds (anchored at the start, no drift) until Ctrl-C,
+    ``max_passes`` passes, or a permanent error.
+
+    * :class:`RetryableExchangeError` (timeouts, connection resets, HTTP 5xx and 429, an order whose
+      outcome is unknown) is reported, journaled (``"event": "retry"``) and retried at the next period;
+      the next pass plans from the account as it then is.
+    * Any other :class:`ExchangeError` (a refused request, a bad signature or unauthorized wallet, an
+      unknown coin) stops the loop: journaled (``"event": "stopped"``), exit code
+      :data:`EXIT_EXCHANGE_ERROR` (5).
+    * Any other project error (:class:`SizingError`, :class:`ConfigError`, ...) is bad input another
+      pass will not fix: journaled, exit code :data:`EXIT_BAD_INPUT` (2).
+    * Anything else is a bug: journaled, then raised.
+
+    Ctrl-C, or ``max_passes`` passes, end the loop with :data:`EXIT_OK` (0).
+    """
+    if max_passes is not None and (isinstance(max_passes, bool) or not isinstance(max_passes, int) or max_passes < 1):
+        raise ConfigError(f"max_passes must be an integer >= 1, got {max_passes!r}")
+
+    def record(event: str, k: int, exc: BaseException, exit_code: int | None) -> None:
+        if journal is not None:
+            append_journal(
+                journal,
+                {
+                    "time": _now(),
+                    "event": event,
+                    "pass": k,
+                    "error_type": type(exc).__name__,
+                    "error": str(exc),
+                    "exit_code": exit_code,
+                },
+            )
+
+    passes = 0
     next_at = time.monotonic()
     try:
-        while max_runs is None or runs < max_runs:
+        while max_passes is None or passes < max_passes:
+            k = passes
             try:
-                once(runs)
-            except (RetryableExchangeError, ExchangeError) as exc:
-                report(f"pass {runs}: {type(exc).__name__}: {exc}; trying again next period")
-            runs += 1
-            if max_runs is not None and runs >= max_runs:
+                once(k)
+            except RetryableExchangeError as exc:
+                report(f"pass {k}: {type(exc).__name__}: {exc}; trying again next period")
+                record("retry", k, exc, None)
+            except GeneticSizerError as exc:
+                code = EXIT_EXCHANGE_ERROR if isinstance(exc, ExchangeError) else EXIT_BAD_INPUT
+                report(f"pass {k}: {type(exc).__name__}: {exc}; stopping (exit code {code})")
+                record("stopped", k, exc, code)
+                return LoopResult(k + 1, code, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                record("stopped", k, exc, None)
+                raise
+            passes += 1
+            if max_passes is not None and passes >= max_passes:
                 break
             next_at += period_s
             sleep(max(0.0, next_at - time.monotonic()))
     except KeyboardInterrupt:
-        report(f"stopped after {runs} passes")
-    return runs
+        report(f"stopped after {passes} passes")
+    return LoopResult(passes, EXIT_OK)

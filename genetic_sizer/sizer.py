@@ -5,9 +5,11 @@ For every coin the champion holds (and every coin with an open position):
 * target size = weight x account value x leverage / mid, rounded toward zero to the coin's ``szDecimals``
   (and capped at ``max_notional_per_asset`` when set);
 * delta = target - current; the order's notional is ``|delta| x mid``;
-* a coin is skipped, with the reason, when it is already on target, when the order would be under
-  ``min_trade_usd`` (never below the exchange's $10 minimum), or when its weight moves by less than
-  ``min_weight_change``;
+* every order carries the IOC limit price it is sent at: ``mid x (1 + slippage)`` for a buy,
+  ``mid x (1 - slippage)`` for a sell, rounded to a valid price (:func:`~genetic_sizer.rounding.limit_price`);
+* a coin is skipped, with the reason, when it is already on target, when the order, valued at that limit
+  price (``size x limit price``, what the exchange checks), would be under ``min_trade_usd`` (never below
+  the exchange's $10 minimum), or when its weight moves by less than ``min_weight_change``;
 * positions in coins the champion does not hold are closed (``close_unlisted``, default true) or left
   alone with a reason;
 * an order that only shrinks a position is reduce-only; a flip (long to short or back) is a reduce-only
@@ -25,12 +27,28 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from genetic_sizer.errors import SizingError
-from genetic_sizer.rounding import round_size
+from genetic_sizer.rounding import limit_price, round_size
 
-__all__ = ["EXCHANGE_MIN_NOTIONAL", "AssetInfo", "CoinPlan", "Plan", "PlannedOrder", "SizerSettings", "plan_orders"]
+__all__ = [
+    "DEFAULT_SLIPPAGE",
+    "EXCHANGE_MIN_NOTIONAL",
+    "MAX_SLIPPAGE",
+    "AssetInfo",
+    "CoinPlan",
+    "Plan",
+    "PlannedOrder",
+    "SizerSettings",
+    "plan_orders",
+]
 
 EXCHANGE_MIN_NOTIONAL = 10.0
-"""Hyperliquid rejects orders under $10 of notional."""
+"""Hyperliquid rejects orders under $10 of notional (size x limit price)."""
+
+DEFAULT_SLIPPAGE = 0.01
+"""IOC limit orders are priced this far beyond the mid (1%): far enough to fill, a bound on the price paid."""
+
+MAX_SLIPPAGE = 0.5
+"""The largest slippage accepted (50% of the mid): beyond it a limit is no protection at all."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +56,11 @@ class SizerSettings:
     """How the champion is turned into positions.
 
     leverage : gross leverage (sum of |position notional| / account value at target), default 1.
-    min_trade_usd : smallest order sent, in USD; at least the exchange's $10 minimum.
+    min_trade_usd : smallest order sent, in USD valued at its limit price; at least the exchange's $10.
     min_weight_change : skip a coin whose weight moves by less than this (a drift band), default 0.
     close_unlisted : close positions in coins the champion does not hold, default true.
     max_notional_per_asset : cap on any one position's notional in USD, default none.
+    slippage : how far beyond the mid the IOC limit price goes, a fraction in (0, 0.5], default 0.01.
     """
 
     leverage: float = 1.0
@@ -49,6 +68,7 @@ class SizerSettings:
     min_weight_change: float = 0.0
     close_unlisted: bool = True
     max_notional_per_asset: float | None = None
+    slippage: float = DEFAULT_SLIPPAGE
 
     def __post_init__(self):
         def bad(name, value, what):
@@ -68,6 +88,12 @@ class SizerSettings:
             and self.max_notional_per_asset > 0
         ):
             bad("max_notional_per_asset", self.max_notional_per_asset, "a positive number or None")
+        if not (
+            isinstance(self.slippage, (int, float))
+            and not isinstance(self.slippage, bool)
+            and 0 < self.slippage <= MAX_SLIPPAGE
+        ):
+            bad("slippage", self.slippage, f"a fraction of the mid in (0, {MAX_SLIPPAGE:g}] (0.01 is 1%)")
 
 
 @dataclass(frozen=True)
@@ -86,13 +112,19 @@ class PlannedOrder:
     side: str  # "buy" or "sell"
     size: float  # > 0, at most szDecimals decimals
     mid: float
-    notional: float
+    notional: float  # size x mid
     reduce_only: bool
     leg: str  # "reduce", "close", "open" or "increase"
+    limit_px: float  # the IOC limit price sent (mid +/- slippage, rounded to a valid price)
 
     @property
     def is_buy(self) -> bool:
         return self.side == "buy"
+
+    @property
+    def limit_notional(self) -> float:
+        """size x limit price: the order's value as the exchange checks it against its minimum."""
+        return self.size * self.limit_px
 
 
 @dataclass(frozen=True)
@@ -205,6 +237,14 @@ def plan_orders(
     return Plan(account_value, settings.leverage, coins, reducing + increasing)
 
 
+def _order(coin, side, size, mid, reduce_only, leg, info, settings) -> PlannedOrder:
+    try:
+        px = limit_price(mid, side == "buy", settings.slippage, info.sz_decimals)
+    except ValueError as exc:
+        raise SizingError(f"no valid limit price for {coin} at mid {mid!r}: {exc}") from None
+    return PlannedOrder(coin, side, size, mid, size * mid, reduce_only, leg, px)
+
+
 def _plan_coin(coin, weights, account_value, positions, mids, meta, settings) -> tuple[CoinPlan, list[PlannedOrder]]:
     weight = weights.get(coin, 0.0)
     current = positions.get(coin, 0.0)
@@ -234,29 +274,34 @@ def _plan_coin(coin, weights, account_value, positions, mids, meta, settings) ->
         )
     flip = current != 0 and target != 0 and (current > 0) != (target > 0)
     if flip:
-        legs = _flip_legs(coin, current, target, delta, mid, settings)
+        legs = _flip_legs(coin, current, target, delta, mid, info, settings)
     else:
         reduces = abs(target) < abs(current)
         leg = ("close" if target == 0 else "reduce") if reduces else "increase"
-        legs = [PlannedOrder(coin, "buy" if delta > 0 else "sell", abs(delta), mid, notional, reduces, leg)]
-    legs = [o for o in legs if o.notional >= settings.min_trade_usd]
+        legs = [_order(coin, "buy" if delta > 0 else "sell", abs(delta), mid, reduces, leg, info, settings)]
+    small = legs[-1]
+    legs = [o for o in legs if o.limit_notional >= settings.min_trade_usd]
     if not legs:
         return skip(
-            f"order of ${notional:,.2f} is below the minimum of ${settings.min_trade_usd:g}", target, delta, notional
+            f"order of ${small.limit_notional:,.2f} at its limit price {small.limit_px:g} is below the minimum "
+            f"of ${settings.min_trade_usd:g}",
+            target,
+            delta,
+            notional,
         )
     reason = "flip: close then open" if flip and len(legs) == 2 else legs[0].leg
     return CoinPlan(coin, weight, mid, current, target, delta, cur_w, notional, "trade", reason), legs
 
 
-def _flip_legs(coin, current, target, delta, mid, settings) -> list[PlannedOrder]:
+def _flip_legs(coin, current, target, delta, mid, info, settings) -> list[PlannedOrder]:
     """A flip: a reduce-only close of the whole position, then an opening order for the target.
 
-    When the close alone is under the minimum order, a single order crosses zero instead (reduce-only would
-    stop at zero). When the opening leg is under the minimum, only the close is sent.
+    When the close alone is under the minimum order (at its limit price), a single order crosses zero instead
+    (reduce-only would stop at zero). When the opening leg is under the minimum, only the close is sent.
     """
     close_side = "sell" if current > 0 else "buy"
-    close = PlannedOrder(coin, close_side, abs(current), mid, abs(current) * mid, True, "close")
-    open_ = PlannedOrder(coin, close_side, abs(target), mid, abs(target) * mid, False, "open")
-    if close.notional < settings.min_trade_usd:
-        return [PlannedOrder(coin, close_side, abs(delta), mid, abs(delta) * mid, False, "open")]
+    close = _order(coin, close_side, abs(current), mid, True, "close", info, settings)
+    open_ = _order(coin, close_side, abs(target), mid, False, "open", info, settings)
+    if close.limit_notional < settings.min_trade_usd:
+        return [_order(coin, close_side, abs(delta), mid, False, "open", info, settings)]
     return [close, open_]

@@ -11,8 +11,8 @@ fault-injection knobs are plain attributes (or small methods) that tests set bef
 
 Every ``/exchange`` request is verified with the SDK's ``recover_agent_or_user_from_l1_action``: the
 signer must be the simulated account itself or one of its registered API wallets (``agents``).
-Numbers are answered as strings, like the real API. Only one trading account is simulated: info
-queries about any other address answer an empty account.
+Numbers are answered as strings, like the real API. Only one trading account is simulated; other
+addresses can be given read-only state (``other_accounts``) and any other address is an empty account.
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ class ExchangeRecord:
     account: str | None  # the account the signer acts for, or None when unauthorized
     response: Any = None
     http_status: int = 200
-    delayed: float = 0.0
+    delayed: float = 0.0  # the answer was held back this long AFTER processing
+    held: float = 0.0  # the request was held this long BEFORE processing (still in flight)
+    expires_after: int | None = None  # the request's expiresAfter (ms), if any
 
 
 @dataclass
@@ -127,6 +129,14 @@ class _Fault:
     body: str
     count: int
     path: str | None
+    skip: int = 0
+
+
+@dataclass
+class _Refusal:
+    message: str
+    count: int
+    skip: int = 0
 
 
 class FakeHyperliquid:
@@ -142,6 +152,8 @@ class FakeHyperliquid:
       addresses authorized to sign for it. ``accept_any_signer`` lets any signer trade the account.
     - ``account_value``, ``withdrawable``: floats for clearinghouseState.
     - ``positions``: coin -> ``{"szi": signed float, "entryPx": float}``; updated by fills.
+    - ``other_accounts``: address -> ``{"account_value": float, "positions": {coin: szi}}``, read-only
+      accounts that info queries answer (nobody can trade them here).
     - ``candles``: ``(coin, interval)`` -> list of candle dicts (see :func:`make_candles`);
       ``candle_limit`` (5000 like the real API): at most that many, the NEWEST in range, per answer
       (``candle_keep = "oldest"`` keeps the oldest instead, to test paging in the other direction).
@@ -153,6 +165,16 @@ class FakeHyperliquid:
     - ``reject_coins``: coin -> per-order error message (``statuses[i].error``).
     - ``info_overrides``: info type -> raw JSON answer to send instead (malformed-answer tests).
     - ``exchange_error``: when set, every ``/exchange`` answers ``{"status": "err", "response": msg}``.
+    - :meth:`refuse_next_exchange` (message, skip, count): the same refusal for ``count`` requests after
+      letting ``skip`` through.
+    - ``refuse_duplicate_cloids`` (True): reject an order whose cloid is already known, as the project
+      expects Hyperliquid to do. False accepts it as a NEW order (a second execution), to show that the
+      client does not depend on that refusal.
+    - ``info_lag`` (0.0 s): orderStatus and userFills do not show an order (or its fills) until this long
+      after it was processed; positions (clearinghouseState) are current. Models lookups that trail the
+      exchange, to exercise the client's position cross-check.
+    - ``enforce_expiry`` (True): a request carrying ``expiresAfter`` (ms) that is processed later than that
+      is refused with ``{"status": "err"}`` (the message is the fake's own) and changes nothing.
     - ``min_notional`` (10.0): per-order error below this notional (limit price x size).
     - ``validate_wire`` (True): per-order errors for sizes with more than szDecimals decimals and prices
       with more than 5 significant figures (non-integers) or more than 6 - szDecimals decimals.
@@ -160,10 +182,12 @@ class FakeHyperliquid:
     - :meth:`timeout_next_exchange` (delay, count): PROCESS the next ``/exchange`` requests (orders
       fill, state changes, records kept) but hold the HTTP answer for ``delay`` seconds, so a client
       with a shorter timeout sees a timeout although its orders went through.
+    - :meth:`hold_next_exchange` (delay, count): hold the next ``/exchange`` requests for ``delay``
+      seconds BEFORE processing them (a request still in flight when the client gives up on it).
 
     Records: ``exchange_requests`` (list of :class:`ExchangeRecord`), ``info_requests`` (request
-    bodies), ``orders`` (accepted orders, by cloid in ``orders_by_cloid``), ``duplicate_cloids``
-    (how many orders reused a known cloid; they are rejected like the real exchange does).
+    bodies), ``orders`` (accepted orders, by cloid in ``orders_by_cloid``: the latest one),
+    ``duplicate_cloids`` (how many orders reused a known cloid, refused or not).
     """
 
     def __init__(
@@ -177,6 +201,7 @@ class FakeHyperliquid:
         account_value: float = 100_000.0,
         withdrawable: float = 90_000.0,
         positions: dict[str, dict[str, float]] | None = None,
+        other_accounts: dict[str, dict[str, Any]] | None = None,
         candles: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
         funding: dict[str, list[dict[str, Any]]] | None = None,
         candle_limit: int = 5000,
@@ -192,6 +217,7 @@ class FakeHyperliquid:
         self.account_value = float(account_value)
         self.withdrawable = float(withdrawable)
         self.positions = {c: dict(p) for c, p in (positions or {}).items()}
+        self.other_accounts = {a.lower(): dict(v) for a, v in (other_accounts or {}).items()}
         self.candles = dict(candles or {})
         self.funding = dict(funding or {})
         self.candle_limit = candle_limit
@@ -204,8 +230,13 @@ class FakeHyperliquid:
         self.exchange_error: str | None = None
         self.min_notional = 10.0
         self.validate_wire = True
+        self.refuse_duplicate_cloids = True
+        self.info_lag = 0.0
+        self.enforce_expiry = True
         self._faults: list[_Fault] = []
+        self._refusals: list[_Refusal] = []
         self._timeouts: list[float] = []
+        self._holds: list[float] = []
 
         self.exchange_requests: list[ExchangeRecord] = []
         self.info_requests: list[dict[str, Any]] = []
@@ -259,10 +290,24 @@ class FakeHyperliquid:
         self.stop()
 
     # ------------------------------------------------------------------ knobs
-    def fail_next(self, status: int = 500, *, count: int = 1, path: str | None = "/exchange", body: str = "") -> None:
-        """Answer the next ``count`` requests to ``path`` (None: any path) with HTTP ``status``, unprocessed."""
+    def fail_next(
+        self, status: int = 500, *, count: int = 1, path: str | None = "/exchange", body: str = "", skip: int = 0
+    ) -> None:
+        """Answer ``count`` requests to ``path`` (None: any path) with HTTP ``status``, unprocessed, after
+        letting the next ``skip`` of them through."""
         with self.lock:
-            self._faults.append(_Fault(status, body or f"fake error {status}", count, path))
+            self._faults.append(_Fault(status, body or f"fake error {status}", count, path, skip))
+
+    def refuse_next_exchange(self, message: str, *, count: int = 1, skip: int = 0) -> None:
+        """Answer ``count`` ``/exchange`` requests with ``{"status": "err", "response": message}`` (nothing
+        processed), after letting the next ``skip`` through."""
+        with self.lock:
+            self._refusals.append(_Refusal(message, count, skip))
+
+    def hold_next_exchange(self, delay: float = 2.0, *, count: int = 1) -> None:
+        """Hold the next ``count`` /exchange requests ``delay`` seconds before processing them."""
+        with self.lock:
+            self._holds.extend([delay] * count)
 
     def timeout_next_exchange(self, delay: float = 2.0, *, count: int = 1) -> None:
         """Process the next ``count`` /exchange requests but delay each answer by ``delay`` seconds."""
@@ -307,7 +352,10 @@ class FakeHyperliquid:
         elif req.path == "/exchange":
             with self.lock:
                 delay = self._timeouts.pop(0) if self._timeouts else 0.0
-            status, payload = self._exchange(body, delay)
+                held = self._holds.pop(0) if self._holds else 0.0
+            if held:
+                time.sleep(held)  # in flight: not processed yet
+            status, payload = self._exchange(body, delay, held)
         else:
             self._reply(req, 404, "Not Found", content_type="text/plain")
             return
@@ -321,6 +369,9 @@ class FakeHyperliquid:
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.path is None or fault.path == path:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.count -= 1
                 if fault.count <= 0:
                     self._faults.remove(fault)
@@ -366,10 +417,14 @@ class FakeHyperliquid:
 
     def _clearinghouse(self, user: str) -> dict[str, Any]:
         mine = user == self.account_address
+        other = self.other_accounts.get(user)
         asset_positions = []
         total_ntl = 0.0
-        if mine:
-            for coin, pos in sorted(self.positions.items()):
+        positions = self.positions if mine else {}
+        if other is not None:
+            positions = {c: {"szi": float(s), "entryPx": self.mids.get(c, 1.0)} for c, s in other["positions"].items()}
+        if positions:
+            for coin, pos in sorted(positions.items()):
                 szi = float(pos["szi"])
                 if szi == 0.0:
                     continue
@@ -392,7 +447,7 @@ class FakeHyperliquid:
                         },
                     }
                 )
-        value = self.account_value if mine else 0.0
+        value = self.account_value if mine else float(other["account_value"]) if other is not None else 0.0
         summary = {
             "accountValue": _num(value),
             "totalNtlPos": _num(round(total_ntl, 6)),
@@ -404,7 +459,7 @@ class FakeHyperliquid:
             "marginSummary": summary,
             "crossMarginSummary": dict(summary),
             "crossMaintenanceMarginUsed": "0.0",
-            "withdrawable": _num(self.withdrawable if mine else 0.0),
+            "withdrawable": _num(self.withdrawable if mine else value if other is not None else 0.0),
             "time": int(time.time() * 1000),
         }
 
@@ -425,6 +480,9 @@ class FakeHyperliquid:
         in_range = sorted((r for r in rows if start <= r["time"] <= end), key=lambda r: r["time"])
         return [dict(r) for r in in_range[: self.funding_limit]]
 
+    def _visible(self, timestamp_ms: int) -> bool:
+        return timestamp_ms <= time.time() * 1000 - self.info_lag * 1000
+
     def _order_status(self, user: str, oid: Any) -> dict[str, Any]:
         order = None
         if user == self.account_address:
@@ -432,6 +490,8 @@ class FakeHyperliquid:
                 order = self.orders_by_cloid.get(oid.lower())
             else:
                 order = next((o for o in self.orders if o.oid == oid), None)
+        if order is not None and not self._visible(order.timestamp):
+            order = None
         if order is None:
             return {"status": "unknownOid"}
         remaining = max(order.orig_sz - order.filled_sz, 0.0) if order.status == "open" else 0.0
@@ -459,11 +519,11 @@ class FakeHyperliquid:
     def _user_fills(self, user: str) -> list[dict[str, Any]]:
         if user != self.account_address:
             return []
-        fills = [f for o in self.orders for f in o.fills]
+        fills = [f for o in self.orders for f in o.fills if self._visible(f["time"])]
         return sorted(fills, key=lambda f: f["time"], reverse=True)[:2000]
 
     # ------------------------------------------------------------------ /exchange
-    def _exchange(self, body: dict[str, Any], delay: float) -> tuple[int, Any]:
+    def _exchange(self, body: dict[str, Any], delay: float, held: float = 0.0) -> tuple[int, Any]:
         from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 
         action = body.get("action") or {}
@@ -480,13 +540,33 @@ class FakeHyperliquid:
             ).lower()
         except Exception:
             signer = None
+        expires_after = body.get("expiresAfter")
         with self.lock:
             account = self._account_for(signer)
-            record = ExchangeRecord(action=action, nonce=int(nonce or 0), signer=signer, account=account, delayed=delay)
+            record = ExchangeRecord(
+                action=action,
+                nonce=int(nonce or 0),
+                signer=signer,
+                account=account,
+                delayed=delay,
+                held=held,
+                expires_after=int(expires_after) if expires_after is not None else None,
+            )
             self.exchange_requests.append(record)
             payload = self._process(action, record)
             record.response = payload
         return 200, payload
+
+    def _take_refusal(self) -> str | None:
+        for refusal in self._refusals:
+            if refusal.skip > 0:
+                refusal.skip -= 1
+                return None
+            refusal.count -= 1
+            if refusal.count <= 0:
+                self._refusals.remove(refusal)
+            return refusal.message
+        return None
 
     def _account_for(self, signer: str | None) -> str | None:
         if signer is None:
@@ -504,8 +584,14 @@ class FakeHyperliquid:
         if record.nonce in seen:
             return {"status": "err", "response": f"Invalid nonce: duplicate nonce {record.nonce}"}
         seen.add(record.nonce)
+        now = int(time.time() * 1000)
+        if self.enforce_expiry and record.expires_after is not None and now > record.expires_after:
+            return {"status": "err", "response": f"Action expired: expiresAfter {record.expires_after}, now {now}."}
         if self.exchange_error is not None:
             return {"status": "err", "response": self.exchange_error}
+        refusal = self._take_refusal()
+        if refusal is not None:
+            return {"status": "err", "response": refusal}
         if action.get("type") != "order":
             return {"status": "err", "response": f"Unsupported action type {action.get('type')!r} (fake server)"}
         statuses = [self._place(wire, record.nonce) for wire in action.get("orders", [])]
@@ -522,7 +608,8 @@ class FakeHyperliquid:
             cloid = str(cloid).lower()
             if cloid in self.orders_by_cloid:
                 self.duplicate_cloids += 1
-                return {"error": DUPLICATE_CLOID_ERROR}
+                if self.refuse_duplicate_cloids:
+                    return {"error": DUPLICATE_CLOID_ERROR}
         if meta.get("isDelisted"):
             return {"error": f"Trading is halted for {coin}."}
         if coin in self.reject_coins:

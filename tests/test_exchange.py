@@ -85,8 +85,18 @@ def fake():
 
 @pytest.fixture
 def client(fake):
-    with HyperliquidClient(fake.url, credentials=_creds(), timeout=2.0, max_retries=3, backoff=0.01) as c:
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=1.0, max_retries=3, backoff=0.01, clock_tolerance=0.05
+    ) as c:
         yield c
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    """Poll until ``condition()`` (the fake's request threads finish on their own schedule)."""
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
 
 
 def _intent(coin: str, is_buy: bool, size: float, *, slippage: float = 0.01, tag: str = "t") -> OrderIntent:
@@ -460,7 +470,9 @@ def test_timeout_after_execution_does_not_duplicate(fake):
     intents = [_intent("BTC", True, 0.01), _intent("ETH", False, 0.5), _intent("SOL", True, 2.0)]
     fake.reject_coins["SOL"] = "Insufficient margin to place order."
     fake.timeout_next_exchange(delay=1.2)
-    with HyperliquidClient(fake.url, credentials=_creds(), timeout=0.4, max_retries=3, backoff=0.01) as c:
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.4, max_retries=3, backoff=0.01, clock_tolerance=0.1
+    ) as c:
         results = c.place_orders(intents)
     assert [r.status for r in results] == ["filled", "filled", "rejected"]
     assert results[0].avg_px == 60000.0 and results[0].filled_size == 0.01 and results[0].oid is not None
@@ -498,14 +510,137 @@ def test_http_500_then_success(fake, client):
 def test_persistent_5xx_gives_up_with_retryable_error(fake):
     sleeps = []
     fake.fail_next(502, count=100)
+    intent = _intent("BTC", True, 0.01)
     with (
-        HyperliquidClient(fake.url, credentials=_creds(), max_retries=2, backoff=0.01, sleep=sleeps.append) as c,
+        HyperliquidClient(
+            fake.url,
+            credentials=_creds(),
+            timeout=1.0,
+            max_retries=2,
+            backoff=0.01,
+            clock_tolerance=0.5,
+            sleep=sleeps.append,
+        ) as c,
         pytest.raises(RetryableExchangeError, match="HTTP 502") as err,
     ):
-        c.place_orders([_intent("BTC", True, 0.01)])
-    assert sleeps == [0.01, 0.02]
-    assert err.value.results == {}
-    assert fake.orders == []
+        c.place_orders([intent])
+    # 3 sends (1 + 2 retries), each followed by a wait until the request's expiry (send + timeout + tolerance)
+    # plus the tolerance again, before looking it up: 1.0 + 2 x 0.5 = 2 s after the send (no real sleep here).
+    assert len(sleeps) == 3 and all(1.8 < s <= 2.0 for s in sleeps)
+    assert err.value.results == {} and err.value.unknown == []
+    assert "never executed, not sent again: BTC" in str(err.value)
+    assert fake.orders == [] and sum(r["type"] == "orderStatus" for r in fake.info_requests) == 3
+
+
+def test_order_requests_carry_an_expiry(fake, client):
+    before = int(time.time() * 1000)
+    client.place_orders([_intent("BTC", True, 0.01)])
+    after = int(time.time() * 1000)
+    (record,) = fake.order_requests
+    # send time + timeout (1 s) + clock tolerance (0.05 s); the fake verified the signature over it
+    assert before + 1050 <= record.expires_after <= after + 1050
+    assert record.signer == AGENT.lower()
+
+
+def test_lookups_that_trail_the_exchange_never_make_a_second_order(fake):
+    """The request is processed but its answer is lost (a timeout after processing); the exchange does NOT
+    refuse a reused cloid, and orderStatus / userFills trail the exchange by a second. The client must not
+    take "not found" for "not executed": the positions moved, so it waits and looks again."""
+    fake.refuse_duplicate_cloids = False
+    fake.info_lag = 1.0
+    fake.timeout_next_exchange(delay=1.5)
+    intents = [_intent("BTC", True, 0.01), _intent("ETH", False, 0.5)]
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.4, max_retries=6, backoff=0.2, clock_tolerance=0.1
+    ) as c:
+        results = c.place_orders(intents)
+    assert [(r.status, r.filled_size) for r in results] == [("filled", 0.01), ("filled", 0.5)]
+    assert [r.oid for r in results] == [fake.orders_by_cloid[i.cloid].oid for i in intents]
+    assert [fake.orders_for(i.cloid) for i in intents] == [1, 1]  # each executed exactly once
+    assert len(fake.order_requests) == 1 and fake.duplicate_cloids == 0
+    assert fake.position("BTC") == 0.01 and fake.position("ETH") == -0.5
+
+
+def test_fills_settle_an_order_that_order_status_does_not_know(fake):
+    """orderStatus never finds the order, but the user's fills carry its cloid: it was executed."""
+    fake.refuse_duplicate_cloids = False
+    fake.info_overrides["orderStatus"] = {"status": "unknownOid"}
+    fake.timeout_next_exchange(delay=1.0)
+    intent = _intent("SOL", True, 2.0)
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.3, max_retries=3, backoff=0.01, clock_tolerance=0.1
+    ) as c:
+        (result,) = c.place_orders([intent])
+    assert (result.status, result.filled_size, result.avg_px) == ("filled", 2.0, 150.0)
+    assert result.oid == fake.orders_by_cloid[intent.cloid].oid
+    assert fake.orders_for(intent.cloid) == 1 and len(fake.order_requests) == 1
+    assert fake.position("SOL") == 2.0
+
+
+def test_a_request_still_in_flight_is_expired_before_the_resend(fake):
+    """The request reaches the exchange only after the client gave up on it. The client waits until it has
+    expired before it looks up and resends; the exchange then refuses the late one, so only one order exists
+    (the fake does not refuse the reused cloid)."""
+    fake.refuse_duplicate_cloids = False
+    fake.hold_next_exchange(1.2)
+    intent = _intent("ETH", True, 0.5)
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.3, max_retries=3, backoff=0.01, clock_tolerance=0.1
+    ) as c:
+        (result,) = c.place_orders([intent])
+    assert (result.status, result.filled_size) == ("filled", 0.5)
+    _wait_for(lambda: len(fake.order_requests) == 2 and all(r.response for r in fake.order_requests))
+    resend, late = sorted(fake.order_requests, key=lambda r: r.held)
+    assert late.held == 1.2 and late.response["status"] == "err" and "expired" in late.response["response"]
+    assert resend.response["status"] == "ok" and resend.nonce > late.nonce
+    assert fake.orders_for(intent.cloid) == 1 and fake.position("ETH") == 0.5
+
+
+def test_an_order_never_reported_whose_position_moved_is_not_resent(fake):
+    """Lookups never show the order (they trail by a minute) but the position moved: the outcome is unknown,
+    so nothing is sent again and the error says so."""
+    fake.refuse_duplicate_cloids = False
+    fake.info_lag = 60.0
+    fake.timeout_next_exchange(delay=1.0)
+    intents = [_intent("BTC", True, 0.01), _intent("DOGE", True, 100.0)]
+    fake.reject_coins["DOGE"] = "Insufficient margin to place order."
+    with (
+        HyperliquidClient(
+            fake.url, credentials=_creds(), timeout=0.3, max_retries=2, backoff=0.01, clock_tolerance=0.05
+        ) as c,
+        pytest.raises(RetryableExchangeError, match="outcome UNKNOWN for BTC") as err,
+    ):
+        c.place_orders(intents)
+    assert err.value.unknown == [intents[0].cloid] and err.value.results == {}
+    assert fake.orders_for(intents[0].cloid) == 1 and fake.position("BTC") == 0.01
+    # DOGE's position did not move (it was rejected), but nothing is sent while another order is in doubt
+    assert "never executed, not sent again: DOGE" in str(err.value)
+    assert len(fake.order_requests) == 1 and fake.duplicate_cloids == 0
+
+
+def test_a_clock_off_the_exchanges_is_refused_before_sending(fake, client):
+    client.meta()
+    state = {
+        "assetPositions": [],
+        "marginSummary": {"accountValue": "1000.0"},
+        "withdrawable": "1000.0",
+        "time": int(time.time() * 1000) - 30_000,  # the exchange's clock: 30 s behind this machine's
+    }
+    fake.info_overrides["clearinghouseState"] = state
+    with pytest.raises(ConfigError, match=r"clock is 30\.\d s ahead of the exchange's") as err:
+        client.place_orders([_intent("BTC", True, 0.01)])
+    assert "NTP" in str(err.value)
+    assert fake.exchange_requests == []
+
+
+def test_http_429_is_transient(fake, client):
+    client.meta()
+    fake.fail_next(429, path="/info", body='{"code": 429, "msg": "rate limited"}')
+    assert client.mids() == MIDS
+    fake.fail_next(429, path="/exchange", body='{"code": 429, "msg": "rate limited"}')
+    intent = _intent("BTC", True, 0.01)
+    (result,) = client.place_orders([intent])
+    assert result.status == "filled" and fake.orders_for(intent.cloid) == 1
 
 
 def test_http_4xx_is_not_retried(fake, client):
@@ -528,7 +663,9 @@ def test_unreachable_server_raises_retryable_error():
 
 
 def test_server_gone_before_placing_orders(fake):
-    c = HyperliquidClient(fake.url, credentials=_creds(), timeout=0.5, max_retries=2, backoff=0.01)
+    c = HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.5, max_retries=2, backoff=0.01, clock_tolerance=0.05
+    )
     c.meta()
     fake.stop()
     with pytest.raises(RetryableExchangeError) as err:
@@ -648,7 +785,28 @@ def test_client_config_validation():
         HyperliquidClient("http://127.0.0.1:1", timeout=0)
     with pytest.raises(ConfigError, match="max_retries"):
         HyperliquidClient("http://127.0.0.1:1", max_retries=-1)
+    with pytest.raises(ConfigError, match="clock_tolerance"):
+        HyperliquidClient("http://127.0.0.1:1", clock_tolerance=0)
     with pytest.raises(ConfigError, match="base_url"):
         HyperliquidClient("127.0.0.1:1")
     assert HyperliquidClient(MAINNET_API_URL).is_mainnet
     assert not HyperliquidClient("http://127.0.0.1:1").is_mainnet
+
+
+def test_a_malformed_lookup_after_a_lost_request_keeps_what_is_known(fake):
+    """After a lost request the lookups answer garbage: the error says which orders are in doubt and carries
+    the outcomes already known."""
+    fake.timeout_next_exchange(delay=1.0)
+    fake.info_overrides["userFills"] = {"not": "a list"}
+    fake.info_overrides["orderStatus"] = {"status": "order", "order": {"status": "filled"}}
+    intent = _intent("BTC", True, 0.01)
+    with (
+        HyperliquidClient(
+            fake.url, credentials=_creds(), timeout=0.3, max_retries=2, backoff=0.01, clock_tolerance=0.05
+        ) as c,
+        pytest.raises(ExchangeError, match=r"orderStatus\.order\.order is missing") as err,
+    ):
+        c.place_orders([intent])
+    assert not isinstance(err.value, RetryableExchangeError)
+    assert err.value.unknown == [intent.cloid] and err.value.results == {}
+    assert fake.orders_for(intent.cloid) == 1 and len(fake.order_requests) == 1

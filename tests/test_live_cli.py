@@ -243,3 +243,156 @@ def test_data_fetch_pages_aligns_and_saves(fake, tmp_path, capsys):
         == 2
     )
     assert "unknown coin 'BTCC'; nearest listed names: ['BTC'" in capsys.readouterr().err
+
+
+# ---- defects: wrong account, partial passes, the loop's error policy, the minimum at the limit, bad flags ----
+STRANGER_KEY = "0x" + "33" * 32  # a wallet nobody authorized
+OTHER = "0x" + "ab" * 20  # another account, with its own equity and positions (read-only here)
+
+
+def _journal(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_execute_refuses_an_address_other_than_the_keys_account(fake, tmp_path, capsys, monkeypatch):
+    fake.other_accounts[OTHER.lower()] = {"account_value": 50_000.0, "positions": {"BTC": 0.5}}
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    # a dry run may preview any account: OTHER's equity and position are read
+    assert _size(fake, champ, "--address", OTHER, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["address"] == OTHER and out["plan"]["account_value"] == 50_000.0
+    assert {c["coin"]: c["current"] for c in out["plan"]["coins"]}["BTC"] == 0.5
+    # executing would size OTHER but sign for (and trade) MAIN: refused before anything is read or sent
+    assert _size(fake, champ, "--execute", "--address", OTHER) == 2
+    out, err = capsys.readouterr()
+    assert f"--address {OTHER} is not the account this key trades: its orders go to {MAIN}" in err
+    assert f"HL_ACCOUNT_ADDRESS={OTHER}" in err
+    for text in (out, err):
+        assert AGENT_KEY[2:] not in text
+    assert fake.exchange_requests == [] and fake.orders == []
+    # naming the key's own account is fine
+    assert _size(fake, champ, "--execute", "--address", MAIN.lower()) == 0
+    assert fake.position("BTC") == 0.08333 and fake.position("ETH") == 1.6666
+
+
+def test_a_failure_after_accepted_orders_journals_and_prints_them(fake, tmp_path, capsys, monkeypatch):
+    # DOGE (not in the champion) is closed by the first request; the second (the increases) is refused whole
+    fake.set_position("DOGE", 1000.0)
+    fake.refuse_next_exchange("Too many requests in the last minute.", skip=1)
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    journal = tmp_path / "journal.jsonl"
+    assert _size(fake, champ, "--execute", "--journal", str(journal)) == 2
+    out, err = capsys.readouterr()
+    assert "result DOGE: filled 1000" in out and "pass FAILED: ExchangeError" in out
+    assert "Too many requests" in err
+    assert fake.position("DOGE") == 0.0 and fake.position("BTC") == 0.0
+    (record,) = _journal(journal)
+    assert [(r["coin"], r["status"], r["filled_size"]) for r in record["results"]] == [("DOGE", "filled", 1000.0)]
+    assert (
+        record["error"]
+        == "ExchangeError: the exchange refused the order request: Too many requests in the last minute."
+    )
+    assert record["drift"]["DOGE"]["position"] == 0.0 and record["drift"]["BTC"]["position"] == 0.0
+
+
+def test_every_stops_on_a_permanent_exchange_error_with_exit_code_5(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", STRANGER_KEY)  # not an API wallet of MAIN: every order is refused
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    journal = tmp_path / "journal.jsonl"
+    code = _size(fake, champ, "--execute", "--every", "1s", "--max-passes", "3", "--journal", str(journal))
+    assert code == 5
+    out = capsys.readouterr().out
+    assert "pass 0: ExchangeError:" in out and "does not exist" in out and "stopping (exit code 5)" in out
+    assert len(fake.exchange_requests) == 1  # not retried at the next period
+    size_record, stop = _journal(journal)
+    assert size_record["executed"] is True and "does not exist" in size_record["error"]
+    assert (stop["event"], stop["pass"], stop["error_type"], stop["exit_code"]) == ("stopped", 0, "ExchangeError", 5)
+    assert STRANGER_KEY[2:] not in journal.read_text() + out
+
+
+def test_every_retries_transient_errors_at_the_next_period(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    fake.fail_next(503, count=4, path="/info")  # the first pass's first read fails 1 + 3 retries times
+    journal = tmp_path / "journal.jsonl"
+    assert _size(fake, champ, "--execute", "--every", "1s", "--max-passes", "2", "--journal", str(journal)) == 0
+    assert "pass 0: RetryableExchangeError: meta" in capsys.readouterr().out
+    retry, size_record = _journal(journal)
+    assert (retry["event"], retry["pass"], retry["exit_code"]) == ("retry", 0, None)
+    assert size_record["executed"] is True and size_record["error"] is None
+    assert fake.position("BTC") == 0.08333 and fake.position("ETH") == 1.6666
+
+
+def test_every_stops_on_bad_input_with_exit_code_2(fake, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "XRP": 0.5})
+    journal = tmp_path / "journal.jsonl"
+    assert _size(fake, champ, "--every", "1s", "--max-passes", "3", "--journal", str(journal)) == 2
+    assert "holds 'XRP', which the exchange does not list" in capsys.readouterr().out
+    (stop,) = _journal(journal)
+    assert (stop["event"], stop["error_type"], stop["exit_code"]) == ("stopped", "SizingError", 2)
+
+
+def test_a_sell_above_10_at_the_mid_but_below_at_its_limit_is_not_sent(fake, tmp_path, capsys, monkeypatch):
+    # PEPE 5.1 at a mid of 2 is $10.20; with 5% slippage the close sells at 1.9: 5.1 x 1.9 = $9.69 < $10
+    fake.set_position("PEPE", 5.1)
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, champ, "--execute", "--slippage", "0.05", "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    pepe = {c["coin"]: c for c in out["plan"]["coins"]}["PEPE"]
+    assert (
+        pepe["action"] == "skip"
+        and pepe["reason"] == "order of $9.69 at its limit price 1.9 is below the minimum of $10"
+    )
+    assert out["errors"] == [] and fake.position("PEPE") == 5.1
+    sent = [w for r in fake.order_requests for w in r.action["orders"]]
+    assert {w["a"] for w in sent} == {0, 1}  # BTC and ETH only
+    # limits as planned: BTC buys at 60,000 x 1.05 = 63,000, ETH at 3,150
+    assert sorted(w["p"] for w in sent) == ["3150", "63000"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--slippage", "2", "must be a number > 0 and <= 0.5 (a fraction of the mid: 0.01 is 1%), got '2'"),
+        ("--slippage", "-0.1", "must be a number > 0 and <= 0.5"),
+        ("--slippage", "0", "must be a number > 0 and <= 0.5"),
+        ("--slippage", "nan", "must be a number > 0 and <= 0.5"),
+        ("--slippage", "1%", "must be a number > 0 and <= 0.5"),
+        ("--leverage", "0", "must be a number > 0, got '0'"),
+        ("--leverage", "-2", "must be a number > 0"),
+        ("--leverage", "inf", "must be a number > 0"),
+        ("--timeout", "0", "must be a number > 0"),
+        ("--timeout", "-1", "must be a number > 0"),
+        ("--min-trade-usd", "5", "must be a number >= 10 (the exchange's minimum order), got '5'"),
+        ("--min-weight-change", "1", "must be a number >= 0 and < 1"),
+        ("--min-weight-change", "-0.01", "must be a number >= 0 and < 1"),
+        ("--max-notional-per-asset", "0", "must be a number > 0"),
+        ("--every", "0h", "must be a period like 30s, 15m, 1h or 1d, got '0h'"),
+        ("--max-passes", "0", "must be an integer >= 1"),
+        ("--max-passes", "1.5", "must be an integer >= 1, got '1.5'"),
+    ],
+)
+def test_numeric_flags_are_validated_when_parsed(fake, tmp_path, capsys, monkeypatch, flag, value, message):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    with pytest.raises(SystemExit) as exit_:
+        _size(fake, champ, f"{flag}={value}")
+    assert exit_.value.code == 2
+    assert f"argument {flag}: {message}" in capsys.readouterr().err
+    assert fake.info_requests == [] and fake.exchange_requests == []
+
+
+def test_max_passes_needs_every(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, champ, "--max-passes", "2") == 2
+    assert "--max-passes needs --every" in capsys.readouterr().err

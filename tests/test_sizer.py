@@ -84,6 +84,8 @@ def test_fresh_account_targets():
         ("SOL", "buy", 10.0, False, "increase"),
     ]
     assert [o.notional for o in plan.orders] == [5_000.0, 3_000.0, 2_000.0]
+    # buys go out 1% above the mid (the default slippage), rounded to a valid price
+    assert [o.limit_px for o in plan.orders] == [101_000.0, 4_040.0, 202.0]
 
 
 def test_leverage_and_rounding_toward_zero():
@@ -111,11 +113,12 @@ def test_existing_longs_shorts_and_unlisted_coins():
 
 
 def test_tiny_weights_fall_under_the_minimum():
-    # 100 USD: SOL 0.95 -> 95 / 200 = 0.475 ($95); ETH 0.05 -> $5 / 4,000 = 0.0012 ($4.80) < $10
+    # 100 USD: SOL 0.95 -> 95 / 200 = 0.475 ($95); ETH 0.05 -> $5 / 4,000 = 0.0012, bought at the limit
+    # 4,000 x 1.01 = 4,040: 0.0012 x 4,040 = $4.848 < $10
     plan = plan_orders({"SOL": 0.95, "ETH": 0.05}, 100, {}, MIDS, META)
     assert orders(plan) == [("SOL", "buy", 0.47, False, "increase")]
     eth = coin(plan, "ETH")
-    assert eth.action == "skip" and eth.reason == "order of $4.80 is below the minimum of $10"
+    assert eth.action == "skip" and eth.reason == "order of $4.85 at its limit price 4040 is below the minimum of $10"
     custom = plan_orders({"SOL": 0.95, "ETH": 0.05}, 100, {}, MIDS, META, SizerSettings(min_trade_usd=100))
     assert custom.orders == [] and len(custom.skipped) == 2
 
@@ -144,6 +147,44 @@ def test_size_decimals_zero_to_five():
     plan = plan_orders({c: 1 / 6 for c in meta}, 6_000, {}, mids, meta)
     sizes = {o.coin: o.size for o in plan.orders}
     assert sizes == {"C0": 333.0, "C1": 333.3, "C2": 333.33, "C3": 333.333, "C4": 333.3333, "C5": 333.33333}
+
+
+def test_the_minimum_is_checked_at_the_limit_price():
+    # Closing 0.0026 ETH: $10.40 at the mid of 4,000, but a sell goes out at 4,000 x (1 - 0.05) = 3,800:
+    # 0.0026 x 3,800 = $9.88, which the exchange rejects. A buy of the same size goes out at 4,200: $10.92.
+    settings = SizerSettings(slippage=0.05)
+    sell = plan_orders({"SOL": 1.0}, 1_000, {"ETH": 0.0026}, MIDS, META, settings)
+    eth = coin(sell, "ETH")
+    assert eth.action == "skip" and "ETH" not in [o.coin for o in sell.orders]
+    assert eth.reason == "order of $9.88 at its limit price 3800 is below the minimum of $10"
+    buy = plan_orders({"SOL": 1.0}, 1_000, {"ETH": -0.0026}, MIDS, META, settings)
+    (order,) = [o for o in buy.orders if o.coin == "ETH"]
+    assert (order.side, order.size, order.limit_px) == ("buy", 0.0026, 4_200.0)
+    assert order.limit_notional == pytest.approx(10.92) and order.notional == pytest.approx(10.40)
+    # with 1% slippage the sell's limit is 3,960: 0.0026 x 3,960 = $10.296, sent
+    (order,) = [o for o in plan_orders({"SOL": 1.0}, 1_000, {"ETH": 0.0026}, MIDS, META).orders if o.coin == "ETH"]
+    assert (order.side, order.limit_px) == ("sell", 3_960.0)
+
+
+def test_a_flip_whose_close_is_under_the_minimum_at_its_limit_is_one_order():
+    # SOL short 0.05 ($10.00 at the mid 200) flips long to 0.5 x 1,000 / 200 = 2.5. With 5% slippage the
+    # close buys at 210: 0.05 x 210 = $10.50, so two legs. Long 0.05 flipping short: the close would sell at
+    # 190: $9.50 < $10, so one order of 2.55 crosses zero instead.
+    settings = SizerSettings(slippage=0.05)
+    up = plan_orders({"SOL": 0.5, "ETH": 0.5}, 1_000, {"SOL": -0.05}, MIDS, META, settings)
+    assert [o for o in orders(up) if o[0] == "SOL"] == [
+        ("SOL", "buy", 0.05, True, "close"),
+        ("SOL", "buy", 2.5, False, "open"),
+    ]
+    down = plan_orders({"SOL": -0.5, "ETH": 0.5}, 1_000, {"SOL": 0.05}, MIDS, META, settings)
+    assert [o for o in orders(down) if o[0] == "SOL"] == [("SOL", "sell", 2.55, False, "open")]
+    assert [o.limit_px for o in down.orders if o.coin == "SOL"] == [190.0]
+
+
+@pytest.mark.parametrize("slippage", [0, -0.1, 0.51, 2, float("nan"), True, "0.01"])
+def test_slippage_is_validated(slippage):
+    with pytest.raises(SizingError, match=r"slippage must be a fraction of the mid in \(0, 0\.5\]"):
+        SizerSettings(slippage=slippage)
 
 
 def test_flip_with_a_close_under_the_minimum_is_one_order():
