@@ -11,8 +11,12 @@ Definitions (all per genome, from the value series ``v`` of n bars and ``init_ca
 ``sortino``              ``mean(r) * ppy / (sqrt(mean(min(r, 0)**2)) * sqrt(ppy))``; 0 if no downside
 ``calmar``               ``annualized_return / |max_drawdown|``; 0 if there was no drawdown
 ``max_drawdown``         ``min(v / running_max(v) - 1)``, a number <= 0 (vectorbt's sign)
-``turnover``             annualized one-way turnover: traded notional / value summed over
-                         rebalances after the first, times ``periods_per_year / n``
+``turnover``             annualized two-way turnover: the traded notional (buys plus sells, at fill
+                         prices) of each rebalance after the first, divided by the portfolio value
+                         just before it, summed and multiplied by ``periods_per_year / n``. At a
+                         rebalance this is ``sum_k |w_k - w_before_k|`` without costs (a switch of
+                         the whole book from one asset to another counts 2); 1.0 a year means trades
+                         worth the whole book a year, e.g. half of it sold and replaced
 =======================  =====================================================================
 
 where ``r[0] = v[0] / init_cash - 1`` and ``r[i] = v[i] / v[i-1] - 1``. These are vectorbt's definitions

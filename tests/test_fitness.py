@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from genetic_sizer.data import Prices
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.fitness import compute_metrics
 from genetic_sizer.simulate import backtest, rebalance_mask
@@ -132,6 +134,31 @@ def test_turnover_is_annualized_traded_fraction():
     assert 0 < m["turnover"][0] < 12  # monthly trades of a fraction of the book
     held = backtest(prices, [0.2, 0.3, 0.5], rebalance="once")
     assert compute_metrics(held.value, init_cash=1e4, periods_per_year=365, traded=held.traded)["turnover"][0] == 0
+
+
+def test_turnover_is_two_way_by_hand():
+    """Two assets held 50/50 from 1000 and rebalanced every bar of a three-bar year, without costs."""
+    a, b = (10.0, 20.0, 20.0), (10.0, 10.0, 5.0)
+    prices = Prices(np.column_stack([a, b]), pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC"), ("A", "B"))
+    # bar 1: 50 A and 50 B are worth 1000 and 500 (weights 2/3, 1/3); back to 1/2 each (37.5 A, 75 B)
+    drift1 = abs(0.5 - 1000 / 1500) + abs(0.5 - 500 / 1500)  # sell 250 of A, buy 250 of B: 500 of 1500
+    # bar 2: 37.5 A and 75 B are worth 750 and 375 (weights 2/3, 1/3 again)
+    drift2 = abs(0.5 - 750 / 1125) + abs(0.5 - 375 / 1125)
+    assert drift1 == pytest.approx(1 / 3) and drift2 == pytest.approx(1 / 3)
+    bt = backtest(prices, [0.5, 0.5], rebalance=1, init_cash=1000.0)
+    m = compute_metrics(bt.value, init_cash=1000.0, periods_per_year=3, traded=bt.traded)
+    # two-way: buys plus sells, summed over the rebalances after the first, times 3 bars a year / 3 bars
+    assert m["turnover"][0] == pytest.approx((drift1 + drift2) * 3 / 3, rel=1e-14)
+    assert m["turnover"][0] == pytest.approx(2 / 3, rel=1e-14)  # one-way turnover would be 1/3
+
+
+def test_turnover_is_documented_as_two_way():
+    import genetic_sizer.fitness as F
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    fitness_section = readme[readme.index("### Fitness") : readme.index("## Evolution")]
+    for where, text in (("genetic_sizer.fitness", F.__doc__), ("README Fitness", fitness_section)):
+        assert "two-way turnover" in text and "one-way" not in text, where
 
 
 def test_metrics_input_errors():
