@@ -70,6 +70,12 @@ def cmd_backtest(args) -> int:
     print(
         f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}, engine {args.engine}"
     )
+    if m["wiped_out"][0]:
+        k = int(np.argmax(bt.value[:, 0] <= 0))
+        print(
+            f"  WIPED OUT: the value fell to {bt.value[k, 0]:,.2f} on {prices.index[k].date()} (bar {k} of "
+            f"{prices.n_bars}); the figures below measure the portfolio up to that bar, where it is worth 0"
+        )
     for name in (
         "total_return",
         "cagr",
@@ -147,12 +153,19 @@ def _print_summary(report) -> None:
     if not console.is_terminal:
         console = Console(width=max(console.width, 110))
     table = Table(title="Champion beside classical allocations (same window and settings)")
+    columns = [m for m in SUMMARY_METRICS if m != "wiped_out"]
     table.add_column("allocation", no_wrap=True)
-    for m in SUMMARY_METRICS:
+    for m in columns:
         table.add_column(_SHORT.get(m, m), justify="right")
     for name, row in report.summary.items():
-        table.add_row(name, *(f"{row[m]:.4f}" for m in SUMMARY_METRICS))
+        label = f"{name} (wiped out)" if row["wiped_out"] else name
+        table.add_row(label, *(f"{row[m]:.4f}" for m in columns))
     console.print(table)
+    for name, row in report.summary.items():
+        if row["wiped_out"]:
+            console.print(
+                f"  {name} was wiped out: its value reached zero or below; its figures measure it up to that bar"
+            )
     for name, why in report.skipped.items():
         console.print(f"  {name} left out: {why}")
     weights = report.champion["weights"]

@@ -203,11 +203,18 @@ class _Run:
     def _record(self, nevals: int) -> dict:
         fit = np.array([ind.fitness.values for ind in self.population])
         rec = {"gen": self.gen, "nevals": nevals, "evaluations": self.evaluations}
+        # statistics of the live genomes only: a wiped-out genome's fitness is a sentinel, not a value
+        wiped = self.evaluator.is_wiped_out(fit)
+        live = fit[~wiped]
         for j, name in enumerate(self.config.objective):
-            col = fit[:, j]
-            rec[f"{name}_best"] = float(col.max() if self.maximize[j] else col.min())
-            rec[f"{name}_mean"] = float(col.mean())
-            rec[f"{name}_std"] = float(col.std())
+            col = live[:, j]
+            if len(col):
+                rec[f"{name}_best"] = float(col.max() if self.maximize[j] else col.min())
+                rec[f"{name}_mean"] = float(col.mean())
+                rec[f"{name}_std"] = float(col.std())
+            else:  # every genome of the generation was wiped out
+                rec[f"{name}_best"] = rec[f"{name}_mean"] = rec[f"{name}_std"] = math.nan
+        rec["wiped_out"] = int(wiped.sum())
         rec["diversity"] = G.diversity(np.stack(self.population))
         self.logbook.record(**rec)
         return rec

@@ -2,24 +2,42 @@
 
 Definitions (all per genome, from the value series ``v`` of n bars and ``init_cash``):
 
-=======================  =====================================================================
-``total_return``         ``v[-1] / init_cash - 1``
-``annualized_return``    ``prod(1 + r) ** (periods_per_year / n) - 1`` (CAGR); -1 if wiped out
-``cagr``                 alias of ``annualized_return``
-``annualized_volatility`` ``std(r, ddof=1) * sqrt(periods_per_year)``
-``sharpe``               ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``; 0 if std is 0
-``sortino``              ``mean(r) * ppy / (sqrt(mean(min(r, 0)**2)) * sqrt(ppy))``; 0 if no downside
-``calmar``               ``annualized_return / |max_drawdown|``; 0 if there was no drawdown
-``max_drawdown``         ``min(v / running_max(v) - 1)``, a number <= 0 (vectorbt's sign)
-``turnover``             annualized one-way turnover: traded notional / value summed over
-                         rebalances after the first, times ``periods_per_year / n``
-=======================  =====================================================================
+=========================  ===================================================================
+``total_return``           ``v[-1] / init_cash - 1``
+``annualized_return``      ``prod(1 + r) ** (periods_per_year / n) - 1`` (CAGR)
+``cagr``                   alias of ``annualized_return``
+``annualized_volatility``  ``std(r, ddof=1) * sqrt(periods_per_year)``
+``sharpe``                 ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``
+``sortino``                ``mean(r) * ppy / (sqrt(mean(min(r, 0)**2)) * sqrt(ppy))``
+``calmar``                 ``annualized_return / |max_drawdown|``
+``max_drawdown``           ``min(v / running_max(v) - 1)``, a number in ``[-1, 0]`` (vectorbt's sign)
+``turnover``               annualized two-way turnover: the traded notional (buys plus sells, at fill
+                           prices) of each rebalance after the first, divided by the portfolio value
+                           just before it, summed and multiplied by ``periods_per_year / n``. At a
+                           rebalance this is ``sum_k |w_k - w_before_k|`` without costs (a switch of
+                           the whole book from one asset to another counts 2); 1.0 a year means trades
+                           worth the whole book a year, e.g. half of it sold and replaced
+``wiped_out``              1.0 if the value reached zero or below at some bar, else 0.0
+=========================  ===================================================================
 
 where ``r[0] = v[0] / init_cash - 1`` and ``r[i] = v[i] / v[i-1] - 1``. These are vectorbt's definitions
 (``pf.sharpe_ratio()`` and friends, with ``freq`` and ``year_freq`` giving ``periods_per_year`` bars a
-year), and the test suite checks them against vectorbt to 1e-9 relative. Where vectorbt returns ``inf``
-or ``nan`` for a degenerate genome (flat value, zero volatility, no drawdown), these return the finite
-values above so that selection is never poisoned by NaN.
+year), and the test suite checks them against vectorbt to 1e-9 relative. Where vectorbt returns ``inf``,
+``nan`` or a figure made of rounding noise, these return finite values that keep the ranking monotone:
+
+* every metric lies in ``[-CAP, CAP]`` (:data:`CAP` = 1e12);
+* a ratio with a zero denominator (Sharpe without volatility, Sortino without downside, Calmar without
+  drawdown) is ``+CAP``, ``-CAP`` or 0 by the sign of its numerator (mean return; annualized return for
+  Calmar). Dispersions and drawdowns within rounding noise of zero (:data:`genetic_sizer.nb.NOISE` =
+  1e-12) count as zero, and so does a numerator within it of zero (the ratio is then 0). So a
+  constant-return series has Sharpe ``+CAP``, not 1e15, and a genome that gains without ever losing
+  ranks at or above every genome with a loss in Sortino and Calmar;
+* a genome whose value reaches zero or below at any bar (a long/short portfolio whose shorts rallied) is
+  *wiped out*: it is measured on the returns up to that bar, where it is worth 0, so ``total_return``,
+  ``annualized_return`` and ``max_drawdown`` are -1 and ``calmar`` is -1 (vectorbt reports the value
+  going through zero, e.g. a drawdown of -4.5, -450 %). The simulation itself is not changed: it
+  equals vectorbt's. For selection, :class:`Evaluator` gives a wiped-out genome
+  :data:`WIPED_OUT_FITNESS` in every objective, worse than any live genome.
 """
 
 from __future__ import annotations
@@ -31,9 +49,17 @@ import numpy as np
 from genetic_sizer import nb
 from genetic_sizer.errors import ConfigError
 
-__all__ = ["MAXIMIZE", "METRICS", "Evaluator", "compute_metrics"]
+__all__ = ["CAP", "MAXIMIZE", "METRICS", "WIPED_OUT_FITNESS", "Evaluator", "compute_metrics", "wiped_out_fitness"]
 
-METRICS = (*nb.METRIC_NAMES, "cagr", "turnover")
+CAP = nb.CAP
+"""Every metric lies in ``[-CAP, CAP]``; an unbounded ratio (zero denominator) is ``+CAP`` or ``-CAP``."""
+
+WIPED_OUT_FITNESS = 10 * CAP
+"""Magnitude of a wiped-out genome's fitness: ``-WIPED_OUT_FITNESS`` for a maximized objective,
+``+WIPED_OUT_FITNESS`` for a minimized one. Every live genome's value lies in ``[-CAP, CAP]``, so this is
+strictly worse, yet finite (the evolution loop and NSGA-II's crowding distance need finite fitness)."""
+
+METRICS = (*(m for m in nb.METRIC_NAMES if m != "wiped_out"), "cagr", "turnover", "wiped_out")
 
 MAXIMIZE = {
     "total_return": True,
@@ -46,7 +72,12 @@ MAXIMIZE = {
     "max_drawdown": True,  # <= 0: closer to zero is better
     "turnover": False,
 }
-"""For each metric, whether a larger value is better."""
+"""For each objective, whether a larger value is better (``wiped_out`` is a flag, not an objective)."""
+
+
+def wiped_out_fitness(objectives) -> np.ndarray:
+    """The fitness of a wiped-out genome: the worst possible value of each objective (see WIPED_OUT_FITNESS)."""
+    return np.array([-WIPED_OUT_FITNESS if MAXIMIZE[o] else WIPED_OUT_FITNESS for o in objectives])
 
 
 def compute_metrics(
@@ -73,6 +104,7 @@ def compute_metrics(
     Returns
     -------
     dict of metric name -> float64 array (n_genomes,)
+        Every name of :data:`METRICS` (``turnover`` only with ``traded``); ``wiped_out`` is 1.0 or 0.0.
     """
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 1:
@@ -94,7 +126,7 @@ def compute_metrics(
         traded = np.asarray(traded, dtype=np.float64)
         if traded.shape != (vg.shape[0],):
             raise ConfigError(f"traded must have shape ({vg.shape[0]},), got {traded.shape}")
-        result["turnover"] = traded * (periods_per_year / v.shape[0])
+        result["turnover"] = np.minimum(traded * (periods_per_year / v.shape[0]), CAP)
     return result
 
 
@@ -104,7 +136,9 @@ class Evaluator:
     It holds the price data and the portfolio settings; the evolution loop hands batches of weight
     vectors to it through an injectable ``map`` (serial, or Ray workers). Objective values are returned
     in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
-    :data:`MAXIMIZE`.
+    :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar) gets
+    :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
+    ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
 
     Parameters
     ----------
@@ -148,6 +182,16 @@ class Evaluator:
     def maximize(self) -> tuple[bool, ...]:
         return tuple(MAXIMIZE[o] for o in self.objectives)
 
+    @property
+    def wiped_out_fitness(self) -> np.ndarray:
+        """The fitness given to a wiped-out genome, one value per objective."""
+        return wiped_out_fitness(self.objectives)
+
+    def is_wiped_out(self, fitness) -> np.ndarray:
+        """Which rows of a fitness array (n_genomes, n_objectives) this evaluator gave to wiped-out genomes."""
+        f = np.asarray(fitness, dtype=np.float64).reshape(-1, len(self.objectives))
+        return (f == self.wiped_out_fitness).all(axis=1)
+
     def backtest(self, weights, engine: str | None = None):
         """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets)."""
         from genetic_sizer.simulate import backtest
@@ -174,4 +218,6 @@ class Evaluator:
 
     def __call__(self, batch) -> np.ndarray:
         m = self.metrics(batch)
-        return np.column_stack([m[o] for o in self.objectives])
+        fitness = np.column_stack([m[o] for o in self.objectives])
+        fitness[m["wiped_out"] > 0] = self.wiped_out_fitness
+        return fitness

@@ -38,6 +38,7 @@ METRIC_NAMES = (
     "sortino",
     "calmar",
     "max_drawdown",
+    "wiped_out",
 )
 
 
@@ -480,6 +481,28 @@ def simulate_population_nb(close, weights, rebalance, fees, slippage, init_cash,
         )
 
 
+# ---- fitness metrics -----------------------------------------------------------------------------------
+CAP = 1e12
+"""Every metric lies in ``[-CAP, CAP]``. A ratio whose denominator is zero (no volatility, no downside, no
+drawdown) is ``+CAP``, ``-CAP`` or 0 by the sign of its numerator: ``CAP`` stands for an unbounded ratio.
+1e12 is far above any meaningful value (a Sharpe ratio of 1e12, a return of 1e14 %) and far below overflow."""
+NOISE = 1e-12
+"""Rounding tolerance (a return carries an absolute error of about 1e-16 times ``1 + r``): per-bar return
+dispersions (standard deviation, downside deviation) at or below ``NOISE * (1 + |mean|)`` and drawdowns down
+to ``-NOISE`` count as zero, and a ratio whose numerator (per-bar mean, annualized return) is within ``NOISE``
+of zero is 0."""
+
+
+@njit(cache=True, inline="always")
+def _clip(x):
+    """``x`` clipped to ``[-CAP, CAP]`` (infinities included)."""
+    if x > CAP:
+        return CAP
+    if x < -CAP:
+        return -CAP
+    return x
+
+
 @njit(cache=True)
 def _return(prev, cur):
     """vectorbt's get_return_nb."""
@@ -496,7 +519,15 @@ def _return(prev, cur):
 @njit(cache=True)
 def metrics_genome_nb(values, init_cash, ann_factor, out):
     """Metrics of one value series (vectorbt's definitions on returns from ``init_cash``); see metrics_nb."""
-    n = values.shape[0]
+    n_bars = values.shape[0]
+    # a portfolio whose value reaches zero or below is gone: it is measured up to that bar, where it is worth 0
+    n = n_bars
+    wiped = False
+    for i in range(n_bars):
+        if values[i] <= 0:
+            n = i + 1
+            wiped = True
+            break
     # pass 1: mean return, compounded growth, drawdown
     s = 0.0
     growth = 1.0
@@ -504,39 +535,60 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
     peak = -np.inf
     max_dd = 0.0
     for i in range(n):
-        r = _return(prev, values[i])
+        v = 0.0 if wiped and i == n - 1 else values[i]
+        r = _return(prev, v)
         s += r
         growth *= r + 1.0
-        prev = values[i]
-        if values[i] > peak:
-            peak = values[i]
-        dd = values[i] / peak - 1.0
-        if dd < max_dd:
-            max_dd = dd
+        prev = v
+        if v > peak:
+            peak = v
+        if peak > 0:
+            dd = v / peak - 1.0
+            if dd < max_dd:
+                max_dd = dd
     mean = s / n
     # pass 2: deviations and downside
     ss = 0.0
     down = 0.0
     prev = init_cash
     for i in range(n):
-        r = _return(prev, values[i])
-        prev = values[i]
+        v = 0.0 if wiped and i == n - 1 else values[i]
+        r = _return(prev, v)
+        prev = v
         d = r - mean
         ss += d * d
         if r < 0:
             down += r * r
-    std = np.sqrt(ss / (n - 1))  # ddof=1
-    downside = np.sqrt(down / n) * np.sqrt(ann_factor)
+    std = np.sqrt(ss / (n - 1)) if n > 1 else 0.0  # ddof=1
+    down_dev = np.sqrt(down / n)  # per bar
+    zero = NOISE * (1.0 + abs(mean))  # a dispersion at or below this is rounding noise
+    if std <= zero:
+        std = 0.0
 
-    total_return = values[n - 1] / init_cash - 1.0
-    if growth > 0:
-        ann_ret = growth ** (ann_factor / n) - 1.0
+    if wiped:
+        total_return = -1.0
+        ann_ret = -1.0
+        max_dd = -1.0
     else:
-        ann_ret = -1.0  # the portfolio was wiped out
-    ann_vol = std * np.sqrt(ann_factor)
-    sharpe = mean / std * np.sqrt(ann_factor) if std > 0 else 0.0
-    sortino = mean * ann_factor / downside if downside > 0 else 0.0
-    calmar = ann_ret / abs(max_dd) if max_dd < 0 else 0.0
+        total_return = _clip(values[n - 1] / init_cash - 1.0)
+        ann_ret = _clip(growth ** (ann_factor / n) - 1.0)
+        if max_dd >= -NOISE:
+            max_dd = 0.0
+    ann_vol = _clip(std * np.sqrt(ann_factor))
+    # a ratio is 0 when its numerator is rounding noise, +-CAP when its denominator is zero
+    if abs(mean) <= NOISE:
+        sharpe = 0.0
+        sortino = 0.0
+    else:
+        sharpe = _clip(mean / std * np.sqrt(ann_factor)) if std > 0 else np.copysign(CAP, mean)
+        if down_dev > zero:
+            sortino = _clip(mean * ann_factor / (down_dev * np.sqrt(ann_factor)))
+        else:
+            sortino = np.copysign(CAP, mean)
+    if abs(ann_ret) <= NOISE:
+        calmar = 0.0
+    else:
+        calmar = _clip(ann_ret / abs(max_dd)) if max_dd < 0 else np.copysign(CAP, ann_ret)
     out[0] = total_return
     out[1] = ann_ret
     out[2] = ann_vol
@@ -544,6 +596,7 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
     out[4] = sortino
     out[5] = calmar
     out[6] = max_dd
+    out[7] = 1.0 if wiped else 0.0
 
 
 @njit(cache=True, parallel=True)
@@ -562,9 +615,17 @@ def metrics_nb(values, init_cash, ann_factor, out):
         Written, row by row in the order of ``METRIC_NAMES``.
 
     Definitions follow vectorbt's returns accessor (``ddof=1``, no risk-free rate, required return 0).
-    Where vectorbt would return ``inf`` or ``nan`` for a degenerate series, these kernels return a finite
-    value: Sharpe and Sortino are 0 when volatility / downside risk is 0, Calmar is 0 when there was no
-    drawdown, and the annualized return of a portfolio whose value reached zero or below is -1.
+    Where vectorbt would return ``inf``, ``nan`` or a figure inflated by rounding noise for a degenerate
+    series, these kernels return finite values that keep the ranking monotone:
+
+    * every metric is clipped to ``[-CAP, CAP]``;
+    * Sharpe with zero volatility, Sortino with no downside and Calmar with no drawdown are ``+CAP``,
+      ``-CAP`` or 0 by the sign of the mean return (Sharpe, Sortino) or of the annualized return (Calmar);
+    * zero is judged with the rounding tolerance ``NOISE``: a dispersion or drawdown within it is zero, and
+      a ratio whose numerator (mean or annualized return) is within it of zero is 0;
+    * a portfolio whose value reaches zero or below at some bar is wiped out (``wiped_out`` = 1): it is
+      measured on the returns up to that bar, where its value counts as 0 (a return of -100 %), so its
+      total return, annualized return and maximum drawdown are -1 and its Calmar ratio -1.
     """
     n_genomes = values.shape[0]
     for g in prange(n_genomes):

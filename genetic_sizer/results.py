@@ -17,14 +17,23 @@ import numpy as np
 from genetic_sizer import champion as C
 from genetic_sizer.config import RunConfig, load_config
 from genetic_sizer.data import Prices, load_from_config
-from genetic_sizer.errors import ConfigError
+from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolve import EvolutionResult, load_result
 from genetic_sizer.fitness import METRICS, Evaluator
 from genetic_sizer.genome import GenomeSpace
 
 __all__ = ["SUMMARY_METRICS", "RunReport", "champion_record", "export", "finalize"]
 
-SUMMARY_METRICS = ("sharpe", "sortino", "calmar", "cagr", "max_drawdown", "annualized_volatility", "turnover")
+SUMMARY_METRICS = (
+    "sharpe",
+    "sortino",
+    "calmar",
+    "cagr",
+    "max_drawdown",
+    "annualized_volatility",
+    "turnover",
+    "wiped_out",
+)
 CONFIG_FILE = "config.yaml"
 CHAMPION_FILE = "champion.json"
 
@@ -77,6 +86,12 @@ def champion_record(
     evaluator = Evaluator.from_config(prices, config)
     w = space.validate(weights, "champion")[None, :]
     fast = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="fast").items()}
+    if fast["wiped_out"]:
+        everyone = "; wiped-out genomes rank last, so every genome the run evaluated was" if rank == 0 else ""
+        raise ChampionError(
+            f"{_selection(config, rank, n_members)} was wiped out on this window (its value reached zero or below"
+            f"{everyone}): no champion file is written for it"
+        )
     reference = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="vectorbt").items()}
     max_rel = C.compare_metrics(fast, reference)
     data = prices.provenance()

@@ -55,3 +55,14 @@ def random_weights(n_genomes: int, n_assets: int, seed: int = 0, kind: str = "lo
 @pytest.fixture(scope="session")
 def sp500() -> Prices:
     return load_default()
+
+
+def make_wipeout_prices(n_bars: int = 90, seed: int = 0, *, noise: float = 0.005) -> Prices:
+    """Daily prices of RALLY (rises 10x), FLAT, SLIDE (falls to 0.6x) and DRIFT (rises 1.2x), with a little
+    noise: a long/short genome short of RALLY by more than about 11 % of its book loses more than its capital."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, n_bars)[:, None]
+    trend = np.array([10.0, 1.0, 0.6, 1.2]) ** t
+    close = 100.0 * trend * np.exp(np.cumsum(rng.normal(0.0, noise, (n_bars, 4)), axis=0))
+    index = pd.date_range("2024-01-01", periods=n_bars, freq="D", tz="UTC")
+    return Prices(close=close, index=index, symbols=["RALLY", "FLAT", "SLIDE", "DRIFT"], source="synthetic(wipeout)")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from genetic_sizer.cli import main
@@ -176,3 +177,43 @@ def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(E, "evolve", real)
     assert main(["evolve", "--out", str(out), "--resume", "--no-plots"]) == 0
     assert (out / "champion.json").is_file()
+
+
+def test_backtest_says_when_a_long_short_genome_is_wiped_out(tmp_path, capsys):
+    from genetic_sizer.simulate import backtest
+
+    from .conftest import make_wipeout_prices
+
+    prices = make_wipeout_prices()  # RALLY rises 10x
+    frame = prices.to_frame()
+    frame.index.name = "time"
+    path = tmp_path / "prices.csv"
+    frame.reset_index().to_csv(path, index=False)
+    args = ["backtest", "--source", "csv", "--path", str(path), "--weights", "-0.5", "0.5", "0", "0"]
+    assert main([*args, "--rebalance", "once"]) == 0
+    out = capsys.readouterr().out
+    value = backtest(prices, [-0.5, 0.5, 0, 0], rebalance="once", fees=0.0005).value[:, 0]  # the CLI default fees
+    k = int(np.argmax(value <= 0))
+    assert f"WIPED OUT: the value fell to {value[k]:,.2f} on {prices.index[k].date()} (bar {k} of 90)" in out
+    for name in ("total_return", "cagr", "max_drawdown", "calmar"):
+        assert f"  {name:<22}{-1.0: .6f}\n" in out, name
+    assert main([*args, "--rebalance", "W"]) == 0  # rebalanced weekly, the short never outgrows the book
+    assert "WIPED OUT" not in capsys.readouterr().out
+
+
+def test_run_summary_marks_wiped_out_allocations(tmp_path, capsys):
+    from genetic_sizer.cli import _print_summary
+    from genetic_sizer.results import SUMMARY_METRICS, RunReport
+
+    row = dict.fromkeys(SUMMARY_METRICS, 0.5) | {"wiped_out": 0.0}
+    lost = row | {"cagr": -1.0, "max_drawdown": -1.0, "calmar": -1.0, "wiped_out": 1.0}
+    report = RunReport(
+        run_dir=tmp_path,
+        champion_path=tmp_path / "champion.json",
+        champion={"weights": {"A": 0.6, "B": 0.4}, "verification": {"max_rel_diff": 0.0, "rtol": 1e-8}},
+        summary={"champion": row, "short_heavy": lost},
+    )
+    _print_summary(report)
+    out = capsys.readouterr().out
+    assert "short_heavy (wiped out)" in out and "champion (wiped out)" not in out
+    assert "short_heavy was wiped out: its value reached zero or below" in out

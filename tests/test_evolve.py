@@ -8,9 +8,11 @@ import pytest
 from genetic_sizer.config import load_config
 from genetic_sizer.data import load_from_config
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.evolve import evolve, rank_members
-from genetic_sizer.fitness import Evaluator
+from genetic_sizer.evolve import evolve, rank_members, read_checkpoint
+from genetic_sizer.fitness import CAP, WIPED_OUT_FITNESS, Evaluator
 from genetic_sizer.genome import GenomeSpace
+
+from .conftest import make_wipeout_prices
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",
@@ -187,3 +189,75 @@ def test_objectives_other_than_sharpe(prices, tmp_path):
         assert res.logbook[-1][f"{objective}_best"] == res.members_fitness[0, 0]
     res = evolve(small_config("objective=annualized_volatility", "evolution.generations=2"), prices, tmp_path / "vol")
     assert res.members_fitness[0, 0] == min(r["annualized_volatility_best"] for r in res.logbook)
+
+
+@pytest.mark.parametrize("objective", ["sharpe", "[sharpe, max_drawdown, turnover]"], ids=["single", "nsga2"])
+def test_wiped_out_genomes_rank_last_and_stay_out_of_the_statistics(tmp_path, objective):
+    """Long/short genomes short of an asset that rises 10x lose more than their capital. They get the worst
+    fitness in every objective, never reach the hall of fame or the front, and the logbook's statistics are
+    those of the live genomes, with a count of the others."""
+    prices = make_wipeout_prices()
+    cfg = load_config(
+        None,
+        [
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-1",
+            "portfolio.rebalance=once",
+            "evolution.population=24",
+            "evolution.generations=4",
+            "evolution.hall_of_fame=5",
+            f"objective={objective}",
+        ],
+    )
+    ev = Evaluator.from_config(prices, cfg)
+    wiped_per_gen = []
+
+    def check(g):  # called after each generation's checkpoint: its population is on disk
+        state = read_checkpoint(tmp_path)
+        fit = state["fitness"]
+        assert np.isfinite(fit).all()
+        dead = ev.is_wiped_out(fit)
+        np.testing.assert_array_equal(dead, ev.metrics(state["population"])["wiped_out"] == 1.0)  # really lost
+        wiped_per_gen.append(g.record["wiped_out"])
+        assert g.record["wiped_out"] == dead.sum()
+        live = fit[~dead]
+        for j, name in enumerate(cfg.objective):
+            assert g.record[f"{name}_mean"] == live[:, j].mean()
+            assert g.record[f"{name}_std"] == live[:, j].std()
+            assert abs(g.record[f"{name}_best"]) <= CAP
+
+    res = evolve(cfg, prices, tmp_path, on_generation=check)
+    assert wiped_per_gen[0] > 0  # random long/short genomes: several short RALLY and are wiped out
+    assert len(wiped_per_gen) == 5
+    assert not ev.is_wiped_out(res.members_fitness).any()
+    assert (ev.metrics(res.members)["wiped_out"] == 0).all()
+    logbook = (tmp_path / "logbook.csv").read_text().splitlines()
+    assert "wiped_out" in logbook[0].split(",") and len(logbook) == 6
+
+
+def test_run_where_every_genome_is_wiped_out(tmp_path):
+    """Bounds that force a large short of RALLY: every genome is wiped out. The run still completes (finite
+    sentinel fitness), the logbook says so (no live statistics, NaN), and no champion file is written."""
+    from genetic_sizer.errors import ChampionError
+    from genetic_sizer.results import finalize
+
+    prices = make_wipeout_prices()
+    cfg = load_config(
+        None,
+        [
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-1",
+            "portfolio.max_weight={RALLY: -0.5, default: 1}",
+            "portfolio.rebalance=once",
+            "evolution.population=8",
+            "evolution.generations=2",
+            "evolution.hall_of_fame=3",
+        ],
+    )
+    res = evolve(cfg, prices, tmp_path)
+    assert [r["wiped_out"] for r in res.logbook] == [8, 8, 8]
+    assert all(np.isnan(r[f"sharpe_{s}"]) for r in res.logbook for s in ("best", "mean", "std"))
+    np.testing.assert_array_equal(res.fitness, -WIPED_OUT_FITNESS)
+    with pytest.raises(ChampionError, match=r"wiped out .* every genome the run evaluated"):
+        finalize(res, prices, tmp_path, plots=False)
+    assert not (tmp_path / "champion.json").exists()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from genetic_sizer.data import Prices
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.fitness import compute_metrics
+from genetic_sizer.fitness import CAP, WIPED_OUT_FITNESS, Evaluator, compute_metrics
 from genetic_sizer.simulate import backtest, rebalance_mask
 
-from .conftest import make_prices, random_weights
+from .conftest import make_prices, make_wipeout_prices, random_weights
 
 METRIC_RTOL = 1e-9
 
@@ -104,24 +108,201 @@ def test_metrics_by_hand():
     assert m["calmar"][0] == pytest.approx(0.089 / 0.1, rel=1e-12)
 
 
+def _values(returns, init_cash=100.0):
+    """The value series of per-bar returns (the first one from ``init_cash``)."""
+    return init_cash * np.cumprod(1.0 + np.asarray(returns, dtype=np.float64), axis=0)
+
+
 def test_degenerate_genomes_give_finite_documented_values():
     flat = np.full(50, 100.0)
-    rising = 100.0 * 1.01 ** np.arange(1, 51)
-    m = compute_metrics(np.column_stack([flat, rising]), init_cash=100.0, periods_per_year=252)
+    rising = 100.0 * 1.01 ** np.arange(1, 51)  # constant 1% a bar: no volatility, downside or drawdown
+    falling = 100.0 * 0.99 ** np.arange(1, 51)  # constant -1% a bar
+    m = compute_metrics(np.column_stack([flat, rising, falling]), init_cash=100.0, periods_per_year=252)
     for name, arr in m.items():
         assert np.isfinite(arr).all(), name
-    assert m["sharpe"][0] == 0.0 and m["sortino"][0] == 0.0 and m["calmar"][0] == 0.0
-    assert m["max_drawdown"][0] == 0.0 and m["total_return"][0] == 0.0
-    # constant 1% a bar: zero volatility (within rounding), no downside, no drawdown
-    assert m["sortino"][1] == 0.0 and m["calmar"][1] == 0.0 and m["max_drawdown"][1] == 0.0
+        assert (np.abs(arr) <= CAP).all(), name
+    for name in ("sharpe", "sortino", "calmar", "max_drawdown", "total_return", "annualized_volatility"):
+        assert m[name][0] == 0.0, name
+    # the rising series' std is rounding noise (~1e-16 a bar): Sharpe was 1.6e15, Sortino and Calmar 0
+    assert m["sharpe"][1] == CAP and m["sortino"][1] == CAP and m["calmar"][1] == CAP
+    assert m["annualized_volatility"][1] == 0.0 and m["max_drawdown"][1] == 0.0
     assert m["annualized_return"][1] == pytest.approx(1.01**252 - 1, rel=1e-9)
+    assert m["sharpe"][2] == -CAP
+    assert m["sortino"][2] == pytest.approx(-np.sqrt(252), rel=1e-9)  # -1% a bar over a 1% downside deviation
+    assert m["calmar"][2] == pytest.approx(m["annualized_return"][2] / (1 - 0.99**49), rel=1e-9)
+    assert not m["wiped_out"].any()
 
 
-def test_wiped_out_portfolio_has_annualized_return_minus_one():
-    m = compute_metrics(np.array([50.0, 10.0, 0.0, 0.0]), init_cash=100.0, periods_per_year=252)
-    assert m["annualized_return"][0] == -1.0
-    assert m["max_drawdown"][0] == -1.0
-    assert np.isfinite(m["sharpe"]).all()
+def test_rounding_noise_is_not_a_signal():
+    """A flat value with 1e-15 relative jitter (rounding in a simulation) has ratios 0, not noise / noise."""
+    rng = np.random.default_rng(0)
+    v = 100.0 * (1 + rng.choice([-1e-15, 1e-15], size=(200, 20)))
+    m = compute_metrics(v, init_cash=100.0, periods_per_year=8760)
+    for name in ("sharpe", "sortino", "calmar", "annualized_volatility", "max_drawdown"):
+        np.testing.assert_array_equal(m[name], 0.0, err_msg=name)
+
+
+def test_no_downside_ranks_at_or_above_every_genome_with_downside():
+    rng = np.random.default_rng(1)
+    lossy = _values(rng.normal(0.002, 0.01, size=(120, 300)))  # every column has losing bars
+    gaining = _values(rng.uniform(0.0, 0.004, size=(120, 5)))  # gains of varying size, never a loss
+    tiny = _values(np.full((120, 1), 1e-6))  # gains, but tiny and constant
+    m = compute_metrics(np.column_stack([lossy, gaining, tiny]), init_cash=100.0, periods_per_year=252)
+    best_lossy = {name: m[name][:300].max() for name in ("sortino", "calmar")}
+    for name in ("sortino", "calmar"):
+        assert best_lossy[name] < CAP
+        np.testing.assert_array_equal(m[name][300:], CAP, err_msg=name)
+    assert (m["sharpe"][300:305] < CAP).all() and m["sharpe"][305] == CAP  # varying gains have volatility
+
+
+def test_metrics_are_clipped_to_cap():
+    # two hourly bars, 4x in total: the CAGR overflows a float (4 ** 4380); vectorbt says inf
+    v = np.array([[2e4, 1e4], [4e4, 4e4]])
+    m = compute_metrics(v, init_cash=1e4, periods_per_year=8760, traded=[0.0, 1e20])
+    for name, arr in m.items():
+        assert np.isfinite(arr).all() and (np.abs(arr) <= CAP).all(), name
+    assert m["annualized_return"].tolist() == [CAP, CAP] and m["total_return"].tolist() == [3.0, 3.0]
+    assert m["calmar"][0] == CAP and m["calmar"][1] == CAP  # capped CAGR / drawdown of 50 %
+    assert m["turnover"].tolist() == [0.0, CAP]
+
+
+_returns = st.lists(st.floats(-0.5, 0.5, allow_nan=False), min_size=3, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(r=_returns, k=st.integers(0, 1000), loss=st.floats(1e-6, 0.4))
+def test_adding_a_loss_never_increases_sortino(r, k, loss):
+    """Lowering one bar's return never raises Sortino, from a loss-free series (Sortino +CAP) too.
+
+    (Sortino is m / d with m the mean and d the downside deviation; lowering a return r_k <= 0 moves it by
+    (D - S r_k) / (n d) with S the sum and D the sum of squared losses of the other returns, so it is
+    monotone when S >= 0; with a negative mean a deeper loss can raise it, a property of the ratio.)"""
+    r = np.asarray(r)
+    k %= len(r)
+    assume(r.sum() - r[k] >= 0)
+    worse = r.copy()
+    worse[k] -= loss
+    assume(worse[k] > -0.95)
+    m = compute_metrics(np.column_stack([_values(r), _values(worse)]), init_cash=100.0, periods_per_year=252)
+    before, after = m["sortino"]
+    assert after <= before + 1e-9 * (1 + abs(before))
+    if (r >= 0).all() and r.mean() > 1e-9:
+        assert before == CAP
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    r=st.lists(st.floats(0.0, 0.05, allow_nan=False), min_size=3, max_size=40),
+    at=st.integers(1, 1000),
+    dips=st.lists(st.floats(0.0, 0.5), min_size=2, max_size=2),
+)
+def test_calmar_never_rises_with_a_deeper_drawdown(r, at, dips):
+    """A gaining path with a dip of depth d (down by d, then back): Calmar does not rise with d, and the
+    path without a dip (no drawdown) ranks at the top; scaling up its gains never lowers Calmar."""
+    r = np.asarray(r)
+    at = 1 + at % (len(r) - 1)
+    small, large = sorted(dips)
+
+    def dipped(d):
+        x = np.insert(r, at, [-d, 1 / (1 - d) - 1])  # the same total return for every d
+        return _values(x)
+
+    m = compute_metrics(np.column_stack([dipped(small), dipped(large)]), init_cash=100.0, periods_per_year=52)
+    assert m["calmar"][1] <= m["calmar"][0] + 1e-9 * (1 + abs(m["calmar"][0]))  # rounding in the dip and back
+    if small == 0.0 and r.sum() > 1e-9:
+        assert m["calmar"][0] == CAP
+    scaled = compute_metrics(np.column_stack([_values(r), _values(2 * r)]), init_cash=100.0, periods_per_year=52)
+    assert scaled["calmar"][1] >= scaled["calmar"][0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(mean=st.floats(1e-4, 0.01), z=st.lists(st.floats(-1, 1), min_size=4, max_size=30), scale=st.floats(0, 1))
+def test_sharpe_never_falls_as_dispersion_shrinks(mean, z, scale):
+    """Returns mean + s * z with a positive mean: Sharpe does not fall as s shrinks, down to s = 0 (+CAP)."""
+    z = np.asarray(z) - np.mean(z)
+    returns = [mean + s * z for s in (0.01, 0.01 * scale, 0.0)]
+    m = compute_metrics(np.column_stack([_values(x) for x in returns]), init_cash=100.0, periods_per_year=252)
+    sharpe = m["sharpe"]
+    assert sharpe[0] <= sharpe[1] * (1 + 1e-9) and sharpe[1] <= sharpe[2]
+    assert sharpe[2] == CAP
+
+
+def test_wiped_out_portfolio_is_measured_up_to_its_ruin():
+    v = np.array([50.0, 10.0, 0.0, 0.0])
+    m = compute_metrics(v, init_cash=100.0, periods_per_year=252)
+    r = np.array([-0.5, -0.8, -1.0])  # up to the ruin; the rest is not a portfolio any more
+    assert m["wiped_out"][0] == 1.0
+    assert m["annualized_return"][0] == -1.0 and m["total_return"][0] == -1.0 and m["max_drawdown"][0] == -1.0
+    assert m["calmar"][0] == -1.0
+    assert m["sharpe"][0] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-12)
+
+
+def _reference_wiped(v, init_cash, ppy):
+    """Plain numpy: the metrics of a value series that reaches zero, measured up to that bar (value 0)."""
+    k = int(np.argmax(v <= 0))
+    vv = np.append(v[:k], 0.0)
+    r = vv / np.append(init_cash, vv[:-1]) - 1
+    down = np.sqrt(np.mean(np.minimum(r, 0) ** 2)) * np.sqrt(ppy)
+    return {
+        "annualized_volatility": r.std(ddof=1) * np.sqrt(ppy),
+        "sharpe": r.mean() / r.std(ddof=1) * np.sqrt(ppy),
+        "sortino": r.mean() * ppy / down,
+    }
+
+
+@pytest.mark.parametrize("policy", ["once", 60])
+def test_wiped_out_long_short_genome_with_both_engines(policy):
+    """Short RALLY (which rises 10x) by half the book: the value goes below zero. Both engines simulate it
+    identically (vectorbt's semantics are kept) and both are reported as a total loss, not -450 %."""
+    prices = make_wipeout_prices()
+    w = np.array([[-0.5, 0.5, 0.0, 0.0], [0.5, -0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    got = {}
+    for engine in ("fast", "vectorbt"):
+        bt = backtest(prices, w, rebalance=policy, engine=engine)
+        got[engine] = (bt, compute_metrics(bt.value, init_cash=1e4, periods_per_year=365, traded=bt.traded))
+    (fast, m), (ref, mr) = got["fast"], got["vectorbt"]
+    np.testing.assert_allclose(fast.value, ref.value, rtol=1e-12)
+    assert fast.value[:, 0].min() < -1e4  # it owes more than it started with
+    assert (fast.value[:, 1:] > 0).all()
+    for metrics in (m, mr):
+        assert metrics["wiped_out"].tolist() == [1.0, 0.0, 0.0]
+        for name in ("total_return", "annualized_return", "cagr", "max_drawdown", "calmar"):
+            assert metrics[name][0] == -1.0, name
+        for name, value in _reference_wiped(fast.value[:, 0], 1e4, 365).items():
+            assert metrics[name][0] == pytest.approx(value, rel=1e-12), name
+        for name, arr in metrics.items():
+            assert np.isfinite(arr).all(), name
+        assert -1 < metrics["max_drawdown"][1] <= 0 and metrics["total_return"][1] > 0
+
+
+def test_evaluator_gives_wiped_out_genomes_the_worst_fitness():
+    prices = make_wipeout_prices()
+    w = np.array(
+        [
+            [-0.5, 0.5, 0.0, 0.0],  # wiped out
+            [-0.05, 0.0, 0.95, 0.0],  # loses most of its capital, but lives
+            [0.5, -0.5, 0.0, 0.0],
+            [0.0, 0.5, 0.0, 0.5],
+            [-0.3, 0.2, 0.0, 0.5],  # wiped out
+        ]
+    )
+    objectives = ("sharpe", "sortino", "calmar", "cagr", "total_return", "max_drawdown")
+    objectives += ("annualized_volatility", "turnover")
+    for engine in ("fast", "vectorbt"):
+        ev = Evaluator(prices, objectives, rebalance=60, fees=0.001, engine=engine)
+        f = ev(w)
+        m = ev.metrics(w)
+        assert m["wiped_out"].tolist() == [1.0, 0.0, 0.0, 0.0, 1.0]
+        assert m["total_return"][1] < -0.5
+        assert np.isfinite(f).all()
+        sentinel = np.array([-WIPED_OUT_FITNESS] * 6 + [WIPED_OUT_FITNESS] * 2)
+        np.testing.assert_array_equal(ev.wiped_out_fitness, sentinel)
+        np.testing.assert_array_equal(f[[0, 4]], [sentinel, sentinel])
+        live = f[[1, 2, 3]]
+        signed = np.where(ev.maximize, f, -f)  # larger is better in every column
+        assert (signed[[0, 4]].max(axis=0) < signed[[1, 2, 3]].min(axis=0)).all()
+        np.testing.assert_array_equal(live, np.column_stack([m[o][[1, 2, 3]] for o in objectives]))
+        assert ev.is_wiped_out(f).tolist() == [True, False, False, False, True]
 
 
 def test_turnover_is_annualized_traded_fraction():
@@ -132,6 +313,31 @@ def test_turnover_is_annualized_traded_fraction():
     assert 0 < m["turnover"][0] < 12  # monthly trades of a fraction of the book
     held = backtest(prices, [0.2, 0.3, 0.5], rebalance="once")
     assert compute_metrics(held.value, init_cash=1e4, periods_per_year=365, traded=held.traded)["turnover"][0] == 0
+
+
+def test_turnover_is_two_way_by_hand():
+    """Two assets held 50/50 from 1000 and rebalanced every bar of a three-bar year, without costs."""
+    a, b = (10.0, 20.0, 20.0), (10.0, 10.0, 5.0)
+    prices = Prices(np.column_stack([a, b]), pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC"), ("A", "B"))
+    # bar 1: 50 A and 50 B are worth 1000 and 500 (weights 2/3, 1/3); back to 1/2 each (37.5 A, 75 B)
+    drift1 = abs(0.5 - 1000 / 1500) + abs(0.5 - 500 / 1500)  # sell 250 of A, buy 250 of B: 500 of 1500
+    # bar 2: 37.5 A and 75 B are worth 750 and 375 (weights 2/3, 1/3 again)
+    drift2 = abs(0.5 - 750 / 1125) + abs(0.5 - 375 / 1125)
+    assert drift1 == pytest.approx(1 / 3) and drift2 == pytest.approx(1 / 3)
+    bt = backtest(prices, [0.5, 0.5], rebalance=1, init_cash=1000.0)
+    m = compute_metrics(bt.value, init_cash=1000.0, periods_per_year=3, traded=bt.traded)
+    # two-way: buys plus sells, summed over the rebalances after the first, times 3 bars a year / 3 bars
+    assert m["turnover"][0] == pytest.approx((drift1 + drift2) * 3 / 3, rel=1e-14)
+    assert m["turnover"][0] == pytest.approx(2 / 3, rel=1e-14)  # one-way turnover would be 1/3
+
+
+def test_turnover_is_documented_as_two_way():
+    import genetic_sizer.fitness as F
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    fitness_section = readme[readme.index("### Fitness") : readme.index("## Evolution")]
+    for where, text in (("genetic_sizer.fitness", F.__doc__), ("README Fitness", fitness_section)):
+        assert "two-way turnover" in text and "one-way" not in text, where
 
 
 def test_metrics_input_errors():
