@@ -5,7 +5,9 @@ later processes (including Ray workers on the same machine) load the compiled co
 
 Simulation semantics are those of ``vbt.Portfolio.from_orders`` with ``size_type='targetpercent'``,
 ``cash_sharing=True``, ``call_seq='auto'``, one group per genome, orders at the close, and the default
-``update_value=False``. On a rebalance bar, for one genome:
+``update_value=False``. A genome's targets may change over time (a schedule of segments, each with its
+own weights, starting on given bars): the size array then holds the active segment's targets on every
+rebalance bar, and every segment start is a rebalance bar. On a rebalance bar, for one genome:
 
 1. the group value is ``cash + sum(position * close)`` at the bar's close;
 2. every asset's order value is approximated as ``w * value - position * close`` and the assets are
@@ -384,7 +386,8 @@ def _rebalance_exact(close, i, w, value, cash, position, order_value, sells, buy
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def simulate_genome_nb(
     close,
-    w,
+    schedule,
+    segment_starts,
     rebalance,
     fees,
     slippage,
@@ -397,6 +400,11 @@ def simulate_genome_nb(
     buys,
 ):
     """Simulate one genome; writes its value at every bar into ``value_out`` and returns the turnover sum.
+
+    ``schedule`` (n_segments, n_assets) holds the genome's targets per segment: from bar
+    ``segment_starts[s]`` on (``segment_starts[0] == 0``, strictly increasing) the targets are
+    ``schedule[s]``. A static genome is one segment. The portfolio rebalances on the bars of the
+    ``rebalance`` mask and on every segment start; cash and positions carry across segments.
 
     The turnover sum is, over every rebalance bar after the first, the traded notional (at fill prices)
     divided by the group value before trading. Scratch arrays ``position``, ``order_value``, ``sells`` and
@@ -416,16 +424,32 @@ def simulate_genome_nb(
     branches (mispredicted branches, not arithmetic, dominated the run time: ~2.8x on daily rebalancing);
     anything it does not cover (near-zero quantities, rejected orders, cash running out) goes to
     _rebalance_exact.
+
+    Each bar takes four steps, each cheap and allocation-free: which targets are active (the segment
+    index advances on a segment's start bar: one integer compare a bar), whether to trade (the policy's
+    mask or a segment start), the trade, and the value at the close. They are written out in the loop
+    rather than as inlined helpers returning tuples: an inlined ``_rebalance`` helper alone cost 7-11%
+    on the static path, measured against this layout in one process.
     """
     n_bars, n_assets = close.shape
     cash = init_cash
     traded_sum = 0.0
     for k in range(n_assets):
         position[k] = 0.0
+    n_segments = segment_starts.shape[0]
+    seg = -1  # the active segment; the next one starts at bar next_start (n_bars: no next one)
+    next_start = 0
     for i in range(n_bars):
-        if rebalance[i]:
-            # group value at this bar's close, before any order
+        # 1. which targets are active: the next segment becomes active on its start bar
+        started = i == next_start
+        if started:
+            seg += 1
+            next_start = segment_starts[seg + 1] if seg + 1 < n_segments else n_bars
+        # 2. whether to trade: a bar of the policy or a segment start
+        if rebalance[i] or started:
+            # 3. trade to the active targets at this bar's close, sized on the value before any order
             value = _group_value(cash, position, close, i)
+            w = schedule[seg]
             ok, cash_after, traded = _rebalance_fast(
                 close, i, w, value, cash, position, order_value, fees, slippage, longonly
             )
@@ -436,20 +460,26 @@ def simulate_genome_nb(
             cash = cash_after
             if i > 0 and value > 0:
                 traded_sum += traded / value
-        # value at the close, after this bar's orders
+        # 4. the value at the close, after this bar's orders
         value_out[i] = _group_value(cash, position, close, i)
     return traded_sum
 
 
 @njit(cache=True, parallel=True)
-def simulate_population_nb(close, weights, rebalance, fees, slippage, init_cash, longonly, value_out, traded_out):
-    """Simulate every genome (row of ``weights``) over ``close``, in parallel over genomes.
+def simulate_population_nb(
+    close, weights, segment_starts, rebalance, fees, slippage, init_cash, longonly, value_out, traded_out
+):
+    """Simulate every genome (first axis of ``weights``) over ``close``, in parallel over genomes.
 
     Parameters
     ----------
     close : float64 (n_bars, n_assets)
-    weights : float64 (n_genomes, n_assets)
+    weights : float64 (n_genomes, n_segments, n_assets)
+        Each genome's targets per segment; static weights are one segment.
+    segment_starts : int64 (n_segments,)
+        First bar of each segment: 0 first, strictly increasing, below n_bars.
     rebalance : bool (n_bars,)
+        Rebalance bars of the calendar policy; every segment start is a rebalance bar as well.
     fees, slippage, init_cash : float
     longonly : bool (n_genomes,)
         Long-only genomes cap sells at the position, as vectorbt's ``direction='longonly'``.
@@ -459,7 +489,8 @@ def simulate_population_nb(close, weights, rebalance, fees, slippage, init_cash,
     traded_out : float64 (n_genomes,)
         Written: per genome, the sum over rebalance bars after the first of traded notional / value.
     """
-    n_genomes, n_assets = weights.shape
+    n_genomes = weights.shape[0]
+    n_assets = weights.shape[2]
     for g in prange(n_genomes):
         position = np.empty(n_assets)
         order_value = np.empty(n_assets)
@@ -468,6 +499,7 @@ def simulate_population_nb(close, weights, rebalance, fees, slippage, init_cash,
         traded_out[g] = simulate_genome_nb(
             close,
             weights[g],
+            segment_starts,
             rebalance,
             fees,
             slippage,

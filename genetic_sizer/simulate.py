@@ -12,12 +12,16 @@ The reference semantics are::
 the reference) with ``targets`` NaN except on rebalance bars, where each asset's target is its weight. Long-only genomes
 use ``direction='longonly'``, genomes with a short weight ``direction='both'``. ``engine="fast"`` runs
 :func:`genetic_sizer.nb.simulate_population_nb`, which reproduces that to floating-point noise.
+
+A schedule of weights (``segment_starts``) changes a genome's targets over time: from bar
+``segment_starts[s]`` on, the targets are ``weights[:, s]``. Every segment start is a rebalance bar too,
+and each genome stays one portfolio (cash, positions and fees carry across segments).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,6 +37,8 @@ __all__ = [
     "backtest",
     "rebalance_mask",
     "simulate",
+    "validate_schedule",
+    "validate_segment_starts",
     "validate_weights",
 ]
 
@@ -56,15 +62,19 @@ class Backtest:
         Portfolio value of every genome at every bar's close.
     traded : ndarray (n_genomes,)
         Sum over rebalance bars after the first of traded notional / portfolio value before trading
-        (the initial allocation is not counted). :func:`genetic_sizer.fitness.compute_metrics` turns it
-        into annualized turnover.
+        (the initial allocation is not counted; segment switches are counted).
+        :func:`genetic_sizer.fitness.compute_metrics` turns it into annualized turnover.
     rebalance : ndarray (n_bars,) of bool
-        The bars on which the portfolio was rebalanced.
+        The bars on which the portfolio was rebalanced: the bars of the rebalance policy and every
+        segment start.
+    segment_starts : ndarray (n_segments,) of int64
+        First bar of each segment of the weight schedule; ``[0]`` for static weights.
     """
 
     value: np.ndarray
     traded: np.ndarray
     rebalance: np.ndarray
+    segment_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
 
 def _as_prices(close) -> Prices:
@@ -124,24 +134,108 @@ def validate_weights(weights, n_assets: int, symbols=None) -> np.ndarray:
     if w.ndim == 1:
         w = w[None, :]
     if w.ndim != 2 or w.shape[1] != n_assets:
-        raise GenomeError(f"weights must have shape (n_genomes, {n_assets}), got {np.shape(weights)}")
+        hint = "; a schedule (n_genomes, n_segments, n_assets) needs segment_starts" if w.ndim == 3 else ""
+        raise GenomeError(f"weights must have shape (n_genomes, {n_assets}), got {np.shape(weights)}{hint}")
+    _check_genomes(w[:, None, :], symbols, None)
+    return np.ascontiguousarray(w)
+
+
+def validate_segment_starts(segment_starts, n_bars: int) -> np.ndarray:
+    """Check the first bar of each segment of a weight schedule; return them as int64 (n_segments,).
+
+    They must be integer bar indices, the first 0, strictly increasing and below ``n_bars``. Violations
+    raise a :class:`ConfigError` naming ``segment_starts`` and the offending value.
+    """
+    arr = np.asarray(segment_starts)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ConfigError(f"segment_starts must be a non-empty 1-D sequence of bar indices, got {segment_starts!r}")
+    items = arr.tolist() if isinstance(segment_starts, np.ndarray) else list(segment_starts)
+    bad = [j for j, v in enumerate(items) if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))]
+    if bad or arr.dtype.kind not in "iu":
+        # name a value with a fraction before an integral float such as 3.0
+        j = next((j for j in bad if not (isinstance(items[j], float) and items[j].is_integer())), bad[0] if bad else 0)
+        raise ConfigError(f"segment_starts[{j}] is {items[j]!r}, must be an integer bar index")
+    if arr[0] != 0:
+        raise ConfigError(f"segment_starts must begin at bar 0, got segment_starts[0] = {int(arr[0])}")
+    if arr.size > 1:
+        bad = np.flatnonzero(arr[1:] <= arr[:-1])
+        if bad.size:
+            j = int(bad[0]) + 1
+            raise ConfigError(
+                f"segment_starts must be strictly increasing, got segment_starts[{j}] = {int(arr[j])} "
+                f"after segment_starts[{j - 1}] = {int(arr[j - 1])}"
+            )
+    if arr[-1] >= n_bars:
+        j = int(np.flatnonzero(arr >= n_bars)[0])
+        raise ConfigError(
+            f"segment_starts[{j}] = {int(arr[j])} is out of range: the prices have {n_bars} bars (0..{n_bars - 1})"
+        )
+    return arr.astype(np.int64)
+
+
+def validate_schedule(weights, segment_starts, n_bars: int, n_assets: int, symbols=None):
+    """Check a population of weight schedules and their segment starts.
+
+    Parameters
+    ----------
+    weights : array-like (n_genomes, n_segments, n_assets)
+        From bar ``segment_starts[s]`` on, genome ``g`` targets ``weights[g, s]``. Each segment of each
+        genome is checked like a static genome (finite, sum of |w| = 1 within 1e-9).
+    segment_starts : sequence of int (n_segments,)
+        See :func:`validate_segment_starts`.
+    n_bars, n_assets : int
+    symbols : sequence of str, optional
+        Asset names for the error messages.
+
+    Returns
+    -------
+    weights : ndarray float64 (n_genomes, n_segments, n_assets), C-contiguous
+    segment_starts : ndarray int64 (n_segments,)
+
+    Raises
+    ------
+    ConfigError
+        Bad ``segment_starts``.
+    GenomeError
+        Weights of the wrong shape, or a genome's segment that is not finite or not of unit gross
+        exposure; the message names the genome, the segment and the value.
+    """
+    starts = validate_segment_starts(segment_starts, n_bars)
+    n_segments = starts.size
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 3 or w.shape[1:] != (n_segments, n_assets):
+        raise GenomeError(
+            f"with {n_segments} segment_starts, weights must have shape (n_genomes, {n_segments}, {n_assets}), "
+            f"got {np.shape(weights)}"
+        )
+    _check_genomes(w, symbols, starts)
+    return np.ascontiguousarray(w), starts
+
+
+def _check_genomes(w, symbols, starts) -> None:
+    """Finite weights and unit gross exposure for every genome and segment of ``w`` (n_genomes, n_segments,
+    n_assets); ``starts`` None for static weights (messages then name the genome only)."""
     if w.shape[0] == 0:
         raise GenomeError("weights: the population is empty")
+
+    def where(g, s):
+        return f"genome {g}" if starts is None else f"genome {g}, segment {s} (from bar {int(starts[s])})"
+
     finite = np.isfinite(w)
     if not finite.all():
-        g, k = np.argwhere(~finite)[0]
+        g, s, k = np.argwhere(~finite)[0]
         name = symbols[k] if symbols is not None else k
-        raise GenomeError(f"genome {g}: weight of asset {name!r} is {float(w[g, k])!r}")
-    gross = np.abs(w).sum(axis=1)
-    bad = np.flatnonzero(np.abs(gross - 1.0) > WEIGHT_TOL)
+        raise GenomeError(f"{where(g, s)}: weight of asset {name!r} is {float(w[g, s, k])!r}")
+    gross = np.abs(w).sum(axis=2)
+    bad = np.argwhere(np.abs(gross - 1.0) > WEIGHT_TOL)
     if bad.size:
-        g = int(bad[0])
-        kind = "sum" if (w[g] >= 0).all() else "sum of |w|"
+        g, s = (int(x) for x in bad[0])
+        kind = "sum" if (w[g, s] >= 0).all() else "sum of |w|"
+        what = "genome(s)" if starts is None else "(genome, segment) pair(s)"
         raise GenomeError(
-            f"genome {g}: {kind} of weights is {float(gross[g])!r}, must be 1 (within {WEIGHT_TOL:g}); "
-            f"{bad.size} genome(s) invalid"
+            f"{where(g, s)}: {kind} of weights is {float(gross[g, s])!r}, must be 1 (within {WEIGHT_TOL:g}); "
+            f"{len(bad)} {what} invalid"
         )
-    return np.ascontiguousarray(w)
 
 
 def _check_costs(fees, slippage, init_cash) -> tuple[float, float, float]:
@@ -162,6 +256,7 @@ def backtest(
     close,
     weights,
     *,
+    segment_starts=None,
     rebalance="M",
     fees: float = 0.0,
     slippage: float = 0.0,
@@ -173,22 +268,29 @@ def backtest(
     See :func:`simulate` for the parameters.
     """
     prices = _as_prices(close)
-    w = validate_weights(weights, prices.n_assets, prices.symbols)
+    if segment_starts is None:
+        w = validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :]
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
     fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
     mask = rebalance_mask(prices.index, rebalance)
     if engine == "fast":
-        value, traded = _simulate_fast(prices.close, w, mask, fees, slippage, init_cash)
+        value, traded = _simulate_fast(prices.close, w, starts, mask, fees, slippage, init_cash)
     elif engine == "vectorbt":
-        value, traded = _simulate_vectorbt(prices, w, mask, fees, slippage, init_cash)
+        value, traded = _simulate_vectorbt(prices, w, starts, mask, fees, slippage, init_cash)
     else:
         raise ConfigError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    return Backtest(value=value, traded=traded, rebalance=mask)
+    effective = mask.copy()
+    effective[starts] = True
+    return Backtest(value=value, traded=traded, rebalance=effective, segment_starts=starts)
 
 
 def simulate(
     close,
     weights,
     *,
+    segment_starts=None,
     rebalance="M",
     fees: float = 0.0,
     slippage: float = 0.0,
@@ -201,8 +303,16 @@ def simulate(
     ----------
     close : Prices or DataFrame
         Close prices (time index, one column per asset).
-    weights : array-like (n_genomes, n_assets) or (n_assets,)
-        Long-only (each >= 0, sum 1) or long/short (sum of |w| = 1) weight genomes.
+    weights : array-like (n_genomes, n_assets) or (n_assets,); with segment_starts (n_genomes, n_segments, n_assets)
+        Long-only (each >= 0, sum 1) or long/short (sum of |w| = 1) weight genomes; with
+        ``segment_starts``, one such vector per genome and segment. A genome with a negative weight in
+        any segment is simulated long/short (vectorbt's ``direction='both'``), otherwise long-only.
+    segment_starts : sequence of int (n_segments,), optional
+        A schedule of targets: strictly increasing bar indices, the first 0. From bar
+        ``segment_starts[s]`` on, genome ``g`` targets ``weights[g, s]``. Every segment start is a
+        rebalance bar, in addition to the bars of ``rebalance`` (an every-N-bars policy keeps counting
+        from bar 0). Each genome is one portfolio throughout: cash, positions and fees carry across
+        segments. None (default): static weights.
     rebalance : {"once", "D", "W", "M", "Q"} or int
         When to trade back to the target weights (see :func:`rebalance_mask`).
     fees, slippage : float
@@ -215,10 +325,20 @@ def simulate(
     Returns
     -------
     ndarray (n_bars, n_genomes)
+
+    Raises
+    ------
+    GenomeError
+        Invalid weights (see :func:`validate_weights`, :func:`validate_schedule`).
+    ConfigError
+        Invalid ``segment_starts``, rebalance policy, costs or engine.
+    DataError
+        ``close`` is neither Prices nor a DataFrame of valid prices.
     """
     return backtest(
         close,
         weights,
+        segment_starts=segment_starts,
         rebalance=rebalance,
         fees=fees,
         slippage=slippage,
@@ -227,22 +347,32 @@ def simulate(
     ).value
 
 
-def _simulate_fast(close, w, mask, fees, slippage, init_cash):
+def _simulate_fast(close, w, starts, mask, fees, slippage, init_cash):
+    """The Numba population kernel; ``w`` (n_genomes, n_segments, n_assets), ``starts`` (n_segments,)."""
     n_genomes = w.shape[0]
     value = np.empty((n_genomes, close.shape[0]), dtype=np.float64)
     traded = np.empty(n_genomes, dtype=np.float64)
-    longonly = (w >= 0).all(axis=1)
-    nb.simulate_population_nb(close, w, mask, fees, slippage, init_cash, longonly, value, traded)
+    longonly = (w >= 0).all(axis=(1, 2))
+    nb.simulate_population_nb(close, w, starts, mask, fees, slippage, init_cash, longonly, value, traded)
     return value.T, traded
 
 
-def _simulate_vectorbt(prices: Prices, w, mask, fees, slippage, init_cash):
-    """The reference: vectorbt's from_orders, one group per genome, in bounded chunks of genomes."""
+def _simulate_vectorbt(prices: Prices, w, starts, mask, fees, slippage, init_cash):
+    """The reference: vectorbt's from_orders, one group per genome, in bounded chunks of genomes.
+
+    ``w`` (n_genomes, n_segments, n_assets) with segments starting at ``starts``; ``mask`` is the policy's
+    rebalance mask, to which the segment starts are added. On every rebalance bar the size array holds
+    the active segment's targets, NaN elsewhere.
+    """
     import vectorbt as vbt
     from vectorbt.portfolio.enums import Direction
 
     n_bars, n_assets = prices.close.shape
     n_genomes = w.shape[0]
+    mask = mask.copy()
+    mask[starts] = True
+    rows = np.flatnonzero(mask)
+    active = np.searchsorted(starts, rows, side="right") - 1  # segment of each rebalance bar
     chunk = max(1, VBT_CHUNK_CELLS // (n_bars * n_assets))
     value = np.empty((n_bars, n_genomes), dtype=np.float64)
     traded = np.empty(n_genomes, dtype=np.float64)
@@ -252,8 +382,9 @@ def _simulate_vectorbt(prices: Prices, w, mask, fees, slippage, init_cash):
         m = hi - lo
         tiled = np.tile(prices.close, (1, m))
         size = np.full(tiled.shape, np.nan)
-        size[mask] = wc.reshape(1, -1)
-        direction = np.where(np.repeat((wc >= 0).all(axis=1), n_assets), Direction.LongOnly, Direction.Both)
+        # row r of the rebalance bars: genome-major targets of segment active[r]
+        size[rows] = wc[:, active, :].transpose(1, 0, 2).reshape(len(rows), m * n_assets)
+        direction = np.where(np.repeat((wc >= 0).all(axis=(1, 2)), n_assets), Direction.LongOnly, Direction.Both)
         close_df = pd.DataFrame(tiled, index=prices.index)
         pf = vbt.Portfolio.from_orders(
             close=close_df,

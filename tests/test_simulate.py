@@ -198,3 +198,246 @@ def test_vectorbt_engine_chunks_large_populations(monkeypatch):
     fast = backtest(p, w, rebalance=7, fees=0.001)
     np.testing.assert_allclose(chunked.value, fast.value, rtol=PARITY_RTOL)
     np.testing.assert_allclose(chunked.traded, fast.traded, rtol=PARITY_RTOL)
+
+
+# ------------------------------------------------------------ weight schedules
+def random_schedule(n_genomes, n_segments, n_assets, seed=0, kind="longonly") -> np.ndarray:
+    """(n_genomes, n_segments, n_assets) valid weights; ``kind="mixed"``: the genomes alternate between
+    long-only schedules, long/short ones, and ones whose segments switch between the two."""
+    segs = []
+    for s in range(n_segments):
+        if kind == "mixed":
+            lo = random_weights(n_genomes, n_assets, seed=seed + 1000 * s)
+            ls = random_weights(n_genomes, n_assets, seed=seed + 1000 * s + 1, kind="longshort")
+            g = np.arange(n_genomes)[:, None]
+            segs.append(np.where((g % 3 == 0) | ((g % 3 == 2) & (s % 2 == 0)), lo, ls))
+        else:
+            segs.append(random_weights(n_genomes, n_assets, seed=seed + 1000 * s, kind=kind))
+    return np.stack(segs, axis=1)
+
+
+def test_schedule_by_hand_switch_carries_capital_and_fees():
+    # all A, then all B from bar 1; "once" never rebalances, so bar 1 trades only because a segment starts
+    w = np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    bt = backtest(_tiny(), w, segment_starts=[0, 1], rebalance="once", init_cash=1000.0)
+    # bar 0: 100 A; bar 1: 100 A sold for 2000, 200 B bought; bar 2: 200 B at 5
+    np.testing.assert_allclose(bt.value[:, 0], [1000.0, 2000.0, 1000.0], rtol=1e-14)
+    np.testing.assert_allclose(bt.traded, [(2000.0 + 2000.0) / 2000.0], rtol=1e-14)
+    assert bt.rebalance.tolist() == [True, True, False]
+    # with 1% fees the buy of A is cut to 1000 / 1.01; the switch sells it less 1% and the buy of B is cut
+    # to the cash left: the fees of both segments compound in one portfolio
+    v = simulate(_tiny(), w, segment_starts=[0, 1], rebalance="once", init_cash=1000.0, fees=0.01)
+    a_units = 1000.0 / 1.01 / 10.0
+    b_units = a_units * 20.0 * 0.99 / 1.01 / 10.0
+    np.testing.assert_allclose(v[:, 0], [10.0 * a_units, 10.0 * b_units, 5.0 * b_units], rtol=1e-13)
+
+
+def test_schedule_by_hand_short_in_a_later_segment():
+    # long-only in segment 0, long/short from bar 1: the genome is simulated with direction 'both'
+    w = np.array([[[0.5, 0.5], [0.75, -0.25]]])
+    bt = backtest(_tiny(), w, segment_starts=np.array([0, 1]), rebalance="once", init_cash=1000.0)
+    # bar 0: 50 A + 50 B; bar 1 (value 1500): sell 87.5 B (+875) to hold -37.5, buy 6.25 A (-125):
+    # cash 750, 56.25 A; bar 2: 750 + 56.25 * 20 - 37.5 * 5 (long-only would have stopped B at 0: 1500)
+    np.testing.assert_allclose(bt.value[:, 0], [1000.0, 1500.0, 1687.5], rtol=1e-14)
+    np.testing.assert_allclose(bt.traded, [(875.0 + 125.0) / 1500.0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("policy", ["once", "W", "M", 1, 5])
+@pytest.mark.parametrize("kind", ["longonly", "longshort"])
+def test_schedule_with_one_segment_is_static_exactly(policy, kind):
+    p = make_prices(400, 5, seed=21)
+    w = random_weights(7, 5, seed=21, kind=kind)
+    kw = dict(rebalance=policy, fees=0.001, slippage=0.002)
+    static = backtest(p, w, **kw)
+    for starts in ([0], np.zeros(1, dtype=np.int32)):
+        sched = backtest(p, w[:, None, :], segment_starts=starts, **kw)
+        np.testing.assert_array_equal(sched.value, static.value)
+        np.testing.assert_array_equal(sched.traded, static.traded)
+        np.testing.assert_array_equal(sched.rebalance, static.rebalance)
+        assert sched.segment_starts.tolist() == static.segment_starts.tolist() == [0]
+
+
+def test_schedule_of_equal_segments_is_a_rebalance_policy():
+    # identical targets in every segment, segments every 10 bars, no calendar rebalancing:
+    # exactly the static genome rebalanced every 10 bars
+    p = make_prices(200, 4, seed=22)
+    w = np.vstack([random_weights(3, 4, seed=22), random_weights(3, 4, seed=23, kind="longshort")])
+    starts = np.arange(0, 200, 10)
+    sched = backtest(
+        p, np.repeat(w[:, None, :], len(starts), axis=1), segment_starts=starts, rebalance="once", fees=0.002
+    )
+    static = backtest(p, w, rebalance=10, fees=0.002)
+    np.testing.assert_array_equal(sched.value, static.value)
+    np.testing.assert_array_equal(sched.traded, static.traded)
+    np.testing.assert_array_equal(sched.rebalance, static.rebalance)
+
+
+@pytest.mark.parametrize("policy", ["once", "M", 7])
+def test_schedule_is_one_continuous_portfolio(policy):
+    # without costs, trading to new targets from the old positions is the same as starting afresh with
+    # the portfolio's value: from a segment start on, the values are a static run from that bar
+    p = make_prices(300, 5, seed=24)
+    w = np.stack([random_weights(4, 5, seed=24), random_weights(4, 5, seed=25, kind="longshort")], axis=1)
+    t = 7 * 17 if policy == 7 else 123  # every 7 bars counts from bar 0, so the restart must fall on its grid
+    bt = backtest(p, w, segment_starts=[0, t], rebalance=policy)
+    before = backtest(p, w[:, 0], rebalance=policy)
+    np.testing.assert_array_equal(bt.value[:t], before.value[:t])
+    for g in range(4):
+        after = simulate(p.to_frame().iloc[t:], w[g, 1], rebalance=policy, init_cash=float(bt.value[t, g]))
+        np.testing.assert_allclose(bt.value[t:, g], after[:, 0], rtol=1e-12)
+
+
+def test_schedule_rebalance_mask_adds_segment_starts_and_keeps_the_count():
+    p = make_prices(40, 3, seed=25)
+    w = random_schedule(2, 3, 3, seed=25)
+    bt = backtest(p, w, segment_starts=[0, 7, 8], rebalance=5)
+    # every 5 bars still counts from bar 0; the starts 7 and 8 are added
+    assert np.flatnonzero(bt.rebalance).tolist() == [0, 5, 7, 8, 10, 15, 20, 25, 30, 35]
+    assert bt.segment_starts.dtype == np.int64 and bt.segment_starts.tolist() == [0, 7, 8]
+    # a start on a calendar bar (10) is one rebalance, not two: same result as without it when the
+    # targets do not change
+    same = np.concatenate([w, w[:, 2:3]], axis=1)
+    a = backtest(p, same, segment_starts=[0, 7, 8, 10], rebalance=5, fees=0.001)
+    b = backtest(p, w, segment_starts=[0, 7, 8], rebalance=5, fees=0.001)
+    np.testing.assert_array_equal(a.value, b.value)
+    np.testing.assert_array_equal(a.traded, b.traded)
+
+
+@pytest.mark.parametrize(
+    ("starts", "message"),
+    [
+        ([3, 10], r"segment_starts must begin at bar 0, got segment_starts\[0\] = 3"),
+        ([0, 10, 10], r"strictly increasing, got segment_starts\[2\] = 10 after segment_starts\[1\] = 10"),
+        ([0, 12, 5], r"strictly increasing, got segment_starts\[2\] = 5 after segment_starts\[1\] = 12"),
+        ([0, 5, 20], r"segment_starts\[2\] = 20 is out of range: the prices have 20 bars \(0\.\.19\)"),
+        (np.array([0, 5, 2**40], dtype=np.uint64), r"segment_starts\[2\] = 1099511627776 is out of range"),
+        ([0, 2.5, 6], r"segment_starts\[1\] is 2\.5, must be an integer bar index"),
+        (np.array([0.0, 4.0, 6.0]), r"segment_starts\[0\] is 0\.0, must be an integer bar index"),
+        ([False, True, 6], r"segment_starts\[0\] is False, must be an integer bar index"),
+        ([0, "5", 6], r"segment_starts\[1\] is '5', must be an integer bar index"),
+        ([], r"non-empty 1-D sequence of bar indices"),
+        ([[0, 5, 6]], r"non-empty 1-D sequence of bar indices"),
+    ],
+)
+def test_schedule_bad_segment_starts(starts, message):
+    p = make_prices(20, 2)
+    with pytest.raises(ConfigError, match=message):
+        simulate(p, random_schedule(2, 3, 2), segment_starts=starts)
+
+
+def test_schedule_weight_errors_name_genome_segment_and_value():
+    p = make_prices(20, 3)
+    w = random_schedule(3, 3, 3, seed=26)
+    bad = w.copy()
+    bad[1, 2] = [0.2, 0.2, 0.5]
+    with pytest.raises(GenomeError, match=r"genome 1, segment 2 \(from bar 12\): sum of weights is 0\.9"):
+        simulate(p, bad, segment_starts=[0, 5, 12])
+    bad = w.copy()
+    bad[2, 1] = [0.7, -0.3, 0.2]
+    with pytest.raises(GenomeError, match=r"genome 2, segment 1 \(from bar 5\): sum of \|w\| of weights is 1\.2"):
+        simulate(p, bad, segment_starts=[0, 5, 12])
+    bad = w.copy()
+    bad[0, 1, 1] = np.inf
+    with pytest.raises(GenomeError, match=r"genome 0, segment 1 \(from bar 5\): weight of asset 'A01' is inf"):
+        simulate(p, bad, segment_starts=[0, 5, 12])
+    bad = w.copy()
+    bad[:, 0] = [0.5, 0.5, 0.5]
+    with pytest.raises(
+        GenomeError, match=r"genome 0, segment 0 \(from bar 0\): .* 3 \(genome, segment\) pair\(s\) invalid"
+    ):
+        simulate(p, bad, segment_starts=[0, 5, 12])
+    # shapes: S must match segment_starts, a schedule needs segment_starts, static weights are not a schedule
+    with pytest.raises(
+        GenomeError, match=r"with 2 segment_starts, weights must have shape \(n_genomes, 2, 3\), got \(3, 3, 3\)"
+    ):
+        simulate(p, w, segment_starts=[0, 5])
+    with pytest.raises(
+        GenomeError, match=r"with 3 segment_starts, weights must have shape \(n_genomes, 3, 3\), got \(3, 3\)"
+    ):
+        simulate(p, w[:, 0], segment_starts=[0, 5, 12])
+    with pytest.raises(GenomeError, match=r"with 3 segment_starts, .* got \(3, 3, 2\)"):
+        simulate(p, w[:, :, :2], segment_starts=[0, 5, 12])
+    with pytest.raises(
+        GenomeError, match=r"shape \(n_genomes, 3\), got \(3, 3, 3\); a schedule .* needs segment_starts"
+    ):
+        simulate(p, w)
+    with pytest.raises(GenomeError, match="empty"):
+        simulate(p, np.empty((0, 3, 3)), segment_starts=[0, 5, 12])
+
+
+def _schedule_starts(mask: np.ndarray, n_segments: int, rng) -> np.ndarray:
+    """Segment starts that include a one-bar segment, a start on a calendar rebalance bar (when the policy
+    has one after bar 0), the last bar, and random bars."""
+    n_bars = mask.size
+    t = int(rng.integers(1, n_bars - 2))
+    starts = {0, t, t + 1, n_bars - 1}
+    calendar = np.flatnonzero(mask[1:]) + 1
+    if calendar.size:
+        starts.add(int(rng.choice(calendar)))
+    while len(starts) < n_segments:
+        starts.add(int(rng.integers(1, n_bars)))
+    return np.array(sorted(starts))
+
+
+def _schedule_parity_cases():
+    policies = ["once", "D", "W", "M", "Q", 1, 5, 21]
+    kinds = ["longonly", "longshort", "mixed"]
+    shapes = [(2, 60), (5, 500), (20, 2000), (50, 1000), (3, 3000)]
+    costs = [(0.0, 0.0), (0.0005, 0.0), (0.001, 0.002), (0.01, 0.0), (0.0, 0.01), (0.01, 0.01)]
+    cases = []
+    for n, (policy, kind) in enumerate(itertools.product(policies, kinds)):
+        n_assets, n_bars = shapes[n % len(shapes)]
+        fees, slippage = costs[n % len(costs)]
+        freq = "h" if n % 4 == 3 else ("B" if n % 4 == 1 else "D")
+        n_segments = (5, 12, 8)[n % 3]
+        cases.append((n_assets, n_bars, freq, policy, kind, fees, slippage, n_segments, 300 + n))
+    cases.append((50, 5000, "D", "M", "mixed", 0.001, 0.001, 20, 9))
+    return cases
+
+
+def _assert_parity(p, w, starts, **kw):
+    fast = backtest(p, w, segment_starts=starts, **kw)
+    ref = backtest(p, w, segment_starts=starts, engine="vectorbt", **kw)
+    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
+    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    assert np.ptp(fast.value[-1]) > 0
+    return fast
+
+
+def test_schedule_fast_engine_matches_vectorbt_small():
+    p = make_prices(120, 4, seed=30)
+    mask = rebalance_mask(p.index, "W")
+    starts = _schedule_starts(mask, 6, np.random.default_rng(30))
+    w = random_schedule(6, len(starts), 4, seed=30, kind="mixed")
+    fast = _assert_parity(p, w, list(starts), rebalance="W", fees=0.002, slippage=0.001)
+    # segment switches are turnover: more than the same policy without them
+    assert (fast.traded > backtest(p, w[:, 0], rebalance="W", fees=0.002, slippage=0.001).traded).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n_assets", "n_bars", "freq", "policy", "kind", "fees", "slippage", "n_segments", "seed"),
+    _schedule_parity_cases(),
+)
+def test_schedule_fast_engine_matches_vectorbt(n_assets, n_bars, freq, policy, kind, fees, slippage, n_segments, seed):
+    p = make_prices(n_bars, n_assets, seed=seed, freq=freq)
+    rng = np.random.default_rng(seed)
+    starts = _schedule_starts(rebalance_mask(p.index, policy), n_segments, rng)
+    n_genomes = 6 if n_assets * n_bars < 100_000 else 3
+    w = random_schedule(n_genomes, len(starts), n_assets, seed=seed, kind=kind)
+    _assert_parity(p, w, starts, rebalance=policy, fees=fees, slippage=slippage, init_cash=10_000.0)
+
+
+def test_schedule_vectorbt_engine_chunks_large_populations(monkeypatch):
+    import genetic_sizer.simulate as sim
+
+    monkeypatch.setattr(sim, "VBT_CHUNK_CELLS", 2 * 3 * 50)  # two genomes per from_orders call
+    p = make_prices(50, 3, seed=31)
+    w = random_schedule(5, 4, 3, seed=31, kind="mixed")
+    kw = dict(segment_starts=[0, 9, 10, 33], rebalance=7, fees=0.001)
+    chunked = backtest(p, w, engine="vectorbt", **kw)
+    fast = backtest(p, w, **kw)
+    np.testing.assert_allclose(chunked.value, fast.value, rtol=PARITY_RTOL)
+    np.testing.assert_allclose(chunked.traded, fast.traded, rtol=PARITY_RTOL)
