@@ -167,7 +167,7 @@ def write(record: dict, path: str | Path) -> Path:
     before anything is written.
     """
     text = json.dumps(record, indent=2, allow_nan=False) + "\n"
-    return files.write_text(path, text, "champion file")
+    return files.write_text(path, text, "champion file", durable=True)
 
 
 def load(path: str | Path) -> Champion:

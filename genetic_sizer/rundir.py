@@ -24,9 +24,10 @@ Which directory may be used (:meth:`RunDir.check_new`, :meth:`RunDir.open_existi
   (reading a pickle runs whatever code it holds).
 
 The checkpoint holds only arrays, numbers, strings and random states, in JSON and an ``.npz`` read with
-``np.load(allow_pickle=False)``. It is written in an order that survives a crash anywhere: the arrays under a
-new name, then ``checkpoint.json`` naming them (each written to a temporary file and renamed), then the old
-arrays are removed. Reading checks the format and version, every key, type, shape and dtype, that fitness
+``np.load(allow_pickle=False)``. It is written in an order that survives the process dying anywhere: the
+arrays under a new name, then ``checkpoint.json`` naming them (each written to a temporary file and renamed),
+then the old arrays are removed. (It is not ``fsync``-ed, see :mod:`genetic_sizer.files`: after a power
+failure lost content shows up as a SHA-256 mismatch.) Reading checks the format and version, every key, type, shape and dtype, that fitness
 values are finite and that the arrays file has the SHA-256 recorded in the JSON; any mismatch is a
 :class:`~genetic_sizer.errors.CheckpointError` naming the file and what is wrong.
 """
@@ -310,7 +311,8 @@ class RunDir:
     def write_config(self, config: RunConfig) -> Path:
         import yaml
 
-        return files.write_text(self.config_path, yaml.safe_dump(config.to_dict(), sort_keys=False), "run config")
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+        return files.write_text(self.config_path, text, "run config", durable=True)
 
     # ---- writing results ---------------------------------------------------------------------
     @contextmanager

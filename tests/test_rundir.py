@@ -269,12 +269,12 @@ def test_a_crash_between_arrays_and_json_leaves_the_previous_checkpoint(prices, 
     real = files.write_text
     written = []
 
-    def crash(path, text, what="output file"):
+    def crash(path, text, what="output file", durable=False):
         if Path(path).name == "checkpoint.json":
             written.append(path)
             if len(written) == crash_at:  # generation crash_at - 1's json never lands
                 raise KeyboardInterrupt
-        return real(path, text, what)
+        return real(path, text, what, durable)
 
     monkeypatch.setattr(files, "write_text", crash)
     with pytest.raises(KeyboardInterrupt):
