@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genetic_sizer import __version__
+from genetic_sizer import __version__, files
 from genetic_sizer.errors import ChampionError
 from genetic_sizer.genome import DIRECTIONS, TOL
 
@@ -162,13 +161,13 @@ def build(
 
 
 def write(record: dict, path: str | Path) -> Path:
-    """Write atomically (a temporary file renamed over the target)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write atomically (a temporary file beside the target, renamed over it; removed if the write fails).
+
+    Raises :class:`~genetic_sizer.errors.ConfigError` naming ``path`` when it is a directory (or under a file),
+    before anything is written.
+    """
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
+    return files.write_text(path, text, "champion file", durable=True)
 
 
 def load(path: str | Path) -> Champion:

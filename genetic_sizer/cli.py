@@ -177,16 +177,16 @@ def _print_summary(report) -> None:
     console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
 
 
-def _evolve_config(args):
-    """The run's config and directory: a new run from --config/--set, or the saved config of --resume
-    (where only non-semantic overrides such as ``parallel.*`` or ``--ray-address`` may differ)."""
+def _evolve_plan(args):
+    """Where and how ``evolve`` runs: a new run from --config/--set, or the saved config of --resume (where only
+    non-semantic overrides such as ``parallel.*`` or ``--ray-address`` may differ). The decisions are
+    :func:`genetic_sizer.rundir.plan_new` / :func:`~genetic_sizer.rundir.plan_resume`; nothing is created here."""
     import datetime as dt
     from pathlib import Path
 
-    from genetic_sizer.config import RunConfig, apply_overrides, load_config, read_yaml
+    from genetic_sizer.config import load_config
     from genetic_sizer.errors import ConfigError
-    from genetic_sizer.evolve import CHECKPOINT
-    from genetic_sizer.results import CONFIG_FILE
+    from genetic_sizer.rundir import plan_new, plan_resume
 
     overrides = list(args.set or [])
     if args.seed is not None:
@@ -196,68 +196,72 @@ def _evolve_config(args):
     if args.resume:
         if args.out is None:
             raise ConfigError("--resume needs --out DIR, the run directory to continue")
-        run_dir = Path(args.out)
-        saved = load_config(run_dir / CONFIG_FILE)
-        config = RunConfig.from_dict(apply_overrides(read_yaml(run_dir / CONFIG_FILE), overrides))
-        given = load_config(args.config, overrides) if args.config is not None else config
-        if config.sha256() != saved.sha256() or given.sha256() != saved.sha256():
-            raise ConfigError(
-                f"--resume: the given config differs from the one saved in {run_dir / CONFIG_FILE} "
-                "(only parallel.* may change); resume with --out alone"
-            )
-        return config, run_dir
+        given = load_config(args.config, overrides) if args.config is not None else None
+        return plan_resume(args.out, overrides, given)
     config = load_config(args.config, overrides)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out) if args.out else Path("runs") / f"evolve-{stamp}"
-    if (run_dir / CHECKPOINT).exists():
-        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.dump(run_dir / CONFIG_FILE)
-    return config, run_dir
+    return plan_new(Path(args.out) if args.out else Path("runs") / f"evolve-{stamp}", config)
+
+
+def _interrupted(run_dir, generations: int, writing_results: bool) -> str:
+    """What Ctrl-C left behind, and how to go on."""
+    if not run_dir.is_run:
+        return "\ninterrupted before the run started; nothing was written"
+    again = f"  genetic-sizer evolve --resume --out {run_dir}"
+    gen = run_dir.checkpoint_generation() if run_dir.has_checkpoint else None
+    if gen is None:
+        return f"\ninterrupted before the first generation finished. Start it again with:\n{again}"
+    if writing_results:
+        return (
+            f"\ninterrupted while writing the results; all {generations} generations are checkpointed. "
+            f"Write the results again with:\n{again}"
+        )
+    return f"\ninterrupted; generation {gen} of {generations} is checkpointed. Continue with:\n{again}"
 
 
 def cmd_evolve(args) -> int:
     import contextlib
 
     from genetic_sizer.data import load_from_config
-    from genetic_sizer.evolve import evolve
+    from genetic_sizer.evolve import check_run, evolve
     from genetic_sizer.parallel import close_map, make_map
     from genetic_sizer.results import finalize
 
-    config, run_dir = _evolve_config(args)
-    print(f"loading data ({config.data.source}) ...", flush=True)
-    prices = load_from_config(config.data)
+    plan = _evolve_plan(args)
+    config, run_dir = plan.config, plan.run_dir
     ev, pf, par = config.evolution, config.portfolio, config.parallel
-    print(
-        f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
-        f"objective {', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, "
-        f"fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, seed {ev.seed}; "
-        f"engine {config.engine}",
-        flush=True,
-    )
-    print(f"run directory: {run_dir}{' (resuming)' if args.resume else ''}", flush=True)
-    map_fn = make_map(par)
+    writing_results = False
     try:
-        if par.backend == "ray":
-            where = f"the Ray cluster at {map_fn.address}" if map_fn.address else "a local Ray instance"
-            print(f"connecting to {where} ...", flush=True)
-            map_fn.start()
-            print(f"Ray ready in {map_fn.startup_seconds:.1f} s: {map_fn.num_workers} workers", flush=True)
-        first = config.objective[0]
-        progress, update = _progress_printer(first)
-        with progress if progress is not None else contextlib.nullcontext():
-            result = evolve(config, prices, run_dir, map_fn=map_fn, resume=args.resume, on_generation=update)
-    except KeyboardInterrupt:
+        print(f"loading data ({config.data.source}) ...", flush=True)
+        prices = load_from_config(config.data)
+        check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created
         print(
-            f"\ninterrupted; the last finished generation is checkpointed. Continue with:\n"
-            f"  genetic-sizer evolve --resume --out {run_dir}",
-            file=sys.stderr,
+            f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
+            f"objective {', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, "
+            f"fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, seed {ev.seed}; "
+            f"engine {config.engine}",
+            flush=True,
         )
+        print(f"run directory: {run_dir}{' (resuming)' if plan.resume else ''}", flush=True)
+        map_fn = make_map(par)
+        try:
+            if par.backend == "ray":
+                where = f"the Ray cluster at {map_fn.address}" if map_fn.address else "a local Ray instance"
+                print(f"connecting to {where} ...", flush=True)
+                map_fn.start()
+                print(f"Ray ready in {map_fn.startup_seconds:.1f} s: {map_fn.num_workers} workers", flush=True)
+            first = config.objective[0]
+            progress, update = _progress_printer(first)
+            with progress if progress is not None else contextlib.nullcontext():
+                result = evolve(config, prices, run_dir, map_fn=map_fn, resume=plan.resume, on_generation=update)
+        finally:
+            close_map(map_fn)
+        writing_results = True
+        print("checking the champion with vectorbt and writing results ...", flush=True)
+        report = finalize(result, prices, run_dir, plots=not args.no_plots)
+    except KeyboardInterrupt:
+        print(_interrupted(run_dir, ev.generations, writing_results), file=sys.stderr)
         return 130
-    finally:
-        close_map(map_fn)
-    print("checking the champion with vectorbt and writing results ...", flush=True)
-    report = finalize(result, prices, run_dir, plots=not args.no_plots)
     _print_summary(report)
     return 0
 
@@ -463,7 +467,11 @@ def cmd_size(args) -> int:
 def cmd_export(args) -> int:
     from genetic_sizer.results import export
 
-    path = export(args.run, args.out, rank=args.rank)
+    try:
+        path = export(args.run, args.out, rank=args.rank)
+    except KeyboardInterrupt:
+        print("\ninterrupted; nothing was written", file=sys.stderr)
+        return 130
     print(f"wrote {path}")
     return 0
 

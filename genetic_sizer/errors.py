@@ -16,6 +16,16 @@ class ConfigError(GeneticSizerError, ValueError):
     """A run configuration or parameter is invalid; the message names the key and the value."""
 
 
+class RunDirError(ConfigError):
+    """A run directory cannot be used as asked: the path is a file, a non-empty directory that is not a run,
+    a run that already started (resume it instead), or not a run at all; the message names the path."""
+
+
+class CheckpointError(RunDirError):
+    """A run's checkpoint is missing, damaged, of another version, or does not belong to this run; the
+    message names the file and what is wrong."""
+
+
 class DataError(GeneticSizerError, ValueError):
     """Price data is invalid; the message names the file, the symbol and the timestamp where known."""
 

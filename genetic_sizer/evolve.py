@@ -19,17 +19,22 @@ closest (Euclidean) to the ideal point (all ones) wins; ties go to the better fi
 ``export --rank K`` counts in that order.
 
 Determinism: operators draw from one ``numpy.random.Generator`` and DEAP's selections from a private
-``random`` state (swapped in around each DEAP call), both seeded from ``evolution.seed`` and saved in the
-checkpoint written after every generation; evaluation is a pure function of the genome. A resumed run
-therefore ends with exactly the champion and logbook of the uninterrupted one.
+``random`` state (swapped in around each DEAP call), both seeded from ``evolution.seed``; evaluation is a pure
+function of the genome.
+
+Exact resume: after every generation the run directory (:class:`~genetic_sizer.rundir.RunDir`) receives a
+checkpoint (JSON + ``.npz``, no pickle) of everything the next generation reads: the population with its
+fitness and crowding distances, the hall of fame or Pareto front in DEAP's order, the logbook, the evaluation
+count, both random states and the seeded classical allocations. The archive is written as its members (best
+first) and rebuilt through DEAP's public API (``clear`` then ``insert``, worst first), which restores DEAP's
+internal order, ties included. A run interrupted after any generation and resumed therefore ends with exactly
+the population, fitness, hall of fame / Pareto front, champion and logbook of the uninterrupted run (tested
+for an interruption after every generation, single objective and NSGA-II).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import pickle
 import random
 import time
 from collections.abc import Callable
@@ -43,15 +48,12 @@ from deap import base, creator, tools
 from genetic_sizer import genome as G
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data import Prices
-from genetic_sizer.errors import ConfigError
+from genetic_sizer.errors import CheckpointError, ConfigError
 from genetic_sizer.fitness import Evaluator
 from genetic_sizer.parallel import serial_map, split_batches
+from genetic_sizer.rundir import Checkpoint, RunDir
 
-__all__ = ["EvolutionResult", "Generation", "evolve", "load_result", "rank_members"]
-
-CHECKPOINT = "checkpoint.pkl"
-LOGBOOK = "logbook.csv"
-CHECKPOINT_VERSION = 1
+__all__ = ["EvolutionResult", "Generation", "check_run", "evolve", "load_result", "rank_members"]
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,12 @@ def rank_members(fitness: np.ndarray, maximize: tuple[bool, ...]) -> np.ndarray:
 
 
 class _Run:
-    def __init__(self, config: RunConfig, prices: Prices, run_dir: Path, map_fn, on_generation):
+    """One evolution. The constructor validates the config against the data (genome space, NSGA-II rules) and
+    touches no file; :meth:`run` writes the checkpoint and logbook into a :class:`RunDir`."""
+
+    def __init__(self, config: RunConfig, prices: Prices, map_fn=None, on_generation=None):
         self.config = config
         self.prices = prices
-        self.run_dir = Path(run_dir)
         self.map_fn = map_fn or serial_map
         self.on_generation = on_generation
         ev, pf = config.evolution, config.portfolio
@@ -269,74 +273,90 @@ class _Run:
         return new
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def _state(self) -> dict:
-        pop_fit = np.array([ind.fitness.values for ind in self.population])
-        crowding = np.array([getattr(ind.fitness, "crowding_dist", np.nan) for ind in self.population])
-        return {
-            "version": CHECKPOINT_VERSION,
-            "config_sha256": self.config.sha256(),
-            "data_sha256": self.prices.sha256(),
-            "generation": self.gen,
-            "evaluations": self.evaluations,
-            "elapsed": self.elapsed,
-            "population": np.stack(self.population),
-            "fitness": pop_fit,
-            "crowding": crowding,
-            "hof": np.stack(self.hof.items) if len(self.hof) else np.empty((0, self.space.n_assets)),
-            "hof_fitness": np.array([i.fitness.values for i in self.hof.items]),
-            "logbook": [dict(r) for r in self.logbook],
-            "np_rng": self.rng.bit_generator.state,
-            "py_random": self._py_state,
-            "seeds": self.seeds,
-        }
+    def _state(self) -> Checkpoint:
+        n_obj = len(self.maximize)
+        archive, archive_fit = self._archive_arrays()
+        return Checkpoint(
+            config_sha256=self.config.sha256(),
+            data_sha256=self.prices.sha256(),
+            generation=self.gen,
+            evaluations=self.evaluations,
+            elapsed=self.elapsed,
+            population=np.stack(self.population),
+            fitness=np.array([ind.fitness.values for ind in self.population], dtype=np.float64).reshape(-1, n_obj),
+            crowding=np.array([getattr(ind.fitness, "crowding_dist", np.nan) for ind in self.population]),
+            archive=archive,
+            archive_fitness=archive_fit,
+            logbook=[dict(r) for r in self.logbook],
+            np_rng=self.rng.bit_generator.state,
+            py_random=self._py_state,
+            seeds=self.seeds,
+        )
 
-    def _restore(self, state: dict) -> None:
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ConfigError(f"checkpoint version {state.get('version')!r} is not {CHECKPOINT_VERSION}")
-        if state["config_sha256"] != self.config.sha256():
+    def _archive_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The hall of fame / Pareto front as (members, fitness), in DEAP's order (best first)."""
+        items = list(self.hof)
+        if not items:
+            return np.empty((0, self.space.n_assets)), np.empty((0, len(self.maximize)))
+        return np.stack(items), np.array([i.fitness.values for i in items], dtype=np.float64)
+
+    def _restore_archive(self, members: np.ndarray, fitness: np.ndarray) -> None:
+        """Rebuild the archive through DEAP's public API. ``insert`` bisects DEAP's ascending keys and puts a
+        newcomer before members of equal fitness, so inserting worst first reproduces the saved order exactly,
+        ties included."""
+        self.hof.clear()
+        for w, f in zip(members[::-1], fitness[::-1], strict=True):
+            ind = self._ind(w)
+            ind.fitness.values = tuple(float(x) for x in f)
+            self.hof.insert(ind)
+
+    def _restore(self, cp: Checkpoint, where: object = "the checkpoint") -> None:
+        if cp.config_sha256 != self.config.sha256():
             raise ConfigError(
                 "cannot resume: the configuration differs from the interrupted run's "
-                f"(config sha256 {self.config.sha256()[:12]} vs {state['config_sha256'][:12]})"
+                f"(config sha256 {self.config.sha256()[:12]} vs {cp.config_sha256[:12]})"
             )
-        if state["data_sha256"] != self.prices.sha256():
+        if cp.data_sha256 != self.prices.sha256():
             raise ConfigError("cannot resume: the price data differs from the interrupted run's (close sha256)")
-        self.gen = state["generation"]
-        self.evaluations = state["evaluations"]
-        self.elapsed = state["elapsed"]
+        ev = self.config.evolution
+        n, n_assets = cp.population.shape
+        problems = []
+        if n != ev.population:
+            problems.append(f"population of {n}, the config says {ev.population}")
+        if n_assets != self.space.n_assets:
+            problems.append(f"{n_assets} assets, the data has {self.space.n_assets}")
+        if cp.fitness.shape[1] != len(self.maximize):
+            problems.append(f"{cp.fitness.shape[1]} objectives, the config has {len(self.maximize)}")
+        if len(cp.archive) == 0:
+            problems.append("an empty hall of fame")
+        if not self.config.multi_objective and len(cp.archive) > ev.hall_of_fame:
+            problems.append(f"a hall of fame of {len(cp.archive)}, the config keeps {ev.hall_of_fame}")
+        if cp.generation > ev.generations:
+            problems.append(f"generation {cp.generation}, the config runs {ev.generations}")
+        if problems:
+            raise CheckpointError(f"{where} does not fit this run: {'; '.join(problems)}")
+        self.gen = cp.generation
+        self.evaluations = cp.evaluations
+        self.elapsed = cp.elapsed
         self.population = []
-        for w, f, c in zip(state["population"], state["fitness"], state["crowding"], strict=True):
+        for w, f, c in zip(cp.population, cp.fitness, cp.crowding, strict=True):
             ind = self._ind(w)
-            ind.fitness.values = tuple(f)
+            ind.fitness.values = tuple(float(x) for x in f)
             if not math.isnan(c):
                 ind.fitness.crowding_dist = float(c)
             self.population.append(ind)
-        self.hof.items, self.hof.keys = [], []
-        for w, f in zip(state["hof"], state["hof_fitness"], strict=True):
-            ind = self._ind(w)
-            ind.fitness.values = tuple(f)
-            self.hof.items.append(ind)
-            self.hof.keys.append(ind.fitness)
+        self._restore_archive(cp.archive, cp.archive_fitness)
         self.logbook = tools.Logbook()
-        for rec in state["logbook"]:
+        for rec in cp.logbook:
             self.logbook.record(**rec)
-        self.rng.bit_generator.state = state["np_rng"]
-        self._py_state = state["py_random"]
-        self.seeds = state.get("seeds", {})
-
-    def _checkpoint(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / CHECKPOINT
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(self._state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-        write_logbook(self.run_dir / LOGBOOK, list(self.logbook))
+        self.rng.bit_generator.state = cp.np_rng
+        self._py_state = cp.py_random
+        self.seeds = cp.seeds
 
     # ---- main loop ---------------------------------------------------------------------------
-    def run(self, resume: bool) -> EvolutionResult:
+    def run(self, run_dir: RunDir) -> EvolutionResult:
+        """Evolve until the configured generation, checkpointing into ``run_dir`` after each one."""
         generations = self.config.evolution.generations
-        if resume:
-            self._restore(read_checkpoint(self.run_dir))
         start = time.perf_counter() - self.elapsed
         while self.gen < generations:
             t0 = time.perf_counter()
@@ -345,15 +365,15 @@ class _Run:
             self.hof.update(self.population)
             rec = self._record(nevals)
             self.elapsed = time.perf_counter() - start
-            self._checkpoint()
+            run_dir.write_checkpoint(self._state())
+            run_dir.write_logbook(list(self.logbook))
             if self.on_generation is not None:
                 dt = time.perf_counter() - t0
                 self.on_generation(Generation(self.gen, generations, rec, self.elapsed, nevals / dt if dt else 0.0))
         return self._result()
 
     def _result(self) -> EvolutionResult:
-        members = np.stack(self.hof.items)
-        fit = np.array([i.fitness.values for i in self.hof.items])
+        members, fit = self._archive_arrays()
         if self.config.multi_objective:
             order = rank_members(fit, self.maximize)
             members, fit = members[order], fit[order]
@@ -370,37 +390,25 @@ class _Run:
         )
 
 
-def load_result(config: RunConfig, prices: Prices, run_dir: str | Path) -> tuple[EvolutionResult, int]:
+def check_run(config: RunConfig, prices: Prices) -> None:
+    """Raise :class:`ConfigError` when ``config`` cannot run on ``prices`` (bounds the assets cannot meet, an
+    NSGA-II population that is not a multiple of 4, ...). Nothing is written; :func:`evolve` checks the same
+    before it creates the run directory."""
+    _Run(config, prices)
+
+
+def load_result(config: RunConfig, prices: Prices, run_dir: str | Path | RunDir) -> tuple[EvolutionResult, int]:
     """The result held by a run directory's checkpoint, and the generation it reached."""
-    run = _Run(config, prices, Path(run_dir), None, None)
-    run._restore(read_checkpoint(run_dir))
+    rd = RunDir(run_dir)
+    run = _Run(config, prices)
+    run._restore(rd.read_checkpoint(), rd.checkpoint_path)
     return run._result(), run.gen
-
-
-def read_checkpoint(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        raise ConfigError(f"cannot resume: no checkpoint at {path}")
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
-
-
-def write_logbook(path: Path, rows: list[dict]) -> None:
-    """The logbook as CSV (deterministic: no timings), rewritten atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        if rows:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            for r in rows:
-                writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in r.items()})
-    os.replace(tmp, path)
 
 
 def evolve(
     config: RunConfig,
     prices: Prices,
-    run_dir: str | Path,
+    run_dir: str | Path | RunDir,
     *,
     map_fn: Callable | None = None,
     resume: bool = False,
@@ -413,17 +421,37 @@ def evolve(
     config : RunConfig
     prices : Prices
         The data the genomes are evaluated on (already loaded and windowed).
-    run_dir : path
-        Where the checkpoint and logbook are written (created if needed).
+    run_dir : path or RunDir
+        The run directory. A new run needs a path that does not exist, an empty directory, or one holding
+        only this config's ``config.yaml`` (see :meth:`RunDir.check_new`); it is created, with
+        ``config.yaml``, once the config has been validated against the data, so a run that fails
+        validation leaves nothing behind.
     map_fn : callable, optional
         ``map_fn(evaluator, batches) -> list of fitness arrays``; default :func:`serial_map`. A map with a
         ``start()`` method (:class:`~genetic_sizer.parallel.RayMap`) is started first; the caller closes it.
     resume : bool
-        Continue from the checkpoint in ``run_dir`` (same config and data required).
+        Continue from the checkpoint in ``run_dir`` (same config and data required). A run whose generations
+        are all done returns its result without evolving further.
     on_generation : callable, optional
         Called with a :class:`Generation` after every generation (progress display).
+
+    Raises
+    ------
+    ConfigError
+        The config does not fit the data; :class:`~genetic_sizer.errors.RunDirError` the directory cannot be
+        used; :class:`~genetic_sizer.errors.CheckpointError` the checkpoint is missing, damaged or another run's.
     """
+    rd = RunDir(run_dir)
+    run = _Run(config, prices, map_fn, on_generation)  # validates before anything is written
+    if resume:
+        run._restore(rd.read_checkpoint(), rd.checkpoint_path)
+    else:
+        RunDir.check_new(rd, config)
     start = getattr(map_fn, "start", None)
     if start is not None:  # e.g. a RayMap: connect before the first generation so batches fit its workers
         start()
-    return _Run(config, prices, Path(run_dir), map_fn, on_generation).run(resume)
+    if resume:
+        rd.write_logbook([dict(r) for r in run.logbook])  # derived from the checkpoint: never a generation behind
+    else:
+        rd = RunDir.create(rd, config)
+    return run.run(rd)

@@ -1,26 +1,28 @@
 """From an evolution to the files people and the live sizer use.
 
-:func:`finalize` writes, into the run directory: ``hall_of_fame.csv`` (or ``pareto.csv`` for NSGA-II runs)
-with every metric and weight of each member, ``champion.json`` (re-simulated with vectorbt first: a
-disagreement fails the run), ``summary.csv`` (champion beside equal weight and the classical allocations)
-and the plots. :func:`export` writes the champion file of any ranked member of a finished run.
+:func:`finalize` writes, through the run's :class:`~genetic_sizer.rundir.RunDir` and each file atomically:
+``hall_of_fame.csv`` (or ``pareto.csv`` for NSGA-II runs) with every metric and weight of each member,
+``summary.csv`` (champion beside equal weight and the classical allocations), the plots and, last,
+``champion.json`` (re-simulated with vectorbt before anything is written: a disagreement fails the run).
+:func:`export` writes the champion file of any ranked member of a finished run.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from genetic_sizer import champion as C
-from genetic_sizer.config import RunConfig, load_config
+from genetic_sizer.config import RunConfig
 from genetic_sizer.data import Prices, load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolve import EvolutionResult, load_result
+from genetic_sizer.files import check_file_target
 from genetic_sizer.fitness import METRICS, Evaluator
 from genetic_sizer.genome import GenomeSpace
+from genetic_sizer.rundir import RunDir
 
 __all__ = ["SUMMARY_METRICS", "RunReport", "champion_record", "export", "finalize"]
 
@@ -34,8 +36,8 @@ SUMMARY_METRICS = (
     "turnover",
     "wiped_out",
 )
-CONFIG_FILE = "config.yaml"
-CHAMPION_FILE = "champion.json"
+CONFIG_FILE = RunDir.CONFIG
+CHAMPION_FILE = RunDir.CHAMPION
 
 
 @dataclass
@@ -117,37 +119,33 @@ def champion_record(
     )
 
 
-def _write_members(path: Path, symbols, weights: np.ndarray, metrics: dict[str, np.ndarray]) -> Path:
+def _members_rows(symbols, weights: np.ndarray, metrics: dict[str, np.ndarray]) -> list[list]:
     names = [m for m in METRICS if m in metrics]
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["rank", *names, *symbols])
-        for k in range(len(weights)):
-            w.writerow([k, *(repr(float(metrics[m][k])) for m in names), *(repr(float(x)) for x in weights[k])])
-    return path
+    rows = [["rank", *names, *symbols]]
+    for k in range(len(weights)):
+        rows.append([k, *(repr(float(metrics[m][k])) for m in names), *(repr(float(x)) for x in weights[k])])
+    return rows
 
 
-def _write_summary(path: Path, summary: dict[str, dict[str, float]]) -> Path:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["allocation", *SUMMARY_METRICS])
-        for name, m in summary.items():
-            w.writerow([name, *(repr(m[k]) for k in SUMMARY_METRICS)])
-    return path
+def _summary_rows(summary: dict[str, dict[str, float]]) -> list[list]:
+    return [
+        ["allocation", *SUMMARY_METRICS],
+        *([name, *(repr(m[k]) for k in SUMMARY_METRICS)] for name, m in summary.items()),
+    ]
 
 
-def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path, *, plots: bool = True) -> RunReport:
-    """Write the members, the verified champion, the summary and the plots of a finished run."""
+def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path | RunDir, *, plots: bool = True) -> RunReport:
+    """Write the members, the summary, the plots and the verified champion of a finished run.
+
+    The champion is checked against vectorbt before anything is written (a disagreement fails the run), and
+    ``champion.json`` is written last; every file is written atomically. Finalizing again (``evolve --resume``
+    of a finished run, e.g. after Ctrl-C during this step) rewrites the same files.
+    """
     from genetic_sizer.classical import classical_allocations
 
-    run_dir = Path(run_dir)
+    rd = RunDir(run_dir)
     config, space = result.config, result.space
     evaluator = Evaluator.from_config(prices, config)
-    files = []
-    member_metrics = evaluator.metrics(result.members)
-    name = "pareto.csv" if config.multi_objective else "hall_of_fame.csv"
-    files.append(_write_members(run_dir / name, prices.symbols, result.members, member_metrics))
-
     record = champion_record(
         config,
         prices,
@@ -157,8 +155,10 @@ def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path, *, pl
         n_members=len(result.members),
         evaluations=result.evaluations,
     )
-    champion_path = C.write(record, run_dir / CHAMPION_FILE)
-    files.append(champion_path)
+    files = []
+    member_metrics = evaluator.metrics(result.members)
+    members_path = rd.members_path(config.multi_objective)
+    files.append(rd.write_csv(members_path.name, _members_rows(prices.symbols, result.members, member_metrics)))
 
     if "allocations" in result.seeds:  # fitted on this window when the run was seeded
         allocations, skipped = result.seeds["allocations"], result.seeds["skipped"]
@@ -169,34 +169,44 @@ def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path, *, pl
     bt = evaluator.backtest(weights)
     metrics = evaluator.metrics_of(bt)
     summary = {n: {k: float(metrics[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
-    files.append(_write_summary(run_dir / "summary.csv", summary))
+    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary)))
 
     if plots:
         from genetic_sizer import plots as P
 
-        files.append(P.fitness_curve(result.logbook, config.objective, run_dir / "fitness.png"))
-        files.append(P.allocation(prices.symbols, result.champion, run_dir / "allocation.png"))
+        def plot(name, draw):
+            with rd.atomic(name) as tmp:
+                draw(tmp)
+            files.append(rd.file(name))
+
+        plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p))
+        plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p))
         curves = {n: bt.value[:, i] for i, n in enumerate(names)}
-        files.append(P.equity(prices.index, curves, run_dir / "equity.png"))
+        plot("equity.png", lambda p: P.equity(prices.index, curves, p))
         if config.multi_objective and len(config.objective) >= 2:
-            files.append(P.pareto(result.members_fitness, config.objective, 0, run_dir / "pareto.png"))
-    return RunReport(run_dir, champion_path, record, summary, skipped, files)
+            plot("pareto.png", lambda p: P.pareto(result.members_fitness, config.objective, 0, p))
+    champion_path = C.write(record, rd.champion_path)  # last: its presence means the results are complete
+    files.append(champion_path)
+    return RunReport(rd.path, champion_path, record, summary, skipped, files)
 
 
-def load_run(run_dir: str | Path) -> tuple[RunConfig, Prices]:
+def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices]:
     """The resolved config of a run directory and its price data (checked against the run's fingerprint)."""
-    run_dir = Path(run_dir)
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
-    config = load_config(path)
+    rd = RunDir.open_existing(run_dir)
+    config = rd.load_config()
     return config, load_from_config(config.data)
 
 
-def export(run_dir: str | Path, out: str | Path, rank: int = 0) -> Path:
-    """Write the champion file of member ``rank`` (hall of fame order, or compromise order on a Pareto front)."""
-    config, prices = load_run(run_dir)
-    result, gen = load_result(config, prices, run_dir)
+def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path:
+    """Write the champion file of member ``rank`` (hall of fame order, or compromise order on a Pareto front).
+
+    ``out`` must be a file path: a directory (or a path under a file) is a :class:`ConfigError`, raised before
+    anything is loaded or written. The file is written atomically.
+    """
+    rd = RunDir.open_existing(run_dir)
+    out = check_file_target(out, "--out")
+    config, prices = load_run(rd)
+    result, gen = load_result(config, prices, rd)
     n = len(result.members)
     if not isinstance(rank, int) or not 0 <= rank < n:
         raise ConfigError(f"--rank must be in [0, {n - 1}] for this run ({n} members), got {rank!r}")

@@ -95,7 +95,8 @@ def test_export_other_ranks(run, tmp_path):
 def test_export_refuses_changed_data(run, tmp_path):
     config, _prices, _result, report = run
     (tmp_path / "config.yaml").write_text((report.run_dir / "config.yaml").read_text())
-    (tmp_path / "checkpoint.pkl").write_bytes((report.run_dir / "checkpoint.pkl").read_bytes())
+    for f in report.run_dir.glob("checkpoint*"):  # checkpoint.json and the arrays it names
+        (tmp_path / f.name).write_bytes(f.read_bytes())
     config2 = load_config(tmp_path / "config.yaml")
     assert config2 == config
     text = (tmp_path / "config.yaml").read_text().replace("end: '2022-12-31'", "end: '2022-06-30'")

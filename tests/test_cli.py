@@ -127,7 +127,7 @@ def test_evolve_resume_and_export_commands(tmp_path, capsys):
     assert "6 assets" in text and "gen    3/3  best sharpe" in text
     assert "Champion beside classical allocations" in text and "equal_weight" in text
     assert "vectorbt re-check: metrics agree" in text
-    for name in ("config.yaml", "logbook.csv", "checkpoint.pkl", "hall_of_fame.csv", "summary.csv", "champion.json"):
+    for name in ("config.yaml", "logbook.csv", "checkpoint.json", "hall_of_fame.csv", "summary.csv", "champion.json"):
         assert (out / name).is_file(), name
     first = json.loads((out / "champion.json").read_text())
 
@@ -173,7 +173,7 @@ def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
     assert f"genetic-sizer evolve --resume --out {out}" in capsys.readouterr().err
-    assert (out / "checkpoint.pkl").is_file() and not (out / "champion.json").exists()
+    assert (out / "checkpoint.json").is_file() and not (out / "champion.json").exists()
     monkeypatch.setattr(E, "evolve", real)
     assert main(["evolve", "--out", str(out), "--resume", "--no-plots"]) == 0
     assert (out / "champion.json").is_file()
@@ -217,3 +217,119 @@ def test_run_summary_marks_wiped_out_allocations(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "short_heavy (wiped out)" in out and "champion (wiped out)" not in out
     assert "short_heavy was wiped out: its value reached zero or below" in out
+
+
+def _files(path):
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+def test_evolve_refuses_a_users_directory_or_a_file(tmp_path, capsys):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "config.yaml").write_text("my: settings\n")
+    (user / "summary.csv").write_text("my,numbers\n")
+    before = _files(user)
+    assert main(["evolve", "--out", str(user), "--no-plots", *EVOLVE_SMALL]) == 2
+    assert "is not empty (config.yaml, summary.csv) and is not a run" in capsys.readouterr().err
+    assert _files(user) == before
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    assert main(["evolve", "--out", str(a_file), "--no-plots", *EVOLVE_SMALL]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["mine", "notes.txt"]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--set", "portfolio.max_weight=0.1"], "infeasible bounds"),
+        (["--set", "data.symbols=[AAPL, NOPE]"], "NOPE"),
+        (["--set", "objective=[sharpe, turnover]", "--set", "evolution.population=10"], "multiple of 4 for NSGA-II"),
+    ],
+    ids=["bounds", "symbols", "nsga2-population"],
+)
+def test_evolve_that_fails_validation_leaves_nothing(tmp_path, capsys, bad, message):
+    out = tmp_path / "run"
+    assert main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL, *bad]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 0
+    return out
+
+
+def test_export_to_a_directory_is_a_clear_error_leaving_nothing(finished_run, tmp_path, capsys):
+    target = tmp_path / "out"
+    target.mkdir()
+    assert main(["export", "--run", str(finished_run), "--out", str(target)]) == 2
+    assert f"--out '{target}' is a directory; give a file name" in capsys.readouterr().err
+    assert list(target.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert main(["export", "--run", str(tmp_path / "none"), "--out", str(tmp_path / "c.json")]) == 2
+    assert "no run directory" in capsys.readouterr().err
+
+
+def _main(argv) -> int:
+    """``main`` with an escaping KeyboardInterrupt turned into a test failure (it would stop pytest)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped genetic_sizer.cli.main as a traceback")
+
+
+def test_ctrl_c_during_start_up_is_clean_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import genetic_sizer.data
+    import genetic_sizer.parallel
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(genetic_sizer.data, "load_from_config", interrupt)
+        assert _main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
+    assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
+    assert not out.exists()
+    with monkeypatch.context() as m:
+        m.setattr(genetic_sizer.parallel.RayMap, "start", interrupt)
+        assert _main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL, "--set", "parallel.backend=ray"]) == 130
+    assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, monkeypatch):
+    import genetic_sizer.data
+    import genetic_sizer.plots
+    from genetic_sizer import champion as C
+    from genetic_sizer.evolve import load_result
+    from genetic_sizer.files import TMP_MARK
+    from genetic_sizer.results import load_run
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(genetic_sizer.plots, "equity", interrupt)
+        assert _main(["evolve", "--out", str(out), *EVOLVE_SMALL]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted while writing the results; all 3 generations are checkpointed" in err
+    assert f"genetic-sizer evolve --resume --out {out}" in err
+    assert not (out / "champion.json").exists() and not [p for p in out.iterdir() if TMP_MARK in p.name]
+    # Ctrl-C while a resume loads its data changes nothing
+    with monkeypatch.context() as m:
+        m.setattr(genetic_sizer.data, "load_from_config", interrupt)
+        before = _files(out)
+        assert _main(["evolve", "--resume", "--out", str(out)]) == 130
+    assert "generation 3 of 3 is checkpointed" in capsys.readouterr().err
+    assert _files(out) == before
+    # a resume of a run whose generations are done writes the results again
+    assert _main(["evolve", "--resume", "--out", str(out), "--no-plots"]) == 0
+    assert "Champion beside classical allocations" in capsys.readouterr().out
+    config, prices = load_run(out)
+    result, gen = load_result(config, prices, out)
+    assert gen == 3
+    assert list(C.load(out / "champion.json").weights) == list(result.champion)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
 from genetic_sizer.config import load_config
 from genetic_sizer.data import load_from_config
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.evolve import evolve, rank_members, read_checkpoint
+from genetic_sizer.evolve import evolve, rank_members
 from genetic_sizer.fitness import CAP, WIPED_OUT_FITNESS, Evaluator
 from genetic_sizer.genome import GenomeSpace
+from genetic_sizer.rundir import RunDir
 
 from .conftest import make_wipeout_prices
 
@@ -59,7 +62,7 @@ def test_single_objective_run(prices, tmp_path):
     ev = Evaluator.from_config(prices, cfg)
     np.testing.assert_array_equal(ev(res.members)[:, 0], res.members_fitness[:, 0])
     assert {"diversity", "sharpe_mean", "sharpe_std"} <= set(res.logbook[0])
-    assert (tmp_path / "checkpoint.pkl").is_file() and (tmp_path / "logbook.csv").is_file()
+    assert (tmp_path / "checkpoint.json").is_file() and (tmp_path / "logbook.csv").is_file()
 
 
 def test_same_seed_same_run_different_seed_different_run(prices, tmp_path):
@@ -113,6 +116,83 @@ def test_resume_ends_exactly_like_the_uninterrupted_run(prices, tmp_path, extra)
     resumed = evolve(cfg, prices, tmp_path / "cut", resume=True)
     _same(full, resumed)
     assert (tmp_path / "full" / "logbook.csv").read_text() == (tmp_path / "cut" / "logbook.csv").read_text()
+
+
+# seed 0: with the old archive restore, every variant below diverged after some cut
+TINY = ["evolution.seed=0", "evolution.population=8", "evolution.generations=8", "evolution.hall_of_fame=4"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        ("objective=[sharpe, max_drawdown, turnover]",),
+        ("portfolio.direction=longshort", "portfolio.min_weight=-0.4", "portfolio.max_weight=0.4"),
+    ],
+    ids=["single", "nsga2", "longshort"],
+)
+def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
+    """Interrupted after generation 0, 1, ..., G (the run directory as it is then, copied) and resumed: the
+    same population, fitness, archive in DEAP's order, random states, logbook and champion as without the
+    interruption. Before the archive was restored through DEAP's API, cuts after generation 6 and 7 of the
+    single-objective run diverged (DEAP's keys were restored best first instead of ascending)."""
+    cfg = small_config(*TINY, *extra)
+    cuts = []
+
+    def snapshot(g):
+        cuts.append(tmp_path / f"cut{g.gen}")
+        shutil.copytree(tmp_path / "full", cuts[-1])
+
+    full = evolve(cfg, prices, tmp_path / "full", on_generation=snapshot)
+    end = RunDir(tmp_path / "full").read_checkpoint()
+    assert len(cuts) == cfg.evolution.generations + 1
+    for cut in cuts:
+        resumed = evolve(cfg, prices, cut, resume=True)
+        _same(full, resumed)
+        np.testing.assert_array_equal(full.fitness, resumed.fitness)
+        cp = RunDir(cut).read_checkpoint()
+        np.testing.assert_array_equal(cp.archive, end.archive)  # the raw hall of fame / Pareto front, in order
+        np.testing.assert_array_equal(cp.archive_fitness, end.archive_fitness)
+        np.testing.assert_array_equal(cp.crowding, end.crowding)
+        assert cp.np_rng == end.np_rng and cp.py_random == end.py_random and cp.logbook == end.logbook
+        assert (tmp_path / "full" / "logbook.csv").read_text() == (cut / "logbook.csv").read_text()
+
+
+def test_archive_restore_keeps_deaps_order_with_ties(prices):
+    """A hall of fame and a Pareto front with tied fitness, saved and rebuilt, hold the same members in the
+    same order and keep inserting newcomers where the original does."""
+    from genetic_sizer.evolve import _Run
+
+    rng = np.random.default_rng(0)
+    space = GenomeSpace.create(prices.symbols)
+    for extra in [(), ("objective=[sharpe, turnover]",)]:
+        cfg = small_config(*extra)
+        original, rebuilt = _Run(cfg, prices), _Run(cfg, prices)
+        m = len(cfg.objective)
+        batches = []
+        for _ in range(4):
+            w = space.sample(rng, 12)
+            f = rng.integers(0, 3, size=(12, m)).astype(float)  # few distinct values: many ties
+            batches.append((w, f))
+
+        def inds(run, w, f):
+            out = []
+            for wi, fi in zip(w, f, strict=True):
+                ind = run._ind(wi)
+                ind.fitness.values = tuple(fi)
+                out.append(ind)
+            return out
+
+        original.hof.update(inds(original, *batches[0]))
+        rebuilt._restore_archive(*original._archive_arrays())
+        for w, f in batches[1:]:
+            order = [np.asarray(i).tolist() for i in original.hof]
+            assert [np.asarray(i).tolist() for i in rebuilt.hof] == order
+            assert [k.values for k in rebuilt.hof.keys] == [k.values for k in original.hof.keys]
+            assert [k.values for k in rebuilt.hof.keys] == [i.fitness.values for i in reversed(list(rebuilt.hof))]
+            original.hof.update(inds(original, w, f))
+            rebuilt.hof.update(inds(rebuilt, w, f))
+        assert [np.asarray(i).tolist() for i in rebuilt.hof] == [np.asarray(i).tolist() for i in original.hof]
 
 
 def test_resume_refuses_other_config_or_missing_checkpoint(prices, tmp_path):
@@ -213,11 +293,11 @@ def test_wiped_out_genomes_rank_last_and_stay_out_of_the_statistics(tmp_path, ob
     wiped_per_gen = []
 
     def check(g):  # called after each generation's checkpoint: its population is on disk
-        state = read_checkpoint(tmp_path)
-        fit = state["fitness"]
+        state = RunDir(tmp_path).read_checkpoint()
+        fit = state.fitness
         assert np.isfinite(fit).all()
         dead = ev.is_wiped_out(fit)
-        np.testing.assert_array_equal(dead, ev.metrics(state["population"])["wiped_out"] == 1.0)  # really lost
+        np.testing.assert_array_equal(dead, ev.metrics(state.population)["wiped_out"] == 1.0)  # really lost
         wiped_per_gen.append(g.record["wiped_out"])
         assert g.record["wiped_out"] == dead.sum()
         live = fit[~dead]
@@ -258,6 +338,9 @@ def test_run_where_every_genome_is_wiped_out(tmp_path):
     assert [r["wiped_out"] for r in res.logbook] == [8, 8, 8]
     assert all(np.isnan(r[f"sharpe_{s}"]) for r in res.logbook for s in ("best", "mean", "std"))
     np.testing.assert_array_equal(res.fitness, -WIPED_OUT_FITNESS)
+    saved = RunDir(tmp_path).read_checkpoint()  # NaN statistics survive the JSON checkpoint (as null)
+    assert [r["wiped_out"] for r in saved.logbook] == [8, 8, 8]
+    assert all(np.isnan(r["sharpe_mean"]) for r in saved.logbook)
     with pytest.raises(ChampionError, match=r"wiped out .* every genome the run evaluated"):
         finalize(res, prices, tmp_path, plots=False)
     assert not (tmp_path / "champion.json").exists()
