@@ -10,16 +10,26 @@ import argparse
 import sys
 
 from genetic_sizer import __version__
+from genetic_sizer import vocab as V
 from genetic_sizer.errors import GeneticSizerError
 
 
+def _rebalance_arg(text: str):
+    from genetic_sizer.errors import ConfigError
+
+    try:
+        return V.parse_rebalance(text, "--rebalance")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="default", choices=["default", "csv", "parquet", "hyperliquid"])
+    p.add_argument("--source", default="default", choices=V.DATA_SOURCES)
     p.add_argument("--path", default=None, help="price file for csv/parquet/hyperliquid (data fetch) sources")
     p.add_argument("--symbols", nargs="+", default=None, help="assets to select (default: all)")
     p.add_argument("--start", default=None, help="first bar (inclusive), e.g. 2015-01-01")
     p.add_argument("--end", default=None, help="last bar (inclusive)")
-    p.add_argument("--leading-gaps", default="trim", choices=["trim", "error"])
+    p.add_argument("--leading-gaps", default="trim", choices=V.LEADING_GAP_POLICIES)
 
 
 def _load(args):
@@ -56,7 +66,7 @@ def cmd_backtest(args) -> int:
     else:
         weights = np.array(args.weights, dtype=float)
         label = "given weights"
-    rebalance = int(args.rebalance) if args.rebalance.isdigit() else args.rebalance
+    rebalance = args.rebalance
     bt = backtest(
         prices,
         weights,
@@ -267,7 +277,7 @@ def cmd_evolve(args) -> int:
 
 
 def _network_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--network", default="testnet", choices=["testnet", "mainnet"])
+    p.add_argument("--network", default="testnet", choices=V.NETWORKS)
     p.add_argument("--base-url", default=None, help="API URL (a local node or a test server); overrides --network")
 
 
@@ -491,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_data_info)
     fetch = data_sub.add_parser("fetch", help="fetch Hyperliquid candles and funding into Parquet")
     fetch.add_argument("--coins", nargs="+", required=True)
-    fetch.add_argument("--interval", default="1h", help="1m 5m 15m 1h 4h 1d ... (default 1h)")
+    fetch.add_argument("--interval", default="1h", choices=list(V.INTERVAL_MS), help="candle interval (default 1h)")
     fetch.add_argument("--start", required=True, help="first bar, e.g. 2025-01-01")
     fetch.add_argument("--end", default=None, help="last bar (default: now)")
     fetch.add_argument("--out", required=True, help="Parquet file to write (funding goes next to it)")
@@ -502,11 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="backtest one weight vector (default: equal weight)")
     _add_data_args(bt)
     bt.add_argument("--weights", nargs="+", type=float, default=None)
-    bt.add_argument("--rebalance", default="M", help="once, D, W, M, Q or every N bars")
+    bt.add_argument(
+        "--rebalance", type=_rebalance_arg, default="M", help=f"{', '.join(V.REBALANCE_CODES)} or every N bars"
+    )
     bt.add_argument("--fees", type=float, default=0.0005)
     bt.add_argument("--slippage", type=float, default=0.0)
     bt.add_argument("--init-cash", type=float, default=10_000.0)
-    bt.add_argument("--engine", default="fast", choices=["fast", "vectorbt"])
+    bt.add_argument("--engine", default="fast", choices=V.ENGINES)
     bt.set_defaults(func=cmd_backtest)
 
     ev = sub.add_parser("evolve", help="evolve weight genomes (writes a run directory with champion.json)")

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
@@ -46,18 +47,7 @@ __all__ = [
     "load_config",
 ]
 
-OBJECTIVES = (
-    "sharpe",
-    "sortino",
-    "calmar",
-    "cagr",
-    "annualized_return",
-    "total_return",
-    "max_drawdown",
-    "annualized_volatility",
-    "turnover",
-)
-PARALLEL_BACKENDS = ("serial", "ray")
+OBJECTIVES = tuple(V.OBJECTIVES)
 
 
 def _fail(key: str, value, expected: str):
@@ -128,7 +118,7 @@ class DataConfig:
     periods_per_year: float | None = None
 
     def __post_init__(self):
-        _choice("data.source", self.source, ("default", "csv", "parquet", "hyperliquid"))
+        _choice("data.source", self.source, V.DATA_SOURCES)
         object.__setattr__(self, "path", _opt_str("data.path", self.path))
         if self.source == "default" and self.path is not None:
             _fail("data.path", self.path, "null for source 'default'")
@@ -143,7 +133,7 @@ class DataConfig:
             object.__setattr__(self, "symbols", syms)
         object.__setattr__(self, "start", _opt_date("data.start", self.start))
         object.__setattr__(self, "end", _opt_date("data.end", self.end))
-        _choice("data.leading_gaps", self.leading_gaps, ("trim", "error"))
+        _choice("data.leading_gaps", self.leading_gaps, V.LEADING_GAP_POLICIES)
         if self.periods_per_year is not None:
             v = _number("data.periods_per_year", self.periods_per_year, lo=0.0, lo_open=True)
             object.__setattr__(self, "periods_per_year", v)
@@ -160,20 +150,10 @@ class PortfolioConfig:
     init_cash: float = 10_000.0
 
     def __post_init__(self):
-        _choice("portfolio.direction", self.direction, ("longonly", "longshort"))
+        _choice("portfolio.direction", self.direction, V.DIRECTIONS)
         object.__setattr__(self, "min_weight", _weight_bound("portfolio.min_weight", self.min_weight))
         object.__setattr__(self, "max_weight", _weight_bound("portfolio.max_weight", self.max_weight))
-        rb = self.rebalance
-        if isinstance(rb, bool) or not isinstance(rb, (str, int)):
-            _fail("portfolio.rebalance", rb, "one of once, D, W, M, Q or a positive integer")
-        if isinstance(rb, str) and rb.strip().isdigit():
-            rb = int(rb)
-        if isinstance(rb, int):
-            _number("portfolio.rebalance", rb, lo=1, integer=True)
-        else:
-            rb = rb.strip()
-            _choice("portfolio.rebalance", rb if rb.lower() != "once" else "once", ("once", "D", "W", "M", "Q"))
-        object.__setattr__(self, "rebalance", rb)
+        object.__setattr__(self, "rebalance", V.parse_rebalance(self.rebalance, "portfolio.rebalance"))
         object.__setattr__(self, "fees", _number("portfolio.fees", self.fees, lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "slippage", _number("portfolio.slippage", self.slippage, lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "init_cash", _number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True))
@@ -240,7 +220,7 @@ class ParallelConfig:
     batch_size: int | None = None
 
     def __post_init__(self):
-        _choice("parallel.backend", self.backend, PARALLEL_BACKENDS)
+        _choice("parallel.backend", self.backend, V.PARALLEL_BACKENDS)
         object.__setattr__(self, "address", _opt_str("parallel.address", self.address))
         if self.num_workers is not None:
             _number("parallel.num_workers", self.num_workers, lo=1, hi=100_000, integer=True)
@@ -334,7 +314,7 @@ class RunConfig:
         if len(set(obj)) != len(obj):
             _fail("objective", list(obj), "a list without duplicates")
         object.__setattr__(self, "objective", tuple(obj))
-        _choice("engine", self.engine, ("fast", "vectorbt"))
+        _choice("engine", self.engine, V.ENGINES)
 
     @property
     def multi_objective(self) -> bool:

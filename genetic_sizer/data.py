@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError, DataError
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
 MIN_BARS = 3
 """The fewest bars a price set may have: two returns are needed for a standard deviation."""
 
-LEADING_GAP_POLICIES = ("trim", "error")
+LEADING_GAP_POLICIES = V.LEADING_GAP_POLICIES
 
 # Column names are matched after normalization (lower case, only letters and digits): "Adj Close",
 # "adj_close" and "ADJ-CLOSE" are all "adjclose".
@@ -710,6 +711,7 @@ def save_parquet(prices: Prices, path: str | Path) -> Path:
 
 
 _LOADERS = {"csv": load_csv, "parquet": load_parquet, "hyperliquid": load_parquet}
+assert set(_LOADERS) | {"default"} == set(V.DATA_SOURCES)
 """``hyperliquid`` reads the Parquet file ``genetic-sizer data fetch`` wrote (the same wide form)."""
 
 
@@ -723,7 +725,8 @@ def load(
     periods_per_year: float | None = None,
     leading_gaps: str = "trim",
 ) -> Prices:
-    """Load prices from ``source`` (``default``, ``csv`` or ``parquet``) and select symbols and window."""
+    """Load prices from ``source`` (one of :data:`genetic_sizer.vocab.DATA_SOURCES`) and select symbols and
+    window."""
     kwargs = dict(periods_per_year=periods_per_year, leading_gaps=leading_gaps)
     if source == "default":
         if path is not None:
@@ -741,7 +744,7 @@ def load(
                 return dataclasses.replace(prices, periods_per_year=365.0 * 86400 / step)
             return prices
         return _LOADERS[source](path, symbols, start, end, **kwargs)
-    raise ConfigError(f"data.source must be one of {['default', *_LOADERS]}, got {source!r}")
+    raise ConfigError(f"data.source must be one of {list(V.DATA_SOURCES)}, got {source!r}")
 
 
 def _norm(name) -> str:
@@ -897,22 +900,8 @@ def load_from_config(data_config) -> Prices:
 
 
 # ------------------------------------------------------------ exchange candles
-INTERVAL_MS = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
-"""Candle intervals Hyperliquid serves, in milliseconds (``1M``, calendar months, is not supported here)."""
+INTERVAL_MS = V.INTERVAL_MS
+"""Candle intervals Hyperliquid serves, in milliseconds (one home: :mod:`genetic_sizer.vocab`)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ import math
 import numpy as np
 
 from genetic_sizer import nb
+from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError
 
 __all__ = ["CAP", "MAXIMIZE", "METRICS", "WIPED_OUT_FITNESS", "Evaluator", "compute_metrics", "wiped_out_fitness"]
@@ -61,17 +62,7 @@ strictly worse, yet finite (the evolution loop and NSGA-II's crowding distance n
 
 METRICS = (*(m for m in nb.METRIC_NAMES if m != "wiped_out"), "cagr", "turnover", "wiped_out")
 
-MAXIMIZE = {
-    "total_return": True,
-    "annualized_return": True,
-    "cagr": True,
-    "annualized_volatility": False,
-    "sharpe": True,
-    "sortino": True,
-    "calmar": True,
-    "max_drawdown": True,  # <= 0: closer to zero is better
-    "turnover": False,
-}
+MAXIMIZE = V.OBJECTIVES
 """For each objective, whether a larger value is better (``wiped_out`` is a flag, not an objective)."""
 
 
@@ -149,13 +140,11 @@ class Evaluator:
     """
 
     def __init__(self, prices, objectives, *, rebalance="M", fees=0.0, slippage=0.0, init_cash=10_000.0, engine="fast"):
-        from genetic_sizer.simulate import ENGINES
-
         unknown = [o for o in objectives if o not in MAXIMIZE]
         if unknown or not objectives:
             raise ConfigError(f"objective must be names from {sorted(MAXIMIZE)}, got {list(objectives)!r}")
-        if engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+        if engine not in V.ENGINES:
+            raise ConfigError(f"engine must be one of {list(V.ENGINES)}, got {engine!r}")
         self.prices = prices
         self.objectives = tuple(objectives)
         self.rebalance = rebalance

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError, GenomeError
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
     "transfer_mutation",
 ]
 
-DIRECTIONS = ("longonly", "longshort")
+DIRECTIONS = V.DIRECTIONS
 TOL = 1e-9
 """Tolerance of :meth:`GenomeSpace.validate` on the sum (or gross) and on the bounds."""
 _SNAP = 1e-14

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer import nb
+from genetic_sizer import vocab as V
 from genetic_sizer.data import Prices
 from genetic_sizer.errors import ConfigError, DataError, GenomeError
 
@@ -42,8 +43,8 @@ __all__ = [
     "validate_weights",
 ]
 
-ENGINES = ("fast", "vectorbt")
-REBALANCE_CODES = ("once", "D", "W", "M", "Q")
+ENGINES = V.ENGINES
+REBALANCE_CODES = V.REBALANCE_CODES
 WEIGHT_TOL = 1e-9
 """Absolute tolerance on the sum of |w| (and on negative zero weights)."""
 
@@ -94,30 +95,21 @@ def rebalance_mask(index: pd.DatetimeIndex, rebalance) -> np.ndarray:
     """
     n = len(index)
     mask = np.zeros(n, dtype=np.bool_)
-    if isinstance(rebalance, bool) or not isinstance(rebalance, (int, np.integer, str)):
-        raise ConfigError(f"rebalance must be one of {list(REBALANCE_CODES)} or a positive int, got {rebalance!r}")
-    if isinstance(rebalance, (int, np.integer)):
-        if rebalance < 1:
-            raise ConfigError(f"rebalance every N bars needs N >= 1, got {rebalance}")
-        mask[:: int(rebalance)] = True
+    code = V.parse_rebalance(rebalance)
+    if isinstance(code, int):
+        mask[::code] = True
         return mask
-    code = rebalance.strip()
-    if code.lower() == "once":
+    if code == "once":
         mask[0] = True
         return mask
-    code = code.upper()
     if code == "D":
         key = index.normalize().asi8
     elif code == "W":
-        key = (index.normalize() - pd.to_timedelta(index.dayofweek, unit="D")).asi8
+        key = (index.normalize() - pd.to_timedelta(index.day_of_week, unit="D")).asi8
     elif code == "M":
         key = index.year.to_numpy() * 12 + index.month.to_numpy()
-    elif code == "Q":
+    else:  # "Q"
         key = index.year.to_numpy() * 4 + index.quarter.to_numpy()
-    elif code.isdigit():
-        return rebalance_mask(index, int(code))
-    else:
-        raise ConfigError(f"rebalance must be one of {list(REBALANCE_CODES)} or a positive int, got {rebalance!r}")
     mask[0] = True
     mask[1:] = key[1:] != key[:-1]
     return mask

@@ -92,7 +92,7 @@ def test_round_trip_and_fingerprint(tmp_path):
         (["portfolio.fees=1.5"], "portfolio.fees must be in [0, 1)"),
         (["portfolio.fees=.nan"], "portfolio.fees must be finite"),
         (["portfolio.rebalance=X"], "portfolio.rebalance must be one of"),
-        (["portfolio.rebalance=0"], "portfolio.rebalance must be in [1,"),
+        (["portfolio.rebalance=0"], "portfolio.rebalance must be one of"),
         (["portfolio.direction=short"], "portfolio.direction must be one of ['longonly', 'longshort']"),
         (["portfolio.max_weight={AAPL: two}"], "portfolio.max_weight.AAPL must be a number"),
         (["objective=sharp"], "objective must be one of"),
