@@ -52,6 +52,7 @@ from genetic_sizer.errors import CheckpointError, ConfigError
 from genetic_sizer.fitness import Evaluator
 from genetic_sizer.parallel import serial_map, split_batches
 from genetic_sizer.rundir import Checkpoint, RunDir
+from genetic_sizer.trials import Trials
 
 __all__ = ["EvolutionResult", "Generation", "check_run", "evolve", "load_result", "rank_members"]
 
@@ -72,7 +73,10 @@ class EvolutionResult:
     """The end state of a run.
 
     ``members`` are the hall of fame (single objective, best first) or the Pareto front (compromise order);
-    ``members_fitness`` their objective values, ``logbook`` one dict per generation.
+    ``members_fitness`` their objective values, ``logbook`` one dict per generation. ``trials`` counts the
+    distinct genomes evaluated and the variance of their in-sample per-period Sharpe ratios
+    (``{"n", "sharpe_variance"}``, for the deflated Sharpe ratio); ``trial_sample`` is a uniform sample of up
+    to 1,000 of them (for the probability of backtest overfitting). See :mod:`genetic_sizer.trials`.
     """
 
     config: RunConfig
@@ -84,6 +88,8 @@ class EvolutionResult:
     logbook: list[dict]
     evaluations: int
     seeds: dict = field(default_factory=dict)
+    trials: dict = field(default_factory=dict)
+    trial_sample: np.ndarray | None = None
 
     @property
     def champion(self) -> np.ndarray:
@@ -129,6 +135,7 @@ class _Run:
             )
         self.space = G.GenomeSpace.create(prices.symbols, pf.direction, pf.min_weight, pf.max_weight)
         self.evaluator = Evaluator.from_config(prices, config)
+        self._evaluate_fn = self.evaluator.with_trial_sharpe()  # objectives, then each genome's per-period Sharpe
         self.maximize = self.evaluator.maximize
         self.Individual = _deap_classes(self.maximize)
         self.rng = np.random.default_rng(ev.seed)
@@ -144,6 +151,7 @@ class _Run:
         self.evaluations = 0
         self.elapsed = 0.0
         self.seeds: dict = {}
+        self.trials = Trials(self.space.n_assets, ev.seed)
 
     # ---- helpers -----------------------------------------------------------------------------
     @contextmanager
@@ -165,12 +173,15 @@ class _Run:
         if not todo:
             return 0
         weights = self.space.validate_population(np.stack([np.asarray(i) for i in todo]))
-        results = self.map_fn(self.evaluator, split_batches(weights, self._batch_size(len(weights))))
-        fit = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, len(self.maximize)) for r in results])
-        if fit.shape != (len(todo), len(self.maximize)) or not np.isfinite(fit).all():
-            raise RuntimeError(f"evaluation returned {fit.shape} values (finite: {np.isfinite(fit).all()})")
+        results = self.map_fn(self._evaluate_fn, split_batches(weights, self._batch_size(len(weights))))
+        n_obj = len(self.maximize)
+        out = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, n_obj + 1) for r in results])
+        if out.shape != (len(todo), n_obj + 1) or not np.isfinite(out).all():
+            raise RuntimeError(f"evaluation returned {out.shape} values (finite: {np.isfinite(out).all()})")
+        fit = out[:, :n_obj]
         for ind, f in zip(todo, fit, strict=True):
             ind.fitness.values = tuple(float(x) for x in f)
+        self.trials.add(weights, out[:, n_obj])
         self.evaluations += len(todo)
         return len(todo)
 
@@ -291,6 +302,7 @@ class _Run:
             np_rng=self.rng.bit_generator.state,
             py_random=self._py_state,
             seeds=self.seeds,
+            trials=self.trials.state(),
         )
 
     def _archive_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -352,6 +364,7 @@ class _Run:
         self.rng.bit_generator.state = cp.np_rng
         self._py_state = cp.py_random
         self.seeds = cp.seeds
+        self.trials.restore(*cp.trials)
 
     # ---- main loop ---------------------------------------------------------------------------
     def run(self, run_dir: RunDir) -> EvolutionResult:
@@ -387,6 +400,8 @@ class _Run:
             logbook=[dict(r) for r in self.logbook],
             evaluations=self.evaluations,
             seeds=self.seeds,
+            trials=self.trials.summary(),
+            trial_sample=self.trials.sample.copy(),
         )
 
 

@@ -42,6 +42,7 @@ year), and the test suite checks them against vectorbt to 1e-9 relative. Where v
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -152,6 +153,14 @@ class Evaluator:
         self.slippage = float(slippage)
         self.init_cash = float(init_cash)
         self.engine = engine
+        self.trial_sharpe = False
+
+    def with_trial_sharpe(self) -> Evaluator:
+        """A copy whose call returns one more column after the objectives: each genome's in-sample per-period
+        (not annualized) Sharpe ratio, which the evolution records for every trial (:mod:`genetic_sizer.trials`)."""
+        other = copy.copy(self)
+        other.trial_sharpe = True
+        return other
 
     @classmethod
     def from_config(cls, prices, config) -> Evaluator:
@@ -209,4 +218,6 @@ class Evaluator:
         m = self.metrics(batch)
         fitness = np.column_stack([m[o] for o in self.objectives])
         fitness[m["wiped_out"] > 0] = self.wiped_out_fitness
+        if self.trial_sharpe:
+            return np.column_stack([fitness, m["sharpe"] / math.sqrt(self.prices.periods_per_year)])
         return fitness

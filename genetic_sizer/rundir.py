@@ -60,7 +60,17 @@ CHECKPOINT_VERSION = 2
 """Version 1 was a pickle (``checkpoint.pkl``); it is refused, never read."""
 
 _ARRAYS_NAME = re.compile(r"checkpoint-\d{6,}-[0-9a-f]{12}\.npz")
-_ARRAY_KEYS = ("population", "fitness", "crowding", "archive", "archive_fitness", "py_random_state", "seed_allocations")
+_ARRAY_KEYS = (
+    "population",
+    "fitness",
+    "crowding",
+    "archive",
+    "archive_fitness",
+    "py_random_state",
+    "seed_allocations",
+    "trial_keys",
+    "trial_sample",
+)
 _PY_STATE_LEN = 625  # random.getstate()[1]: 624 words of Mersenne Twister state and the position
 
 
@@ -72,7 +82,7 @@ class Checkpoint:
     ``crowding`` the NSGA-II crowding distance of each population member (NaN when none was assigned);
     ``np_rng`` the operators' ``numpy`` bit generator state (``Generator.bit_generator.state``); ``py_random``
     DEAP's ``random.getstate()``; ``seeds`` is empty or ``{"used": [names], "skipped": {name: reason},
-    "allocations": {name: weights}}``.
+    "allocations": {name: weights}}``; ``trials`` is :meth:`genetic_sizer.trials.Trials.state` (scalars, arrays).
     """
 
     config_sha256: str
@@ -89,6 +99,7 @@ class Checkpoint:
     np_rng: dict
     py_random: tuple
     seeds: dict = field(default_factory=dict)
+    trials: tuple[dict, dict] = field(default_factory=lambda: ({}, {}))
 
     # ---- to files ----------------------------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -107,6 +118,8 @@ class Checkpoint:
             "archive_fitness": np.asarray(self.archive_fitness, dtype=np.float64),
             "py_random_state": np.array(self.py_random[1], dtype=np.uint32),
             "seed_allocations": seed_w,
+            "trial_keys": np.asarray(self.trials[1]["trial_keys"], dtype=np.uint64),
+            "trial_sample": np.asarray(self.trials[1]["trial_sample"], dtype=np.float64).reshape(-1, n_assets),
         }
 
     def _header(self, arrays_name: str, arrays_sha256: str) -> dict:
@@ -133,6 +146,7 @@ class Checkpoint:
             "np_rng": self.np_rng,
             "py_random": {"version": int(version), "gauss_next": gauss_next},
             "seeds": seeds,
+            "trials": self.trials[0],
             # a statistic over no live genome (every one wiped out) is NaN: null in JSON
             "logbook": [{k: None if _is_nan(v) else v for k, v in r.items()} for r in self.logbook],
         }
@@ -391,6 +405,13 @@ class RunDir:
         archive_fit = check.array(arrays, "archive_fitness", np.float64, (archive.shape[0], n_obj), finite=True)
         words = check.array(arrays, "py_random_state", np.uint32, (_PY_STATE_LEN,))
         seed_w = check.array(arrays, "seed_allocations", np.float64, (len(seed_names), n_assets), finite=True)
+        trials = head["trials"]
+        keys = check.array(arrays, "trial_keys", np.uint64, (trials["n"],))
+        sample = check.array(
+            arrays, "trial_sample", np.float64, (min(trials["n"], trials["capacity"]), n_assets), finite=True
+        )
+        if len(np.unique(keys)) != len(keys):
+            raise CheckpointError(f"{arrays_path}: trial_keys holds duplicates")
         extra = sorted(set(arrays) - set(_ARRAY_KEYS))
         if extra:
             raise CheckpointError(f"{arrays_path}: unexpected arrays {extra}")
@@ -421,6 +442,7 @@ class RunDir:
             np_rng=head["np_rng"],
             py_random=py_random,
             seeds=seeds,
+            trials=(trials, {"trial_keys": keys, "trial_sample": sample}),
         )
 
 
@@ -528,6 +550,17 @@ class _Check:
                 "an object of reasons",
                 "seeds.",
             )
+        trials = self.key(head, "trials", lambda v: isinstance(v, dict), "an object")
+        in_range = lambda v: _is_int(v) and 0 <= v <= evaluations  # noqa: E731
+        self.key(trials, "n", in_range, "an integer in [0, evaluations]", "trials.")
+        self.key(trials, "capacity", lambda v: _is_int(v) and v >= 1, "an integer >= 1", "trials.")
+        self.key(trials, "mean", _is_num, "a finite number", "trials.")
+        self.key(trials, "m2", lambda v: _is_num(v) and v >= 0, "a finite number >= 0", "trials.")
+        trial_rng = self.key(trials, "rng", lambda v: isinstance(v, dict), "an object", "trials.")
+        try:
+            np.random.PCG64().state = trial_rng
+        except (TypeError, ValueError, KeyError) as exc:
+            self.fail(f"trials.rng is not a PCG64 bit generator state ({exc})")
         logbook = self.key(head, "logbook", lambda v: isinstance(v, list), "a list")
         if len(logbook) != gen + 1:
             self.fail(f"the logbook has {len(logbook)} rows for generation {gen} (expected {gen + 1})")

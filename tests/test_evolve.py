@@ -42,6 +42,8 @@ def _same(a, b):
     np.testing.assert_array_equal(a.population, b.population)
     assert a.logbook == b.logbook
     assert a.evaluations == b.evaluations
+    assert a.trials == b.trials
+    np.testing.assert_array_equal(a.trial_sample, b.trial_sample)
 
 
 def test_single_objective_run(prices, tmp_path):
@@ -155,6 +157,8 @@ def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
         np.testing.assert_array_equal(cp.archive_fitness, end.archive_fitness)
         np.testing.assert_array_equal(cp.crowding, end.crowding)
         assert cp.np_rng == end.np_rng and cp.py_random == end.py_random and cp.logbook == end.logbook
+        assert cp.trials[0] == end.trials[0]
+        np.testing.assert_array_equal(cp.trials[1]["trial_keys"], end.trials[1]["trial_keys"])
         assert (tmp_path / "full" / "logbook.csv").read_text() == (cut / "logbook.csv").read_text()
 
 
@@ -344,3 +348,26 @@ def test_run_where_every_genome_is_wiped_out(tmp_path):
     with pytest.raises(ChampionError, match=r"wiped out .* every genome the run evaluated"):
         finalize(res, prices, tmp_path, plots=False)
     assert not (tmp_path / "champion.json").exists()
+
+
+def test_trials_count_every_distinct_genome_and_the_spread_of_their_sharpe(prices, tmp_path):
+    """The run's trials, checked against an independent record of every batch the map evaluated: the distinct
+    genomes, and the variance (ddof=1) of their per-period Sharpe ratios recomputed with the evaluator."""
+    cfg = small_config("evolution.generations=5")
+    seen = []
+
+    def recording_map(fn, batches):
+        seen.extend(np.asarray(b).copy() for b in batches)
+        return [fn(b) for b in batches]
+
+    res = evolve(cfg, prices, tmp_path, map_fn=recording_map)
+    everything = np.concatenate(seen)
+    distinct = np.unique(everything, axis=0)
+    assert res.evaluations == len(everything) and res.trials["n"] == len(distinct) <= res.evaluations
+    ev = Evaluator.from_config(prices, cfg)
+    sharpe_pp = ev.metrics(distinct)["sharpe"] / np.sqrt(prices.periods_per_year)
+    np.testing.assert_allclose(res.trials["sharpe_variance"], sharpe_pp.var(ddof=1), rtol=1e-9)
+    # the sample: distinct genomes the run evaluated, all of them while fewer than 1,000
+    assert res.trial_sample.shape == (len(distinct), prices.n_assets)
+    assert len(np.unique(res.trial_sample, axis=0)) == len(distinct)
+    assert {tuple(r) for r in res.trial_sample} == {tuple(r) for r in distinct}

@@ -82,8 +82,20 @@ def test_checkpoint_is_json_and_npz_without_pickle(finished, prices):
     assert head["generation"] == 3 and head["config_sha256"] == cfg.sha256() and head["data_sha256"] == prices.sha256()
     with np.load(path / npz[0], allow_pickle=False) as z:
         assert sorted(z.files) == sorted(
-            ["population", "fitness", "crowding", "archive", "archive_fitness", "py_random_state", "seed_allocations"]
+            [
+                "population",
+                "fitness",
+                "crowding",
+                "archive",
+                "archive_fitness",
+                "py_random_state",
+                "seed_allocations",
+                "trial_keys",
+                "trial_sample",
+            ]
         )
+        assert z["trial_keys"].dtype == np.uint64 and len(z["trial_keys"]) == result.trials["n"]
+        np.testing.assert_array_equal(z["trial_sample"], result.trial_sample)
         np.testing.assert_array_equal(z["population"], result.population)
         np.testing.assert_array_equal(z["archive"], result.members)
         assert z["py_random_state"].dtype == np.uint32 and z["py_random_state"].shape == (625,)

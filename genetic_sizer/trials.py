@@ -1,0 +1,116 @@
+"""The trials of a search, counted honestly: every distinct genome an evolution evaluated.
+
+The deflated Sharpe ratio (:func:`genetic_sizer.stats.deflated_sharpe`) asks how many strategies were tried
+and how widely their Sharpe ratios spread; the probability of backtest overfitting
+(:func:`genetic_sizer.stats.pbo`) asks for the candidates' returns. :class:`Trials` keeps, for every distinct
+genome evaluated (a genome evaluated again, e.g. an unchanged clone, is one trial):
+
+* the count ``n`` and the running mean and variance (Welford, ddof=1) of the genomes' in-sample per-period
+  Sharpe ratios;
+* a uniform sample of up to ``capacity`` genomes drawn across all generations (reservoir sampling,
+  Algorithm R), with a generator of its own seeded from the run's seed, so keeping the sample never changes
+  the evolution's random draws.
+
+Everything is deterministic given the order of evaluation and is checkpointed, so a resumed run ends with
+the same trials as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+__all__ = ["SAMPLE_CAPACITY", "Trials"]
+
+SAMPLE_CAPACITY = 1000
+"""Genomes kept for the probability of backtest overfitting."""
+
+
+def _key(row: np.ndarray) -> int:
+    return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest(), "little")
+
+
+class Trials:
+    """Distinct genomes evaluated, the spread of their per-period Sharpe ratios, and a uniform sample of them.
+
+    Parameters
+    ----------
+    n_assets : int
+    seed : int
+        The run's seed; the sample's generator is seeded from it (separately from the evolution's).
+    capacity : int
+        Size of the uniform sample (default :data:`SAMPLE_CAPACITY`).
+    """
+
+    def __init__(self, n_assets: int, seed: int, capacity: int = SAMPLE_CAPACITY):
+        self.n_assets = int(n_assets)
+        self.capacity = int(capacity)
+        self.rng = np.random.default_rng([int(seed), 0x7472_6961_6C73])  # "trials": a stream of its own
+        self.keys: set[int] = set()
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.sample = np.empty((0, self.n_assets), dtype=np.float64)
+
+    def add(self, weights: np.ndarray, sharpe: np.ndarray) -> int:
+        """Record genomes (rows of ``weights``) and their per-period Sharpe ratios; returns how many were new."""
+        weights = np.asarray(weights, dtype=np.float64)
+        rows = []
+        new = 0
+        for w, s in zip(weights, np.asarray(sharpe, dtype=np.float64), strict=True):
+            key = _key(w)
+            if key in self.keys:
+                continue
+            self.keys.add(key)
+            new += 1
+            self.n += 1
+            delta = float(s) - self.mean
+            self.mean += delta / self.n
+            self.m2 += delta * (float(s) - self.mean)
+            if self.n <= self.capacity:
+                rows.append(w.copy())
+            else:
+                j = int(self.rng.integers(0, self.n))
+                if j < self.capacity:
+                    if rows:  # flush first so that index j addresses the sample
+                        self.sample = np.vstack([self.sample, *rows])
+                        rows = []
+                    self.sample[j] = w
+        if rows:
+            self.sample = np.vstack([self.sample, *rows])
+        return new
+
+    @property
+    def sharpe_variance(self) -> float:
+        """Variance (ddof=1) of the trials' per-period Sharpe ratios; NaN with fewer than 2 trials."""
+        return self.m2 / (self.n - 1) if self.n > 1 else math.nan
+
+    def summary(self) -> dict:
+        """``{"n": distinct genomes evaluated, "sharpe_variance": variance of their per-period Sharpe}``."""
+        return {"n": self.n, "sharpe_variance": self.sharpe_variance}
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """JSON-able scalars and the arrays that restore this object exactly (see :meth:`restore`)."""
+        head = {
+            "n": self.n,
+            "mean": self.mean,
+            "m2": self.m2,
+            "capacity": self.capacity,
+            "rng": self.rng.bit_generator.state,
+        }
+        arrays = {
+            "trial_keys": np.array(sorted(self.keys), dtype=np.uint64),
+            "trial_sample": self.sample.copy(),
+        }
+        return head, arrays
+
+    def restore(self, head: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`state` (validated by the checkpoint reader)."""
+        self.n, self.mean, self.m2 = int(head["n"]), float(head["mean"]), float(head["m2"])
+        self.capacity = int(head["capacity"])
+        self.rng.bit_generator.state = head["rng"]
+        self.keys = {int(k) for k in arrays["trial_keys"]}
+        self.sample = np.array(arrays["trial_sample"], dtype=np.float64).reshape(-1, self.n_assets)

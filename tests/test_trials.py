@@ -1,0 +1,62 @@
+"""Trials: distinct genomes, the running variance of their Sharpe ratios, a uniform reservoir sample."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genetic_sizer.trials import Trials
+
+
+def _genomes(n, k=4, seed=0):
+    w = np.random.default_rng(seed).random((n, k))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def test_repeated_genomes_are_one_trial_and_the_variance_is_numpys():
+    w = _genomes(30)
+    s = np.random.default_rng(1).normal(0.05, 0.02, 30)
+    t = Trials(4, seed=3)
+    assert t.add(w[:20], s[:20]) == 20
+    assert t.add(np.vstack([w[10:30], w[:5]]), np.concatenate([s[10:30], s[:5]])) == 10  # 15 were seen already
+    assert t.n == 30
+    np.testing.assert_allclose(t.sharpe_variance, s.var(ddof=1), rtol=1e-12)
+    assert t.summary() == {"n": 30, "sharpe_variance": t.sharpe_variance}
+    np.testing.assert_array_equal(t.sample, w)  # under capacity: every distinct genome, in order
+
+
+def test_variance_is_nan_before_two_trials():
+    t = Trials(4, seed=0)
+    assert np.isnan(t.sharpe_variance)
+    t.add(_genomes(1), [0.1])
+    assert np.isnan(t.sharpe_variance) and t.n == 1
+
+
+def test_reservoir_is_a_uniform_sample_of_distinct_genomes():
+    n, cap, runs = 40, 8, 3000
+    w = _genomes(n)
+    hits = np.zeros(n)
+    for seed in range(runs):
+        t = Trials(4, seed=seed, capacity=cap)
+        for lo in range(0, n, 7):  # batches of several sizes
+            t.add(w[lo : lo + 7], np.zeros(len(w[lo : lo + 7])))
+        assert t.sample.shape == (cap, 4)
+        idx = [int(np.flatnonzero((w == row).all(axis=1))[0]) for row in t.sample]
+        assert len(set(idx)) == cap
+        hits[idx] += 1
+    p = hits / runs  # each genome is kept with probability cap / n = 0.2
+    se = np.sqrt(0.2 * 0.8 / runs)
+    assert np.abs(p - 0.2).max() < 5 * se
+
+
+def test_state_restores_exactly_and_continues_identically():
+    w = _genomes(200)
+    s = np.linspace(-1, 1, 200)
+    a = Trials(4, seed=9, capacity=16)
+    a.add(w[:120], s[:120])
+    head, arrays = a.state()
+    b = Trials(4, seed=12345, capacity=1)  # whatever it was built with, restore wins
+    b.restore(head, arrays)
+    a.add(w[80:], s[80:])
+    b.add(w[80:], s[80:])
+    assert a.summary() == b.summary() and a.keys == b.keys
+    np.testing.assert_array_equal(a.sample, b.sample)
