@@ -153,41 +153,66 @@ _SHORT = {
 }
 
 
+_SUMMARY_COLUMNS = ("sharpe", "cagr", "max_drawdown", "annualized_volatility", "sortino", "turnover")
+
+
 def _print_summary(report) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from genetic_sizer.results import SUMMARY_METRICS
-
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 110))
-    table = Table(title="Champion beside classical allocations (same window and settings)")
-    columns = [m for m in SUMMARY_METRICS if m != "wiped_out"]
+        console = Console(width=max(console.width, 150))
+    oos = report.summary_oos
+    rec = report.champion
+    ins, out = rec.get("in_sample"), rec.get("out_of_sample")
+    if oos is not None and out:
+        title = (
+            f"Champion beside classical allocations: IS = in sample, the evolution's window "
+            f"({ins['first_bar'][:10]} .. {ins['last_bar'][:10]}); OOS = out of sample, held out "
+            f"({out['first_bar'][:10]} .. {out['last_bar'][:10]})"
+        )
+    else:
+        title = "Champion beside classical allocations: IN-SAMPLE ONLY (no held-out window: evolution.holdout is 0)"
+    table = Table(title=title)
     table.add_column("allocation", no_wrap=True)
-    for m in columns:
-        table.add_column(_SHORT.get(m, m), justify="right")
+    for m in _SUMMARY_COLUMNS:
+        table.add_column(f"{_SHORT.get(m, m)} IS", justify="right")
+        if oos is not None:
+            table.add_column(f"{_SHORT.get(m, m)} OOS", justify="right", style="green")
+    wiped = []
     for name, row in report.summary.items():
-        label = f"{name} (wiped out)" if row["wiped_out"] else name
-        table.add_row(label, *(f"{row[m]:.4f}" for m in columns))
+        other = (oos or {}).get(name)
+        lost = row["wiped_out"] or (other is not None and other["wiped_out"])
+        if lost:
+            wiped.append(name)
+        cells = []
+        for m in _SUMMARY_COLUMNS:
+            cells.append(f"{row[m]:.4f}")
+            if oos is not None:
+                cells.append(f"{other[m]:.4f}" if other else "-")
+        table.add_row(f"{name} (wiped out)" if lost else name, *cells)
     console.print(table)
-    for name, row in report.summary.items():
-        if row["wiped_out"]:
-            console.print(
-                f"  {name} was wiped out: its value reached zero or below; its figures measure it up to that bar"
-            )
+    for name in wiped:
+        console.print(f"  {name} was wiped out: its value reached zero or below; its figures measure it up to that bar")
     for name, why in report.skipped.items():
         console.print(f"  {name} left out: {why}")
-    weights = report.champion["weights"]
+    dsr, trials = rec.get("deflated_sharpe"), rec.get("trials") or {}
+    if dsr is not None:
+        console.print(
+            f"deflated Sharpe of the champion (in sample, given {trials.get('n', 0):,} distinct genomes tried): "
+            f"{dsr:.3f} (the probability its Sharpe is not just the luckiest of the trials; >= 0.95 is convincing)"
+        )
+    weights = rec["weights"]
     top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
     shown = ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4)
     console.print(f"champion weights: {shown}")
-    ver = report.champion["verification"]
+    ver = rec["verification"]
     console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
     console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
 
 
-def _evolve_plan(args):
+def _evolve_plan(args, kind: str = "evolve"):
     """Where and how ``evolve`` runs: a new run from --config/--set, or the saved config of --resume (where only
     non-semantic overrides such as ``parallel.*`` or ``--ray-address`` may differ). The decisions are
     :func:`genetic_sizer.rundir.plan_new` / :func:`~genetic_sizer.rundir.plan_resume`; nothing is created here."""
@@ -210,7 +235,7 @@ def _evolve_plan(args):
         return plan_resume(args.out, overrides, given)
     config = load_config(args.config, overrides)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return plan_new(Path(args.out) if args.out else Path("runs") / f"evolve-{stamp}", config)
+    return plan_new(Path(args.out) if args.out else Path("runs") / f"{kind}-{stamp}", config)
 
 
 def _interrupted(run_dir, generations: int, writing_results: bool) -> str:
@@ -236,6 +261,7 @@ def cmd_evolve(args) -> int:
     from genetic_sizer.evolve import check_run, evolve
     from genetic_sizer.parallel import close_map, make_map
     from genetic_sizer.results import finalize
+    from genetic_sizer.walkforward import split_holdout
 
     plan = _evolve_plan(args)
     config, run_dir = plan.config, plan.run_dir
@@ -243,15 +269,25 @@ def cmd_evolve(args) -> int:
     writing_results = False
     try:
         print(f"loading data ({config.data.source}) ...", flush=True)
-        prices = load_from_config(config.data)
+        everything = load_from_config(config.data)
+        prices, holdout = split_holdout(everything, ev.holdout)
         check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created
         print(
-            f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
-            f"objective {', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, "
-            f"fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, seed {ev.seed}; "
-            f"engine {config.engine}",
+            f"{prices.n_assets} assets, {everything.n_bars} bars ({everything.index[0].date()} .. "
+            f"{everything.index[-1].date()}); objective {', '.join(config.objective)}; {pf.direction}, "
+            f"rebalance {pf.rebalance}, fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, "
+            f"seed {ev.seed}; engine {config.engine}",
             flush=True,
         )
+        if holdout is None:
+            print("no held-out window (evolution.holdout: 0): every figure below is IN-SAMPLE", flush=True)
+        else:
+            print(
+                f"evolving on {prices.index[0].date()} .. {prices.index[-1].date()} ({prices.n_bars} bars); "
+                f"held out for out-of-sample figures: {holdout.index[0].date()} .. {holdout.index[-1].date()} "
+                f"({holdout.n_bars} bars, evolution.holdout: {ev.holdout})",
+                flush=True,
+            )
         print(f"run directory: {run_dir}{' (resuming)' if plan.resume else ''}", flush=True)
         map_fn = make_map(par)
         try:
@@ -268,11 +304,122 @@ def cmd_evolve(args) -> int:
             close_map(map_fn)
         writing_results = True
         print("checking the champion with vectorbt and writing results ...", flush=True)
-        report = finalize(result, prices, run_dir, plots=not args.no_plots)
+        report = finalize(result, prices, run_dir, plots=not args.no_plots, holdout=holdout, report_prices=everything)
     except KeyboardInterrupt:
         print(_interrupted(run_dir, ev.generations, writing_results), file=sys.stderr)
         return 130
     _print_summary(report)
+    return 0
+
+
+def _print_walkforward(wf, champion: dict, run_dir) -> None:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))
+    win = wf.record["out_of_sample_window"]
+    table = Table(
+        title=(
+            f"Walk-forward, {len(wf.folds)} folds. OOS = out of sample: the stitched test windows "
+            f"({win['first_bar'][:10]} .. {win['last_bar'][:10]}), one continuous portfolio per strategy; "
+            "IS = in sample: the mean over the folds' train windows"
+        )
+    )
+    table.add_column("strategy", no_wrap=True)
+    for m in _SUMMARY_COLUMNS:
+        table.add_column(f"{_SHORT.get(m, m)} IS", justify="right")
+        table.add_column(f"{_SHORT.get(m, m)} OOS", justify="right", style="green")
+    for s in wf.strategies:
+        cells = []
+        for m in _SUMMARY_COLUMNS:
+            cells.append(f"{np.mean([r['in_sample'][s][m] for r in wf.fold_results]):.4f}")
+            cells.append(f"{wf.oos[s][m]:.4f}")
+        table.add_row(s, *cells)
+    console.print(table)
+    for s, why in wf.skipped.items():
+        console.print(f"  {s} left out: {why}")
+    ga, ew = wf.oos.get("GA"), wf.oos.get("equal_weight")
+    if ga and ew:
+        verdict = "beats" if ga["sharpe"] > ew["sharpe"] else "does NOT beat"
+        console.print(
+            f"out of sample the GA {verdict} equal weight (1/N): Sharpe {ga['sharpe']:.3f} vs {ew['sharpe']:.3f}, "
+            f"CAGR {ga['cagr']:.2%} vs {ew['cagr']:.2%}, "
+            f"max drawdown {ga['max_drawdown']:.2%} vs {ew['max_drawdown']:.2%}"
+        )
+    dsr, pbo = wf.record["deflated_sharpe"], wf.record["pbo"]
+    console.print(
+        "last fold (its champion goes live): deflated Sharpe "
+        + (f"{dsr:.3f}" if dsr is not None else "n/a")
+        + ", probability of backtest overfitting "
+        + (f"{pbo:.3f}" if pbo is not None else "n/a")
+        + " (see report.html for how to read them)"
+    )
+    weights = champion["weights"]
+    top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
+    console.print("live champion weights: " + ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4))
+    console.print(f"run directory: {run_dir}  (walkforward.json, oos_values.csv, report.html, champion.json)")
+
+
+def cmd_walkforward(args) -> int:
+    from genetic_sizer.data import load_from_config
+    from genetic_sizer.evolve import check_run
+    from genetic_sizer.results import finalize_walkforward
+    from genetic_sizer.rundir import RunDir
+    from genetic_sizer.walkforward import fold_config, make_folds, run_walkforward
+
+    plan = _evolve_plan(args, "walkforward")
+    config, run_dir = plan.config, plan.run_dir
+    wfc, pf = config.walkforward, config.portfolio
+    try:
+        print(f"loading data ({config.data.source}) ...", flush=True)
+        prices = load_from_config(config.data)
+        folds = make_folds(prices.index, wfc)
+        first = folds[0]
+        check_run(fold_config(config, 0), prices.bars(first.train_start, first.train_end + 1))
+        print(
+            f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
+            f"{len(folds)} folds (train {wfc.train}, test {wfc.test}, purge {wfc.purge}"
+            f"{', anchored' if wfc.anchored else ''}); objective {', '.join(config.objective)}; {pf.direction}, "
+            f"rebalance {pf.rebalance}, fees {pf.fees:g}; population {config.evolution.population}, "
+            f"{config.evolution.generations} generations per fold; folds on "
+            f"{'Ray' if config.parallel.backend == 'ray' else 'this process'}",
+            flush=True,
+        )
+        if not args.resume:
+            run_dir = RunDir.create(run_dir, config)
+        print(f"run directory: {run_dir}{' (resuming)' if args.resume else ''}", flush=True)
+
+        def on_fold(fold, rec, done, total):
+            b = fold.bounds(prices.index)
+            print(
+                f"fold {fold.number + 1}/{len(folds)} done ({done} of {total}): train {b['train_start'][:10]} .. "
+                f"{b['train_end'][:10]}, test {b['test_start'][:10]} .. {b['test_end'][:10]}; "
+                f"{rec['evaluations']} evaluations; in-sample Sharpe GA {rec['in_sample']['GA']['sharpe']:.3f}",
+                flush=True,
+            )
+
+        wf = run_walkforward(config, prices, run_dir, resume=args.resume, on_fold=on_fold)
+        print("checking the live champion with vectorbt and writing results ...", flush=True)
+        champion = finalize_walkforward(wf, run_dir, plots=not args.no_plots)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; finished folds are saved. Continue with:\n  genetic-sizer walkforward --resume --out "
+            f"{run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    _print_walkforward(wf, champion, run_dir)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from genetic_sizer.report import write_report
+
+    path = write_report(args.run)
+    print(f"wrote {path}")
     return 0
 
 
@@ -532,8 +679,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--ray-address", default=None, help="evaluate on the Ray cluster at this address (sets parallel.backend=ray)"
     )
-    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots and the HTML report")
     ev.set_defaults(func=cmd_evolve)
+
+    wf = sub.add_parser(
+        "walkforward",
+        help="walk-forward evolution: evolve on each train window, hold over the next test window, "
+        "beside refitted classical allocations (walkforward.json, oos_values.csv, report.html, champion.json)",
+    )
+    wf.add_argument("--config", default=None, help="YAML config (its walkforward section gives the folds)")
+    wf.add_argument("--out", default=None, help="run directory (default: runs/walkforward-<UTC time>)")
+    wf.add_argument("--seed", type=int, default=None, help="override evolution.seed (each fold derives its own)")
+    wf.add_argument("--resume", action="store_true", help="continue the interrupted walk-forward in --out")
+    wf.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value (YAML), repeatable"
+    )
+    wf.add_argument("--ray-address", default=None, help="run the folds as tasks on the Ray cluster at this address")
+    wf.add_argument("--no-plots", action="store_true", help="skip the HTML report")
+    wf.set_defaults(func=cmd_walkforward)
+
+    rp = sub.add_parser("report", help="write report.html for a finished evolve or walkforward run")
+    rp.add_argument("--run", required=True, help="run directory")
+    rp.set_defaults(func=cmd_report)
 
     sz = sub.add_parser("size", help="size Hyperliquid positions from a champion (a dry run unless --execute)")
     sz.add_argument("--champion", required=True, help="champion.json")

@@ -178,6 +178,7 @@ class EvolutionConfig:
     transfer_prob: float = 0.2
     flip_prob: float = 0.1
     hall_of_fame: int | None = None  # default: min(10, population)
+    holdout: float | int | str = 0.2
 
     def __post_init__(self):
         _number("evolution.population", self.population, lo=4, hi=1_000_000, integer=True)
@@ -201,6 +202,24 @@ class EvolutionConfig:
         if self.hall_of_fame is None:
             object.__setattr__(self, "hall_of_fame", min(10, self.population))
         _number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
+        object.__setattr__(self, "holdout", parse_holdout("evolution.holdout", self.holdout))
+
+
+def parse_holdout(key: str, value) -> float | int | str:
+    """The final part of the data window ``genetic-sizer evolve`` keeps out of the evolution and reports out of
+    sample: a fraction of the bars in (0, 1) (``0.2``), a number of bars (``252``), a calendar span (``"1Y"``),
+    or 0 for none."""
+    if value == 0 and not isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and 0 < value < 1:
+        return value
+    if isinstance(value, str):
+        text = value.strip().upper().replace(" ", "")
+        if _SPAN.match(text):
+            return text
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    _fail(key, value, 'a fraction of the bars in (0, 1), a number of bars, a calendar span such as "1Y", or 0')
 
 
 @dataclass(frozen=True)
@@ -239,7 +258,7 @@ def parse_window(key: str, value) -> int | tuple[int, str]:
     """A window length: a positive number of bars (``504``), or a calendar span ``(n, unit)`` from text such as
     ``"2Y"``, ``"6M"``, ``"13W"``, ``"90D"``, ``"1Q"``."""
     if isinstance(value, str):
-        m = _SPAN.match(value)
+        m = _SPAN.match(value.upper())
         if m:
             return int(m.group(1)), m.group(2)
         if value.strip().isdigit():

@@ -166,6 +166,21 @@ class Prices:
     def n_assets(self) -> int:
         return self.close.shape[1]
 
+    def bars(self, start: int, stop: int) -> Prices:
+        """Bars ``start`` to ``stop - 1`` (positions, as a slice), with the same symbols, source and bars per
+        year (a window is annualized like the data it was cut from, never re-inferred from its own spacing)."""
+        n = self.n_bars
+        if not (0 <= start < stop <= n):
+            raise DataError(f"{self.source}: bars [{start}, {stop}) are not inside the {n} bars")
+        return Prices(
+            close=self.close[start:stop],
+            index=self.index[start:stop],
+            symbols=self.symbols,
+            source=self.source,
+            periods_per_year=self.periods_per_year,
+            notes=self.notes,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """The close matrix as a DataFrame (UTC index, one column per symbol)."""
         return pd.DataFrame(self.close, index=self.index, columns=list(self.symbols))

@@ -31,7 +31,16 @@ import numpy as np
 
 from genetic_sizer.errors import ParallelError
 
-__all__ = ["MapFunction", "RayMap", "check_reachable", "close_map", "make_map", "serial_map", "split_batches"]
+__all__ = [
+    "MapFunction",
+    "RayMap",
+    "check_reachable",
+    "close_map",
+    "make_map",
+    "run_tasks",
+    "serial_map",
+    "split_batches",
+]
 
 MapFunction = Callable[[Callable[[np.ndarray], np.ndarray], Sequence[np.ndarray]], list]
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -225,6 +234,46 @@ class RayMap:
 
     def worker_pids(self) -> list[int]:
         return [i["pid"] for i in self.worker_info()]
+
+
+def _task(fn, shared, item):
+    """The body of a Ray task: one CPU, so one Numba thread."""
+    import numba
+
+    numba.set_num_threads(1)
+    return fn(shared, item)
+
+
+def run_tasks(fn, shared, items, *, address: str | None = None, num_cpus: int | None = None, on_result=None) -> list:
+    """``[fn(shared, item) for item in items]``, each call a Ray task (one CPU, one Numba thread).
+
+    ``shared`` (e.g. the configuration and the price matrix) goes into the object store once. Tasks run as CPUs
+    free up, on a local instance or on the cluster at ``address`` (as :class:`RayMap`); a task whose worker
+    dies is retried. ``on_result(i, result)`` is called as each finishes (in completion order: progress, saving
+    a finished fold); the returned list is in input order. ``fn`` must be importable by the workers (a module
+    level function of this package).
+    """
+    items = list(items)
+    ray_map = RayMap(address=address, num_cpus=num_cpus).start()
+    try:
+        ray = ray_map._ray
+        ref = ray.put(shared)
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RESTARTS)(_task)
+        pending = {remote.remote(fn, ref, item): i for i, item in enumerate(items)}
+        results: list = [None] * len(items)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for r in done:
+                i = pending.pop(r)
+                try:
+                    results[i] = ray.get(r)
+                except ray.exceptions.RayTaskError as exc:  # the task's own exception, raised again here
+                    raise exc.as_instanceof_cause() from None
+                if on_result is not None:
+                    on_result(i, results[i])
+        return results
+    finally:
+        ray_map.close()
 
 
 def make_map(parallel_config):

@@ -58,16 +58,20 @@ def allocation(symbols, weights, path: Path, title: str = "Champion allocation")
     return path
 
 
-def equity(index, curves: dict[str, np.ndarray], path: Path) -> Path:
+def equity_windows(panels, path: Path) -> Path:
+    """Equity curves, one panel per window: ``panels`` is ``[(window name, index, {name: values}), ...]``
+    (in sample, then out of sample when the run held a window out)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for k, (name, v) in enumerate(curves.items()):
-        ax.plot(index, v, label=name, lw=2.0 if k == 0 else 1.0)
-    ax.set_yscale("log")
-    ax.set_ylabel("portfolio value")
-    ax.set_title("Equity curves on the run's window")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 + 4 * len(panels), 4), squeeze=False)
+    for ax, (window, index, curves) in zip(axes[0], panels, strict=True):
+        for k, (name, v) in enumerate(curves.items()):
+            ax.plot(index, v, label=name, lw=2.0 if k == 0 else 1.0)
+        ax.set_yscale("log")
+        ax.set_title(window.replace("_", "-"))
+        ax.grid(alpha=0.3)
+        ax.tick_params(axis="x", rotation=30)
+    axes[0, 0].set_ylabel("portfolio value")
+    axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -38,11 +38,14 @@ SUMMARY_METRICS = (
 )
 CONFIG_FILE = RunDir.CONFIG
 CHAMPION_FILE = RunDir.CHAMPION
+VALUES_FILE = "values.csv"
 
 
 @dataclass
 class RunReport:
-    """What :func:`finalize` produced: file paths and the summary rows (name -> metric -> value)."""
+    """What :func:`finalize` produced: file paths and the summary rows (name -> metric -> value), in sample
+    (``summary``, the window the champion was evolved on) and out of sample (``summary_oos``, the held-out
+    window; None when the run held nothing out)."""
 
     run_dir: Path
     champion_path: Path
@@ -50,6 +53,7 @@ class RunReport:
     summary: dict[str, dict[str, float]]
     skipped: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    summary_oos: dict[str, dict[str, float]] | None = None
 
 
 def _selection(config: RunConfig, rank: int, n: int) -> str:
@@ -127,19 +131,38 @@ def _members_rows(symbols, weights: np.ndarray, metrics: dict[str, np.ndarray]) 
     return rows
 
 
-def _summary_rows(summary: dict[str, dict[str, float]]) -> list[list]:
-    return [
-        ["allocation", *SUMMARY_METRICS],
-        *([name, *(repr(m[k]) for k in SUMMARY_METRICS)] for name, m in summary.items()),
-    ]
+def _summary_rows(summary: dict[str, dict[str, float]], oos: dict[str, dict[str, float]] | None) -> list[list]:
+    rows = [["allocation", "window", *SUMMARY_METRICS]]
+    for window, table in (("in_sample", summary), ("out_of_sample", oos or {})):
+        rows += [[name, window, *(repr(m[k]) for k in SUMMARY_METRICS)] for name, m in table.items()]
+    return rows
 
 
-def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path | RunDir, *, plots: bool = True) -> RunReport:
-    """Write the members, the summary, the plots and the verified champion of a finished run.
+def _values_rows(names, windows: list[tuple[str, Prices, np.ndarray]]) -> list[list]:
+    rows = [["time", "window", *names]]
+    for window, prices, value in windows:
+        for t, v in zip(prices.index, value, strict=True):
+            rows.append([t.isoformat(), window, *(repr(float(x)) for x in v)])
+    return rows
 
-    The champion is checked against vectorbt before anything is written (a disagreement fails the run), and
-    ``champion.json`` is written last; every file is written atomically. Finalizing again (``evolve --resume``
-    of a finished run, e.g. after Ctrl-C during this step) rewrites the same files.
+
+def finalize(
+    result: EvolutionResult,
+    prices: Prices,
+    run_dir: str | Path | RunDir,
+    *,
+    plots: bool = True,
+    holdout: Prices | None = None,
+    report_prices: Prices | None = None,
+) -> RunReport:
+    """Write the members, the summary, the plots, the report and the verified champion of a finished run.
+
+    ``prices`` is the window the run evolved on (in sample); ``holdout`` the held-out window after it (out of
+    sample: the champion and every classical allocation, fitted on ``prices``, start there from ``init_cash``
+    with the run's rebalancing and costs). The champion is checked against vectorbt before anything is
+    written (a disagreement fails the run), and ``champion.json`` is written last; every file is written
+    atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
+    rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
     """
     from genetic_sizer.classical import classical_allocations
 
@@ -169,10 +192,21 @@ def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path | RunD
     bt = evaluator.backtest(weights)
     metrics = evaluator.metrics_of(bt)
     summary = {n: {k: float(metrics[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
-    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary)))
+    windows = [("in_sample", prices, bt.value)]
+    summary_oos = None
+    if holdout is not None:
+        oos_eval = Evaluator.from_config(holdout, config)
+        bt_oos = oos_eval.backtest(weights)
+        m_oos = oos_eval.metrics_of(bt_oos)
+        summary_oos = {n: {k: float(m_oos[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
+        windows.append(("out_of_sample", holdout, bt_oos.value))
+    record.update(validation_record(config, result.champion, prices, holdout, result.trials))
+    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos)))
+    files.append(rd.write_csv(VALUES_FILE, _values_rows(names, windows)))
 
     if plots:
         from genetic_sizer import plots as P
+        from genetic_sizer.report import write_report
 
         def plot(name, draw):
             with rd.atomic(name) as tmp:
@@ -181,20 +215,60 @@ def finalize(result: EvolutionResult, prices: Prices, run_dir: str | Path | RunD
 
         plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p))
         plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p))
-        curves = {n: bt.value[:, i] for i, n in enumerate(names)}
-        plot("equity.png", lambda p: P.equity(prices.index, curves, p))
+        panels = [(w, p.index, {n: v[:, i] for i, n in enumerate(names)}) for w, p, v in windows]
+        plot("equity.png", lambda p: P.equity_windows(panels, p))
         if config.multi_objective and len(config.objective) >= 2:
             plot("pareto.png", lambda p: P.pareto(result.members_fitness, config.objective, 0, p))
+        C.write(record, rd.champion_path)  # the report reads it; written again, last, below
+        full = report_prices or _joined(prices, holdout)
+        files.append(write_report(rd, prices=full))
     champion_path = C.write(record, rd.champion_path)  # last: its presence means the results are complete
     files.append(champion_path)
-    return RunReport(rd.path, champion_path, record, summary, skipped, files)
+    return RunReport(rd.path, champion_path, record, summary, skipped, files, summary_oos)
 
 
-def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices]:
-    """The resolved config of a run directory and its price data (checked against the run's fingerprint)."""
+def validation_record(config: RunConfig, weights, train: Prices, holdout: Prices | None, trials: dict) -> dict:
+    """What a champion file says about how far to trust its figures: the trials that selected it
+    (``{"n", "sharpe_variance"}``), its deflated Sharpe ratio in sample, the in-sample window, and its metrics on
+    the held-out window (``out_of_sample``: None when nothing was held out)."""
+    from genetic_sizer.walkforward import deflated_sharpe_of, window_record
+
+    w = np.asarray(weights, dtype=np.float64)[None, :]
+    value = Evaluator.from_config(train, config).backtest(w).value[:, 0]
+    out = {
+        "trials": dict(trials),
+        "deflated_sharpe": deflated_sharpe_of(value, config.portfolio.init_cash, trials),
+        "in_sample": window_record(train),
+        "out_of_sample": None,
+    }
+    if holdout is not None:
+        m = Evaluator.from_config(holdout, config).metrics(w)
+        out["out_of_sample"] = {**window_record(holdout), "metrics": {k: float(m[k][0]) for k in METRICS if k in m}}
+    return out
+
+
+def _joined(train: Prices, holdout: Prices | None) -> Prices:
+    if holdout is None:
+        return train
+    return Prices(
+        close=np.vstack([train.close, holdout.close]),
+        index=train.index.append(holdout.index),
+        symbols=train.symbols,
+        source=train.source,
+        periods_per_year=train.periods_per_year,
+        notes=train.notes,
+    )
+
+
+def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices, Prices | None]:
+    """The resolved config of a run directory, the window it evolved on and its held-out window (None when the
+    run held nothing out), as ``genetic-sizer evolve`` split them."""
+    from genetic_sizer.walkforward import split_holdout
+
     rd = RunDir.open_existing(run_dir)
     config = rd.load_config()
-    return config, load_from_config(config.data)
+    train, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
+    return config, train, holdout
 
 
 def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path:
@@ -205,7 +279,7 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path
     """
     rd = RunDir.open_existing(run_dir)
     out = check_file_target(out, "--out")
-    config, prices = load_run(rd)
+    config, prices, holdout = load_run(rd)
     result, gen = load_result(config, prices, rd)
     n = len(result.members)
     if not isinstance(rank, int) or not 0 <= rank < n:
@@ -213,6 +287,53 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path
     record = champion_record(
         config, prices, result.space, result.members[rank], rank=rank, n_members=n, evaluations=result.evaluations
     )
+    record.update(validation_record(config, result.members[rank], prices, holdout, result.trials))
     if gen < config.evolution.generations:
         record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
     return C.write(record, out)
+
+
+def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True) -> dict:
+    """Write a finished walk-forward's files: ``walkforward.json``, ``oos_values.csv``, ``report.html`` and,
+    last, ``champion.json``: the last fold's GA champion (trained on the most recent window), checked against
+    vectorbt on that window, with its walk-forward record attached. Returns the champion record."""
+    import json
+
+    from genetic_sizer.genome import GenomeSpace
+    from genetic_sizer.walkforward import OOS_VALUES_FILE, WALKFORWARD_FILE, fold_config, window_record
+
+    rd = RunDir(run_dir)
+    config = wf.config
+    last = wf.folds[-1]
+    cfg = fold_config(config, last.number)
+    train = wf.last_train
+    pf = config.portfolio
+    space = GenomeSpace.create(train.symbols, pf.direction, pf.min_weight, pf.max_weight)
+    res = wf.fold_results[-1]
+    record = champion_record(cfg, train, space, wf.champion, rank=0, n_members=1, evaluations=res["evaluations"])
+    record["selection"] = (
+        f"GA champion of the last of {len(wf.folds)} walk-forward folds (trained on "
+        f"{train.index[0].date()} .. {train.index[-1].date()}, the most recent train window)"
+    )
+    record["trials"] = res["trials"]
+    record["deflated_sharpe"] = res["deflated_sharpe"]
+    record["in_sample"] = window_record(train)
+    test = wf.prices.bars(last.test_start, last.test_end + 1)
+    record["out_of_sample"] = {**window_record(test), "metrics": wf.fold_oos[-1].get("GA")}
+    record["walkforward"] = {
+        "folds": len(wf.folds),
+        "out_of_sample_window": wf.record["out_of_sample_window"],
+        "out_of_sample": {s: wf.oos[s] for s in ("GA", "equal_weight") if s in wf.oos},
+        "deflated_sharpe": wf.record["deflated_sharpe"],
+        "pbo": wf.record["pbo"],
+    }
+    rd.write_text(WALKFORWARD_FILE, json.dumps(wf.record, indent=1, allow_nan=False) + "\n")
+    rows = [["time", *wf.strategies]]
+    rows += [[t.isoformat(), *(repr(float(x)) for x in v)] for t, v in zip(wf.oos_index, wf.oos_values, strict=True)]
+    rd.write_csv(OOS_VALUES_FILE, rows)
+    if plots:
+        from genetic_sizer.report import write_report
+
+        write_report(rd, prices=wf.prices)
+    C.write(record, rd.champion_path)  # last: its presence means the results are complete
+    return record

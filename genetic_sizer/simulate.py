@@ -36,6 +36,7 @@ __all__ = [
     "REBALANCE_CODES",
     "Backtest",
     "backtest",
+    "holdings",
     "rebalance_mask",
     "simulate",
     "validate_schedule",
@@ -349,6 +350,38 @@ def _simulate_fast(close, w, starts, mask, fees, slippage, init_cash):
     return value.T, traded
 
 
+def _vbt_portfolio(prices: Prices, wc, starts, mask, fees, slippage, init_cash):
+    """vectorbt's ``from_orders`` for genomes ``wc`` (m, n_segments, n_assets), one group each; ``mask`` already
+    holds the segment starts. On every rebalance bar the size array holds the active segment's targets."""
+    import vectorbt as vbt
+    from vectorbt.portfolio.enums import Direction
+
+    n_assets = prices.n_assets
+    m = wc.shape[0]
+    rows = np.flatnonzero(mask)
+    active = np.searchsorted(starts, rows, side="right") - 1  # segment of each rebalance bar
+    tiled = np.tile(prices.close, (1, m))
+    size = np.full(tiled.shape, np.nan)
+    # row r of the rebalance bars: genome-major targets of segment active[r]
+    size[rows] = wc[:, active, :].transpose(1, 0, 2).reshape(len(rows), m * n_assets)
+    direction = np.where(np.repeat((wc >= 0).all(axis=(1, 2)), n_assets), Direction.LongOnly, Direction.Both)
+    pf = vbt.Portfolio.from_orders(
+        close=pd.DataFrame(tiled, index=prices.index),
+        size=size,
+        size_type="targetpercent",
+        direction=direction[None, :],
+        group_by=np.repeat(np.arange(m), n_assets),
+        cash_sharing=True,
+        call_seq="auto",
+        fees=fees,
+        slippage=slippage,
+        init_cash=init_cash,
+        min_size=nb.MIN_SIZE,
+        freq=None,
+    )
+    return pf, tiled
+
+
 def _simulate_vectorbt(prices: Prices, w, starts, mask, fees, slippage, init_cash):
     """The reference: vectorbt's from_orders, one group per genome, in bounded chunks of genomes.
 
@@ -356,45 +389,57 @@ def _simulate_vectorbt(prices: Prices, w, starts, mask, fees, slippage, init_cas
     rebalance mask, to which the segment starts are added. On every rebalance bar the size array holds
     the active segment's targets, NaN elsewhere.
     """
-    import vectorbt as vbt
-    from vectorbt.portfolio.enums import Direction
-
     n_bars, n_assets = prices.close.shape
     n_genomes = w.shape[0]
     mask = mask.copy()
     mask[starts] = True
-    rows = np.flatnonzero(mask)
-    active = np.searchsorted(starts, rows, side="right") - 1  # segment of each rebalance bar
     chunk = max(1, VBT_CHUNK_CELLS // (n_bars * n_assets))
     value = np.empty((n_bars, n_genomes), dtype=np.float64)
     traded = np.empty(n_genomes, dtype=np.float64)
     for lo in range(0, n_genomes, chunk):
         hi = min(n_genomes, lo + chunk)
-        wc = w[lo:hi]
         m = hi - lo
-        tiled = np.tile(prices.close, (1, m))
-        size = np.full(tiled.shape, np.nan)
-        # row r of the rebalance bars: genome-major targets of segment active[r]
-        size[rows] = wc[:, active, :].transpose(1, 0, 2).reshape(len(rows), m * n_assets)
-        direction = np.where(np.repeat((wc >= 0).all(axis=(1, 2)), n_assets), Direction.LongOnly, Direction.Both)
-        close_df = pd.DataFrame(tiled, index=prices.index)
-        pf = vbt.Portfolio.from_orders(
-            close=close_df,
-            size=size,
-            size_type="targetpercent",
-            direction=direction[None, :],
-            group_by=np.repeat(np.arange(m), n_assets),
-            cash_sharing=True,
-            call_seq="auto",
-            fees=fees,
-            slippage=slippage,
-            init_cash=init_cash,
-            min_size=nb.MIN_SIZE,
-            freq=None,
-        )
+        pf, tiled = _vbt_portfolio(prices, w[lo:hi], starts, mask, fees, slippage, init_cash)
         value[:, lo:hi] = pf.value().to_numpy().reshape(n_bars, m)
         traded[lo:hi] = _vbt_traded(pf, tiled, mask, m, n_assets, init_cash)
     return value, traded
+
+
+def holdings(
+    close,
+    weights,
+    *,
+    segment_starts=None,
+    rebalance="M",
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    init_cash: float = 10_000.0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """What one genome holds at every bar's close: each asset's value as a fraction of the portfolio value
+    (weights drift between rebalances), computed by the vectorbt reference engine.
+
+    Parameters are those of :func:`simulate` for a single genome (``weights`` (n_assets,), or
+    (n_segments, n_assets) with ``segment_starts``). Returns the weights over time (a DataFrame: time index,
+    one column per symbol; cash is what the columns leave to 1) and the rebalance mask.
+    """
+    prices = _as_prices(close)
+    w = np.asarray(weights, dtype=np.float64)
+    if segment_starts is None:
+        w = validate_weights(w, prices.n_assets, prices.symbols)[:, None, :]
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        w, starts = validate_schedule(w[None], segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
+    if w.shape[0] != 1:
+        raise GenomeError(f"holdings are those of one genome, got {w.shape[0]}")
+    fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
+    mask = rebalance_mask(prices.index, rebalance)
+    mask[starts] = True
+    pf, _ = _vbt_portfolio(prices, w, starts, mask, fees, slippage, init_cash)
+    asset_value = pf.asset_value(group_by=False).to_numpy()
+    total = pf.value().to_numpy().reshape(-1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(total > 0, asset_value / total, np.nan)
+    return pd.DataFrame(frac, index=prices.index, columns=list(prices.symbols)), mask
 
 
 def _vbt_traded(pf, tiled_close, mask, n_groups, n_assets, init_cash) -> np.ndarray:

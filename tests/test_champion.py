@@ -14,6 +14,7 @@ from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolve import evolve
 from genetic_sizer.fitness import Evaluator
 from genetic_sizer.results import export, finalize
+from genetic_sizer.walkforward import split_holdout
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",
@@ -31,9 +32,10 @@ def run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     config = load_config(None, SMALL)
     config.dump(run_dir / "config.yaml")
-    prices = load_from_config(config.data)
+    # as `genetic-sizer evolve` does: evolve on the window before the held-out final part
+    prices, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
     result = evolve(config, prices, run_dir)
-    report = finalize(result, prices, run_dir)
+    report = finalize(result, prices, run_dir, holdout=holdout)
     return config, prices, result, report
 
 
@@ -177,10 +179,11 @@ def test_load_rejects_broken_files(good, tmp_path, mutate, message):
 
 def test_load_rejects_negative_weight_in_long_only(good, tmp_path):
     w = good["weights"]
-    w["AAPL"], w["AMD"] = -0.01, w["AMD"] + w["AAPL"] - 0.01  # gross exposure stays 1: only the sign is wrong
-    assert abs(sum(abs(x) for x in w.values()) - 1) < 1e-12 and w["AMD"] <= 0.5
+    a, b = sorted(w, key=lambda s: -w[s])[-1], sorted(w, key=lambda s: -w[s])[0]  # smallest and largest holdings
+    w[a], w[b] = -0.01, w[b] + w[a] - 0.01  # gross exposure stays 1: only the sign is wrong
+    assert abs(sum(abs(x) for x in w.values()) - 1) < 1e-12 and w[b] <= 0.5
     good["portfolio"]["min_weight"] = dict.fromkeys(w, -1.0)
-    with pytest.raises(ChampionError, match=r"weights\.AAPL is -0\.01 but the portfolio is long-only"):
+    with pytest.raises(ChampionError, match=rf"weights\.{a} is -0\.01 but the portfolio is long-only"):
         C.load(_write(tmp_path, good))
 
 

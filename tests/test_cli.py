@@ -313,7 +313,7 @@ def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, mon
 
     out = tmp_path / "run"
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.plots, "equity", interrupt)
+        m.setattr(genetic_sizer.plots, "equity_windows", interrupt)
         assert _main(["evolve", "--out", str(out), *EVOLVE_SMALL]) == 130
     err = capsys.readouterr().err
     assert "interrupted while writing the results; all 3 generations are checkpointed" in err
@@ -329,7 +329,7 @@ def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, mon
     # a resume of a run whose generations are done writes the results again
     assert _main(["evolve", "--resume", "--out", str(out), "--no-plots"]) == 0
     assert "Champion beside classical allocations" in capsys.readouterr().out
-    config, prices = load_run(out)
+    config, prices, _ = load_run(out)
     result, gen = load_result(config, prices, out)
     assert gen == 3
     assert list(C.load(out / "champion.json").weights) == list(result.champion)

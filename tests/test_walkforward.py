@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer.config import WalkForwardConfig
+from genetic_sizer.config import WalkForwardConfig, load_config
+from genetic_sizer.data import Prices, load_from_config
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.walkforward import make_folds
+from genetic_sizer.fitness import Evaluator, compute_metrics
+from genetic_sizer.rundir import RunDir
+from genetic_sizer.simulate import backtest
+from genetic_sizer.walkforward import STRATEGIES, make_folds, run_walkforward
 
 
 def _days(n, start="2020-01-01"):
@@ -74,3 +79,211 @@ def test_fold_bounds_are_iso_timestamps():
 def test_windows_that_do_not_fit_are_named_errors(cfg, message):
     with pytest.raises(ConfigError, match=message):
         make_folds(_days(10), cfg)
+
+
+# ---- walk-forward evolution ------------------------------------------------------------------------
+WF = [
+    "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",
+    "data.start=2020-01-01",
+    "data.end=2022-12-31",
+    "evolution.population=12",
+    "evolution.generations=4",
+    "evolution.hall_of_fame=4",
+    "walkforward.train=150",
+    "walkforward.test=100",
+    "portfolio.rebalance=M",
+    "portfolio.fees=0.001",
+]
+
+
+def wf_config(*extra):
+    return load_config(None, [*WF, *extra])
+
+
+@pytest.fixture(scope="module")
+def wf_prices():
+    return load_from_config(wf_config().data)
+
+
+@pytest.fixture(scope="module")
+def wf_run(wf_prices, tmp_path_factory):
+    cfg = wf_config()
+    rd = RunDir.create(tmp_path_factory.mktemp("wf") / "run", cfg)
+    return cfg, rd, run_walkforward(cfg, wf_prices, rd)
+
+
+def test_folds_evolve_on_their_train_window_and_the_benchmarks_are_refitted_there(wf_run, wf_prices):
+    from skfolio.optimization import MeanRisk, ObjectiveFunction
+    from skfolio.preprocessing import prices_to_returns
+
+    cfg, _, wf = wf_run
+    assert len(wf.folds) == (wf_prices.n_bars - 150) // 100 >= 4
+    for fold, rec in zip(wf.folds, wf.fold_results, strict=True):
+        assert set(rec["weights"]) == set(STRATEGIES)
+        np.testing.assert_allclose(rec["weights"]["equal_weight"], 1 / 8)
+        train = wf_prices.bars(fold.train_start, fold.train_end + 1)
+        ref = MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK).fit(prices_to_returns(train.to_frame()))
+        np.testing.assert_allclose(rec["weights"]["min_variance"], ref.weights_, atol=1e-6)
+        # the GA's in-sample figures are those of its champion on the train window
+        ev = Evaluator.from_config(train, cfg)
+        assert rec["in_sample"]["GA"]["sharpe"] == pytest.approx(
+            ev.metrics(np.array([rec["weights"]["GA"]]))["sharpe"][0]
+        )
+        assert rec["evaluations"] > 0 and 2 <= rec["trials"]["n"] <= rec["evaluations"]
+        assert 0 <= rec["deflated_sharpe"] <= 1 and 0 <= rec["pbo"] <= 1
+    assert len({rec["seed"] for rec in wf.fold_results}) == len(wf.folds)  # a seed of its own per fold
+
+
+def test_out_of_sample_is_one_continuous_portfolio_per_strategy(wf_run, wf_prices):
+    """The stitched values are an independent vectorbt simulation of the folds' weights as a schedule over the
+    whole test span, from init_cash; its metrics are compute_metrics on them; each fold's out-of-sample figures
+    measure the same portfolio inside the fold's test window."""
+    _, _, wf = wf_run
+    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    test = wf_prices.bars(first, last + 1)
+    schedule = np.array([[r["weights"][s] for r in wf.fold_results] for s in wf.strategies])
+    starts = [f.test_start - first for f in wf.folds]
+    ref = backtest(
+        test, schedule, segment_starts=starts, rebalance="M", fees=0.001, init_cash=10_000, engine="vectorbt"
+    )
+    np.testing.assert_allclose(wf.oos_values, ref.value, rtol=1e-8)
+    m = compute_metrics(ref.value, init_cash=10_000, periods_per_year=wf_prices.periods_per_year, traded=ref.traded)
+    for i, s in enumerate(wf.strategies):
+        assert wf.oos[s]["sharpe"] == pytest.approx(m["sharpe"][i], rel=1e-8)
+        assert wf.oos[s]["turnover"] == pytest.approx(m["turnover"][i], rel=1e-8)
+    ga = wf.strategies.index("GA")
+    for k, f in enumerate(wf.folds):
+        lo, hi = f.test_start - first, f.test_end - first
+        before = ref.value[lo - 1, ga] if lo else 10_000.0
+        assert wf.fold_oos[k]["GA"]["total_return"] == pytest.approx(ref.value[hi, ga] / before - 1, rel=1e-8)
+    # switching weights at a fold boundary trades (and pays fees): a segment start is a rebalance bar
+    assert all(wf.oos_rebalance[s] for s in starts)
+
+
+def test_no_look_ahead(wf_run, wf_prices, tmp_path):
+    """Every price after fold k's train end is changed: fold k's and every earlier fold's weights are unchanged
+    (later folds, which train on the changed bars, do change)."""
+    cfg, _, wf = wf_run
+    k = 1
+    cut = wf.folds[k].train_end
+    close = wf_prices.close.copy()
+    rng = np.random.default_rng(5)
+    close[cut + 1 :] *= np.exp(np.cumsum(rng.normal(0, 0.03, close[cut + 1 :].shape), axis=0))
+    changed = Prices(
+        close=close, index=wf_prices.index, symbols=wf_prices.symbols, periods_per_year=wf_prices.periods_per_year
+    )
+    other = run_walkforward(cfg, changed, RunDir.create(tmp_path / "changed", cfg))
+    for j in range(k + 1):
+        assert other.fold_results[j]["weights"] == wf.fold_results[j]["weights"], j
+        assert other.fold_results[j]["in_sample"] == wf.fold_results[j]["in_sample"]
+    assert other.fold_results[-1]["weights"]["GA"] != wf.fold_results[-1]["weights"]["GA"]
+
+
+def test_resume_after_an_interrupted_fold_gives_the_same_walkforward(wf_run, wf_prices, tmp_path):
+    cfg, _, wf = wf_run
+    rd = RunDir.create(tmp_path / "cut", cfg)
+
+    def stop(fold, rec, done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, rd, on_fold=stop)
+    assert sorted(p.name for p in (rd.path / "folds").iterdir()) == ["fold-000.json", "fold-001.json"]
+    resumed = run_walkforward(cfg, wf_prices, rd, resume=True)
+    assert resumed.record == wf.record
+    np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
+
+
+def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, wf_prices, tmp_path, monkeypatch):
+    import genetic_sizer.walkforward as W
+
+    cfg, _, wf = wf_run
+    rd = RunDir.create(tmp_path / "mid", cfg)
+    real_evolve = __import__("genetic_sizer.evolve", fromlist=["evolve"]).evolve
+    calls = []
+
+    def interrupted_evolve(config, prices, run_dir, **kw):
+        calls.append(kw.get("resume", False))
+        if len(calls) == 2:  # the second fold stops after its generation 1
+
+            def halt(g):
+                if g.gen == 1:
+                    raise KeyboardInterrupt
+
+            return real_evolve(config, prices, run_dir, on_generation=halt, **kw)
+        return real_evolve(config, prices, run_dir, **kw)
+
+    monkeypatch.setattr("genetic_sizer.evolve.evolve", interrupted_evolve)
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, rd)
+    assert (rd.path / "folds" / "fold-001" / "checkpoint.json").is_file()
+    monkeypatch.setattr("genetic_sizer.evolve.evolve", real_evolve)
+    resumed = W.run_walkforward(cfg, wf_prices, rd, resume=True)
+    assert resumed.record == wf.record
+    assert not (rd.path / "folds" / "fold-001").exists()  # checkpoints removed once the fold's result is saved
+
+
+@pytest.mark.ray
+def test_ray_runs_the_folds_as_tasks_with_the_serial_result(wf_run, wf_prices, tmp_path):
+    cfg, _, wf = wf_run
+    ray_cfg = wf_config("parallel.backend=ray")
+    assert ray_cfg.sha256() == cfg.sha256()
+    on_ray = run_walkforward(ray_cfg, wf_prices, RunDir.create(tmp_path / "ray", ray_cfg))
+    assert on_ray.record == wf.record
+    np.testing.assert_array_equal(on_ray.oos_values, wf.oos_values)
+    import ray
+
+    assert not ray.is_initialized()
+
+
+def test_walkforward_cli_writes_the_files_external_checks_read(tmp_path, capsys):
+    import csv
+    import json
+
+    from genetic_sizer import champion as C
+    from genetic_sizer.cli import main
+
+    out = tmp_path / "run"
+    sets = [a for item in WF for a in ("--set", item)]
+    assert main(["walkforward", "--out", str(out), *sets]) == 0
+    printed = capsys.readouterr().out
+    assert "out of sample the GA" in printed and "equal weight (1/N)" in printed
+    wf = json.loads((out / "walkforward.json").read_text())
+    assert wf["schema"] == "genetic_sizer/walkforward" and wf["schema_version"] == 1
+    assert wf["symbols"] == ["AAPL", "AMD", "BAC", "CVX", "JNJ", "LLY", "MSFT", "WMT"]
+    assert isinstance(wf["deflated_sharpe"], float) and isinstance(wf["pbo"], float)
+    assert set(wf["out_of_sample"]) == set(STRATEGIES) and "sharpe" in wf["out_of_sample"]["GA"]
+    for f in wf["folds"]:
+        for key in ("train_start", "train_end", "test_start", "test_end"):
+            assert pd.Timestamp(f[key]).tzinfo is not None
+        assert f["evaluations"] > 0
+        assert set(f["weights"]) == set(STRATEGIES)
+        assert all(set(w) == set(wf["symbols"]) for w in f["weights"].values())
+        assert set(f["in_sample"]) == set(STRATEGIES)
+        assert set(f["trials"]) == {"n", "sharpe_variance"}
+        assert "deflated_sharpe" in f
+    with open(out / "oos_values.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["time", *STRATEGIES]
+    assert pd.Timestamp(rows[1][0]) == pd.Timestamp(wf["folds"][0]["test_start"])
+    assert float(rows[1][1]) == pytest.approx(10_000 * (1 - 0.001), rel=1e-3)  # the first bar buys, paying fees
+    champ = C.load(out / "champion.json")
+    assert dict(zip(champ.assets, champ.weights, strict=True)) == pytest.approx(wf["folds"][-1]["weights"]["GA"])
+    raw = json.loads((out / "champion.json").read_text())
+    assert raw["walkforward"]["folds"] == len(wf["folds"]) and raw["deflated_sharpe"] == wf["deflated_sharpe"]
+    report = (out / "report.html").read_text()
+    for text in (
+        "Deflated Sharpe ratio",
+        "Probability of backtest overfitting",
+        "Sharpe per fold",
+        "allocation over time",
+    ):
+        assert text in report
+    # self-contained, opens offline: plotly.js inlined once, no script loaded from elsewhere
+    assert report.count("Plotly.newPlot") >= 4 and len(report) > 1_000_000
+    assert "<script src=" not in report
+    # walking forward again into the same directory is refused; --resume finishes nothing new and agrees
+    assert main(["walkforward", "--out", str(out), *sets]) == 2
+    assert main(["walkforward", "--out", str(out), "--resume"]) == 0
+    assert json.loads((out / "walkforward.json").read_text()) == wf
