@@ -123,7 +123,7 @@ class _Run:
                 f"evolution.population must be a multiple of 4 for NSGA-II (DEAP's selTournamentDCD), "
                 f"got {ev.population}"
             )
-        self.space = G.GenomeSpace.create(prices.symbols, pf.direction, pf.min_weight, pf.max_weight)
+        self.space = G.GenomeSpace.from_config(prices.symbols, pf)
         self.evaluator = Evaluator.from_config(prices, config)
         self.maximize = self.evaluator.maximize
         self.Individual = _deap_classes(self.maximize)
@@ -197,6 +197,7 @@ class _Run:
                     p_shift=ev.shift_prob,
                     p_transfer=ev.transfer_prob,
                     p_flip=ev.flip_prob,
+                    p_support=ev.support_prob,
                 )
                 offspring[i] = self._ind(w)
 

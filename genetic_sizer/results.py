@@ -60,6 +60,7 @@ def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
         "fees": pf.fees,
         "slippage": pf.slippage,
         "init_cash": pf.init_cash,
+        **space.constraints.record(),
     }
 
 

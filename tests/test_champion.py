@@ -151,7 +151,7 @@ def _breaks(record, mutate):
     ("mutate", "message"),
     [
         (lambda r: r.update(schema="something/else"), "schema is 'something/else'"),
-        (lambda r: r.update(schema_version=2), "schema_version 2 is newer"),
+        (lambda r: r.update(schema_version=C.SCHEMA_VERSION + 1), f"schema_version {C.SCHEMA_VERSION + 1} is newer"),
         (lambda r: r.update(schema_version="1"), "schema_version must be an integer"),
         (lambda r: r.pop("metrics"), "missing field 'metrics'"),
         (lambda r: r.update(assets="AAPL"), "field 'assets' must be a list"),
