@@ -22,6 +22,18 @@ SMALL = [
 ]
 
 
+CONSTRAINED = (
+    "portfolio.direction=longshort",
+    "portfolio.min_weight=-0.4",
+    "portfolio.max_weight=0.4",
+    "portfolio.max_assets=4",
+    "portfolio.min_position=0.05",
+    "portfolio.groups={tech: [AAPL, AMD, MSFT], energy: [CVX]}",
+    "portfolio.max_group_weight={tech: 0.4, energy: 0.1}",
+    "portfolio.net_exposure=[0, 0.2]",
+)
+
+
 def small_config(*extra):
     return load_config(None, [*SMALL, *extra])
 
@@ -100,8 +112,9 @@ def _interrupt_at(gen):
         (),
         ("objective=[sharpe, max_drawdown, turnover]",),
         ("portfolio.direction=longshort", "portfolio.min_weight=-0.4", "portfolio.max_weight=0.4"),
+        CONSTRAINED,
     ],
-    ids=["single", "nsga2", "longshort"],
+    ids=["single", "nsga2", "longshort", "constrained"],
 )
 def test_resume_ends_exactly_like_the_uninterrupted_run(prices, tmp_path, extra):
     cfg = small_config(*extra)
@@ -187,3 +200,17 @@ def test_objectives_other_than_sharpe(prices, tmp_path):
         assert res.logbook[-1][f"{objective}_best"] == res.members_fitness[0, 0]
     res = evolve(small_config("objective=annualized_volatility", "evolution.generations=2"), prices, tmp_path / "vol")
     assert res.members_fitness[0, 0] == min(r["annualized_volatility_best"] for r in res.logbook)
+
+
+def test_a_constrained_run_stays_valid_under_every_constraint(prices, tmp_path):
+    """Every genome evaluated passes the space's validation (the loop checks each batch); the final population
+    and hall of fame hold at most 4 assets, no position under 5%, the sector caps and the net-exposure band."""
+    cfg = small_config(*CONSTRAINED, "evolution.generations=8")
+    res = evolve(cfg, prices, tmp_path)
+    space = GenomeSpace.from_config(prices.symbols, cfg.portfolio)
+    for w in (*res.population, *res.members):
+        assert space.violation(w) is None
+        assert np.count_nonzero(w) <= 4 and (np.abs(w[w != 0]) >= 0.05 - 1e-12).all()
+        assert -1e-9 <= w.sum() <= 0.2 + 1e-9
+    assert res.logbook[-1]["sharpe_best"] >= res.logbook[0]["sharpe_best"]
+    assert len({tuple(np.flatnonzero(w)) for w in res.population}) > 1  # supports differ: the search moves them
