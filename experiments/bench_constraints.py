@@ -313,12 +313,12 @@ def run_problem(problem: dict, seeds: int) -> dict:
     )
     print("\n" + head)
     for name, r in rows.items():
-        cells = "".join(f"{np.median(r[:, j]):>15.3%} {r[:, j].min():>13.3%}" for j in range(len(BUDGETS)))
+        cells = "".join(f"{np.median(r[:, j]):>15.4%} {r[:, j].min():>13.4%}" for j in range(len(BUDGETS)))
         print(f"{name:<16}{cells}")
     print(f"{'skfolio + SCIP':<16} {mip_text}")
     print("per seed (fraction of the optimum at " + " / ".join(format(b, ",") for b in BUDGETS) + "):")
     for name, r in rows.items():
-        print(f"  {name:<16}" + "  ".join("/".join(f"{x:.4f}" for x in row) for row in r))
+        print(f"  {name:<16}" + "  ".join("/".join(f"{x:.6f}" for x in row) for row in r))
     j = BUDGETS.index(TARGET_BUDGET)
     return {
         "target": problem["target"],

@@ -6,7 +6,8 @@ Single objective (``objective: sharpe``)::
     each generation:
         offspring <- tournament selection (DEAP selTournament) of population - elite
         pairs of offspring cross over (line crossover) with crossover_prob; each mutates with mutation_prob
-        (a shift toward/away from one asset, a transfer between two, a Gaussian step or, long/short, a flip)
+        (a shift toward/away from one asset, a transfer between two, an add / drop / swap of an asset, a
+        Gaussian step or, long/short, a flip; every child satisfies the bounds and constraints)
         evaluate the changed offspring (one map call over batches)
         population <- the elite best of the old population + offspring
         hall of fame, logbook, checkpoint
