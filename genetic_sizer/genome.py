@@ -589,7 +589,7 @@ def gaussian_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generato
     R, rlo, rhi = space.constraints.rows(signs)
     if R.shape[0]:
         r0 = R @ m
-        tight = (r0 <= rlo + _ROW_TOL) | (r0 >= rhi - _ROW_TOL)
+        tight = ((r0 <= rlo + _ROW_TOL) & (rlo > 0.0)) | (r0 >= rhi - _ROW_TOL)  # a row at 0 cannot fall
         if tight.any():
             free = d != 0.0
             A = np.vstack((np.ones(space.n_assets), R[tight]))[:, free]
