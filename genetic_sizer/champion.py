@@ -71,6 +71,17 @@ _REQUIRED = {
     "config_sha256": str,
 }
 _PORTFOLIO_KEYS = ("direction", "min_weight", "max_weight", "rebalance", "fees", "slippage", "init_cash")
+_NO_CONSTRAINTS = {
+    "max_assets": None,
+    "min_position": 0.0,
+    "groups": {},
+    "max_group_weight": {},
+    "min_group_weight": {},
+    "net_exposure": None,
+    "max_gross_long": None,
+    "max_gross_short": None,
+}
+"""What :func:`build` records for constraint keys its ``portfolio`` leaves out: none (and no minimum position)."""
 _DATA_KEYS = ("source", "first_bar", "last_bar", "n_bars", "periods_per_year", "close_sha256")
 
 
@@ -156,8 +167,13 @@ def build(
     selection: str,
     verification: dict,
 ) -> dict:
-    """The champion record as a JSON-able dict (validated by the same rules as :func:`load`)."""
+    """The champion record as a JSON-able dict (validated by the same rules as :func:`load`).
+
+    Constraint keys missing from ``portfolio`` are recorded as absent (``min_position`` 0): a champion built
+    without them was not evolved under them.
+    """
     w = np.asarray(weights, dtype=np.float64)
+    portfolio = {**_NO_CONSTRAINTS, **portfolio}
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,

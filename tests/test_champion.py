@@ -310,3 +310,29 @@ def test_a_constrained_run_writes_a_champion_that_satisfies_them(tmp_path):
     assert list(report.summary) == ["champion", *result.seeds["allocations"]]
     out = export(tmp_path, tmp_path / "second.json", rank=1)
     assert C.load(out).constraints.k == 3
+
+
+def test_build_without_constraint_keys_records_none(good, tmp_path):
+    """A caller that builds a champion without the constraint keys (e.g. hand-made weights) gets them recorded
+    as absent, min_position 0: such a champion was not evolved under them, so small weights are allowed."""
+    pf = {k: good["portfolio"][k] for k in ("direction", "min_weight", "max_weight", "rebalance", "fees")}
+    pf.update(slippage=0.0, init_cash=1000.0)
+    assets = good["assets"]
+    w = np.full(len(assets), 0.0005)
+    w[0] = 1.0 - w[1:].sum()
+    record = C.build(
+        symbols=assets,
+        weights=w,
+        metrics={"sharpe": 1.0},
+        objective=["sharpe"],
+        portfolio={**pf, "max_weight": 1.0},
+        data=good["data"],
+        evolution={"seed": 1},
+        config_sha256="0" * 64,
+        selection="test",
+        verification={},
+    )
+    assert record["portfolio"]["min_position"] == 0.0 and record["portfolio"]["max_assets"] is None
+    assert record["holdings"] == assets
+    champ = C.load(C.write(record, tmp_path / "hand.json"))
+    assert champ.constraints.violation(champ.weights) is None and champ.weight_of(assets[1]) == 0.0005
