@@ -42,9 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from genetic_sizer import __version__
-from genetic_sizer.constraints import Constraints
+from genetic_sizer.constraints import CONSTRAINT_KEYS, Constraints
 from genetic_sizer.errors import ChampionError, ConfigError
-from genetic_sizer.genome import CONSTRAINT_KEYS, DIRECTIONS, TOL
+from genetic_sizer.genome import DIRECTIONS, TOL
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "Champion", "build", "compare_metrics", "load", "write"]
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from genetic_sizer.constraints import DEFAULT_MIN_POSITION, normalize_keys
+from genetic_sizer.constraints import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION, normalize_keys
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
@@ -138,18 +138,6 @@ class DataConfig:
             object.__setattr__(self, "periods_per_year", v)
 
 
-_CONSTRAINT_KEYS = (
-    "max_assets",
-    "min_position",
-    "groups",
-    "max_group_weight",
-    "min_group_weight",
-    "net_exposure",
-    "max_gross_long",
-    "max_gross_short",
-)
-
-
 @dataclass(frozen=True)
 class PortfolioConfig:
     direction: str = "longonly"
@@ -170,7 +158,7 @@ class PortfolioConfig:
 
     def __post_init__(self):
         _choice("portfolio.direction", self.direction, ("longonly", "longshort"))
-        keys = {k: getattr(self, k) for k in _CONSTRAINT_KEYS}
+        keys = {k: getattr(self, k) for k in CONSTRAINT_KEYS}
         for key, value in normalize_keys(self.direction, **keys).items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "min_weight", _weight_bound("portfolio.min_weight", self.min_weight))

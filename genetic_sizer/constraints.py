@@ -42,7 +42,19 @@ import numpy as np
 
 from genetic_sizer.errors import ConfigError
 
-__all__ = ["DEFAULT_MIN_POSITION", "Constraints", "check_feasible", "normalize_keys"]
+__all__ = ["CONSTRAINT_KEYS", "DEFAULT_MIN_POSITION", "Constraints", "check_feasible", "normalize_keys"]
+
+CONSTRAINT_KEYS = (
+    "max_assets",
+    "min_position",
+    "groups",
+    "max_group_weight",
+    "min_group_weight",
+    "net_exposure",
+    "max_gross_long",
+    "max_gross_short",
+)
+"""The ``portfolio`` config keys (and :meth:`GenomeSpace.create` keywords) that build the constraints."""
 
 DEFAULT_MIN_POSITION = 1e-3
 """A weight is 0 or at least this (of gross exposure) unless ``portfolio.min_position`` says otherwise."""

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genetic_sizer.constraints import (
+    CONSTRAINT_KEYS,
     DEFAULT_MIN_POSITION,
     Constraints,
     Feasibility,
@@ -55,6 +56,7 @@ from genetic_sizer.constraints import (
 from genetic_sizer.errors import ConfigError, GenomeError
 
 __all__ = [
+    "CONSTRAINT_KEYS",
     "DEFAULT_MIN_POSITION",
     "DIRECTIONS",
     "GenomeSpace",
@@ -80,18 +82,6 @@ _ROW_TOL = 1e-12
 """Slack the operators allow a group / exposure row (rounding of a sum of snapped coordinates)."""
 _FLAT = 1e-13
 """A row whose value changes by less than this per unit step is treated as constant along the line."""
-
-CONSTRAINT_KEYS = (
-    "max_assets",
-    "min_position",
-    "groups",
-    "max_group_weight",
-    "min_group_weight",
-    "net_exposure",
-    "max_gross_long",
-    "max_gross_short",
-)
-"""The ``portfolio`` config keys (and :meth:`GenomeSpace.create` keywords) that build the constraints."""
 
 
 def _as_bounds(value, name: str, symbols: tuple[str, ...]) -> np.ndarray:
