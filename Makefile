@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH  := $(VENV)/.installed-bench
 CONFIG ?= configs/default.yaml
 # Ray must stay on the loopback interface on these machines (see README, "Ray on loopback").
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
@@ -17,6 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+$(BENCH): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@touch $(BENCH)
 
 install: $(STAMP)  ## create .venv and install the package with dev extras (no-op when current)
 
@@ -37,9 +42,10 @@ format: install  ## apply ruff fixes and formatting
 evolve: install  ## evolve a portfolio on the embedded data set (configs/default.yaml)
 	$(VENV)/bin/genetic-sizer evolve --config $(CONFIG)
 
-bench: install  ## speed vs vectorbt (same run), search quality vs the known optimum, Ray scaling
+bench: $(BENCH)  ## speed vs vectorbt, search quality vs known optima (convex and constrained), Ray scaling
 	$(PY) experiments/bench_simulate.py
 	$(PY) experiments/bench_quality.py
+	$(PY) experiments/bench_constraints.py
 	$(PY) experiments/bench_ray.py
 
 clean:  ## remove the virtualenv, caches and run outputs

@@ -3,23 +3,29 @@
 :func:`build` assembles it, :func:`write` writes it atomically, :func:`load` reads and validates it
 (schema, finiteness, bounds, sum), raising :class:`ChampionError` that names the file and the field.
 
-Schema (version 1)::
+Schema (version 2)::
 
     schema            "genetic_sizer/champion"
-    schema_version    1
+    schema_version    2
     created_at        ISO 8601 UTC time
     selection         how this genome was chosen (rank, rule)
     assets            [symbol, ...] in the order of the price data
     weights           {symbol: weight}; long-only: each >= 0, sum 1; long/short: sum |w| = 1
+    holdings          [symbol, ...] the assets with a non-zero weight, in the order of ``assets``
     objective         [metric, ...] the run optimized (several: NSGA-II)
     metrics           {metric: value} for every metric (fast engine; vectorbt agrees, see verification)
-    portfolio         direction, min_weight / max_weight per symbol, rebalance, fees, slippage, init_cash
+    portfolio         direction, min_weight / max_weight per symbol, rebalance, fees, slippage, init_cash,
+                      and the constraints: max_assets, min_position, groups, max_group_weight,
+                      min_group_weight, net_exposure, max_gross_long, max_gross_short (null / {} when unset)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
     evolution         seed, population, generations, evaluations
     verification      engine "vectorbt", rtol, atol, and max_rel_diff: the largest difference between the
                       engines' metrics relative to max(|value|, atol / rtol) (see compare_metrics)
     versions          genetic_sizer, python and the numerical packages
     config_sha256     fingerprint of the resolved run configuration
+
+Version 1 files (written before the constraints existed) have no ``holdings`` and no constraint keys; they
+load with no constraints and ``min_position`` 0.
 """
 
 from __future__ import annotations
@@ -35,13 +41,14 @@ from pathlib import Path
 import numpy as np
 
 from genetic_sizer import __version__, files
-from genetic_sizer.errors import ChampionError
+from genetic_sizer.constraints import CONSTRAINT_KEYS, Constraints
+from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.genome import DIRECTIONS, TOL
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "Champion", "build", "compare_metrics", "load", "write"]
 
 SCHEMA = "genetic_sizer/champion"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VERIFY_RTOL = 1e-8
 """Relative tolerance between the fast engine's and vectorbt's metrics of a champion."""
 VERIFY_ATOL = 1e-10
@@ -63,6 +70,17 @@ _REQUIRED = {
     "config_sha256": str,
 }
 _PORTFOLIO_KEYS = ("direction", "min_weight", "max_weight", "rebalance", "fees", "slippage", "init_cash")
+_NO_CONSTRAINTS = {
+    "max_assets": None,
+    "min_position": 0.0,
+    "groups": {},
+    "max_group_weight": {},
+    "min_group_weight": {},
+    "net_exposure": None,
+    "max_gross_long": None,
+    "max_gross_short": None,
+}
+"""What :func:`build` records for constraint keys its ``portfolio`` leaves out: none (and no minimum position)."""
 _DATA_KEYS = ("source", "first_bar", "last_bar", "n_bars", "periods_per_year", "close_sha256")
 
 
@@ -90,6 +108,16 @@ class Champion:
 
     def weight_of(self, symbol: str) -> float:
         return float(self.weights[self.assets.index(symbol)])
+
+    @property
+    def holdings(self) -> tuple[str, ...]:
+        """The assets with a non-zero weight."""
+        return tuple(a for a, w in zip(self.assets, self.weights, strict=True) if w != 0)
+
+    @property
+    def constraints(self) -> Constraints:
+        """The constraints recorded in ``portfolio`` (none for a version 1 file); the weights satisfy them."""
+        return Constraints.from_record(self.assets, self.direction, self.portfolio)
 
 
 def package_versions() -> dict[str, str]:
@@ -138,8 +166,13 @@ def build(
     selection: str,
     verification: dict,
 ) -> dict:
-    """The champion record as a JSON-able dict (validated by the same rules as :func:`load`)."""
+    """The champion record as a JSON-able dict (validated by the same rules as :func:`load`).
+
+    Constraint keys missing from ``portfolio`` are recorded as absent (``min_position`` 0): a champion built
+    without them was not evolved under them.
+    """
     w = np.asarray(weights, dtype=np.float64)
+    portfolio = {**_NO_CONSTRAINTS, **portfolio}
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -147,6 +180,7 @@ def build(
         "selection": selection,
         "assets": list(symbols),
         "weights": {s: float(x) for s, x in zip(symbols, w, strict=True)},
+        "holdings": [s for s, x in zip(symbols, w, strict=True) if x != 0],
         "objective": list(objective),
         "metrics": {k: float(v) for k, v in metrics.items()},
         "portfolio": portfolio,
@@ -265,7 +299,31 @@ def _validate(raw, where: str) -> np.ndarray:
     for key in _DATA_KEYS:
         if key not in raw["data"]:
             raise ChampionError(f"{where}: missing field 'data.{key}'")
+    if version >= 2:
+        _check_constraints(where, raw, w)
     return w
+
+
+def _check_constraints(where: str, raw: dict, w: np.ndarray) -> None:
+    """Version 2: the recorded constraints are valid and the weights satisfy them; ``holdings`` names exactly the
+    assets with a non-zero weight."""
+    pf, assets = raw["portfolio"], raw["assets"]
+    for key in CONSTRAINT_KEYS:
+        if key not in pf:
+            raise ChampionError(f"{where}: missing field 'portfolio.{key}'")
+    try:
+        cons = Constraints.from_record(assets, pf["direction"], pf)
+    except ConfigError as exc:
+        raise ChampionError(f"{where}: {exc}") from None
+    why = cons.violation(w)
+    if why is not None:
+        raise ChampionError(f"{where}: the weights break the recorded constraints: {why}")
+    holdings = raw.get("holdings")
+    expected = [a for a, x in zip(assets, w, strict=True) if x != 0]
+    if not isinstance(holdings, list):
+        raise ChampionError(f"{where}: field 'holdings' must be a list of the held assets, got {holdings!r}")
+    if holdings != expected:
+        raise ChampionError(f"{where}: holdings {holdings!r} differ from the assets with non-zero weights {expected!r}")
 
 
 def _bounds(where: str, key: str, value, assets) -> np.ndarray:

@@ -4,9 +4,14 @@ Used to seed the first generation (``evolution.seed_with_classical``) and as the
 summary table of every run: equal weight, inverse volatility, minimum variance, maximum Sharpe and
 hierarchical risk parity, fitted on the simple returns of the run's price window with the genome bounds
 passed to the optimizers that take them. Long/short runs get the long-only versions (with the bounds'
-long side), which are valid long/short genomes of gross exposure 1. An allocation that still breaks the
-genome's bounds (equal weight or inverse volatility under a tight ``max_weight``, a solver failure) is
-left out with the reason, never clipped or rescaled.
+long side), which are valid long/short genomes of gross exposure 1.
+
+The convex optimizers (minimum variance, maximum Sharpe) leave solver noise (weights of 1e-7) where the optimum
+holds nothing, which ``portfolio.min_position`` counts as dust: when such an allocation has non-zero weights under
+``min_position``, those assets are dropped and the optimizer is fitted again on the assets left, with
+``min_position`` as their lower bound (the convex optimum on that support). An allocation that still breaks the
+genome's bounds or constraints (equal weight or inverse volatility under a tight ``max_weight``, more assets than
+``max_assets``, a group cap, a solver failure) is left out with the reason, never clipped or rescaled.
 """
 
 from __future__ import annotations
@@ -52,6 +57,16 @@ def _estimators(lo: np.ndarray, hi: np.ndarray):
     }
 
 
+_CONVEX = ("min_variance", "max_sharpe")
+
+
+def _fit(est, returns) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = np.asarray(est.fit(returns).weights_, dtype=np.float64)
+    return np.where(np.abs(w) < 1e-12, 0.0, w)  # solver noise around 0 (e.g. -1e-17), not a position
+
+
 def classical_allocations(prices: Prices, space: GenomeSpace) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Fit the classical allocations on ``prices``.
 
@@ -66,15 +81,18 @@ def classical_allocations(prices: Prices, space: GenomeSpace) -> tuple[dict[str,
     lo = np.maximum(space.lower, 0.0)
     hi = np.maximum(space.upper, 0.0)
     allocations, skipped = {}, {}
+    m = space.min_position
     for name, est in _estimators(lo, hi).items():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                w = np.asarray(est.fit(returns).weights_, dtype=np.float64)
+            w = _fit(est, returns)
+            dust = (w != 0) & (np.abs(w) < m)
+            if name in _CONVEX and dust.any() and (keep := np.abs(w) >= m).any():
+                refit = _estimators(np.maximum(lo[keep], m), hi[keep])[name]
+                w = np.zeros_like(w)
+                w[keep] = _fit(refit, returns.iloc[:, keep])
         except Exception as exc:  # solver failures are reported, not fatal
             skipped[name] = f"{type(exc).__name__}: {exc}"
             continue
-        w = np.where(np.abs(w) < 1e-12, 0.0, w)  # solver noise around 0 (e.g. -1e-17), not a position
         why = space.violation(w)
         if why is None:
             allocations[name] = space.validate(w, name)

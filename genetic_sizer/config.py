@@ -10,13 +10,17 @@ Layout (every key optional; these are the defaults)::
            symbols: null, start: null, end: null, leading_gaps: trim,
            periods_per_year: null}
     portfolio: {direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M, fees: 0.0005,
-                slippage: 0.0, init_cash: 10000}
+                slippage: 0.0, init_cash: 10000,
+                max_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
+                min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null}
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...}
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
 
-``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings.
+``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
+keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.constraints`; their types and
+ranges are checked here, their symbols and feasibility when the genome space is built from the data.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 import yaml
 
 from genetic_sizer import vocab as V
+from genetic_sizer.constraints import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION, normalize_keys
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
@@ -148,9 +153,20 @@ class PortfolioConfig:
     fees: float = 0.0005
     slippage: float = 0.0
     init_cash: float = 10_000.0
+    max_assets: int | None = None
+    min_position: float = DEFAULT_MIN_POSITION
+    groups: Any = None
+    max_group_weight: Any = None
+    min_group_weight: Any = None
+    net_exposure: Any = None
+    max_gross_long: float | None = None
+    max_gross_short: float | None = None
 
     def __post_init__(self):
         _choice("portfolio.direction", self.direction, V.DIRECTIONS)
+        keys = {k: getattr(self, k) for k in CONSTRAINT_KEYS}
+        for key, value in normalize_keys(self.direction, **keys).items():
+            object.__setattr__(self, key, value)
         object.__setattr__(self, "min_weight", _weight_bound("portfolio.min_weight", self.min_weight))
         object.__setattr__(self, "max_weight", _weight_bound("portfolio.max_weight", self.max_weight))
         object.__setattr__(self, "rebalance", V.parse_rebalance(self.rebalance, "portfolio.rebalance"))
@@ -177,6 +193,7 @@ class EvolutionConfig:
     shift_sigma: float = 0.1
     transfer_prob: float = 0.2
     flip_prob: float = 0.1
+    support_prob: float = 0.1
     hall_of_fame: int | None = None  # default: min(10, population)
     holdout: float | int | str = 0.2
 
@@ -188,11 +205,12 @@ class EvolutionConfig:
             _fail("evolution.seed_with_classical", self.seed_with_classical, "true or false")
         _number("evolution.tournament_size", self.tournament_size, lo=1, hi=self.population, integer=True)
         _number("evolution.elite", self.elite, lo=0, hi=self.population - 1, integer=True)
-        for name in ("crossover_prob", "mutation_prob", "shift_prob", "transfer_prob", "flip_prob"):
+        probs = ("crossover_prob", "mutation_prob", "shift_prob", "transfer_prob", "flip_prob", "support_prob")
+        for name in probs:
             object.__setattr__(self, name, _number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0))
-        total = self.shift_prob + self.transfer_prob + self.flip_prob
+        total = self.shift_prob + self.transfer_prob + self.flip_prob + self.support_prob
         if total > 1.0 + 1e-12:
-            _fail("evolution.shift_prob + transfer_prob + flip_prob", total, "<= 1")
+            _fail("evolution.shift_prob + transfer_prob + flip_prob + support_prob", total, "<= 1")
         object.__setattr__(
             self, "crossover_alpha", _number("evolution.crossover_alpha", self.crossover_alpha, lo=0.0, hi=10.0)
         )

@@ -6,7 +6,8 @@ Single objective (``objective: sharpe``)::
     each generation:
         offspring <- tournament selection (DEAP selTournament) of population - elite
         pairs of offspring cross over (line crossover) with crossover_prob; each mutates with mutation_prob
-        (a shift toward/away from one asset, a transfer between two, a Gaussian step or, long/short, a flip)
+        (a shift toward/away from one asset, a transfer between two, an add / drop / swap of an asset, a
+        Gaussian step or, long/short, a flip; every child satisfies the bounds and constraints)
         evaluate the changed offspring (one map call over batches)
         population <- the elite best of the old population + offspring
         hall of fame, logbook, checkpoint
@@ -133,7 +134,7 @@ class _Run:
                 f"evolution.population must be a multiple of 4 for NSGA-II (DEAP's selTournamentDCD), "
                 f"got {ev.population}"
             )
-        self.space = G.GenomeSpace.create(prices.symbols, pf.direction, pf.min_weight, pf.max_weight)
+        self.space = G.GenomeSpace.from_config(prices.symbols, pf)
         self.evaluator = Evaluator.from_config(prices, config)
         self._evaluate_fn = self.evaluator.with_trial_sharpe()  # objectives, then each genome's per-period Sharpe
         self.maximize = self.evaluator.maximize
@@ -212,6 +213,7 @@ class _Run:
                     p_shift=ev.shift_prob,
                     p_transfer=ev.transfer_prob,
                     p_flip=ev.flip_prob,
+                    p_support=ev.support_prob,
                 )
                 offspring[i] = self._ind(w)
 

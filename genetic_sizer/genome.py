@@ -6,54 +6,83 @@ A genome *is* its weight vector (no genotype-to-weights mapping): one float64 we
   weights sum to 1 (the bounded simplex).
 * Long/short (``direction="longshort"``): every weight in ``[lower_i, upper_i]`` (``lower_i`` may be negative)
   and the gross exposure ``sum |w_i|`` is 1.
+* On top of the bounds, the :class:`~genetic_sizer.constraints.Constraints` the space composes: at most
+  ``max_assets`` non-zero weights, every non-zero ``|w_i| >= min_position`` (default 0.001: no dust), group
+  bounds on summed ``|w|``, and long/short exposure bounds. Every one holds for every genome at once.
 
-The operators work on the *magnitudes* ``m = |w|`` and a sign per asset. For a fixed sign pattern the
-feasible magnitudes form a convex polytope: ``sum m = 1`` and ``m_i`` in a box that depends on the sign
-(``[max(lower, 0), upper]`` for a long position, ``[max(-upper, 0), -lower]`` for a short one). Every
-operator moves along a direction whose entries sum to zero and cuts the step where the first coordinate
-reaches its box, so children satisfy the constraints exactly in real arithmetic; in floating point the sum
-is off by a few ulps at most and a coordinate that reaches a bound is set to that bound. Nothing is
-renormalized: :meth:`GenomeSpace.validate` is the boundary check, and the property tests assert it after
-every operator for any feasible bounds.
+The operators work on the *magnitudes* ``m = |w|`` and a sign per asset. For a fixed sign pattern an asset's
+magnitude is either 0 or in its *held box* ``[max(mlo_i, min_position), mhi_i]`` (``[max(lower, 0), upper]``
+for a long position, ``[max(-upper, 0), -lower]`` for a short one), and groups and exposures are linear rows
+on ``m``. Every operator picks a line ``u + t v`` through magnitude space whose direction sums to zero and a
+target ``t``; :func:`_line` computes exactly the set of ``t`` where the point is valid (an interval where every
+moving asset is held, plus the isolated points where some asset reaches exactly 0, subject to the count and
+the rows) and moves to the valid ``t`` nearest the target. So children satisfy all constraints at once in
+real arithmetic; in floating point the sum is off by a few ulps at most and a coordinate that reaches a bound
+is set to that bound. Nothing is renormalized and nothing is repaired: :meth:`GenomeSpace.validate` is the
+boundary check, and the property tests assert it after every operator for random feasible constraints.
 
 * :func:`line_crossover`: two children on the line through the parents, ``b + t (a - b)`` with ``t`` drawn
-  from ``[-alpha, 1 + alpha]`` and cut to the feasible segment (``alpha = 0`` is blend crossover); the
+  from ``[-alpha, 1 + alpha]`` and moved to the nearest valid point (``alpha = 0`` is blend crossover); the
   extrapolating part is what lets the search reach optima on the boundary, where sparse portfolios live.
-  A child takes the sign of its first parent where the parents disagree.
+  A child takes the sign of its first parent where the parents disagree. Parents whose supports differ
+  (more than ``max_assets`` assets between them) first align: the child keeps the assets both parents hold
+  and takes the rest from either parent, moving the first parent's weight there by swaps.
 * :func:`gaussian_mutation`: a random zero-sum Gaussian step of scale ``sigma``, cut at the first bound.
 * :func:`shift_mutation`: toward or away from one asset, the others scaled in proportion.
-* :func:`transfer_mutation`: move some or all of one asset's weight to another (drops or adds an asset).
+* :func:`transfer_mutation`: move some or all of one asset's weight to another.
+* :func:`add_mutation`, :func:`drop_mutation`, :func:`swap_mutation`: change the support (open a position at
+  least ``min_position``, close one, or replace one asset by another), as one exact move each.
 * :func:`flip_mutation` (long/short): turn a long position into a short one of the same size, or back.
 
-All randomness comes from the ``numpy.random.Generator`` passed in, so runs are reproducible.
+All randomness comes from the ``numpy.random.Generator`` passed in, so runs are reproducible; children never
+share memory with their parents.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from genetic_sizer import vocab as V
+from genetic_sizer.constraints import (
+    CONSTRAINT_KEYS,
+    DEFAULT_MIN_POSITION,
+    Constraints,
+    Feasibility,
+    SideBoxes,
+    check_feasible,
+    side_boxes,
+)
 from genetic_sizer.errors import ConfigError, GenomeError
 
 __all__ = [
+    "CONSTRAINT_KEYS",
+    "DEFAULT_MIN_POSITION",
     "DIRECTIONS",
     "GenomeSpace",
+    "add_mutation",
     "diversity",
+    "drop_mutation",
     "flip_mutation",
     "gaussian_mutation",
     "line_crossover",
     "mutate",
     "shift_mutation",
+    "support_mutation",
+    "swap_mutation",
     "transfer_mutation",
 ]
 
 DIRECTIONS = V.DIRECTIONS
 TOL = 1e-9
-"""Tolerance of :meth:`GenomeSpace.validate` on the sum (or gross) and on the bounds."""
+"""Tolerance of :meth:`GenomeSpace.validate` on the sum (or gross), the bounds and the constraints."""
 _SNAP = 1e-14
 """A coordinate within this of a bound is on it: the rounding of the operators' arithmetic, far below TOL."""
+_ROW_TOL = 1e-12
+"""Slack the operators allow a group / exposure row (rounding of a sum of snapped coordinates)."""
+_FLAT = 1e-13
+"""A row whose value changes by less than this per unit step is treated as constant along the line."""
 
 
 def _as_bounds(value, name: str, symbols: tuple[str, ...]) -> np.ndarray:
@@ -76,22 +105,41 @@ def _as_bounds(value, name: str, symbols: tuple[str, ...]) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class GenomeSpace:
-    """The valid weight vectors for a set of assets: direction and per-asset bounds.
+    """The valid weight vectors for a set of assets: direction, per-asset bounds and constraints.
 
-    Build it with :meth:`create`, which checks that the bounds are feasible.
+    Build it with :meth:`create` (or :meth:`from_config`), which checks that bounds and constraints can hold
+    together.
     """
 
     symbols: tuple[str, ...]
     direction: str
     lower: np.ndarray
     upper: np.ndarray
+    constraints: Constraints = None  # type: ignore[assignment]
+    feasibility: Feasibility = field(default=None, repr=False)  # type: ignore[assignment]
+    sides: SideBoxes = field(default=None, repr=False)  # type: ignore[assignment]
 
     @classmethod
-    def create(cls, symbols, direction: str = "longonly", min_weight=0.0, max_weight=1.0) -> GenomeSpace:
-        """Validate direction and bounds; raise :class:`ConfigError` saying why they cannot be met.
+    def create(
+        cls,
+        symbols,
+        direction: str = "longonly",
+        min_weight=0.0,
+        max_weight=1.0,
+        *,
+        max_assets=None,
+        min_position=DEFAULT_MIN_POSITION,
+        groups=None,
+        max_group_weight=None,
+        min_group_weight=None,
+        net_exposure=None,
+        max_gross_long=None,
+        max_gross_short=None,
+    ) -> GenomeSpace:
+        """Validate direction, bounds and constraints; raise :class:`ConfigError` saying why they cannot be met.
 
         ``min_weight`` and ``max_weight`` are numbers or ``{symbol: number}`` mappings (``default`` sets the
-        rest).
+        rest). The keywords are the constraints of :class:`~genetic_sizer.constraints.Constraints`.
         """
         symbols = tuple(str(s) for s in symbols)
         if len(symbols) < 2:
@@ -139,7 +187,39 @@ class GenomeSpace:
                 )
         lo.flags.writeable = False
         hi.flags.writeable = False
-        return cls(symbols=symbols, direction=direction, lower=lo, upper=hi)
+        cons = Constraints.create(
+            symbols,
+            direction,
+            max_assets=max_assets,
+            min_position=min_position,
+            groups=groups,
+            max_group_weight=max_group_weight,
+            min_group_weight=min_group_weight,
+            net_exposure=net_exposure,
+            max_gross_long=max_gross_long,
+            max_gross_short=max_gross_short,
+        )
+        feasibility = check_feasible(lo, hi, cons)
+        space = cls(
+            symbols=symbols,
+            direction=direction,
+            lower=lo,
+            upper=hi,
+            constraints=cons,
+            feasibility=feasibility,
+            sides=side_boxes(lo, hi, direction, cons.min_position),
+        )
+        if feasibility.point is not None:
+            why = space.violation(feasibility.point)
+            if why is not None:  # pragma: no cover - the solver's point is checked, never trusted
+                raise ConfigError(f"the constraints look feasible but the solver's portfolio is not valid: {why}")
+        return space
+
+    @classmethod
+    def from_config(cls, symbols, portfolio) -> GenomeSpace:
+        """The space a :class:`~genetic_sizer.config.PortfolioConfig` describes for these symbols."""
+        extra = {k: getattr(portfolio, k) for k in CONSTRAINT_KEYS if hasattr(portfolio, k)}
+        return cls.create(symbols, portfolio.direction, portfolio.min_weight, portfolio.max_weight, **extra)
 
     @property
     def n_assets(self) -> int:
@@ -149,20 +229,38 @@ class GenomeSpace:
     def longonly(self) -> bool:
         return self.direction == "longonly"
 
+    @property
+    def max_assets(self) -> int:
+        """The most non-zero weights a genome may have (every asset when ``max_assets`` is not set)."""
+        return self.constraints.k
+
+    @property
+    def min_position(self) -> float:
+        return self.constraints.min_position
+
+    @property
+    def zero_ok(self) -> np.ndarray:
+        """Whether each asset's weight may be 0 (its bounds include 0)."""
+        return self.sides.zero_ok
+
     # ---- signs and magnitude boxes -------------------------------------------------------------
     def signs(self, w: np.ndarray) -> np.ndarray:
         """+1 or -1 per asset; a zero weight gets the sign its bounds allow (long when both are allowed)."""
-        return np.where(w > 0, 1.0, np.where(w < 0, -1.0, np.where(self.upper > 0, 1.0, -1.0)))
+        return np.where(w > 0, 1.0, np.where(w < 0, -1.0, np.where(self.sides.ok_long, 1.0, -1.0)))
 
     def magnitude_box(self, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds of ``|w_i|`` for the given signs."""
+        """Bounds of ``|w_i|`` for the given signs (from the per-asset bounds only)."""
         pos = signs > 0
         mlo = np.where(pos, np.maximum(self.lower, 0.0), np.maximum(-self.upper, 0.0))
         mhi = np.where(pos, np.maximum(self.upper, 0.0), np.maximum(-self.lower, 0.0))
         return mlo, mhi
 
-    def _can_be(self, sign: float) -> np.ndarray:
-        return self.upper > 0 if sign > 0 else self.lower < 0
+    def held_box(self, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of a non-zero ``|w_i|`` for the given signs: ``[max(mlo, min_position), mhi]`` (empty when
+        the lower end is above the upper one: the asset cannot be held with that sign)."""
+        pos = signs > 0
+        s = self.sides
+        return np.where(pos, s.lo_long, s.lo_short), np.where(pos, s.hi_long, s.hi_short)
 
     # ---- validity -------------------------------------------------------------------------------
     def violation(self, w) -> str | None:
@@ -185,7 +283,7 @@ class GenomeSpace:
         if abs(total - 1.0) > TOL:
             what = "sum" if self.longonly else "gross exposure (sum of |w|)"
             return f"{what} of weights is {total!r}, must be 1 (within {TOL:g})"
-        return None
+        return self.constraints.violation(w)
 
     def validate(self, w, what: str = "genome") -> np.ndarray:
         """Return ``w`` as float64 or raise :class:`GenomeError` naming the asset and value."""
@@ -203,6 +301,8 @@ class GenomeSpace:
         bad = ~np.isfinite(w).all(axis=1)
         bad |= (w < self.lower - TOL).any(axis=1) | (w > self.upper + TOL).any(axis=1)
         bad |= np.abs(np.abs(w).sum(axis=1) - 1.0) > TOL
+        if not bad.any():
+            bad |= self.constraints.violates(w)
         if bad.any():
             g = int(np.flatnonzero(bad)[0])
             raise GenomeError(f"{what} {g}: {self.violation(w[g])}")
@@ -212,88 +312,237 @@ class GenomeSpace:
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` random valid genomes, shape (n, n_assets).
 
-        Magnitudes are built by stick-breaking in a random asset order (``Beta(1, k)`` shares of what is
-        left, each cut to what keeps the rest feasible): without binding bounds this is the uniform
-        distribution on the simplex. Long/short signs are drawn at random among those the bounds allow.
+        Without group or exposure rows: a support is drawn (every asset that can be held when ``max_assets`` is
+        not set and the minimum positions use at most half the budget, as for plain bounds; otherwise a size
+        uniform over the feasible sizes and a random set of that size, the forced assets included), then the
+        magnitudes by stick-breaking in a random asset order (``Beta(1, k)`` shares of what is left, each cut to
+        what keeps the rest feasible): without binding bounds this is the uniform distribution on the simplex.
+        Long/short signs are drawn at random among those the bounds allow.
+
+        With group or exposure rows: a random walk of the mutation operators (add, drop, swap, transfer, shift,
+        Gaussian, flip) from the feasible portfolio :func:`~genetic_sizer.constraints.check_feasible` found,
+        thinned so successive samples are several moves apart. Every step is valid by construction.
         """
+        if self.constraints.has_rows:
+            return self._walk(rng, n)
         out = np.empty((n, self.n_assets))
         for g in range(n):
             out[g] = self._sample_one(rng)
         return out
 
+    def _full_support(self) -> bool:
+        s = self.sides
+        return self.constraints.max_assets is None and float(s.lo_best[s.holdable].sum()) <= 0.5
+
     def _sample_one(self, rng: np.random.Generator) -> np.ndarray:
         n = self.n_assets
-        signs = np.ones(n)
-        if not self.longonly:
-            pos_ok, neg_ok = self.upper > 0, self.lower < 0
-            coin = rng.random(n) < 0.5
-            signs = np.where(pos_ok & neg_ok, np.where(coin, 1.0, -1.0), np.where(neg_ok, -1.0, 1.0))
-            mhi = self.magnitude_box(signs)[1]
-            flipped_hi = self.magnitude_box(-signs)[1]
-            for k in rng.permutation(n):  # a pattern too small for gross 1: move assets to their roomier side
-                if mhi.sum() >= 1.0:
-                    break
-                if pos_ok[k] and neg_ok[k] and flipped_hi[k] > mhi[k]:
-                    signs[k] = -signs[k]
-                    mhi[k] = flipped_hi[k]
-        mlo, mhi = self.magnitude_box(signs)
-        room = mhi - mlo
-        order = rng.permutation(n)
-        room_after = np.append(np.cumsum(room[order][::-1])[::-1], 0.0)  # room of order[j:]
-        m = mlo.copy()
-        left = max(1.0 - mlo.sum(), 0.0)
-        for j, k in enumerate(order):
-            share = left if j == n - 1 else left * rng.beta(1.0, n - 1 - j)
-            share = min(max(share, left - room_after[j + 1]), room[k], left)
-            m[k] += share
-            left -= share
-        return signs * m + 0.0
+        s = self.sides
+        forced = ~s.zero_ok
+        optional = np.flatnonzero(s.zero_ok & s.holdable)
+        full = self._full_support()
+        for _attempt in range(20):
+            if self.longonly:
+                signs = np.ones(n)
+            else:
+                coin = rng.random(n) < 0.5
+                signs = np.where(s.ok_long & s.ok_short, np.where(coin, 1.0, -1.0), np.where(s.ok_short, -1.0, 1.0))
+            if full:
+                support = s.holdable.copy()
+            else:
+                k = int(rng.integers(self.feasibility.k_min, self.feasibility.k_max + 1))
+                support = forced.copy()
+                support[rng.choice(optional, size=k - int(forced.sum()), replace=False)] = True
+            lo, hi = self.held_box(signs)
+            if not self.longonly and hi[support].sum() < 1.0:
+                flipped_lo, flipped_hi = self.held_box(-signs)
+                for k in rng.permutation(np.flatnonzero(support)):  # move assets to their roomier side
+                    if hi[support].sum() >= 1.0:
+                        break
+                    if s.ok_long[k] and s.ok_short[k] and flipped_hi[k] > hi[k]:
+                        signs[k], lo[k], hi[k] = -signs[k], flipped_lo[k], flipped_hi[k]
+            if lo[support].sum() <= 1.0 + TOL and hi[support].sum() >= 1.0 - TOL:
+                break
+        else:  # the feasible support the feasibility check used: forced assets and the roomiest optional ones
+            signs = np.where(s.ok_long & (~s.ok_short | (s.hi_long >= s.hi_short)), 1.0, -1.0)
+            order = optional[np.argsort(-s.hi_best[optional], kind="stable")]
+            support = forced.copy()
+            support[order[: self.feasibility.k_min - int(forced.sum())]] = True
+            lo, hi = self.held_box(signs)
+        idx = np.flatnonzero(support)
+        return signs * _stick_break(rng, lo[idx], hi[idx], idx, n) + 0.0
+
+    def _walk(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        w = self.feasibility.point.copy()
+        thin = max(5, self.n_assets // 2)
+        for _ in range(10 * self.n_assets):
+            w = _walk_step(self, w, rng)
+        out = np.empty((n, self.n_assets))
+        for g in range(n):
+            for _ in range(thin):
+                w = _walk_step(self, w, rng)
+            out[g] = w
+        return out
+
+
+def _stick_break(rng: np.random.Generator, mlo: np.ndarray, mhi: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    """Magnitudes (n,) that are 0 off ``idx`` and in ``[mlo, mhi]`` on it, summing to 1 (needs
+    ``sum mlo <= 1 <= sum mhi``)."""
+    k_n = len(idx)
+    room = mhi - mlo
+    order = rng.permutation(k_n)
+    room_after = np.append(np.cumsum(room[order][::-1])[::-1], 0.0)  # room of order[j:]
+    m = mlo.copy()
+    left = max(1.0 - mlo.sum(), 0.0)
+    for j, k in enumerate(order):
+        share = left if j == k_n - 1 else left * rng.beta(1.0, k_n - 1 - j)
+        share = min(max(share, left - room_after[j + 1]), room[k], left)
+        m[k] += share
+        left -= share
+    out = np.zeros(n)
+    out[idx] = m
+    return out
+
+
+# ---- the exact line search ------------------------------------------------------------------------
+def _line(space: GenomeSpace, u: np.ndarray, v: np.ndarray, signs: np.ndarray, target: float) -> np.ndarray | None:
+    """The valid point of the line ``u + t v`` (magnitudes, with ``signs``) nearest ``t = target``, as signed
+    weights; None when no point of the line is valid.
+
+    The valid ``t`` are (a) the interval where every moving asset is held (each in its held box) and every row
+    holds, if that many positions fit in ``max_assets``, and (b) the points ``t = -u_i / v_i`` where a moving
+    asset reaches exactly 0, checked one by one (count, boxes, rows, coincident zeros).
+    """
+    lo, hi = space.held_box(signs)
+    zero_ok = space.sides.zero_ok
+    moving = v != 0.0
+    fixed = ~moving
+    uf = u[fixed]
+    if uf.size:
+        ok = np.where(uf == 0.0, zero_ok[fixed], (uf >= lo[fixed] - _SNAP) & (uf <= hi[fixed] + _SNAP))
+        if not ok.all():
+            return None
+    n_fixed = int(np.count_nonzero(uf))
+    R, rlo, rhi = space.constraints.rows(signs)
+    has_rows = R.shape[0] > 0
+    if has_rows:
+        r0, dr = R @ u, R @ v
+        flat = np.abs(dr) <= _FLAT
+        if ((r0[flat] < rlo[flat] - _ROW_TOL) | (r0[flat] > rhi[flat] + _ROW_TOL)).any():
+            return None  # a row the line does not move is broken everywhere on it
+    um, vm = u[moving], v[moving]
+    lom, him = lo[moving], hi[moving]
+    best_t, best_d, point = 0.0, np.inf, -1
+    if n_fixed + int(moving.sum()) <= space.constraints.k and (him >= lom).all():
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            a, b = (lom - um) / vm, (him - um) / vm
+            t_lo = float(np.where(vm > 0, a, b).max()) if vm.size else -np.inf
+            t_hi = float(np.where(vm > 0, b, a).min()) if vm.size else np.inf
+            if has_rows:
+                nf = ~flat
+                ra, rb = (rlo[nf] - r0[nf]) / dr[nf], (rhi[nf] - r0[nf]) / dr[nf]
+                if ra.size:
+                    t_lo = max(t_lo, float(np.where(dr[nf] > 0, ra, rb).max()))
+                    t_hi = min(t_hi, float(np.where(dr[nf] > 0, rb, ra).min()))
+        if t_lo <= t_hi:
+            best_t = min(max(target, t_lo), t_hi)
+            best_d = abs(best_t - target)
+    if best_d > 0.0:
+        cand = np.flatnonzero(moving & zero_ok)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = -u[cand] / v[cand]
+        near = np.abs(z - target) < best_d
+        cand, z = cand[near], z[near]
+        if cand.size:
+            order = np.argsort(np.abs(z - target), kind="stable")
+            cand, z = cand[order], z[order]
+            x = u[None, :] + z[:, None] * v[None, :]
+            x[np.arange(cand.size), cand] = 0.0
+            x = np.where((np.abs(x) <= _SNAP) & zero_ok, 0.0, x)
+            held = x != 0.0
+            ok = ~(held & ((x < lo - _SNAP) | (x > hi + _SNAP))).any(axis=1)
+            ok &= ~(~held & ~zero_ok).any(axis=1)
+            ok &= held.sum(axis=1) <= space.constraints.k
+            if has_rows:
+                rv = x @ R.T
+                ok &= ~((rv < rlo - _ROW_TOL) | (rv > rhi + _ROW_TOL)).any(axis=1)
+            good = np.flatnonzero(ok)
+            if good.size:
+                best_t, best_d, point = float(z[good[0]]), 0.0, int(cand[good[0]])
+    if not np.isfinite(best_d):
+        return None
+    x = u + best_t * v
+    if point >= 0:
+        x[point] = 0.0
+        x = np.where((np.abs(x) <= _SNAP) & zero_ok, 0.0, x)
+    held = x != 0.0
+    x = np.where(held & (np.abs(x - lo) <= _SNAP), lo, np.where(held & (np.abs(x - hi) <= _SNAP), hi, x))
+    if ((x != 0.0) & ((x < lo - _SNAP) | (x > hi + _SNAP))).any():  # pragma: no cover - a bug, not input
+        raise AssertionError("line search left a held box")
+    return signs * x + 0.0
 
 
 # ---- operators -------------------------------------------------------------------------------------
-def _segment(m: np.ndarray, d: np.ndarray, mlo: np.ndarray, mhi: np.ndarray) -> tuple[float, float]:
-    """The interval of ``t`` for which ``mlo <= m + t d <= mhi`` (from the coordinates with ``d != 0``)."""
-    pos, neg = d > 0, d < 0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a tiny d only gives a huge bound
-        t_hi = np.concatenate(((mhi[pos] - m[pos]) / d[pos], (mlo[neg] - m[neg]) / d[neg]))
-        t_lo = np.concatenate(((mlo[pos] - m[pos]) / d[pos], (mhi[neg] - m[neg]) / d[neg]))
-    return (float(t_lo.max()) if t_lo.size else -np.inf), (float(t_hi.min()) if t_hi.size else np.inf)
-
-
-def _step(m: np.ndarray, d: np.ndarray, t: float, mlo: np.ndarray, mhi: np.ndarray) -> np.ndarray:
-    """``m + t d`` for a feasible ``t``; coordinates that reach a bound land exactly on it.
-
-    Only rounding is absorbed here: a coordinate further than ``_SNAP`` outside its box is a bug in the
-    caller and raises.
-    """
-    x = m + t * d
-    out_of_box = np.maximum(mlo - x, x - mhi)
-    if out_of_box.max() > _SNAP:
-        raise AssertionError(f"operator step left the box by {out_of_box.max():g}")  # pragma: no cover
-    x = np.where(x <= mlo + _SNAP, mlo, np.where(x >= mhi - _SNAP, mhi, x))
-    return x
-
-
 def _free_zero_signs(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Signs of ``w``; a zero weight that may go either way gets a random sign (so it can open a short)."""
     signs = space.signs(w)
     if not space.longonly:
-        free = (w == 0) & (space.upper > 0) & (space.lower < 0)
+        free = (w == 0) & space.sides.ok_long & space.sides.ok_short
         if free.any():
             signs[free] = np.where(rng.random(int(free.sum())) < 0.5, 1.0, -1.0)
     return signs
 
 
+def _can_open(space: GenomeSpace, w: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Assets not held now that could be opened with these signs."""
+    lo, hi = space.held_box(signs)
+    return (w == 0) & (hi >= lo) & (hi > 0)
+
+
+def _side_vertex(space: GenomeSpace, m: np.ndarray, signs: np.ndarray, i: int) -> np.ndarray:
+    """Direction of a shift toward asset ``i``: ``e_i - m`` (the others scale in proportion; exactly
+    ``sum(m) e_i - m``), or, when the space bounds the long/short split, within ``i``'s side only
+    (``L_side e_i - m_side``), so the split stays put."""
+    if not space.constraints.has_long_row:  # toward the vertex of the same gross: sum(d) is 0 even if sum(m)
+        d = -m  # is 1 only to a few ulps, so no move amplifies that rounding
+        d[i] += m.sum()
+        return d
+    side = signs == signs[i]
+    d = np.where(side, -m, 0.0)
+    d[i] += m[side].sum()
+    return d
+
+
 def _child(space: GenomeSpace, a: np.ndarray, b: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """One child on the line from ``b`` through ``a`` (``t = 1`` is ``a``), with ``a``'s signs."""
+    if np.count_nonzero((a != 0) | (b != 0)) > space.max_assets:
+        b = _align(space, b, a, rng)
     signs = np.where(a != 0, space.signs(a), space.signs(b))
     ma, mb = np.abs(a), np.abs(b)
-    mlo, mhi = space.magnitude_box(signs)
-    d = ma - mb
-    t_lo, t_hi = _segment(mb, d, mlo, mhi)
-    t_lo, t_hi = min(t_lo, 1.0), max(t_hi, 1.0)  # t = 1 (the parent) is feasible; rounding must not exclude it
-    t = min(max(rng.uniform(-alpha, 1.0 + alpha), t_lo), t_hi)
-    return signs * _step(mb, d, t, mlo, mhi) + 0.0
+    x = _line(space, mb, ma - mb, signs, rng.uniform(-alpha, 1.0 + alpha))
+    return a.copy() if x is None else x
+
+
+def _align(space: GenomeSpace, b: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``b`` moved toward ``a``'s support by swaps: each asset only ``b`` holds goes, with probability 1/2, to an
+    asset only ``a`` holds (its weight moves there, :func:`swap_mutation`'s line); invalid swaps are skipped.
+
+    Afterwards the union of the two supports is smaller, so the line between them has room inside
+    ``max_assets``; the assets both hold are untouched.
+    """
+    only_b = np.flatnonzero((b != 0) & (a == 0))
+    only_a = list(rng.permutation(np.flatnonzero((a != 0) & (b == 0))))
+    for i in rng.permutation(only_b):
+        if not only_a:
+            break
+        if rng.random() < 0.5:
+            j = int(only_a.pop())
+            signs = space.signs(b)
+            if space.sides.ok_long[j] if a[j] > 0 else space.sides.ok_short[j]:
+                signs[j] = 1.0 if a[j] > 0 else -1.0
+            moved = _swap_line(space, b, signs, int(i), j)
+            if moved is not None:
+                b = moved
+    return b
 
 
 def line_crossover(
@@ -302,7 +551,9 @@ def line_crossover(
     """Two children on the line through parents ``a`` and ``b``; new arrays, the parents are untouched.
 
     Child 1 is ``b + t1 (a - b)`` in magnitudes with ``a``'s signs, child 2 ``a + t2 (b - a)`` with ``b``'s,
-    ``t`` uniform in ``[-alpha, 1 + alpha]`` and cut to the segment where the child is valid.
+    ``t`` uniform in ``[-alpha, 1 + alpha]`` and moved to the nearest ``t`` where the child is valid. When the
+    parents hold more than ``max_assets`` assets between them, the second parent is first aligned with the
+    first by swaps (see :func:`_align`).
     """
     return _child(space, a, b, alpha, rng), _child(space, b, a, alpha, rng)
 
@@ -310,15 +561,31 @@ def line_crossover(
 def gaussian_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
     """A Gaussian step of scale ``sigma`` in a random zero-sum direction, cut where it first meets a bound.
 
-    Coordinates on a bound only move inward; the positive and negative parts of the direction are balanced
-    by shrinking the larger one, so the sum (gross exposure) is unchanged.
+    Held coordinates on a bound only move inward; a zero coordinate takes part only when its step would open
+    a position of at least its minimum (and ``max_assets`` leaves room). The positive and negative parts of the
+    direction are balanced by shrinking the larger one, so the sum (gross exposure) is unchanged; when groups or
+    exposure rows sit on a bound, the direction is projected so that those rows do not move.
     """
     signs = _free_zero_signs(space, w, rng)
     m = np.abs(w)
-    mlo, mhi = space.magnitude_box(signs)
+    lo, hi = space.held_box(signs)
     d = rng.normal(0.0, sigma, space.n_assets)
-    d[(m <= mlo + _SNAP) & (d < 0)] = 0.0
-    d[(m >= mhi - _SNAP) & (d > 0)] = 0.0
+    held = m != 0.0
+    opening = ~held & (d >= lo) & (hi >= lo) & (hi > 0)
+    if np.count_nonzero(held) >= space.max_assets:
+        opening[:] = False
+    d[~held & ~opening] = 0.0
+    d[held & (m <= lo + _SNAP) & (d < 0)] = 0.0
+    d[held & (m >= hi - _SNAP) & (d > 0)] = 0.0
+    R, rlo, rhi = space.constraints.rows(signs)
+    if R.shape[0]:
+        r0 = R @ m
+        tight = ((r0 <= rlo + _ROW_TOL) & (rlo > 0.0)) | (r0 >= rhi - _ROW_TOL)  # a row at 0 cannot fall
+        if tight.any():
+            free = d != 0.0
+            A = np.vstack((np.ones(space.n_assets), R[tight]))[:, free]
+            d[free] -= A.T @ np.linalg.lstsq(A @ A.T, A @ d[free], rcond=None)[0]
+            return _finish(space, w, _line(space, m, d, signs, 1.0))
     up, down = d[d > 0].sum(), -d[d < 0].sum()
     if up == 0.0 or down == 0.0:
         return w.copy()
@@ -326,63 +593,167 @@ def gaussian_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generato
         d[d > 0] *= down / up
     else:
         d[d < 0] *= up / down
-    t_hi = max(_segment(m, d, mlo, mhi)[1], 0.0)
-    return signs * _step(m, d, min(1.0, t_hi), mlo, mhi) + 0.0
+    return _finish(space, w, _line(space, m, d, signs, 1.0))
+
+
+def _finish(space: GenomeSpace, w: np.ndarray, x: np.ndarray | None) -> np.ndarray:
+    return w.copy() if x is None else x
 
 
 def transfer_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator, p_all: float = 0.5) -> np.ndarray:
-    """Move weight from one asset to another: all that the donor can give (with probability ``p_all``,
-    which drops it to its lower bound, usually 0) or a uniform fraction of it, as much as the receiver takes.
+    """Move weight from one asset to another: all of it (with probability ``p_all``: the donor is dropped, or,
+    if it must be held, brought to its minimum) or a uniform fraction, as much as the receiver takes.
+
+    The receiver may be an asset not held yet: it opens at least at its minimum position, or, when
+    ``max_assets`` is reached, only a full transfer (a swap) is possible.
     """
     signs = _free_zero_signs(space, w, rng)
     m = np.abs(w)
-    mlo, mhi = space.magnitude_box(signs)
-    donors = np.flatnonzero(m > mlo + _SNAP)
-    if donors.size == 0:
+    lo, hi = space.held_box(signs)
+    donors = np.flatnonzero(m != 0.0)
+    if donors.size == 0:  # pragma: no cover - a valid genome holds something
         return w.copy()
     i = int(rng.choice(donors))
-    receivers = np.flatnonzero((m < mhi - _SNAP) & (np.arange(space.n_assets) != i))
+    ok = (np.arange(space.n_assets) != i) & (((m != 0.0) & (m < hi - _SNAP)) | _can_open(space, w, signs))
+    receivers = np.flatnonzero(ok)
     if receivers.size == 0:
         return w.copy()
     j = int(rng.choice(receivers))
-    give = m[i] - mlo[i]
+    give = m[i] if space.sides.zero_ok[i] else m[i] - lo[i]
     amount = give if rng.random() < p_all else give * rng.random()
-    amount = min(amount, mhi[j] - m[j])
     d = np.zeros(space.n_assets)
-    d[i], d[j] = -amount, amount
-    return signs * _step(m, d, 1.0, mlo, mhi) + 0.0
+    d[i], d[j] = -1.0, 1.0
+    return _finish(space, w, _line(space, m, d, signs, amount))
 
 
 def flip_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Long/short: turn one position into the opposite one of the same size (gross exposure unchanged),
-    among the assets whose bounds allow it. Returns a copy of ``w`` when no asset can flip."""
+    """Long/short: turn one position into the opposite one of the same size (gross exposure unchanged), among
+    the assets whose bounds and the exposure bounds allow it. Returns a copy of ``w`` when no asset can flip."""
     out = w.copy()
-    flipped_hi = space.magnitude_box(-space.signs(w))[1]
-    ok = np.flatnonzero((w != 0) & (np.abs(w) <= flipped_hi) & (space.upper > 0) & (space.lower < 0))
-    if ok.size:
-        k = int(rng.choice(ok))
+    if space.longonly:
+        return out
+    s = space.sides
+    m = np.abs(w)
+    flip_lo, flip_hi = space.held_box(-space.signs(w))
+    ok = (w != 0) & s.ok_long & s.ok_short & (m >= flip_lo - _SNAP) & (m <= flip_hi + _SNAP)
+    cons = space.constraints
+    if cons.has_long_row:
+        long_now = m[w > 0].sum()
+        long_after = long_now - np.sign(w) * m  # flipping k moves 2 m_k between the sides; gross stays 1
+        ok &= (long_after >= cons.long_lo - _ROW_TOL) & (long_after <= cons.long_hi + _ROW_TOL)
+    cand = np.flatnonzero(ok)
+    if cand.size:
+        k = int(rng.choice(cand))
         out[k] = -out[k]
     return out
 
 
 def shift_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
-    """Move toward (or away from) one asset's vertex: ``m + t (e_i - m)`` with ``t ~ N(0, sigma)``, cut to the
-    feasible segment.
+    """Move toward (or away from) one asset's vertex: ``m + t (e_i - m)`` with ``t ~ N(0, sigma)``, moved to the
+    nearest valid ``t``.
 
     Toward the vertex (``t > 0``) asset ``i`` gains and every other asset shrinks in proportion to its size;
-    away from it (``t < 0``) the others grow in proportion. This is the move that renormalizing an
-    unconstrained gene vector makes, done exactly inside the bounds: small positions stay small, and the
-    search can fine-tune one asset against the rest, which is what the last percent of Sharpe needs.
+    away from it (``t < 0``) the others grow in proportion, and at ``t = -m_i / (1 - m_i)`` asset ``i`` is
+    dropped. This is the move that renormalizing an unconstrained gene vector makes, done exactly inside the
+    bounds: small positions stay small, and the search can fine-tune one asset against the rest, which is what
+    the last percent of Sharpe needs. ``i`` is a held asset, or one not held when ``max_assets`` leaves room.
+    With long/short exposure bounds the move stays within ``i``'s side.
     """
     signs = _free_zero_signs(space, w, rng)
     m = np.abs(w)
-    mlo, mhi = space.magnitude_box(signs)
-    i = int(rng.integers(space.n_assets))
-    d = -m
-    d[i] += 1.0
-    t_lo, t_hi = _segment(m, d, mlo, mhi)
-    t = min(max(rng.normal(0.0, sigma), min(t_lo, 0.0)), max(t_hi, 0.0))
-    return signs * _step(m, d, t, mlo, mhi) + 0.0
+    held = m != 0.0
+    pool = held | (_can_open(space, w, signs) if np.count_nonzero(held) < space.max_assets else False)
+    i = int(rng.choice(np.flatnonzero(pool)))
+    d = _side_vertex(space, m, signs, i)
+    return _finish(space, w, _line(space, m, d, signs, rng.normal(0.0, sigma)))
+
+
+def add_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Open a position in an asset not held (when ``max_assets`` leaves room): a shift toward it, to a weight
+    drawn uniformly between its minimum and ``2 / (positions + 1)``; the others shrink in proportion."""
+    signs = _free_zero_signs(space, w, rng)
+    m = np.abs(w)
+    held = int(np.count_nonzero(m))
+    cand = np.flatnonzero(_can_open(space, w, signs))
+    if held >= space.max_assets or cand.size == 0:
+        return w.copy()
+    j = int(rng.choice(cand))
+    lo = space.held_box(signs)[0][j]
+    d = _side_vertex(space, m, signs, j)
+    if d[j] <= 0.0:  # the first position on a side whose size the exposure bounds fix
+        return w.copy()
+    target = rng.uniform(lo, max(lo, 2.0 / (held + 1))) / d[j]
+    return _finish(space, w, _line(space, m, d, signs, target))
+
+
+def drop_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Close one position whose bounds allow 0: its weight goes to the other positions in proportion to their
+    size (a shift away from it), or, with probability 1/2, to one other position (a full transfer)."""
+    signs = space.signs(w)
+    m = np.abs(w)
+    cand = np.flatnonzero((m != 0.0) & space.sides.zero_ok)
+    if cand.size == 0 or np.count_nonzero(m) <= 1:
+        return w.copy()
+    i = int(rng.choice(cand))
+    if rng.random() < 0.5:
+        d = _side_vertex(space, m, signs, i)
+        if d[i] <= 0.0:
+            return w.copy()
+        return _finish(space, w, _line(space, m, d, signs, -m[i] / d[i]))
+    others = np.flatnonzero((m != 0.0) & (np.arange(space.n_assets) != i))
+    j = int(rng.choice(others))
+    d = np.zeros(space.n_assets)
+    d[i], d[j] = -1.0, 1.0
+    return _finish(space, w, _line(space, m, d, signs, m[i]))
+
+
+def _swap_line(space: GenomeSpace, w: np.ndarray, signs: np.ndarray, i: int, j: int) -> np.ndarray | None:
+    """Replace held ``i`` by ``j`` (not held): ``j`` takes ``i``'s weight and the others are untouched; when that
+    is not valid (``j``'s cap, a group), the valid point nearest the swap on the line through it on which ``j``'s
+    weight ``s`` varies and the other positions scale by ``(1 - s) / (1 - m_i)``."""
+    m = np.abs(w)
+    d = np.zeros(space.n_assets)
+    d[i], d[j] = -1.0, 1.0
+    x = _line(space, m, d, signs, m[i])
+    if m[i] >= 1.0 or space.constraints.has_long_row or (x is not None and x[i] == 0.0 and x[j] != 0.0):
+        return x
+    rest = np.where(np.arange(space.n_assets) == i, 0.0, m)
+    u = rest / rest.sum()  # the others' shares: the division by their sum (not 1 - m_i) amplifies no rounding
+    v = -u
+    v[j] += 1.0
+    return _line(space, u, v, signs, m[i])
+
+
+def swap_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Replace a held asset (whose bounds allow 0) by one not held, which takes its weight (see
+    :func:`_swap_line`); the new position has the old one's sign when its bounds allow."""
+    m = np.abs(w)
+    out_cand = np.flatnonzero((m != 0.0) & space.sides.zero_ok)
+    if out_cand.size == 0:
+        return w.copy()
+    i = int(rng.choice(out_cand))
+    signs = space.signs(w)
+    s = space.sides
+    same = np.where(signs[i] > 0, s.ok_long, s.ok_short)
+    other = np.where(signs[i] > 0, s.ok_short, s.ok_long)
+    in_cand = np.flatnonzero((m == 0.0) & (same | other))
+    if in_cand.size == 0:
+        return w.copy()
+    j = int(rng.choice(in_cand))
+    signs[j] = signs[i] if same[j] else -signs[i]
+    return _finish(space, w, _swap_line(space, w, signs, i, j))
+
+
+def support_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Change the support: add, drop or swap an asset, uniformly among the moves the count allows (no add at
+    ``max_assets`` positions, no drop at one)."""
+    held = int(np.count_nonzero(w))
+    moves = [swap_mutation]
+    if held < space.max_assets:
+        moves.append(add_mutation)
+    if held > 1:
+        moves.append(drop_mutation)
+    return moves[int(rng.integers(len(moves)))](space, w, rng)
 
 
 def mutate(
@@ -395,19 +766,29 @@ def mutate(
     p_shift: float = 0.6,
     p_transfer: float = 0.2,
     p_flip: float = 0.1,
+    p_support: float = 0.1,
 ) -> np.ndarray:
-    """One mutation: a sign flip (long/short only, probability ``p_flip``), a shift toward or away from one
-    asset (``p_shift``), a transfer (``p_transfer``), otherwise a Gaussian step of scale ``sigma``."""
+    """One mutation: a sign flip (long/short only, probability ``p_flip``), a support change (add, drop or swap,
+    ``p_support``), a shift toward or away from one asset (``p_shift``), a transfer (``p_transfer``), otherwise
+    a Gaussian step of scale ``sigma``."""
     u = rng.random()
     if not space.longonly:
         if u < p_flip:
             return flip_mutation(space, w, rng)
         u -= p_flip
+    if u < p_support:
+        return support_mutation(space, w, rng)
+    u -= p_support
     if u < p_shift:
         return shift_mutation(space, w, rng, shift_sigma)
     if u < p_shift + p_transfer:
         return transfer_mutation(space, w, rng)
     return gaussian_mutation(space, w, rng, sigma)
+
+
+def _walk_step(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One step of the sampler's random walk: large moves of every kind."""
+    return mutate(space, w, rng, sigma=0.3, shift_sigma=0.3, p_shift=0.2, p_transfer=0.2, p_flip=0.1, p_support=0.35)
 
 
 def diversity(weights: np.ndarray) -> float:

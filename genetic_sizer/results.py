@@ -75,6 +75,7 @@ def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
         "fees": pf.fees,
         "slippage": pf.slippage,
         "init_cash": pf.init_cash,
+        **space.constraints.record(),
     }
 
 
@@ -308,7 +309,7 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     cfg = fold_config(config, last.number)
     train = wf.last_train
     pf = config.portfolio
-    space = GenomeSpace.create(train.symbols, pf.direction, pf.min_weight, pf.max_weight)
+    space = GenomeSpace.from_config(train.symbols, pf)
     res = wf.fold_results[-1]
     record = champion_record(cfg, train, space, wf.champion, rank=0, n_members=1, evaluations=res["evaluations"])
     record["selection"] = (

@@ -207,6 +207,7 @@ def plan_orders(
     mids: Mapping[str, float],
     meta: Mapping[str, AssetInfo],
     settings: SizerSettings | None = None,
+    constraints=None,
 ) -> Plan:
     """The order plan that moves ``positions`` to the champion's ``weights``.
 
@@ -218,10 +219,16 @@ def plan_orders(
     mids : coin -> mid price
     meta : coin -> :class:`AssetInfo` (or any object with ``sz_decimals``, ``max_leverage``, ``delisted``)
     settings : :class:`SizerSettings`
+    constraints : optional
+        The champion's constraints (:attr:`genetic_sizer.champion.Champion.constraints`, or any object with
+        ``violation_of(weights) -> str | None``): weights that break them are a :class:`SizingError`.
     """
     settings = settings or SizerSettings()
     account_value = _number("account value", account_value)
     weights = {c: _number(f"weight of {c}", w) for c, w in weights.items()}
+    why = None if constraints is None else constraints.violation_of(weights)
+    if why is not None:
+        raise SizingError(f"the weights break the champion's constraints: {why}")
     positions = {c: _number(f"position in {c}", s) for c, s in positions.items()}
     _check_inputs(weights, account_value, positions, mids, meta, settings)
     coins: list[CoinPlan] = []

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from genetic_sizer import champion as C
+from genetic_sizer.classical import CLASSICAL
 from genetic_sizer.config import load_config
 from genetic_sizer.data import load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
@@ -154,7 +155,7 @@ def _breaks(record, mutate):
     ("mutate", "message"),
     [
         (lambda r: r.update(schema="something/else"), "schema is 'something/else'"),
-        (lambda r: r.update(schema_version=2), "schema_version 2 is newer"),
+        (lambda r: r.update(schema_version=C.SCHEMA_VERSION + 1), f"schema_version {C.SCHEMA_VERSION + 1} is newer"),
         (lambda r: r.update(schema_version="1"), "schema_version must be an integer"),
         (lambda r: r.pop("metrics"), "missing field 'metrics'"),
         (lambda r: r.update(assets="AAPL"), "field 'assets' must be a list"),
@@ -204,3 +205,138 @@ def test_round_trip_preserves_weights_bit_for_bit(good, tmp_path):
     path = C.write(good, tmp_path / "copy.json")
     champ = C.load(path)
     assert [champ.weight_of(a) for a in champ.assets] == [good["weights"][a] for a in good["assets"]]
+
+
+# ---- constraints recorded in the champion file (schema version 2) --------------------------------------
+def test_champion_records_its_holdings_and_constraints(run):
+    _config, prices, result, report = run
+    champ = C.load(report.champion_path)
+    held = [a for a, w in zip(prices.symbols, result.champion, strict=True) if w != 0]
+    assert champ.raw["holdings"] == held and champ.holdings == tuple(held)
+    pf = champ.portfolio
+    assert pf["min_position"] == 0.001 and pf["max_assets"] is None and pf["groups"] == {}
+    assert pf["net_exposure"] is None and pf["max_gross_long"] is None and pf["max_gross_short"] is None
+    nonzero = champ.weights[champ.weights != 0]
+    assert (nonzero >= 0.001).all()  # no dust in a champion
+    assert champ.constraints.violation(champ.weights) is None
+
+
+def _move(record, small: str, amount: float):
+    """Shrink ``small`` to ``amount``, giving the difference to the held asset with the most room under
+    max_weight (sum and bounds kept)."""
+    w, cap = record["weights"], record["portfolio"]["max_weight"]
+    other = min((a for a in record["holdings"] if a != small), key=lambda a: w[a] - cap[a])
+    w[other] += w[small] - amount
+    w[small] = amount
+    return record
+
+
+def test_load_rejects_weights_that_break_recorded_constraints(good, tmp_path):
+    held = good["holdings"]
+    assert len(held) >= 2
+    smallest = min(held, key=lambda a: good["weights"][a])
+    dusty = _move(json.loads(json.dumps(good)), smallest, 1e-4)
+    with pytest.raises(
+        ChampionError, match=rf"break the recorded constraints: weight of '{smallest}' is 0.0001, under"
+    ):
+        C.load(_write(tmp_path, dusty))
+    capped = json.loads(json.dumps(good))
+    capped["portfolio"]["max_assets"] = len(held) - 1
+    with pytest.raises(ChampionError, match=rf"holds {len(held)} assets, more than max_assets {len(held) - 1}"):
+        C.load(_write(tmp_path, capped))
+    grouped = json.loads(json.dumps(good))
+    grouped["portfolio"]["groups"] = {"all": list(good["assets"])}
+    grouped["portfolio"]["max_group_weight"] = {"all": 0.5}
+    with pytest.raises(ChampionError, match=r"group 'all' holds .* above max_group_weight 0.5"):
+        C.load(_write(tmp_path, grouped))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.pop("holdings"), "field 'holdings' must be a list of the held assets, got None"),
+        (lambda r: r.update(holdings=r["holdings"][1:]), "holdings .* differ from the assets with non-zero weights"),
+        (lambda r: r["portfolio"].pop("min_position"), "missing field 'portfolio.min_position'"),
+        (lambda r: r["portfolio"].update(min_position="tiny"), "portfolio.min_position must be a number"),
+        (lambda r: r["portfolio"].update(max_group_weight={"x": 0.3}), "portfolio.max_group_weight needs"),
+    ],
+)
+def test_load_rejects_broken_constraint_fields(good, tmp_path, mutate, message):
+    path = _write(tmp_path, _breaks(good, mutate))
+    with pytest.raises(ChampionError, match=message) as exc:
+        C.load(path)
+    assert str(path) in str(exc.value)
+
+
+def test_version_1_files_load_without_constraints(good, tmp_path):
+    """Files written before the constraints existed: no holdings, no constraint keys, min_position 0."""
+    old = json.loads(json.dumps(good))
+    old["schema_version"] = 1
+    old.pop("holdings")
+    for key in ("max_assets", "min_position", "groups", "max_group_weight", "min_group_weight"):
+        old["portfolio"].pop(key)
+    for key in ("net_exposure", "max_gross_long", "max_gross_short"):
+        old["portfolio"].pop(key)
+    smallest = min(good["holdings"], key=lambda a: good["weights"][a])
+    _move({**old, "holdings": good["holdings"]}, smallest, 1e-6)  # dust was allowed then
+    champ = C.load(_write(tmp_path, old))
+    assert champ.constraints.min_position == 0.0 and champ.constraints.max_assets is None
+    assert champ.weight_of(smallest) == 1e-6
+
+
+def test_a_constrained_run_writes_a_champion_that_satisfies_them(tmp_path):
+    config = load_config(
+        None,
+        [
+            *SMALL,
+            "portfolio.max_assets=3",
+            "portfolio.min_position=0.1",
+            "portfolio.groups={big: [AAPL, MSFT, LLY]}",
+            "portfolio.max_group_weight={big: 0.6}",
+            "evolution.seed_with_classical=true",
+        ],
+    )
+    config.dump(tmp_path / "config.yaml")
+    prices, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
+    result = evolve(config, prices, tmp_path)
+    report = finalize(result, prices, tmp_path, plots=False, holdout=holdout)
+    champ = C.load(report.champion_path)
+    assert 1 <= len(champ.holdings) <= 3
+    assert (np.abs(champ.weights[champ.weights != 0]) >= 0.1).all()
+    big = [champ.weight_of(s) for s in ("AAPL", "MSFT", "LLY")]
+    assert sum(big) <= 0.6 + 1e-9
+    assert champ.portfolio["groups"] == {"big": ["AAPL", "MSFT", "LLY"]}
+    # the classical allocations that satisfy the constraints seeded the run; the others say why they did not
+    assert set(result.seeds["used"]) | set(report.skipped) == set(CLASSICAL)
+    assert "more than max_assets 3" in report.skipped["equal_weight"]
+    for name in result.seeds["used"]:
+        result.space.validate(result.seeds["allocations"][name], name)
+    assert list(report.summary) == ["champion", *result.seeds["allocations"]]
+    out = export(tmp_path, tmp_path / "second.json", rank=1)
+    assert C.load(out).constraints.k == 3
+
+
+def test_build_without_constraint_keys_records_none(good, tmp_path):
+    """A caller that builds a champion without the constraint keys (e.g. hand-made weights) gets them recorded
+    as absent, min_position 0: such a champion was not evolved under them, so small weights are allowed."""
+    pf = {k: good["portfolio"][k] for k in ("direction", "min_weight", "max_weight", "rebalance", "fees")}
+    pf.update(slippage=0.0, init_cash=1000.0)
+    assets = good["assets"]
+    w = np.full(len(assets), 0.0005)
+    w[0] = 1.0 - w[1:].sum()
+    record = C.build(
+        symbols=assets,
+        weights=w,
+        metrics={"sharpe": 1.0},
+        objective=["sharpe"],
+        portfolio={**pf, "max_weight": 1.0},
+        data=good["data"],
+        evolution={"seed": 1},
+        config_sha256="0" * 64,
+        selection="test",
+        verification={},
+    )
+    assert record["portfolio"]["min_position"] == 0.0 and record["portfolio"]["max_assets"] is None
+    assert record["holdings"] == assets
+    champ = C.load(C.write(record, tmp_path / "hand.json"))
+    assert champ.constraints.violation(champ.weights) is None and champ.weight_of(assets[1]) == 0.0005

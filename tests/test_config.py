@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from genetic_sizer.config import RunConfig, apply_overrides, load_config
@@ -21,17 +22,44 @@ def test_shipped_default_config_loads():
     assert cfg.engine == "fast" and cfg.parallel.backend == "serial"
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "nsga2.yaml", "longshort.yaml", "ray.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "nsga2.yaml", "longshort.yaml", "ray.yaml", "constrained.yaml"])
 def test_every_shipped_config_is_valid_and_feasible(name):
     from genetic_sizer.data import load_from_config
     from genetic_sizer.genome import GenomeSpace
 
     cfg = load_config(ROOT / "configs" / name)
     prices = load_from_config(cfg.data)
-    pf = cfg.portfolio
-    GenomeSpace.create(prices.symbols, pf.direction, pf.min_weight, pf.max_weight)
+    space = GenomeSpace.from_config(prices.symbols, cfg.portfolio)
+    space.validate_population(space.sample(np.random.default_rng(0), 10))
     if cfg.multi_objective:
         assert cfg.evolution.population % 4 == 0
+
+
+def test_constrained_config_shows_every_constraint():
+    cfg = load_config(ROOT / "configs" / "constrained.yaml")
+    pf = cfg.portfolio
+    assert pf.max_assets == 8 and pf.min_position == 0.05
+    assert pf.groups["tech"] == ("AAPL", "AMD", "MSFT") and pf.max_group_weight["tech"] == 0.3
+    assert pf.min_group_weight == {"staples": 0.1}
+    assert pf.net_exposure == (0.0, 0.3) and pf.max_gross_short == 0.45 and pf.max_gross_long is None
+    again = RunConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.sha256() == cfg.sha256()
+    assert cfg.to_dict()["portfolio"]["groups"]["tech"] == ["AAPL", "AMD", "MSFT"]  # plain YAML / JSON
+
+
+def test_constraint_defaults_and_fingerprint():
+    from genetic_sizer.constraints import DEFAULT_MIN_POSITION
+
+    pf = load_config(None).portfolio
+    assert pf.min_position == DEFAULT_MIN_POSITION == 0.001
+    assert pf.max_assets is None and pf.groups is None and pf.net_exposure is None
+    base = load_config(None).sha256()
+    assert load_config(None, ["portfolio.max_assets=5"]).sha256() != base
+    assert load_config(None, ["portfolio.min_position=0"]).sha256() != base
+    assert (
+        load_config(None, ["portfolio.groups={a: [AAPL]}", "portfolio.max_group_weight=0.5"]).portfolio.max_group_weight
+        == 0.5
+    )
 
 
 def test_issue_example_keys_are_accepted(tmp_path):
@@ -108,6 +136,38 @@ def test_round_trip_and_fingerprint(tmp_path):
         (["data.source=csv"], "data.path must be a file path for source 'csv'"),
         (["data.symbols=AAPL"], "data.symbols must be a non-empty list"),
         (["portfolio=3"], "portfolio must be a mapping"),
+        (["portfolio.max_assets=0"], "portfolio.max_assets must be a positive integer or null, got 0"),
+        (["portfolio.max_assets=2.5"], "portfolio.max_assets must be a positive integer or null, got 2.5"),
+        (["portfolio.min_position=1.5"], "portfolio.min_position must be a finite number in [0, 1], got 1.5"),
+        (["portfolio.groups=[AAPL, MSFT]"], "portfolio.groups must be a mapping {NAME: [SYMBOL, ...]}"),
+        (["portfolio.groups={tech: AAPL}"], "portfolio.groups.tech must be a non-empty list of symbols"),
+        (["portfolio.groups={tech: [AAPL, AAPL]}"], "portfolio.groups.tech lists a symbol twice"),
+        (["portfolio.max_group_weight={tech: 0.3}"], "portfolio.max_group_weight needs portfolio.groups"),
+        (
+            ["portfolio.groups={tech: [AAPL]}", "portfolio.max_group_weight={tek: 0.3}"],
+            "portfolio.max_group_weight: unknown group(s) ['tek']; groups are ['tech']",
+        ),
+        (
+            ["portfolio.groups={tech: [AAPL]}", "portfolio.min_group_weight={tech: 2}"],
+            "portfolio.min_group_weight.tech must be a finite number in [0, 1], got 2",
+        ),
+        (["portfolio.net_exposure=[0, 0]"], "portfolio.net_exposure applies to direction: longshort"),
+        (
+            ["portfolio.direction=longshort", "portfolio.net_exposure=[0.2]"],
+            "portfolio.net_exposure must be [lo, hi], got [0.2]",
+        ),
+        (
+            ["portfolio.direction=longshort", "portfolio.net_exposure=[0.2, -0.2]"],
+            "portfolio.net_exposure is [0.2, -0.2]: lo > hi",
+        ),
+        (
+            ["portfolio.direction=longshort", "portfolio.max_gross_short=-1"],
+            "portfolio.max_gross_short must be a finite number in [0, 1], got -1",
+        ),
+        (
+            ["evolution.support_prob=0.5"],
+            "evolution.shift_prob + transfer_prob + flip_prob + support_prob must be <= 1",
+        ),
         (["evolution.population"], "--set expects key.path=value"),
     ],
 )

@@ -27,6 +27,18 @@ SMALL = [
 ]
 
 
+CONSTRAINED = (
+    "portfolio.direction=longshort",
+    "portfolio.min_weight=-0.4",
+    "portfolio.max_weight=0.4",
+    "portfolio.max_assets=4",
+    "portfolio.min_position=0.05",
+    "portfolio.groups={tech: [AAPL, AMD, MSFT], energy: [CVX]}",
+    "portfolio.max_group_weight={tech: 0.4, energy: 0.1}",
+    "portfolio.net_exposure=[0, 0.2]",
+)
+
+
 def small_config(*extra):
     return load_config(None, [*SMALL, *extra])
 
@@ -107,8 +119,9 @@ def _interrupt_at(gen):
         (),
         ("objective=[sharpe, max_drawdown, turnover]",),
         ("portfolio.direction=longshort", "portfolio.min_weight=-0.4", "portfolio.max_weight=0.4"),
+        CONSTRAINED,
     ],
-    ids=["single", "nsga2", "longshort"],
+    ids=["single", "nsga2", "longshort", "constrained"],
 )
 def test_resume_ends_exactly_like_the_uninterrupted_run(prices, tmp_path, extra):
     cfg = small_config(*extra)
@@ -371,3 +384,17 @@ def test_trials_count_every_distinct_genome_and_the_spread_of_their_sharpe(price
     assert res.trial_sample.shape == (len(distinct), prices.n_assets)
     assert len(np.unique(res.trial_sample, axis=0)) == len(distinct)
     assert {tuple(r) for r in res.trial_sample} == {tuple(r) for r in distinct}
+
+
+def test_a_constrained_run_stays_valid_under_every_constraint(prices, tmp_path):
+    """Every genome evaluated passes the space's validation (the loop checks each batch); the final population
+    and hall of fame hold at most 4 assets, no position under 5%, the sector caps and the net-exposure band."""
+    cfg = small_config(*CONSTRAINED, "evolution.generations=8")
+    res = evolve(cfg, prices, tmp_path)
+    space = GenomeSpace.from_config(prices.symbols, cfg.portfolio)
+    for w in (*res.population, *res.members):
+        assert space.violation(w) is None
+        assert np.count_nonzero(w) <= 4 and (np.abs(w[w != 0]) >= 0.05 - 1e-12).all()
+        assert -1e-9 <= w.sum() <= 0.2 + 1e-9
+    assert res.logbook[-1]["sharpe_best"] >= res.logbook[0]["sharpe_best"]
+    assert len({tuple(np.flatnonzero(w)) for w in res.population}) > 1  # supports differ: the search moves them

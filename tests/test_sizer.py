@@ -224,3 +224,22 @@ def test_plan_serializes():
     d = plan.to_dict()
     assert d["orders"][0]["coin"] == "ETH" and d["orders"][0]["reduce_only"] is True  # close first ($40)
     assert [c["coin"] for c in d["coins"]] == ["ETH", "SOL"]
+
+
+def test_weights_that_break_the_champion_constraints_are_refused():
+    """The validation hook: a champion's recorded constraints (max_assets, min_position, groups, exposure) are
+    checked before anything is planned."""
+    from genetic_sizer.constraints import Constraints
+
+    cons = Constraints.create(
+        ["BTC", "ETH", "SOL", "DOGE"], "longshort", max_assets=3, min_position=0.05, net_exposure=[0.0, 0.5]
+    )
+    ok = {"BTC": 0.5, "ETH": -0.25, "SOL": 0.25, "DOGE": 0.0}
+    plan = plan_orders(ok, 10_000.0, {}, MIDS, META, constraints=cons)
+    assert plan_orders(ok, 10_000.0, {}, MIDS, META).to_dict() == plan.to_dict()
+    with pytest.raises(SizingError, match=r"break the champion's constraints: weight of 'DOGE' is 0.01, under min"):
+        plan_orders({"BTC": 0.49, "ETH": -0.25, "SOL": 0.25, "DOGE": 0.01}, 10_000.0, {}, MIDS, META, constraints=cons)
+    with pytest.raises(SizingError, match=r"holds 4 assets, more than max_assets 3"):
+        plan_orders({"BTC": 0.4, "ETH": -0.2, "SOL": 0.2, "DOGE": 0.2}, 10_000.0, {}, MIDS, META, constraints=cons)
+    with pytest.raises(SizingError, match=r"net exposure \(sum of w\) is 0.75, outside net_exposure \[0, 0.5\]"):
+        plan_orders({"BTC": 0.75, "ETH": 0.125, "SOL": -0.125}, 10_000.0, {}, MIDS, META, constraints=cons)

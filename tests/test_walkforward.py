@@ -123,7 +123,8 @@ def test_folds_evolve_on_their_train_window_and_the_benchmarks_are_refitted_ther
         np.testing.assert_allclose(rec["weights"]["equal_weight"], 1 / 8)
         train = wf_prices.bars(fold.train_start, fold.train_end + 1)
         ref = MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK).fit(prices_to_returns(train.to_frame()))
-        np.testing.assert_allclose(rec["weights"]["min_variance"], ref.weights_, atol=1e-6)
+        # (solver tolerance: the allocation is re-solved on its support to drop sub-min_position noise)
+        np.testing.assert_allclose(rec["weights"]["min_variance"], ref.weights_, atol=1e-4)
         # the GA's in-sample figures are those of its champion on the train window
         ev = Evaluator.from_config(train, cfg)
         assert rec["in_sample"]["GA"]["sharpe"] == pytest.approx(
