@@ -122,9 +122,14 @@ def test_folds_evolve_on_their_train_window_and_the_benchmarks_are_refitted_ther
         assert set(rec["weights"]) == set(STRATEGIES)
         np.testing.assert_allclose(rec["weights"]["equal_weight"], 1 / 8)
         train = wf_prices.bars(fold.train_start, fold.train_end + 1)
-        ref = MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK).fit(prices_to_returns(train.to_frame()))
-        # (solver tolerance: the allocation is re-solved on its support to drop sub-min_position noise)
-        np.testing.assert_allclose(rec["weights"]["min_variance"], ref.weights_, atol=1e-4)
+        returns = prices_to_returns(train.to_frame())
+        ref = MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK).fit(returns)
+        # fitted on this train window: as low a variance there as skfolio's own fit (to solver tolerance; the
+        # allocation is re-solved on its support to drop sub-min_position noise, so weights differ by ~1e-4)
+        cov = np.cov(returns.to_numpy(), rowvar=False)
+        w = np.array(rec["weights"]["min_variance"])
+        assert w @ cov @ w <= ref.weights_ @ cov @ ref.weights_ * (1 + 1e-3)
+        np.testing.assert_allclose(w, ref.weights_, atol=2e-3)
         # the GA's in-sample figures are those of its champion on the train window
         ev = Evaluator.from_config(train, cfg)
         assert rec["in_sample"]["GA"]["sharpe"] == pytest.approx(
