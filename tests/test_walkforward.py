@@ -14,7 +14,7 @@ from genetic_sizer.errors import ConfigError
 from genetic_sizer.fitness import Evaluator, compute_metrics
 from genetic_sizer.rundir import RunDir
 from genetic_sizer.simulate import backtest
-from genetic_sizer.walkforward import STRATEGIES, make_folds, run_walkforward
+from genetic_sizer.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
 
 
 def _days(n, start="2020-01-01"):
@@ -293,3 +293,69 @@ def test_walkforward_cli_writes_the_files_external_checks_read(tmp_path, capsys)
     assert main(["walkforward", "--out", str(out), *sets]) == 2
     assert main(["walkforward", "--out", str(out), "--resume"]) == 0
     assert json.loads((out / "walkforward.json").read_text()) == wf
+
+
+# ---- the held-out window of genetic-sizer evolve -----------------------------------------------------
+@pytest.mark.parametrize(("holdout", "n_test"), [(0.2, 20), (0.25, 25), (30, 30), ("2W", 14), ("1M", 31)])
+def test_split_holdout_keeps_the_final_window_out(holdout, n_test):
+    p = Prices(close=np.linspace(1, 2, 200).reshape(100, 2), index=_days(100), symbols=["A", "B"], periods_per_year=365)
+    train, test = split_holdout(p, holdout)
+    assert test.n_bars == n_test and train.n_bars == 100 - n_test
+    assert train.index[-1] < test.index[0] and test.index[-1] == p.index[-1]
+    assert train.periods_per_year == test.periods_per_year == 365  # a window keeps the data's annualization
+    assert split_holdout(p, 0) == (p, None)
+
+
+@pytest.mark.parametrize("holdout", [0.99, 1, 99, "10Y"])
+def test_a_holdout_that_leaves_too_little_is_a_named_error(holdout):
+    p = Prices(close=np.ones((100, 2)), index=_days(100), symbols=["A", "B"])
+    with pytest.raises(ConfigError, match=r"evolution\.holdout"):
+        split_holdout(p, holdout)
+
+
+def test_evolve_reports_the_held_out_window_beside_the_in_sample_one(tmp_path, capsys):
+    import csv
+    import json
+
+    from genetic_sizer.cli import main
+
+    out = tmp_path / "run"
+    sets = [a for item in WF[:6] for a in ("--set", item)]
+    assert main(["evolve", "--out", str(out), "--no-plots", *sets]) == 0
+    printed = capsys.readouterr().out
+    assert "IS = in sample" in printed and "OOS = out of sample, held out" in printed
+    everything = load_from_config(wf_config().data)
+    n_test = round(everything.n_bars * 0.2)
+    train, test = (
+        everything.bars(0, everything.n_bars - n_test),
+        everything.bars(everything.n_bars - n_test, everything.n_bars),
+    )
+    champ = json.loads((out / "champion.json").read_text())
+    assert champ["in_sample"]["last_bar"] == train.index[-1].isoformat()
+    assert champ["out_of_sample"]["first_bar"] == test.index[0].isoformat()
+    w = np.array([champ["weights"][s] for s in everything.symbols])
+    bt = backtest(test, w, rebalance="M", fees=0.0005, init_cash=10_000, engine="vectorbt")  # independent
+    m = compute_metrics(bt.value, init_cash=10_000, periods_per_year=everything.periods_per_year, traded=bt.traded)
+    for k in ("sharpe", "cagr", "max_drawdown", "turnover"):
+        assert champ["out_of_sample"]["metrics"][k] == pytest.approx(m[k][0], rel=1e-8)
+    assert 0 <= champ["deflated_sharpe"] <= 1 and champ["trials"]["n"] > 1
+    with open(out / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    windows = {(r["allocation"], r["window"]) for r in rows}
+    assert ("champion", "in_sample") in windows and ("champion", "out_of_sample") in windows
+    assert {r["allocation"] for r in rows if r["window"] == "out_of_sample"} == {
+        r["allocation"] for r in rows if r["window"] == "in_sample"
+    }
+
+
+def test_evolve_without_a_holdout_says_it_is_in_sample_only(tmp_path, capsys):
+    import json
+
+    from genetic_sizer.cli import main
+
+    out = tmp_path / "run"
+    sets = [a for item in [*WF[:6], "evolution.holdout=0"] for a in ("--set", item)]
+    assert main(["evolve", "--out", str(out), "--no-plots", *sets]) == 0
+    printed = capsys.readouterr().out
+    assert "IN-SAMPLE ONLY" in printed and "every figure below is IN-SAMPLE" in printed
+    assert json.loads((out / "champion.json").read_text())["out_of_sample"] is None
