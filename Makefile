@@ -8,7 +8,7 @@ CONFIG ?= configs/default.yaml
 # Ray must stay on the loopback interface on these machines (see README, "Ray on loopback").
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
-.PHONY: help install test test-fast lint format evolve bench clean
+.PHONY: help install test test-fast lint format evolve walkforward bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,8 +39,11 @@ format: install  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix genetic_sizer tests experiments
 	$(VENV)/bin/ruff format genetic_sizer tests experiments
 
-evolve: install  ## evolve a portfolio on the embedded data set (configs/default.yaml)
+evolve: install  ## evolve on the embedded data, a final window held out: in-sample beside out-of-sample
 	$(VENV)/bin/genetic-sizer evolve --config $(CONFIG)
+
+walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchmarks (configs/walkforward.yaml)
+	$(VENV)/bin/genetic-sizer walkforward --config configs/walkforward.yaml
 
 bench: $(BENCH)  ## speed vs vectorbt, search quality vs known optima (convex and constrained), Ray scaling
 	$(PY) experiments/bench_simulate.py

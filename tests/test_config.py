@@ -22,13 +22,16 @@ def test_shipped_default_config_loads():
     assert cfg.engine == "fast" and cfg.parallel.backend == "serial"
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "nsga2.yaml", "longshort.yaml", "ray.yaml", "constrained.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_every_shipped_config_is_valid_and_feasible(name):
     from genetic_sizer.data import load_from_config
     from genetic_sizer.genome import GenomeSpace
+    from genetic_sizer.walkforward import make_folds, split_holdout
 
     cfg = load_config(ROOT / "configs" / name)
     prices = load_from_config(cfg.data)
+    split_holdout(prices, cfg.evolution.holdout)
+    assert len(make_folds(prices.index, cfg.walkforward)) >= 1
     space = GenomeSpace.from_config(prices.symbols, cfg.portfolio)
     space.validate_population(space.sample(np.random.default_rng(0), 10))
     if cfg.multi_objective:
