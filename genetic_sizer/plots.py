@@ -35,7 +35,7 @@ def fitness_curve(logbook: list[dict], objectives, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower right")
     axes[-1, 0].set_xlabel("generation")
-    fig.suptitle("Fitness by generation")
+    fig.suptitle("Fitness by generation (in sample: the window the run evolved on)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

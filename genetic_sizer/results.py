@@ -124,11 +124,21 @@ def champion_record(
     )
 
 
-def _members_rows(symbols, weights: np.ndarray, metrics: dict[str, np.ndarray]) -> list[list]:
+def _members_rows(symbols, weights: np.ndarray, metrics: dict[str, np.ndarray], oos=None) -> list[list]:
+    """One row per member: in-sample metrics (named as they are), then, when the run held a window out, the
+    same metrics there (``oos_`` + name), then the weights."""
     names = [m for m in METRICS if m in metrics]
-    rows = [["rank", *names, *symbols]]
+    oos_names = [m for m in METRICS if oos is not None and m in oos]
+    rows = [["rank", *names, *(f"oos_{m}" for m in oos_names), *symbols]]
     for k in range(len(weights)):
-        rows.append([k, *(repr(float(metrics[m][k])) for m in names), *(repr(float(x)) for x in weights[k])])
+        rows.append(
+            [
+                k,
+                *(repr(float(metrics[m][k])) for m in names),
+                *(repr(float(oos[m][k])) for m in oos_names),
+                *(repr(float(x)) for x in weights[k]),
+            ]
+        )
     return rows
 
 
@@ -181,8 +191,10 @@ def finalize(
     )
     files = []
     member_metrics = evaluator.metrics(result.members)
+    member_oos = Evaluator.from_config(holdout, config).metrics(result.members) if holdout is not None else None
     members_path = rd.members_path(config.multi_objective)
-    files.append(rd.write_csv(members_path.name, _members_rows(prices.symbols, result.members, member_metrics)))
+    rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos)
+    files.append(rd.write_csv(members_path.name, rows))
 
     if "allocations" in result.seeds:  # fitted on this window when the run was seeded
         allocations, skipped = result.seeds["allocations"], result.seeds["skipped"]

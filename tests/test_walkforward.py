@@ -359,3 +359,24 @@ def test_evolve_without_a_holdout_says_it_is_in_sample_only(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "IN-SAMPLE ONLY" in printed and "every figure below is IN-SAMPLE" in printed
     assert json.loads((out / "champion.json").read_text())["out_of_sample"] is None
+
+
+def test_report_command_rewrites_the_report_of_an_evolve_run(tmp_path, capsys):
+    import csv
+
+    from genetic_sizer.cli import main
+
+    out = tmp_path / "run"
+    sets = [a for item in [*WF[:6], "objective=[sharpe, max_drawdown]"] for a in ("--set", item)]
+    assert main(["evolve", "--out", str(out), "--no-plots", *sets]) == 0
+    assert not (out / "report.html").exists()
+    capsys.readouterr()
+    assert main(["report", "--run", str(out)]) == 0
+    assert f"wrote {out / 'report.html'}" in capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    for text in ("in-sample", "out-of-sample", "Deflated Sharpe ratio", "Fitness by generation", "Pareto front"):
+        assert text in page, text
+    with open(out / "pareto.csv", newline="") as fh:
+        header = next(csv.reader(fh))
+    assert "sharpe" in header and "oos_sharpe" in header  # every member, in sample and on the held-out window
+    assert main(["report", "--run", str(tmp_path / "nothing")]) == 2
