@@ -292,13 +292,16 @@ class WalkForwardConfig:
 
     ``train`` / ``test``: window lengths, both in bars (``504``) or both calendar spans (``"2Y"``, ``"1Y"``);
     ``purge``: bars left out between a train window's end and its test window (skfolio's ``purged_size``);
-    ``anchored``: expanding train windows from the first bar instead of rolling ones.
+    ``anchored``: expanding train windows from the first bar instead of rolling ones;
+    ``keep_partial``: keep a last test window shorter than ``test`` (skfolio's ``reduce_test``; by default it is
+    dropped, e.g. a final calendar year the data ends before).
     """
 
     train: int | str = "3Y"
     test: int | str = "1Y"
     purge: int = 0
     anchored: bool = False
+    keep_partial: bool = False
 
     def __post_init__(self):
         train = parse_window("walkforward.train", self.train)
@@ -310,8 +313,9 @@ class WalkForwardConfig:
                 "both numbers of bars or both calendar spans",
             )
         _number("walkforward.purge", self.purge, lo=0, integer=True)
-        if not isinstance(self.anchored, bool):
-            _fail("walkforward.anchored", self.anchored, "true or false")
+        for name in ("anchored", "keep_partial"):
+            if not isinstance(getattr(self, name), bool):
+                _fail(f"walkforward.{name}", getattr(self, name), "true or false")
         for name, raw, parsed in (("train", self.train, train), ("test", self.test, test)):
             object.__setattr__(self, name, parsed if isinstance(parsed, int) else raw.strip().upper().replace(" ", ""))
 

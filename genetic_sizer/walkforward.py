@@ -71,7 +71,13 @@ def _splitter(config: WalkForwardConfig):
 
     train, test = config.window("train"), config.window("test")
     if isinstance(test, int):
-        return WalkForward(test_size=test, train_size=train, purged_size=config.purge, expand_train=config.anchored)
+        return WalkForward(
+            test_size=test,
+            train_size=train,
+            purged_size=config.purge,
+            expand_train=config.anchored,
+            reduce_test=config.keep_partial,
+        )
     (n_test, unit), (n_train, train_unit) = test, train
     return WalkForward(
         test_size=n_test,
@@ -79,6 +85,7 @@ def _splitter(config: WalkForwardConfig):
         freq=_FREQ[unit],
         purged_size=config.purge,
         expand_train=config.anchored,
+        reduce_test=config.keep_partial,
     )
 
 
@@ -464,6 +471,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
                 "test": config.walkforward.test,
                 "purge": config.walkforward.purge,
                 "anchored": config.walkforward.anchored,
+                "keep_partial": config.walkforward.keep_partial,
             },
             "portfolio": {k: getattr(pf, k) for k in ("direction", "rebalance", "fees", "slippage", "init_cash")},
             "objective": list(config.objective),

@@ -380,3 +380,12 @@ def test_report_command_rewrites_the_report_of_an_evolve_run(tmp_path, capsys):
         header = next(csv.reader(fh))
     assert "sharpe" in header and "oos_sharpe" in header  # every member, in sample and on the held-out window
     assert main(["report", "--run", str(tmp_path / "nothing")]) == 2
+
+
+def test_keep_partial_keeps_the_last_short_test_window():
+    folds = make_folds(_days(10), WalkForwardConfig(train=3, test=2, keep_partial=True))
+    assert _tuples(folds) == [(0, 2, 3, 4), (2, 4, 5, 6), (4, 6, 7, 8), (6, 8, 9, 9)]  # bar 9 alone: kept
+    index = pd.bdate_range("2015-01-01", "2020-12-30", tz="UTC")  # 2020 lacks its last business day
+    folds = make_folds(index, WalkForwardConfig(train="2Y", test="1Y", keep_partial=True))
+    assert [index[f.test_start].year for f in folds] == [2017, 2018, 2019, 2020]
+    assert folds[-1].test_end == len(index) - 1
