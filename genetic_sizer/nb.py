@@ -7,7 +7,11 @@ Simulation semantics are those of ``vbt.Portfolio.from_orders`` with ``size_type
 ``cash_sharing=True``, ``call_seq='auto'``, one group per genome, orders at the close, and the default
 ``update_value=False``. A genome's targets may change over time (a schedule of segments, each with its
 own weights, starting on given bars): the size array then holds the active segment's targets on every
-rebalance bar, and every segment start is a rebalance bar. On a rebalance bar, for one genome:
+rebalance bar, and every segment start is a rebalance bar. A genome may also rebalance on drift (a drift
+band): on any bar where some asset's weight differs from its target by at least the genome's threshold, the
+whole portfolio trades back to target as on a calendar rebalance; the reference for that is vectorbt's
+``Portfolio.from_order_func`` with a pre-segment function that decides (see ``genetic_sizer.simulate``). On a
+rebalance bar, for one genome:
 
 1. the group value is ``cash + sum(position * close)`` at the bar's close;
 2. every asset's order value is approximated as ``w * value - position * close`` and the assets are
@@ -389,22 +393,34 @@ def simulate_genome_nb(
     schedule,
     segment_starts,
     rebalance,
+    thresholds,
     fees,
     slippage,
     init_cash,
     longonly,
     value_out,
+    rebalanced_out,
     position,
     order_value,
     sells,
     buys,
 ):
-    """Simulate one genome; writes its value at every bar into ``value_out`` and returns the turnover sum.
+    """Simulate one genome; writes its value at every bar into ``value_out``, whether it rebalanced on each
+    bar into ``rebalanced_out``, and returns the turnover sum.
 
     ``schedule`` (n_segments, n_assets) holds the genome's targets per segment: from bar
     ``segment_starts[s]`` on (``segment_starts[0] == 0``, strictly increasing) the targets are
     ``schedule[s]``. A static genome is one segment. The portfolio rebalances on the bars of the
-    ``rebalance`` mask and on every segment start; cash and positions carry across segments.
+    ``rebalance`` mask, on every segment start, and, within segment ``s``, on every bar where some asset's
+    weight has drifted from its target by at least ``thresholds[s]`` (``inf``: never); cash and positions
+    carry across segments.
+
+    The drift test (the drift band) is taken at the bar's close on the value before trading ``V = cash +
+    sum(position * close)``: the bar rebalances when ``V > 0`` and ``|position_k * close_k - w_k * V| >= x * V``
+    for some asset ``k``, i.e. ``|current weight - target| >= x``. Written with products rather than
+    divisions, the test is the same in the vectorbt reference, so both engines decide alike (a threshold of 0
+    rebalances on every bar with a positive value). A triggered bar trades the whole portfolio back to target,
+    exactly as a calendar rebalance.
 
     The turnover sum is, over every rebalance bar after the first, the traded notional (at fill prices)
     divided by the group value before trading. Scratch arrays ``position``, ``order_value``, ``sells`` and
@@ -427,26 +443,47 @@ def simulate_genome_nb(
 
     Each bar takes four steps, each cheap and allocation-free: which targets are active (the segment
     index advances on a segment's start bar: one integer compare a bar), whether to trade (the policy's
-    mask or a segment start), the trade, and the value at the close. They are written out in the loop
-    rather than as inlined helpers returning tuples: an inlined ``_rebalance`` helper alone cost 7-11%
-    on the static path, measured against this layout in one process.
+    mask or a segment start; otherwise, when the segment has a drift band, the drift test on the value
+    before trading, which then also serves as the bar's value if nothing trades), the trade, and the value
+    at the close. They are written out in the loop rather than as inlined helpers returning tuples: an
+    inlined ``_rebalance`` helper alone cost 7-11% on the static path, measured against this layout in one
+    process.
     """
     n_bars, n_assets = close.shape
     cash = init_cash
     traded_sum = 0.0
     for k in range(n_assets):
         position[k] = 0.0
+    rebalanced_out[:] = False  # set on the bars that trade, below
     n_segments = segment_starts.shape[0]
     seg = -1  # the active segment; the next one starts at bar next_start (n_bars: no next one)
     next_start = 0
+    x = np.inf  # the active segment's drift band
     for i in range(n_bars):
         # 1. which targets are active: the next segment becomes active on its start bar
         started = i == next_start
         if started:
             seg += 1
             next_start = segment_starts[seg + 1] if seg + 1 < n_segments else n_bars
-        # 2. whether to trade: a bar of the policy or a segment start
-        if rebalance[i] or started:
+            if thresholds is not None:
+                x = thresholds[seg]
+        # 2. whether to trade: a bar of the policy, a segment start, or (with a drift band) a drift past it,
+        # tested on the value before trading, which is the bar's value when nothing trades
+        trade = rebalance[i] or started
+        if thresholds is not None:  # pruned when compiled for None: calendar rebalancing pays nothing for it
+            if not trade and x < np.inf:
+                value = _group_value(cash, position, close, i)
+                drifted = False
+                if value > 0:
+                    xv = x * value
+                    for k in range(n_assets):  # branch-free: vectorized (a boolean OR is faster than a count)
+                        drifted |= abs(position[k] * close[i, k] - schedule[seg, k] * value) >= xv
+                if not drifted:
+                    value_out[i] = value
+                    continue
+                trade = True
+        if trade:
+            rebalanced_out[i] = True
             # 3. trade to the active targets at this bar's close, sized on the value before any order
             value = _group_value(cash, position, close, i)
             w = schedule[seg]
@@ -467,7 +504,19 @@ def simulate_genome_nb(
 
 @njit(cache=True, parallel=True)
 def simulate_population_nb(
-    close, weights, segment_starts, rebalance, fees, slippage, init_cash, longonly, value_out, traded_out
+    close,
+    weights,
+    segment_starts,
+    masks,
+    mask_of,
+    thresholds,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    value_out,
+    traded_out,
+    rebalanced_out,
 ):
     """Simulate every genome (first axis of ``weights``) over ``close``, in parallel over genomes.
 
@@ -478,8 +527,13 @@ def simulate_population_nb(
         Each genome's targets per segment; static weights are one segment.
     segment_starts : int64 (n_segments,)
         First bar of each segment: 0 first, strictly increasing, below n_bars.
-    rebalance : bool (n_bars,)
-        Rebalance bars of the calendar policy; every segment start is a rebalance bar as well.
+    masks : bool (n_masks, n_bars)
+        Rebalance bars of the calendar policies in use; every segment start is a rebalance bar as well.
+    mask_of : int64 (n_genomes,)
+        The row of ``masks`` each genome follows (genomes may follow different policies).
+    thresholds : float64 (n_genomes, n_segments)
+        Each genome's drift band per segment: the bar also rebalances when some asset's weight differs from
+        its target by at least this much; ``inf`` for none (calendar rebalancing only).
     fees, slippage, init_cash : float
     longonly : bool (n_genomes,)
         Long-only genomes cap sells at the position, as vectorbt's ``direction='longonly'``.
@@ -488,6 +542,8 @@ def simulate_population_nb(
         one contiguous row.
     traded_out : float64 (n_genomes,)
         Written: per genome, the sum over rebalance bars after the first of traded notional / value.
+    rebalanced_out : bool (n_genomes, n_bars)
+        Written: whether each genome rebalanced on each bar (policy, segment start or drift).
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
@@ -496,21 +552,45 @@ def simulate_population_nb(
         order_value = np.empty(n_assets)
         sells = np.empty(n_assets, dtype=np.int64)
         buys = np.empty(n_assets, dtype=np.int64)
-        traded_out[g] = simulate_genome_nb(
-            close,
-            weights[g],
-            segment_starts,
-            rebalance,
-            fees,
-            slippage,
-            init_cash,
-            longonly[g],
-            value_out[g],
-            position,
-            order_value,
-            sells,
-            buys,
-        )
+        drift = False
+        for s in range(thresholds.shape[1]):
+            drift |= thresholds[g, s] < np.inf
+        if drift:
+            traded_out[g] = simulate_genome_nb(
+                close,
+                weights[g],
+                segment_starts,
+                masks[mask_of[g]],
+                thresholds[g],
+                fees,
+                slippage,
+                init_cash,
+                longonly[g],
+                value_out[g],
+                rebalanced_out[g],
+                position,
+                order_value,
+                sells,
+                buys,
+            )
+        else:  # the specialization without the drift test
+            traded_out[g] = simulate_genome_nb(
+                close,
+                weights[g],
+                segment_starts,
+                masks[mask_of[g]],
+                None,
+                fees,
+                slippage,
+                init_cash,
+                longonly[g],
+                value_out[g],
+                rebalanced_out[g],
+                position,
+                order_value,
+                sells,
+                buys,
+            )
 
 
 # ---- fitness metrics -----------------------------------------------------------------------------------

@@ -16,6 +16,14 @@ use ``direction='longonly'``, genomes with a short weight ``direction='both'``. 
 A schedule of weights (``segment_starts``) changes a genome's targets over time: from bar
 ``segment_starts[s]`` on, the targets are ``weights[:, s]``. Every segment start is a rebalance bar too,
 and each genome stays one portfolio (cash, positions and fees carry across segments).
+
+A drift band (``threshold``) rebalances a genome on any bar where some asset's current weight (``position *
+close / value``, the value before trading at that bar's close) differs from its target by at least the
+threshold; calendar and drift triggers combine. The policy and the threshold may differ per genome (and, with a
+schedule, per segment). The reference for a drift band is vectorbt's ``Portfolio.from_order_func`` with cash
+sharing and one group per genome (seed S1's pattern; the callbacks are in ``genetic_sizer._vbt_reference``):
+a pre-segment function sets the valuation prices to the bar's close, decides, and sorts the call sequence;
+the order function returns target-percent orders or nothing.
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ __all__ = [
     "backtest",
     "holdings",
     "rebalance_mask",
+    "rebalance_masks",
     "simulate",
     "validate_schedule",
     "validate_segment_starts",
+    "validate_thresholds",
     "validate_weights",
 ]
 
@@ -66,9 +76,9 @@ class Backtest:
         Sum over rebalance bars after the first of traded notional / portfolio value before trading
         (the initial allocation is not counted; segment switches are counted).
         :func:`genetic_sizer.fitness.compute_metrics` turns it into annualized turnover.
-    rebalance : ndarray (n_bars,) of bool
-        The bars on which the portfolio was rebalanced: the bars of the rebalance policy and every
-        segment start.
+    rebalance : ndarray (n_bars, n_genomes) of bool
+        The bars on which each genome rebalanced: the bars of its rebalance policy, every segment start,
+        and the bars where its drift band fired. ``traded`` sums over these bars (after the first).
     segment_starts : ndarray (n_segments,) of int64
         First bar of each segment of the weight schedule; ``[0]`` for static weights.
     """
@@ -114,6 +124,117 @@ def rebalance_mask(index: pd.DatetimeIndex, rebalance) -> np.ndarray:
     mask[0] = True
     mask[1:] = key[1:] != key[:-1]
     return mask
+
+
+def _is_policy(value) -> bool:
+    """A single rebalance policy (a code or an int), as opposed to a sequence of them."""
+    return isinstance(value, (str, int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def rebalance_masks(index: pd.DatetimeIndex, rebalance, n_genomes: int, segment_starts=None):
+    """The rebalance bars of every genome's calendar policy, as a table of distinct masks.
+
+    Parameters
+    ----------
+    index : DatetimeIndex (n_bars,)
+    rebalance : policy, or a sequence of ``n_genomes`` entries
+        One policy for every genome (see :func:`rebalance_mask`); or one entry per genome, each a policy or,
+        with ``segment_starts``, a sequence of one policy per segment (within segment ``s`` the genome follows
+        policy ``s``; an every-N-bars policy still counts from bar 0).
+    n_genomes : int
+    segment_starts : int64 (n_segments,), optional
+
+    Returns
+    -------
+    masks : bool (n_masks, n_bars)
+        The distinct masks (bar 0 is always a rebalance bar).
+    mask_of : int64 (n_genomes,)
+        Which mask each genome follows.
+    """
+    n = len(index)
+    starts = np.zeros(1, dtype=np.int64) if segment_starts is None else np.asarray(segment_starts, dtype=np.int64)
+    cache: dict = {}
+
+    def mask_of_policy(policy, key):
+        code = V.parse_rebalance(policy, key)
+        if code not in cache:
+            cache[code] = rebalance_mask(index, code)
+        return code, cache[code]
+
+    if _is_policy(rebalance):
+        code, mask = mask_of_policy(rebalance, "rebalance")
+        return mask[None, :], np.zeros(n_genomes, dtype=np.int64)
+    if isinstance(rebalance, (dict, set)) or not hasattr(rebalance, "__len__"):
+        raise ConfigError(
+            f"rebalance must be a policy or a sequence of one per genome, got {type(rebalance).__name__}: {rebalance!r}"
+        )
+    items = list(rebalance)
+    if len(items) != n_genomes:
+        raise ConfigError(f"rebalance: one policy per genome ({n_genomes}), got {len(items)}")
+    bounds = np.append(starts, n)
+    rows: dict = {}
+    masks = []
+    mask_of = np.empty(n_genomes, dtype=np.int64)
+    for g, item in enumerate(items):
+        if _is_policy(item):
+            key = mask_of_policy(item, f"rebalance[{g}]")[0]
+        else:
+            if isinstance(item, (dict, set)) or not hasattr(item, "__len__"):
+                raise ConfigError(f"rebalance[{g}] must be a policy or one policy per segment, got {item!r}")
+            per_segment = list(item)
+            if segment_starts is None or len(per_segment) != len(starts):
+                raise ConfigError(
+                    f"rebalance[{g}] holds {len(per_segment)} policies: one per segment needs segment_starts "
+                    f"({len(starts)} segment(s))"
+                )
+            codes = tuple(mask_of_policy(p, f"rebalance[{g}][{j}]")[0] for j, p in enumerate(per_segment))
+            key = codes[0] if len(set(codes)) == 1 else codes
+        if key not in rows:
+            if isinstance(key, tuple):
+                mask = np.zeros(n, dtype=np.bool_)
+                for j, code in enumerate(key):
+                    mask[bounds[j] : bounds[j + 1]] = cache[code][bounds[j] : bounds[j + 1]]
+            else:
+                mask = cache[key]
+            rows[key] = len(masks)
+            masks.append(mask)
+        mask_of[g] = rows[key]
+    return np.stack(masks), mask_of
+
+
+def validate_thresholds(threshold, n_genomes: int, n_segments: int = 1) -> np.ndarray:
+    """Drift bands as float64 (n_genomes, n_segments), ``inf`` where there is none.
+
+    ``threshold`` is None (no drift band), a number (every genome), one entry per genome, or, with a schedule,
+    ``(n_genomes, n_segments)``. An entry is a number >= 0 (a difference of weights: 0.05 is 5 percentage
+    points; 0 rebalances on every bar, ``inf`` never) or None (no band). Anything else is a ConfigError naming
+    the entry.
+    """
+    shape = (n_genomes, n_segments)
+    if threshold is None:
+        return np.full(shape, np.inf)
+    obj = np.asarray(threshold, dtype=object)
+    if obj.ndim == 0:
+        obj = np.full(shape, obj.item(), dtype=object)
+    elif obj.ndim == 1 and obj.shape[0] == n_genomes:
+        obj = np.repeat(obj[:, None], n_segments, axis=1)
+    elif obj.shape != shape:
+        want = f"({n_genomes},)" + (f" or ({n_genomes}, {n_segments})" if n_segments > 1 else "")
+        raise ConfigError(f"threshold must be a number, None or of shape {want}, got shape {obj.shape}")
+    out = np.empty(shape)
+    for idx, v in np.ndenumerate(obj):
+        where = "threshold" + "".join(f"[{j}]" for j in idx[: np.ndim(threshold)])
+        if v is None:
+            out[idx] = np.inf
+            continue
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{where} must be a number >= 0 or None, got {v!r}")
+        if not float(v) >= 0:  # NaN too
+            raise ConfigError(
+                f"{where} is {v!r}: a drift band is a difference of weights >= 0 (0.05: 5 points; inf or None: none)"
+            )
+        out[idx] = float(v)
+    return out
 
 
 def validate_weights(weights, n_assets: int, symbols=None) -> np.ndarray:
@@ -251,12 +372,13 @@ def backtest(
     *,
     segment_starts=None,
     rebalance="M",
+    threshold=None,
     fees: float = 0.0,
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
     engine: str = "fast",
 ) -> Backtest:
-    """Simulate a population of genomes; return values, turnover and the rebalance mask.
+    """Simulate a population of genomes; return values, turnover and the bars each genome rebalanced on.
 
     See :func:`simulate` for the parameters.
     """
@@ -267,16 +389,20 @@ def backtest(
     else:
         w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
     fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
-    mask = rebalance_mask(prices.index, rebalance)
+    masks, mask_of = rebalance_masks(prices.index, rebalance, w.shape[0], None if segment_starts is None else starts)
+    thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
     if engine == "fast":
-        value, traded = _simulate_fast(prices.close, w, starts, mask, fees, slippage, init_cash)
+        value, traded, rebalanced = _simulate_fast(
+            prices.close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash
+        )
     elif engine == "vectorbt":
-        value, traded = _simulate_vectorbt(prices, w, starts, mask, fees, slippage, init_cash)
+        drift = threshold is not None
+        value, traded, rebalanced = _simulate_vectorbt(
+            prices, w, starts, masks[mask_of].T, thresholds if drift else None, fees, slippage, init_cash
+        )
     else:
         raise ConfigError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    effective = mask.copy()
-    effective[starts] = True
-    return Backtest(value=value, traded=traded, rebalance=effective, segment_starts=starts)
+    return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=starts)
 
 
 def simulate(
@@ -285,6 +411,7 @@ def simulate(
     *,
     segment_starts=None,
     rebalance="M",
+    threshold=None,
     fees: float = 0.0,
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
@@ -306,14 +433,25 @@ def simulate(
         rebalance bar, in addition to the bars of ``rebalance`` (an every-N-bars policy keeps counting
         from bar 0). Each genome is one portfolio throughout: cash, positions and fees carry across
         segments. None (default): static weights.
-    rebalance : {"once", "D", "W", "M", "Q"} or int
-        When to trade back to the target weights (see :func:`rebalance_mask`).
+    rebalance : {"once", "D", "W", "M", "Q"} or int, or one per genome
+        When to trade back to the target weights (see :func:`rebalance_mask`): one policy for every genome,
+        or a sequence of one per genome; with ``segment_starts`` an entry may also be a sequence of one
+        policy per segment (see :func:`rebalance_masks`).
+    threshold : float, or one per genome, optional
+        A drift band: on any bar where some asset's current weight (``position * close / value``, the value
+        being cash + sum(position * close) before trading, at that bar's close) differs from its target by at
+        least ``threshold`` in absolute terms, the genome's whole portfolio trades back to target on that bar,
+        exactly as on a calendar rebalance. Calendar and drift triggers combine (``rebalance="once",
+        threshold=0.05`` is pure drift-band rebalancing); the first bar always allocates. A number >= 0 for
+        every genome, or an array (n_genomes,) (with ``segment_starts`` also (n_genomes, n_segments)); ``inf``
+        or None entries have no band; 0 rebalances on every bar. None (default): calendar rebalancing only.
     fees, slippage : float
         Proportional fees on traded notional and proportional price slippage, in [0, 1).
     init_cash : float
         Starting cash of every genome.
     engine : {"fast", "vectorbt"}
-        The Numba population kernel, or the vectorbt reference (``Portfolio.from_orders``).
+        The Numba population kernel, or the vectorbt reference: ``Portfolio.from_orders`` for calendar
+        rebalancing, ``Portfolio.from_order_func`` when a ``threshold`` is given.
 
     Returns
     -------
@@ -324,7 +462,7 @@ def simulate(
     GenomeError
         Invalid weights (see :func:`validate_weights`, :func:`validate_schedule`).
     ConfigError
-        Invalid ``segment_starts``, rebalance policy, costs or engine.
+        Invalid ``segment_starts``, rebalance policy, threshold, costs or engine.
     DataError
         ``close`` is neither Prices nor a DataFrame of valid prices.
     """
@@ -333,6 +471,7 @@ def simulate(
         weights,
         segment_starts=segment_starts,
         rebalance=rebalance,
+        threshold=threshold,
         fees=fees,
         slippage=slippage,
         init_cash=init_cash,
@@ -340,69 +479,113 @@ def simulate(
     ).value
 
 
-def _simulate_fast(close, w, starts, mask, fees, slippage, init_cash):
-    """The Numba population kernel; ``w`` (n_genomes, n_segments, n_assets), ``starts`` (n_segments,)."""
+def _simulate_fast(close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash):
+    """The Numba population kernel; ``w`` (n_genomes, n_segments, n_assets), ``starts`` (n_segments,), ``masks``
+    (n_masks, n_bars) with ``mask_of`` (n_genomes,), ``thresholds`` (n_genomes, n_segments)."""
     n_genomes = w.shape[0]
-    value = np.empty((n_genomes, close.shape[0]), dtype=np.float64)
+    n_bars = close.shape[0]
+    value = np.empty((n_genomes, n_bars), dtype=np.float64)
     traded = np.empty(n_genomes, dtype=np.float64)
+    rebalanced = np.empty((n_genomes, n_bars), dtype=np.bool_)
     longonly = (w >= 0).all(axis=(1, 2))
-    nb.simulate_population_nb(close, w, starts, mask, fees, slippage, init_cash, longonly, value, traded)
-    return value.T, traded
+    nb.simulate_population_nb(
+        close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash, longonly, value, traded, rebalanced
+    )
+    return value.T, traded, rebalanced.T
 
 
-def _vbt_portfolio(prices: Prices, wc, starts, mask, fees, slippage, init_cash):
-    """vectorbt's ``from_orders`` for genomes ``wc`` (m, n_segments, n_assets), one group each; ``mask`` already
-    holds the segment starts. On every rebalance bar the size array holds the active segment's targets."""
+def _vbt_portfolio(prices: Prices, wc, starts, gmask, thresholds, fees, slippage, init_cash):
+    """The vectorbt reference for genomes ``wc`` (m, n_segments, n_assets), one group each.
+
+    ``gmask`` (n_bars, m) holds each genome's calendar bars (the segment starts are added here). Without a
+    drift band (``thresholds`` None) this is ``from_orders``: on every rebalance bar the size array holds the
+    active segment's targets. With ``thresholds`` (m, n_segments) it is ``from_order_func`` with the callbacks of
+    :mod:`genetic_sizer._vbt_reference`, which decide each bar. Returns ``(portfolio, tiled close, the bars each
+    genome rebalanced on (n_bars, m))``.
+    """
     import vectorbt as vbt
     from vectorbt.portfolio.enums import Direction
 
     n_assets = prices.n_assets
     m = wc.shape[0]
-    rows = np.flatnonzero(mask)
-    active = np.searchsorted(starts, rows, side="right") - 1  # segment of each rebalance bar
     tiled = np.tile(prices.close, (1, m))
-    size = np.full(tiled.shape, np.nan)
-    # row r of the rebalance bars: genome-major targets of segment active[r]
-    size[rows] = wc[:, active, :].transpose(1, 0, 2).reshape(len(rows), m * n_assets)
-    direction = np.where(np.repeat((wc >= 0).all(axis=(1, 2)), n_assets), Direction.LongOnly, Direction.Both)
-    pf = vbt.Portfolio.from_orders(
-        close=pd.DataFrame(tiled, index=prices.index),
-        size=size,
-        size_type="targetpercent",
-        direction=direction[None, :],
-        group_by=np.repeat(np.arange(m), n_assets),
+    close = pd.DataFrame(tiled, index=prices.index)
+    longonly = (wc >= 0).all(axis=(1, 2))
+    group_by = np.repeat(np.arange(m), n_assets)
+    gmask = gmask.copy()
+    gmask[starts] = True
+    if thresholds is None:
+        size = np.full(tiled.shape, np.nan)
+        for g in range(m):
+            rows = np.flatnonzero(gmask[:, g])
+            active = np.searchsorted(starts, rows, side="right") - 1  # segment of each rebalance bar
+            size[rows, g * n_assets : (g + 1) * n_assets] = wc[g, active]
+        direction = np.where(np.repeat(longonly, n_assets), Direction.LongOnly, Direction.Both)
+        pf = vbt.Portfolio.from_orders(
+            close=close,
+            size=size,
+            size_type="targetpercent",
+            direction=direction[None, :],
+            group_by=group_by,
+            cash_sharing=True,
+            call_seq="auto",
+            fees=fees,
+            slippage=slippage,
+            init_cash=init_cash,
+            min_size=nb.MIN_SIZE,
+            freq=None,
+        )
+        return pf, tiled, gmask
+    from genetic_sizer import _vbt_reference as R
+
+    directions = np.where(longonly, int(Direction.LongOnly), int(Direction.Both)).astype(np.int64)
+    rebalanced = np.zeros((prices.n_bars, m), dtype=np.bool_)
+    pf = vbt.Portfolio.from_order_func(
+        close,
+        R.order_func_nb,
+        float(fees),
+        float(slippage),
+        directions,
+        float(nb.MIN_SIZE),
+        pre_segment_func_nb=R.pre_segment_nb,
+        pre_segment_args=(
+            np.ascontiguousarray(wc),
+            np.asarray(starts, dtype=np.int64),
+            np.ascontiguousarray(gmask),
+            np.ascontiguousarray(thresholds, dtype=np.float64),
+            directions,
+            rebalanced,
+        ),
+        group_by=group_by,
         cash_sharing=True,
-        call_seq="auto",
-        fees=fees,
-        slippage=slippage,
         init_cash=init_cash,
-        min_size=nb.MIN_SIZE,
         freq=None,
     )
-    return pf, tiled
+    return pf, tiled, rebalanced
 
 
-def _simulate_vectorbt(prices: Prices, w, starts, mask, fees, slippage, init_cash):
-    """The reference: vectorbt's from_orders, one group per genome, in bounded chunks of genomes.
+def _simulate_vectorbt(prices: Prices, w, starts, gmask, thresholds, fees, slippage, init_cash):
+    """The reference, one group per genome, in bounded chunks of genomes (see :func:`_vbt_portfolio`).
 
-    ``w`` (n_genomes, n_segments, n_assets) with segments starting at ``starts``; ``mask`` is the policy's
-    rebalance mask, to which the segment starts are added. On every rebalance bar the size array holds
-    the active segment's targets, NaN elsewhere.
+    ``w`` (n_genomes, n_segments, n_assets) with segments starting at ``starts``; ``gmask`` (n_bars, n_genomes)
+    each genome's calendar bars; ``thresholds`` (n_genomes, n_segments) or None (calendar rebalancing only:
+    ``from_orders``).
     """
     n_bars, n_assets = prices.close.shape
     n_genomes = w.shape[0]
-    mask = mask.copy()
-    mask[starts] = True
     chunk = max(1, VBT_CHUNK_CELLS // (n_bars * n_assets))
     value = np.empty((n_bars, n_genomes), dtype=np.float64)
     traded = np.empty(n_genomes, dtype=np.float64)
+    rebalanced = np.empty((n_bars, n_genomes), dtype=np.bool_)
     for lo in range(0, n_genomes, chunk):
         hi = min(n_genomes, lo + chunk)
         m = hi - lo
-        pf, tiled = _vbt_portfolio(prices, w[lo:hi], starts, mask, fees, slippage, init_cash)
+        th = None if thresholds is None else thresholds[lo:hi]
+        pf, tiled, reb = _vbt_portfolio(prices, w[lo:hi], starts, gmask[:, lo:hi], th, fees, slippage, init_cash)
         value[:, lo:hi] = pf.value().to_numpy().reshape(n_bars, m)
-        traded[lo:hi] = _vbt_traded(pf, tiled, mask, m, n_assets, init_cash)
-    return value, traded
+        traded[lo:hi] = _vbt_traded(pf, tiled, reb, m, n_assets)
+        rebalanced[:, lo:hi] = reb
+    return value, traded, rebalanced
 
 
 def holdings(
@@ -411,6 +594,7 @@ def holdings(
     *,
     segment_starts=None,
     rebalance="M",
+    threshold=None,
     fees: float = 0.0,
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
@@ -419,8 +603,9 @@ def holdings(
     (weights drift between rebalances), computed by the vectorbt reference engine.
 
     Parameters are those of :func:`simulate` for a single genome (``weights`` (n_assets,), or
-    (n_segments, n_assets) with ``segment_starts``). Returns the weights over time (a DataFrame: time index,
-    one column per symbol; cash is what the columns leave to 1) and the rebalance mask.
+    (n_segments, n_assets) with ``segment_starts``; ``rebalance`` one policy, or with ``segment_starts`` one per
+    segment; ``threshold`` a number, or one per segment). Returns the weights over time (a DataFrame: time
+    index, one column per symbol; cash is what the columns leave to 1) and the bars it rebalanced on (n_bars,).
     """
     prices = _as_prices(close)
     w = np.asarray(weights, dtype=np.float64)
@@ -432,27 +617,29 @@ def holdings(
     if w.shape[0] != 1:
         raise GenomeError(f"holdings are those of one genome, got {w.shape[0]}")
     fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
-    mask = rebalance_mask(prices.index, rebalance)
-    mask[starts] = True
-    pf, _ = _vbt_portfolio(prices, w, starts, mask, fees, slippage, init_cash)
+    policy = rebalance if _is_policy(rebalance) else [rebalance]
+    masks, mask_of = rebalance_masks(prices.index, policy, 1, None if segment_starts is None else starts)
+    thresholds = None if threshold is None else validate_thresholds([threshold], 1, starts.size)
+    pf, _, rebalanced = _vbt_portfolio(prices, w, starts, masks[mask_of].T, thresholds, fees, slippage, init_cash)
     asset_value = pf.asset_value(group_by=False).to_numpy()
     total = pf.value().to_numpy().reshape(-1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(total > 0, asset_value / total, np.nan)
-    return pd.DataFrame(frac, index=prices.index, columns=list(prices.symbols)), mask
+    return pd.DataFrame(frac, index=prices.index, columns=list(prices.symbols)), rebalanced[:, 0]
 
 
-def _vbt_traded(pf, tiled_close, mask, n_groups, n_assets, init_cash) -> np.ndarray:
-    """Turnover sum from vectorbt's order records, the same definition as the fast kernel's."""
+def _vbt_traded(pf, tiled_close, rebalanced, n_groups, n_assets) -> np.ndarray:
+    """Turnover sum from vectorbt's order records, the same definition as the fast kernel's: over each genome's
+    rebalance bars after the first (``rebalanced`` (n_bars, n_groups)), the traded notional divided by the group
+    value before trading (bars where that value is not positive count nothing)."""
     rec = pf.orders.values
     cash = pf.cash().to_numpy().reshape(-1, n_groups)  # after each bar's orders
     assets = pf.assets().to_numpy()  # (n_bars, n_columns)
-    rows = np.flatnonzero(mask)
-    rows = rows[rows > 0]
-    pre_value = np.empty((len(rows), n_groups))
-    for j, i in enumerate(rows):
-        held = assets[i - 1] * tiled_close[i]
-        pre_value[j] = cash[i - 1] + held.reshape(n_groups, n_assets).sum(axis=1)
-    notional = np.zeros((tiled_close.shape[0], n_groups))
+    n_bars = tiled_close.shape[0]
+    held = (assets[:-1] * tiled_close[1:]).reshape(n_bars - 1, n_groups, n_assets).sum(axis=2)
+    pre_value = cash[:-1] + held  # bars 1 .. n-1, before their orders
+    notional = np.zeros((n_bars, n_groups))
     np.add.at(notional, (rec["idx"], rec["col"] // n_assets), rec["size"] * rec["price"])
-    return (notional[rows] / pre_value).sum(axis=0)
+    counted = rebalanced[1:] & (pre_value > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(counted, notional[1:] / pre_value, 0.0).sum(axis=0)

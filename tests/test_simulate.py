@@ -224,7 +224,7 @@ def test_schedule_by_hand_switch_carries_capital_and_fees():
     # bar 0: 100 A; bar 1: 100 A sold for 2000, 200 B bought; bar 2: 200 B at 5
     np.testing.assert_allclose(bt.value[:, 0], [1000.0, 2000.0, 1000.0], rtol=1e-14)
     np.testing.assert_allclose(bt.traded, [(2000.0 + 2000.0) / 2000.0], rtol=1e-14)
-    assert bt.rebalance.tolist() == [True, True, False]
+    assert bt.rebalance.tolist() == [[True], [True], [False]]  # (n_bars, n_genomes)
     # with 1% fees the buy of A is cut to 1000 / 1.01; the switch sells it less 1% and the buy of B is cut
     # to the cash left: the fees of both segments compound in one portfolio
     v = simulate(_tiny(), w, segment_starts=[0, 1], rebalance="once", init_cash=1000.0, fees=0.01)
@@ -293,7 +293,8 @@ def test_schedule_rebalance_mask_adds_segment_starts_and_keeps_the_count():
     w = random_schedule(2, 3, 3, seed=25)
     bt = backtest(p, w, segment_starts=[0, 7, 8], rebalance=5)
     # every 5 bars still counts from bar 0; the starts 7 and 8 are added
-    assert np.flatnonzero(bt.rebalance).tolist() == [0, 5, 7, 8, 10, 15, 20, 25, 30, 35]
+    assert bt.rebalance.shape == (40, 2) and (bt.rebalance == bt.rebalance[:, :1]).all()
+    assert np.flatnonzero(bt.rebalance[:, 0]).tolist() == [0, 5, 7, 8, 10, 15, 20, 25, 30, 35]
     assert bt.segment_starts.dtype == np.int64 and bt.segment_starts.tolist() == [0, 7, 8]
     # a start on a calendar bar (10) is one rebalance, not two: same result as without it when the
     # targets do not change
@@ -442,3 +443,184 @@ def test_schedule_vectorbt_engine_chunks_large_populations(monkeypatch):
     fast = backtest(p, w, **kw)
     np.testing.assert_allclose(chunked.value, fast.value, rtol=PARITY_RTOL)
     np.testing.assert_allclose(chunked.traded, fast.traded, rtol=PARITY_RTOL)
+
+
+# ------------------------------------------------------------ drift bands (threshold)
+def test_drift_band_by_hand():
+    # 50/50 of A (10, 20, 20) and B (10, 10, 5), buy and hold plus a drift band
+    p = _tiny()
+    # bar 1: value 1500, A is 2/3 of it (drift 1/6): a band of 0.1 trades back to 50/50, so does bar 2
+    # (37.5 A at 20 = 750 of 1125, drift 1/6 again): rebalancing every bar
+    bt = backtest(p, [0.5, 0.5], rebalance="once", threshold=0.1, init_cash=1000.0)
+    np.testing.assert_allclose(bt.value[:, 0], [1000.0, 1500.0, 1125.0], rtol=1e-14)
+    assert bt.rebalance[:, 0].tolist() == [True, True, True]
+    np.testing.assert_allclose(bt.traded, [2 / 3], rtol=1e-14)
+    # a band of 0.2 lets bar 1 drift (1/6 < 0.2); bar 2: 50 A at 20 = 1000 of 1250, a drift of exactly 0.3
+    for band in (0.2, 0.3):  # >=: a drift equal to the band trades
+        bt = backtest(p, [0.5, 0.5], rebalance="once", threshold=band, init_cash=1000.0)
+        np.testing.assert_allclose(bt.value[:, 0], [1000.0, 1500.0, 1250.0], rtol=1e-14)
+        assert bt.rebalance[:, 0].tolist() == [True, False, True]
+        np.testing.assert_allclose(bt.traded, [(375.0 + 375.0) / 1250.0], rtol=1e-14)  # sell 375 of A, buy B
+    bt = backtest(p, [0.5, 0.5], rebalance="once", threshold=0.3000001, init_cash=1000.0)
+    assert bt.rebalance[:, 0].tolist() == [True, False, False] and bt.traded[0] == 0.0
+    ref = backtest(p, [0.5, 0.5], rebalance="once", threshold=0.3, init_cash=1000.0, engine="vectorbt")
+    assert ref.rebalance[:, 0].tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("kind", ["longonly", "longshort"])
+def test_threshold_zero_is_rebalancing_every_bar(kind):
+    p = make_prices(300, 6, seed=40)
+    w = random_weights(8, 6, seed=40, kind=kind)
+    kw = dict(fees=0.001, slippage=0.002)
+    drift = backtest(p, w, rebalance="once", threshold=0.0, **kw)
+    daily = backtest(p, w, rebalance=1, **kw)
+    assert (daily.value > 0).all()  # nothing wiped out: every bar has a value to measure drift on
+    np.testing.assert_array_equal(drift.value, daily.value)
+    np.testing.assert_array_equal(drift.traded, daily.traded)
+    assert drift.rebalance.all() and daily.rebalance.all()
+
+
+@pytest.mark.parametrize("policy", ["once", "W", "M", 7])
+def test_a_band_nothing_can_cross_is_the_calendar_policy_alone(policy):
+    p = make_prices(400, 5, seed=41)
+    lo = random_weights(6, 5, seed=41)
+    ls = random_weights(6, 5, seed=42, kind="longshort")
+    kw = dict(rebalance=policy, fees=0.001, slippage=0.001)
+    for w, band in ((lo, 1.0), (lo, np.inf), (ls, np.inf)):  # long-only weights never drift by 1 or more
+        calendar = backtest(p, w, **kw)
+        drift = backtest(p, w, threshold=band, **kw)
+        np.testing.assert_array_equal(drift.value, calendar.value)
+        np.testing.assert_array_equal(drift.traded, calendar.traded)
+        np.testing.assert_array_equal(drift.rebalance, calendar.rebalance)
+    # a band that does bind adds rebalance bars to the calendar's and keeps every calendar bar
+    calendar = backtest(p, lo, **kw)
+    drift = backtest(p, lo, threshold=0.02, **kw)
+    assert (drift.rebalance >= calendar.rebalance).all()
+    assert (drift.rebalance.sum(axis=0)[2:] > calendar.rebalance.sum(axis=0)[2:]).all()  # all but the one-hot
+
+
+def test_threshold_and_policy_per_genome_equal_separate_runs():
+    p = make_prices(300, 4, seed=43)
+    w = np.vstack([random_weights(3, 4, seed=43), random_weights(3, 4, seed=44, kind="longshort")])
+    bands = np.array([0.02, np.inf, 0.0, 0.05, 0.1, 0.03])
+    policies = ["once", "M", "W", 5, "Q", "once"]
+    kw = dict(fees=0.002, slippage=0.001)
+    together = backtest(p, w, rebalance=policies, threshold=bands, **kw)
+    for g in range(len(w)):
+        alone = backtest(p, w[g], rebalance=policies[g], threshold=float(bands[g]), **kw)
+        np.testing.assert_array_equal(together.value[:, g], alone.value[:, 0])
+        np.testing.assert_array_equal(together.rebalance[:, g], alone.rebalance[:, 0])
+        assert together.traded[g] == alone.traded[0]
+    # turnover counts each genome's own rebalance bars; they differ between genomes
+    assert len({tuple(np.flatnonzero(r)) for r in together.rebalance.T}) == len(w)
+
+
+def test_drift_band_fast_engine_matches_from_order_func_small():
+    p = make_prices(150, 4, seed=45)
+    w = np.vstack([random_weights(4, 4, seed=45), random_weights(3, 4, seed=46, kind="longshort")])
+    bands = [0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3]
+    fast = backtest(p, w, rebalance="W", threshold=bands, fees=0.002, slippage=0.001)
+    ref = backtest(p, w, rebalance="W", threshold=bands, fees=0.002, slippage=0.001, engine="vectorbt")
+    assert (np.abs(fast.value - ref.value) / ref.value).max() <= PARITY_RTOL
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    weekly = rebalance_mask(p.index, "W")
+    assert (fast.rebalance[~weekly].sum(axis=0)[:3] > 0).all()  # the narrower bands fired between calendar bars
+
+
+def test_from_order_func_reference_equals_from_orders_without_a_band():
+    """The drift-band reference (from_order_func, deciding in its pre-segment function) is the calendar
+    reference (from_orders) exactly when no band can fire, long-only and long/short, with a schedule."""
+    p = make_prices(120, 5, seed=47)
+    w = random_schedule(6, 3, 5, seed=47, kind="mixed")
+    kw = dict(segment_starts=[0, 40, 41], rebalance=["W", "M", 5, "once", "D", "Q"], fees=0.003, slippage=0.002)
+    a = backtest(p, w, threshold=np.inf, engine="vectorbt", **kw)
+    b = backtest(p, w, engine="vectorbt", **kw)
+    np.testing.assert_array_equal(a.value, b.value)
+    np.testing.assert_array_equal(a.traded, b.traded)
+    np.testing.assert_array_equal(a.rebalance, b.rebalance)
+
+
+def test_schedule_with_a_band_and_a_policy_per_segment():
+    """Per-segment policies and bands (what a walk-forward of strategies stitches): before the second segment the
+    genome is its first segment's strategy alone; the engines agree on the whole schedule."""
+    p = make_prices(200, 4, seed=48)
+    w = random_schedule(3, 2, 4, seed=48, kind="mixed")
+    t = 90
+    policies = [["M", "once"], ["once", "W"], [5, 5]]
+    bands = [[0.03, np.inf], [None, 0.04], [0.0, 0.05]]
+    kw = dict(fees=0.001, slippage=0.001)
+    fast = backtest(p, w, segment_starts=[0, t], rebalance=policies, threshold=bands, **kw)
+    ref = backtest(p, w, segment_starts=[0, t], rebalance=policies, threshold=bands, engine="vectorbt", **kw)
+    assert (np.abs(fast.value - ref.value) / ref.value).max() <= PARITY_RTOL
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
+    for g in range(3):
+        first = backtest(p, w[g, 0], rebalance=policies[g][0], threshold=bands[g][0], **kw)
+        np.testing.assert_array_equal(fast.value[:t, g], first.value[:t, 0])
+        np.testing.assert_array_equal(fast.rebalance[:t, g], first.rebalance[:t, 0])
+    # within the second segment, genome 0 follows "once" with no band: it trades only at the switch
+    assert np.flatnonzero(fast.rebalance[t:, 0]).tolist() == [0]
+    # genome 1's second segment is weekly: every Monday after t is a rebalance bar
+    weekly = rebalance_mask(p.index, "W")
+    assert fast.rebalance[t:, 1][weekly[t:]].all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": -0.1}, r"threshold is -0\.1: a drift band is a difference of weights >= 0"),
+        ({"threshold": np.nan}, r"threshold is nan"),
+        ({"threshold": "5%"}, r"threshold must be a number >= 0 or None, got '5%'"),
+        ({"threshold": [0.1, -1.0, 0.1]}, r"threshold\[1\] is -1\.0"),
+        ({"threshold": [0.1, 0.2]}, r"threshold must be a number, None or of shape \(3,\), got shape \(2,\)"),
+        ({"threshold": [0.1, True, 0.1]}, r"threshold\[1\] must be a number >= 0 or None, got True"),
+        ({"rebalance": ["M", "W"]}, r"rebalance: one policy per genome \(3\), got 2"),
+        ({"rebalance": ["M", "m", "W"]}, r"rebalance\[1\] must be .* did you mean 'M'"),
+        ({"rebalance": ["M", ["W", "M"], "W"]}, r"rebalance\[1\] holds 2 policies: one per segment needs"),
+        ({"rebalance": {"M": 1}}, r"rebalance must be a policy or a sequence of one per genome"),
+    ],
+)
+def test_bad_thresholds_and_policies_are_named_errors(kwargs, message):
+    p = make_prices(30, 3, seed=49)
+    with pytest.raises(ConfigError, match=message):
+        backtest(p, random_weights(3, 3, seed=49), **kwargs)
+
+
+def _drift_parity_cases():
+    bands = [0.0, 0.01, 0.03, 0.05, 0.1, 0.3]
+    policies = ["once", "W", "M", 21]
+    kinds = ["longonly", "longshort"]
+    shapes = [(2, 60), (5, 500), (20, 2000), (50, 1000), (3, 3000)]
+    costs = [(0.0, 0.0), (0.0005, 0.0), (0.001, 0.002), (0.01, 0.0), (0.0, 0.01), (0.01, 0.01)]
+    cases = []
+    for n, (band, policy, kind) in enumerate(itertools.product(bands, policies, kinds)):
+        if n % 2:  # half of the product keeps the sweep to minutes; every band, policy and kind still appears
+            continue
+        n_assets, n_bars = shapes[(n // 2) % len(shapes)]
+        fees, slippage = costs[(n // 2) % len(costs)]
+        freq = "h" if n % 8 == 6 else ("B" if n % 8 == 2 else "D")
+        cases.append((n_assets, n_bars, freq, band, policy, kind, fees, slippage, 500 + n))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n_assets", "n_bars", "freq", "band", "policy", "kind", "fees", "slippage", "seed"), _drift_parity_cases()
+)
+def test_drift_band_fast_engine_matches_from_order_func(
+    n_assets, n_bars, freq, band, policy, kind, fees, slippage, seed
+):
+    p = make_prices(n_bars, n_assets, seed=seed, freq=freq)
+    n_genomes = 6 if n_assets * n_bars < 100_000 else 3
+    w = random_weights(n_genomes, n_assets, seed=seed, kind=kind)
+    # the band given as one number, or per genome (one genome without a band)
+    bands = band if seed % 4 else [band] * (n_genomes - 1) + [None]
+    kw = dict(rebalance=policy, threshold=bands, fees=fees, slippage=slippage, init_cash=10_000.0)
+    fast = backtest(p, w, **kw)
+    ref = backtest(p, w, engine="vectorbt", **kw)
+    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
+    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    assert np.ptp(fast.value[-1]) > 0

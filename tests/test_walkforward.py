@@ -163,7 +163,7 @@ def test_out_of_sample_is_one_continuous_portfolio_per_strategy(wf_run, wf_price
         before = ref.value[lo - 1, ga] if lo else 10_000.0
         assert wf.fold_oos[k]["GA"]["total_return"] == pytest.approx(ref.value[hi, ga] / before - 1, rel=1e-8)
     # switching weights at a fold boundary trades (and pays fees): a segment start is a rebalance bar
-    assert all(wf.oos_rebalance[s] for s in starts)
+    assert wf.oos_rebalance[starts].all()  # every strategy, (n_bars, n_strategies)
 
 
 def test_no_look_ahead(wf_run, wf_prices, tmp_path):
