@@ -14,7 +14,9 @@ Layout (every key optional; these are the defaults)::
                 max_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
                 min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null}
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
-    evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...}
+    evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...,
+                genes: null}     # strategy genes evolved beside the weights, e.g.
+                                 # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.genes)
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
 
@@ -40,6 +42,7 @@ import yaml
 from genetic_sizer import vocab as V
 from genetic_sizer.constraints import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION, normalize_keys
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.genes import normalize_genes
 
 __all__ = [
     "DataConfig",
@@ -196,6 +199,9 @@ class EvolutionConfig:
     support_prob: float = 0.1
     hall_of_fame: int | None = None  # default: min(10, population)
     holdout: float | int | str = 0.2
+    genes: dict | None = None  # strategy genes: {threshold: [lo, hi], rebalance: [W, M, ...]}; see genes.py
+    gene_mutation_prob: float = 0.2  # each gene of an offspring mutates with this probability
+    gene_sigma: float = 0.15  # a continuous gene's Gaussian step, as a fraction of its range
 
     def __post_init__(self):
         _number("evolution.population", self.population, lo=4, hi=1_000_000, integer=True)
@@ -221,6 +227,11 @@ class EvolutionConfig:
             object.__setattr__(self, "hall_of_fame", min(10, self.population))
         _number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
         object.__setattr__(self, "holdout", parse_holdout("evolution.holdout", self.holdout))
+        object.__setattr__(self, "genes", normalize_genes(self.genes, "evolution.genes"))
+        value = _number("evolution.gene_mutation_prob", self.gene_mutation_prob, lo=0.0, hi=1.0)
+        object.__setattr__(self, "gene_mutation_prob", value)
+        value = _number("evolution.gene_sigma", self.gene_sigma, lo=0.0, hi=1.0, lo_open=True)
+        object.__setattr__(self, "gene_sigma", value)
 
 
 def parse_holdout(key: str, value) -> float | int | str:
@@ -324,6 +335,9 @@ class WalkForwardConfig:
         return parse_window(f"walkforward.{name}", getattr(self, name))
 
 
+_GENE_KEYS = ("genes", "gene_mutation_prob", "gene_sigma")
+"""Evolution keys that only matter with ``evolution.genes`` (left out of the fingerprint without it)."""
+
 _SECTIONS = {
     "data": DataConfig,
     "portfolio": PortfolioConfig,
@@ -416,9 +430,13 @@ class RunConfig:
         """Fingerprint of everything that determines a run's results (canonical JSON).
 
         The ``parallel`` section is left out: where evaluation runs does not change the result, so a run
-        started serially can be resumed on a cluster.
+        started serially can be resumed on a cluster. So are the gene settings of a run without genes
+        (``evolution.genes`` null), which keeps the fingerprints of runs made before genes existed.
         """
         semantic = {k: v for k, v in self.to_dict().items() if k != "parallel"}
+        if self.evolution.genes is None:
+            for key in _GENE_KEYS:
+                semantic["evolution"].pop(key)
         return hashlib.sha256(json.dumps(semantic, sort_keys=True).encode()).hexdigest()
 
     def dump(self, path: str | Path) -> Path:

@@ -12,6 +12,12 @@ Single objective (``objective: sharpe``)::
         population <- the elite best of the old population + offspring
         hall of fame, logbook, checkpoint
 
+With strategy genes (``evolution.genes``, :mod:`genetic_sizer.genes`) a genome is a strategy: the individual's
+array is still its weights, and its genes (drift band, calendar policy) ride along as ``individual.genes``. A
+crossover of two parents crosses their genes too (a blend for a continuous gene, a swap for a choice), and each
+gene of an offspring mutates with ``evolution.gene_mutation_prob``; the hall of fame and the Pareto front tell
+members apart by weights and genes. Without genes no random number is drawn for them: a run is what it was.
+
 Several objectives (``objective: [sharpe, max_drawdown, turnover]``) run NSGA-II as in DEAP's example:
 ``selTournamentDCD`` for parents, the same variation, ``selNSGA2`` over parents + offspring; the hall of
 fame is the Pareto front of every genome evaluated. The champion of a multi-objective run is the *compromise*
@@ -51,6 +57,7 @@ from genetic_sizer.config import RunConfig
 from genetic_sizer.data import Prices
 from genetic_sizer.errors import CheckpointError, ConfigError
 from genetic_sizer.fitness import Evaluator
+from genetic_sizer.genes import GeneSpace
 from genetic_sizer.parallel import serial_map, split_batches
 from genetic_sizer.rundir import Checkpoint, RunDir
 from genetic_sizer.trials import Trials
@@ -78,6 +85,10 @@ class EvolutionResult:
     distinct genomes evaluated and the variance of their in-sample per-period Sharpe ratios
     (``{"n", "sharpe_variance"}``, for the deflated Sharpe ratio); ``trial_sample`` is a uniform sample of up
     to 1,000 of them (for the probability of backtest overfitting). See :mod:`genetic_sizer.trials`.
+
+    With strategy genes (``genes``, a :class:`~genetic_sizer.genes.GeneSpace`), ``population_genes``,
+    ``members_genes`` and ``trial_sample_genes`` hold the genes of the corresponding rows (n, n_genes); without
+    them they have no columns and every genome follows the portfolio's policy without a drift band.
     """
 
     config: RunConfig
@@ -91,10 +102,25 @@ class EvolutionResult:
     seeds: dict = field(default_factory=dict)
     trials: dict = field(default_factory=dict)
     trial_sample: np.ndarray | None = None
+    genes: GeneSpace | None = None
+    population_genes: np.ndarray | None = None
+    members_genes: np.ndarray | None = None
+    trial_sample_genes: np.ndarray | None = None
 
     @property
     def champion(self) -> np.ndarray:
         return self.members[0]
+
+    @property
+    def champion_genes(self) -> np.ndarray | None:
+        """The champion's strategy genes (None without genes)."""
+        return None if self.genes is None else self.members_genes[0]
+
+    def strategy(self, rank: int = 0) -> dict:
+        """Member ``rank``'s strategy: ``{"rebalance": policy, "threshold": drift band or None}``."""
+        if self.genes is None:
+            return {"rebalance": self.config.portfolio.rebalance, "threshold": None}
+        return self.genes.strategy(self.members_genes[rank])
 
 
 def _deap_classes(maximize: tuple[bool, ...]):
@@ -106,6 +132,11 @@ def _deap_classes(maximize: tuple[bool, ...]):
     if not hasattr(creator, ind_name):
         creator.create(ind_name, np.ndarray, fitness=getattr(creator, fit_name))
     return getattr(creator, ind_name)
+
+
+def _same_genome(a, b) -> bool:
+    """Archive similarity: the same weights and the same strategy genes."""
+    return np.array_equal(a, b) and np.array_equal(a.genes, b.genes)
 
 
 def rank_members(fitness: np.ndarray, maximize: tuple[bool, ...]) -> np.ndarray:
@@ -135,6 +166,8 @@ class _Run:
                 f"got {ev.population}"
             )
         self.space = G.GenomeSpace.from_config(prices.symbols, pf)
+        self.genes = GeneSpace.from_config(config)
+        self.n_genes = 0 if self.genes is None else self.genes.n
         self.evaluator = Evaluator.from_config(prices, config)
         self._evaluate_fn = self.evaluator.with_trial_sharpe()  # objectives, then each genome's per-period Sharpe
         self.maximize = self.evaluator.maximize
@@ -143,16 +176,16 @@ class _Run:
         self._py_state = random.Random(ev.seed).getstate()
         self.logbook = tools.Logbook()
         self.hof = (
-            tools.ParetoFront(similar=np.array_equal)
+            tools.ParetoFront(similar=_same_genome)
             if config.multi_objective
-            else tools.HallOfFame(ev.hall_of_fame, similar=np.array_equal)
+            else tools.HallOfFame(ev.hall_of_fame, similar=_same_genome)
         )
         self.population: list = []
         self.gen = -1
         self.evaluations = 0
         self.elapsed = 0.0
         self.seeds: dict = {}
-        self.trials = Trials(self.space.n_assets, ev.seed)
+        self.trials = Trials(self.space.n_assets + self.n_genes, ev.seed)  # a trial: weights and genes
 
     # ---- helpers -----------------------------------------------------------------------------
     @contextmanager
@@ -166,14 +199,22 @@ class _Run:
             self._py_state = random.getstate()
             random.setstate(outer)
 
-    def _ind(self, w) -> object:
-        return self.Individual(np.array(w, dtype=np.float64))
+    def _ind(self, w, genes=None) -> object:
+        ind = self.Individual(np.array(w, dtype=np.float64))
+        ind.genes = np.empty(0) if genes is None else np.array(genes, dtype=np.float64)
+        return ind
+
+    def _genes_of(self, individuals) -> np.ndarray:
+        """The strategy genes of ``individuals`` as (n, n_genes)."""
+        return np.array([ind.genes for ind in individuals], dtype=np.float64).reshape(len(individuals), self.n_genes)
 
     def _evaluate(self, individuals: list) -> int:
         todo = [ind for ind in individuals if not ind.fitness.valid]
         if not todo:
             return 0
         weights = self.space.validate_population(np.stack([np.asarray(i) for i in todo]))
+        if self.genes is not None:  # each row: the weights, then the genes
+            weights = np.hstack([weights, self.genes.validate_population(self._genes_of(todo))])
         results = self.map_fn(self._evaluate_fn, split_batches(weights, self._batch_size(len(weights))))
         n_obj = len(self.maximize)
         out = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, n_obj + 1) for r in results])
@@ -195,13 +236,16 @@ class _Run:
         return -(-n // workers)
 
     def _vary(self, offspring: list) -> None:
-        ev, rng, space = self.config.evolution, self.rng, self.space
+        ev, rng, space, genes = self.config.evolution, self.rng, self.space, self.genes
         for i in range(0, len(offspring) - 1, 2):
             if rng.random() < ev.crossover_prob:
                 a, b = G.line_crossover(
                     space, np.asarray(offspring[i]), np.asarray(offspring[i + 1]), rng, ev.crossover_alpha
                 )
-                offspring[i], offspring[i + 1] = self._ind(a), self._ind(b)
+                ga, gb = offspring[i].genes, offspring[i + 1].genes
+                if genes is not None:
+                    ga, gb = genes.crossover(ga, gb, rng, ev.crossover_alpha)
+                offspring[i], offspring[i + 1] = self._ind(a, ga), self._ind(b, gb)
         for i in range(len(offspring)):
             if rng.random() < ev.mutation_prob:
                 w = G.mutate(
@@ -215,7 +259,11 @@ class _Run:
                     p_flip=ev.flip_prob,
                     p_support=ev.support_prob,
                 )
-                offspring[i] = self._ind(w)
+                offspring[i] = self._ind(w, offspring[i].genes)
+            if genes is not None:
+                g = genes.mutate(offspring[i].genes, rng, ev.gene_mutation_prob, ev.gene_sigma)
+                if not np.array_equal(g, offspring[i].genes):
+                    offspring[i] = self._ind(offspring[i], g)
 
     def _record(self, nevals: int) -> dict:
         fit = np.array([ind.fitness.values for ind in self.population])
@@ -233,6 +281,16 @@ class _Run:
                 rec[f"{name}_best"] = rec[f"{name}_mean"] = rec[f"{name}_std"] = math.nan
         rec["wiped_out"] = int(wiped.sum())
         rec["diversity"] = G.diversity(np.stack(self.population))
+        if self.genes is not None:  # where the population's strategies are
+            genes = self._genes_of(self.population)
+            th = self.genes.thresholds(genes)
+            if th is not None:
+                rec["threshold_mean"] = float(th.mean())
+                rec["threshold_std"] = float(th.std())
+            if self.genes.rebalance is not None:
+                policies = self.genes.policies(genes)
+                for code in self.genes.rebalance:
+                    rec[f"rebalance_{code}"] = sum(p == code for p in policies)
         self.logbook.record(**rec)
         return rec
 
@@ -251,7 +309,9 @@ class _Run:
             }
             seeds = [allocations[name] for name in self.seeds["used"]]
         randoms = self.space.sample(self.rng, ev.population - len(seeds))
-        self.population = [self._ind(w) for w in [*seeds, *randoms]]
+        weights = [*seeds, *randoms]
+        genes = [None] * len(weights) if self.genes is None else self.genes.sample(self.rng, len(weights))
+        self.population = [self._ind(w, g) for w, g in zip(weights, genes, strict=True)]
         nevals = self._evaluate(self.population)
         if self.config.multi_objective:
             with self._py_random():
@@ -278,7 +338,7 @@ class _Run:
         return nevals
 
     def _clone(self, ind):
-        new = self._ind(ind)
+        new = self._ind(ind, ind.genes)
         if ind.fitness.valid:
             new.fitness.values = ind.fitness.values
         if hasattr(ind.fitness, "crowding_dist"):
@@ -288,7 +348,7 @@ class _Run:
     # ---- checkpoints -------------------------------------------------------------------------
     def _state(self) -> Checkpoint:
         n_obj = len(self.maximize)
-        archive, archive_fit = self._archive_arrays()
+        archive, archive_fit, archive_genes = self._archive_arrays()
         return Checkpoint(
             config_sha256=self.config.sha256(),
             data_sha256=self.prices.sha256(),
@@ -305,22 +365,27 @@ class _Run:
             py_random=self._py_state,
             seeds=self.seeds,
             trials=self.trials.state(),
+            population_genes=self._genes_of(self.population) if self.genes is not None else None,
+            archive_genes=archive_genes if self.genes is not None else None,
         )
 
-    def _archive_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The hall of fame / Pareto front as (members, fitness), in DEAP's order (best first)."""
+    def _archive_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The hall of fame / Pareto front as (members, fitness, genes), in DEAP's order (best first)."""
         items = list(self.hof)
         if not items:
-            return np.empty((0, self.space.n_assets)), np.empty((0, len(self.maximize)))
-        return np.stack(items), np.array([i.fitness.values for i in items], dtype=np.float64)
+            return np.empty((0, self.space.n_assets)), np.empty((0, len(self.maximize))), np.empty((0, self.n_genes))
+        fit = np.array([i.fitness.values for i in items], dtype=np.float64)
+        return np.stack(items), fit, self._genes_of(items)
 
-    def _restore_archive(self, members: np.ndarray, fitness: np.ndarray) -> None:
+    def _restore_archive(self, members: np.ndarray, fitness: np.ndarray, genes: np.ndarray | None = None) -> None:
         """Rebuild the archive through DEAP's public API. ``insert`` bisects DEAP's ascending keys and puts a
         newcomer before members of equal fitness, so inserting worst first reproduces the saved order exactly,
         ties included."""
         self.hof.clear()
-        for w, f in zip(members[::-1], fitness[::-1], strict=True):
-            ind = self._ind(w)
+        if genes is None:
+            genes = [None] * len(members)
+        for w, f, g in zip(members[::-1], fitness[::-1], genes[::-1], strict=True):
+            ind = self._ind(w, g)
             ind.fitness.values = tuple(float(x) for x in f)
             self.hof.insert(ind)
 
@@ -347,19 +412,22 @@ class _Run:
             problems.append(f"a hall of fame of {len(cp.archive)}, the config keeps {ev.hall_of_fame}")
         if cp.generation > ev.generations:
             problems.append(f"generation {cp.generation}, the config runs {ev.generations}")
+        if cp.n_genes != self.n_genes:
+            problems.append(f"{cp.n_genes} strategy genes, the config evolves {self.n_genes}")
         if problems:
             raise CheckpointError(f"{where} does not fit this run: {'; '.join(problems)}")
         self.gen = cp.generation
         self.evaluations = cp.evaluations
         self.elapsed = cp.elapsed
         self.population = []
-        for w, f, c in zip(cp.population, cp.fitness, cp.crowding, strict=True):
-            ind = self._ind(w)
+        pop_genes = cp.population_genes if self.n_genes else [None] * len(cp.population)
+        for w, f, c, g in zip(cp.population, cp.fitness, cp.crowding, pop_genes, strict=True):
+            ind = self._ind(w, g)
             ind.fitness.values = tuple(float(x) for x in f)
             if not math.isnan(c):
                 ind.fitness.crowding_dist = float(c)
             self.population.append(ind)
-        self._restore_archive(cp.archive, cp.archive_fitness)
+        self._restore_archive(cp.archive, cp.archive_fitness, cp.archive_genes if self.n_genes else None)
         self.logbook = tools.Logbook()
         for rec in cp.logbook:
             self.logbook.record(**rec)
@@ -388,10 +456,12 @@ class _Run:
         return self._result()
 
     def _result(self) -> EvolutionResult:
-        members, fit = self._archive_arrays()
+        members, fit, members_genes = self._archive_arrays()
         if self.config.multi_objective:
             order = rank_members(fit, self.maximize)
-            members, fit = members[order], fit[order]
+            members, fit, members_genes = members[order], fit[order], members_genes[order]
+        n_assets = self.space.n_assets
+        sample = self.trials.sample
         return EvolutionResult(
             config=self.config,
             space=self.space,
@@ -403,7 +473,11 @@ class _Run:
             evaluations=self.evaluations,
             seeds=self.seeds,
             trials=self.trials.summary(),
-            trial_sample=self.trials.sample.copy(),
+            trial_sample=sample[:, :n_assets].copy(),
+            genes=self.genes,
+            population_genes=self._genes_of(self.population),
+            members_genes=members_genes,
+            trial_sample_genes=sample[:, n_assets:].copy(),
         )
 
 

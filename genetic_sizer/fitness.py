@@ -50,6 +50,7 @@ import numpy as np
 from genetic_sizer import nb
 from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.genes import GeneSpace
 
 __all__ = ["CAP", "MAXIMIZE", "METRICS", "WIPED_OUT_FITNESS", "Evaluator", "compute_metrics", "wiped_out_fitness"]
 
@@ -125,8 +126,10 @@ def compute_metrics(
 class Evaluator:
     """A picklable fitness function over batches of genomes: ``evaluator(batch) -> (k, n_objectives)``.
 
-    It holds the price data and the portfolio settings; the evolution loop hands batches of weight
-    vectors to it through an injectable ``map`` (serial, or Ray workers). Objective values are returned
+    It holds the price data and the portfolio settings; the evolution loop hands batches of genomes to it
+    through an injectable ``map`` (serial, or Ray workers). Each row of a batch is a weight vector, followed by
+    the genome's strategy genes when the run evolves them (``genes``, a :class:`~genetic_sizer.genes.GeneSpace`):
+    every genome is then simulated with its own calendar policy and drift band. Objective values are returned
     in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
     :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar) gets
     :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
@@ -137,10 +140,23 @@ class Evaluator:
     prices : Prices
     objectives : sequence of metric names (see :data:`METRICS`)
     rebalance, fees, slippage, init_cash, engine :
-        As for :func:`genetic_sizer.simulate.backtest`.
+        As for :func:`genetic_sizer.simulate.backtest`; ``rebalance`` is the policy of weights without genes.
+    genes : GeneSpace, optional
+        The strategy genes each row carries after its weights.
     """
 
-    def __init__(self, prices, objectives, *, rebalance="M", fees=0.0, slippage=0.0, init_cash=10_000.0, engine="fast"):
+    def __init__(
+        self,
+        prices,
+        objectives,
+        *,
+        rebalance="M",
+        fees=0.0,
+        slippage=0.0,
+        init_cash=10_000.0,
+        engine="fast",
+        genes=None,
+    ):
         unknown = [o for o in objectives if o not in MAXIMIZE]
         if unknown or not objectives:
             raise ConfigError(f"objective must be names from {sorted(MAXIMIZE)}, got {list(objectives)!r}")
@@ -153,7 +169,13 @@ class Evaluator:
         self.slippage = float(slippage)
         self.init_cash = float(init_cash)
         self.engine = engine
+        self.genes = genes
         self.trial_sharpe = False
+
+    @property
+    def n_genes(self) -> int:
+        """Genes after the weights in each row of a batch (0 without strategy genes)."""
+        return 0 if self.genes is None else self.genes.n
 
     def with_trial_sharpe(self) -> Evaluator:
         """A copy whose call returns one more column after the objectives: each genome's in-sample per-period
@@ -164,7 +186,8 @@ class Evaluator:
 
     @classmethod
     def from_config(cls, prices, config) -> Evaluator:
-        """The evaluator a :class:`~genetic_sizer.config.RunConfig` describes, on ``prices``."""
+        """The evaluator a :class:`~genetic_sizer.config.RunConfig` describes, on ``prices`` (with the strategy
+        genes of ``evolution.genes``, if any)."""
         pf = config.portfolio
         return cls(
             prices,
@@ -174,6 +197,7 @@ class Evaluator:
             slippage=pf.slippage,
             init_cash=pf.init_cash,
             engine=config.engine,
+            genes=GeneSpace.from_config(config),
         )
 
     @property
@@ -190,14 +214,27 @@ class Evaluator:
         f = np.asarray(fitness, dtype=np.float64).reshape(-1, len(self.objectives))
         return (f == self.wiped_out_fitness).all(axis=1)
 
-    def backtest(self, weights, engine: str | None = None):
-        """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets)."""
+    def strategy_of(self, genes=None) -> tuple:
+        """``(rebalance, threshold)`` for :func:`~genetic_sizer.simulate.backtest`: the genomes' own policies and
+        drift bands when ``genes`` (n, n_genes) are given, else the portfolio's policy without a band."""
+        if genes is None or self.genes is None:
+            return self.rebalance, None
+        genes = np.asarray(genes, dtype=np.float64).reshape(-1, self.genes.n)
+        policies = self.genes.policies(genes)
+        rebalance = policies[0] if len(set(policies)) == 1 else policies
+        return rebalance, self.genes.thresholds(genes)
+
+    def backtest(self, weights, engine: str | None = None, genes=None):
+        """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets), with each genome's
+        strategy ``genes`` (n_genomes, n_genes) when given (else the portfolio's policy, no drift band)."""
         from genetic_sizer.simulate import backtest
 
+        rebalance, threshold = self.strategy_of(genes)
         return backtest(
             self.prices,
             weights,
-            rebalance=self.rebalance,
+            rebalance=rebalance,
+            threshold=threshold,
             fees=self.fees,
             slippage=self.slippage,
             init_cash=self.init_cash,
@@ -210,12 +247,21 @@ class Evaluator:
             bt.value, init_cash=self.init_cash, periods_per_year=self.prices.periods_per_year, traded=bt.traded
         )
 
-    def metrics(self, weights, engine: str | None = None) -> dict[str, np.ndarray]:
-        """Every metric of every genome in ``weights`` (n_genomes, n_assets)."""
-        return self.metrics_of(self.backtest(weights, engine))
+    def metrics(self, weights, engine: str | None = None, genes=None) -> dict[str, np.ndarray]:
+        """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given)."""
+        return self.metrics_of(self.backtest(weights, engine, genes))
+
+    def split(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
+        """A batch's rows as ``(weights, genes)`` (genes None without strategy genes)."""
+        rows = np.asarray(batch, dtype=np.float64)
+        if self.genes is None:
+            return rows, None
+        n_assets = rows.shape[-1] - self.genes.n
+        return rows[..., :n_assets], rows[..., n_assets:]
 
     def __call__(self, batch) -> np.ndarray:
-        m = self.metrics(batch)
+        weights, genes = self.split(batch)
+        m = self.metrics(weights, genes=genes)
         fitness = np.column_stack([m[o] for o in self.objectives])
         fitness[m["wiped_out"] > 0] = self.wiped_out_fitness
         if self.trial_sharpe:

@@ -6,7 +6,8 @@ Layout::
     checkpoint.json                  the last finished generation: counters, random states, logbook, seeds,
                                      and the name and SHA-256 of the arrays file beside it
     checkpoint-<gen>-<sha12>.npz     population, fitness, crowding distances, the hall of fame / Pareto front,
-                                     Python's random state, the seeded classical allocations
+                                     Python's random state, the seeded classical allocations (and, for a run
+                                     that evolves strategy genes, the genes of the population and the archive)
     logbook.csv                      one row per generation
     hall_of_fame.csv | pareto.csv    every metric and weight of each member      (written by finalize)
     summary.csv, *.png               champion beside the classical allocations     (written by finalize)
@@ -71,6 +72,8 @@ _ARRAY_KEYS = (
     "trial_keys",
     "trial_sample",
 )
+_GENE_ARRAY_KEYS = ("population_genes", "archive_genes")
+"""Arrays a checkpoint holds only when the run evolves strategy genes (``n_genes`` > 0 in its header)."""
 _PY_STATE_LEN = 625  # random.getstate()[1]: 624 words of Mersenne Twister state and the position
 
 
@@ -82,7 +85,9 @@ class Checkpoint:
     ``crowding`` the NSGA-II crowding distance of each population member (NaN when none was assigned);
     ``np_rng`` the operators' ``numpy`` bit generator state (``Generator.bit_generator.state``); ``py_random``
     DEAP's ``random.getstate()``; ``seeds`` is empty or ``{"used": [names], "skipped": {name: reason},
-    "allocations": {name: weights}}``; ``trials`` is :meth:`genetic_sizer.trials.Trials.state` (scalars, arrays).
+    "allocations": {name: weights}}``; ``trials`` is :meth:`genetic_sizer.trials.Trials.state` (scalars, arrays;
+    a trial's row is its weights followed by its genes). ``population_genes`` / ``archive_genes`` (n, n_genes)
+    are the strategy genes of the population and the archive (zero columns for a run without genes).
     """
 
     config_sha256: str
@@ -100,6 +105,12 @@ class Checkpoint:
     py_random: tuple
     seeds: dict = field(default_factory=dict)
     trials: tuple[dict, dict] = field(default_factory=lambda: ({}, {}))
+    population_genes: np.ndarray | None = None
+    archive_genes: np.ndarray | None = None
+
+    @property
+    def n_genes(self) -> int:
+        return 0 if self.population_genes is None else int(np.shape(self.population_genes)[1])
 
     # ---- to files ----------------------------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -110,7 +121,14 @@ class Checkpoint:
             if allocations
             else np.empty((0, n_assets))
         )
+        genes = {}
+        if self.n_genes:
+            genes = {
+                "population_genes": np.asarray(self.population_genes, dtype=np.float64),
+                "archive_genes": np.asarray(self.archive_genes, dtype=np.float64).reshape(-1, self.n_genes),
+            }
         return {
+            **genes,
             "population": np.asarray(self.population, dtype=np.float64),
             "fitness": np.asarray(self.fitness, dtype=np.float64),
             "crowding": np.asarray(self.crowding, dtype=np.float64),
@@ -119,7 +137,9 @@ class Checkpoint:
             "py_random_state": np.array(self.py_random[1], dtype=np.uint32),
             "seed_allocations": seed_w,
             "trial_keys": np.asarray(self.trials[1]["trial_keys"], dtype=np.uint64),
-            "trial_sample": np.asarray(self.trials[1]["trial_sample"], dtype=np.float64).reshape(-1, n_assets),
+            "trial_sample": np.asarray(self.trials[1]["trial_sample"], dtype=np.float64).reshape(
+                -1, n_assets + self.n_genes
+            ),
         }
 
     def _header(self, arrays_name: str, arrays_sha256: str) -> dict:
@@ -143,6 +163,7 @@ class Checkpoint:
             "elapsed": float(self.elapsed),
             "n_assets": int(self.population.shape[1]),
             "n_objectives": int(self.fitness.shape[1]),
+            "n_genes": self.n_genes,
             "np_rng": self.np_rng,
             "py_random": {"version": int(version), "gauss_next": gauss_next},
             "seeds": seeds,
@@ -392,7 +413,7 @@ class RunDir:
         _Check(path).header(head)
         arrays_path = self.path / head["arrays"]
         arrays = _load_arrays(arrays_path, head["arrays_sha256"])
-        n_assets, n_obj = head["n_assets"], head["n_objectives"]
+        n_assets, n_obj, n_genes = head["n_assets"], head["n_objectives"], head.get("n_genes", 0)
         seed_names = head["seeds"]["allocations"] if head["seeds"] else []
         check = _Check(arrays_path)
         pop = check.array(arrays, "population", np.float64, (None, n_assets), finite=True)
@@ -408,11 +429,15 @@ class RunDir:
         trials = head["trials"]
         keys = check.array(arrays, "trial_keys", np.uint64, (trials["n"],))
         sample = check.array(
-            arrays, "trial_sample", np.float64, (min(trials["n"], trials["capacity"]), n_assets), finite=True
+            arrays, "trial_sample", np.float64, (min(trials["n"], trials["capacity"]), n_assets + n_genes), finite=True
         )
         if len(np.unique(keys)) != len(keys):
             raise CheckpointError(f"{arrays_path}: trial_keys holds duplicates")
-        extra = sorted(set(arrays) - set(_ARRAY_KEYS))
+        pop_genes = archive_genes = None
+        if n_genes:
+            pop_genes = check.array(arrays, "population_genes", np.float64, (n, n_genes), finite=True)
+            archive_genes = check.array(arrays, "archive_genes", np.float64, (archive.shape[0], n_genes), finite=True)
+        extra = sorted(set(arrays) - set(_ARRAY_KEYS) - (set(_GENE_ARRAY_KEYS) if n_genes else set()))
         if extra:
             raise CheckpointError(f"{arrays_path}: unexpected arrays {extra}")
         py_random = (head["py_random"]["version"], tuple(int(x) for x in words), head["py_random"]["gauss_next"])
@@ -443,6 +468,8 @@ class RunDir:
             py_random=py_random,
             seeds=seeds,
             trials=(trials, {"trial_keys": keys, "trial_sample": sample}),
+            population_genes=pop_genes,
+            archive_genes=archive_genes,
         )
 
 
@@ -530,6 +557,8 @@ class _Check:
         self.key(head, "elapsed", lambda v: _is_num(v) and v >= 0, "a finite number >= 0")
         self.key(head, "n_assets", lambda v: _is_int(v) and v >= 1, "an integer >= 1")
         self.key(head, "n_objectives", lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+        if "n_genes" in head:  # absent in checkpoints written before strategy genes: none
+            self.key(head, "n_genes", lambda v: _is_int(v) and v >= 0, "an integer >= 0")
         rng = self.key(head, "np_rng", lambda v: isinstance(v, dict), "an object")
         try:
             np.random.PCG64().state = rng

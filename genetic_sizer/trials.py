@@ -3,7 +3,9 @@
 The deflated Sharpe ratio (:func:`genetic_sizer.stats.deflated_sharpe`) asks how many strategies were tried
 and how widely their Sharpe ratios spread; the probability of backtest overfitting
 (:func:`genetic_sizer.stats.pbo`) asks for the candidates' returns. :class:`Trials` keeps, for every distinct
-genome evaluated (a genome evaluated again, e.g. an unchanged clone, is one trial):
+genome evaluated (a genome evaluated again, e.g. an unchanged clone, is one trial; with strategy genes a genome's
+row is its weights followed by its genes, so a trial is a distinct (weights, genes) pair: the same weights kept
+another way are another strategy tried):
 
 * the count ``n`` and the running mean and variance (Welford, ddof=1) of the genomes' in-sample per-period
   Sharpe ratios;

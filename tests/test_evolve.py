@@ -14,6 +14,7 @@ from genetic_sizer.evolve import evolve, rank_members
 from genetic_sizer.fitness import CAP, WIPED_OUT_FITNESS, Evaluator
 from genetic_sizer.genome import GenomeSpace
 from genetic_sizer.rundir import RunDir
+from genetic_sizer.simulate import backtest
 
 from .conftest import make_wipeout_prices
 
@@ -39,6 +40,9 @@ CONSTRAINED = (
 )
 
 
+GENES = ("evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}",)
+
+
 def small_config(*extra):
     return load_config(None, [*SMALL, *extra])
 
@@ -50,6 +54,8 @@ def prices():
 
 def _same(a, b):
     np.testing.assert_array_equal(a.members, b.members)
+    np.testing.assert_array_equal(a.members_genes, b.members_genes)
+    np.testing.assert_array_equal(a.population_genes, b.population_genes)
     np.testing.assert_array_equal(a.members_fitness, b.members_fitness)
     np.testing.assert_array_equal(a.population, b.population)
     assert a.logbook == b.logbook
@@ -143,8 +149,11 @@ TINY = ["evolution.seed=0", "evolution.population=8", "evolution.generations=8",
         (),
         ("objective=[sharpe, max_drawdown, turnover]",),
         ("portfolio.direction=longshort", "portfolio.min_weight=-0.4", "portfolio.max_weight=0.4"),
+        GENES,
+        (*GENES, "objective=[sharpe, max_drawdown, turnover]"),
+        (*GENES, "portfolio.direction=longshort", "portfolio.min_weight=-0.4", "portfolio.max_weight=0.4"),
     ],
-    ids=["single", "nsga2", "longshort"],
+    ids=["single", "nsga2", "longshort", "genes", "genes-nsga2", "genes-longshort"],
 )
 def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
     """Interrupted after generation 0, 1, ..., G (the run directory as it is then, copied) and resumed: the
@@ -169,6 +178,10 @@ def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
         np.testing.assert_array_equal(cp.archive, end.archive)  # the raw hall of fame / Pareto front, in order
         np.testing.assert_array_equal(cp.archive_fitness, end.archive_fitness)
         np.testing.assert_array_equal(cp.crowding, end.crowding)
+        assert cp.n_genes == end.n_genes == (2 if "genes" in str(extra) else 0)
+        if cp.n_genes:
+            np.testing.assert_array_equal(cp.archive_genes, end.archive_genes)
+            np.testing.assert_array_equal(cp.population_genes, end.population_genes)
         assert cp.np_rng == end.np_rng and cp.py_random == end.py_random and cp.logbook == end.logbook
         assert cp.trials[0] == end.trials[0]
         np.testing.assert_array_equal(cp.trials[1]["trial_keys"], end.trials[1]["trial_keys"])
@@ -398,3 +411,100 @@ def test_a_constrained_run_stays_valid_under_every_constraint(prices, tmp_path):
         assert -1e-9 <= w.sum() <= 0.2 + 1e-9
     assert res.logbook[-1]["sharpe_best"] >= res.logbook[0]["sharpe_best"]
     assert len({tuple(np.flatnonzero(w)) for w in res.population}) > 1  # supports differ: the search moves them
+
+
+# ---- strategy genes ---------------------------------------------------------------------------------
+def test_a_run_with_genes_evolves_strategies(prices, tmp_path):
+    """Every genome carries valid genes; the stored fitness of each member is what the evaluator says of its
+    weights WITH its own policy and drift band (not the portfolio's), and differs from that of the weights alone;
+    the same seed gives the same run."""
+    from genetic_sizer.genes import GeneSpace
+
+    cfg = small_config(*GENES, "evolution.generations=8")
+    res = evolve(cfg, prices, tmp_path / "a")
+    space = GeneSpace.from_config(cfg)
+    assert res.genes == space and res.members_genes.shape == (5, 2) and res.population_genes.shape == (16, 2)
+    space.validate_population(res.population_genes)
+    space.validate_population(res.members_genes)
+    ev = Evaluator.from_config(prices, cfg)
+    np.testing.assert_array_equal(ev.metrics(res.members, genes=res.members_genes)["sharpe"], res.members_fitness[:, 0])
+    assert not np.array_equal(ev.metrics(res.members)["sharpe"], res.members_fitness[:, 0])
+    # one evaluation of a row (weights, genes) is the evaluator's call on it
+    rows = np.hstack([res.members, res.members_genes])
+    np.testing.assert_array_equal(ev(rows)[:, 0], res.members_fitness[:, 0])
+    for k in range(len(res.members)):
+        s = res.strategy(k)
+        assert s["rebalance"] in ("W", "M", "Q", "once") and 0.0 <= s["threshold"] <= 0.2
+        bt = backtest(prices, res.members[k], rebalance=s["rebalance"], threshold=s["threshold"], fees=0.0005)
+        assert ev.metrics_of(bt)["sharpe"][0] == res.members_fitness[k, 0]  # the simulator, called directly
+    # the population's genes move: several policies and a spread of bands were tried, the logbook says where
+    first, last = res.logbook[0], res.logbook[-1]
+    assert sum(first[f"rebalance_{c}"] for c in ("W", "M", "Q", "once")) == 16
+    assert first["threshold_std"] > 0 and 0 <= last["threshold_mean"] <= 0.2
+    _same(res, evolve(cfg, prices, tmp_path / "b"))
+    assert not np.array_equal(
+        res.members_genes, evolve(small_config(*GENES, "evolution.seed=7"), prices, tmp_path / "c").members_genes
+    )
+
+
+def test_a_trial_is_a_distinct_pair_of_weights_and_genes(prices, tmp_path):
+    """Checked against an independent record of every row the map evaluated: the distinct (weights, genes) rows,
+    and the variance of their per-period Sharpe ratios recomputed with each row's own strategy."""
+    cfg = small_config(*GENES, "evolution.generations=5")
+    seen = []
+
+    def recording_map(fn, batches):
+        seen.extend(np.asarray(b).copy() for b in batches)
+        return [fn(b) for b in batches]
+
+    res = evolve(cfg, prices, tmp_path, map_fn=recording_map)
+    rows = np.concatenate(seen)
+    assert rows.shape[1] == prices.n_assets + 2
+    distinct = np.unique(rows, axis=0)
+    assert res.trials["n"] == len(distinct)
+    # genomes evaluated with the same weights but other genes are trials of their own
+    assert len(np.unique(rows[:, : prices.n_assets], axis=0)) <= len(distinct)
+    ev = Evaluator.from_config(prices, cfg)
+    w, g = distinct[:, : prices.n_assets], distinct[:, prices.n_assets :]
+    sharpe_pp = ev.metrics(w, genes=g)["sharpe"] / np.sqrt(prices.periods_per_year)
+    np.testing.assert_allclose(res.trials["sharpe_variance"], sharpe_pp.var(ddof=1), rtol=1e-9)
+    sample = np.hstack([res.trial_sample, res.trial_sample_genes])
+    assert {tuple(r) for r in sample} == {tuple(r) for r in distinct}
+
+
+def test_the_archive_tells_genomes_apart_by_their_genes(prices):
+    """Two genomes with the same weights and different genes are two members of the hall of fame (and of a Pareto
+    front), and survive a save and restore of the archive."""
+    from genetic_sizer.evolve import _Run
+
+    for extra in [GENES, (*GENES, "objective=[sharpe, turnover]")]:
+        cfg = small_config(*extra)
+        run = _Run(cfg, prices)
+        w = GenomeSpace.create(prices.symbols).sample(np.random.default_rng(0), 1)[0]
+        inds = []
+        for genes, fit in (([0.05, 1.0], (1.0,)), ([0.1, 2.0], (2.0,)), ([0.05, 1.0], (1.0,))):
+            ind = run._ind(w, genes)
+            ind.fitness.values = fit * len(cfg.objective)
+            inds.append(ind)
+        run.hof.update(inds)
+        members, fit, genes = run._archive_arrays()
+        assert len(members) == 2 and {tuple(g) for g in genes} == {(0.05, 1.0), (0.1, 2.0)}
+        if not cfg.multi_objective:
+            np.testing.assert_array_equal(genes[0], [0.1, 2.0])  # the better strategy first
+        rebuilt = _Run(cfg, prices)
+        rebuilt._restore_archive(members, fit, genes)
+        np.testing.assert_array_equal(rebuilt._archive_arrays()[2], genes)
+
+
+def test_resume_refuses_a_checkpoint_without_the_configs_genes(prices, tmp_path):
+    from genetic_sizer.errors import CheckpointError
+
+    evolve(small_config("evolution.generations=1"), prices, tmp_path)
+    cp = RunDir(tmp_path).read_checkpoint()
+    assert cp.n_genes == 0 and cp.population_genes is None
+    from genetic_sizer.evolve import _Run
+
+    run = _Run(small_config(*GENES, "evolution.generations=1"), prices)
+    cp.config_sha256 = run.config.sha256()
+    with pytest.raises(CheckpointError, match="0 strategy genes, the config evolves 2"):
+        run._restore(cp)

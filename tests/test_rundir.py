@@ -397,3 +397,69 @@ def test_champion_write_refuses_a_directory_and_leaves_nothing_behind(tmp_path, 
         C.write({"a": 2}, good)
     assert json.loads(good.read_text()) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "out"]
+
+
+# ---- strategy genes in the checkpoint ---------------------------------------------------------------
+GENES = "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"
+
+
+@pytest.fixture(scope="module")
+def with_genes(prices, tmp_path_factory):
+    path = tmp_path_factory.mktemp("genes") / "run"
+    cfg = small_config(GENES)
+    return cfg, evolve(cfg, prices, path), path
+
+
+def test_genes_are_checkpointed_as_arrays_beside_the_population(with_genes, finished):
+    _cfg, result, path = with_genes
+    head = json.loads((path / "checkpoint.json").read_text())
+    assert head["n_genes"] == 2
+    with np.load(path / head["arrays"], allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["population_genes"], result.population_genes)
+        assert z["archive_genes"].shape == (3, 2) and z["trial_sample"].shape[1] == 6 + 2
+    cp = RunDir(path).read_checkpoint()
+    np.testing.assert_array_equal(cp.population_genes, result.population_genes)
+    # a run without genes writes no gene arrays, and a checkpoint written before genes (no n_genes) reads as none
+    _, _, plain = finished
+    head = json.loads((plain / "checkpoint.json").read_text())
+    with np.load(plain / head["arrays"], allow_pickle=False) as z:
+        assert not {"population_genes", "archive_genes"} & set(z.files)
+    assert head["n_genes"] == 0
+
+
+def test_a_checkpoint_written_before_genes_still_resumes(finished, prices, tmp_path):
+    cfg, result, path = finished
+    run = _copy(path, tmp_path / "run")
+    _edit_head(run, lambda h: h.pop("n_genes"))
+    assert RunDir(run).read_checkpoint().n_genes == 0
+    resumed = evolve(cfg, prices, run, resume=True)
+    np.testing.assert_array_equal(resumed.members, result.members)
+
+
+def _gene_arrays(run: Path) -> tuple[np.ndarray, np.ndarray]:
+    head = json.loads((run / "checkpoint.json").read_text())
+    with np.load(run / head["arrays"], allow_pickle=False) as z:
+        return z["population_genes"], z["archive_genes"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: _edit_arrays(run, population_genes=None), "missing array 'population_genes'"),
+        (lambda run: _edit_arrays(run, archive_genes=_gene_arrays(run)[1][:, :1]), r"'archive_genes' has shape"),
+        (
+            lambda run: _edit_arrays(run, population_genes=np.full_like(_gene_arrays(run)[0], np.inf)),
+            "'population_genes' holds non-finite",
+        ),
+        (lambda run: _edit_head(run, lambda h: h.update(n_genes=-1)), "'n_genes' must be an integer >= 0"),
+        (lambda run: _edit_head(run, lambda h: h.update(n_genes=0)), r"'trial_sample' has shape \(\d+, 8\), expected"),
+    ],
+    ids=["missing", "shape", "non-finite", "negative", "genes-not-announced"],
+)
+def test_damaged_gene_arrays_are_refused_naming_the_file(with_genes, prices, tmp_path, damage, message):
+    cfg, _result, path = with_genes
+    run = _copy(path, tmp_path / "run")
+    damage(run)
+    with pytest.raises(CheckpointError, match=message) as info:
+        evolve(cfg, prices, run, resume=True)
+    assert str(run) in str(info.value)

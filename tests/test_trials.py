@@ -60,3 +60,14 @@ def test_state_restores_exactly_and_continues_identically():
     b.add(w[80:], s[80:])
     assert a.summary() == b.summary() and a.keys == b.keys
     np.testing.assert_array_equal(a.sample, b.sample)
+
+
+def test_the_same_weights_with_other_genes_are_another_trial():
+    """With strategy genes a row is (weights, genes): a strategy that keeps the same weights another way was tried
+    too, and counts."""
+    w = _genomes(3)
+    rows = np.hstack([np.vstack([w, w]), [[0.05, 1.0]] * 3 + [[0.1, 1.0]] * 3])
+    t = Trials(4 + 2, seed=0)
+    assert t.add(rows, np.arange(6.0)) == 6
+    assert t.add(rows[:2], [0.0, 1.0]) == 0 and t.n == 6
+    np.testing.assert_array_equal(t.sample, rows)

@@ -1,0 +1,243 @@
+"""Strategy genes: how a genome keeps its weights, evolved beside them.
+
+A genome with genes is a strategy: its weight vector (the DEAP individual's array, see :mod:`genetic_sizer.genome`)
+plus a short float vector of genes, one entry per gene of the run's :class:`GeneSpace`, in the order of
+:data:`GENES`:
+
+=============  ==============  ==================================================================================
+``threshold``  continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
+                               target by at least this much (``genetic_sizer.simulate.simulate(threshold=...)``),
+                               in ``[lo, hi]``
+``rebalance``  choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
+                               the index of the choice
+``leverage``   continuous      reserved for perpetual-futures portfolios (not available yet: refused with a clear
+                               error); a gene that needs the simulator to take one more per-genome array
+=============  ==============  ==================================================================================
+
+``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``); a gene
+the config does not name keeps the portfolio's setting (``portfolio.rebalance``, no drift band). The operators
+(:meth:`GeneSpace.crossover`, :meth:`GeneSpace.mutate`) keep every gene valid by construction: a continuous gene
+stays in its bounds (steps are reflected at the bounds), a choice gene is an index of its choices. All randomness
+comes from the ``numpy.random.Generator`` passed in.
+
+Genes are plain floats so that they travel with the weights wherever weights go: in a checkpoint (an ``.npz``
+array beside the population), in a trial's key (a trial is a distinct (weights, genes) pair), and in the batches
+the evaluator receives (each row the weights followed by the genes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from genetic_sizer import vocab as V
+from genetic_sizer.errors import ConfigError, GenomeError
+
+__all__ = ["GENES", "RESERVED_GENES", "GeneSpace", "normalize_genes"]
+
+GENES = ("threshold", "rebalance")
+"""Genes a run can evolve, in the order they are stored."""
+
+RESERVED_GENES = {
+    "leverage": (
+        "a leverage gene needs perpetual-futures portfolios (a margin account in the simulator), which are not "
+        "available yet"
+    ),
+}
+"""Gene names kept for what comes next, refused with the reason until then."""
+
+
+def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
+    """The ``evolution.genes`` setting checked and in canonical form: None, or ``{"threshold": [lo, hi]}`` and / or
+    ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`genetic_sizer.vocab.parse_rebalance`).
+    Errors are ConfigErrors naming the key and the value."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(
+            f"{key} must be a mapping of genes to evolve, e.g. {{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}}, "
+            f"got {value!r}"
+        )
+    out = {}
+    for name, spec in value.items():
+        if name in RESERVED_GENES:
+            raise ConfigError(f"{key}.{name}: {RESERVED_GENES[name]}")
+        if name not in GENES:
+            raise ConfigError(f"unknown gene {key}.{name}; genes are {list(GENES)}")
+        where = f"{key}.{name}"
+        if name == "threshold":
+            if not isinstance(spec, (list, tuple)) or len(spec) != 2:
+                raise ConfigError(f"{where} must be [lo, hi], the range of the drift band, got {spec!r}")
+            lo, hi = spec
+            for side, v in (("lo", lo), ("hi", hi)):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                    raise ConfigError(f"{where} {side} must be a finite number >= 0, got {v!r}")
+            if lo > hi:
+                raise ConfigError(f"{where} must be [lo, hi] with lo <= hi, got {list(spec)!r}")
+            out[name] = [float(lo), float(hi)]
+        else:  # rebalance
+            if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
+                raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")
+            codes = [V.parse_rebalance(p, f"{where}[{i}]") for i, p in enumerate(spec)]
+            if len(set(codes)) != len(codes):
+                raise ConfigError(f"{where} lists a policy twice: {codes!r}")
+            out[name] = codes
+    return {name: out[name] for name in GENES if name in out}
+
+
+@dataclass(frozen=True)
+class GeneSpace:
+    """The strategy genes a run evolves and their ranges (build with :meth:`create` or :meth:`from_config`).
+
+    ``names`` are the evolved genes in storage order; ``threshold`` is ``(lo, hi)`` or None; ``rebalance`` the
+    policy choices or None; ``default_rebalance`` the policy of genomes (and of anything without genes) when
+    ``rebalance`` is not evolved.
+    """
+
+    names: tuple[str, ...]
+    threshold: tuple[float, float] | None
+    rebalance: tuple[str | int, ...] | None
+    default_rebalance: str | int
+
+    @classmethod
+    def create(cls, genes: dict, default_rebalance="M") -> GeneSpace:
+        """From a genes mapping (checked with :func:`normalize_genes`) and the portfolio's policy."""
+        genes = normalize_genes(genes)
+        th = genes.get("threshold")
+        reb = genes.get("rebalance")
+        return cls(
+            names=tuple(genes),
+            threshold=None if th is None else (th[0], th[1]),
+            rebalance=None if reb is None else tuple(reb),
+            default_rebalance=V.parse_rebalance(default_rebalance, "portfolio.rebalance"),
+        )
+
+    @classmethod
+    def from_config(cls, config) -> GeneSpace | None:
+        """The genes a :class:`~genetic_sizer.config.RunConfig` evolves, or None (no ``evolution.genes``)."""
+        genes = config.evolution.genes
+        return None if genes is None else cls.create(genes, config.portfolio.rebalance)
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def _col(self, name: str) -> int:
+        return self.names.index(name)
+
+    def record(self) -> dict:
+        """The evolved genes and their ranges, as the config states them (JSON-able)."""
+        out = {}
+        if self.threshold is not None:
+            out["threshold"] = list(self.threshold)
+        if self.rebalance is not None:
+            out["rebalance"] = list(self.rebalance)
+        return out
+
+    # ---- validity --------------------------------------------------------------------------------
+    def violation(self, genes) -> str | None:
+        """Why one genome's genes (n_genes,) are not valid, or None."""
+        g = np.asarray(genes, dtype=np.float64)
+        if g.shape != (self.n,):
+            return f"genes have shape {g.shape}, expected ({self.n},)"
+        if not np.isfinite(g).all():
+            return f"genes {g.tolist()} are not finite"
+        if self.threshold is not None:
+            x = float(g[self._col("threshold")])
+            lo, hi = self.threshold
+            if not lo <= x <= hi:
+                return f"threshold {x!r} is outside evolution.genes.threshold [{lo:g}, {hi:g}]"
+        if self.rebalance is not None:
+            j = float(g[self._col("rebalance")])
+            if j != int(j) or not 0 <= j < len(self.rebalance):
+                return f"rebalance gene {j!r} is not the index of one of {list(self.rebalance)}"
+        return None
+
+    def validate_population(self, genes, what: str = "genome") -> np.ndarray:
+        """Check every row of (n, n_genes); the error names the first bad genome."""
+        g = np.asarray(genes, dtype=np.float64)
+        if g.ndim != 2 or g.shape[1] != self.n:
+            raise GenomeError(f"{what} genes must have shape (n, {self.n}), got {g.shape}")
+        for k, row in enumerate(g):
+            why = self.violation(row)
+            if why is not None:
+                raise GenomeError(f"{what} {k}: {why}")
+        return g
+
+    # ---- decoding --------------------------------------------------------------------------------
+    def policies(self, genes) -> list:
+        """The calendar policy of each genome (rows of ``genes``)."""
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        if self.rebalance is None:
+            return [self.default_rebalance] * len(g)
+        return [self.rebalance[int(j)] for j in g[:, self._col("rebalance")]]
+
+    def thresholds(self, genes) -> np.ndarray | None:
+        """The drift band of each genome (rows of ``genes``), or None when it is not evolved (no band)."""
+        if self.threshold is None:
+            return None
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        return g[:, self._col("threshold")].copy()
+
+    def strategy(self, genes) -> dict:
+        """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``."""
+        th = self.thresholds(genes)
+        return {"rebalance": self.policies(genes)[0], "threshold": None if th is None else float(th[0])}
+
+    def describe(self, genes) -> str:
+        """One genome's strategy in words, e.g. ``rebalance M, drift band 0.052``."""
+        s = self.strategy(genes)
+        band = "no drift band" if s["threshold"] is None else f"drift band {s['threshold']:.4g}"
+        return f"rebalance {s['rebalance']}, {band}"
+
+    # ---- operators -------------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` random genes (n, n_genes): uniform within each range / among the choices."""
+        out = np.empty((n, self.n))
+        for j, name in enumerate(self.names):
+            if name == "threshold":
+                out[:, j] = rng.uniform(self.threshold[0], self.threshold[1], n)
+            else:
+                out[:, j] = rng.integers(0, len(self.rebalance), n)
+        return out
+
+    def _reflect(self, x: float) -> float:
+        lo, hi = self.threshold
+        if hi == lo:
+            return lo
+        span = hi - lo
+        y = math.fmod(abs(x - lo), 2 * span)  # reflect at both bounds
+        return lo + (y if y <= span else 2 * span - y)
+
+    def crossover(
+        self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator, alpha: float = 0.5
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two children (new arrays): a continuous gene is blended, each child on the line through the parents at
+        ``t`` uniform in ``[-alpha, 1 + alpha]`` (reflected into its range); a choice gene is swapped between the
+        children with probability 1/2."""
+        c1, c2 = np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
+        for j, name in enumerate(self.names):
+            if name == "threshold":
+                t1, t2 = rng.uniform(-alpha, 1.0 + alpha, 2)
+                c1[j] = self._reflect(b[j] + t1 * (a[j] - b[j]))
+                c2[j] = self._reflect(a[j] + t2 * (b[j] - a[j]))
+            elif rng.random() < 0.5:
+                c1[j], c2[j] = b[j], a[j]
+        return c1, c2
+
+    def mutate(self, genes: np.ndarray, rng: np.random.Generator, prob: float, sigma: float) -> np.ndarray:
+        """Each gene mutates with probability ``prob``: a continuous one by a Gaussian step of ``sigma`` times its
+        range (reflected into it), a choice one to another of its choices. Returns a new array."""
+        out = np.array(genes, dtype=np.float64)
+        for j, name in enumerate(self.names):
+            if rng.random() >= prob:
+                continue
+            if name == "threshold":
+                lo, hi = self.threshold
+                out[j] = self._reflect(out[j] + rng.normal(0.0, sigma * (hi - lo)))
+            elif len(self.rebalance) > 1:
+                step = int(rng.integers(1, len(self.rebalance)))
+                out[j] = float((int(out[j]) + step) % len(self.rebalance))
+        return out
