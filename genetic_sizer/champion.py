@@ -3,19 +3,25 @@
 :func:`build` assembles it, :func:`write` writes it atomically, :func:`load` reads and validates it
 (schema, finiteness, bounds, sum), raising :class:`ChampionError` that names the file and the field.
 
-Schema (version 2)::
+Schema (version 3)::
 
     schema            "genetic_sizer/champion"
-    schema_version    2
+    schema_version    3
     created_at        ISO 8601 UTC time
     selection         how this genome was chosen (rank, rule)
     assets            [symbol, ...] in the order of the price data
     weights           {symbol: weight}; long-only: each >= 0, sum 1; long/short: sum |w| = 1
     holdings          [symbol, ...] the assets with a non-zero weight, in the order of ``assets``
     objective         [metric, ...] the run optimized (several: NSGA-II)
-    metrics           {metric: value} for every metric (fast engine; vectorbt agrees, see verification)
-    portfolio         direction, min_weight / max_weight per symbol, rebalance, fees, slippage, init_cash,
-                      and the constraints: max_assets, min_position, groups, max_group_weight,
+    metrics           {metric: value} for every metric (fast engine; vectorbt agrees, see verification),
+                      simulated with the champion's strategy
+    strategy          how the champion keeps its weights: rebalance (the calendar policy), threshold (the drift
+                      band: trade the whole book back to target when some weight drifts this far from its target;
+                      null for none), and genes ({gene: range or choices} the run evolved; {} when the strategy
+                      is the run's fixed setting)
+    portfolio         direction, min_weight / max_weight per symbol, rebalance (the run's policy, which the
+                      classical allocations follow; the champion's own is strategy.rebalance), fees, slippage,
+                      init_cash, and the constraints: max_assets, min_position, groups, max_group_weight,
                       min_group_weight, net_exposure, max_gross_long, max_gross_short (null / {} when unset)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
     evolution         seed, population, generations, evaluations
@@ -25,7 +31,8 @@ Schema (version 2)::
     config_sha256     fingerprint of the resolved run configuration
 
 Version 1 files (written before the constraints existed) have no ``holdings`` and no constraint keys; they
-load with no constraints and ``min_position`` 0.
+load with no constraints and ``min_position`` 0. Version 1 and 2 files (written before strategy genes) have no
+``strategy``; they load with the strategy of their portfolio: ``portfolio.rebalance``, no drift band.
 """
 
 from __future__ import annotations
@@ -34,13 +41,14 @@ import datetime as _dt
 import json
 import math
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from genetic_sizer import __version__, files
+from genetic_sizer import vocab as V
 from genetic_sizer.constraints import CONSTRAINT_KEYS, Constraints
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.genome import DIRECTIONS, TOL
@@ -48,7 +56,7 @@ from genetic_sizer.genome import DIRECTIONS, TOL
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "Champion", "build", "compare_metrics", "load", "write"]
 
 SCHEMA = "genetic_sizer/champion"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERIFY_RTOL = 1e-8
 """Relative tolerance between the fast engine's and vectorbt's metrics of a champion."""
 VERIFY_ATOL = 1e-10
@@ -101,6 +109,18 @@ class Champion:
     created_at: str
     selection: str
     raw: dict
+    strategy: dict = field(default_factory=dict)
+    """``{"rebalance": policy, "threshold": drift band or None, "genes": {evolved gene: range}}``."""
+
+    @property
+    def rebalance(self):
+        """The champion's calendar policy (``strategy.rebalance``)."""
+        return self.strategy["rebalance"]
+
+    @property
+    def threshold(self) -> float | None:
+        """The champion's drift band (``strategy.threshold``), or None."""
+        return self.strategy["threshold"]
 
     @property
     def direction(self) -> str:
@@ -165,14 +185,17 @@ def build(
     config_sha256: str,
     selection: str,
     verification: dict,
+    strategy: dict | None = None,
 ) -> dict:
     """The champion record as a JSON-able dict (validated by the same rules as :func:`load`).
 
     Constraint keys missing from ``portfolio`` are recorded as absent (``min_position`` 0): a champion built
-    without them was not evolved under them.
+    without them was not evolved under them. ``strategy`` is ``{"rebalance", "threshold", "genes"}`` (see the
+    module docstring); without it the champion follows ``portfolio.rebalance`` with no drift band.
     """
     w = np.asarray(weights, dtype=np.float64)
     portfolio = {**_NO_CONSTRAINTS, **portfolio}
+    strategy = {"rebalance": portfolio["rebalance"], "threshold": None, "genes": {}, **(strategy or {})}
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -183,6 +206,7 @@ def build(
         "holdings": [s for s, x in zip(symbols, w, strict=True) if x != 0],
         "objective": list(objective),
         "metrics": {k: float(v) for k, v in metrics.items()},
+        "strategy": strategy,
         "portfolio": portfolio,
         "data": data,
         "evolution": evolution,
@@ -228,7 +252,17 @@ def load(path: str | Path) -> Champion:
         created_at=raw["created_at"],
         selection=str(raw.get("selection", "")),
         raw=raw,
+        strategy=strategy_of(raw),
     )
+
+
+def strategy_of(raw: dict) -> dict:
+    """The strategy a (validated) champion record describes; for version 1 and 2 records, its portfolio's policy
+    without a drift band."""
+    if raw.get("schema_version", 0) >= 3:
+        s = raw["strategy"]
+        return {"rebalance": s["rebalance"], "threshold": s["threshold"], "genes": dict(s.get("genes") or {})}
+    return {"rebalance": raw["portfolio"]["rebalance"], "threshold": None, "genes": {}}
 
 
 def _reject_constant(name):
@@ -301,7 +335,40 @@ def _validate(raw, where: str) -> np.ndarray:
             raise ChampionError(f"{where}: missing field 'data.{key}'")
     if version >= 2:
         _check_constraints(where, raw, w)
+    if version >= 3:
+        _check_strategy(where, raw)
     return w
+
+
+def _check_strategy(where: str, raw: dict) -> None:
+    """Version 3: the strategy section holds a valid policy, a drift band (or null) and the evolved genes, and the
+    strategy lies within the genes' ranges."""
+    from genetic_sizer.genes import normalize_genes
+
+    s = raw.get("strategy")
+    if not isinstance(s, dict):
+        raise ChampionError(f"{where}: missing field 'strategy' (an object: rebalance, threshold, genes)")
+    for key in ("rebalance", "threshold", "genes"):
+        if key not in s:
+            raise ChampionError(f"{where}: missing field 'strategy.{key}'")
+    try:
+        policy = V.parse_rebalance(s["rebalance"], "strategy.rebalance")
+        genes = normalize_genes(s["genes"], "strategy.genes") if s["genes"] else {}
+    except ConfigError as exc:
+        raise ChampionError(f"{where}: {exc}") from None
+    x = s["threshold"]
+    if x is not None:
+        x = _finite(where, "strategy.threshold", x)
+        if x < 0:
+            raise ChampionError(f"{where}: strategy.threshold is {x!r}, must be >= 0 (a drift band) or null")
+    if "threshold" in genes:
+        lo, hi = genes["threshold"]
+        if x is None or not lo <= x <= hi:
+            raise ChampionError(f"{where}: strategy.threshold {x!r} is outside the evolved range [{lo:g}, {hi:g}]")
+    if "rebalance" in genes and policy not in genes["rebalance"]:
+        raise ChampionError(
+            f"{where}: strategy.rebalance {policy!r} is not one of the evolved choices {genes['rebalance']!r}"
+        )
 
 
 def _check_constraints(where: str, raw: dict, w: np.ndarray) -> None:

@@ -207,6 +207,16 @@ def _print_summary(report) -> None:
     top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
     shown = ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4)
     console.print(f"champion weights: {shown}")
+    strategy = rec.get("strategy")
+    if strategy and strategy.get("genes"):
+        band = strategy["threshold"]
+        evolved = ", ".join(f"{k} {v}" for k, v in strategy["genes"].items())
+        console.print(
+            f"champion strategy: rebalance {strategy['rebalance']}, "
+            + ("no drift band" if band is None else f"drift band {band:.4f} (trade back to target when a weight drifts")
+            + ("" if band is None else f" {band:.2%} from it)")
+            + f"; evolved: {evolved}; the classical allocations rebalance {rec['portfolio']['rebalance']}"
+        )
     ver = rec["verification"]
     console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
     console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")

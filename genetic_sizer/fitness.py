@@ -241,6 +241,24 @@ class Evaluator:
             engine=engine or self.engine,
         )
 
+    def backtest_strategies(self, weights, strategies, engine: str | None = None):
+        """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets), genome ``g`` kept by
+        ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``; None: the portfolio's policy, no
+        band). E.g. a champion with its evolved strategy beside classical allocations with the run's policy."""
+        from genetic_sizer.simulate import backtest
+
+        strategies = [s or {"rebalance": self.rebalance, "threshold": None} for s in strategies]
+        return backtest(
+            self.prices,
+            weights,
+            rebalance=[s["rebalance"] for s in strategies],
+            threshold=[s["threshold"] for s in strategies],
+            fees=self.fees,
+            slippage=self.slippage,
+            init_cash=self.init_cash,
+            engine=engine or self.engine,
+        )
+
     def metrics_of(self, bt) -> dict[str, np.ndarray]:
         """Every metric of a backtest of this evaluator's settings."""
         return compute_metrics(

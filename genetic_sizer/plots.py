@@ -20,11 +20,15 @@ def _plt():
     return plt
 
 
-def fitness_curve(logbook: list[dict], objectives, path: Path) -> Path:
+def fitness_curve(logbook: list[dict], objectives, path: Path, genes=None) -> Path:
+    """Best and mean (± std) of each objective by generation; with strategy genes (a
+    :class:`~genetic_sizer.genes.GeneSpace`), one more panel of where the population's strategies are: the mean
+    drift band (± std) and the share of each calendar policy."""
     plt = _plt()
-    fig, axes = plt.subplots(len(objectives), 1, figsize=(8, 2.8 * len(objectives)), squeeze=False, sharex=True)
+    n_panels = len(objectives) + (genes is not None)
+    fig, axes = plt.subplots(n_panels, 1, figsize=(8, 2.8 * n_panels), squeeze=False, sharex=True)
     gens = [r["gen"] for r in logbook]
-    for ax, name in zip(axes[:, 0], objectives, strict=True):
+    for ax, name in zip(axes[: len(objectives), 0], objectives, strict=True):
         best = np.array([r[f"{name}_best"] for r in logbook])
         mean = np.array([r[f"{name}_mean"] for r in logbook])
         std = np.array([r[f"{name}_std"] for r in logbook])
@@ -34,6 +38,27 @@ def fitness_curve(logbook: list[dict], objectives, path: Path) -> Path:
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower right")
+    if genes is not None:
+        ax = axes[-1, 0]
+        if genes.threshold is not None:
+            mean = np.array([r["threshold_mean"] for r in logbook])
+            std = np.array([r["threshold_std"] for r in logbook])
+            ax.plot(gens, mean, color="C2", label="drift band (mean)")
+            ax.fill_between(gens, mean - std, mean + std, color="C2", alpha=0.2)
+            ax.set_ylabel("drift band")
+        if genes.rebalance is not None:
+            share = ax.twinx() if genes.threshold is not None else ax
+            total = np.array([sum(r[f"rebalance_{c}"] for c in genes.rebalance) for r in logbook], dtype=float)
+            for k, code in enumerate(genes.rebalance):
+                count = np.array([r[f"rebalance_{code}"] for r in logbook], dtype=float)
+                share.plot(gens, count / total, ls="--", color=f"C{3 + k}", label=f"rebalance {code}")
+            share.set_ylabel("share of the population")
+            share.set_ylim(0, 1)
+            share.legend(loc="upper right", fontsize=7)
+        if genes.threshold is not None:
+            ax.legend(loc="upper left", fontsize=7)
+        ax.set_title("strategy genes of the population", fontsize=9)
+        ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("generation")
     fig.suptitle("Fitness by generation (in sample: the window the run evolved on)")
     fig.tight_layout()

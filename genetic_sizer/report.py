@@ -277,13 +277,19 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
     parts.append(_fig_html(_fitness_figure({"run": _read_csv(rd.logbook_path)}, config.objective[0]), first))
     w = np.array([champion["weights"][s] for s in prices.symbols])
     pf = config.portfolio
-    held, mask = holdings(prices, w, rebalance=pf.rebalance, fees=pf.fees, slippage=pf.slippage, init_cash=pf.init_cash)
-    bounds = [(pd.Timestamp(oos["first_bar"]), "out of sample")] if oos else []
-    parts.append(
-        _fig_html(
-            _allocation_figure(held, mask, bounds, "Champion's allocation over time (in sample, then held out)"), first
-        )
+    strategy = champion.get("strategy") or {"rebalance": pf.rebalance, "threshold": None}
+    held, mask = holdings(
+        prices,
+        w,
+        rebalance=strategy["rebalance"],
+        threshold=strategy["threshold"],
+        fees=pf.fees,
+        slippage=pf.slippage,
+        init_cash=pf.init_cash,
     )
+    bounds = [(pd.Timestamp(oos["first_bar"]), "out of sample")] if oos else []
+    title = f"Champion's allocation over time (in sample, then held out; {_strategy_text(strategy)})"
+    parts.append(_fig_html(_allocation_figure(held, mask, bounds, title), first))
     values = _read_csv(rd.file(VALUES_FILE)) if rd.file(VALUES_FILE).is_file() else []
     window = "out_of_sample" if oos else "in_sample"
     rows = [r for r in values if r["window"] == window]
@@ -296,6 +302,12 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
     if config.multi_objective:
         parts.append(_fig_html(_pareto_figure(_read_csv(rd.members_path(True)), list(config.objective)), first))
     return parts
+
+
+def _strategy_text(strategy: dict) -> str:
+    """How a strategy keeps its weights, e.g. ``rebalance M, drift band 0.05``."""
+    band = "no drift band" if strategy.get("threshold") is None else f"drift band {strategy['threshold']:.4g}"
+    return f"rebalance {strategy['rebalance']}, {band}"
 
 
 def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:

@@ -79,6 +79,15 @@ def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
     }
 
 
+def strategy_record(evaluator: Evaluator, genes=None) -> dict:
+    """The champion file's ``strategy`` section: the genome's policy and drift band (its genes, or the run's fixed
+    setting) and the genes the run evolved."""
+    if evaluator.genes is None or genes is None:
+        return {"rebalance": evaluator.rebalance, "threshold": None, "genes": {}}
+    evaluator.genes.validate_population(np.asarray(genes, dtype=np.float64)[None, :], "champion")
+    return {**evaluator.genes.strategy(genes), "genes": evaluator.genes.record()}
+
+
 def champion_record(
     config: RunConfig,
     prices: Prices,
@@ -88,18 +97,22 @@ def champion_record(
     rank: int,
     n_members: int,
     evaluations: int,
+    genes=None,
 ) -> dict:
-    """The champion file's record for ``weights``, after checking the fast engine against vectorbt."""
+    """The champion file's record for ``weights`` (kept by the strategy its ``genes`` say, when the run evolves
+    genes), after checking the fast engine against vectorbt (``from_order_func`` when it has a drift band)."""
     evaluator = Evaluator.from_config(prices, config)
     w = space.validate(weights, "champion")[None, :]
-    fast = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="fast").items()}
+    strategy = strategy_record(evaluator, genes)
+    g = None if evaluator.genes is None or genes is None else np.asarray(genes, dtype=np.float64)[None, :]
+    fast = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="fast", genes=g).items()}
     if fast["wiped_out"]:
         everyone = "; wiped-out genomes rank last, so every genome the run evaluated was" if rank == 0 else ""
         raise ChampionError(
             f"{_selection(config, rank, n_members)} was wiped out on this window (its value reached zero or below"
             f"{everyone}): no champion file is written for it"
         )
-    reference = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="vectorbt").items()}
+    reference = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="vectorbt", genes=g).items()}
     max_rel = C.compare_metrics(fast, reference)
     data = prices.provenance()
     data["path"] = config.data.path
@@ -120,32 +133,56 @@ def champion_record(
         },
         config_sha256=config.sha256(),
         selection=_selection(config, rank, n_members),
-        verification={"engine": "vectorbt", "rtol": C.VERIFY_RTOL, "atol": C.VERIFY_ATOL, "max_rel_diff": max_rel},
+        verification={
+            "engine": "vectorbt",
+            "reference": "Portfolio.from_order_func" if strategy["threshold"] is not None else "Portfolio.from_orders",
+            "rtol": C.VERIFY_RTOL,
+            "atol": C.VERIFY_ATOL,
+            "max_rel_diff": max_rel,
+        },
+        strategy=strategy,
     )
 
 
-def _members_rows(symbols, weights: np.ndarray, metrics: dict[str, np.ndarray], oos=None) -> list[list]:
+def _threshold_text(x) -> str:
+    return "" if x is None else repr(float(x))
+
+
+def _members_rows(
+    symbols, weights: np.ndarray, metrics: dict[str, np.ndarray], oos=None, strategies=None
+) -> list[list]:
     """One row per member: in-sample metrics (named as they are), then, when the run held a window out, the
-    same metrics there (``oos_`` + name), then the weights."""
+    same metrics there (``oos_`` + name), then, when the run evolves strategy genes, each member's ``rebalance``
+    and ``threshold`` (empty: no drift band), then the weights."""
     names = [m for m in METRICS if m in metrics]
     oos_names = [m for m in METRICS if oos is not None and m in oos]
-    rows = [["rank", *names, *(f"oos_{m}" for m in oos_names), *symbols]]
+    genes = ["rebalance", "threshold"] if strategies is not None else []
+    rows = [["rank", *names, *(f"oos_{m}" for m in oos_names), *genes, *symbols]]
     for k in range(len(weights)):
+        strategy = [strategies[k]["rebalance"], _threshold_text(strategies[k]["threshold"])] if genes else []
         rows.append(
             [
                 k,
                 *(repr(float(metrics[m][k])) for m in names),
                 *(repr(float(oos[m][k])) for m in oos_names),
+                *strategy,
                 *(repr(float(x)) for x in weights[k]),
             ]
         )
     return rows
 
 
-def _summary_rows(summary: dict[str, dict[str, float]], oos: dict[str, dict[str, float]] | None) -> list[list]:
-    rows = [["allocation", "window", *SUMMARY_METRICS]]
+def _summary_rows(
+    summary: dict[str, dict[str, float]], oos: dict[str, dict[str, float]] | None, strategies: dict | None = None
+) -> list[list]:
+    """The summary table; with ``strategies`` ({allocation: strategy}, a run with genes) each row also says how the
+    allocation is kept (``rebalance``, ``threshold``)."""
+    genes = ["rebalance", "threshold"] if strategies is not None else []
+    rows = [["allocation", "window", *genes, *SUMMARY_METRICS]]
     for window, table in (("in_sample", summary), ("out_of_sample", oos or {})):
-        rows += [[name, window, *(repr(m[k]) for k in SUMMARY_METRICS)] for name, m in table.items()]
+        for name, m in table.items():
+            strategy = [strategies[name]["rebalance"], _threshold_text(strategies[name]["threshold"])] if genes else []
+            rows.append([name, window, *strategy, *(repr(m[k]) for k in SUMMARY_METRICS)])
     return rows
 
 
@@ -188,12 +225,17 @@ def finalize(
         rank=0,
         n_members=len(result.members),
         evaluations=result.evaluations,
+        genes=result.champion_genes,
     )
     files = []
-    member_metrics = evaluator.metrics(result.members)
-    member_oos = Evaluator.from_config(holdout, config).metrics(result.members) if holdout is not None else None
+    genes = result.members_genes if result.genes is not None else None
+    member_metrics = evaluator.metrics(result.members, genes=genes)
+    member_oos = None
+    if holdout is not None:
+        member_oos = Evaluator.from_config(holdout, config).metrics(result.members, genes=genes)
     members_path = rd.members_path(config.multi_objective)
-    rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos)
+    member_strategies = [result.strategy(k) for k in range(len(result.members))] if genes is not None else None
+    rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos, member_strategies)
     files.append(rd.write_csv(members_path.name, rows))
 
     if "allocations" in result.seeds:  # fitted on this window when the run was seeded
@@ -202,19 +244,23 @@ def finalize(
         allocations, skipped = classical_allocations(prices, space)
     names = ["champion", *allocations]
     weights = np.stack([result.champion, *allocations.values()])
-    bt = evaluator.backtest(weights)
+    # the champion keeps its weights by its own strategy; the classical allocations by the run's policy
+    strategies = {n: {"rebalance": config.portfolio.rebalance, "threshold": None} for n in names}
+    strategies["champion"] = result.strategy(0)
+    bt = evaluator.backtest_strategies(weights, list(strategies.values()))
     metrics = evaluator.metrics_of(bt)
     summary = {n: {k: float(metrics[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
     windows = [("in_sample", prices, bt.value)]
     summary_oos = None
     if holdout is not None:
         oos_eval = Evaluator.from_config(holdout, config)
-        bt_oos = oos_eval.backtest(weights)
+        bt_oos = oos_eval.backtest_strategies(weights, list(strategies.values()))
         m_oos = oos_eval.metrics_of(bt_oos)
         summary_oos = {n: {k: float(m_oos[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
         windows.append(("out_of_sample", holdout, bt_oos.value))
-    record.update(validation_record(config, result.champion, prices, holdout, result.trials))
-    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos)))
+    record.update(validation_record(config, result.champion, prices, holdout, result.trials, result.champion_genes))
+    shown = strategies if result.genes is not None else None
+    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown)))
     files.append(rd.write_csv(VALUES_FILE, _values_rows(names, windows)))
 
     if plots:
@@ -226,8 +272,11 @@ def finalize(
                 draw(tmp)
             files.append(rd.file(name))
 
-        plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p))
-        plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p))
+        plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p, genes=result.genes))
+        title = "Champion allocation"
+        if result.genes is not None:
+            title += f" ({result.genes.describe(result.champion_genes)})"
+        plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p, title=title))
         panels = [(w, p.index, {n: v[:, i] for i, n in enumerate(names)}) for w, p, v in windows]
         plot("equity.png", lambda p: P.equity_windows(panels, p))
         if config.multi_objective and len(config.objective) >= 2:
@@ -240,14 +289,18 @@ def finalize(
     return RunReport(rd.path, champion_path, record, summary, skipped, files, summary_oos)
 
 
-def validation_record(config: RunConfig, weights, train: Prices, holdout: Prices | None, trials: dict) -> dict:
+def validation_record(
+    config: RunConfig, weights, train: Prices, holdout: Prices | None, trials: dict, genes=None
+) -> dict:
     """What a champion file says about how far to trust its figures: the trials that selected it
     (``{"n", "sharpe_variance"}``), its deflated Sharpe ratio in sample, the in-sample window, and its metrics on
-    the held-out window (``out_of_sample``: None when nothing was held out)."""
+    the held-out window (``out_of_sample``: None when nothing was held out), all with the strategy its ``genes``
+    say (when the run evolves genes)."""
     from genetic_sizer.walkforward import deflated_sharpe_of, window_record
 
     w = np.asarray(weights, dtype=np.float64)[None, :]
-    value = Evaluator.from_config(train, config).backtest(w).value[:, 0]
+    g = None if genes is None or np.size(genes) == 0 else np.asarray(genes, dtype=np.float64)[None, :]
+    value = Evaluator.from_config(train, config).backtest(w, genes=g).value[:, 0]
     out = {
         "trials": dict(trials),
         "deflated_sharpe": deflated_sharpe_of(value, config.portfolio.init_cash, trials),
@@ -255,7 +308,7 @@ def validation_record(config: RunConfig, weights, train: Prices, holdout: Prices
         "out_of_sample": None,
     }
     if holdout is not None:
-        m = Evaluator.from_config(holdout, config).metrics(w)
+        m = Evaluator.from_config(holdout, config).metrics(w, genes=g)
         out["out_of_sample"] = {**window_record(holdout), "metrics": {k: float(m[k][0]) for k in METRICS if k in m}}
     return out
 
@@ -297,10 +350,18 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path
     n = len(result.members)
     if not isinstance(rank, int) or not 0 <= rank < n:
         raise ConfigError(f"--rank must be in [0, {n - 1}] for this run ({n} members), got {rank!r}")
+    genes = result.members_genes[rank] if result.genes is not None else None
     record = champion_record(
-        config, prices, result.space, result.members[rank], rank=rank, n_members=n, evaluations=result.evaluations
+        config,
+        prices,
+        result.space,
+        result.members[rank],
+        rank=rank,
+        n_members=n,
+        evaluations=result.evaluations,
+        genes=genes,
     )
-    record.update(validation_record(config, result.members[rank], prices, holdout, result.trials))
+    record.update(validation_record(config, result.members[rank], prices, holdout, result.trials, genes))
     if gen < config.evolution.generations:
         record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
     return C.write(record, out)

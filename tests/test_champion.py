@@ -112,8 +112,8 @@ def test_a_disagreeing_reference_fails_the_run_loudly(run, monkeypatch, tmp_path
     _config, prices, result, _report = run
     real = Evaluator.metrics
 
-    def skewed(self, weights, engine=None):
-        out = real(self, weights, engine)
+    def skewed(self, weights, engine=None, genes=None):
+        out = real(self, weights, engine, genes)
         if engine == "vectorbt":
             out["sharpe"] = out["sharpe"] * (1 + 1e-6)
         return out
@@ -340,3 +340,113 @@ def test_build_without_constraint_keys_records_none(good, tmp_path):
     assert record["holdings"] == assets
     champ = C.load(C.write(record, tmp_path / "hand.json"))
     assert champ.constraints.violation(champ.weights) is None and champ.weight_of(assets[1]) == 0.0005
+
+
+# ---- the strategy section (schema 3) ----------------------------------------------------------------------
+GENES = "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"
+
+
+@pytest.fixture(scope="module")
+def genes_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("genes")
+    config = load_config(None, [*SMALL, GENES, "evolution.generations=5"])
+    config.dump(run_dir / "config.yaml")
+    prices, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
+    result = evolve(config, prices, run_dir)
+    report = finalize(result, prices, run_dir, holdout=holdout)
+    return config, prices, holdout, result, report
+
+
+def test_a_champion_without_genes_records_the_runs_fixed_strategy(run, good):
+    assert good["strategy"] == {"rebalance": "M", "threshold": None, "genes": {}}
+    champ = C.load(run[3].champion_path)
+    assert champ.rebalance == "M" and champ.threshold is None and champ.strategy["genes"] == {}
+    assert good["verification"]["reference"] == "Portfolio.from_orders"
+
+
+def test_a_champion_with_genes_records_its_strategy_and_its_figures_are_those_of_it(genes_run):
+    """champion.json's strategy is the champion's genes; its metrics, in sample and on the held-out window, are an
+    independent vectorbt simulation (from_order_func for a drift band) of the weights kept that way."""
+    from genetic_sizer.fitness import compute_metrics
+    from genetic_sizer.simulate import backtest
+
+    config, prices, holdout, result, report = genes_run
+    champ = C.load(report.champion_path)
+    expected = result.genes.strategy(result.champion_genes)
+    assert champ.strategy == {**expected, "genes": {"threshold": [0.0, 0.2], "rebalance": ["W", "M", "Q", "once"]}}
+    assert champ.portfolio["rebalance"] == "M"  # the run's policy (the classical allocations follow it)
+    assert champ.raw["schema_version"] == 3
+    assert champ.raw["verification"]["reference"] == "Portfolio.from_order_func"
+    assert champ.raw["verification"]["max_rel_diff"] < 1e-8
+    for window, key in ((prices, "metrics"), (holdout, "out_of_sample")):
+        bt = backtest(
+            window,
+            champ.weights,
+            rebalance=champ.rebalance,
+            threshold=champ.threshold,
+            fees=config.portfolio.fees,
+            engine="vectorbt",
+        )
+        m = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=window.periods_per_year, traded=bt.traded)
+        recorded = champ.metrics if key == "metrics" else champ.raw["out_of_sample"]["metrics"]
+        for name in ("sharpe", "cagr", "turnover", "max_drawdown"):
+            assert recorded[name] == pytest.approx(m[name][0], rel=1e-8), (key, name)
+    assert champ.metrics["sharpe"] == result.members_fitness[0, 0]
+
+
+def test_members_and_summary_show_the_genes(genes_run, tmp_path):
+    import csv
+
+    _config, _prices, _holdout, result, report = genes_run
+    with open(report.run_dir / "hall_of_fame.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for k, row in enumerate(rows):
+        s = result.strategy(k)
+        assert row["rebalance"] == str(s["rebalance"]) and float(row["threshold"]) == s["threshold"]
+    with open(report.run_dir / "summary.csv", newline="") as fh:
+        summary = list(csv.DictReader(fh))
+    champion = [r for r in summary if r["allocation"] == "champion"]
+    assert {r["window"] for r in champion} == {"in_sample", "out_of_sample"}
+    assert all(r["rebalance"] == str(result.strategy(0)["rebalance"]) for r in champion)
+    assert all(r["rebalance"] == "M" and r["threshold"] == "" for r in summary if r["allocation"] != "champion")
+    # export of another member carries that member's strategy
+    second = C.load(export(report.run_dir, tmp_path / "second.json", rank=1))
+    assert second.strategy["rebalance"] == result.strategy(1)["rebalance"]
+    assert second.threshold == result.strategy(1)["threshold"]
+    assert second.metrics["sharpe"] == result.members_fitness[1, 0]
+
+
+def test_version_2_files_load_with_their_portfolios_strategy(good, tmp_path):
+    old = json.loads(json.dumps(good))
+    old["schema_version"] = 2
+    old.pop("strategy")
+    old["portfolio"]["rebalance"] = "W"
+    champ = C.load(_write(tmp_path, old))
+    assert champ.strategy == {"rebalance": "W", "threshold": None, "genes": {}}
+    assert champ.rebalance == "W" and champ.threshold is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.pop("strategy"), "missing field 'strategy'"),
+        (lambda r: r["strategy"].pop("threshold"), "missing field 'strategy.threshold'"),
+        (lambda r: r["strategy"].update(rebalance="m"), r"strategy\.rebalance must be .* did you mean 'M'"),
+        (lambda r: r["strategy"].update(threshold=-0.1), r"strategy\.threshold is -0\.1, must be >= 0"),
+        (lambda r: r["strategy"].update(threshold="5%"), r"strategy\.threshold must be a finite number"),
+        (
+            lambda r: r["strategy"].update(threshold=0.3, genes={"threshold": [0, 0.2]}),
+            r"strategy\.threshold 0\.3 is outside the evolved range \[0, 0\.2\]",
+        ),
+        (
+            lambda r: r["strategy"].update(genes={"rebalance": ["W", "Q"]}),
+            r"strategy\.rebalance 'M' is not one of the evolved choices \['W', 'Q'\]",
+        ),
+        (lambda r: r["strategy"].update(genes={"leverage": [1, 2]}), r"strategy\.genes\.leverage: a leverage gene"),
+    ],
+)
+def test_load_rejects_broken_strategies(good, tmp_path, mutate, message):
+    path = _write(tmp_path, _breaks(good, mutate))
+    with pytest.raises(ChampionError, match=message) as exc:
+        C.load(path)
+    assert str(path) in str(exc.value)
