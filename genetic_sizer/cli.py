@@ -351,6 +351,15 @@ def _print_walkforward(wf, champion: dict, run_dir) -> None:
     console.print(table)
     for s, why in wf.skipped.items():
         console.print(f"  {s} left out: {why}")
+    if wf.config.evolution.genes is not None:
+        from genetic_sizer.walkforward import fold_strategy
+
+        kept = []
+        for f, r in zip(wf.folds, wf.fold_results, strict=True):
+            k = fold_strategy(wf.config, r, "GA")
+            band = "no band" if k["threshold"] is None else f"band {k['threshold']:.3f}"
+            kept.append(f"fold {f.number}: {k['rebalance']}, {band}")
+        console.print("GA strategy per fold (evolved; out of sample each fold keeps its own): " + "; ".join(kept))
     ga, ew = wf.oos.get("GA"), wf.oos.get("equal_weight")
     if ga and ew:
         verdict = "beats" if ga["sharpe"] > ew["sharpe"] else "does NOT beat"

@@ -346,16 +346,20 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
     schedule = np.array([[f["weights"]["GA"][s] for s in prices.symbols] for f in folds])
     starts = [int(np.flatnonzero(test.index == pd.Timestamp(f["test_start"]))[0]) for f in folds]
     pf = config.portfolio
+    kept = [(f.get("strategy") or {}).get("GA") or {"rebalance": pf.rebalance, "threshold": None} for f in folds]
     held, mask = holdings(
         test,
         schedule,
         segment_starts=starts,
-        rebalance=pf.rebalance,
+        rebalance=[k["rebalance"] for k in kept],
+        threshold=[k["threshold"] for k in kept],
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
     )
     bounds = [(pd.Timestamp(f["test_start"]), f"fold {f['number']}") for f in folds]
+    if config.evolution.genes is not None:  # each fold's champion keeps its weights its own way
+        bounds = [(t, f"{label}: {_strategy_text(k)}") for (t, label), k in zip(bounds, kept, strict=True)]
     title = "GA allocation over time, out of sample (each fold's champion)"
     parts.append(_fig_html(_allocation_figure(held, mask, bounds, title), first))
     title = "Out-of-sample equity and drawdown (stitched test windows)"

@@ -384,7 +384,9 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     pf = config.portfolio
     space = GenomeSpace.from_config(train.symbols, pf)
     res = wf.fold_results[-1]
-    record = champion_record(cfg, train, space, wf.champion, rank=0, n_members=1, evaluations=res["evaluations"])
+    record = champion_record(
+        cfg, train, space, wf.champion, rank=0, n_members=1, evaluations=res["evaluations"], genes=wf.champion_genes
+    )
     record["selection"] = (
         f"GA champion of the last of {len(wf.folds)} walk-forward folds (trained on "
         f"{train.index[0].date()} .. {train.index[-1].date()}, the most recent train window)"

@@ -221,9 +221,11 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     window is not read here). With ``run_dir`` the evolution checkpoints there (and ``resume`` continues it);
     without, it runs in a temporary directory that is removed.
 
-    Returns a JSON-able dict: ``number``, ``evaluations``, ``weights`` ``{strategy: [w, ...]}``, ``skipped``
-    ``{strategy: reason}``, ``in_sample`` ``{strategy: {metric: value}}``, ``trials``, ``deflated_sharpe``,
-    ``pbo`` (None with ``pbo_note`` when it cannot be computed), ``logbook``.
+    Returns a JSON-able dict: ``number``, ``evaluations``, ``weights`` ``{strategy: [w, ...]}``, ``strategy``
+    ``{strategy: {"rebalance": policy, "threshold": band or None}}`` (how each keeps its weights: the GA champion by
+    its evolved genes when the run evolves them, the others by the run's policy), ``genes`` (the GA champion's
+    genes, or None), ``skipped`` ``{strategy: reason}``, ``in_sample`` ``{strategy: {metric: value}}``, ``trials``,
+    ``deflated_sharpe``, ``pbo`` (None with ``pbo_note`` when it cannot be computed), ``logbook``.
     """
     import tempfile
 
@@ -243,13 +245,18 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     weights = {"GA": result.champion, **allocations}
     evaluator = Evaluator.from_config(train, cfg)
     names = list(weights)
-    bt = evaluator.backtest(np.stack([weights[s] for s in names]))
+    strategies = {s: {"rebalance": cfg.portfolio.rebalance, "threshold": None} for s in names}
+    strategies["GA"] = result.strategy(0)
+    bt = evaluator.backtest_strategies(np.stack([weights[s] for s in names]), [strategies[s] for s in names])
     metrics = evaluator.metrics_of(bt)
+    genes = result.champion_genes
     out = {
         "number": fold.number,
         "seed": cfg.evolution.seed,
         "evaluations": result.evaluations,
         "weights": {s: [float(x) for x in weights[s]] for s in names},
+        "strategy": strategies,
+        "genes": None if genes is None else [float(x) for x in genes],
         "skipped": dict(skipped),
         "in_sample": {s: _metrics_dict(metrics, i) for i, s in enumerate(names)},
         "trials": dict(result.trials),
@@ -265,7 +272,8 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     elif n_returns < PBO_BLOCKS:
         out["pbo_note"] = f"the train window has {n_returns} returns, fewer than the {PBO_BLOCKS} blocks CSCV cuts"
     else:
-        values = evaluator.backtest(sample[:PBO_CANDIDATES]).value
+        sample_genes = None if result.genes is None else result.trial_sample_genes[:PBO_CANDIDATES]
+        values = evaluator.backtest(sample[:PBO_CANDIDATES], genes=sample_genes).value
         out["pbo"] = float(stats.pbo(returns_of(values, cfg.portfolio.init_cash), n_blocks=PBO_BLOCKS))
         out["pbo_candidates"] = int(min(len(sample), PBO_CANDIDATES))
     return out
@@ -304,6 +312,12 @@ class WalkForwardResult:
     def champion(self) -> np.ndarray:
         """The weights for live use: the last fold's GA champion (trained on the most recent window)."""
         return np.asarray(self.fold_results[-1]["weights"]["GA"], dtype=np.float64)
+
+    @property
+    def champion_genes(self) -> np.ndarray | None:
+        """The last fold's GA champion's strategy genes (None when the run evolves none)."""
+        genes = self.fold_results[-1].get("genes")
+        return None if genes is None else np.asarray(genes, dtype=np.float64)
 
     @property
     def last_train(self) -> Prices:
@@ -419,8 +433,22 @@ def run_walkforward(
     return stitch(config, prices, folds, results)
 
 
+def fold_strategy(config, result: dict, name: str) -> dict:
+    """How strategy ``name`` kept its weights in a fold (``{"rebalance", "threshold"}``): as the fold's result
+    records (the GA champion's evolved genes), else the run's policy without a drift band (results written before
+    strategy genes)."""
+    recorded = (result.get("strategy") or {}).get(name)
+    return recorded or {"rebalance": config.portfolio.rebalance, "threshold": None}
+
+
 def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> WalkForwardResult:
-    """The out-of-sample part of a walk-forward from its folds' results (see :func:`run_walkforward`)."""
+    """The out-of-sample part of a walk-forward from its folds' results (see :func:`run_walkforward`).
+
+    Each strategy is one continuous portfolio over the whole test span: its folds' weights as a schedule
+    (segments starting on each test window's first bar), each segment kept the way its fold says
+    (:func:`fold_strategy`): with evolved genes the GA's calendar policy and drift band may change from one fold
+    to the next, so they are passed per segment (``simulate(rebalance=[[...]], threshold=[[...]])``).
+    """
     from genetic_sizer.fitness import compute_metrics
     from genetic_sizer.simulate import backtest
 
@@ -438,11 +466,13 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
     test = prices.bars(first, last + 1)
     schedule = np.array([[r["weights"][s] for r in results] for s in strategies], dtype=np.float64)
     starts = [f.test_start - first for f in folds]
+    kept = [[fold_strategy(config, r, s) for r in results] for s in strategies]
     bt = backtest(
         test,
         schedule,
         segment_starts=starts,
-        rebalance=pf.rebalance,
+        rebalance=[[k["rebalance"] for k in row] for row in kept],
+        threshold=[[k["threshold"] for k in row] for row in kept],
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
@@ -479,6 +509,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
                 "seed": config.evolution.seed,
                 "population": config.evolution.population,
                 "generations": config.evolution.generations,
+                "genes": config.evolution.genes,
             },
             "engine": config.engine,
             "config_sha256": config.sha256(),
@@ -491,6 +522,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
                 "seed": r["seed"],
                 "evaluations": r["evaluations"],
                 "weights": {s: dict(zip(prices.symbols, map(float, w), strict=True)) for s, w in r["weights"].items()},
+                "strategy": {s: fold_strategy(config, r, s) for s in r["weights"]},
                 "skipped": r["skipped"],
                 "in_sample": r["in_sample"],
                 "out_of_sample": fold_oos[k],

@@ -389,3 +389,95 @@ def test_keep_partial_keeps_the_last_short_test_window():
     folds = make_folds(index, WalkForwardConfig(train="2Y", test="1Y", keep_partial=True))
     assert [index[f.test_start].year for f in folds] == [2017, 2018, 2019, 2020]
     assert folds[-1].test_end == len(index) - 1
+
+
+# ---- strategy genes: each fold's champion keeps its weights its own way -------------------------------
+@pytest.fixture(scope="module")
+def wf_genes_run(wf_prices, tmp_path_factory):
+    cfg = wf_config("evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}")
+    rd = RunDir.create(tmp_path_factory.mktemp("wfg") / "run", cfg)
+    return cfg, rd, run_walkforward(cfg, wf_prices, rd)
+
+
+def test_stitching_keeps_each_folds_evolved_strategy(wf_genes_run, wf_prices):
+    """The stitched GA portfolio is ONE continuous portfolio whose segments follow each fold's evolved policy and
+    drift band: an independent vectorbt simulation (from_order_func, policies and bands per segment) of the folds'
+    weights agrees; every calendar bar of a fold's policy inside its test window is a rebalance bar; keeping the
+    first fold's strategy throughout gives other values (the per-segment strategy is used, not one)."""
+    from genetic_sizer.simulate import rebalance_mask
+
+    _cfg, _, wf = wf_genes_run
+    kept = [r["strategy"]["GA"] for r in wf.fold_results]
+    assert len({(k["rebalance"], k["threshold"]) for k in kept}) == len(kept)  # the folds evolved different ones
+    assert all(0.0 <= k["threshold"] <= 0.2 and k["rebalance"] in ("W", "M", "Q", "once") for k in kept)
+    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    test = wf_prices.bars(first, last + 1)
+    ga = wf.strategies.index("GA")
+    schedule = np.array([[r["weights"]["GA"] for r in wf.fold_results]])
+    starts = [f.test_start - first for f in wf.folds]
+    per_segment = dict(
+        rebalance=[[k["rebalance"] for k in kept]], threshold=[[k["threshold"] for k in kept]], fees=0.001
+    )
+    ref = backtest(test, schedule, segment_starts=starts, engine="vectorbt", **per_segment)
+    np.testing.assert_allclose(wf.oos_values[:, ga], ref.value[:, 0], rtol=1e-8)
+    np.testing.assert_array_equal(wf.oos_rebalance[:, ga], ref.rebalance[:, 0])
+    for f, k, lo in zip(wf.folds, kept, starts, strict=True):
+        hi = f.test_end - first + 1
+        calendar = rebalance_mask(test.index, k["rebalance"])[lo:hi]
+        assert wf.oos_rebalance[lo:hi, ga][calendar].all()
+    one = backtest(
+        test,
+        schedule,
+        segment_starts=starts,
+        rebalance=kept[0]["rebalance"],
+        threshold=kept[0]["threshold"],
+        fees=0.001,
+    )
+    assert np.abs(one.value[:, 0] / wf.oos_values[:, ga] - 1).max() > 1e-6
+    # the classical allocations keep the run's policy without a band, before and after stitching
+    for r in wf.fold_results:
+        assert r["strategy"]["equal_weight"] == {"rebalance": "M", "threshold": None}
+    others = [s for s in wf.strategies if s != "GA"]
+    plain = backtest(
+        test,
+        np.array([[r["weights"][s] for r in wf.fold_results] for s in others]),
+        segment_starts=starts,
+        rebalance="M",
+        fees=0.001,
+    )
+    np.testing.assert_array_equal(wf.oos_values[:, [wf.strategies.index(s) for s in others]], plain.value)
+
+
+def test_a_folds_in_sample_figures_and_the_live_champion_use_its_strategy(wf_genes_run, wf_prices):
+    from genetic_sizer import champion as C
+    from genetic_sizer.results import finalize_walkforward
+
+    _cfg, rd, wf = wf_genes_run
+    for fold, rec in zip(wf.folds, wf.fold_results, strict=True):
+        train = wf_prices.bars(fold.train_start, fold.train_end + 1)
+        k = rec["strategy"]["GA"]
+        bt = backtest(train, rec["weights"]["GA"], rebalance=k["rebalance"], threshold=k["threshold"], fees=0.001)
+        m = compute_metrics(bt.value, init_cash=10_000, periods_per_year=wf_prices.periods_per_year, traded=bt.traded)
+        assert rec["in_sample"]["GA"]["sharpe"] == m["sharpe"][0]
+        assert len(rec["genes"]) == 2
+    assert [f["strategy"]["GA"] for f in wf.record["folds"]] == [r["strategy"]["GA"] for r in wf.fold_results]
+    assert wf.record["settings"]["evolution"]["genes"] == {
+        "threshold": [0.0, 0.2],
+        "rebalance": ["W", "M", "Q", "once"],
+    }
+    record = finalize_walkforward(wf, rd)
+    champ = C.load(rd.champion_path)
+    assert {"rebalance": champ.rebalance, "threshold": champ.threshold} == wf.fold_results[-1]["strategy"]["GA"]
+    assert record["verification"]["reference"] == "Portfolio.from_order_func"
+    assert "allocation over time" in (rd.path / "report.html").read_text()
+
+
+def test_fold_results_written_before_genes_stitch_with_the_runs_policy(wf_run, wf_prices):
+    """A fold file without a strategy (written before strategy genes) is kept by the run's policy: the stitched
+    result is unchanged."""
+    from genetic_sizer.walkforward import stitch
+
+    cfg, _, wf = wf_run
+    old = [{k: v for k, v in r.items() if k not in ("strategy", "genes")} for r in wf.fold_results]
+    again = stitch(cfg, wf_prices, wf.folds, old)
+    np.testing.assert_array_equal(again.oos_values, wf.oos_values)
