@@ -19,10 +19,10 @@ Schema (version 3)::
                       band: trade the whole book back to target when some weight drifts this far from its target;
                       null for none), and genes ({gene: range or choices} the run evolved; {} when the strategy
                       is the run's fixed setting)
-    portfolio         direction, min_weight / max_weight per symbol, rebalance (the run's policy, which the
-                      classical allocations follow; the champion's own is strategy.rebalance), fees, slippage,
-                      init_cash, and the constraints: max_assets, min_position, groups, max_group_weight,
-                      min_group_weight, net_exposure, max_gross_long, max_gross_short (null / {} when unset)
+    portfolio         direction, min_weight / max_weight per symbol, rebalance (the champion's calendar policy:
+                      strategy.rebalance, so readers of earlier files keep working), fees, slippage, init_cash, and
+                      the constraints: max_assets, min_position, groups, max_group_weight, min_group_weight,
+                      net_exposure, max_gross_long, max_gross_short (null / {} when unset)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
     evolution         seed, population, generations, evaluations
     verification      engine "vectorbt", rtol, atol, and max_rel_diff: the largest difference between the
@@ -196,6 +196,7 @@ def build(
     w = np.asarray(weights, dtype=np.float64)
     portfolio = {**_NO_CONSTRAINTS, **portfolio}
     strategy = {"rebalance": portfolio["rebalance"], "threshold": None, "genes": {}, **(strategy or {})}
+    portfolio["rebalance"] = strategy["rebalance"]  # the champion's policy (an evolved one when the run evolves it)
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -365,6 +366,10 @@ def _check_strategy(where: str, raw: dict) -> None:
         lo, hi = genes["threshold"]
         if x is None or not lo <= x <= hi:
             raise ChampionError(f"{where}: strategy.threshold {x!r} is outside the evolved range [{lo:g}, {hi:g}]")
+    if V.parse_rebalance(raw["portfolio"]["rebalance"], "portfolio.rebalance") != policy:
+        raise ChampionError(
+            f"{where}: strategy.rebalance {policy!r} differs from portfolio.rebalance {raw['portfolio']['rebalance']!r}"
+        )
     if "rebalance" in genes and policy not in genes["rebalance"]:
         raise ChampionError(
             f"{where}: strategy.rebalance {policy!r} is not one of the evolved choices {genes['rebalance']!r}"

@@ -215,7 +215,7 @@ def _print_summary(report) -> None:
             f"champion strategy: rebalance {strategy['rebalance']}, "
             + ("no drift band" if band is None else f"drift band {band:.4f} (trade back to target when a weight drifts")
             + ("" if band is None else f" {band:.2%} from it)")
-            + f"; evolved: {evolved}; the classical allocations rebalance {rec['portfolio']['rebalance']}"
+            + f"; evolved: {evolved}"
         )
     ver = rec["verification"]
     console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
@@ -498,6 +498,7 @@ def _print_plan(result, as_json: bool) -> None:
     if not console.is_terminal:
         console = Console(width=max(console.width, 130))
     mode = "EXECUTED" if result.executed else "DRY RUN (nothing sent; add --execute to trade)"
+    console.print(f"rule: {plan.rule} ({plan.rule_reason})", markup=False)
     table = Table(
         title=f"{mode}: {result.network}, account {result.address}, value ${plan.account_value:,.2f}, "
         f"leverage {plan.leverage:g}"
@@ -583,18 +584,44 @@ def _period_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--every ")) from None
 
 
+_CHAMPION_PERIOD = "champion"
+"""``--every`` without a period: the champion's rebalance period."""
+
+
+def _threshold_arg(text: str):
+    """``--threshold``: a drift band >= 0, or ``none`` (no band: every pass trades to target)."""
+    import math
+
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a drift band >= 0 (0.05: 5 points) or none, got {text!r}")
+    return value
+
+
+def _every_arg(text: str):
+    return _CHAMPION_PERIOD if text == _CHAMPION_PERIOD else _period_arg(text)
+
+
 def cmd_size(args) -> int:
     import os
+    import time
 
     from genetic_sizer import champion as C
     from genetic_sizer.errors import ConfigError
     from genetic_sizer.exchange import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
     from genetic_sizer.live import resolve_account, run_every, size_once
-    from genetic_sizer.sizer import SizerSettings
+    from genetic_sizer.sizer import SizerSettings, policy_period, rebalance_due
 
     if args.max_passes is not None and args.every is None:
         raise ConfigError("--max-passes needs --every")
     champ = C.load(args.champion)
+    # the champion's strategy, unless a flag overrides it: its drift band, and its rebalance period for --every
+    band = champ.threshold if args.threshold is None else (None if args.threshold == "none" else args.threshold)
     settings = SizerSettings(
         leverage=args.leverage,
         min_trade_usd=args.min_trade_usd,
@@ -602,11 +629,21 @@ def cmd_size(args) -> int:
         close_unlisted=not args.keep_unlisted,
         max_notional_per_asset=args.max_notional_per_asset,
         slippage=args.slippage,
+        drift_band=band,
     )
     url = resolve_base_url(args.network, args.base_url)
     mainnet = is_mainnet(url)
     network = "mainnet" if mainnet else (url if args.base_url else args.network)
-    period = args.every  # seconds (parsed by the argument parser)
+    ppy = float(champ.data.get("periods_per_year") or 365)
+    bar_seconds = 365 * 86_400.0 / ppy if ppy > 366 else 86_400.0  # the champion's bars (24/7 above daily)
+    period = args.every  # seconds (parsed by the argument parser), or the champion's rebalance period
+    if period == _CHAMPION_PERIOD:
+        period = policy_period(champ.rebalance, bar_seconds)
+        if period is None:
+            raise ConfigError(
+                "the champion buys and holds (rebalance once): give --every a period (e.g. --every 1d) for its "
+                "drift-band checks"
+            )
     credentials = None
     if args.execute or args.keystore or os.environ.get("HL_SECRET_KEY"):
         credentials = load_credentials(args.keystore)
@@ -621,10 +658,22 @@ def cmd_size(args) -> int:
     client = HyperliquidClient(url, credentials=credentials if args.execute else None, timeout=args.timeout)
     journal = args.journal or ("size-journal.jsonl" if period else None)
 
+    passes: list[float] = []  # start times: a pass in a new period of the champion's policy is its rebalance
+
     def once(k: int):
+        now = time.time()
+        due = period is not None and rebalance_due(champ.rebalance, passes[-1] if passes else None, now, bar_seconds)
+        passes.append(now)
         try:
             result = size_once(
-                client, champ, settings, address=address, network=network, execute=args.execute, journal=journal
+                client,
+                champ,
+                settings,
+                address=address,
+                network=network,
+                execute=args.execute,
+                journal=journal,
+                rebalance_due=due,
             )
         except BaseException as exc:
             partial = getattr(exc, "size_result", None)
@@ -762,7 +811,22 @@ def build_parser() -> argparse.ArgumentParser:
     sz.add_argument("--execute", action="store_true", help="send the orders (default: preview only)")
     sz.add_argument("--yes", action="store_true", help="confirm mainnet execution without a prompt")
     sz.add_argument("--json", action="store_true", help="print the plan as JSON")
-    sz.add_argument("--every", type=_period_arg, default=None, help="keep running: one rebalance per period (e.g. 1h)")
+    sz.add_argument(
+        "--every",
+        type=_every_arg,
+        nargs="?",
+        const=_CHAMPION_PERIOD,
+        default=None,
+        help="keep running: one pass per period (e.g. 1h; alone: the champion's rebalance period). A pass in a new "
+        "period of the champion's policy is its calendar rebalance; the others trade only past its drift band",
+    )
+    sz.add_argument(
+        "--threshold",
+        type=_threshold_arg,
+        default=None,
+        help="drift band: trade the whole book back to target only when a coin's weight drifts this far from it "
+        "(default: the champion's strategy.threshold; none: every pass trades)",
+    )
     sz.add_argument(
         "--max-passes", type=_number_arg(low=1, integer=True), default=None, help="with --every: stop after N passes"
     )

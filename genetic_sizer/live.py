@@ -191,12 +191,13 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _plan(client, champion: Champion, settings: SizerSettings, address: str):
+def _plan(client, champion: Champion, settings: SizerSettings, address: str, rebalance_due: bool = False):
     meta = client.meta()
     mids = client.mids()
     state = client.account(address)
     weights = dict(zip(champion.assets, (float(w) for w in champion.weights), strict=True))
-    return plan_orders(weights, state.account_value, state.positions, mids, meta, settings), meta
+    plan = plan_orders(weights, state.account_value, state.positions, mids, meta, settings, rebalance_due=rebalance_due)
+    return plan, meta
 
 
 def size_once(
@@ -209,8 +210,13 @@ def size_once(
     execute: bool = False,
     journal: str | Path | None = None,
     run_id: str | None = None,
+    rebalance_due: bool = False,
 ) -> SizeResult:
     """Plan (and with ``execute``, send) the orders that move the account to the champion's weights.
+
+    With a drift band (``settings.drift_band``, the champion's threshold) the pass trades only when a coin has
+    drifted past it or ``rebalance_due`` (the champion's calendar rebalance); otherwise it sends nothing. The
+    plan records which rule fired (:class:`~genetic_sizer.sizer.Plan`).
 
     Reductions go in a first request and increases in a second, so the margin freed by the first funds the
     second. Every order is an IOC limit at the plan's limit price and carries a client order id derived from
@@ -231,7 +237,7 @@ def size_once(
             raise ConfigError("executing needs a client with credentials (the account it trades)")
         if traded.lower() != address.lower():
             raise ConfigError(f"address {address} is not the account this client trades ({traded}); refusing to send")
-    plan, meta = _plan(client, champion, settings, address)
+    plan, meta = _plan(client, champion, settings, address, rebalance_due)
     result = SizeResult(_now(), network, address, execute, plan)
     failure: BaseException | None = None
     try:

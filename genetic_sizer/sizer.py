@@ -16,16 +16,25 @@ For every coin the champion holds (and every coin with an open position):
   close followed by an opening order (if the close alone is under the minimum, one order crosses zero);
 * orders that reduce exposure come first (largest first), so the margin they free funds the increases.
 
+Whether the pass trades at all follows the champion's strategy (``strategy`` in the champion file): with a drift
+band (``drift_band``, the champion's ``threshold``), the whole book trades back to target when some coin's weight
+(position notional / (account value x leverage)) differs from its target by at least the band, or when the
+champion's calendar rebalance is due (``rebalance_due``: the first pass in a new period of its policy); otherwise
+nothing is sent. Without a band every pass trades to target. The plan says which rule fired (``Plan.rule``:
+``rebalance``, ``calendar``, ``drift`` or ``hold``) and why (``Plan.rule_reason``).
+
 Before anything is planned, a champion coin the exchange does not list, a delisted coin, a missing mid, or a
 leverage above a coin's ``maxLeverage`` is a :class:`SizingError`.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from genetic_sizer import vocab as V
 from genetic_sizer.errors import SizingError
 from genetic_sizer.rounding import limit_price, round_size
 
@@ -39,6 +48,8 @@ __all__ = [
     "PlannedOrder",
     "SizerSettings",
     "plan_orders",
+    "policy_period",
+    "rebalance_due",
 ]
 
 EXCHANGE_MIN_NOTIONAL = 10.0
@@ -61,6 +72,9 @@ class SizerSettings:
     close_unlisted : close positions in coins the champion does not hold, default true.
     max_notional_per_asset : cap on any one position's notional in USD, default none.
     slippage : how far beyond the mid the IOC limit price goes, a fraction in (0, 0.5], default 0.01.
+    drift_band : trade the whole book only when some coin's weight has drifted at least this far from its target
+        (or a calendar rebalance is due), otherwise send nothing; a number >= 0 (0: always trade), or None (no
+        band: every pass trades to target), default None. The champion's ``strategy.threshold``.
     """
 
     leverage: float = 1.0
@@ -69,6 +83,7 @@ class SizerSettings:
     close_unlisted: bool = True
     max_notional_per_asset: float | None = None
     slippage: float = DEFAULT_SLIPPAGE
+    drift_band: float | None = None
 
     def __post_init__(self):
         def bad(name, value, what):
@@ -94,6 +109,13 @@ class SizerSettings:
             and 0 < self.slippage <= MAX_SLIPPAGE
         ):
             bad("slippage", self.slippage, f"a fraction of the mid in (0, {MAX_SLIPPAGE:g}] (0.01 is 1%)")
+        if self.drift_band is not None and not (
+            isinstance(self.drift_band, (int, float))
+            and not isinstance(self.drift_band, bool)
+            and math.isfinite(self.drift_band)
+            and self.drift_band >= 0
+        ):
+            bad("drift_band", self.drift_band, "a difference of weights >= 0 (0.05: 5 points) or None")
 
 
 @dataclass(frozen=True)
@@ -143,10 +165,16 @@ class CoinPlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """The orders of a pass. ``rule`` is what decided that the pass trades: ``rebalance`` (no drift band: every
+    pass trades to target), ``calendar`` (the champion's calendar rebalance is due), ``drift`` (a coin drifted
+    past the band) or ``hold`` (no coin did: nothing is sent); ``rule_reason`` says it in words."""
+
     account_value: float
     leverage: float
     coins: list[CoinPlan]
     orders: list[PlannedOrder] = field(default_factory=list)
+    rule: str = "rebalance"
+    rule_reason: str = ""
 
     @property
     def skipped(self) -> list[CoinPlan]:
@@ -156,6 +184,8 @@ class Plan:
         return {
             "account_value": self.account_value,
             "leverage": self.leverage,
+            "rule": self.rule,
+            "rule_reason": self.rule_reason,
             "coins": [asdict(c) for c in self.coins],
             "orders": [asdict(o) for o in self.orders],
         }
@@ -208,6 +238,8 @@ def plan_orders(
     meta: Mapping[str, AssetInfo],
     settings: SizerSettings | None = None,
     constraints=None,
+    *,
+    rebalance_due: bool = False,
 ) -> Plan:
     """The order plan that moves ``positions`` to the champion's ``weights``.
 
@@ -222,6 +254,9 @@ def plan_orders(
     constraints : optional
         The champion's constraints (:attr:`genetic_sizer.champion.Champion.constraints`, or any object with
         ``violation_of(weights) -> str | None``): weights that break them are a :class:`SizingError`.
+    rebalance_due : bool
+        The champion's calendar rebalance is due (:func:`rebalance_due`): with a drift band, the pass trades
+        whatever the drift.
     """
     settings = settings or SizerSettings()
     account_value = _number("account value", account_value)
@@ -241,7 +276,69 @@ def plan_orders(
             (reducing if o.reduce_only else increasing).append(o)
     reducing.sort(key=lambda o: -o.notional)
     increasing.sort(key=lambda o: -o.notional)
-    return Plan(account_value, settings.leverage, coins, reducing + increasing)
+    rule, reason = _rule(coins, settings, rebalance_due)
+    if rule == "hold":  # within the band: send nothing, and say so for every coin that would have traded
+        held = [replace(c, action="skip", reason=f"held: {reason}") if c.action == "trade" else c for c in coins]
+        return Plan(account_value, settings.leverage, held, [], rule, reason)
+    return Plan(account_value, settings.leverage, coins, reducing + increasing, rule, reason)
+
+
+def _rule(coins: list[CoinPlan], settings: SizerSettings, rebalance_due: bool) -> tuple[str, str]:
+    """Which rule decides the pass (see :class:`Plan`), and why."""
+    band = settings.drift_band
+    if band is None:
+        return "rebalance", "no drift band: every pass trades to target"
+    if rebalance_due:
+        return "calendar", "the champion's calendar rebalance is due"
+    # the coins the book holds or targets (a coin the exchange does not list cannot trade; one left alone by
+    # close_unlisted=False is not part of the book)
+    drifts = [
+        (abs(c.current_weight - c.weight), c.coin)
+        for c in coins
+        if math.isfinite(c.current_weight) and c.reason != "not in the champion; close_unlisted is false"
+    ]
+    drift, coin = max(drifts, default=(0.0, "-"))
+    if drift >= band:
+        return "drift", f"{coin} drifted {drift:.4f} from its target, at least the drift band {band:g}"
+    return "hold", f"no coin drifted {band:g} or more from its target (largest: {coin} {drift:.4f})"
+
+
+_POLICY_PERIOD_SECONDS = {"D": 86_400.0, "W": 7 * 86_400.0, "M": 30.436875 * 86_400.0, "Q": 91.310625 * 86_400.0}
+"""Mean length of a calendar period (a Gregorian month, a quarter), for a loop that runs one pass per period."""
+
+
+def policy_period(policy, bar_seconds: float = 86_400.0) -> float | None:
+    """The length in seconds of one period of a rebalance policy (``D`` ``W`` ``M`` ``Q``: a day, a week, a mean
+    month or quarter; every N bars: N x ``bar_seconds``), or None for ``once`` (buy and hold has no period)."""
+    code = V.parse_rebalance(policy, "rebalance")
+    if code == "once":
+        return None
+    if isinstance(code, int):
+        return code * float(bar_seconds)
+    return _POLICY_PERIOD_SECONDS[code]
+
+
+def rebalance_due(policy, previous: float | None, now: float, bar_seconds: float = 86_400.0) -> bool:
+    """Whether a calendar rebalance of ``policy`` falls between two passes: the pass at ``now`` (seconds since the
+    epoch) is the first in a new UTC day (``D``), Monday-based week (``W``), month (``M``), quarter (``Q``) or block
+    of N bars (every N bars: N x ``bar_seconds`` from the epoch) after the pass at ``previous``. None for
+    ``previous`` (the first pass) and the policy ``once`` are never due: the drift band decides, as the simulation's
+    first bar allocates from nothing."""
+    code = V.parse_rebalance(policy, "rebalance")
+    if previous is None or code == "once":
+        return False
+
+    def key(t: float):
+        if isinstance(code, int):
+            return math.floor(t / (code * float(bar_seconds)))
+        d = _dt.datetime.fromtimestamp(t, _dt.UTC)
+        if code == "D":
+            return d.date()
+        if code == "W":
+            return (d - _dt.timedelta(days=d.weekday())).date()
+        return (d.year, d.month) if code == "M" else (d.year, (d.month - 1) // 3)
+
+    return key(now) != key(previous)
 
 
 def _order(coin, side, size, mid, reduce_only, leg, info, settings) -> PlannedOrder:

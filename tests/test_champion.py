@@ -374,7 +374,7 @@ def test_a_champion_with_genes_records_its_strategy_and_its_figures_are_those_of
     champ = C.load(report.champion_path)
     expected = result.genes.strategy(result.champion_genes)
     assert champ.strategy == {**expected, "genes": {"threshold": [0.0, 0.2], "rebalance": ["W", "M", "Q", "once"]}}
-    assert champ.portfolio["rebalance"] == "M"  # the run's policy (the classical allocations follow it)
+    assert champ.portfolio["rebalance"] == champ.rebalance  # readers of earlier files see the champion's policy
     assert champ.raw["schema_version"] == 3
     assert champ.raw["verification"]["reference"] == "Portfolio.from_order_func"
     assert champ.raw["verification"]["max_rel_diff"] < 1e-8
@@ -432,6 +432,10 @@ def test_version_2_files_load_with_their_portfolios_strategy(good, tmp_path):
         (lambda r: r.pop("strategy"), "missing field 'strategy'"),
         (lambda r: r["strategy"].pop("threshold"), "missing field 'strategy.threshold'"),
         (lambda r: r["strategy"].update(rebalance="m"), r"strategy\.rebalance must be .* did you mean 'M'"),
+        (
+            lambda r: r["strategy"].update(rebalance="W"),
+            r"strategy\.rebalance 'W' differs from portfolio\.rebalance 'M'",
+        ),
         (lambda r: r["strategy"].update(threshold=-0.1), r"strategy\.threshold is -0\.1, must be >= 0"),
         (lambda r: r["strategy"].update(threshold="5%"), r"strategy\.threshold must be a finite number"),
         (

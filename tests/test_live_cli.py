@@ -35,7 +35,7 @@ UNIVERSE = [
 MIDS = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "DOGE": 0.15, "AVAX": 20.0, "PEPE": 2.0}
 
 
-def write_champion(path, weights: dict, direction="longonly"):
+def write_champion(path, weights: dict, direction="longonly", strategy=None):
     assets = list(weights)
     record = C.build(
         symbols=assets,
@@ -63,6 +63,7 @@ def write_champion(path, weights: dict, direction="longonly"):
         config_sha256="0" * 64,
         selection="test",
         verification={"engine": "vectorbt"},
+        strategy=strategy,
     )
     return C.write(record, path)
 
@@ -396,3 +397,51 @@ def test_max_passes_needs_every(fake, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
     assert _size(fake, champ, "--max-passes", "2") == 2
     assert "--max-passes needs --every" in capsys.readouterr().err
+
+
+# ---- the champion's strategy: its drift band decides whether a pass trades ---------------------------------
+def test_the_champions_drift_band_decides_whether_to_trade(fake, tmp_path, capsys, monkeypatch):
+    """Target BTC 0.5 / ETH 0.5 of 10,000; held BTC 5,250 (0.525) and ETH 4,750 (0.475): a drift of 0.025. The
+    champion's band of 0.05 holds (nothing sent, the plan says why); --threshold overrides it either way."""
+    champ = write_champion(
+        tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5}, strategy={"rebalance": "D", "threshold": 0.05}
+    )
+    assert C.load(champ).threshold == 0.05
+    fake.set_position("BTC", 0.0875)
+    fake.set_position("ETH", 1.58333)
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, champ, "--json") == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["rule"] == "hold" and plan["orders"] == []
+    assert plan["rule_reason"].startswith("no coin drifted 0.05 or more from its target (largest: ")
+    assert _size(fake, champ, "--execute") == 0  # nothing to send: no request reaches the exchange
+    out = capsys.readouterr().out
+    assert "rule: hold (no coin drifted 0.05" in out and fake.exchange_requests == []
+    assert _size(fake, champ, "--json", "--threshold", "0.02") == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["rule"] == "drift" and {o["coin"] for o in plan["orders"]} == {"BTC", "ETH"}
+    assert _size(fake, champ, "--json", "--threshold", "none") == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["rule"] == "rebalance"
+    # --every alone: the champion's rebalance period (a day); the first pass is decided by the band
+    journal = tmp_path / "j.jsonl"
+    assert _size(fake, champ, "--every", "--max-passes", "1", "--journal", str(journal)) == 0
+    assert "rule: hold" in capsys.readouterr().out
+    assert json.loads(journal.read_text().splitlines()[0])["plan"]["rule"] == "hold"
+
+
+def test_every_alone_needs_a_period_for_a_buy_and_hold_champion(fake, tmp_path, capsys, monkeypatch):
+    champ = write_champion(
+        tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5}, strategy={"rebalance": "once", "threshold": 0.1}
+    )
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, champ, "--every", "--max-passes", "1") == 2
+    assert "buys and holds (rebalance once): give --every a period" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan", "5%"])
+def test_a_bad_threshold_flag_is_a_parse_error(fake, tmp_path, capsys, value):
+    champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
+    with pytest.raises(SystemExit) as exc:
+        _size(fake, champ, "--threshold", value)
+    assert exc.value.code == 2 and "drift band >= 0" in capsys.readouterr().err

@@ -243,3 +243,79 @@ def test_weights_that_break_the_champion_constraints_are_refused():
         plan_orders({"BTC": 0.4, "ETH": -0.2, "SOL": 0.2, "DOGE": 0.2}, 10_000.0, {}, MIDS, META, constraints=cons)
     with pytest.raises(SizingError, match=r"net exposure \(sum of w\) is 0.75, outside net_exposure \[0, 0.5\]"):
         plan_orders({"BTC": 0.75, "ETH": 0.125, "SOL": -0.125}, 10_000.0, {}, MIDS, META, constraints=cons)
+
+
+# ---- the champion's strategy: a drift band for the whole book, calendar rebalances --------------------------
+def test_a_drift_band_trades_the_whole_book_or_nothing():
+    # 10,000 USD, target SOL 0.5 / ETH 0.5; SOL 26 at 200 = 5,200 (0.52), ETH 1.19 at 4,000 = 4,760 (0.476)
+    positions = {"SOL": 26.0, "ETH": 1.19}
+    weights = {"SOL": 0.5, "ETH": 0.5}
+    hold = plan_orders(weights, 10_000, positions, MIDS, META, SizerSettings(drift_band=0.05))
+    assert hold.rule == "hold" and hold.orders == []
+    assert hold.rule_reason == "no coin drifted 0.05 or more from its target (largest: ETH 0.0240)"
+    assert {c.coin: c.action for c in hold.coins} == {"SOL": "skip", "ETH": "skip"}
+    assert coin(hold, "SOL").reason.startswith("held: no coin drifted 0.05")
+    assert hold.to_dict()["rule"] == "hold"
+    # a band of 0.024: ETH's drift reaches it (>=): the whole book trades back, SOL (0.02) too
+    drift = plan_orders(weights, 10_000, positions, MIDS, META, SizerSettings(drift_band=0.024))
+    assert drift.rule == "drift" and drift.rule_reason.startswith("ETH drifted 0.0240 from its target")
+    assert orders(drift) == [("SOL", "sell", 1.0, True, "reduce"), ("ETH", "buy", 0.06, False, "increase")]
+    assert plan_orders(weights, 10_000, positions, MIDS, META, SizerSettings(drift_band=0.0241)).rule == "hold"
+    # the same orders as without a band (the rule only decides whether to trade)
+    assert orders(drift) == orders(plan_orders(weights, 10_000, positions, MIDS, META))
+    # a calendar rebalance that is due trades whatever the drift; no band: every pass trades (today's rule)
+    due = plan_orders(weights, 10_000, positions, MIDS, META, SizerSettings(drift_band=0.05), rebalance_due=True)
+    assert due.rule == "calendar" and orders(due) == orders(drift)
+    plain = plan_orders(weights, 10_000, positions, MIDS, META)
+    assert plain.rule == "rebalance" and orders(plain) == orders(drift)
+
+
+def test_the_drift_band_counts_positions_the_champion_does_not_hold_and_leverage():
+    # a 10% position in DOGE, which the champion does not hold, is a drift of 0.1 from its target 0
+    positions = {"SOL": 25.0, "DOGE": 5_000.0}  # SOL on target (0.5 of 10,000); DOGE 1,000 USD
+    weights = {"SOL": 0.5, "ETH": 0.5}
+    # (ETH is 0.5 away from its target too: look at DOGE alone with the ETH target met)
+    positions["ETH"] = 1.25
+    plan = plan_orders(weights, 10_000, positions, MIDS, META, SizerSettings(drift_band=0.1))
+    assert plan.rule == "drift" and "DOGE drifted 0.1000" in plan.rule_reason
+    left = SizerSettings(drift_band=0.1, close_unlisted=False)  # a position left alone is not part of the book
+    assert plan_orders(weights, 10_000, positions, MIDS, META, left).rule == "hold"
+    # weights are measured against account value x leverage: at 2x, SOL 25 at 200 is a weight of 0.25 of 0.5
+    lev = plan_orders(
+        {"SOL": 0.5, "ETH": 0.5},
+        10_000,
+        {"SOL": 25.0, "ETH": 1.25},
+        MIDS,
+        META,
+        SizerSettings(leverage=2, drift_band=0.25),
+    )
+    assert lev.rule == "drift" and "drifted 0.2500" in lev.rule_reason
+
+
+@pytest.mark.parametrize("band", [-0.1, float("nan"), float("inf"), True, "5%"])
+def test_a_bad_drift_band_is_refused(band):
+    with pytest.raises(SizingError, match="drift_band must be a difference of weights >= 0"):
+        SizerSettings(drift_band=band)
+
+
+def test_calendar_rebalances_fall_on_the_first_pass_of_each_period():
+    import datetime as dt
+
+    from genetic_sizer.sizer import policy_period, rebalance_due
+
+    def t(text):
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
+
+    assert rebalance_due("M", t("2025-01-31 23:00"), t("2025-02-01 00:00"))
+    assert not rebalance_due("M", t("2025-02-01 00:00"), t("2025-02-28 23:59"))
+    assert rebalance_due("Q", t("2025-03-31 12:00"), t("2025-04-01 01:00"))
+    assert not rebalance_due("Q", t("2025-04-01 01:00"), t("2025-06-30 01:00"))
+    assert rebalance_due("W", t("2025-01-05 23:00"), t("2025-01-06 00:30"))  # Sunday -> Monday
+    assert not rebalance_due("W", t("2025-01-06 00:30"), t("2025-01-12 23:00"))
+    assert rebalance_due("D", t("2025-01-05 23:00"), t("2025-01-06 00:30"))
+    assert rebalance_due(24, t("2025-01-05 23:00"), t("2025-01-06 00:30"), bar_seconds=3600)  # 24 hourly bars
+    assert not rebalance_due(24, t("2025-01-06 00:00"), t("2025-01-06 23:59"), bar_seconds=3600)
+    assert not rebalance_due("once", t("2025-01-01"), t("2026-01-01"))
+    assert not rebalance_due("M", None, t("2025-01-01"))  # a first pass: the band decides
+    assert policy_period("W") == 7 * 86_400 and policy_period(6, bar_seconds=3600) == 6 * 3600
+    assert policy_period("once") is None and 28 * 86_400 < policy_period("M") < 31 * 86_400
