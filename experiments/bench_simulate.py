@@ -8,6 +8,13 @@ computes the group values; the fast engine does the same through genetic_sizer.s
 compiled before timing. Prints genomes per second, the ratio, and the largest relative difference
 between the two engines' values.
 
+Then drift-band rebalancing (``threshold``) on the same workload: for bands of 2%, 5% and 10% without a
+calendar policy, the fast engine against an every-N-bars calendar policy with the same mean number of
+rebalances per genome (N = bars / that number), timed in the same run: the drift test runs on every bar, so
+its cost is the price of the band (target: within 2x of calendar rebalancing at the same number of
+rebalances); and the fast engine against vectorbt's ``Portfolio.from_order_func`` reference (a pre-segment
+function deciding each bar), genomes per second and the largest value difference.
+
 Then, in a fresh subprocess, the peak resident memory of simulating and scoring 2000 genomes x 50 assets
 x 5000 bars with the fast engine.
 
@@ -123,6 +130,85 @@ def bench_speed(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, se
     return rows
 
 
+def bench_drift(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, bands=(0.02, 0.05, 0.10)) -> list[dict]:
+    """Drift bands against calendar rebalancing with as many rebalances, and against the from_order_func
+    reference. Timed on one Numba thread: two threads' timings of a few milliseconds are the scheduler's on a
+    shared 2-core machine (and vectorbt is single-threaded)."""
+    import numba
+
+    from genetic_sizer.data import load_default
+    from genetic_sizer.simulate import backtest
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _bench_drift(n_genomes, n_assets, n_bars, vbt_repeats, bands, backtest, load_default)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _bench_drift(n_genomes, n_assets, n_bars, vbt_repeats, bands, backtest, load_default) -> list[dict]:
+
+    prices = load_default()
+    prices = prices.select(list(prices.symbols[:n_assets]), start=prices.index[-n_bars])
+    w = np.random.default_rng(0).dirichlet(np.ones(n_assets), size=n_genomes)
+    rows = []
+    for band in bands:
+        kw = {"rebalance": "once", "threshold": band, "fees": 0.0005}
+        backtest(prices, w[:2], **kw)  # compile / warm up both engines
+        backtest(prices, w[:2], engine="vectorbt", **kw)
+        drift = backtest(prices, w, **kw)
+        count = float(drift.rebalance.sum(axis=0).mean())
+        every = max(1, round(prices.n_bars / count))
+        cal_kw = {"rebalance": every, "fees": 0.0005}
+        calendar = backtest(prices, w, **cal_kw)
+        t_drift, t_cal = [], []
+        for _ in range(25):  # interleaved, so both see the same machine load; the minimum of each
+            t_drift.append(_best_time(lambda kw=kw: backtest(prices, w, **kw), 1))
+            t_cal.append(_best_time(lambda kw=cal_kw: backtest(prices, w, **kw), 1))
+        ref = None
+
+        def run_vbt(kw=kw):
+            nonlocal ref
+            ref = backtest(prices, w, engine="vectorbt", **kw)
+
+        t_vbt = _best_time(run_vbt, vbt_repeats)
+        rows.append(
+            {
+                "band": band,
+                "rebalances": count,
+                "every": every,
+                "calendar_rebalances": float(calendar.rebalance.sum(axis=0).mean()),
+                "drift_s": min(t_drift),
+                "calendar_s": min(t_cal),
+                "ratio_calendar": min(t_drift) / min(t_cal),
+                "vbt_gps": n_genomes / t_vbt,
+                "fast_gps": n_genomes / min(t_drift),
+                "max_rel_err": float(np.max(np.abs(drift.value - ref.value) / ref.value)),
+                "same_bars": bool((drift.rebalance == ref.rebalance).all()),
+            }
+        )
+    print(
+        f"\ndrift bands, {n_genomes} genomes x {n_assets} assets x {n_bars} bars, no calendar policy, fees 5 bp, "
+        "one Numba thread; calendar: every N bars with the same mean number of rebalances"
+    )
+    print(
+        f"{'band':>6}{'rebalances':>12}{'calendar':>14}{'drift ms':>10}{'calendar ms':>13}{'drift/cal':>11}"
+        f"{'from_order_func g/s':>21}{'fast g/s':>10}{'ratio':>8}{'max rel diff':>14}"
+    )
+    for r in rows:
+        print(
+            f"{r['band']:>6.2f}{r['rebalances']:>12.1f}{'every ' + str(r['every']):>14}{r['drift_s'] * 1e3:>10.2f}"
+            f"{r['calendar_s'] * 1e3:>13.2f}{r['ratio_calendar']:>10.2f}x{r['vbt_gps']:>21.1f}{r['fast_gps']:>10.0f}"
+            f"{r['fast_gps'] / r['vbt_gps']:>7.0f}x{r['max_rel_err']:>14.1e}"
+        )
+    print(
+        "target: drift <= 2x calendar at the same number of rebalances; values equal to the from_order_func "
+        "reference to 1e-8 relative, on the same rebalance bars"
+    )
+    return rows
+
+
 def _vm_hwm_mib() -> float:
     """Peak resident memory of this process (VmHWM). Unlike ru_maxrss it is not inherited across exec."""
     with open("/proc/self/status") as fh:
@@ -187,9 +273,11 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         bench_speed(50, 20, 1000, 1)
+        bench_drift(50, 20, 1000, 1)
         bench_memory(200, 50, 5000)
         return 0
     bench_speed(200, 20, 2000, 2)
+    bench_drift(200, 20, 2000, 1)
     bench_memory(2000, 50, 5000)
     return 0
 

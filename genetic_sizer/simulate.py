@@ -213,6 +213,17 @@ def validate_thresholds(threshold, n_genomes: int, n_segments: int = 1) -> np.nd
     shape = (n_genomes, n_segments)
     if threshold is None:
         return np.full(shape, np.inf)
+    number = isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool)
+    if number or (isinstance(threshold, np.ndarray) and threshold.dtype.kind in "iuf"):
+        # the common case (a number, or an array such as the evaluator's): checked as one array
+        arr = np.asarray(threshold, dtype=np.float64)
+        if (arr >= 0).all():  # no NaN either
+            if arr.ndim == 0:
+                return np.full(shape, float(arr))
+            if arr.ndim == 1 and arr.shape[0] == n_genomes:
+                return np.repeat(arr[:, None], n_segments, axis=1)
+            if arr.shape == shape:
+                return np.ascontiguousarray(arr)
     obj = np.asarray(threshold, dtype=object)
     if obj.ndim == 0:
         obj = np.full(shape, obj.item(), dtype=object)

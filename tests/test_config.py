@@ -262,3 +262,11 @@ def test_dates_keep_the_fingerprint_of_earlier_runs(tmp_path):
     b.write_text("data: {start: '2015-01-01', end: '2022-12-31'}\n")
     assert load_config(a).sha256() == load_config(b).sha256()
     assert load_config(a).data.start == "2015-01-01"
+
+
+def test_strategy_config_evolves_a_drift_band_and_a_policy():
+    cfg = load_config(ROOT / "configs" / "strategy.yaml")
+    assert cfg.evolution.genes == {"threshold": [0.0, 0.25], "rebalance": ["W", "M", "Q", "once"]}
+    # without the genes, the same file is the fixed-policy run it is compared with
+    fixed = load_config(ROOT / "configs" / "strategy.yaml", ["evolution.genes=null", "portfolio.rebalance=W"])
+    assert fixed.evolution.genes is None and fixed.portfolio.rebalance == "W"

@@ -199,3 +199,21 @@ def test_actors_that_cannot_start_are_an_error_not_a_hang(monkeypatch):
     with pytest.raises(ParallelError, match=r"only 1 of 3 evaluation workers started within 120 s"):
         m._ensure_actors(lambda b: b)
     assert FakeRay.waited == P.ACTOR_START_TIMEOUT
+
+
+@pytest.mark.ray
+def test_strategy_genes_evolve_on_ray_exactly_as_serially(tmp_path):
+    """Rows of weights and genes travel to the actors in batches; each genome is simulated with its own policy and
+    drift band there: the run is bit-for-bit the serial one."""
+    config = load_config(None, [*SMALL, "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"])
+    prices = load_from_config(config.data)
+    serial = evolve(config, prices, tmp_path / "serial")
+    ray_map = RayMap(num_workers=2, num_cpus=2)
+    try:
+        on_ray = evolve(config, prices, tmp_path / "ray", map_fn=ray_map)
+    finally:
+        ray_map.close()
+    _same(serial, on_ray)
+    np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
+    np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
+    assert serial.trials == on_ray.trials
