@@ -211,12 +211,13 @@ def _print_summary(report) -> None:
     if strategy and strategy.get("genes"):
         band = strategy["threshold"]
         evolved = ", ".join(f"{k} {v}" for k, v in strategy["genes"].items())
-        console.print(
-            f"champion strategy: rebalance {strategy['rebalance']}, "
-            + ("no drift band" if band is None else f"drift band {band:.4f} (trade back to target when a weight drifts")
-            + ("" if band is None else f" {band:.2%} from it)")
-            + f"; evolved: {evolved}"
+        detail = (
+            "no drift band"
+            if band is None
+            else f"drift band {band:.4f} (the whole book trades back to target when a weight drifts "
+            f"{100 * band:.1f} points from it)"
         )
+        console.print(f"champion strategy: rebalance {strategy['rebalance']}, {detail}; evolved: {evolved}")
     ver = rec["verification"]
     console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
     console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
