@@ -560,7 +560,7 @@ def _print_status(report: dict) -> None:
     print(
         f"equity           {_fmt(eq['latest'], '$')} ({eq['latest_source']}); started {_fmt(eq['first'], '$')} at "
         f"{eq['first_time'] or '-'}; high-water {_fmt(eq['high_water'], '$')}, drawdown "
-        f"{_fmt(-eq['drawdown'] if eq['drawdown'] is not None else None, '%')}"
+        f"{'-' if eq['drawdown'] is None else format(eq['drawdown'], '.2%')}"
     )
     print(f"PnL since start  {_fmt(eq['pnl'], '$')} ({_fmt(eq['pnl_pct'], '%')})")
     source = report["drift_source"]
