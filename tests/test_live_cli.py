@@ -177,7 +177,7 @@ def test_rejected_order_whole_request_error_and_timeout_without_duplicates(fake,
 
     fake.timeout_next_exchange(delay=3.0)  # processed by the exchange, but the answer comes too late
     sent = len(fake.exchange_requests)
-    assert _size(fake, champ, "--execute", "--timeout", "1") == 0
+    assert _size(fake, champ, "--execute", "--timeout", "1", "--clock-tolerance", "0.2") == 0
     assert fake.exchange_requests[sent].delayed  # the client timed out on this one...
     assert fake.position("SOL") == 33.33  # ...yet SOL (5,000 / 150) was bought exactly once
     assert fake.duplicate_cloids == 0
@@ -337,7 +337,7 @@ def test_every_stops_on_a_permanent_exchange_error_with_exit_code_5(fake, tmp_pa
     assert STRANGER_KEY[2:] not in journal.read_text() + out
 
 
-def test_every_retries_transient_errors_at_the_next_period(fake, tmp_path, capsys, monkeypatch):
+def test_every_retries_transient_errors_within_the_period_or_at_the_next(fake, tmp_path, capsys, monkeypatch):
     champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
     monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
