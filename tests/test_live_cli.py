@@ -123,7 +123,7 @@ def test_execute_fresh_account_then_journal(fake, tmp_path, capsys, monkeypatch)
     assert _size(fake, champ, "--execute", "--journal", str(journal)) == 0
     assert len(fake.exchange_requests) == sent
     assert "completed at" in capsys.readouterr().out
-    # another period (here: a new journal, so no memory of this one) plans afresh: already on target
+    # without that memory (a new journal), the pass is planned afresh from the positions: already on target
     assert _size(fake, champ, "--execute", "--journal", str(tmp_path / "other.jsonl")) == 0
     assert len(fake.exchange_requests) == sent
     assert "already on target" in capsys.readouterr().out
