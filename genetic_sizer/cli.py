@@ -469,7 +469,7 @@ def _print_plan(result, as_json: bool) -> None:
     if as_json:
         from genetic_sizer.live import jsonable
 
-        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False))
+        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False), flush=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -478,45 +478,56 @@ def _print_plan(result, as_json: bool) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 130))
-    mode = "EXECUTED" if result.executed else "DRY RUN (nothing sent; add --execute to trade)"
-    table = Table(
-        title=f"{mode}: {result.network}, account {result.address}, value ${plan.account_value:,.2f}, "
-        f"leverage {plan.leverage:g}"
-    )
-    for col in ("coin", "weight", "mid", "current", "target", "delta", "notional $", "action", "reason"):
-        table.add_column(col, justify="left" if col in ("coin", "action", "reason") else "right")
-    for c in plan.coins:
-        table.add_row(
-            c.coin,
-            f"{c.weight:.4f}",
-            f"{c.mid:,.6g}",
-            f"{c.current:g}",
-            f"{c.target:g}",
-            f"{c.delta:+g}",
-            f"{c.notional:,.2f}",
-            c.action,
-            c.reason,
+    if plan is not None:
+        mode = "EXECUTED" if result.executed else "DRY RUN (nothing sent; add --execute to trade)"
+        table = Table(
+            title=f"{mode}: {result.network}, account {result.address}, value ${plan.account_value:,.2f}, "
+            f"leverage {plan.leverage:g}"
         )
-    console.print(table)
-    for k, o in enumerate(plan.orders):
-        ro = " reduce-only" if o.reduce_only else ""
-        console.print(
-            f"  order {k + 1}: {o.side} {o.size:g} {o.coin} limit {o.limit_px:g} (~${o.notional:,.2f}){ro} [{o.leg}]"
-        )
+        for col in ("coin", "weight", "mid", "current", "target", "delta", "notional $", "action", "reason"):
+            table.add_column(col, justify="left" if col in ("coin", "action", "reason") else "right")
+        for c in plan.coins:
+            table.add_row(
+                c.coin,
+                f"{c.weight:.4f}",
+                f"{c.mid:,.6g}",
+                f"{c.current:g}",
+                f"{c.target:g}",
+                f"{c.delta:+g}",
+                f"{c.notional:,.2f}",
+                c.action,
+                c.reason,
+            )
+        console.print(table)
+        for k, o in enumerate(plan.orders):
+            ro = " reduce-only" if o.reduce_only else ""
+            console.print(
+                f"  order {k + 1}: {o.side} {o.size:g} {o.coin} limit {o.limit_px:g} "
+                f"(~${o.notional:,.2f}){ro} [{o.leg}]"
+            )
     for r in result.results:
+        part = ""
+        if result.partial(r):
+            part = f" of {result.requested[r.cloid]:g} (PARTIAL)"
         console.print(
-            f"  result {r.coin}: {r.status} {r.filled_size:g} @ {r.avg_px}" + (f" ({r.error})" if r.error else ""),
+            f"  result {r.coin}: {r.status} {r.filled_size:g}{part} @ {r.avg_px}"
+            + (f" ({r.error})" if r.error else ""),
             markup=False,
         )
     for u in result.unknown:
         console.print(
-            f"  outcome UNKNOWN {u['coin']} (cloid {u['cloid']}): not sent again; check the account before trading it",
+            f"  outcome UNKNOWN {u['coin']} (cloid {u['cloid']}): not sent again; the next pass settles it",
             markup=False,
         )
+    for note in result.notes:
+        console.print(f"  note: {note}", markup=False)
     if result.error:
         console.print(f"  pass FAILED: {result.error}", markup=False)
     for coin, d in result.drift.items():
         console.print(f"  drift {coin}: position {d['position']:g} vs target {d['target']:g} (${d['drift_usd']:,.2f})")
+    if result.pass_id is not None:
+        resumed = " (resumed)" if result.resumed else ""
+        console.print(f"  pass {result.period}{resumed}: {result.status}, {result.rounds} round(s)", markup=False)
 
 
 def _number_arg(
@@ -554,14 +565,49 @@ def _number_arg(
     return parse
 
 
-def _period_arg(text: str) -> float:
+def _every_arg(text: str):
     from genetic_sizer.errors import ConfigError
+    from genetic_sizer.guards import Period
     from genetic_sizer.live import parse_period
 
     try:
-        return parse_period(text)
+        return Period(str(text).strip(), parse_period(text))
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--every ")) from None
+
+
+def _period_arg(text: str):
+    from genetic_sizer.errors import ConfigError
+    from genetic_sizer.guards import Period
+
+    try:
+        return Period.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--period ")) from None
+
+
+class _SigtermAsInterrupt:
+    """While active (main thread only), SIGTERM (a process supervisor's stop) raises KeyboardInterrupt, so the
+    loop stops as after Ctrl-C: journaled, exit code 0."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+
+            def handler(signum, frame):
+                raise KeyboardInterrupt
+
+            self._old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
 
 
 def cmd_size(args) -> int:
@@ -570,11 +616,15 @@ def cmd_size(args) -> int:
     from genetic_sizer import champion as C
     from genetic_sizer.errors import ConfigError
     from genetic_sizer.exchange import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
-    from genetic_sizer.live import resolve_account, run_every, size_once
+    from genetic_sizer.guards import Guards, Limits, period_of_champion
+    from genetic_sizer.journal import Journal
+    from genetic_sizer.live import LiveConfig, Trader, resolve_account
     from genetic_sizer.sizer import SizerSettings
 
     if args.max_passes is not None and args.every is None:
         raise ConfigError("--max-passes needs --every")
+    if args.period is not None and args.every is not None:
+        raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
     champ = C.load(args.champion)
     settings = SizerSettings(
         leverage=args.leverage,
@@ -584,10 +634,18 @@ def cmd_size(args) -> int:
         max_notional_per_asset=args.max_notional_per_asset,
         slippage=args.slippage,
     )
+    config = LiveConfig(
+        execute=args.execute,
+        period=args.every or args.period or period_of_champion(champ),
+        guards=Guards(max_mid_deviation=args.max_mid_deviation or None, max_data_age=args.max_data_age),
+        limits=Limits(max_drawdown=args.max_drawdown, max_daily_loss=args.max_daily_loss),
+        pass_retries=args.pass_retries,
+        flatten_on_stop=args.flatten_on_stop,
+        stop_file=args.stop_file,
+    )
     url = resolve_base_url(args.network, args.base_url)
     mainnet = is_mainnet(url)
     network = "mainnet" if mainnet else (url if args.base_url else args.network)
-    period = args.every  # seconds (parsed by the argument parser)
     credentials = None
     if args.execute or args.keystore or os.environ.get("HL_SECRET_KEY"):
         credentials = load_credentials(args.keystore)
@@ -599,26 +657,135 @@ def cmd_size(args) -> int:
         if answer.strip().lower() != "yes":
             print("aborted; nothing sent")
             return 1
-    client = HyperliquidClient(url, credentials=credentials if args.execute else None, timeout=args.timeout)
-    journal = args.journal or ("size-journal.jsonl" if period else None)
+    path = args.journal or ("size-journal.jsonl" if args.execute or args.every else None)
+    journal = Journal(path) if path else None
+    out = sys.stderr if args.json else sys.stdout  # --json keeps stdout for the JSON documents
+    client = HyperliquidClient(
+        url,
+        credentials=credentials if args.execute else None,
+        timeout=args.timeout,
+        clock_tolerance=args.clock_tolerance,
+    )
+    try:
+        trader = Trader(
+            client,
+            champ,
+            settings,
+            address=address,
+            network=network,
+            config=config,
+            journal=journal,
+            report=lambda line: print(line, file=out, flush=True),
+            on_result=lambda result: _print_plan(result, args.json),
+        )
+        with _SigtermAsInterrupt():
+            if args.every is not None:
+                outcome = trader.run_loop(args.max_passes, base_url=url)
+            else:
+                outcome = trader.run_once(base_url=url)
+    finally:
+        client.close()
+        if journal is not None:
+            journal.close()
+    if args.every is None and outcome.error:
+        print(f"error: {outcome.error} (exit code {outcome.exit_code})", file=sys.stderr)
+    return outcome.exit_code
 
-    def once(k: int):
+
+def _fmt(value, kind: str = "g") -> str:
+    if value is None:
+        return "-"
+    if kind == "%":
+        return f"{value:+.2%}"
+    if kind == "$":
+        return f"${value:,.2f}"
+    return f"{value:.4g}"
+
+
+def _print_status(report: dict) -> None:
+    j = report["journal"]
+    print(f"journal          {j['path']} ({j['records']} records)")
+    if j["unreadable_lines"]:
+        print(f"                 unreadable lines skipped: {', '.join(map(str, j['unreadable_lines']))}")
+    print(f"account          {report['account']} on {report['network']}, period {report['period']}")
+    print(f"champion         {report['champion']}")
+    last = report["last_pass"]
+    if last is None:
+        print("last pass        none yet")
+    else:
+        print(
+            f"last pass        {last['period']}: {last['status']} at {last['time']}"
+            f" ({last.get('orders_sent') or 0} orders sent, {last.get('orders_filled') or 0} filled,"
+            f" {last.get('partial_fills') or 0} partial)"
+        )
+        if last.get("rejected"):
+            print(f"                 rejected: {', '.join(last['rejected'])}")
+        if last.get("error"):
+            print(f"                 error: {last['error']}")
+    print(f"passes ended     {report['passes']}")
+    if report["interrupted"]:
+        print(f"interrupted      {', '.join(report['interrupted'])} (resumed by a restart in the same period)")
+    if report["unresolved"]:
+        coins = ", ".join(f"{u['coin']} ({u['cloid']})" for u in report["unresolved"])
+        print(f"unresolved       {coins}: settled by the next start")
+    if report["kill"]:
+        print(f"KILL SWITCH      fired at {report['kill'].get('time')}: {report['kill'].get('reason')}")
+    eq = report["equity"]
+    print(
+        f"equity           {_fmt(eq['latest'], '$')} ({eq['latest_source']}); started {_fmt(eq['first'], '$')} at "
+        f"{eq['first_time'] or '-'}; high-water {_fmt(eq['high_water'], '$')}, drawdown "
+        f"{'-' if eq['drawdown'] is None else format(eq['drawdown'], '.2%')}"
+    )
+    print(f"PnL since start  {_fmt(eq['pnl'], '$')} ({_fmt(eq['pnl_pct'], '%')})")
+    source = report["drift_source"]
+    print(f"drift per coin   ({'now, from the exchange' if source == 'exchange' else 'as last recorded'})")
+    for coin, d in report["drift"].items():
+        print(f"  {coin:<8} position {d['position']:<14g} target {d['target']:<14g} drift {_fmt(d['drift_usd'], '$')}")
+    days = report["realized_days"]
+    print(f"champion's backtest beside realized ({days:.2f} days recorded)" if days else "backtest vs realized")
+    print(f"  {'metric':<24}{'backtest':>12}{'realized':>12}")
+    for metric, pair in report["expectation"].items():
+        kind = "%" if metric in ("total_return", "cagr", "max_drawdown", "annualized_volatility") else "g"
+        print(f"  {metric:<24}{_fmt(pair['backtest'], kind):>12}{_fmt(pair['realized'], kind):>12}")
+
+
+def cmd_live_status(args) -> int:
+    import json
+    import os
+
+    from genetic_sizer import champion as C
+    from genetic_sizer.errors import ExchangeError
+    from genetic_sizer.exchange import HyperliquidClient, resolve_base_url
+    from genetic_sizer.journal import read_journal
+    from genetic_sizer.live import jsonable, live_status
+
+    state = read_journal(args.journal)
+    start = state.starts[-1] if state.starts else {}
+    champ_path = args.champion or (start.get("champion") or {}).get("path")
+    champ = C.load(champ_path) if champ_path and (args.champion or os.path.exists(champ_path)) else None
+    client = None
+    if not args.offline and start.get("address"):
+        if args.base_url or args.network:
+            url = resolve_base_url(args.network or "testnet", args.base_url)
+        elif start.get("base_url"):
+            url = start["base_url"]
+        else:
+            url = resolve_base_url(start.get("network") or "testnet")
+        client = HyperliquidClient(url, timeout=args.timeout)
+    try:
         try:
-            result = size_once(
-                client, champ, settings, address=address, network=network, execute=args.execute, journal=journal
-            )
-        except BaseException as exc:
-            partial = getattr(exc, "size_result", None)
-            if partial is not None:  # orders may have gone through before the failure: show them
-                _print_plan(partial, args.json)
-            raise
-        _print_plan(result, args.json)
-        return result
-
-    if period is None:
-        result = once(0)
-        return 3 if result.errors else 0
-    return run_every(period, once, journal=journal, max_passes=args.max_passes).exit_code
+            report = live_status(args.journal, client=client, champion=champ)
+        except ExchangeError as exc:
+            print(f"could not read the exchange ({exc}); showing the journal only", file=sys.stderr)
+            report = live_status(args.journal, champion=champ)
+    finally:
+        if client is not None:
+            client.close()
+    if args.json:
+        print(json.dumps(jsonable(report), indent=2, allow_nan=False))
+    else:
+        _print_status(report)
+    return 0
 
 
 def cmd_export(args) -> int:
@@ -743,12 +910,78 @@ def build_parser() -> argparse.ArgumentParser:
     sz.add_argument("--execute", action="store_true", help="send the orders (default: preview only)")
     sz.add_argument("--yes", action="store_true", help="confirm mainnet execution without a prompt")
     sz.add_argument("--json", action="store_true", help="print the plan as JSON")
-    sz.add_argument("--every", type=_period_arg, default=None, help="keep running: one rebalance per period (e.g. 1h)")
+    sz.add_argument(
+        "--every", type=_every_arg, default=None, help="keep running: one pass per wall-clock period (30s, 5m, 1h, 1d)"
+    )
     sz.add_argument(
         "--max-passes", type=_number_arg(low=1, integer=True), default=None, help="with --every: stop after N passes"
     )
-    sz.add_argument("--journal", default=None, help="JSONL journal of plans and results (default with --every)")
+    sz.add_argument(
+        "--period",
+        type=_period_arg,
+        default=None,
+        help="a single pass's period (1h, 1d, W, M, Q ...; default: the champion's rebalance); a rerun in the "
+        "same period resumes or skips the pass",
+    )
+    sz.add_argument(
+        "--journal",
+        default=None,
+        help="JSONL journal, the loop's memory (default size-journal.jsonl with --execute or --every)",
+    )
+    sz.add_argument(
+        "--max-drawdown",
+        type=_number_arg(low=0, high=1, low_open=True, high_open=True),
+        default=None,
+        help="kill switch: stop when equity is this fraction below its recorded high-water mark (e.g. 0.2)",
+    )
+    sz.add_argument(
+        "--max-daily-loss",
+        type=_number_arg(low=0, high=1, low_open=True, high_open=True),
+        default=None,
+        help="kill switch: stop when equity is this fraction below the day's reference equity (e.g. 0.05)",
+    )
+    sz.add_argument(
+        "--flatten-on-stop", action="store_true", help="close every position when the kill switch or stop file stops it"
+    )
+    sz.add_argument("--stop-file", default=None, help="stop gracefully (exit 0) while this file exists")
+    sz.add_argument(
+        "--max-mid-deviation",
+        type=_number_arg(low=0, high=1, high_open=True),
+        default=0.02,
+        help="refuse a pass when a traded coin's mid is this fraction from its mark or oracle price "
+        "(default 0.02; 0 turns the check off)",
+    )
+    sz.add_argument(
+        "--max-data-age",
+        type=_number_arg(low=0, low_open=True),
+        default=10.0,
+        help="refuse account data older than this many seconds; re-plan when the plan is older (default 10)",
+    )
+    sz.add_argument(
+        "--pass-retries",
+        type=_number_arg(low=0, integer=True),
+        default=1,
+        help="rounds after the first in which a pass trades what is still missing (partial fills), default 1",
+    )
+    sz.add_argument(
+        "--clock-tolerance",
+        type=_number_arg(low=0, low_open=True),
+        default=2.0,
+        help="largest accepted gap between this clock and the exchange's, in seconds (default 2)",
+    )
     sz.set_defaults(func=cmd_size)
+
+    live = sub.add_parser("live", help="the live sizer's records")
+    live_sub = live.add_subparsers(dest="live_command", required=True)
+    st = live_sub.add_parser("status", help="last pass, drift per coin, PnL and the champion's expectation")
+    st.add_argument("--journal", required=True, help="the journal of a live loop (size --journal)")
+    st.add_argument("--champion", default=None, help="champion.json (default: the one the journal records)")
+    st.add_argument("--network", default=None, choices=["testnet", "mainnet"], help="default: the journal's")
+    st.add_argument("--base-url", default=None, help="API URL (default: the journal's)")
+    st.add_argument("--offline", action="store_true", help="from the journal only; do not read the exchange")
+    st.add_argument("--timeout", type=_number_arg(low=0, low_open=True), default=10.0, help="seconds per request")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.set_defaults(func=cmd_live_status)
 
     ex = sub.add_parser("export", help="write the champion file of a ranked member of a finished run")
     ex.add_argument("--run", required=True, help="run directory")

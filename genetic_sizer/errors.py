@@ -51,7 +51,20 @@ class ExchangeError(GeneticSizerError):
 
 
 class RetryableExchangeError(ExchangeError):
-    """A transport failure (timeout, connection reset, HTTP 5xx) that is safe to retry."""
+    """A transport failure (timeout, connection reset, HTTP 5xx or 429) that is safe to retry.
+
+    ``retry_after`` (seconds or None) is how long the exchange asked to wait (an HTTP 429's Retry-After)."""
+
+    retry_after: float | None = None
+
+
+class PassRefused(GeneticSizerError):
+    """A sanity guard refused a live pass before anything was sent (stale or inconsistent data); the message
+    gives the reason. Another try, with fresh data, may succeed."""
+
+
+class KillSwitchTripped(GeneticSizerError):
+    """A risk limit of the live loop (maximum drawdown, maximum daily loss) is breached: trading stops."""
 
 
 class OrderRejected(ExchangeError):
