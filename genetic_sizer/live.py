@@ -600,7 +600,15 @@ class Trader:
         raise KillSwitchTripped(reason)
 
     def _make_plan(self, weights, settings: SizerSettings, snap: _Snapshot, check: bool, record: dict) -> Plan:
-        plan = plan_orders(weights, snap.account.account_value, snap.account.positions, snap.mids, snap.meta, settings)
+        plan = plan_orders(
+            weights,
+            snap.account.account_value,
+            snap.account.positions,
+            snap.mids,
+            snap.meta,
+            settings,
+            constraints=self.champion.constraints,
+        )
         problems = []
         if check:
             guards = self.config.guards
@@ -1259,7 +1267,9 @@ def live_status(
             settings = SizerSettings(**(start.get("settings") or {}))
             mids = client.mids()
             weights = dict(zip(champion.assets, (float(w) for w in champion.weights), strict=True))
-            plan = plan_orders(weights, current, account.positions, mids, client.meta(), settings)
+            plan = plan_orders(
+                weights, current, account.positions, mids, client.meta(), settings, constraints=champion.constraints
+            )
             drift = {
                 c.coin: {
                     "target": c.target,

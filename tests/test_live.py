@@ -573,3 +573,13 @@ def test_a_journal_belongs_to_one_account_and_network(fake, tmp_path):
         with pytest.raises(ConfigError, match="records network 'mainnet', not 'test'"):
             _trader(client, tmp_path, journal).run_loop(max_passes=1)
     assert fake.exchange_requests == []
+
+
+def test_the_live_plan_enforces_the_champions_recorded_constraints(fake, tmp_path):
+    """The champion file's constraints reach the sizer on the live path: weights that break them (here the
+    recorded max_assets is tightened after loading) refuse the pass as bad input; nothing is sent."""
+    trader = _trader(_client(fake), tmp_path, Journal(tmp_path / "j.jsonl"))
+    trader.champion.portfolio["max_assets"] = 2  # the three weights now break the record
+    result = trader.run_once()
+    assert result.exit_code == EXIT_BAD_INPUT and "constraints" in str(result.error)
+    assert fake.exchange_requests == []
