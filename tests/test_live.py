@@ -422,8 +422,8 @@ def test_guards_refuse_a_pass_on_stale_or_inconsistent_data(fake, tmp_path, monk
         from genetic_sizer.sizer import Plan
         from genetic_sizer.sizer import plan_orders as real
 
-        def oversized(weights, account_value, *args):
-            plan = real(weights, account_value, *args)
+        def oversized(weights, account_value, *args, **kwargs):
+            plan = real(weights, account_value, *args, **kwargs)
             return Plan(account_value / 2, plan.leverage, plan.coins, plan.orders)
 
         monkeypatch.setattr(live, "plan_orders", oversized)
