@@ -397,6 +397,7 @@ def run_walkforward(
         results[fold.number] = rec
         # the fold's checkpoints are no longer needed: its result (logbook included) is saved
         shutil.rmtree(rd.path / "folds" / f"fold-{fold.number:03d}", ignore_errors=True)
+        rd.sync()  # a run at a storage URL keeps every finished fold
         if on_fold is not None:
             on_fold(fold, rec, sum(r is not None for r in results), len(folds))
 
