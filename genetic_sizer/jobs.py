@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import os
 import secrets
 import shlex
@@ -300,7 +301,8 @@ def prepare(
         args = [command, "--resume", "--out", run, *parallel]
         config = None
     else:
-        config = load_config(config_path, overrides)  # a bad config fails here, before anything is sent
+        # evaluated on the cluster the job runs on (Ray sets RAY_ADDRESS in the job); a bad config fails here
+        config = load_config(config_path, [*overrides, "parallel.backend=ray", "parallel.address=null"])
         base = storage_url or config.run.storage
         stored = base is not None
         run = str(storage.join(base, sid)) if stored else f"{LOCAL_RUNS}/{sid}"
@@ -318,7 +320,6 @@ def prepare(
         if config is not None:
             config = _ship_data(config, staging, notes)
             raw = config.to_dict()
-            raw["parallel"] = {**raw["parallel"], "backend": "ray", "address": None}  # the cluster the job is on
             (staging / JOB_DIR / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -399,6 +400,7 @@ def job_report(client, job_id: str) -> JobReport:
 def follow(client, job_id: str, out=None, poll: float = 1.0) -> JobReport:
     """Print the job's logs as they come (from the start) until the job ends; return its final state."""
     out = out or sys.stdout
+    logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)  # not "WebSocket closed" at INFO
 
     async def tail():
         async for chunk in client.tail_job_logs(job_id):

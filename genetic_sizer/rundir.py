@@ -220,10 +220,14 @@ class RunDir:
         if self._stage is not None:
             self._stage.sync()
 
-    def _pull(self) -> None:
-        """A run at a storage URL: copy it into the staging directory unless this process already has it."""
+    def pull(self) -> None:
+        """A run at a storage URL: copy it into the staging directory unless this process already has it (no-op
+        for a local run directory). Reading the config or the checkpoint does it; call it before reading other
+        files of a stored run directly (``rd.path / ...``)."""
         if self._stage is not None and not self._stage.pulled:
             self._stage.pull()
+
+    _pull = pull
 
     def _at_url(self, exc: Exception) -> Exception:
         """``exc`` with the staging directory's path replaced by the storage URL (errors name the stored file)."""

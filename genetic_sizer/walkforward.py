@@ -386,6 +386,8 @@ def run_walkforward(
     from genetic_sizer.rundir import RunDir
 
     rd = RunDir(run_dir)
+    if resume:
+        rd.pull()  # a run at a storage URL: its finished folds
     folds = make_folds(prices.index, config.walkforward)
     results: list[dict | None] = [(_read_fold(_fold_path(rd.path, f.number), f) if resume else None) for f in folds]
     todo = [f for f, r in zip(folds, results, strict=True) if r is None]
