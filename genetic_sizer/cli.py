@@ -681,7 +681,15 @@ def cmd_submit(args) -> int:
         )
     for note in spec.notes:
         print(f"note: {note}", flush=True)
-    job_id = jobs.submit(client, spec)
+    try:
+        job_id = jobs.submit(client, spec)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted while submitting; the cluster may have accepted it. Check with:\n"
+            f"  genetic-sizer jobs status {spec.submission_id} --address {url}",
+            file=sys.stderr,
+        )
+        return 130
     where = spec.run if spec.stored else f"{spec.run} on the node the job runs on (no run storage given)"
     print(f"submitted job {job_id} to {url}", flush=True)
     print(f"run directory: {where}", flush=True)

@@ -151,8 +151,6 @@ class Remote:
                 except Exception:
                     pass
                 raise
-        except KeyboardInterrupt:
-            raise
         except Exception as exc:
             self._fail(f"upload {rel}", exc)
 
