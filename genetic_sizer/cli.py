@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from genetic_sizer import __version__
 from genetic_sizer import vocab as V
@@ -156,7 +157,7 @@ _SHORT = {
 _SUMMARY_COLUMNS = ("sharpe", "cagr", "max_drawdown", "annualized_volatility", "sortino", "turnover")
 
 
-def _print_summary(report) -> None:
+def _print_summary(report, url: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -209,7 +210,10 @@ def _print_summary(report) -> None:
     console.print(f"champion weights: {shown}")
     ver = rec["verification"]
     console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
-    console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
+    where, champion = report.run_dir, report.champion_path
+    if url:  # a run at a storage URL: the staging directory is this process's copy
+        where, champion = url, f"{url}/{report.champion_path.name}"
+    console.print(f"run directory: {where}  (champion: {champion})")
 
 
 def _evolve_plan(args, kind: str = "evolve"):
@@ -217,8 +221,8 @@ def _evolve_plan(args, kind: str = "evolve"):
     non-semantic overrides such as ``parallel.*`` or ``--ray-address`` may differ). The decisions are
     :func:`genetic_sizer.rundir.plan_new` / :func:`~genetic_sizer.rundir.plan_resume`; nothing is created here."""
     import datetime as dt
-    from pathlib import Path
 
+    from genetic_sizer import storage
     from genetic_sizer.config import load_config
     from genetic_sizer.errors import ConfigError
     from genetic_sizer.rundir import plan_new, plan_resume
@@ -235,7 +239,9 @@ def _evolve_plan(args, kind: str = "evolve"):
         return plan_resume(args.out, overrides, given)
     config = load_config(args.config, overrides)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return plan_new(Path(args.out) if args.out else Path("runs") / f"{kind}-{stamp}", config)
+    # --out, else <run.storage>/<kind>-<time>: a local path or a storage URL (RunDir stages and syncs a URL)
+    out = args.out if args.out else storage.join(config.run.storage or "runs", f"{kind}-{stamp}")
+    return plan_new(out, config)
 
 
 def _interrupted(run_dir, generations: int, writing_results: bool) -> str:
@@ -308,7 +314,7 @@ def cmd_evolve(args) -> int:
     except KeyboardInterrupt:
         print(_interrupted(run_dir, ev.generations, writing_results), file=sys.stderr)
         return 130
-    _print_summary(report)
+    _print_summary(report, run_dir.url)
     return 0
 
 
@@ -800,6 +806,118 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _print_champion(path) -> None:
+    import json
+
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    top = sorted(rec["weights"].items(), key=lambda kv: -abs(kv[1]))
+    print("champion weights: " + ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4))
+    metrics = rec.get("metrics") or {}
+    if "sharpe" in metrics:
+        print(f"champion Sharpe (in sample) {metrics['sharpe']:.4f}")
+
+
+def cmd_submit(args) -> int:
+    from pathlib import Path
+
+    from genetic_sizer import jobs
+    from genetic_sizer.errors import ConfigError
+
+    if args.out is not None:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"--out {args.out!r} exists and is not an empty directory (nothing is overwritten)")
+    client, url = jobs.connect(args.address)  # an unreachable address or a refused token: before any upload
+    overrides = list(args.set or [])
+    if args.seed is not None:
+        overrides.append(f"evolution.seed={args.seed}")
+    spec = jobs.prepare(
+        args.command,
+        args.config,
+        overrides,
+        storage_url=args.storage,
+        working_dir=args.working_dir,
+        resume=args.resume,
+        no_plots=args.no_plots,
+    )
+    if args.out is not None and not spec.stored:
+        spec.cleanup()
+        raise ConfigError(
+            "--out copies the finished run back from run storage: give --storage URL (or run.storage in the "
+            "config), a place the cluster writes and this machine reads, e.g. s3://bucket/runs"
+        )
+    for note in spec.notes:
+        print(f"note: {note}", flush=True)
+    try:
+        job_id = jobs.submit(client, spec)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted while submitting; the cluster may have accepted it. Check with:\n"
+            f"  genetic-sizer jobs status {spec.submission_id} --address {url}",
+            file=sys.stderr,
+        )
+        return 130
+    where = spec.run if spec.stored else f"{spec.run} on the node the job runs on (no run storage given)"
+    print(f"submitted job {job_id} to {url}", flush=True)
+    print(f"run directory: {where}", flush=True)
+    later = f"--address {url}"
+    if args.no_wait:
+        print(f"follow it with: genetic-sizer jobs logs {job_id} --follow {later}")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        report = jobs.follow(client, job_id)
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped following; job {job_id} keeps running on the cluster. Follow it again with:\n"
+            f"  genetic-sizer jobs logs {job_id} --follow {later}\nor stop it with:\n"
+            f"  genetic-sizer jobs stop {job_id} {later}",
+            file=sys.stderr,
+        )
+        return 130
+    if not report.succeeded:
+        print(f"job {job_id} {report.status}: {report.message or 'no message'}", file=sys.stderr)
+        return 1
+    print(f"job {job_id} succeeded in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.out is not None:
+        path = jobs.fetch_run(spec.run, args.out)
+        print(f"copied the run from {spec.run} to {path}")
+        if (path / "champion.json").is_file():
+            _print_champion(path / "champion.json")
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from genetic_sizer import jobs
+
+    client, _ = jobs.connect(args.address)
+    if args.jobs_command == "status":
+        r = jobs.job_report(client, args.job_id)
+        print(f"job        {r.job_id}")
+        print(f"status     {r.status}")
+        if r.message:
+            print(f"message    {r.message}")
+        print(f"entrypoint {r.entrypoint}")
+        if r.run:
+            print(f"run        {r.run}")
+        seconds = r.seconds()
+        if seconds is not None:
+            print(f"{'took' if r.done else 'running'}       {seconds:.1f} s")
+        return 0 if r.status != "FAILED" else 1
+    if args.jobs_command == "logs":
+        if args.follow:
+            r = jobs.follow(client, args.job_id)
+            if not r.succeeded:
+                print(f"job {args.job_id} {r.status}: {r.message or 'no message'}", file=sys.stderr)
+                return 1
+            return 0
+        print(jobs.logs(client, args.job_id), end="")
+        return 0
+    stopped = jobs.stop(client, args.job_id)
+    print(f"job {args.job_id}: {'stop requested' if stopped else 'had already ended'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="genetic-sizer",
@@ -837,7 +955,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evolve", help="evolve weight genomes (writes a run directory with champion.json)")
     ev.add_argument("--config", default=None, help="YAML config (default: built-in defaults)")
-    ev.add_argument("--out", default=None, help="run directory (default: runs/evolve-<UTC time>)")
+    ev.add_argument(
+        "--out",
+        default=None,
+        help="run directory: a path or a storage URL (s3://bucket/x, file:///nfs/x); default "
+        "<run.storage or runs>/evolve-<UTC time>",
+    )
     ev.add_argument("--seed", type=int, default=None, help="override evolution.seed")
     ev.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     ev.add_argument(
@@ -855,7 +978,12 @@ def build_parser() -> argparse.ArgumentParser:
         "beside refitted classical allocations (walkforward.json, oos_values.csv, report.html, champion.json)",
     )
     wf.add_argument("--config", default=None, help="YAML config (its walkforward section gives the folds)")
-    wf.add_argument("--out", default=None, help="run directory (default: runs/walkforward-<UTC time>)")
+    wf.add_argument(
+        "--out",
+        default=None,
+        help="run directory: a path or a storage URL (s3://bucket/x, file:///nfs/x); default "
+        "<run.storage or runs>/walkforward-<UTC time>",
+    )
     wf.add_argument("--seed", type=int, default=None, help="override evolution.seed (each fold derives its own)")
     wf.add_argument("--resume", action="store_true", help="continue the interrupted walk-forward in --out")
     wf.add_argument(
@@ -866,7 +994,7 @@ def build_parser() -> argparse.ArgumentParser:
     wf.set_defaults(func=cmd_walkforward)
 
     rp = sub.add_parser("report", help="write report.html for a finished evolve or walkforward run")
-    rp.add_argument("--run", required=True, help="run directory")
+    rp.add_argument("--run", required=True, help="run directory (a path or a storage URL)")
     rp.set_defaults(func=cmd_report)
 
     sz = sub.add_parser("size", help="size Hyperliquid positions from a champion (a dry run unless --execute)")
@@ -976,15 +1104,55 @@ def build_parser() -> argparse.ArgumentParser:
     st = live_sub.add_parser("status", help="last pass, drift per coin, PnL and the champion's expectation")
     st.add_argument("--journal", required=True, help="the journal of a live loop (size --journal)")
     st.add_argument("--champion", default=None, help="champion.json (default: the one the journal records)")
-    st.add_argument("--network", default=None, choices=["testnet", "mainnet"], help="default: the journal's")
+    st.add_argument("--network", default=None, choices=V.NETWORKS, help="default: the journal's")
     st.add_argument("--base-url", default=None, help="API URL (default: the journal's)")
     st.add_argument("--offline", action="store_true", help="from the journal only; do not read the exchange")
     st.add_argument("--timeout", type=_number_arg(low=0, low_open=True), default=10.0, help="seconds per request")
     st.add_argument("--json", action="store_true", help="print the status as JSON")
     st.set_defaults(func=cmd_live_status)
 
+    sb = sub.add_parser(
+        "submit",
+        help="run evolve (or walkforward) as a job on a Ray cluster through its Jobs API (dashboard port 8265)",
+    )
+    sb.add_argument(
+        "--address",
+        default=None,
+        help="the head's dashboard, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS)",
+    )
+    sb.add_argument("--command", default="evolve", choices=["evolve", "walkforward"], help="what the job runs")
+    sb.add_argument("--config", default=None, help="YAML config (shipped with the job; default: built-in defaults)")
+    sb.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value (YAML), repeatable"
+    )
+    sb.add_argument("--seed", type=int, default=None, help="override evolution.seed")
+    sb.add_argument(
+        "--storage",
+        default=None,
+        help="run storage the cluster writes the run to, <storage>/<job id> (s3://bucket/runs, file:///nfs/runs; "
+        "default: run.storage of the config)",
+    )
+    sb.add_argument("--out", default=None, help="copy the finished run from storage to this new local directory")
+    sb.add_argument("--working-dir", default=None, help="a directory shipped with the job (its working directory)")
+    sb.add_argument("--resume", default=None, metavar="RUN", help="continue the stored run RUN (a storage URL)")
+    sb.add_argument("--no-plots", action="store_true", help="skip the PNG plots and the HTML report")
+    sb.add_argument("--no-wait", action="store_true", help="print the job id and return without following the job")
+    sb.set_defaults(func=cmd_submit)
+
+    jb = sub.add_parser("jobs", help="status, logs or stop of a job submitted with genetic-sizer submit")
+    jb_sub = jb.add_subparsers(dest="jobs_command", required=True)
+    for name, what in (("status", "the job's status"), ("logs", "the job's logs"), ("stop", "stop the job")):
+        p = jb_sub.add_parser(name, help=what)
+        p.add_argument("job_id", metavar="JOB_ID")
+        p.add_argument(
+            "--address", default=None, help="the head's dashboard (default: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS)"
+        )
+        if name == "logs":
+            p.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+        p.set_defaults(func=cmd_jobs)
+
     ex = sub.add_parser("export", help="write the champion file of a ranked member of a finished run")
-    ex.add_argument("--run", required=True, help="run directory")
+    ex.add_argument("--run", required=True, help="run directory (a path or a storage URL)")
     ex.add_argument("--rank", type=int, default=0, help="hall of fame rank or Pareto member (0 = champion)")
     ex.add_argument("--out", required=True, help="champion JSON file to write")
     ex.set_defaults(func=cmd_export)

@@ -17,6 +17,7 @@ Layout (every key optional; these are the defaults)::
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...}
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
+    run: {storage: null}         # where run directories go without --out: a path or an fsspec URL (default runs/)
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
 keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.constraints`; their types and
@@ -47,6 +48,7 @@ __all__ = [
     "ParallelConfig",
     "PortfolioConfig",
     "RunConfig",
+    "RunStorageConfig",
     "WalkForwardConfig",
     "apply_overrides",
     "load_config",
@@ -267,6 +269,25 @@ class ParallelConfig:
             _fail("parallel.backend", self.backend, "'ray' when parallel.address or parallel.num_workers is set")
 
 
+@dataclass(frozen=True)
+class RunStorageConfig:
+    """Where run directories are written. It never changes results, so it is not part of :meth:`RunConfig.sha256`.
+
+    ``storage``: the place a run directory is created in when ``--out`` is not given (``<storage>/evolve-<UTC
+    time>``): a local path or an fsspec URL (``s3://bucket/runs``, ``gs://bucket/runs``,
+    ``file:///shared/nfs/runs``); default ``runs`` in the working directory. ``genetic-sizer submit`` writes the
+    cluster's run there.
+    """
+
+    storage: str | None = None
+
+    def __post_init__(self):
+        value = _opt_str("run.storage", self.storage)
+        if value is not None and "://" in value and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", value):
+            _fail("run.storage", value, "a local path or a URL such as s3://bucket/runs")
+        object.__setattr__(self, "storage", value)
+
+
 SPAN_UNITS = ("D", "W", "M", "Q", "Y")
 """Calendar units of a window span such as ``2Y``, ``6M``, ``90D``."""
 _SPAN = re.compile(r"^\s*([1-9][0-9]*)\s*([DWMQY])\s*$")
@@ -324,12 +345,16 @@ class WalkForwardConfig:
         return parse_window(f"walkforward.{name}", getattr(self, name))
 
 
+NON_SEMANTIC = ("parallel", "run")
+"""Config sections that do not change a run's results (left out of :meth:`RunConfig.sha256`)."""
+
 _SECTIONS = {
     "data": DataConfig,
     "portfolio": PortfolioConfig,
     "evolution": EvolutionConfig,
     "walkforward": WalkForwardConfig,
     "parallel": ParallelConfig,
+    "run": RunStorageConfig,
 }
 
 
@@ -342,6 +367,7 @@ class RunConfig:
     engine: str = "fast"
     walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    run: RunStorageConfig = field(default_factory=RunStorageConfig)
 
     def __post_init__(self):
         obj = self.objective
@@ -415,10 +441,10 @@ class RunConfig:
     def sha256(self) -> str:
         """Fingerprint of everything that determines a run's results (canonical JSON).
 
-        The ``parallel`` section is left out: where evaluation runs does not change the result, so a run
-        started serially can be resumed on a cluster.
+        The ``parallel`` and ``run`` sections are left out: where evaluation runs and where the run directory is
+        stored do not change the result, so a run started serially can be resumed on a cluster.
         """
-        semantic = {k: v for k, v in self.to_dict().items() if k != "parallel"}
+        semantic = {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
         return hashlib.sha256(json.dumps(semantic, sort_keys=True).encode()).hexdigest()
 
     def dump(self, path: str | Path) -> Path:

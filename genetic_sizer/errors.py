@@ -42,6 +42,11 @@ class ParallelError(GeneticSizerError):
     """Distributed evaluation failed: a cluster cannot be reached, or workers keep dying."""
 
 
+class JobError(GeneticSizerError):
+    """A Ray job could not be submitted or followed: no address, an unreachable one, a refused token, a job
+    the cluster does not know."""
+
+
 class SizingError(GeneticSizerError, ValueError):
     """The champion cannot be sized on this account (unlisted or delisted coin, leverage, bad settings)."""
 

@@ -371,11 +371,13 @@ def write_report(run_dir, prices=None) -> Path:
         body = _evolve_parts(rd, config, prices, first)
     pf = config.portfolio
     meta = (
-        f"<p class='meta'>{html.escape(str(rd.path))}: {len(prices.symbols)} assets, "
+        f"<p class='meta'>{html.escape(rd.location)}: {len(prices.symbols)} assets, "
         f"{prices.index[0].date()} .. {prices.index[-1].date()} ({prices.n_bars} bars); objective "
         f"{', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, fees {pf.fees:g}, "
         f"slippage {pf.slippage:g}; population {config.evolution.population}, {config.evolution.generations} "
         f"generations, seed {config.evolution.seed}. Out-of-sample cells are shaded.</p>"
     )
     page = _page(f"genetic_sizer {kind} report", [f"<h1>genetic_sizer {kind} report</h1>", meta, *body])
-    return rd.write_text(REPORT_FILE, page)
+    path = rd.write_text(REPORT_FILE, page)
+    rd.sync()
+    return path

@@ -237,6 +237,7 @@ def finalize(
         files.append(write_report(rd, prices=full))
     champion_path = C.write(record, rd.champion_path)  # last: its presence means the results are complete
     files.append(champion_path)
+    rd.sync()  # a run at a storage URL: every result, champion.json last
     return RunReport(rd.path, champion_path, record, summary, skipped, files, summary_oos)
 
 
@@ -349,4 +350,5 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
 
         write_report(rd, prices=wf.prices)
     C.write(record, rd.champion_path)  # last: its presence means the results are complete
+    rd.sync()  # a run at a storage URL: every result, champion.json last
     return record

@@ -386,6 +386,8 @@ def run_walkforward(
     from genetic_sizer.rundir import RunDir
 
     rd = RunDir(run_dir)
+    if resume:
+        rd.pull()  # a run at a storage URL: its finished folds
     folds = make_folds(prices.index, config.walkforward)
     results: list[dict | None] = [(_read_fold(_fold_path(rd.path, f.number), f) if resume else None) for f in folds]
     todo = [f for f, r in zip(folds, results, strict=True) if r is None]
@@ -397,6 +399,7 @@ def run_walkforward(
         results[fold.number] = rec
         # the fold's checkpoints are no longer needed: its result (logbook included) is saved
         shutil.rmtree(rd.path / "folds" / f"fold-{fold.number:03d}", ignore_errors=True)
+        rd.sync()  # a run at a storage URL keeps every finished fold
         if on_fold is not None:
             on_fold(fold, rec, sum(r is not None for r in results), len(folds))
 

@@ -201,6 +201,28 @@ def test_resume_after_an_interrupted_fold_gives_the_same_walkforward(wf_run, wf_
     np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
 
 
+def test_a_walkforward_at_a_storage_url_keeps_every_finished_fold_and_resumes_elsewhere(wf_run, wf_prices, tmp_path):
+    from genetic_sizer import storage
+
+    cfg, _, wf = wf_run
+    url = (tmp_path / "nfs" / "wf").as_uri()
+    rd = RunDir.create(url, cfg)
+
+    def stop(fold, rec, done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, rd, on_fold=stop)
+    stored = tmp_path / "nfs" / "wf"
+    assert sorted(p.name for p in (stored / "folds").iterdir()) == ["fold-000.json", "fold-001.json"]
+    storage.forget_stages()  # another machine: only the stored run
+    resumed = run_walkforward(cfg, wf_prices, url, resume=True)
+    assert resumed.record == wf.record
+    np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
+    assert len(list((stored / "folds").glob("fold-*.json"))) == len(wf.folds)
+
+
 def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, wf_prices, tmp_path, monkeypatch):
     import genetic_sizer.walkforward as W
 
