@@ -386,7 +386,7 @@ def _check_account(where: str, pf: dict, assets) -> None:
     for a in assets:
         cap = _finite(where, f"portfolio.max_leverage.{a}", caps[a])
         if cap < 1 or lev > cap:
-            raise ChampionError(f"{where}: portfolio.max_leverage.{a} is {cap!r}, below 1 or the leverage {lev:g}")
+            raise ChampionError(f"{where}: portfolio.max_leverage.{a} is {caps[a]!r}, below 1 or the leverage {lev:g}")
 
 
 def _check_constraints(where: str, raw: dict, w: np.ndarray) -> None:

@@ -328,7 +328,8 @@ def test_a_dataframe_of_rates_is_aligned_by_time_and_symbol():
     full[10:, 1] = 1e-3
     frame = pd.DataFrame({"A01": full[10:, 1], "OTHER": 5.0}, index=p.index[10:])  # missing bars and A00, A02: 0
     np.testing.assert_array_equal(
-        simulate(p, w, market="perp", leverage=3, funding=frame), simulate(p, w, market="perp", leverage=3, funding=full)
+        simulate(p, w, market="perp", leverage=3, funding=frame),
+        simulate(p, w, market="perp", leverage=3, funding=full),
     )
 
 
