@@ -60,6 +60,7 @@ def simulate_perp_genome_nb(
     value_out,
     rebalanced_out,
     position,
+    margin_units,
 ):
     """Simulate one genome's perp account (see the module docstring).
 
@@ -85,17 +86,25 @@ def simulate_perp_genome_nb(
         Written: the equity after each bar.
     rebalanced_out : bool (n_bars,)
         Written: whether the genome traded on each bar.
-    position : float64 (n_assets,)
-        Scratch: the positions (so the bar loop never allocates).
+    position, margin_units : float64 (n_assets,)
+        Scratch: the positions and ``|position| * mm_rate`` (so the bar loop never allocates).
 
     Returns
     -------
     (turnover sum, funding paid, funding received, fees paid, liquidation bar or -1)
+
+    Notes
+    -----
+    The equity is kept as ``cash + sum_i q_i * p_i,t`` with ``cash = E - sum_i q_i * p_i`` fixed at each trade and
+    debited with funding: the same mark to market as step 1 (``E_t - E_t-1 = sum_i q_i * (p_i,t - p_i,t-1)``), with
+    one dot product a bar instead of a difference of prices, and the maintenance margin as a second dot product
+    (``margin_units`` is updated when positions change).
     """
     n_bars, n_assets = close.shape
-    equity = init_cash
+    cash = init_cash
     for k in range(n_assets):
         position[k] = 0.0
+        margin_units[k] = 0.0
     traded_sum = 0.0
     paid = 0.0
     received = 0.0
@@ -111,26 +120,27 @@ def simulate_perp_genome_nb(
             next_start = segment_starts[seg + 1] if seg + 1 < n_segments else n_bars
             x = thresholds[seg]
         w = schedule[seg]
+        # 1. mark: the positions held at this bar's price, and their maintenance margin
+        held = 0.0
+        margin = 0.0
+        for k in range(n_assets):
+            p = close[i, k]
+            held += position[k] * p
+            margin += margin_units[k] * p
         if i > 0:
-            # 1. mark, and the maintenance margin of the positions held
-            pnl = 0.0
-            margin = 0.0
-            for k in range(n_assets):
-                p = close[i, k]
-                pnl += position[k] * (p - close[i - 1, k])
-                margin += abs(position[k]) * p * mm_rate[k]
             # 2. funding for (t-1, t] on those positions
             if has_funding:
+                net = 0.0
                 out = 0.0
-                into = 0.0
                 for k in range(n_assets):
                     pay = position[k] * close[i, k] * funding[i, k]
+                    net += pay
                     out += max(pay, 0.0)
-                    into += max(-pay, 0.0)
                 paid += out
-                received += into
-                pnl += into - out
-            equity += pnl
+                received += out - net
+                cash -= net
+        equity = cash + held
+        if i > 0:
             # 3. liquidation, before any trade of the bar
             if equity <= margin:
                 left = max(equity, 0.0)
@@ -153,6 +163,7 @@ def simulate_perp_genome_nb(
         if trade:
             cost = 0.0
             traded = 0.0
+            held = 0.0
             for k in range(n_assets):
                 p = close[i, k]
                 target = w[k] * gross / p
@@ -163,9 +174,12 @@ def simulate_perp_genome_nb(
                 traded += notional
                 fees_paid += fee
                 position[k] = target
+                margin_units[k] = abs(target) * mm_rate[k]
+                held += target * p
             if i > 0:
                 traded_sum += traded / equity
             equity -= cost
+            cash = equity - held
         value_out[i] = equity
     return traded_sum, paid, received, fees_paid, -1
 
@@ -223,6 +237,7 @@ def simulate_perp_population_nb(
     n_assets = weights.shape[2]
     for g in prange(n_genomes):
         position = np.empty(n_assets)
+        margin_units = np.empty(n_assets)
         traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
             close,
             funding,
@@ -239,6 +254,7 @@ def simulate_perp_population_nb(
             value_out[g],
             rebalanced_out[g],
             position,
+            margin_units,
         )
         traded_out[g] = traded
         account_out[g, 0] = paid
