@@ -7,8 +7,8 @@ For tests, examples and benchmarks that must not touch the network. :func:`perp_
 * hourly funding rates, as Hyperliquid pays them: the interest component (0.01 % per 8 hours, 1.25e-5 an hour, about
   11 % a year) plus a premium that follows crowding: it rises with a coin's trailing one-week return (trend chasers
   crowd into the longs that pay), mean-reverts with a half-life of about a day, carries a coin-specific bias (retail
-  alts run hot) and noise, so rates run at tens of percent a year, alts hotter than BTC, and flip sign after
-  sell-offs. Each rate is stamped a few hundred milliseconds after its hour, as the exchange stamps them.
+  alts run hot, a crowded short runs negative) and noise, so rates run at tens of percent a year, differ from coin
+  to coin, and flip sign after sell-offs. Each rate is stamped a few hundred milliseconds after its hour, as the exchange stamps them.
 
 The result holds the candles and funding rows as ``candleSnapshot`` and ``fundingHistory`` answer them (so a fake
 exchange can serve them and ``genetic-sizer data fetch`` can save them), and the :class:`~genetic_sizer.data.Prices`
@@ -28,12 +28,12 @@ from genetic_sizer import data as D
 __all__ = ["COINS", "SyntheticPerpMarket", "perp_market"]
 
 COINS = {
-    # coin: (first price, annual volatility, funding bias in APR)
+    # coin: (first price, annual volatility, funding bias a year on top of the interest component)
     "BTC": (60_000.0, 0.50, 0.00),
     "ETH": (3_000.0, 0.65, 0.03),
-    "SOL": (150.0, 0.85, 0.10),
-    "DOGE": (0.15, 0.95, 0.15),
-    "AVAX": (20.0, 0.90, 0.08),
+    "SOL": (150.0, 0.85, 0.15),
+    "DOGE": (0.15, 0.95, 0.35),  # a crowded retail long
+    "AVAX": (20.0, 0.90, -0.10),  # a crowded short: longs are paid
     "LINK": (15.0, 0.85, 0.05),
 }
 """The coins :func:`perp_market` knows (first price, volatility, funding bias), in the order it draws them."""
