@@ -225,7 +225,7 @@ def _print_summary(report) -> None:
     top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
     shown = ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4)
     console.print(f"champion weights: {shown}")
-    pf = rec["portfolio"]
+    pf = rec.get("portfolio", {})
     if pf.get("market") == "perp":
         m = rec["metrics"]
         console.print(
@@ -234,9 +234,10 @@ def _print_summary(report) -> None:
             + (", LIQUIDATED" if m.get("liquidated") else "")
         )
     ver = rec["verification"]
+    engine = ver.get("engine", "vectorbt")
+    against = f"; against {ver['against']}" if "against" in ver else ""
     console.print(
-        f"{ver['engine']} re-check ({ver.get('against', ver['engine'])}): metrics agree to "
-        f"{ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})"
+        f"{engine} re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g}{against})"
     )
     console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
 

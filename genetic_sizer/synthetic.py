@@ -8,7 +8,8 @@ For tests, examples and benchmarks that must not touch the network. :func:`perp_
   11 % a year) plus a premium that follows crowding: it rises with a coin's trailing one-week return (trend chasers
   crowd into the longs that pay), mean-reverts with a half-life of about a day, carries a coin-specific bias (retail
   alts run hot, a crowded short runs negative) and noise, so rates run at tens of percent a year, differ from coin
-  to coin, and flip sign after sell-offs. Each rate is stamped a few hundred milliseconds after its hour, as the exchange stamps them.
+  to coin, and flip sign after sell-offs. Each rate is stamped a few hundred milliseconds after its hour, as the
+  exchange stamps them.
 
 The result holds the candles and funding rows as ``candleSnapshot`` and ``fundingHistory`` answer them (so a fake
 exchange can serve them and ``genetic-sizer data fetch`` can save them), and the :class:`~genetic_sizer.data.Prices`

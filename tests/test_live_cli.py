@@ -455,7 +455,8 @@ def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys
     assert main([*args, *(x for s in small for x in ("--set", s))]) == 0
     out = capsys.readouterr().out
     assert "perpetuals at leverage 3 (funding charged)" in out
-    assert "reference re-check (genetic_sizer.perp.reference_genome" in out and "funding paid" in out
+    assert "reference re-check: metrics agree" in out and "against genetic_sizer.perp.reference_genome" in out
+    assert "funding paid" in out
     champ = C.load(run / "champion.json")
     assert champ.market == "perp" and champ.leverage == 3.0 and champ.direction == "longshort"
 
