@@ -76,7 +76,7 @@ class Backtest:
         :func:`genetic_sizer.fitness.compute_metrics` turns it into annualized turnover.
     rebalance : ndarray (n_bars,) of bool
         The bars on which the portfolio was rebalanced: the bars of the rebalance policy and every
-        segment start.
+        segment start (a liquidated perp account trades on none after its liquidation bar).
     segment_starts : ndarray (n_segments,) of int64
         First bar of each segment of the weight schedule; ``[0]`` for static weights.
     market : {"spot", "perp"}

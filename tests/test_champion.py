@@ -395,6 +395,9 @@ def test_a_perp_champion_records_its_account_and_is_checked_against_the_referenc
     assert rows[0].endswith("wiped_out,funding_paid,funding_received,fees_paid,liquidated")
     assert (report.run_dir / "report.html").stat().st_size > 0
     assert "perpetuals at leverage 3" in (report.run_dir / "report.html").read_text()
+    second = C.load(export(report.run_dir, report.run_dir.parent / "second.json", rank=1))
+    assert second.market == "perp" and second.raw["verification"]["engine"] == "reference"
+    np.testing.assert_array_equal(second.weights, result.members[1])
 
 
 def test_a_disagreeing_perp_reference_fails_the_run_loudly(perp_run, monkeypatch, tmp_path):

@@ -699,3 +699,12 @@ def test_funding_travels_with_every_window_and_changes_the_fingerprint():
     assert funded.provenance()["funding"] is True and prices.provenance()["funding"] is False
     with pytest.raises(DataError, match="funding has shape"):
         prices.with_funding(rates[:5])
+
+
+def test_synthetic_coarse_candles_sum_the_hourly_funding():
+    from genetic_sizer.synthetic import perp_market
+
+    hourly = perp_market(("BTC", "ETH"), hours=48, seed=1)
+    four = perp_market(("BTC", "ETH"), hours=48, seed=1, interval="4h")
+    np.testing.assert_array_equal(four.prices.close, hourly.prices.close[3::4])  # a 4h candle closes at its 4th hour
+    np.testing.assert_allclose(four.prices.funding[1:], hourly.prices.funding.reshape(12, 4, 2).sum(axis=1)[1:])

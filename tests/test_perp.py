@@ -343,3 +343,18 @@ def test_funding_carried_by_the_prices_is_charged_unless_switched_off():
     np.testing.assert_array_equal(simulate(carried, w, market="perp", funding=False), simulate(p, w, market="perp"))
     assert explicit[-1, 0] < simulate(p, w, market="perp")[-1, 0]  # longs paid
     np.testing.assert_array_equal(simulate(carried, w), simulate(p, w))  # spot ignores it
+
+
+def test_leverage_per_genome_is_each_genome_at_its_own_leverage():
+    """One leverage per genome (what a leverage gene will pass) equals each genome simulated at its leverage."""
+    p = make_prices(120, 4, seed=9, freq="h")
+    w = random_weights(3, 4, seed=9, kind="longshort")
+    funding = np.random.default_rng(9).normal(1e-5, 1e-4, p.close.shape)
+    kw = dict(rebalance=6, fees=0.00045, slippage=0.0002, market="perp", funding=funding, max_leverage=20)
+    together = backtest(p, w, leverage=[1.0, 2.5, 7.0], **kw)
+    for g, lev in enumerate([1.0, 2.5, 7.0]):
+        alone = backtest(p, w[g : g + 1], leverage=lev, **kw)
+        np.testing.assert_array_equal(together.value[:, g], alone.value[:, 0])
+        assert together.leverage[g] == lev and together.funding_paid[g] == alone.funding_paid[0]
+    with pytest.raises(ConfigError, match=r"leverage must be a number or one per genome \(3\)"):
+        backtest(p, w, leverage=[1.0, 2.0], **kw)
