@@ -137,7 +137,7 @@ def simulate_perp_genome_nb(
                     net += pay
                     out += max(pay, 0.0)
                 paid += out
-                received += out - net
+                received += max(out - net, 0.0)  # the negative payments, >= 0 up to rounding
                 cash -= net
         equity = cash + held
         if i > 0:
