@@ -3,29 +3,37 @@
 :func:`build` assembles it, :func:`write` writes it atomically, :func:`load` reads and validates it
 (schema, finiteness, bounds, sum), raising :class:`ChampionError` that names the file and the field.
 
-Schema (version 2)::
+Schema (version 3)::
 
     schema            "genetic_sizer/champion"
-    schema_version    2
+    schema_version    3
     created_at        ISO 8601 UTC time
     selection         how this genome was chosen (rank, rule)
     assets            [symbol, ...] in the order of the price data
     weights           {symbol: weight}; long-only: each >= 0, sum 1; long/short: sum |w| = 1
     holdings          [symbol, ...] the assets with a non-zero weight, in the order of ``assets``
     objective         [metric, ...] the run optimized (several: NSGA-II)
-    metrics           {metric: value} for every metric (fast engine; vectorbt agrees, see verification)
-    portfolio         direction, min_weight / max_weight per symbol, rebalance, fees, slippage, init_cash,
+    metrics           {metric: value} for every metric (fast engine; the reference agrees, see verification);
+                      a perp champion adds funding_paid, funding_received, fees_paid and liquidated
+    portfolio         market ("spot" or "perp"; perp: leverage and max_leverage per symbol or null),
+                      direction, min_weight / max_weight per symbol, rebalance, fees, slippage, init_cash,
                       and the constraints: max_assets, min_position, groups, max_group_weight,
                       min_group_weight, net_exposure, max_gross_long, max_gross_short (null / {} when unset)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
+                      (its fingerprint covers the funding rates too), funding (whether any were charged),
+                      perp: funding_path
     evolution         seed, population, generations, evaluations
-    verification      engine "vectorbt", rtol, atol, and max_rel_diff: the largest difference between the
-                      engines' metrics relative to max(|value|, atol / rtol) (see compare_metrics)
+    verification      engine: what the fast engine was re-checked against ("vectorbt" for spot, "reference" for
+                      perp: the plain-Python loop genetic_sizer.perp.reference_genome), against (its
+                      description), rtol, atol, and max_rel_diff: the largest difference between the engines'
+                      metrics relative to max(|value|, atol / rtol) (see compare_metrics)
     versions          genetic_sizer, python and the numerical packages
     config_sha256     fingerprint of the resolved run configuration
 
 Version 1 files (written before the constraints existed) have no ``holdings`` and no constraint keys; they
-load with no constraints and ``min_position`` 0.
+load with no constraints and ``min_position`` 0. Version 1 and 2 files have no ``portfolio.market``: they are
+spot champions. Version 3 added the account model (so an older genetic_sizer refuses a perp champion instead of
+sizing it as spot).
 """
 
 from __future__ import annotations
@@ -41,14 +49,30 @@ from pathlib import Path
 import numpy as np
 
 from genetic_sizer import __version__, files
+from genetic_sizer import vocab as V
 from genetic_sizer.constraints import CONSTRAINT_KEYS, Constraints
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.genome import DIRECTIONS, TOL
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Champion", "build", "compare_metrics", "load", "write"]
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "Champion",
+    "build",
+    "compare_metrics",
+    "load",
+    "resolve_leverage",
+    "write",
+]
 
 SCHEMA = "genetic_sizer/champion"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+REFERENCE_DESCRIPTIONS = {
+    "vectorbt": "vectorbt Portfolio.from_orders (targetpercent, cash sharing, call_seq auto)",
+    "reference": "genetic_sizer.perp.reference_genome, a plain-Python loop of the perp account (vectorbt has no "
+    "perpetuals)",
+}
+"""What ``verification.against`` says of each reference engine."""
 VERIFY_RTOL = 1e-8
 """Relative tolerance between the fast engine's and vectorbt's metrics of a champion."""
 VERIFY_ATOL = 1e-10
@@ -115,6 +139,16 @@ class Champion:
         return tuple(a for a, w in zip(self.assets, self.weights, strict=True) if w != 0)
 
     @property
+    def market(self) -> str:
+        """The account model it was evolved in: ``"spot"`` (every version 1 and 2 file) or ``"perp"``."""
+        return self.portfolio.get("market", "spot")
+
+    @property
+    def leverage(self) -> float | None:
+        """The gross leverage a perp champion was evolved at (None for a spot champion)."""
+        return float(self.portfolio["leverage"]) if self.market == "perp" else None
+
+    @property
     def constraints(self) -> Constraints:
         """The constraints recorded in ``portfolio`` (none for a version 1 file); the weights satisfy them."""
         return Constraints.from_record(self.assets, self.direction, self.portfolio)
@@ -131,7 +165,33 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def compare_metrics(fast: dict, reference: dict, rtol: float = VERIFY_RTOL, atol: float = VERIFY_ATOL) -> float:
+def resolve_leverage(champion: Champion, leverage: float | None, *, allow_mismatch: bool = False) -> float:
+    """The leverage to size ``champion`` at, given the one asked for (None: not given).
+
+    A perp champion's figures hold at the leverage it was evolved at (funding, fees and liquidation all scale with
+    it): with ``leverage`` None it is sized at that leverage, and a different ``leverage`` is a
+    :class:`ConfigError` unless ``allow_mismatch``. A spot champion is sized at ``leverage`` (default 1).
+    """
+    evolved = champion.leverage
+    if leverage is None:
+        return evolved if evolved is not None else 1.0
+    if evolved is not None and not allow_mismatch and not math.isclose(leverage, evolved, rel_tol=1e-12):
+        raise ConfigError(
+            f"--leverage {leverage:g} differs from the leverage {evolved:g} this perp champion was evolved at "
+            f"({champion.path}): its funding, fees and liquidation risk were measured at {evolved:g}. Size it at "
+            f"{evolved:g} (leave --leverage out), or pass --allow-leverage-mismatch to trade it at {leverage:g} anyway"
+        )
+    return float(leverage)
+
+
+def compare_metrics(
+    fast: dict,
+    reference: dict,
+    rtol: float = VERIFY_RTOL,
+    atol: float = VERIFY_ATOL,
+    *,
+    reference_name: str = "vectorbt",
+) -> float:
     """Largest scaled difference between two metric dicts; raise if it exceeds ``rtol``.
 
     Each metric's difference is divided by ``max(|fast|, |reference|, atol / rtol)``: a relative difference for
@@ -146,7 +206,7 @@ def compare_metrics(fast: dict, reference: dict, rtol: float = VERIFY_RTOL, atol
         scaled = abs(a - b) / max(abs(a), abs(b), atol / rtol)
         if not scaled <= rtol:
             raise ChampionError(
-                f"champion check failed: {name} is {a!r} with the fast engine but {b!r} with vectorbt "
+                f"champion check failed: {name} is {a!r} with the fast engine but {b!r} with {reference_name} "
                 f"(scaled difference {scaled:.3g} > {rtol:g})"
             )
         worst = max(worst, scaled)
@@ -282,6 +342,7 @@ def _validate(raw, where: str) -> np.ndarray:
         raise ChampionError(f"{where}: portfolio.direction must be one of {list(DIRECTIONS)}, got {pf['direction']!r}")
     for key in ("fees", "slippage", "init_cash"):
         _finite(where, f"portfolio.{key}", pf[key])
+    _check_account(where, pf, assets)
     lo = _bounds(where, "min_weight", pf["min_weight"], assets)
     hi = _bounds(where, "max_weight", pf["max_weight"], assets)
     for k, a in enumerate(assets):
@@ -302,6 +363,30 @@ def _validate(raw, where: str) -> np.ndarray:
     if version >= 2:
         _check_constraints(where, raw, w)
     return w
+
+
+def _check_account(where: str, pf: dict, assets) -> None:
+    """The account model: ``market`` spot (or absent) or perp; a perp champion's leverage is a positive number and
+    its max_leverage null or a number >= 1 per asset, none below the leverage."""
+    market = pf.get("market", "spot")
+    if market not in V.MARKETS:
+        raise ChampionError(f"{where}: portfolio.market must be one of {list(V.MARKETS)}, got {market!r}")
+    if market == "spot":
+        return
+    if "leverage" not in pf:
+        raise ChampionError(f"{where}: missing field 'portfolio.leverage' (a perp champion records its leverage)")
+    lev = _finite(where, "portfolio.leverage", pf["leverage"])
+    if lev <= 0:
+        raise ChampionError(f"{where}: portfolio.leverage must be > 0, got {lev!r}")
+    caps = pf.get("max_leverage")
+    if caps is None:
+        return
+    if not isinstance(caps, dict) or set(caps) != set(assets):
+        raise ChampionError(f"{where}: portfolio.max_leverage must be null or give a value for every asset")
+    for a in assets:
+        cap = _finite(where, f"portfolio.max_leverage.{a}", caps[a])
+        if cap < 1 or lev > cap:
+            raise ChampionError(f"{where}: portfolio.max_leverage.{a} is {caps[a]!r}, below 1 or the leverage {lev:g}")
 
 
 def _check_constraints(where: str, raw: dict, w: np.ndarray) -> None:

@@ -57,7 +57,7 @@ def cmd_data_info(args) -> int:
 def cmd_backtest(args) -> int:
     import numpy as np
 
-    from genetic_sizer.fitness import compute_metrics
+    from genetic_sizer.fitness import account_metrics, compute_metrics
     from genetic_sizer.simulate import backtest
 
     prices = _load(args)
@@ -68,19 +68,34 @@ def cmd_backtest(args) -> int:
         weights = np.array(args.weights, dtype=float)
         label = "given weights"
     rebalance = args.rebalance
+    account = {"market": args.market, "leverage": args.leverage, "max_leverage": args.max_leverage}
+    fees = args.fees if args.fees is not None else V.DEFAULT_FEES[args.market]
     bt = backtest(
         prices,
         weights,
         rebalance=rebalance,
-        fees=args.fees,
+        fees=fees,
         slippage=args.slippage,
         init_cash=args.init_cash,
         engine=args.engine,
+        **account,
     )
     m = compute_metrics(bt.value, init_cash=args.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
+    m.update(account_metrics(bt))
+    what = ""
+    if args.market == "perp":
+        funded = "with funding" if prices.funding is not None else "WITHOUT funding rates"
+        what = f", perpetuals at leverage {args.leverage:g} {funded}"
     print(
-        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}, engine {args.engine}"
+        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}, fees {fees:g}, "
+        f"engine {args.engine}{what}"
     )
+    if m.get("liquidated", [0.0])[0]:
+        k = int(bt.liquidated[0])
+        print(
+            f"  LIQUIDATED on {prices.index[k]} (bar {k} of {prices.n_bars}): the equity fell to the maintenance "
+            f"margin; {bt.value[k, 0]:,.2f} was left and nothing traded after"
+        )
     if m["wiped_out"][0]:
         k = int(np.argmax(bt.value[:, 0] <= 0))
         print(
@@ -98,6 +113,9 @@ def cmd_backtest(args) -> int:
         "turnover",
     ):
         print(f"  {name:<22}{m[name][0]: .6f}")
+    for name in ("funding_paid", "funding_received", "fees_paid"):
+        if name in m:
+            print(f"  {name:<22}{m[name][0]: ,.2f}")
     return 0
 
 
@@ -208,8 +226,20 @@ def _print_summary(report, url: str | None = None) -> None:
     top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
     shown = ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4)
     console.print(f"champion weights: {shown}")
+    pf = rec.get("portfolio", {})
+    if pf.get("market") == "perp":
+        m = rec["metrics"]
+        console.print(
+            f"champion account (perpetuals at leverage {pf['leverage']:g}, in sample): funding paid "
+            f"{m['funding_paid']:,.2f}, received {m['funding_received']:,.2f}, fees {m['fees_paid']:,.2f}"
+            + (", LIQUIDATED" if m.get("liquidated") else "")
+        )
     ver = rec["verification"]
-    console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
+    engine = ver.get("engine", "vectorbt")
+    against = f"; against {ver['against']}" if "against" in ver else ""
+    console.print(
+        f"{engine} re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g}{against})"
+    )
     where, champion = report.run_dir, report.champion_path
     if url:  # a run at a storage URL: the staging directory is this process's copy
         where, champion = url, f"{url}/{report.champion_path.name}"
@@ -260,6 +290,22 @@ def _interrupted(run_dir, generations: int, writing_results: bool) -> str:
     return f"\ninterrupted; generation {gen} of {generations} is checkpointed. Continue with:\n{again}"
 
 
+def _reference_of(config) -> str:
+    """What a run's champion is re-checked against, for progress lines."""
+    if config.portfolio.market == "perp":
+        return "the plain-Python perp reference loop"
+    return "vectorbt"
+
+
+def _account_of(config, prices) -> str:
+    """The account model for the start line: nothing for spot."""
+    pf = config.portfolio
+    if pf.market != "perp":
+        return ""
+    funding = "funding charged" if prices.funding is not None else "WITHOUT funding"
+    return f"perpetuals at leverage {pf.leverage:g} ({funding}), "
+
+
 def cmd_evolve(args) -> int:
     import contextlib
 
@@ -280,7 +326,8 @@ def cmd_evolve(args) -> int:
         check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created
         print(
             f"{prices.n_assets} assets, {everything.n_bars} bars ({everything.index[0].date()} .. "
-            f"{everything.index[-1].date()}); objective {', '.join(config.objective)}; {pf.direction}, "
+            f"{everything.index[-1].date()}); objective {', '.join(config.objective)}; {_account_of(config, prices)}"
+            f"{pf.direction}, "
             f"rebalance {pf.rebalance}, fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, "
             f"seed {ev.seed}; engine {config.engine}",
             flush=True,
@@ -309,7 +356,7 @@ def cmd_evolve(args) -> int:
         finally:
             close_map(map_fn)
         writing_results = True
-        print("checking the champion with vectorbt and writing results ...", flush=True)
+        print(f"checking the champion with {_reference_of(config)} and writing results ...", flush=True)
         report = finalize(result, prices, run_dir, plots=not args.no_plots, holdout=holdout, report_prices=everything)
     except KeyboardInterrupt:
         print(_interrupted(run_dir, ev.generations, writing_results), file=sys.stderr)
@@ -388,7 +435,8 @@ def cmd_walkforward(args) -> int:
         print(
             f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
             f"{len(folds)} folds (train {wfc.train}, test {wfc.test}, purge {wfc.purge}"
-            f"{', anchored' if wfc.anchored else ''}); objective {', '.join(config.objective)}; {pf.direction}, "
+            f"{', anchored' if wfc.anchored else ''}); objective {', '.join(config.objective)}; "
+            f"{_account_of(config, prices)}{pf.direction}, "
             f"rebalance {pf.rebalance}, fees {pf.fees:g}; population {config.evolution.population}, "
             f"{config.evolution.generations} generations per fold; folds on "
             f"{'Ray' if config.parallel.backend == 'ray' else 'this process'}",
@@ -408,7 +456,7 @@ def cmd_walkforward(args) -> int:
             )
 
         wf = run_walkforward(config, prices, run_dir, resume=args.resume, on_fold=on_fold)
-        print("checking the live champion with vectorbt and writing results ...", flush=True)
+        print(f"checking the live champion with {_reference_of(config)} and writing results ...", flush=True)
         champion = finalize_walkforward(wf, run_dir, plots=not args.no_plots)
     except KeyboardInterrupt:
         print(
@@ -465,7 +513,7 @@ def cmd_data_fetch(args) -> int:
         print(f"  {line}")
     for path in paths:
         print(f"wrote {path}")
-    print(f"evolve on it with: --set data.source=hyperliquid --set data.path={paths[0]}")
+    print(f"evolve perpetuals on it with: --config configs/hyperliquid.yaml --set data.path={paths[0]}")
     return 0
 
 
@@ -633,7 +681,7 @@ def cmd_size(args) -> int:
         raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
     champ = C.load(args.champion)
     settings = SizerSettings(
-        leverage=args.leverage,
+        leverage=C.resolve_leverage(champ, args.leverage, allow_mismatch=args.allow_leverage_mismatch),
         min_trade_usd=args.min_trade_usd,
         min_weight_change=args.min_weight_change,
         close_unlisted=not args.keep_unlisted,
@@ -947,10 +995,19 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument(
         "--rebalance", type=_rebalance_arg, default="M", help=f"{', '.join(V.REBALANCE_CODES)} or every N bars"
     )
-    bt.add_argument("--fees", type=float, default=0.0005)
+    bt.add_argument(
+        "--fees", type=float, default=None, help="fraction of the traded notional (default 0.0005 spot, 0.00045 perp)"
+    )
     bt.add_argument("--slippage", type=float, default=0.0)
     bt.add_argument("--init-cash", type=float, default=10_000.0)
     bt.add_argument("--engine", default="fast", choices=V.ENGINES)
+    bt.add_argument(
+        "--market", default="spot", choices=V.MARKETS, help="perp: leverage, funding (loaded with hyperliquid data)"
+    )
+    bt.add_argument("--leverage", type=_number_arg(low=0, low_open=True), default=1.0, help="perp: gross leverage")
+    bt.add_argument(
+        "--max-leverage", type=_number_arg(low=1), default=None, help="perp: maximum leverage of every asset"
+    )
     bt.set_defaults(func=cmd_backtest)
 
     ev = sub.add_parser("evolve", help="evolve weight genomes (writes a run directory with champion.json)")
@@ -1003,7 +1060,15 @@ def build_parser() -> argparse.ArgumentParser:
     from genetic_sizer.sizer import EXCHANGE_MIN_NOTIONAL, MAX_SLIPPAGE
 
     sz.add_argument(
-        "--leverage", type=_number_arg(low=0, low_open=True), default=1.0, help="gross leverage, > 0 (default 1)"
+        "--leverage",
+        type=_number_arg(low=0, low_open=True),
+        default=None,
+        help="gross leverage, > 0 (default: a perp champion's own leverage, else 1)",
+    )
+    sz.add_argument(
+        "--allow-leverage-mismatch",
+        action="store_true",
+        help="size a perp champion at a --leverage other than the one it was evolved at",
     )
     sz.add_argument(
         "--min-trade-usd",

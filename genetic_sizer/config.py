@@ -8,8 +8,13 @@ Layout (every key optional; these are the defaults)::
 
     data: {source: default, path: null,  # source: default | csv | parquet | hyperliquid (a fetched file)
            symbols: null, start: null, end: null, leading_gaps: trim,
-           periods_per_year: null}
-    portfolio: {direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M, fees: 0.0005,
+           periods_per_year: null,
+           funding_path: null}          # null: the funding file saved next to hyperliquid prices; a path; false
+    portfolio: {market: spot,           # spot | perp (leverage, hourly funding, taker fees, liquidation)
+                leverage: 1,            # perp: gross leverage the weights are sized at
+                max_leverage: null,     # perp: per asset, {SYMBOL: x, default: y}; maintenance margin 1/(2x)
+                direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M,
+                fees: null,             # null: 0.0005 for spot, 0.00045 (Hyperliquid's base taker fee) for perp
                 slippage: 0.0, init_cash: 10000,
                 max_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
                 min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null}
@@ -123,6 +128,7 @@ class DataConfig:
     end: str | None = None
     leading_gaps: str = "trim"
     periods_per_year: float | None = None
+    funding_path: str | bool | None = None
 
     def __post_init__(self):
         _choice("data.source", self.source, V.DATA_SOURCES)
@@ -144,15 +150,33 @@ class DataConfig:
         if self.periods_per_year is not None:
             v = _number("data.periods_per_year", self.periods_per_year, lo=0.0, lo_open=True)
             object.__setattr__(self, "periods_per_year", v)
+        if self.funding_path is True:
+            _fail("data.funding_path", True, "a funding file, null (the file next to hyperliquid prices) or false")
+        if self.funding_path is not False:
+            object.__setattr__(self, "funding_path", _opt_str("data.funding_path", self.funding_path))
+
+
+def _max_leverage(key, value):
+    """None, a number >= 1, or a ``{SYMBOL: number, default: number}`` mapping of them."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if not value:
+            _fail(key, value, "a number >= 1 or a non-empty {SYMBOL: x, default: y} mapping")
+        return {str(sym): _number(f"{key}.{sym}", v, lo=1.0) for sym, v in value.items()}
+    return _number(key, value, lo=1.0)
 
 
 @dataclass(frozen=True)
 class PortfolioConfig:
+    market: str = "spot"
+    leverage: float = 1.0
+    max_leverage: Any = None
     direction: str = "longonly"
     min_weight: Any = 0.0
     max_weight: Any = 1.0
     rebalance: str | int = "M"
-    fees: float = 0.0005
+    fees: float | None = None
     slippage: float = 0.0
     init_cash: float = 10_000.0
     max_assets: int | None = None
@@ -165,6 +189,18 @@ class PortfolioConfig:
     max_gross_short: float | None = None
 
     def __post_init__(self):
+        _choice("portfolio.market", self.market, V.MARKETS)
+        lev = _number("portfolio.leverage", self.leverage, lo=0.0, lo_open=True, hi=1000.0)
+        object.__setattr__(self, "leverage", lev)
+        object.__setattr__(self, "max_leverage", _max_leverage("portfolio.max_leverage", self.max_leverage))
+        if self.market == "spot" and lev != 1.0:
+            _fail("portfolio.leverage", self.leverage, "1 for market spot (leverage is a setting of market perp)")
+        if self.market == "spot" and self.max_leverage is not None:
+            _fail("portfolio.max_leverage", self.max_leverage, "null for market spot (a setting of market perp)")
+        if isinstance(self.max_leverage, float) and lev > self.max_leverage:
+            _fail("portfolio.leverage", self.leverage, f"at most portfolio.max_leverage ({self.max_leverage:g})")
+        if self.fees is None:
+            object.__setattr__(self, "fees", V.DEFAULT_FEES[self.market])
         _choice("portfolio.direction", self.direction, V.DIRECTIONS)
         keys = {k: getattr(self, k) for k in CONSTRAINT_KEYS}
         for key, value in normalize_keys(self.direction, **keys).items():
@@ -175,6 +211,11 @@ class PortfolioConfig:
         object.__setattr__(self, "fees", _number("portfolio.fees", self.fees, lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "slippage", _number("portfolio.slippage", self.slippage, lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "init_cash", _number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True))
+
+    def account(self) -> dict:
+        """The account-model keywords of :func:`genetic_sizer.simulate.backtest`: ``market``, ``leverage`` and
+        ``max_leverage`` (funding rates travel with the prices)."""
+        return {"market": self.market, "leverage": self.leverage, "max_leverage": self.max_leverage}
 
 
 @dataclass(frozen=True)
@@ -348,6 +389,15 @@ class WalkForwardConfig:
 NON_SEMANTIC = ("parallel", "run")
 """Config sections that do not change a run's results (left out of :meth:`RunConfig.sha256`)."""
 
+_ADDED_LATER = {
+    ("portfolio", "market"): "spot",
+    ("portfolio", "leverage"): 1.0,
+    ("portfolio", "max_leverage"): None,
+    ("data", "funding_path"): None,
+}
+"""Keys added after runs were first fingerprinted, with the value that means what their absence meant: left out of
+:meth:`RunConfig.sha256` at that value, so a spot run started before they existed still resumes."""
+
 _SECTIONS = {
     "data": DataConfig,
     "portfolio": PortfolioConfig,
@@ -445,6 +495,9 @@ class RunConfig:
         stored do not change the result, so a run started serially can be resumed on a cluster.
         """
         semantic = {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+        for (section, key), neutral in _ADDED_LATER.items():
+            if semantic[section].get(key, neutral) == neutral and type(semantic[section].get(key)) is type(neutral):
+                del semantic[section][key]
         return hashlib.sha256(json.dumps(semantic, sort_keys=True).encode()).hexdigest()
 
     def dump(self, path: str | Path) -> Path:

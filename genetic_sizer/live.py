@@ -165,7 +165,7 @@ def fetch_history(
     prices, report = D.prices_from_candles(candles, interval, source=f"hyperliquid:{Path(out).name}")
     paths = [D.save_parquet(prices, out)]
     if funding:
-        paths.append(D.save_funding(rates, Path(out).with_suffix(".funding.parquet")))
+        paths.append(D.save_funding(rates, D.funding_path_for(out)))
     return prices, report, paths
 
 

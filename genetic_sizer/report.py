@@ -277,7 +277,15 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
     parts.append(_fig_html(_fitness_figure({"run": _read_csv(rd.logbook_path)}, config.objective[0]), first))
     w = np.array([champion["weights"][s] for s in prices.symbols])
     pf = config.portfolio
-    held, mask = holdings(prices, w, rebalance=pf.rebalance, fees=pf.fees, slippage=pf.slippage, init_cash=pf.init_cash)
+    held, mask = holdings(
+        prices,
+        w,
+        rebalance=pf.rebalance,
+        fees=pf.fees,
+        slippage=pf.slippage,
+        init_cash=pf.init_cash,
+        **pf.account(),
+    )
     bounds = [(pd.Timestamp(oos["first_bar"]), "out of sample")] if oos else []
     parts.append(
         _fig_html(
@@ -342,6 +350,7 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
+        **pf.account(),
     )
     bounds = [(pd.Timestamp(f["test_start"]), f"fold {f['number']}") for f in folds]
     title = "GA allocation over time, out of sample (each fold's champion)"
@@ -352,6 +361,14 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
 
 
 VALUES_FILE = "values.csv"
+
+
+def _account_text(pf, prices) -> str:
+    """The account model, for the report's header: nothing for spot."""
+    if pf.market != "perp":
+        return ""
+    funding = "funding charged" if prices.funding is not None else "WITHOUT funding"
+    return f"perpetuals at leverage {pf.leverage:g} ({funding}); "
 
 
 def write_report(run_dir, prices=None) -> Path:
@@ -373,7 +390,8 @@ def write_report(run_dir, prices=None) -> Path:
     meta = (
         f"<p class='meta'>{html.escape(rd.location)}: {len(prices.symbols)} assets, "
         f"{prices.index[0].date()} .. {prices.index[-1].date()} ({prices.n_bars} bars); objective "
-        f"{', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, fees {pf.fees:g}, "
+        f"{', '.join(config.objective)}; {_account_text(pf, prices)}{pf.direction}, rebalance {pf.rebalance}, "
+        f"fees {pf.fees:g}, "
         f"slippage {pf.slippage:g}; population {config.evolution.population}, {config.evolution.generations} "
         f"generations, seed {config.evolution.seed}. Out-of-sample cells are shaded.</p>"
     )

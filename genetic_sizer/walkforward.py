@@ -191,6 +191,17 @@ OOS_VALUES_FILE = "oos_values.csv"
 WALKFORWARD_SCHEMA = "genetic_sizer/walkforward"
 WALKFORWARD_VERSION = 1
 PBO_CANDIDATES = 1000
+_RECORDED_PORTFOLIO_KEYS = (
+    "market",
+    "leverage",
+    "max_leverage",
+    "direction",
+    "rebalance",
+    "fees",
+    "slippage",
+    "init_cash",
+)
+"""The portfolio settings ``walkforward.json`` records."""
 PBO_BLOCKS = 16
 
 
@@ -424,7 +435,7 @@ def run_walkforward(
 
 def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> WalkForwardResult:
     """The out-of-sample part of a walk-forward from its folds' results (see :func:`run_walkforward`)."""
-    from genetic_sizer.fitness import compute_metrics
+    from genetic_sizer.fitness import account_metrics, compute_metrics
     from genetic_sizer.simulate import backtest
 
     pf = config.portfolio
@@ -450,8 +461,10 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
         slippage=pf.slippage,
         init_cash=pf.init_cash,
         engine=config.engine,
+        **pf.account(),  # the perp account (funding rides with the prices' bars)
     )
     m = compute_metrics(bt.value, init_cash=pf.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
+    m.update(account_metrics(bt))
     oos = {s: _metrics_dict(m, i) for i, s in enumerate(strategies)}
     fold_oos = []
     for f in folds:
@@ -476,7 +489,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
                 "anchored": config.walkforward.anchored,
                 "keep_partial": config.walkforward.keep_partial,
             },
-            "portfolio": {k: getattr(pf, k) for k in ("direction", "rebalance", "fees", "slippage", "init_cash")},
+            "portfolio": {k: getattr(pf, k) for k in _RECORDED_PORTFOLIO_KEYS},
             "objective": list(config.objective),
             "evolution": {
                 "seed": config.evolution.seed,

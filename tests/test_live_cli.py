@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -423,3 +424,54 @@ def test_max_passes_needs_every(fake, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
     assert _size(fake, champ, "--max-passes", "2") == 2
     assert "--max-passes needs --every" in capsys.readouterr().err
+
+
+# ---- perpetuals: from a fetched file through evolution to a sized plan --------------------------------------
+def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys, monkeypatch):
+    """The whole path a Hyperliquid user takes, offline: `data fetch` from the (fake) exchange, serving a synthetic
+    hourly market with funding, writes the fetched-format Parquet files; `evolve --config configs/hyperliquid.yaml`
+    evolves perp genomes on them (3x leverage, funding, taker fees); `size` sizes the champion at the leverage it
+    was evolved at (a dry run), and refuses another leverage unless told otherwise."""
+    from pathlib import Path
+
+    from genetic_sizer.synthetic import perp_market
+
+    coins = ["BTC", "ETH", "SOL", "DOGE", "AVAX"]
+    market = perp_market(coins, hours=24 * 45, seed=5)
+    fake.candles = {(c, "1h"): rows for c, rows in market.candles.items()}
+    fake.funding = dict(market.funding)
+    data = tmp_path / "data" / "hl_1h.parquet"
+    fetch = ["data", "fetch", "--coins", *coins, "--start", "2025-01-01", "--end", "2025-02-15T01:00"]
+    assert main([*fetch, "--out", str(data), "--base-url", fake.url]) == 0
+    assert "--config configs/hyperliquid.yaml --set data.path=" in capsys.readouterr().out
+    fetched = load("hyperliquid", data)  # candles and funding as the exchange served them, aligned on reading
+    np.testing.assert_array_equal(fetched.close, market.prices.close)
+    np.testing.assert_array_equal(fetched.funding, market.prices.funding)
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "hyperliquid.yaml"
+    run = tmp_path / "run"
+    small = ["evolution.population=12", "evolution.generations=3", "evolution.hall_of_fame=3"]
+    args = ["evolve", "--config", str(config), "--set", f"data.path={data}", "--out", str(run), "--no-plots"]
+    assert main([*args, *(x for s in small for x in ("--set", s))]) == 0
+    out = capsys.readouterr().out
+    assert "perpetuals at leverage 3 (funding charged)" in out
+    assert "reference re-check: metrics agree" in out and "against genetic_sizer.perp.reference_genome" in out
+    assert "funding paid" in out
+    champ = C.load(run / "champion.json")
+    assert champ.market == "perp" and champ.leverage == 3.0 and champ.direction == "longshort"
+
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, run / "champion.json", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["leverage"] == 3.0 and plan["account_value"] == 10_000.0
+    decimals = {u["name"]: u["szDecimals"] for u in UNIVERSE}
+    traded = [c for c in plan["coins"] if c["action"] == "trade"]
+    assert {c["coin"] for c in traded} == set(champ.holdings)
+    for c in traded:  # weight x equity x 3 / mid, rounded toward zero to the coin's size decimals
+        want = champ.weight_of(c["coin"]) * 30_000.0 / c["mid"]
+        assert abs(c["target"]) <= abs(want) + 1e-12 and abs(want - c["target"]) < 10.0 ** -decimals[c["coin"]]
+    assert fake.exchange_requests == []
+    assert _size(fake, run / "champion.json", "--leverage", "1") == 2
+    assert "--leverage 1 differs from the leverage 3 this perp champion was evolved at" in capsys.readouterr().err
+    assert _size(fake, run / "champion.json", "--leverage", "1", "--allow-leverage-mismatch", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["leverage"] == 1.0

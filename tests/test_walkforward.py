@@ -13,7 +13,7 @@ from genetic_sizer.data import Prices, load_from_config
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.fitness import Evaluator, compute_metrics
 from genetic_sizer.rundir import RunDir
-from genetic_sizer.simulate import backtest
+from genetic_sizer.simulate import backtest, rebalance_mask
 from genetic_sizer.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
 
 
@@ -411,3 +411,61 @@ def test_keep_partial_keeps_the_last_short_test_window():
     folds = make_folds(index, WalkForwardConfig(train="2Y", test="1Y", keep_partial=True))
     assert [index[f.test_start].year for f in folds] == [2017, 2018, 2019, 2020]
     assert folds[-1].test_end == len(index) - 1
+
+
+def test_a_perp_walkforward_evolves_and_stitches_in_the_perp_account(tmp_path):
+    """Folds evolve perp genomes (funding charged on their train windows) and the stitched out-of-sample portfolios
+    are one continuous perp account each: equal to the independent loop of tests/test_perp.py over the test span,
+    funding and segment switches included."""
+    from genetic_sizer.synthetic import perp_market
+
+    from .test_perp import independent_loop
+
+    path, _ = perp_market(("BTC", "ETH", "SOL"), hours=24 * 50, seed=11).write(tmp_path / "hl.parquet")
+    cfg = load_config(
+        None,
+        [
+            "data.source=hyperliquid",
+            f"data.path={path}",
+            "portfolio.market=perp",
+            "portfolio.leverage=2",
+            "portfolio.max_leverage=20",
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-0.6",
+            "portfolio.rebalance=D",
+            "evolution.population=8",
+            "evolution.generations=2",
+            "evolution.hall_of_fame=2",
+            "walkforward.train=400",
+            "walkforward.test=250",
+        ],
+    )
+    prices = load_from_config(cfg.data)
+    wf = run_walkforward(cfg, prices, RunDir.create(tmp_path / "run", cfg))
+    assert len(wf.folds) == 3 and wf.record["settings"]["portfolio"]["market"] == "perp"
+    assert all(r["in_sample"]["GA"]["funding_paid"] > 0 for r in wf.fold_results)
+    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    test = prices.bars(first, last + 1)
+    starts = np.array([f.test_start - first for f in wf.folds])
+    mask = rebalance_mask(test.index, "D")
+    for i, s in enumerate(wf.strategies):
+        schedule = np.array([r["weights"][s] for r in wf.fold_results])
+        loop = independent_loop(
+            test.close,
+            schedule,
+            starts,
+            mask,
+            leverage=2.0,
+            funding=test.funding,
+            max_lev=np.full(3, 20.0),
+            fees=cfg.portfolio.fees,
+            slippage=0.0,
+            init=10_000.0,
+            threshold=None,
+        )
+        np.testing.assert_allclose(wf.oos_values[:, i], loop["value"], rtol=1e-9)
+        assert wf.oos[s]["funding_paid"] == pytest.approx(loop["paid"], rel=1e-9)
+    spot = backtest(
+        test, np.array([[r["weights"]["GA"] for r in wf.fold_results]]), segment_starts=starts, rebalance="D"
+    )
+    assert not np.allclose(spot.value[:, 0], wf.oos_values[:, wf.strategies.index("GA")], rtol=1e-3)
