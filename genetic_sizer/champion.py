@@ -3,36 +3,51 @@
 :func:`build` assembles it, :func:`write` writes it atomically, :func:`load` reads and validates it
 (schema, finiteness, bounds, sum), raising :class:`ChampionError` that names the file and the field.
 
-Schema (version 3)::
+Schema (version 4)::
 
     schema            "genetic_sizer/champion"
-    schema_version    3
+    schema_version    4
     created_at        ISO 8601 UTC time
     selection         how this genome was chosen (rank, rule)
     assets            [symbol, ...] in the order of the price data
     weights           {symbol: weight}; long-only: each >= 0, sum 1; long/short: sum |w| = 1
     holdings          [symbol, ...] the assets with a non-zero weight, in the order of ``assets``
     objective         [metric, ...] the run optimized (several: NSGA-II)
-    metrics           {metric: value} for every metric (fast engine; vectorbt agrees, see verification),
-                      simulated with the champion's strategy
+    metrics           {metric: value} for every metric (fast engine; the reference agrees, see verification),
+                      simulated with the champion's strategy; a perp champion adds funding_paid,
+                      funding_received, fees_paid and liquidated
     strategy          how the champion keeps its weights: rebalance (the calendar policy), threshold (the drift
                       band: trade the whole book back to target when some weight drifts this far from its target;
                       null for none), and genes ({gene: range or choices} the run evolved; {} when the strategy
                       is the run's fixed setting)
-    portfolio         direction, min_weight / max_weight per symbol, rebalance (the champion's calendar policy:
+    portfolio         market ("spot" or "perp"; perp: leverage and max_leverage per symbol or null),
+                      direction, min_weight / max_weight per symbol, rebalance (the champion's calendar policy:
                       strategy.rebalance, so readers of earlier files keep working), fees, slippage, init_cash, and
                       the constraints: max_assets, min_position, groups, max_group_weight, min_group_weight,
                       net_exposure, max_gross_long, max_gross_short (null / {} when unset)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
+                      (its fingerprint covers the funding rates too), funding (whether any were charged),
+                      perp: funding_path
     evolution         seed, population, generations, evaluations
-    verification      engine "vectorbt", rtol, atol, and max_rel_diff: the largest difference between the
-                      engines' metrics relative to max(|value|, atol / rtol) (see compare_metrics)
+    verification      engine: what the fast engine was re-checked against ("vectorbt" for spot, "reference" for
+                      perp: the plain-Python loop genetic_sizer.perp.reference_genome), against (its
+                      description), reference (the function: Portfolio.from_orders, Portfolio.from_order_func for
+                      a spot champion with a drift band, or perp.reference_genome), rtol, atol, and max_rel_diff:
+                      the largest difference between the engines' metrics relative to max(|value|, atol / rtol)
+                      (see compare_metrics)
     versions          genetic_sizer, python and the numerical packages
     config_sha256     fingerprint of the resolved run configuration
 
 Version 1 files (written before the constraints existed) have no ``holdings`` and no constraint keys; they
-load with no constraints and ``min_position`` 0. Version 1 and 2 files (written before strategy genes) have no
-``strategy``; they load with the strategy of their portfolio: ``portfolio.rebalance``, no drift band.
+load with no constraints and ``min_position`` 0. Version 1 and 2 files have no ``portfolio.market`` (they are
+spot champions) and no ``strategy`` (they follow ``portfolio.rebalance`` with no drift band).
+
+Two kinds of version 3 file exist, written by two lines of development before they were merged into version 4:
+one added the account model (``portfolio.market``, ``leverage``, ``max_leverage``, ``verification.against``;
+no ``strategy``), the other the ``strategy`` section (spot only; ``verification.reference``). :func:`load` tells
+them apart by content (a ``strategy`` section or not) and reads both; version 4 has both parts. Every version
+from 3 on refuses to load in a genetic_sizer that predates it, so an older reader never sizes a perp champion as
+spot or drops a drift band.
 """
 
 from __future__ import annotations
@@ -53,10 +68,33 @@ from genetic_sizer.constraints import CONSTRAINT_KEYS, Constraints
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.genome import DIRECTIONS, TOL
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Champion", "build", "compare_metrics", "load", "write"]
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "Champion",
+    "build",
+    "compare_metrics",
+    "load",
+    "resolve_leverage",
+    "write",
+]
 
 SCHEMA = "genetic_sizer/champion"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+REFERENCE_DESCRIPTIONS = {
+    "vectorbt": "vectorbt Portfolio.from_orders (targetpercent, cash sharing, call_seq auto)",
+    "vectorbt-drift": "vectorbt Portfolio.from_order_func (the drift band decided in a pre-segment function, "
+    "targetpercent orders, cash sharing, sells first)",
+    "reference": "genetic_sizer.perp.reference_genome, a plain-Python loop of the perp account (vectorbt has no "
+    "perpetuals)",
+}
+"""What ``verification.against`` says of each reference (``vectorbt-drift``: vectorbt with a drift band)."""
+REFERENCE_FUNCTIONS = {
+    "vectorbt": "Portfolio.from_orders",
+    "vectorbt-drift": "Portfolio.from_order_func",
+    "reference": "perp.reference_genome",
+}
+"""What ``verification.reference`` names: the function the champion's figures were recomputed with."""
 VERIFY_RTOL = 1e-8
 """Relative tolerance between the fast engine's and vectorbt's metrics of a champion."""
 VERIFY_ATOL = 1e-10
@@ -135,6 +173,16 @@ class Champion:
         return tuple(a for a, w in zip(self.assets, self.weights, strict=True) if w != 0)
 
     @property
+    def market(self) -> str:
+        """The account model it was evolved in: ``"spot"`` (every version 1 and 2 file) or ``"perp"``."""
+        return self.portfolio.get("market", "spot")
+
+    @property
+    def leverage(self) -> float | None:
+        """The gross leverage a perp champion was evolved at (None for a spot champion)."""
+        return float(self.portfolio["leverage"]) if self.market == "perp" else None
+
+    @property
     def constraints(self) -> Constraints:
         """The constraints recorded in ``portfolio`` (none for a version 1 file); the weights satisfy them."""
         return Constraints.from_record(self.assets, self.direction, self.portfolio)
@@ -151,7 +199,33 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def compare_metrics(fast: dict, reference: dict, rtol: float = VERIFY_RTOL, atol: float = VERIFY_ATOL) -> float:
+def resolve_leverage(champion: Champion, leverage: float | None, *, allow_mismatch: bool = False) -> float:
+    """The leverage to size ``champion`` at, given the one asked for (None: not given).
+
+    A perp champion's figures hold at the leverage it was evolved at (funding, fees and liquidation all scale with
+    it): with ``leverage`` None it is sized at that leverage, and a different ``leverage`` is a
+    :class:`ConfigError` unless ``allow_mismatch``. A spot champion is sized at ``leverage`` (default 1).
+    """
+    evolved = champion.leverage
+    if leverage is None:
+        return evolved if evolved is not None else 1.0
+    if evolved is not None and not allow_mismatch and not math.isclose(leverage, evolved, rel_tol=1e-12):
+        raise ConfigError(
+            f"--leverage {leverage:g} differs from the leverage {evolved:g} this perp champion was evolved at "
+            f"({champion.path}): its funding, fees and liquidation risk were measured at {evolved:g}. Size it at "
+            f"{evolved:g} (leave --leverage out), or pass --allow-leverage-mismatch to trade it at {leverage:g} anyway"
+        )
+    return float(leverage)
+
+
+def compare_metrics(
+    fast: dict,
+    reference: dict,
+    rtol: float = VERIFY_RTOL,
+    atol: float = VERIFY_ATOL,
+    *,
+    reference_name: str = "vectorbt",
+) -> float:
     """Largest scaled difference between two metric dicts; raise if it exceeds ``rtol``.
 
     Each metric's difference is divided by ``max(|fast|, |reference|, atol / rtol)``: a relative difference for
@@ -166,7 +240,7 @@ def compare_metrics(fast: dict, reference: dict, rtol: float = VERIFY_RTOL, atol
         scaled = abs(a - b) / max(abs(a), abs(b), atol / rtol)
         if not scaled <= rtol:
             raise ChampionError(
-                f"champion check failed: {name} is {a!r} with the fast engine but {b!r} with vectorbt "
+                f"champion check failed: {name} is {a!r} with the fast engine but {b!r} with {reference_name} "
                 f"(scaled difference {scaled:.3g} > {rtol:g})"
             )
         worst = max(worst, scaled)
@@ -257,10 +331,16 @@ def load(path: str | Path) -> Champion:
     )
 
 
+def has_strategy(raw: dict) -> bool:
+    """Whether a champion record has a ``strategy`` section: every version 4 record, and the version 3 records of
+    the strategy kind (the other version 3 kind, with the account model, has none; see the module docstring)."""
+    return raw.get("schema_version", 0) >= 3 and "strategy" in raw
+
+
 def strategy_of(raw: dict) -> dict:
-    """The strategy a (validated) champion record describes; for version 1 and 2 records, its portfolio's policy
-    without a drift band."""
-    if raw.get("schema_version", 0) >= 3:
+    """The strategy a (validated) champion record describes; for records without a ``strategy`` section (versions
+    1 and 2, and version 3 records of the account kind), its portfolio's policy without a drift band."""
+    if has_strategy(raw):
         s = raw["strategy"]
         return {"rebalance": s["rebalance"], "threshold": s["threshold"], "genes": dict(s.get("genes") or {})}
     return {"rebalance": raw["portfolio"]["rebalance"], "threshold": None, "genes": {}}
@@ -317,6 +397,7 @@ def _validate(raw, where: str) -> np.ndarray:
         raise ChampionError(f"{where}: portfolio.direction must be one of {list(DIRECTIONS)}, got {pf['direction']!r}")
     for key in ("fees", "slippage", "init_cash"):
         _finite(where, f"portfolio.{key}", pf[key])
+    _check_account(where, pf, assets)
     lo = _bounds(where, "min_weight", pf["min_weight"], assets)
     hi = _bounds(where, "max_weight", pf["max_weight"], assets)
     for k, a in enumerate(assets):
@@ -336,14 +417,16 @@ def _validate(raw, where: str) -> np.ndarray:
             raise ChampionError(f"{where}: missing field 'data.{key}'")
     if version >= 2:
         _check_constraints(where, raw, w)
-    if version >= 3:
+    if has_strategy(raw):  # version 4, and version 3 files of the strategy kind (see the module docstring)
         _check_strategy(where, raw)
+    elif version >= 4:
+        raise ChampionError(f"{where}: missing field 'strategy' (an object: rebalance, threshold, genes)")
     return w
 
 
 def _check_strategy(where: str, raw: dict) -> None:
-    """Version 3: the strategy section holds a valid policy, a drift band (or null) and the evolved genes, and the
-    strategy lies within the genes' ranges."""
+    """Version 4 (and 3 of the strategy kind): the strategy section holds a valid policy, a drift band (or null)
+    and the evolved genes, and the strategy lies within the genes' ranges."""
     from genetic_sizer.genes import normalize_genes
 
     s = raw.get("strategy")
@@ -374,6 +457,30 @@ def _check_strategy(where: str, raw: dict) -> None:
         raise ChampionError(
             f"{where}: strategy.rebalance {policy!r} is not one of the evolved choices {genes['rebalance']!r}"
         )
+
+
+def _check_account(where: str, pf: dict, assets) -> None:
+    """The account model: ``market`` spot (or absent) or perp; a perp champion's leverage is a positive number and
+    its max_leverage null or a number >= 1 per asset, none below the leverage."""
+    market = pf.get("market", "spot")
+    if market not in V.MARKETS:
+        raise ChampionError(f"{where}: portfolio.market must be one of {list(V.MARKETS)}, got {market!r}")
+    if market == "spot":
+        return
+    if "leverage" not in pf:
+        raise ChampionError(f"{where}: missing field 'portfolio.leverage' (a perp champion records its leverage)")
+    lev = _finite(where, "portfolio.leverage", pf["leverage"])
+    if lev <= 0:
+        raise ChampionError(f"{where}: portfolio.leverage must be > 0, got {lev!r}")
+    caps = pf.get("max_leverage")
+    if caps is None:
+        return
+    if not isinstance(caps, dict) or set(caps) != set(assets):
+        raise ChampionError(f"{where}: portfolio.max_leverage must be null or give a value for every asset")
+    for a in assets:
+        cap = _finite(where, f"portfolio.max_leverage.{a}", caps[a])
+        if cap < 1 or lev > cap:
+            raise ChampionError(f"{where}: portfolio.max_leverage.{a} is {caps[a]!r}, below 1 or the leverage {lev:g}")
 
 
 def _check_constraints(where: str, raw: dict, w: np.ndarray) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from genetic_sizer import __version__
 from genetic_sizer import vocab as V
@@ -56,7 +57,7 @@ def cmd_data_info(args) -> int:
 def cmd_backtest(args) -> int:
     import numpy as np
 
-    from genetic_sizer.fitness import compute_metrics
+    from genetic_sizer.fitness import account_metrics, compute_metrics
     from genetic_sizer.simulate import backtest
 
     prices = _load(args)
@@ -67,19 +68,34 @@ def cmd_backtest(args) -> int:
         weights = np.array(args.weights, dtype=float)
         label = "given weights"
     rebalance = args.rebalance
+    account = {"market": args.market, "leverage": args.leverage, "max_leverage": args.max_leverage}
+    fees = args.fees if args.fees is not None else V.DEFAULT_FEES[args.market]
     bt = backtest(
         prices,
         weights,
         rebalance=rebalance,
-        fees=args.fees,
+        fees=fees,
         slippage=args.slippage,
         init_cash=args.init_cash,
         engine=args.engine,
+        **account,
     )
     m = compute_metrics(bt.value, init_cash=args.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
+    m.update(account_metrics(bt))
+    what = ""
+    if args.market == "perp":
+        funded = "with funding" if prices.funding is not None else "WITHOUT funding rates"
+        what = f", perpetuals at leverage {args.leverage:g} {funded}"
     print(
-        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}, engine {args.engine}"
+        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}, fees {fees:g}, "
+        f"engine {args.engine}{what}"
     )
+    if m.get("liquidated", [0.0])[0]:
+        k = int(bt.liquidated[0])
+        print(
+            f"  LIQUIDATED on {prices.index[k]} (bar {k} of {prices.n_bars}): the equity fell to the maintenance "
+            f"margin; {bt.value[k, 0]:,.2f} was left and nothing traded after"
+        )
     if m["wiped_out"][0]:
         k = int(np.argmax(bt.value[:, 0] <= 0))
         print(
@@ -97,6 +113,9 @@ def cmd_backtest(args) -> int:
         "turnover",
     ):
         print(f"  {name:<22}{m[name][0]: .6f}")
+    for name in ("funding_paid", "funding_received", "fees_paid"):
+        if name in m:
+            print(f"  {name:<22}{m[name][0]: ,.2f}")
     return 0
 
 
@@ -156,7 +175,7 @@ _SHORT = {
 _SUMMARY_COLUMNS = ("sharpe", "cagr", "max_drawdown", "annualized_volatility", "sortino", "turnover")
 
 
-def _print_summary(report) -> None:
+def _print_summary(report, url: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -218,9 +237,24 @@ def _print_summary(report) -> None:
             f"{100 * band:.1f} points from it)"
         )
         console.print(f"champion strategy: rebalance {strategy['rebalance']}, {detail}; evolved: {evolved}")
+    pf = rec.get("portfolio", {})
+    if pf.get("market") == "perp":
+        m = rec["metrics"]
+        console.print(
+            f"champion account (perpetuals at leverage {pf['leverage']:g}, in sample): funding paid "
+            f"{m['funding_paid']:,.2f}, received {m['funding_received']:,.2f}, fees {m['fees_paid']:,.2f}"
+            + (", LIQUIDATED" if m.get("liquidated") else "")
+        )
     ver = rec["verification"]
-    console.print(f"vectorbt re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g})")
-    console.print(f"run directory: {report.run_dir}  (champion: {report.champion_path})")
+    engine = ver.get("engine", "vectorbt")
+    against = f"; against {ver['against']}" if "against" in ver else ""
+    console.print(
+        f"{engine} re-check: metrics agree to {ver['max_rel_diff']:.1e} relative (limit {ver['rtol']:g}{against})"
+    )
+    where, champion = report.run_dir, report.champion_path
+    if url:  # a run at a storage URL: the staging directory is this process's copy
+        where, champion = url, f"{url}/{report.champion_path.name}"
+    console.print(f"run directory: {where}  (champion: {champion})")
 
 
 def _evolve_plan(args, kind: str = "evolve"):
@@ -228,8 +262,8 @@ def _evolve_plan(args, kind: str = "evolve"):
     non-semantic overrides such as ``parallel.*`` or ``--ray-address`` may differ). The decisions are
     :func:`genetic_sizer.rundir.plan_new` / :func:`~genetic_sizer.rundir.plan_resume`; nothing is created here."""
     import datetime as dt
-    from pathlib import Path
 
+    from genetic_sizer import storage
     from genetic_sizer.config import load_config
     from genetic_sizer.errors import ConfigError
     from genetic_sizer.rundir import plan_new, plan_resume
@@ -246,7 +280,9 @@ def _evolve_plan(args, kind: str = "evolve"):
         return plan_resume(args.out, overrides, given)
     config = load_config(args.config, overrides)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return plan_new(Path(args.out) if args.out else Path("runs") / f"{kind}-{stamp}", config)
+    # --out, else <run.storage>/<kind>-<time>: a local path or a storage URL (RunDir stages and syncs a URL)
+    out = args.out if args.out else storage.join(config.run.storage or "runs", f"{kind}-{stamp}")
+    return plan_new(out, config)
 
 
 def _interrupted(run_dir, generations: int, writing_results: bool) -> str:
@@ -263,6 +299,22 @@ def _interrupted(run_dir, generations: int, writing_results: bool) -> str:
             f"Write the results again with:\n{again}"
         )
     return f"\ninterrupted; generation {gen} of {generations} is checkpointed. Continue with:\n{again}"
+
+
+def _reference_of(config) -> str:
+    """What a run's champion is re-checked against, for progress lines."""
+    if config.portfolio.market == "perp":
+        return "the plain-Python perp reference loop"
+    return "vectorbt"
+
+
+def _account_of(config, prices) -> str:
+    """The account model for the start line: nothing for spot."""
+    pf = config.portfolio
+    if pf.market != "perp":
+        return ""
+    funding = "funding charged" if prices.funding is not None else "WITHOUT funding"
+    return f"perpetuals at leverage {pf.leverage:g} ({funding}), "
 
 
 def cmd_evolve(args) -> int:
@@ -285,7 +337,8 @@ def cmd_evolve(args) -> int:
         check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created
         print(
             f"{prices.n_assets} assets, {everything.n_bars} bars ({everything.index[0].date()} .. "
-            f"{everything.index[-1].date()}); objective {', '.join(config.objective)}; {pf.direction}, "
+            f"{everything.index[-1].date()}); objective {', '.join(config.objective)}; {_account_of(config, prices)}"
+            f"{pf.direction}, "
             f"rebalance {pf.rebalance}, fees {pf.fees:g}; population {ev.population}, {ev.generations} generations, "
             f"seed {ev.seed}; engine {config.engine}",
             flush=True,
@@ -314,12 +367,12 @@ def cmd_evolve(args) -> int:
         finally:
             close_map(map_fn)
         writing_results = True
-        print("checking the champion with vectorbt and writing results ...", flush=True)
+        print(f"checking the champion with {_reference_of(config)} and writing results ...", flush=True)
         report = finalize(result, prices, run_dir, plots=not args.no_plots, holdout=holdout, report_prices=everything)
     except KeyboardInterrupt:
         print(_interrupted(run_dir, ev.generations, writing_results), file=sys.stderr)
         return 130
-    _print_summary(report)
+    _print_summary(report, run_dir.url)
     return 0
 
 
@@ -402,7 +455,8 @@ def cmd_walkforward(args) -> int:
         print(
             f"{prices.n_assets} assets, {prices.n_bars} bars ({prices.index[0].date()} .. {prices.index[-1].date()}); "
             f"{len(folds)} folds (train {wfc.train}, test {wfc.test}, purge {wfc.purge}"
-            f"{', anchored' if wfc.anchored else ''}); objective {', '.join(config.objective)}; {pf.direction}, "
+            f"{', anchored' if wfc.anchored else ''}); objective {', '.join(config.objective)}; "
+            f"{_account_of(config, prices)}{pf.direction}, "
             f"rebalance {pf.rebalance}, fees {pf.fees:g}; population {config.evolution.population}, "
             f"{config.evolution.generations} generations per fold; folds on "
             f"{'Ray' if config.parallel.backend == 'ray' else 'this process'}",
@@ -422,7 +476,7 @@ def cmd_walkforward(args) -> int:
             )
 
         wf = run_walkforward(config, prices, run_dir, resume=args.resume, on_fold=on_fold)
-        print("checking the live champion with vectorbt and writing results ...", flush=True)
+        print(f"checking the live champion with {_reference_of(config)} and writing results ...", flush=True)
         champion = finalize_walkforward(wf, run_dir, plots=not args.no_plots)
     except KeyboardInterrupt:
         print(
@@ -479,7 +533,7 @@ def cmd_data_fetch(args) -> int:
         print(f"  {line}")
     for path in paths:
         print(f"wrote {path}")
-    print(f"evolve on it with: --set data.source=hyperliquid --set data.path={paths[0]}")
+    print(f"evolve perpetuals on it with: --config configs/hyperliquid.yaml --set data.path={paths[0]}")
     return 0
 
 
@@ -489,7 +543,7 @@ def _print_plan(result, as_json: bool) -> None:
     if as_json:
         from genetic_sizer.live import jsonable
 
-        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False))
+        print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False), flush=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -498,46 +552,57 @@ def _print_plan(result, as_json: bool) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 130))
-    mode = "EXECUTED" if result.executed else "DRY RUN (nothing sent; add --execute to trade)"
-    console.print(f"rule: {plan.rule} ({plan.rule_reason})", markup=False)
-    table = Table(
-        title=f"{mode}: {result.network}, account {result.address}, value ${plan.account_value:,.2f}, "
-        f"leverage {plan.leverage:g}"
-    )
-    for col in ("coin", "weight", "mid", "current", "target", "delta", "notional $", "action", "reason"):
-        table.add_column(col, justify="left" if col in ("coin", "action", "reason") else "right")
-    for c in plan.coins:
-        table.add_row(
-            c.coin,
-            f"{c.weight:.4f}",
-            f"{c.mid:,.6g}",
-            f"{c.current:g}",
-            f"{c.target:g}",
-            f"{c.delta:+g}",
-            f"{c.notional:,.2f}",
-            c.action,
-            c.reason,
+    if plan is not None:
+        mode = "EXECUTED" if result.executed else "DRY RUN (nothing sent; add --execute to trade)"
+        console.print(f"rule: {plan.rule} ({plan.rule_reason})", markup=False)
+        table = Table(
+            title=f"{mode}: {result.network}, account {result.address}, value ${plan.account_value:,.2f}, "
+            f"leverage {plan.leverage:g}"
         )
-    console.print(table)
-    for k, o in enumerate(plan.orders):
-        ro = " reduce-only" if o.reduce_only else ""
-        console.print(
-            f"  order {k + 1}: {o.side} {o.size:g} {o.coin} limit {o.limit_px:g} (~${o.notional:,.2f}){ro} [{o.leg}]"
-        )
+        for col in ("coin", "weight", "mid", "current", "target", "delta", "notional $", "action", "reason"):
+            table.add_column(col, justify="left" if col in ("coin", "action", "reason") else "right")
+        for c in plan.coins:
+            table.add_row(
+                c.coin,
+                f"{c.weight:.4f}",
+                f"{c.mid:,.6g}",
+                f"{c.current:g}",
+                f"{c.target:g}",
+                f"{c.delta:+g}",
+                f"{c.notional:,.2f}",
+                c.action,
+                c.reason,
+            )
+        console.print(table)
+        for k, o in enumerate(plan.orders):
+            ro = " reduce-only" if o.reduce_only else ""
+            console.print(
+                f"  order {k + 1}: {o.side} {o.size:g} {o.coin} limit {o.limit_px:g} "
+                f"(~${o.notional:,.2f}){ro} [{o.leg}]"
+            )
     for r in result.results:
+        part = ""
+        if result.partial(r):
+            part = f" of {result.requested[r.cloid]:g} (PARTIAL)"
         console.print(
-            f"  result {r.coin}: {r.status} {r.filled_size:g} @ {r.avg_px}" + (f" ({r.error})" if r.error else ""),
+            f"  result {r.coin}: {r.status} {r.filled_size:g}{part} @ {r.avg_px}"
+            + (f" ({r.error})" if r.error else ""),
             markup=False,
         )
     for u in result.unknown:
         console.print(
-            f"  outcome UNKNOWN {u['coin']} (cloid {u['cloid']}): not sent again; check the account before trading it",
+            f"  outcome UNKNOWN {u['coin']} (cloid {u['cloid']}): not sent again; the next pass settles it",
             markup=False,
         )
+    for note in result.notes:
+        console.print(f"  note: {note}", markup=False)
     if result.error:
         console.print(f"  pass FAILED: {result.error}", markup=False)
     for coin, d in result.drift.items():
         console.print(f"  drift {coin}: position {d['position']:g} vs target {d['target']:g} (${d['drift_usd']:,.2f})")
+    if result.pass_id is not None:
+        resumed = " (resumed)" if result.resumed else ""
+        console.print(f"  pass {result.period}{resumed}: {result.status}, {result.rounds} round(s)", markup=False)
 
 
 def _number_arg(
@@ -575,12 +640,15 @@ def _number_arg(
     return parse
 
 
-def _period_arg(text: str) -> float:
+def _every_arg(text: str):
     from genetic_sizer.errors import ConfigError
+    from genetic_sizer.guards import Period
     from genetic_sizer.live import parse_period
 
+    if text == _CHAMPION_PERIOD:  # --every without a value (argparse passes the const through here)
+        return text
     try:
-        return parse_period(text)
+        return Period(str(text).strip(), parse_period(text))
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--every ")) from None
 
@@ -604,27 +672,60 @@ def _threshold_arg(text: str):
     return value
 
 
-def _every_arg(text: str):
-    return _CHAMPION_PERIOD if text == _CHAMPION_PERIOD else _period_arg(text)
+def _period_arg(text: str):
+    from genetic_sizer.errors import ConfigError
+    from genetic_sizer.guards import Period
+
+    try:
+        return Period.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--period ")) from None
+
+
+class _SigtermAsInterrupt:
+    """While active (main thread only), SIGTERM (a process supervisor's stop) raises KeyboardInterrupt, so the
+    loop stops as after Ctrl-C: journaled, exit code 0."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+
+            def handler(signum, frame):
+                raise KeyboardInterrupt
+
+            self._old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
 
 
 def cmd_size(args) -> int:
     import os
-    import time
 
     from genetic_sizer import champion as C
     from genetic_sizer.errors import ConfigError
     from genetic_sizer.exchange import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
-    from genetic_sizer.live import resolve_account, run_every, size_once
-    from genetic_sizer.sizer import SizerSettings, policy_period, rebalance_due
+    from genetic_sizer.guards import Guards, Limits, period_of_champion
+    from genetic_sizer.journal import Journal
+    from genetic_sizer.live import LiveConfig, Trader, calendar_of, resolve_account
+    from genetic_sizer.sizer import SizerSettings
 
     if args.max_passes is not None and args.every is None:
         raise ConfigError("--max-passes needs --every")
+    if args.period is not None and args.every is not None:
+        raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
     champ = C.load(args.champion)
     # the champion's strategy, unless a flag overrides it: its drift band, and its rebalance period for --every
     band = champ.threshold if args.threshold is None else (None if args.threshold == "none" else args.threshold)
     settings = SizerSettings(
-        leverage=args.leverage,
+        leverage=C.resolve_leverage(champ, args.leverage, allow_mismatch=args.allow_leverage_mismatch),
         min_trade_usd=args.min_trade_usd,
         min_weight_change=args.min_weight_change,
         close_unlisted=not args.keep_unlisted,
@@ -632,19 +733,26 @@ def cmd_size(args) -> int:
         slippage=args.slippage,
         drift_band=band,
     )
-    url = resolve_base_url(args.network, args.base_url)
-    mainnet = is_mainnet(url)
-    network = "mainnet" if mainnet else (url if args.base_url else args.network)
-    ppy = float(champ.data.get("periods_per_year") or 365)
-    bar_seconds = 365 * 86_400.0 / ppy if ppy > 366 else 86_400.0  # the champion's bars (24/7 above daily)
-    period = args.every  # seconds (parsed by the argument parser), or the champion's rebalance period
-    if period == _CHAMPION_PERIOD:
-        period = policy_period(champ.rebalance, bar_seconds)
-        if period is None:
+    every = args.every
+    if every == _CHAMPION_PERIOD:  # --every alone: the champion's rebalance period
+        if calendar_of(champ) is None:
             raise ConfigError(
                 "the champion buys and holds (rebalance once): give --every a period (e.g. --every 1d) for its "
                 "drift-band checks"
             )
+        every = period_of_champion(champ)
+    config = LiveConfig(
+        execute=args.execute,
+        period=every or args.period or period_of_champion(champ),
+        guards=Guards(max_mid_deviation=args.max_mid_deviation or None, max_data_age=args.max_data_age),
+        limits=Limits(max_drawdown=args.max_drawdown, max_daily_loss=args.max_daily_loss),
+        pass_retries=args.pass_retries,
+        flatten_on_stop=args.flatten_on_stop,
+        stop_file=args.stop_file,
+    )
+    url = resolve_base_url(args.network, args.base_url)
+    mainnet = is_mainnet(url)
+    network = "mainnet" if mainnet else (url if args.base_url else args.network)
     credentials = None
     if args.execute or args.keystore or os.environ.get("HL_SECRET_KEY"):
         credentials = load_credentials(args.keystore)
@@ -656,38 +764,135 @@ def cmd_size(args) -> int:
         if answer.strip().lower() != "yes":
             print("aborted; nothing sent")
             return 1
-    client = HyperliquidClient(url, credentials=credentials if args.execute else None, timeout=args.timeout)
-    journal = args.journal or ("size-journal.jsonl" if period else None)
+    path = args.journal or ("size-journal.jsonl" if args.execute or args.every else None)
+    journal = Journal(path) if path else None
+    out = sys.stderr if args.json else sys.stdout  # --json keeps stdout for the JSON documents
+    client = HyperliquidClient(
+        url,
+        credentials=credentials if args.execute else None,
+        timeout=args.timeout,
+        clock_tolerance=args.clock_tolerance,
+    )
+    try:
+        trader = Trader(
+            client,
+            champ,
+            settings,
+            address=address,
+            network=network,
+            config=config,
+            journal=journal,
+            report=lambda line: print(line, file=out, flush=True),
+            on_result=lambda result: _print_plan(result, args.json),
+        )
+        with _SigtermAsInterrupt():
+            if args.every is not None:
+                outcome = trader.run_loop(args.max_passes, base_url=url)
+            else:
+                outcome = trader.run_once(base_url=url)
+    finally:
+        client.close()
+        if journal is not None:
+            journal.close()
+    if args.every is None and outcome.error:
+        print(f"error: {outcome.error} (exit code {outcome.exit_code})", file=sys.stderr)
+    return outcome.exit_code
 
-    passes: list[float] = []  # start times: a pass in a new period of the champion's policy is its rebalance
 
-    def once(k: int):
-        now = time.time()
-        due = period is not None and rebalance_due(champ.rebalance, passes[-1] if passes else None, now, bar_seconds)
-        passes.append(now)
+def _fmt(value, kind: str = "g") -> str:
+    if value is None:
+        return "-"
+    if kind == "%":
+        return f"{value:+.2%}"
+    if kind == "$":
+        return f"${value:,.2f}"
+    return f"{value:.4g}"
+
+
+def _print_status(report: dict) -> None:
+    j = report["journal"]
+    print(f"journal          {j['path']} ({j['records']} records)")
+    if j["unreadable_lines"]:
+        print(f"                 unreadable lines skipped: {', '.join(map(str, j['unreadable_lines']))}")
+    print(f"account          {report['account']} on {report['network']}, period {report['period']}")
+    print(f"champion         {report['champion']}")
+    last = report["last_pass"]
+    if last is None:
+        print("last pass        none yet")
+    else:
+        print(
+            f"last pass        {last['period']}: {last['status']} at {last['time']}"
+            f" ({last.get('orders_sent') or 0} orders sent, {last.get('orders_filled') or 0} filled,"
+            f" {last.get('partial_fills') or 0} partial)"
+        )
+        if last.get("rejected"):
+            print(f"                 rejected: {', '.join(last['rejected'])}")
+        if last.get("error"):
+            print(f"                 error: {last['error']}")
+    print(f"passes ended     {report['passes']}")
+    if report["interrupted"]:
+        print(f"interrupted      {', '.join(report['interrupted'])} (resumed by a restart in the same period)")
+    if report["unresolved"]:
+        coins = ", ".join(f"{u['coin']} ({u['cloid']})" for u in report["unresolved"])
+        print(f"unresolved       {coins}: settled by the next start")
+    if report["kill"]:
+        print(f"KILL SWITCH      fired at {report['kill'].get('time')}: {report['kill'].get('reason')}")
+    eq = report["equity"]
+    print(
+        f"equity           {_fmt(eq['latest'], '$')} ({eq['latest_source']}); started {_fmt(eq['first'], '$')} at "
+        f"{eq['first_time'] or '-'}; high-water {_fmt(eq['high_water'], '$')}, drawdown "
+        f"{'-' if eq['drawdown'] is None else format(eq['drawdown'], '.2%')}"
+    )
+    print(f"PnL since start  {_fmt(eq['pnl'], '$')} ({_fmt(eq['pnl_pct'], '%')})")
+    source = report["drift_source"]
+    print(f"drift per coin   ({'now, from the exchange' if source == 'exchange' else 'as last recorded'})")
+    for coin, d in report["drift"].items():
+        print(f"  {coin:<8} position {d['position']:<14g} target {d['target']:<14g} drift {_fmt(d['drift_usd'], '$')}")
+    days = report["realized_days"]
+    print(f"champion's backtest beside realized ({days:.2f} days recorded)" if days else "backtest vs realized")
+    print(f"  {'metric':<24}{'backtest':>12}{'realized':>12}")
+    for metric, pair in report["expectation"].items():
+        kind = "%" if metric in ("total_return", "cagr", "max_drawdown", "annualized_volatility") else "g"
+        print(f"  {metric:<24}{_fmt(pair['backtest'], kind):>12}{_fmt(pair['realized'], kind):>12}")
+
+
+def cmd_live_status(args) -> int:
+    import json
+    import os
+
+    from genetic_sizer import champion as C
+    from genetic_sizer.errors import ExchangeError
+    from genetic_sizer.exchange import HyperliquidClient, resolve_base_url
+    from genetic_sizer.journal import read_journal
+    from genetic_sizer.live import jsonable, live_status
+
+    state = read_journal(args.journal)
+    start = state.starts[-1] if state.starts else {}
+    champ_path = args.champion or (start.get("champion") or {}).get("path")
+    champ = C.load(champ_path) if champ_path and (args.champion or os.path.exists(champ_path)) else None
+    client = None
+    if not args.offline and start.get("address"):
+        if args.base_url or args.network:
+            url = resolve_base_url(args.network or "testnet", args.base_url)
+        elif start.get("base_url"):
+            url = start["base_url"]
+        else:
+            url = resolve_base_url(start.get("network") or "testnet")
+        client = HyperliquidClient(url, timeout=args.timeout)
+    try:
         try:
-            result = size_once(
-                client,
-                champ,
-                settings,
-                address=address,
-                network=network,
-                execute=args.execute,
-                journal=journal,
-                rebalance_due=due,
-            )
-        except BaseException as exc:
-            partial = getattr(exc, "size_result", None)
-            if partial is not None:  # orders may have gone through before the failure: show them
-                _print_plan(partial, args.json)
-            raise
-        _print_plan(result, args.json)
-        return result
-
-    if period is None:
-        result = once(0)
-        return 3 if result.errors else 0
-    return run_every(period, once, journal=journal, max_passes=args.max_passes).exit_code
+            report = live_status(args.journal, client=client, champion=champ)
+        except ExchangeError as exc:
+            print(f"could not read the exchange ({exc}); showing the journal only", file=sys.stderr)
+            report = live_status(args.journal, champion=champ)
+    finally:
+        if client is not None:
+            client.close()
+    if args.json:
+        print(json.dumps(jsonable(report), indent=2, allow_nan=False))
+    else:
+        _print_status(report)
+    return 0
 
 
 def cmd_export(args) -> int:
@@ -699,6 +904,118 @@ def cmd_export(args) -> int:
         print("\ninterrupted; nothing was written", file=sys.stderr)
         return 130
     print(f"wrote {path}")
+    return 0
+
+
+def _print_champion(path) -> None:
+    import json
+
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    top = sorted(rec["weights"].items(), key=lambda kv: -abs(kv[1]))
+    print("champion weights: " + ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4))
+    metrics = rec.get("metrics") or {}
+    if "sharpe" in metrics:
+        print(f"champion Sharpe (in sample) {metrics['sharpe']:.4f}")
+
+
+def cmd_submit(args) -> int:
+    from pathlib import Path
+
+    from genetic_sizer import jobs
+    from genetic_sizer.errors import ConfigError
+
+    if args.out is not None:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"--out {args.out!r} exists and is not an empty directory (nothing is overwritten)")
+    client, url = jobs.connect(args.address)  # an unreachable address or a refused token: before any upload
+    overrides = list(args.set or [])
+    if args.seed is not None:
+        overrides.append(f"evolution.seed={args.seed}")
+    spec = jobs.prepare(
+        args.command,
+        args.config,
+        overrides,
+        storage_url=args.storage,
+        working_dir=args.working_dir,
+        resume=args.resume,
+        no_plots=args.no_plots,
+    )
+    if args.out is not None and not spec.stored:
+        spec.cleanup()
+        raise ConfigError(
+            "--out copies the finished run back from run storage: give --storage URL (or run.storage in the "
+            "config), a place the cluster writes and this machine reads, e.g. s3://bucket/runs"
+        )
+    for note in spec.notes:
+        print(f"note: {note}", flush=True)
+    try:
+        job_id = jobs.submit(client, spec)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted while submitting; the cluster may have accepted it. Check with:\n"
+            f"  genetic-sizer jobs status {spec.submission_id} --address {url}",
+            file=sys.stderr,
+        )
+        return 130
+    where = spec.run if spec.stored else f"{spec.run} on the node the job runs on (no run storage given)"
+    print(f"submitted job {job_id} to {url}", flush=True)
+    print(f"run directory: {where}", flush=True)
+    later = f"--address {url}"
+    if args.no_wait:
+        print(f"follow it with: genetic-sizer jobs logs {job_id} --follow {later}")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        report = jobs.follow(client, job_id)
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped following; job {job_id} keeps running on the cluster. Follow it again with:\n"
+            f"  genetic-sizer jobs logs {job_id} --follow {later}\nor stop it with:\n"
+            f"  genetic-sizer jobs stop {job_id} {later}",
+            file=sys.stderr,
+        )
+        return 130
+    if not report.succeeded:
+        print(f"job {job_id} {report.status}: {report.message or 'no message'}", file=sys.stderr)
+        return 1
+    print(f"job {job_id} succeeded in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.out is not None:
+        path = jobs.fetch_run(spec.run, args.out)
+        print(f"copied the run from {spec.run} to {path}")
+        if (path / "champion.json").is_file():
+            _print_champion(path / "champion.json")
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from genetic_sizer import jobs
+
+    client, _ = jobs.connect(args.address)
+    if args.jobs_command == "status":
+        r = jobs.job_report(client, args.job_id)
+        print(f"job        {r.job_id}")
+        print(f"status     {r.status}")
+        if r.message:
+            print(f"message    {r.message}")
+        print(f"entrypoint {r.entrypoint}")
+        if r.run:
+            print(f"run        {r.run}")
+        seconds = r.seconds()
+        if seconds is not None:
+            print(f"{'took' if r.done else 'running'}       {seconds:.1f} s")
+        return 0 if r.status != "FAILED" else 1
+    if args.jobs_command == "logs":
+        if args.follow:
+            r = jobs.follow(client, args.job_id)
+            if not r.succeeded:
+                print(f"job {args.job_id} {r.status}: {r.message or 'no message'}", file=sys.stderr)
+                return 1
+            return 0
+        print(jobs.logs(client, args.job_id), end="")
+        return 0
+    stopped = jobs.stop(client, args.job_id)
+    print(f"job {args.job_id}: {'stop requested' if stopped else 'had already ended'}")
     return 0
 
 
@@ -731,15 +1048,29 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument(
         "--rebalance", type=_rebalance_arg, default="M", help=f"{', '.join(V.REBALANCE_CODES)} or every N bars"
     )
-    bt.add_argument("--fees", type=float, default=0.0005)
+    bt.add_argument(
+        "--fees", type=float, default=None, help="fraction of the traded notional (default 0.0005 spot, 0.00045 perp)"
+    )
     bt.add_argument("--slippage", type=float, default=0.0)
     bt.add_argument("--init-cash", type=float, default=10_000.0)
     bt.add_argument("--engine", default="fast", choices=V.ENGINES)
+    bt.add_argument(
+        "--market", default="spot", choices=V.MARKETS, help="perp: leverage, funding (loaded with hyperliquid data)"
+    )
+    bt.add_argument("--leverage", type=_number_arg(low=0, low_open=True), default=1.0, help="perp: gross leverage")
+    bt.add_argument(
+        "--max-leverage", type=_number_arg(low=1), default=None, help="perp: maximum leverage of every asset"
+    )
     bt.set_defaults(func=cmd_backtest)
 
     ev = sub.add_parser("evolve", help="evolve weight genomes (writes a run directory with champion.json)")
     ev.add_argument("--config", default=None, help="YAML config (default: built-in defaults)")
-    ev.add_argument("--out", default=None, help="run directory (default: runs/evolve-<UTC time>)")
+    ev.add_argument(
+        "--out",
+        default=None,
+        help="run directory: a path or a storage URL (s3://bucket/x, file:///nfs/x); default "
+        "<run.storage or runs>/evolve-<UTC time>",
+    )
     ev.add_argument("--seed", type=int, default=None, help="override evolution.seed")
     ev.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     ev.add_argument(
@@ -757,7 +1088,12 @@ def build_parser() -> argparse.ArgumentParser:
         "beside refitted classical allocations (walkforward.json, oos_values.csv, report.html, champion.json)",
     )
     wf.add_argument("--config", default=None, help="YAML config (its walkforward section gives the folds)")
-    wf.add_argument("--out", default=None, help="run directory (default: runs/walkforward-<UTC time>)")
+    wf.add_argument(
+        "--out",
+        default=None,
+        help="run directory: a path or a storage URL (s3://bucket/x, file:///nfs/x); default "
+        "<run.storage or runs>/walkforward-<UTC time>",
+    )
     wf.add_argument("--seed", type=int, default=None, help="override evolution.seed (each fold derives its own)")
     wf.add_argument("--resume", action="store_true", help="continue the interrupted walk-forward in --out")
     wf.add_argument(
@@ -768,7 +1104,7 @@ def build_parser() -> argparse.ArgumentParser:
     wf.set_defaults(func=cmd_walkforward)
 
     rp = sub.add_parser("report", help="write report.html for a finished evolve or walkforward run")
-    rp.add_argument("--run", required=True, help="run directory")
+    rp.add_argument("--run", required=True, help="run directory (a path or a storage URL)")
     rp.set_defaults(func=cmd_report)
 
     sz = sub.add_parser("size", help="size Hyperliquid positions from a champion (a dry run unless --execute)")
@@ -777,7 +1113,15 @@ def build_parser() -> argparse.ArgumentParser:
     from genetic_sizer.sizer import EXCHANGE_MIN_NOTIONAL, MAX_SLIPPAGE
 
     sz.add_argument(
-        "--leverage", type=_number_arg(low=0, low_open=True), default=1.0, help="gross leverage, > 0 (default 1)"
+        "--leverage",
+        type=_number_arg(low=0, low_open=True),
+        default=None,
+        help="gross leverage, > 0 (default: a perp champion's own leverage, else 1)",
+    )
+    sz.add_argument(
+        "--allow-leverage-mismatch",
+        action="store_true",
+        help="size a perp champion at a --leverage other than the one it was evolved at",
     )
     sz.add_argument(
         "--min-trade-usd",
@@ -818,24 +1162,129 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=_CHAMPION_PERIOD,
         default=None,
-        help="keep running: one pass per period (e.g. 1h; alone: the champion's rebalance period). A pass in a new "
-        "period of the champion's policy is its calendar rebalance; the others trade only past its drift band",
+        help="keep running: one pass per wall-clock period (30s, 5m, 1h, 1d; alone: the champion's rebalance "
+        "period). With a drift band, the first pass in a new period of the champion's rebalance policy is its "
+        "calendar rebalance; the others trade only when a coin drifted past the band",
     )
     sz.add_argument(
         "--threshold",
         type=_threshold_arg,
         default=None,
         help="drift band: trade the whole book back to target only when a coin's weight drifts this far from it "
-        "(default: the champion's strategy.threshold; none: every pass trades)",
+        "(default: the champion's strategy.threshold; none: every pass trades to target)",
     )
     sz.add_argument(
         "--max-passes", type=_number_arg(low=1, integer=True), default=None, help="with --every: stop after N passes"
     )
-    sz.add_argument("--journal", default=None, help="JSONL journal of plans and results (default with --every)")
+    sz.add_argument(
+        "--period",
+        type=_period_arg,
+        default=None,
+        help="a single pass's period (1h, 1d, W, M, Q ...; default: the champion's rebalance); a rerun in the "
+        "same period resumes or skips the pass",
+    )
+    sz.add_argument(
+        "--journal",
+        default=None,
+        help="JSONL journal, the loop's memory (default size-journal.jsonl with --execute or --every)",
+    )
+    sz.add_argument(
+        "--max-drawdown",
+        type=_number_arg(low=0, high=1, low_open=True, high_open=True),
+        default=None,
+        help="kill switch: stop when equity is this fraction below its recorded high-water mark (e.g. 0.2)",
+    )
+    sz.add_argument(
+        "--max-daily-loss",
+        type=_number_arg(low=0, high=1, low_open=True, high_open=True),
+        default=None,
+        help="kill switch: stop when equity is this fraction below the day's reference equity (e.g. 0.05)",
+    )
+    sz.add_argument(
+        "--flatten-on-stop", action="store_true", help="close every position when the kill switch or stop file stops it"
+    )
+    sz.add_argument("--stop-file", default=None, help="stop gracefully (exit 0) while this file exists")
+    sz.add_argument(
+        "--max-mid-deviation",
+        type=_number_arg(low=0, high=1, high_open=True),
+        default=0.02,
+        help="refuse a pass when a traded coin's mid is this fraction from its mark or oracle price "
+        "(default 0.02; 0 turns the check off)",
+    )
+    sz.add_argument(
+        "--max-data-age",
+        type=_number_arg(low=0, low_open=True),
+        default=10.0,
+        help="refuse account data older than this many seconds; re-plan when the plan is older (default 10)",
+    )
+    sz.add_argument(
+        "--pass-retries",
+        type=_number_arg(low=0, integer=True),
+        default=1,
+        help="rounds after the first in which a pass trades what is still missing (partial fills), default 1",
+    )
+    sz.add_argument(
+        "--clock-tolerance",
+        type=_number_arg(low=0, low_open=True),
+        default=2.0,
+        help="largest accepted gap between this clock and the exchange's, in seconds (default 2)",
+    )
     sz.set_defaults(func=cmd_size)
 
+    live = sub.add_parser("live", help="the live sizer's records")
+    live_sub = live.add_subparsers(dest="live_command", required=True)
+    st = live_sub.add_parser("status", help="last pass, drift per coin, PnL and the champion's expectation")
+    st.add_argument("--journal", required=True, help="the journal of a live loop (size --journal)")
+    st.add_argument("--champion", default=None, help="champion.json (default: the one the journal records)")
+    st.add_argument("--network", default=None, choices=V.NETWORKS, help="default: the journal's")
+    st.add_argument("--base-url", default=None, help="API URL (default: the journal's)")
+    st.add_argument("--offline", action="store_true", help="from the journal only; do not read the exchange")
+    st.add_argument("--timeout", type=_number_arg(low=0, low_open=True), default=10.0, help="seconds per request")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.set_defaults(func=cmd_live_status)
+
+    sb = sub.add_parser(
+        "submit",
+        help="run evolve (or walkforward) as a job on a Ray cluster through its Jobs API (dashboard port 8265)",
+    )
+    sb.add_argument(
+        "--address",
+        default=None,
+        help="the head's dashboard, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS)",
+    )
+    sb.add_argument("--command", default="evolve", choices=["evolve", "walkforward"], help="what the job runs")
+    sb.add_argument("--config", default=None, help="YAML config (shipped with the job; default: built-in defaults)")
+    sb.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value (YAML), repeatable"
+    )
+    sb.add_argument("--seed", type=int, default=None, help="override evolution.seed")
+    sb.add_argument(
+        "--storage",
+        default=None,
+        help="run storage the cluster writes the run to, <storage>/<job id> (s3://bucket/runs, file:///nfs/runs; "
+        "default: run.storage of the config)",
+    )
+    sb.add_argument("--out", default=None, help="copy the finished run from storage to this new local directory")
+    sb.add_argument("--working-dir", default=None, help="a directory shipped with the job (its working directory)")
+    sb.add_argument("--resume", default=None, metavar="RUN", help="continue the stored run RUN (a storage URL)")
+    sb.add_argument("--no-plots", action="store_true", help="skip the PNG plots and the HTML report")
+    sb.add_argument("--no-wait", action="store_true", help="print the job id and return without following the job")
+    sb.set_defaults(func=cmd_submit)
+
+    jb = sub.add_parser("jobs", help="status, logs or stop of a job submitted with genetic-sizer submit")
+    jb_sub = jb.add_subparsers(dest="jobs_command", required=True)
+    for name, what in (("status", "the job's status"), ("logs", "the job's logs"), ("stop", "stop the job")):
+        p = jb_sub.add_parser(name, help=what)
+        p.add_argument("job_id", metavar="JOB_ID")
+        p.add_argument(
+            "--address", default=None, help="the head's dashboard (default: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS)"
+        )
+        if name == "logs":
+            p.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+        p.set_defaults(func=cmd_jobs)
+
     ex = sub.add_parser("export", help="write the champion file of a ranked member of a finished run")
-    ex.add_argument("--run", required=True, help="run directory")
+    ex.add_argument("--run", required=True, help="run directory (a path or a storage URL)")
     ex.add_argument("--rank", type=int, default=0, help="hall of fame rank or Pareto member (0 = champion)")
     ex.add_argument("--out", required=True, help="champion JSON file to write")
     ex.set_defaults(func=cmd_export)

@@ -8,8 +8,13 @@ Layout (every key optional; these are the defaults)::
 
     data: {source: default, path: null,  # source: default | csv | parquet | hyperliquid (a fetched file)
            symbols: null, start: null, end: null, leading_gaps: trim,
-           periods_per_year: null}
-    portfolio: {direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M, fees: 0.0005,
+           periods_per_year: null,
+           funding_path: null}          # null: the funding file saved next to hyperliquid prices; a path; false
+    portfolio: {market: spot,           # spot | perp (leverage, hourly funding, taker fees, liquidation)
+                leverage: 1,            # perp: gross leverage the weights are sized at
+                max_leverage: null,     # perp: per asset, {SYMBOL: x, default: y}; maintenance margin 1/(2x)
+                direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M,
+                fees: null,             # null: 0.0005 for spot, 0.00045 (Hyperliquid's base taker fee) for perp
                 slippage: 0.0, init_cash: 10000,
                 max_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
                 min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null}
@@ -19,6 +24,7 @@ Layout (every key optional; these are the defaults)::
                                  # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.genes)
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
+    run: {storage: null}         # where run directories go without --out: a path or an fsspec URL (default runs/)
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
 keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.constraints`; their types and
@@ -50,6 +56,7 @@ __all__ = [
     "ParallelConfig",
     "PortfolioConfig",
     "RunConfig",
+    "RunStorageConfig",
     "WalkForwardConfig",
     "apply_overrides",
     "load_config",
@@ -124,6 +131,7 @@ class DataConfig:
     end: str | None = None
     leading_gaps: str = "trim"
     periods_per_year: float | None = None
+    funding_path: str | bool | None = None
 
     def __post_init__(self):
         _choice("data.source", self.source, V.DATA_SOURCES)
@@ -145,15 +153,33 @@ class DataConfig:
         if self.periods_per_year is not None:
             v = _number("data.periods_per_year", self.periods_per_year, lo=0.0, lo_open=True)
             object.__setattr__(self, "periods_per_year", v)
+        if self.funding_path is True:
+            _fail("data.funding_path", True, "a funding file, null (the file next to hyperliquid prices) or false")
+        if self.funding_path is not False:
+            object.__setattr__(self, "funding_path", _opt_str("data.funding_path", self.funding_path))
+
+
+def _max_leverage(key, value):
+    """None, a number >= 1, or a ``{SYMBOL: number, default: number}`` mapping of them."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if not value:
+            _fail(key, value, "a number >= 1 or a non-empty {SYMBOL: x, default: y} mapping")
+        return {str(sym): _number(f"{key}.{sym}", v, lo=1.0) for sym, v in value.items()}
+    return _number(key, value, lo=1.0)
 
 
 @dataclass(frozen=True)
 class PortfolioConfig:
+    market: str = "spot"
+    leverage: float = 1.0
+    max_leverage: Any = None
     direction: str = "longonly"
     min_weight: Any = 0.0
     max_weight: Any = 1.0
     rebalance: str | int = "M"
-    fees: float = 0.0005
+    fees: float | None = None
     slippage: float = 0.0
     init_cash: float = 10_000.0
     max_assets: int | None = None
@@ -166,6 +192,18 @@ class PortfolioConfig:
     max_gross_short: float | None = None
 
     def __post_init__(self):
+        _choice("portfolio.market", self.market, V.MARKETS)
+        lev = _number("portfolio.leverage", self.leverage, lo=0.0, lo_open=True, hi=1000.0)
+        object.__setattr__(self, "leverage", lev)
+        object.__setattr__(self, "max_leverage", _max_leverage("portfolio.max_leverage", self.max_leverage))
+        if self.market == "spot" and lev != 1.0:
+            _fail("portfolio.leverage", self.leverage, "1 for market spot (leverage is a setting of market perp)")
+        if self.market == "spot" and self.max_leverage is not None:
+            _fail("portfolio.max_leverage", self.max_leverage, "null for market spot (a setting of market perp)")
+        if isinstance(self.max_leverage, float) and lev > self.max_leverage:
+            _fail("portfolio.leverage", self.leverage, f"at most portfolio.max_leverage ({self.max_leverage:g})")
+        if self.fees is None:
+            object.__setattr__(self, "fees", V.DEFAULT_FEES[self.market])
         _choice("portfolio.direction", self.direction, V.DIRECTIONS)
         keys = {k: getattr(self, k) for k in CONSTRAINT_KEYS}
         for key, value in normalize_keys(self.direction, **keys).items():
@@ -176,6 +214,11 @@ class PortfolioConfig:
         object.__setattr__(self, "fees", _number("portfolio.fees", self.fees, lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "slippage", _number("portfolio.slippage", self.slippage, lo=0.0, hi=1.0, hi_open=True))
         object.__setattr__(self, "init_cash", _number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True))
+
+    def account(self) -> dict:
+        """The account-model keywords of :func:`genetic_sizer.simulate.backtest`: ``market``, ``leverage`` and
+        ``max_leverage`` (funding rates travel with the prices)."""
+        return {"market": self.market, "leverage": self.leverage, "max_leverage": self.max_leverage}
 
 
 @dataclass(frozen=True)
@@ -278,6 +321,25 @@ class ParallelConfig:
             _fail("parallel.backend", self.backend, "'ray' when parallel.address or parallel.num_workers is set")
 
 
+@dataclass(frozen=True)
+class RunStorageConfig:
+    """Where run directories are written. It never changes results, so it is not part of :meth:`RunConfig.sha256`.
+
+    ``storage``: the place a run directory is created in when ``--out`` is not given (``<storage>/evolve-<UTC
+    time>``): a local path or an fsspec URL (``s3://bucket/runs``, ``gs://bucket/runs``,
+    ``file:///shared/nfs/runs``); default ``runs`` in the working directory. ``genetic-sizer submit`` writes the
+    cluster's run there.
+    """
+
+    storage: str | None = None
+
+    def __post_init__(self):
+        value = _opt_str("run.storage", self.storage)
+        if value is not None and "://" in value and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", value):
+            _fail("run.storage", value, "a local path or a URL such as s3://bucket/runs")
+        object.__setattr__(self, "storage", value)
+
+
 SPAN_UNITS = ("D", "W", "M", "Q", "Y")
 """Calendar units of a window span such as ``2Y``, ``6M``, ``90D``."""
 _SPAN = re.compile(r"^\s*([1-9][0-9]*)\s*([DWMQY])\s*$")
@@ -335,6 +397,18 @@ class WalkForwardConfig:
         return parse_window(f"walkforward.{name}", getattr(self, name))
 
 
+NON_SEMANTIC = ("parallel", "run")
+"""Config sections that do not change a run's results (left out of :meth:`RunConfig.sha256`)."""
+
+_ADDED_LATER = {
+    ("portfolio", "market"): "spot",
+    ("portfolio", "leverage"): 1.0,
+    ("portfolio", "max_leverage"): None,
+    ("data", "funding_path"): None,
+}
+"""Keys added after runs were first fingerprinted, with the value that means what their absence meant: left out of
+:meth:`RunConfig.sha256` at that value, so a spot run started before they existed still resumes."""
+
 _GENE_KEYS = ("genes", "gene_mutation_prob", "gene_sigma")
 """Evolution keys that only matter with ``evolution.genes`` (left out of the fingerprint without it)."""
 
@@ -344,6 +418,7 @@ _SECTIONS = {
     "evolution": EvolutionConfig,
     "walkforward": WalkForwardConfig,
     "parallel": ParallelConfig,
+    "run": RunStorageConfig,
 }
 
 
@@ -356,6 +431,7 @@ class RunConfig:
     engine: str = "fast"
     walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    run: RunStorageConfig = field(default_factory=RunStorageConfig)
 
     def __post_init__(self):
         obj = self.objective
@@ -429,11 +505,15 @@ class RunConfig:
     def sha256(self) -> str:
         """Fingerprint of everything that determines a run's results (canonical JSON).
 
-        The ``parallel`` section is left out: where evaluation runs does not change the result, so a run
-        started serially can be resumed on a cluster. So are the gene settings of a run without genes
-        (``evolution.genes`` null), which keeps the fingerprints of runs made before genes existed.
+        The ``parallel`` and ``run`` sections are left out: where evaluation runs and where the run directory is
+        stored do not change the result, so a run started serially can be resumed on a cluster. So are keys added
+        after runs were first fingerprinted, at their neutral value (``_ADDED_LATER``), and the gene settings of a
+        run without genes (``evolution.genes`` null): both keep the fingerprints of runs made before they existed.
         """
-        semantic = {k: v for k, v in self.to_dict().items() if k != "parallel"}
+        semantic = {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+        for (section, key), neutral in _ADDED_LATER.items():
+            if semantic[section].get(key, neutral) == neutral and type(semantic[section].get(key)) is type(neutral):
+                del semantic[section][key]
         if self.evolution.genes is None:
             for key in _GENE_KEYS:
                 semantic["evolution"].pop(key)

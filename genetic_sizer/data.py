@@ -50,13 +50,17 @@ from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError, DataError
 
 __all__ = [
+    "FUNDING_SUFFIX",
     "LEADING_GAP_POLICIES",
     "MIN_BARS",
     "Prices",
+    "align_funding",
+    "funding_path_for",
     "infer_periods_per_year",
     "load",
     "load_csv",
     "load_default",
+    "load_funding",
     "load_parquet",
     "save_parquet",
 ]
@@ -115,6 +119,10 @@ class Prices:
         How the loader read the source, for people: which columns it used (an adjusted close preferred
         over a raw one), the epoch unit it detected for numeric timestamps. Carried into
         :meth:`provenance` and printed by ``genetic-sizer data info``.
+    funding : ndarray of shape (n_bars, n_assets), optional
+        Perpetual funding rates aligned to the bars (see :func:`align_funding`): row ``t`` holds the sum of the
+        rates paid in (t-1, t] (positive: longs pay), 0 where none was paid. Loaded next to Hyperliquid prices
+        (:func:`load`); it travels with every window cut from these prices (:meth:`bars`, :meth:`select`).
     """
 
     close: np.ndarray
@@ -125,6 +133,7 @@ class Prices:
     trimmed_bars: int = 0
     notes: tuple[str, ...] = ()
     _sha: list = field(default_factory=list, repr=False, compare=False)
+    funding: np.ndarray | None = None
 
     def __post_init__(self):
         close = np.ascontiguousarray(np.asarray(self.close, dtype=np.float64))
@@ -151,6 +160,17 @@ class Prices:
         elif not (np.isfinite(ppy) and ppy > 0):
             raise ConfigError(f"periods_per_year must be a positive number, got {ppy!r}")
         close.setflags(write=False)
+        if self.funding is not None:
+            funding = np.ascontiguousarray(np.asarray(self.funding, dtype=np.float64))
+            if funding.shape != close.shape:
+                raise DataError(f"{self.source}: funding has shape {funding.shape}, the prices {close.shape}")
+            if not np.isfinite(funding).all():
+                t, k = np.argwhere(~np.isfinite(funding))[0]
+                raise DataError(
+                    f"{self.source}: funding rate of {symbols[k]!r} at {_fmt_ts(index[t])} is {funding[t, k]!r}"
+                )
+            funding.setflags(write=False)
+            object.__setattr__(self, "funding", funding)
         object.__setattr__(self, "close", close)
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "symbols", symbols)
@@ -179,7 +199,27 @@ class Prices:
             source=self.source,
             periods_per_year=self.periods_per_year,
             notes=self.notes,
+            funding=None if self.funding is None else self.funding[start:stop],
         )
+
+    def with_funding(self, funding, note: str | None = None) -> Prices:
+        """These prices with ``funding`` (n_bars, n_assets) attached (None: without), ``note`` added to the notes."""
+        return Prices(
+            close=self.close,
+            index=self.index,
+            symbols=self.symbols,
+            source=self.source,
+            periods_per_year=self.periods_per_year,
+            trimmed_bars=self.trimmed_bars,
+            notes=self.notes + ((note,) if note else ()),
+            funding=funding,
+        )
+
+    def funding_frame(self) -> pd.DataFrame | None:
+        """The funding rates per bar as a DataFrame (UTC index, one column per symbol), or None."""
+        if self.funding is None:
+            return None
+        return pd.DataFrame(self.funding, index=self.index, columns=list(self.symbols))
 
     def to_frame(self) -> pd.DataFrame:
         """The close matrix as a DataFrame (UTC index, one column per symbol)."""
@@ -192,6 +232,9 @@ class Prices:
             h.update(np.ascontiguousarray(self.close).tobytes())
             h.update(self.index.asi8.tobytes())
             h.update("\x1f".join(self.symbols).encode())
+            if self.funding is not None:  # funding changes the perp results: part of the fingerprint
+                h.update(b"funding")
+                h.update(np.ascontiguousarray(self.funding).tobytes())
             self._sha.append(h.hexdigest())
         return self._sha[0]
 
@@ -206,6 +249,7 @@ class Prices:
             "periods_per_year": self.periods_per_year,
             "close_sha256": self.sha256(),
             "notes": list(self.notes),
+            "funding": self.funding is not None,
         }
 
     def select(
@@ -216,8 +260,9 @@ class Prices:
         *,
         leading_gaps: str = "trim",
     ) -> Prices:
-        """A new :class:`Prices` restricted to ``symbols`` (in that order) and the window [start, end]."""
-        return Prices.from_frame(
+        """A new :class:`Prices` restricted to ``symbols`` (in that order) and the window [start, end] (funding
+        rates, if any, follow)."""
+        out = Prices.from_frame(
             self.to_frame(),
             source=self.source,
             symbols=symbols,
@@ -227,6 +272,11 @@ class Prices:
             leading_gaps=leading_gaps,
             notes=self.notes,
         )
+        if self.funding is None:
+            return out
+        rows = self.index.get_indexer(out.index)
+        cols = [self.symbols.index(s) for s in out.symbols]
+        return out.with_funding(self.funding[np.ix_(rows, cols)])
 
     # ----------------------------------------------------------- construction
     @classmethod
@@ -739,15 +789,24 @@ def load(
     *,
     periods_per_year: float | None = None,
     leading_gaps: str = "trim",
+    funding_path: str | Path | bool | None = None,
 ) -> Prices:
     """Load prices from ``source`` (one of :data:`genetic_sizer.vocab.DATA_SOURCES`) and select symbols and
-    window."""
+    window.
+
+    ``funding_path`` attaches perpetual funding rates (:attr:`Prices.funding`, see :func:`load_funding`): None
+    (default) reads the funding file ``genetic-sizer data fetch`` saved next to a ``hyperliquid`` price file
+    (``NAME.funding.parquet`` beside ``NAME.parquet``) when there is one; a path reads that file (any source);
+    False reads none.
+    """
     kwargs = dict(periods_per_year=periods_per_year, leading_gaps=leading_gaps)
+    if funding_path is not None and funding_path is not False and not isinstance(funding_path, (str, Path)):
+        raise ConfigError(f"data.funding_path must be a file path, false or null, got {funding_path!r}")
     if source == "default":
         if path is not None:
             raise ConfigError(f"data.path must be empty for source 'default', got {str(path)!r}")
-        return load_default(symbols, start, end, **kwargs)
-    if source in _LOADERS:
+        prices = load_default(symbols, start, end, **kwargs)
+    elif source in _LOADERS:
         if path is None:
             raise ConfigError(f"data.path is required for source {source!r}")
         if source == "hyperliquid" and periods_per_year is None:
@@ -756,10 +815,21 @@ def load(
             prices = load_parquet(path, symbols, start, end, leading_gaps=leading_gaps)
             step = float(np.median(np.diff(prices.index.asi8))) / 1e9
             if step < 5 * 86400:
-                return dataclasses.replace(prices, periods_per_year=365.0 * 86400 / step)
+                prices = dataclasses.replace(prices, periods_per_year=365.0 * 86400 / step, _sha=[])
+        else:
+            prices = _LOADERS[source](path, symbols, start, end, **kwargs)
+    else:
+        raise ConfigError(f"data.source must be one of {list(V.DATA_SOURCES)}, got {source!r}")
+    if funding_path is False:
+        return prices
+    if funding_path is None:
+        if source != "hyperliquid":
             return prices
-        return _LOADERS[source](path, symbols, start, end, **kwargs)
-    raise ConfigError(f"data.source must be one of {list(V.DATA_SOURCES)}, got {source!r}")
+        auto = funding_path_for(path)
+        if not auto.is_file():
+            return prices.with_funding(None, f"no funding rates: {auto} not found (fetched with --no-funding?)")
+        funding_path = auto
+    return load_funding(funding_path, prices)
 
 
 def _norm(name) -> str:
@@ -901,7 +971,8 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
 
 
 def load_from_config(data_config) -> Prices:
-    """Load the prices a run's ``data`` section (:class:`genetic_sizer.config.DataConfig`) describes."""
+    """Load the prices a run's ``data`` section (:class:`genetic_sizer.config.DataConfig`) describes (with the
+    funding rates ``data.funding_path`` names, or those saved next to Hyperliquid prices)."""
     dc = data_config
     return load(
         dc.source,
@@ -911,7 +982,90 @@ def load_from_config(data_config) -> Prices:
         dc.end,
         periods_per_year=dc.periods_per_year,
         leading_gaps=dc.leading_gaps,
+        funding_path=dc.funding_path,
     )
+
+
+# ------------------------------------------------------------ funding rates
+FUNDING_SUFFIX = ".funding.parquet"
+"""``genetic-sizer data fetch --out NAME.parquet`` saves the funding history as ``NAME.funding.parquet``."""
+
+FUNDING_SETTLEMENT = pd.Timedelta(hours=1)
+"""Hyperliquid settles funding every hour, on the hour, and stamps each rate a few milliseconds to a second after
+it: rate times are floored to the hour before they are assigned to bars."""
+
+
+def funding_path_for(path: str | Path) -> Path:
+    """Where ``genetic-sizer data fetch`` saves the funding history of the price file ``path``."""
+    return Path(path).with_suffix(FUNDING_SUFFIX)
+
+
+def bar_closes(index: pd.DatetimeIndex) -> np.ndarray:
+    """Close times (int64 ns, UTC) of bars labelled by their open time: each label plus the bar interval (the median
+    spacing of ``index``), as Hyperliquid candles are labelled."""
+    ints = pd.DatetimeIndex(index).as_unit("ns").asi8
+    step = int(np.median(np.diff(ints))) if len(ints) > 1 else 0
+    return ints + step
+
+
+def align_funding(rates: pd.DataFrame, prices: Prices, *, source: str = "funding") -> tuple[np.ndarray, str]:
+    """Sum funding rates into the bars of ``prices``; return ``(funding (n_bars, n_assets), note)``.
+
+    ``rates`` is long form: ``time`` (UTC timestamps or epoch numbers), ``coin``, ``funding_rate`` (the
+    fundingHistory rows ``genetic-sizer data fetch`` saves). A rate paid at time H belongs to the bar whose close
+    is at H: bars are labelled by their open time, so for hourly candles the bar labelled H - 1h, and a coarser
+    bar (4h, 1d) sums the rates of its hours. Row ``t`` is the sum over (close of t-1, close of t]; after a gap in
+    the bars the next bar takes the gap's rates (the positions were held through it). Times are floored to the
+    hour first (:data:`FUNDING_SETTLEMENT`). Rates outside the bars are left out, coins not in ``prices`` are
+    ignored, and a bar or coin without a rate gets 0 (the note says how many hours each coin covers).
+    """
+    missing = [c for c in ("time", "coin", "funding_rate") if c not in rates.columns]
+    if missing:
+        raise DataError(f"{source}: funding rates need columns time, coin, funding_rate; missing {missing}")
+    n_bars, n_assets = prices.close.shape
+    funding = np.zeros((n_bars, n_assets))
+    if len(rates) == 0:
+        return funding, f"funding from {source}: no rates (taken as 0)"
+    times, _ = _parse_times(rates["time"], "column 'time'", source)
+    times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+    coins = rates["coin"].astype(str).to_numpy()
+    values = pd.to_numeric(rates["funding_rate"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raw = rates["funding_rate"].iloc[i]
+        raw = raw.item() if isinstance(raw, np.generic) else raw
+        raise DataError(f"{source}: funding_rate of {coins[i]!r} at {_fmt_ts(times[i])} is {raw!r}")
+    settled = times.floor(FUNDING_SETTLEMENT).as_unit("ns").asi8
+    dup = pd.DataFrame({"t": settled, "c": coins}).duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"{source}: two funding rates for {coins[i]!r} in the hour of {_fmt_ts(times[i])}")
+    closes = bar_closes(prices.index)
+    first_open = prices.index.as_unit("ns").asi8[0]
+    row = np.searchsorted(closes, settled, side="left")
+    col = np.array([prices.symbols.index(c) if c in prices.symbols else -1 for c in coins], dtype=np.int64)
+    keep = (row < n_bars) & (settled > first_open) & (col >= 0)
+    np.add.at(funding, (row[keep], col[keep]), values[keep])
+    hours = int((closes[-1] - first_open) // FUNDING_SETTLEMENT.value)
+    counts = {s: int((keep & (col == k)).sum()) for k, s in enumerate(prices.symbols)}
+    cover = ", ".join(f"{s} {n}" for s, n in counts.items())
+    note = f"funding from {source}: rates of the {hours} hours of the bars summed per bar ({cover} hours with a rate)"
+    none = [s for s, n in counts.items() if n == 0]
+    if none:
+        note += f"; no rate for {none} (taken as 0)"
+    return funding, note
+
+
+def load_funding(path: str | Path, prices: Prices) -> Prices:
+    """``prices`` with the funding rates of the long-form file ``path`` (Parquet or CSV: time, coin, funding_rate,
+    as ``genetic-sizer data fetch`` saves them) summed into its bars (:func:`align_funding`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such funding file")
+    raw = _read_csv(path) if path.suffix.lower() == ".csv" else _read_parquet(path)
+    funding, note = align_funding(raw, prices, source=str(path))
+    return prices.with_funding(funding, note)
 
 
 # ------------------------------------------------------------ exchange candles

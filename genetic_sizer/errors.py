@@ -42,6 +42,11 @@ class ParallelError(GeneticSizerError):
     """Distributed evaluation failed: a cluster cannot be reached, or workers keep dying."""
 
 
+class JobError(GeneticSizerError):
+    """A Ray job could not be submitted or followed: no address, an unreachable one, a refused token, a job
+    the cluster does not know."""
+
+
 class SizingError(GeneticSizerError, ValueError):
     """The champion cannot be sized on this account (unlisted or delisted coin, leverage, bad settings)."""
 
@@ -51,7 +56,20 @@ class ExchangeError(GeneticSizerError):
 
 
 class RetryableExchangeError(ExchangeError):
-    """A transport failure (timeout, connection reset, HTTP 5xx) that is safe to retry."""
+    """A transport failure (timeout, connection reset, HTTP 5xx or 429) that is safe to retry.
+
+    ``retry_after`` (seconds or None) is how long the exchange asked to wait (an HTTP 429's Retry-After)."""
+
+    retry_after: float | None = None
+
+
+class PassRefused(GeneticSizerError):
+    """A sanity guard refused a live pass before anything was sent (stale or inconsistent data); the message
+    gives the reason. Another try, with fresh data, may succeed."""
+
+
+class KillSwitchTripped(GeneticSizerError):
+    """A risk limit of the live loop (maximum drawdown, maximum daily loss) is breached: trading stops."""
 
 
 class OrderRejected(ExchangeError):

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import re
 import secrets
 import time
@@ -50,6 +51,7 @@ __all__ = [
     "NETWORKS",
     "TESTNET_API_URL",
     "AccountState",
+    "AssetContext",
     "AssetMeta",
     "Credentials",
     "HyperliquidClient",
@@ -273,6 +275,17 @@ class AccountState:
     time_ms: int | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class AssetContext:
+    """The exchange's reference prices of one perpetual (metaAndAssetCtxs): mark and oracle price, and the
+    mid when the book has one (None otherwise)."""
+
+    coin: str
+    mark_px: float
+    oracle_px: float
+    mid_px: float | None = None
+
+
 def make_cloid(seed_text: str) -> str:
     """A deterministic client order id ("0x" + 32 hex digits) from ``seed_text``.
 
@@ -457,6 +470,41 @@ def _rate_limited(exc: BaseException) -> bool:
     return getattr(exc, "status_code", None) == 429
 
 
+MAX_RETRY_AFTER = 60.0
+"""The longest Retry-After (seconds) honoured in one wait; a longer one is waited in several steps by the
+caller (the live loop retries a pass within its period)."""
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds an HTTP 429 asked to wait (its Retry-After header: seconds or an HTTP date), else None.
+
+    The SDK puts the headers in ``header`` for a JSON body and in ``error_data`` otherwise."""
+    if exc is None or getattr(exc, "status_code", None) != 429:
+        return None
+    for headers in (getattr(exc, "header", None), getattr(exc, "error_data", None)):
+        if not isinstance(headers, Mapping) and not hasattr(headers, "get"):
+            continue
+        try:
+            raw = headers.get("Retry-After")
+        except Exception:
+            continue
+        if raw is None:
+            continue
+        text = str(raw).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                seconds = parsedate_to_datetime(text).timestamp() - time.time()
+            except (TypeError, ValueError):
+                continue
+        if math.isfinite(seconds):
+            return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return None
+
+
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown failure"
@@ -496,6 +544,10 @@ class HyperliquidClient:
     ``clock_tolerance`` (seconds) is the largest difference between this machine's clock and the
     exchange's that order placement accepts; it also pads every order request's expiry and the wait
     after a lost request (see :meth:`place_orders`).
+
+    Retries back off exponentially with jitter: the n-th wait is drawn uniformly from
+    [d/2, d] with d = ``backoff`` x 2^(n-1) (at most 30 s), and is at least the Retry-After an HTTP 429
+    asked for (up to :data:`MAX_RETRY_AFTER`). ``rng`` (a ``random.Random``) makes the jitter reproducible.
     """
 
     def __init__(
@@ -508,6 +560,7 @@ class HyperliquidClient:
         backoff: float = 0.2,
         clock_tolerance: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ):
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
@@ -526,11 +579,13 @@ class HyperliquidClient:
         self.backoff = float(backoff)
         self.clock_tolerance = float(clock_tolerance)
         self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
         self._info: Any = None
         self._exchange: Any = None
         self._fresh_meta: Any = None
         self._last_nonce_ms = 0
         self._expires_ms = 0
+        self._on_request: Callable[[int, list[OrderIntent]], None] | None = None
 
     def __repr__(self) -> str:
         who = self.credentials.account_address if self.credentials else None
@@ -559,8 +614,24 @@ class HyperliquidClient:
         self.close()
 
     # ------------------------------------------------------------------ plumbing
-    def _delay(self, attempt: int) -> float:
-        return min(self.backoff * 2 ** (attempt - 1), 30.0)
+    @property
+    def request_lifetime(self) -> float:
+        """Seconds after which an order request sent now can no longer execute, as this machine's clock
+        sees it: the request's own validity (``timeout`` + ``clock_tolerance``) plus ``clock_tolerance``."""
+        return self.timeout + 2 * self.clock_tolerance
+
+    @property
+    def last_expires_ms(self) -> int:
+        """The ``expiresAfter`` (ms since the epoch) of the latest order request this client signed (0: none)."""
+        return self._expires_ms
+
+    def _delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """The wait before retry number ``attempt`` (1, 2, ...): exponential backoff with jitter, at least
+        the Retry-After of an HTTP 429."""
+        full = min(self.backoff * 2 ** (max(attempt, 1) - 1), 30.0)
+        wait = full / 2 + self._rng.uniform(0.0, full / 2)
+        asked = _retry_after(exc)
+        return max(wait, asked) if asked is not None else wait
 
     def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
         """``fn()`` (an idempotent read), retried on transport failures and HTTP 429; other 4xx -> ExchangeError."""
@@ -570,7 +641,7 @@ class HyperliquidClient:
         last: BaseException | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self._sleep(self._delay(attempt))
+                self._sleep(self._delay(attempt, last))
             try:
                 return _check_garbled(fn())
             except transport as exc:
@@ -579,9 +650,11 @@ class HyperliquidClient:
                 if not _rate_limited(exc):
                     raise ExchangeError(f"{what}: {_describe(exc)}") from None
                 last = exc
-        raise RetryableExchangeError(
+        err = RetryableExchangeError(
             f"{what} at {self.base_url}: {_describe(last)}; gave up after {self.max_retries + 1} attempts"
-        ) from last
+        )
+        err.retry_after = _retry_after(last)
+        raise err from last
 
     def _ensure(self) -> Any:
         if self._info is not None:
@@ -658,6 +731,29 @@ class HyperliquidClient:
         user = address if address is not None else self._require_account()
         raw = self._retrying("clearinghouseState", lambda: info.user_state(user))
         return _parse_account(raw, user)
+
+    def asset_contexts(self) -> dict[str, AssetContext]:
+        """Mark and oracle prices (and the book's mid when there is one) of every perpetual
+        (``metaAndAssetCtxs``): coin -> :class:`AssetContext`."""
+        info = self._ensure()
+        raw = self._retrying("metaAndAssetCtxs", info.meta_and_asset_ctxs)
+        if not isinstance(raw, list) or len(raw) != 2:
+            raise ExchangeError(f"metaAndAssetCtxs must be a list [meta, contexts], got {type(raw).__name__}")
+        assets = _parse_meta(raw[0])
+        ctxs = _list(raw[1], "metaAndAssetCtxs[1]")
+        if len(ctxs) != len(assets):
+            raise ExchangeError(f"metaAndAssetCtxs has {len(ctxs)} contexts for {len(assets)} assets")
+        out: dict[str, AssetContext] = {}
+        for (name, _), ctx in zip(assets.items(), ctxs, strict=True):
+            where = f"metaAndAssetCtxs.{name}"
+            mid = ctx.get("midPx") if isinstance(ctx, Mapping) else None
+            out[name] = AssetContext(
+                coin=name,
+                mark_px=_number(_field(ctx, "markPx", where), f"{where}.markPx"),
+                oracle_px=_number(_field(ctx, "oraclePx", where), f"{where}.oraclePx"),
+                mid_px=_number(mid, f"{where}.midPx") if mid is not None else None,
+            )
+        return out
 
     def candles(
         self,
@@ -749,7 +845,59 @@ class HyperliquidClient:
         return [seen[t] for t in sorted(seen)]
 
     # ------------------------------------------------------------------ orders
-    def place_orders(self, intents: Sequence[OrderIntent]) -> list[OrderResult]:
+    def lookup_orders(self, intents: Sequence[OrderIntent]) -> dict[str, OrderResult]:
+        """What the exchange knows of these orders, by cloid: cloid -> OrderResult for every order it reports
+        (orderStatus by cloid, else the user's fills carrying the cloid); orders it does not know are absent.
+
+        Read-only and retried like every read. Used to settle orders whose outcome a lost answer or a killed
+        process left unknown, and to check that a cloid is unused before an order is sent with it."""
+        intents = list(intents)
+        if not intents:
+            return {}
+        self._require_account()
+        found: dict[str, OrderResult] = {}
+        fills: list[Any] | None = None
+        for intent in intents:
+            hit = self._retrying("orderStatus", lambda intent=intent, fills=fills: self._lookup(intent, fills))
+            if hit is not None:
+                found[intent.cloid], fills = hit
+        rest = [i for i in intents if i.cloid not in found]
+        if rest:
+            if fills is None:
+                user = self._require_account()
+                info = self._ensure()
+                raw = self._retrying("userFills", lambda: info.user_fills(user))
+                fills = raw if isinstance(raw, list) else []
+            for intent in rest:
+                result = self._from_fills(intent, fills)
+                if result is not None:
+                    found[intent.cloid] = result
+        return found
+
+    @staticmethod
+    def _from_fills(intent: OrderIntent, fills: list[Any]) -> OrderResult | None:
+        mine = [f for f in fills if isinstance(f, dict) and str(f.get("cloid") or "").lower() == intent.cloid]
+        if not mine:
+            return None
+        sizes = [_number(f.get("sz"), "userFills.sz") for f in mine]
+        prices = [_number(f.get("px"), "userFills.px") for f in mine]
+        size = sum(sizes)
+        oid = mine[0].get("oid")
+        return OrderResult(
+            intent.coin,
+            intent.cloid,
+            "filled",
+            filled_size=size,
+            avg_px=sum(p * q for p, q in zip(prices, sizes, strict=True)) / size if size > 0 else None,
+            oid=_integer(oid, "userFills.oid") if oid is not None else None,
+        )
+
+    def place_orders(
+        self,
+        intents: Sequence[OrderIntent],
+        *,
+        on_request: Callable[[int, list[OrderIntent]], None] | None = None,
+    ) -> list[OrderResult]:
         """Send ``intents`` as ONE bulk request of IOC limit orders; one OrderResult per intent, in order.
 
         A per-order error (``statuses[i].error``, e.g. insufficient margin or under $10 notional) gives
@@ -779,12 +927,14 @@ class HyperliquidClient:
         in orderStatus, the fills or the position by the time it is looked up. The exchange refusing a
         reused cloid is a further safeguard, not relied upon.
 
+        ``on_request(expires_after_ms, intents)`` is called before every request goes on the wire, once its
+        expiry is fixed (the live loop journals it, so that a restarted process knows how long a request
+        of the killed one could still execute); an exception it raises stops the request from being sent.
+
         Raises RetryableExchangeError when the retries run out. Every ExchangeError raised here carries
         ``results`` (cloid -> OrderResult for every order whose outcome is known, including orders a
         lost request executed) and ``unknown`` (cloids whose outcome could not be established: the
         position moved but the exchange does not report the order, or the lookups failed)."""
-        from hyperliquid.utils.error import ClientError
-
         intents = list(intents)
         if not intents:
             return []
@@ -814,22 +964,38 @@ class HyperliquidClient:
         except ExchangeError as exc:  # nothing sent yet
             raise self._with_results(exc, results) from exc.__cause__
 
+        self._on_request = on_request
+        try:
+            return self._place(intents, pending, results, baseline)
+        finally:
+            self._on_request = None
+
+    def _place(
+        self,
+        intents: list[OrderIntent],
+        pending: list[OrderIntent],
+        results: dict[str, OrderResult],
+        baseline: dict[str, float],
+    ) -> list[OrderResult]:
+        from hyperliquid.utils.error import ClientError
+
         transport = _transport_errors()
         failures = 0
         in_doubt = False  # a request failed in transit: what it did is not known yet
         unknown: list[OrderIntent] = []
         deadline = 0.0
         last = "unknown failure"
+        last_exc: BaseException | None = None
         while pending:
             if in_doubt:
-                self._sleep(max(self._delay(failures), deadline - time.time()))
+                self._sleep(max(self._delay(failures, last_exc), deadline - time.time()))
                 try:
                     fresh, doubtful = self._reconcile(intents, pending, results, baseline)
                 except (*transport, ClientError) as exc:
                     if isinstance(exc, ClientError) and not _rate_limited(exc):
                         err = ExchangeError(f"looking orders up by cloid: {_describe(exc)}")
                         raise self._with_results(err, results, pending) from None
-                    last, unknown = _describe(exc), list(pending)
+                    last, last_exc, unknown = _describe(exc), exc, list(pending)
                     failures += 1
                     if failures > self.max_retries + 1:
                         break
@@ -854,11 +1020,14 @@ class HyperliquidClient:
                 if isinstance(exc, ClientError) and not _rate_limited(exc):
                     err = ExchangeError(f"order request refused: {_describe(exc)}")
                     raise self._with_results(err, results) from None
-                last, unknown = _describe(exc), list(pending)
+                last, last_exc, unknown = _describe(exc), exc, list(pending)
                 failures += 1
                 in_doubt = True
                 deadline = self._expires_ms / 1000 + self.clock_tolerance
                 continue
+            if isinstance(response, dict) and response.get("status") == "err":  # refused whole: nothing executed
+                err = ExchangeError(f"the exchange refused the order request: {response.get('response')}")
+                raise self._with_results(err, results) from None
             try:
                 statuses = self._order_statuses(response, len(pending))
                 for intent, status in zip(pending, statuses, strict=True):
@@ -870,8 +1039,8 @@ class HyperliquidClient:
                         if known is not None:
                             result = known[0]
                     results[intent.cloid] = result
-            except ExchangeError as exc:
-                raise self._with_results(exc, results) from None
+            except ExchangeError as exc:  # the request was processed but its answer is malformed: outcome unknown
+                raise self._with_results(exc, results, [i for i in pending if i.cloid not in results]) from None
             pending = []
         pending = [i for i in pending if i.cloid not in results]  # a lookup may have settled some
         unknown = [i for i in unknown if i.cloid not in results]
@@ -885,7 +1054,9 @@ class HyperliquidClient:
             unsent = [i for i in pending if i not in unknown]
             if unsent:
                 text += f"; never executed, not sent again: {', '.join(i.coin for i in unsent)}"
-            raise self._with_results(RetryableExchangeError(text), results, unknown)
+            err = RetryableExchangeError(text)
+            err.retry_after = _retry_after(last_exc)
+            raise self._with_results(err, results, unknown)
         return [results[i.cloid] for i in intents]
 
     @staticmethod
@@ -944,6 +1115,8 @@ class HyperliquidClient:
             time.sleep(0.001)
         # The exchange refuses the request after this time: one that is lost in transit cannot execute later.
         self._expires_ms = int((time.time() + self.timeout + self.clock_tolerance) * 1000)
+        if self._on_request is not None:
+            self._on_request(self._expires_ms, list(pending))
         self._exchange.set_expires_after(self._expires_ms)
         try:
             return self._exchange.bulk_orders(requests_)
@@ -1021,22 +1194,11 @@ class HyperliquidClient:
             fills = raw if isinstance(raw, list) else []
         missing: list[OrderIntent] = []
         for intent in unseen:
-            mine = [f for f in fills if isinstance(f, dict) and str(f.get("cloid") or "").lower() == intent.cloid]
-            if not mine:
+            found = self._from_fills(intent, fills)
+            if found is None:
                 missing.append(intent)
-                continue
-            sizes = [_number(f.get("sz"), "userFills.sz") for f in mine]
-            prices = [_number(f.get("px"), "userFills.px") for f in mine]
-            size = sum(sizes)
-            oid = mine[0].get("oid")
-            results[intent.cloid] = OrderResult(
-                intent.coin,
-                intent.cloid,
-                "filled",
-                filled_size=size,
-                avg_px=sum(p * q for p, q in zip(prices, sizes, strict=True)) / size if size > 0 else None,
-                oid=_integer(oid, "userFills.oid") if oid is not None else None,
-            )
+            else:
+                results[intent.cloid] = found
         if not missing:
             return [], []
         positions = _parse_account(_check_garbled(info.user_state(user)), user).positions

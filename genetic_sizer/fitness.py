@@ -20,6 +20,16 @@ Definitions (all per genome, from the value series ``v`` of n bars and ``init_ca
 ``wiped_out``              1.0 if the value reached zero or below at some bar, else 0.0
 =========================  ===================================================================
 
+A perp backtest (``market: perp``) also reports, through :meth:`Evaluator.metrics_of` (:func:`account_metrics`):
+
+=========================  ===================================================================
+``funding_paid``           funding paid over the run, in the account's currency (>= 0)
+``funding_received``       funding received over the run (>= 0)
+``fees_paid``              trading fees paid over the run (>= 0; slippage is in the fills)
+``liquidated``             1.0 if the account was liquidated (its equity fell to the maintenance
+                           margin), else 0.0
+=========================  ===================================================================
+
 where ``r[0] = v[0] / init_cash - 1`` and ``r[i] = v[i] / v[i-1] - 1``. These are vectorbt's definitions
 (``pf.sharpe_ratio()`` and friends, with ``freq`` and ``year_freq`` giving ``periods_per_year`` bars a
 year), and the test suite checks them against vectorbt to 1e-9 relative. Where vectorbt returns ``inf``,
@@ -37,7 +47,10 @@ year), and the test suite checks them against vectorbt to 1e-9 relative. Where v
   ``annualized_return`` and ``max_drawdown`` are -1 and ``calmar`` is -1 (vectorbt reports the value
   going through zero, e.g. a drawdown of -4.5, -450 %). The simulation itself is not changed: it
   equals vectorbt's. For selection, :class:`Evaluator` gives a wiped-out genome
-  :data:`WIPED_OUT_FITNESS` in every objective, worse than any live genome.
+  :data:`WIPED_OUT_FITNESS` in every objective, worse than any live genome;
+* a liquidated perp account keeps what the liquidation left (``max(equity, 0)``) and never trades again; its
+  metrics describe that path, but for selection it is treated like a wiped-out genome: the worst outcome,
+  whatever its Sharpe ratio up to the liquidation was.
 """
 
 from __future__ import annotations
@@ -52,7 +65,17 @@ from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.genes import GeneSpace
 
-__all__ = ["CAP", "MAXIMIZE", "METRICS", "WIPED_OUT_FITNESS", "Evaluator", "compute_metrics", "wiped_out_fitness"]
+__all__ = [
+    "ACCOUNT_METRICS",
+    "CAP",
+    "MAXIMIZE",
+    "METRICS",
+    "WIPED_OUT_FITNESS",
+    "Evaluator",
+    "account_metrics",
+    "compute_metrics",
+    "wiped_out_fitness",
+]
 
 CAP = nb.CAP
 """Every metric lies in ``[-CAP, CAP]``; an unbounded ratio (zero denominator) is ``+CAP`` or ``-CAP``."""
@@ -62,7 +85,10 @@ WIPED_OUT_FITNESS = 10 * CAP
 ``+WIPED_OUT_FITNESS`` for a minimized one. Every live genome's value lies in ``[-CAP, CAP]``, so this is
 strictly worse, yet finite (the evolution loop and NSGA-II's crowding distance need finite fitness)."""
 
-METRICS = (*(m for m in nb.METRIC_NAMES if m != "wiped_out"), "cagr", "turnover", "wiped_out")
+ACCOUNT_METRICS = ("funding_paid", "funding_received", "fees_paid", "liquidated")
+"""What a perp backtest reports beyond the value-based metrics (see :func:`account_metrics`)."""
+
+METRICS = (*(m for m in nb.METRIC_NAMES if m != "wiped_out"), "cagr", "turnover", "wiped_out", *ACCOUNT_METRICS)
 
 MAXIMIZE = V.OBJECTIVES
 """For each objective, whether a larger value is better (``wiped_out`` is a flag, not an objective)."""
@@ -123,6 +149,19 @@ def compute_metrics(
     return result
 
 
+def account_metrics(bt) -> dict[str, np.ndarray]:
+    """The account figures of a perp :class:`~genetic_sizer.simulate.Backtest` (``{}`` for spot): funding paid and
+    received and fees paid, in the account's currency, and ``liquidated`` (1.0 or 0.0)."""
+    if bt.market != "perp":
+        return {}
+    return {
+        "funding_paid": np.asarray(bt.funding_paid, dtype=np.float64),
+        "funding_received": np.asarray(bt.funding_received, dtype=np.float64),
+        "fees_paid": np.asarray(bt.fees_paid, dtype=np.float64),
+        "liquidated": (np.asarray(bt.liquidated) >= 0).astype(np.float64),
+    }
+
+
 class Evaluator:
     """A picklable fitness function over batches of genomes: ``evaluator(batch) -> (k, n_objectives)``.
 
@@ -131,15 +170,17 @@ class Evaluator:
     the genome's strategy genes when the run evolves them (``genes``, a :class:`~genetic_sizer.genes.GeneSpace`):
     every genome is then simulated with its own calendar policy and drift band. Objective values are returned
     in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
-    :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar) gets
-    :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
+    :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar), and a liquidated perp account,
+    gets :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
     ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
 
     Parameters
     ----------
     prices : Prices
+        With ``market="perp"``, the funding rates it carries (:attr:`~genetic_sizer.data.Prices.funding`) are
+        charged.
     objectives : sequence of metric names (see :data:`METRICS`)
-    rebalance, fees, slippage, init_cash, engine :
+    rebalance, fees, slippage, init_cash, engine, market, leverage, max_leverage :
         As for :func:`genetic_sizer.simulate.backtest`; ``rebalance`` is the policy of weights without genes.
     genes : GeneSpace, optional
         The strategy genes each row carries after its weights.
@@ -155,6 +196,9 @@ class Evaluator:
         slippage=0.0,
         init_cash=10_000.0,
         engine="fast",
+        market="spot",
+        leverage=1.0,
+        max_leverage=None,
         genes=None,
     ):
         unknown = [o for o in objectives if o not in MAXIMIZE]
@@ -162,6 +206,13 @@ class Evaluator:
             raise ConfigError(f"objective must be names from {sorted(MAXIMIZE)}, got {list(objectives)!r}")
         if engine not in V.ENGINES:
             raise ConfigError(f"engine must be one of {list(V.ENGINES)}, got {engine!r}")
+        if market not in V.MARKETS:
+            raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
+        if market == "perp" and engine == "vectorbt":
+            raise ConfigError(
+                "engine 'vectorbt' has no perpetuals account (vectorbt issue #639): use engine 'fast' with market "
+                "perp (champions are checked against the plain-Python reference loop)"
+            )
         self.prices = prices
         self.objectives = tuple(objectives)
         self.rebalance = rebalance
@@ -169,8 +220,15 @@ class Evaluator:
         self.slippage = float(slippage)
         self.init_cash = float(init_cash)
         self.engine = engine
+        self.market = market
+        self.leverage = leverage
+        self.max_leverage = max_leverage
         self.genes = genes
         self.trial_sharpe = False
+        if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
+            from genetic_sizer.simulate import check_leverage, resolve_max_leverage
+
+            check_leverage(leverage, 1, resolve_max_leverage(max_leverage, prices.symbols), prices.symbols)
 
     @property
     def n_genes(self) -> int:
@@ -187,8 +245,23 @@ class Evaluator:
     @classmethod
     def from_config(cls, prices, config) -> Evaluator:
         """The evaluator a :class:`~genetic_sizer.config.RunConfig` describes, on ``prices`` (with the strategy
-        genes of ``evolution.genes``, if any)."""
+        genes of ``evolution.genes``, if any).
+
+        A perp run needs funding rates on ``prices`` unless ``data.funding_path`` is false: evolving perpetuals
+        without their funding is the spot backtest the perp account exists to replace.
+        """
         pf = config.portfolio
+        if pf.market == "perp" and prices.funding is None and config.data.funding_path is not False:
+            where = (
+                "no funding file was found next to the prices (fetched with --no-funding?)"
+                if config.data.source == "hyperliquid"
+                else f"data.source {config.data.source!r} carries none"
+            )
+            raise ConfigError(
+                f"portfolio.market perp charges funding, but {where}: set data.funding_path to a funding file "
+                "(time, coin, funding_rate, as `genetic-sizer data fetch` saves it), or data.funding_path: false "
+                "to simulate perpetuals without funding"
+            )
         return cls(
             prices,
             config.objective,
@@ -198,6 +271,7 @@ class Evaluator:
             init_cash=pf.init_cash,
             engine=config.engine,
             genes=GeneSpace.from_config(config),
+            **pf.account(),
         )
 
     @property
@@ -210,7 +284,8 @@ class Evaluator:
         return wiped_out_fitness(self.objectives)
 
     def is_wiped_out(self, fitness) -> np.ndarray:
-        """Which rows of a fitness array (n_genomes, n_objectives) this evaluator gave to wiped-out genomes."""
+        """Which rows of a fitness array (n_genomes, n_objectives) this evaluator gave to wiped-out (or liquidated)
+        genomes."""
         f = np.asarray(fitness, dtype=np.float64).reshape(-1, len(self.objectives))
         return (f == self.wiped_out_fitness).all(axis=1)
 
@@ -239,6 +314,7 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             engine=engine or self.engine,
+            **self.account(),
         )
 
     def backtest_strategies(self, weights, strategies, engine: str | None = None):
@@ -257,13 +333,28 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             engine=engine or self.engine,
+            **self.account(),
         )
 
+    def account(self) -> dict:
+        """The account-model keywords this evaluator passes to :func:`genetic_sizer.simulate.backtest`."""
+        if self.market == "spot":
+            return {}
+        return {"market": self.market, "leverage": self.leverage, "max_leverage": self.max_leverage}
+
+    @property
+    def reference_engine(self) -> str:
+        """The engine a champion's figures are re-checked against: vectorbt for spot, the plain-Python loop for
+        perps."""
+        return V.REFERENCE_ENGINES[self.market]
+
     def metrics_of(self, bt) -> dict[str, np.ndarray]:
-        """Every metric of a backtest of this evaluator's settings."""
-        return compute_metrics(
+        """Every metric of a backtest of this evaluator's settings (with the account figures of a perp backtest)."""
+        m = compute_metrics(
             bt.value, init_cash=self.init_cash, periods_per_year=self.prices.periods_per_year, traded=bt.traded
         )
+        m.update(account_metrics(bt))
+        return m
 
     def metrics(self, weights, engine: str | None = None, genes=None) -> dict[str, np.ndarray]:
         """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given)."""
@@ -281,7 +372,10 @@ class Evaluator:
         weights, genes = self.split(batch)
         m = self.metrics(weights, genes=genes)
         fitness = np.column_stack([m[o] for o in self.objectives])
-        fitness[m["wiped_out"] > 0] = self.wiped_out_fitness
+        lost = m["wiped_out"] > 0
+        if "liquidated" in m:  # a liquidated account is the worst outcome, whatever it earned before
+            lost |= m["liquidated"] > 0
+        fitness[lost] = self.wiped_out_fitness
         if self.trial_sharpe:
             return np.column_stack([fitness, m["sharpe"] / math.sqrt(self.prices.periods_per_year)])
         return fitness

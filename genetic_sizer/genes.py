@@ -10,8 +10,9 @@ plus a short float vector of genes, one entry per gene of the run's :class:`Gene
                                in ``[lo, hi]``
 ``rebalance``  choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
                                the index of the choice
-``leverage``   continuous      reserved for perpetual-futures portfolios (not available yet: refused with a clear
-                               error); a gene that needs the simulator to take one more per-genome array
+``leverage``   continuous      reserved: refused with a clear error. The perp account (``portfolio.market: perp``)
+                               takes one leverage per genome, but the evolution, the champion file and the
+                               walk-forward do not carry an evolved leverage yet
 =============  ==============  ==================================================================================
 
 ``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``); a gene
@@ -42,8 +43,8 @@ GENES = ("threshold", "rebalance")
 
 RESERVED_GENES = {
     "leverage": (
-        "a leverage gene needs perpetual-futures portfolios (a margin account in the simulator), which are not "
-        "available yet"
+        "a leverage gene is not available yet: the perp account (portfolio.market: perp) runs at portfolio.leverage, "
+        "one leverage for every genome"
     ),
 }
 """Gene names kept for what comes next, refused with the reason until then."""

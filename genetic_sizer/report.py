@@ -286,6 +286,7 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
+        **pf.account(),
     )
     bounds = [(pd.Timestamp(oos["first_bar"]), "out of sample")] if oos else []
     title = f"Champion's allocation over time (in sample, then held out; {_strategy_text(strategy)})"
@@ -356,6 +357,7 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
+        **pf.account(),
     )
     bounds = [(pd.Timestamp(f["test_start"]), f"fold {f['number']}") for f in folds]
     if config.evolution.genes is not None:  # each fold's champion keeps its weights its own way
@@ -368,6 +370,14 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
 
 
 VALUES_FILE = "values.csv"
+
+
+def _account_text(pf, prices) -> str:
+    """The account model, for the report's header: nothing for spot."""
+    if pf.market != "perp":
+        return ""
+    funding = "funding charged" if prices.funding is not None else "WITHOUT funding"
+    return f"perpetuals at leverage {pf.leverage:g} ({funding}); "
 
 
 def write_report(run_dir, prices=None) -> Path:
@@ -387,11 +397,14 @@ def write_report(run_dir, prices=None) -> Path:
         body = _evolve_parts(rd, config, prices, first)
     pf = config.portfolio
     meta = (
-        f"<p class='meta'>{html.escape(str(rd.path))}: {len(prices.symbols)} assets, "
+        f"<p class='meta'>{html.escape(rd.location)}: {len(prices.symbols)} assets, "
         f"{prices.index[0].date()} .. {prices.index[-1].date()} ({prices.n_bars} bars); objective "
-        f"{', '.join(config.objective)}; {pf.direction}, rebalance {pf.rebalance}, fees {pf.fees:g}, "
+        f"{', '.join(config.objective)}; {_account_text(pf, prices)}{pf.direction}, rebalance {pf.rebalance}, "
+        f"fees {pf.fees:g}, "
         f"slippage {pf.slippage:g}; population {config.evolution.population}, {config.evolution.generations} "
         f"generations, seed {config.evolution.seed}. Out-of-sample cells are shaded.</p>"
     )
     page = _page(f"genetic_sizer {kind} report", [f"<h1>genetic_sizer {kind} report</h1>", meta, *body])
-    return rd.write_text(REPORT_FILE, page)
+    path = rd.write_text(REPORT_FILE, page)
+    rd.sync()
+    return path

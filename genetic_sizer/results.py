@@ -3,7 +3,8 @@
 :func:`finalize` writes, through the run's :class:`~genetic_sizer.rundir.RunDir` and each file atomically:
 ``hall_of_fame.csv`` (or ``pareto.csv`` for NSGA-II runs) with every metric and weight of each member,
 ``summary.csv`` (champion beside equal weight and the classical allocations), the plots and, last,
-``champion.json`` (re-simulated with vectorbt before anything is written: a disagreement fails the run).
+``champion.json`` (re-simulated with the reference engine before anything is written: vectorbt for a spot run,
+the plain-Python loop :func:`genetic_sizer.perp.reference_genome` for a perp run; a disagreement fails the run).
 :func:`export` writes the champion file of any ranked member of a finished run.
 """
 
@@ -36,6 +37,8 @@ SUMMARY_METRICS = (
     "turnover",
     "wiped_out",
 )
+PERP_SUMMARY_METRICS = ("funding_paid", "funding_received", "fees_paid", "liquidated")
+"""What the summary adds for a perp run (see :data:`genetic_sizer.fitness.ACCOUNT_METRICS`)."""
 CONFIG_FILE = RunDir.CONFIG
 CHAMPION_FILE = RunDir.CHAMPION
 VALUES_FILE = "values.csv"
@@ -65,9 +68,24 @@ def _selection(config: RunConfig, rank: int, n: int) -> str:
     return f"hall of fame rank {rank} of {n} (best {config.objective[0]} first)"
 
 
+def summary_metrics(config: RunConfig) -> tuple[str, ...]:
+    """The metrics of the summary table for ``config``'s account model."""
+    return SUMMARY_METRICS + (PERP_SUMMARY_METRICS if config.portfolio.market == "perp" else ())
+
+
 def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
     pf = config.portfolio
+    account = {"market": pf.market}
+    if pf.market == "perp":
+        from genetic_sizer.simulate import resolve_max_leverage
+
+        max_lev = resolve_max_leverage(pf.max_leverage, space.symbols)
+        account["leverage"] = pf.leverage
+        account["max_leverage"] = (
+            None if pf.max_leverage is None else dict(zip(space.symbols, map(float, max_lev), strict=True))
+        )
     return {
+        **account,
         "direction": space.direction,
         "min_weight": dict(zip(space.symbols, map(float, space.lower), strict=True)),
         "max_weight": dict(zip(space.symbols, map(float, space.upper), strict=True)),
@@ -100,22 +118,29 @@ def champion_record(
     genes=None,
 ) -> dict:
     """The champion file's record for ``weights`` (kept by the strategy its ``genes`` say, when the run evolves
-    genes), after checking the fast engine against vectorbt (``from_order_func`` when it has a drift band)."""
+    genes), after checking the fast engine against the reference engine (vectorbt for spot: ``from_order_func``
+    when it has a drift band; the plain-Python perp loop for perps)."""
     evaluator = Evaluator.from_config(prices, config)
     w = space.validate(weights, "champion")[None, :]
     strategy = strategy_record(evaluator, genes)
     g = None if evaluator.genes is None or genes is None else np.asarray(genes, dtype=np.float64)[None, :]
     fast = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="fast", genes=g).items()}
-    if fast["wiped_out"]:
-        everyone = "; wiped-out genomes rank last, so every genome the run evaluated was" if rank == 0 else ""
+    if fast["wiped_out"] or fast.get("liquidated"):
+        what = "liquidated" if fast.get("liquidated") else "wiped out"
+        how = "its equity fell to the maintenance margin" if what == "liquidated" else "its value reached zero or below"
+        everyone = f"; {what} genomes rank last, so every genome the run evaluated was" if rank == 0 else ""
         raise ChampionError(
-            f"{_selection(config, rank, n_members)} was wiped out on this window (its value reached zero or below"
-            f"{everyone}): no champion file is written for it"
+            f"{_selection(config, rank, n_members)} was {what} on this window ({how}{everyone}): no champion file "
+            "is written for it"
         )
-    reference = {k: float(v[0]) for k, v in evaluator.metrics(w, engine="vectorbt", genes=g).items()}
-    max_rel = C.compare_metrics(fast, reference)
+    engine = evaluator.reference_engine
+    reference = {k: float(v[0]) for k, v in evaluator.metrics(w, engine=engine, genes=g).items()}
+    max_rel = C.compare_metrics(fast, reference, reference_name=engine)
+    against = "vectorbt-drift" if engine == "vectorbt" and strategy["threshold"] is not None else engine
     data = prices.provenance()
     data["path"] = config.data.path
+    if config.portfolio.market == "perp":
+        data["funding_path"] = _funding_path(config)
     ev = config.evolution
     return C.build(
         symbols=prices.symbols,
@@ -134,8 +159,9 @@ def champion_record(
         config_sha256=config.sha256(),
         selection=_selection(config, rank, n_members),
         verification={
-            "engine": "vectorbt",
-            "reference": "Portfolio.from_order_func" if strategy["threshold"] is not None else "Portfolio.from_orders",
+            "engine": engine,
+            "against": C.REFERENCE_DESCRIPTIONS[against],
+            "reference": C.REFERENCE_FUNCTIONS[against],
             "rtol": C.VERIFY_RTOL,
             "atol": C.VERIFY_ATOL,
             "max_rel_diff": max_rel,
@@ -146,6 +172,18 @@ def champion_record(
 
 def _threshold_text(x) -> str:
     return "" if x is None else repr(float(x))
+
+
+def _funding_path(config: RunConfig) -> str | None:
+    """The funding file a perp run was charged from (None when it ran without funding)."""
+    from genetic_sizer.data import funding_path_for
+
+    dc = config.data
+    if dc.funding_path is False:
+        return None
+    if dc.funding_path is not None:
+        return str(dc.funding_path)
+    return str(funding_path_for(dc.path)) if dc.source == "hyperliquid" else None
 
 
 def _members_rows(
@@ -173,16 +211,19 @@ def _members_rows(
 
 
 def _summary_rows(
-    summary: dict[str, dict[str, float]], oos: dict[str, dict[str, float]] | None, strategies: dict | None = None
+    summary: dict[str, dict[str, float]],
+    oos: dict[str, dict[str, float]] | None,
+    names=SUMMARY_METRICS,
+    strategies: dict | None = None,
 ) -> list[list]:
-    """The summary table; with ``strategies`` ({allocation: strategy}, a run with genes) each row also says how the
-    allocation is kept (``rebalance``, ``threshold``)."""
+    """The summary table of the metrics ``names``; with ``strategies`` ({allocation: strategy}, a run with genes)
+    each row also says how the allocation is kept (``rebalance``, ``threshold``)."""
     genes = ["rebalance", "threshold"] if strategies is not None else []
-    rows = [["allocation", "window", *genes, *SUMMARY_METRICS]]
+    rows = [["allocation", "window", *genes, *names]]
     for window, table in (("in_sample", summary), ("out_of_sample", oos or {})):
         for name, m in table.items():
             strategy = [strategies[name]["rebalance"], _threshold_text(strategies[name]["threshold"])] if genes else []
-            rows.append([name, window, *strategy, *(repr(m[k]) for k in SUMMARY_METRICS)])
+            rows.append([name, window, *strategy, *(repr(m[k]) for k in names)])
     return rows
 
 
@@ -207,8 +248,9 @@ def finalize(
 
     ``prices`` is the window the run evolved on (in sample); ``holdout`` the held-out window after it (out of
     sample: the champion and every classical allocation, fitted on ``prices``, start there from ``init_cash``
-    with the run's rebalancing and costs). The champion is checked against vectorbt before anything is
-    written (a disagreement fails the run), and ``champion.json`` is written last; every file is written
+    with the run's rebalancing and costs). The champion is checked against the reference engine (vectorbt for
+    spot, the plain-Python perp loop for perps) before anything is written (a disagreement fails the run), and
+    ``champion.json`` is written last; every file is written
     atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
     rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
     """
@@ -249,18 +291,19 @@ def finalize(
     strategies["champion"] = result.strategy(0)
     bt = evaluator.backtest_strategies(weights, list(strategies.values()))
     metrics = evaluator.metrics_of(bt)
-    summary = {n: {k: float(metrics[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
+    shown = summary_metrics(config)
+    summary = {n: {k: float(metrics[k][i]) for k in shown} for i, n in enumerate(names)}
     windows = [("in_sample", prices, bt.value)]
     summary_oos = None
     if holdout is not None:
         oos_eval = Evaluator.from_config(holdout, config)
         bt_oos = oos_eval.backtest_strategies(weights, list(strategies.values()))
         m_oos = oos_eval.metrics_of(bt_oos)
-        summary_oos = {n: {k: float(m_oos[k][i]) for k in SUMMARY_METRICS} for i, n in enumerate(names)}
+        summary_oos = {n: {k: float(m_oos[k][i]) for k in shown} for i, n in enumerate(names)}
         windows.append(("out_of_sample", holdout, bt_oos.value))
     record.update(validation_record(config, result.champion, prices, holdout, result.trials, result.champion_genes))
-    shown = strategies if result.genes is not None else None
-    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown)))
+    kept = strategies if result.genes is not None else None
+    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown, kept)))
     files.append(rd.write_csv(VALUES_FILE, _values_rows(names, windows)))
 
     if plots:
@@ -286,6 +329,7 @@ def finalize(
         files.append(write_report(rd, prices=full))
     champion_path = C.write(record, rd.champion_path)  # last: its presence means the results are complete
     files.append(champion_path)
+    rd.sync()  # a run at a storage URL: every result, champion.json last
     return RunReport(rd.path, champion_path, record, summary, skipped, files, summary_oos)
 
 
@@ -316,6 +360,9 @@ def validation_record(
 def _joined(train: Prices, holdout: Prices | None) -> Prices:
     if holdout is None:
         return train
+    funding = None
+    if train.funding is not None and holdout.funding is not None:
+        funding = np.vstack([train.funding, holdout.funding])
     return Prices(
         close=np.vstack([train.close, holdout.close]),
         index=train.index.append(holdout.index),
@@ -323,6 +370,7 @@ def _joined(train: Prices, holdout: Prices | None) -> Prices:
         source=train.source,
         periods_per_year=train.periods_per_year,
         notes=train.notes,
+        funding=funding,
     )
 
 
@@ -370,7 +418,7 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path
 def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True) -> dict:
     """Write a finished walk-forward's files: ``walkforward.json``, ``oos_values.csv``, ``report.html`` and,
     last, ``champion.json``: the last fold's GA champion (trained on the most recent window), checked against
-    vectorbt on that window, with its walk-forward record attached. Returns the champion record."""
+    the reference engine on that window, with its walk-forward record attached. Returns the champion record."""
     import json
 
     from genetic_sizer.genome import GenomeSpace
@@ -412,4 +460,5 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
 
         write_report(rd, prices=wf.prices)
     C.write(record, rd.champion_path)  # last: its presence means the results are complete
+    rd.sync()  # a run at a storage URL: every result, champion.json last
     return record

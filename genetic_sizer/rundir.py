@@ -31,6 +31,12 @@ then the old arrays are removed. (It is not ``fsync``-ed, see :mod:`genetic_size
 failure lost content shows up as a SHA-256 mismatch.) Reading checks the format and version, every key,
 type, shape and dtype, that fitness values are finite and that the arrays file has the SHA-256 recorded
 in the JSON; any mismatch is a :class:`~genetic_sizer.errors.CheckpointError` naming the file and what is wrong.
+
+A run directory may also live at a storage URL (``s3://bucket/prefix``, ``gs://...``, ``file:///nfs/runs/x``):
+``RunDir(url)`` works in a local staging directory (``path``) that :mod:`genetic_sizer.storage` mirrors to the
+URL after the config, every checkpoint and logbook, and the results are written (:meth:`RunDir.sync`), and
+pulls from on resume. The same rules decide which prefix a new run may use (a new or empty prefix, or one
+holding only the same config's ``config.yaml``) and the same checks guard the checkpoint read back.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genetic_sizer import files
+from genetic_sizer import files, storage
 from genetic_sizer.config import RunConfig, apply_overrides, read_yaml
 from genetic_sizer.errors import CheckpointError, ConfigError, RunDirError
 
@@ -197,22 +203,99 @@ class RunDir:
     PARETO = "pareto.csv"
 
     def __init__(self, path: str | Path | RunDir):
-        self.path = Path(path.path if isinstance(path, RunDir) else path)
+        self.url: str | None = None
+        """The storage URL the run lives at, or None for a local directory."""
+        self._stage = None
+        if isinstance(path, RunDir):
+            self.path, self.url, self._stage = path.path, path.url, path._stage
+        elif storage.is_url(path):
+            self._stage = storage.stage_for(path)
+            self.url, self.path = self._stage.url, self._stage.local
+        else:
+            self.path = Path(path)
+
+    @property
+    def location(self) -> str:
+        """Where the run lives: its URL, or its local path."""
+        return self.url or str(self.path)
 
     def __fspath__(self) -> str:
         return str(self.path)
 
     def __str__(self) -> str:
-        return str(self.path)
+        return self.location
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
+        return f"RunDir({self.location!r})"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, RunDir) and other.path == self.path
+        return isinstance(other, RunDir) and (other.url, other.path) == (self.url, self.path)
 
     def __hash__(self) -> int:
-        return hash(self.path)
+        return hash((self.url, self.path))
+
+    # ---- storage -----------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Push what changed to the run's storage URL (no-op for a local run directory); see
+        :mod:`genetic_sizer.storage` for the order that keeps the stored run consistent."""
+        if self._stage is not None:
+            self._stage.sync()
+
+    def pull(self) -> None:
+        """A run at a storage URL: copy it into the staging directory unless this process already has it (no-op
+        for a local run directory). Reading the config or the checkpoint does it; call it before reading other
+        files of a stored run directly (``rd.path / ...``)."""
+        if self._stage is not None and not self._stage.pulled:
+            self._stage.pull()
+
+    _pull = pull
+
+    def _at_url(self, exc: Exception) -> Exception:
+        """``exc`` with the staging directory's path replaced by the storage URL (errors name the stored file)."""
+        if self.url is None:
+            return exc
+        return type(exc)(str(exc).replace(str(self.path), self.url))
+
+    def _check_new_remote(self, config: RunConfig) -> None:
+        """The rules of :meth:`check_new` for the files stored at the URL; the staging directory is emptied."""
+        remote = self._stage.remote
+        where = self.url
+        if remote.is_file():
+            raise RunDirError(f"run storage {where!r} is a file; give a prefix that is new or empty")
+        stored = remote.listing()
+        if self.LEGACY_CHECKPOINT in stored:
+            self._stage.pull(force=True)
+            self._refuse_legacy()
+        if self.CHECKPOINT in stored:
+            raise RunDirError(
+                f"{where} already holds a run; continue it with --resume (genetic-sizer evolve --resume --out {where}) "
+                "or choose another --out"
+            )
+        names = sorted(
+            n for n in stored if files.TMP_MARK not in n.rsplit("/", 1)[-1] and not _ARRAYS_NAME.fullmatch(n)
+        )
+        if names == [self.CONFIG]:
+            text = remote.read_bytes(self.CONFIG).decode("utf-8", errors="replace")
+            try:
+                from genetic_sizer.config import parse_yaml
+
+                saved = RunConfig.from_dict(parse_yaml(text, f"{where}/{self.CONFIG}"))
+            except ConfigError as exc:
+                raise RunDirError(
+                    f"{where} holds a {self.CONFIG} that is not a run's ({exc}); choose a new or empty prefix for --out"
+                ) from None
+            if saved.sha256() != config.sha256():
+                raise RunDirError(
+                    f"{where} holds a run of another configuration (its {self.CONFIG} differs) that never finished a "
+                    "generation; choose another --out, or delete it"
+                )
+        elif names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise RunDirError(
+                f"{where} is not empty ({shown}) and is not a run to resume; choose a new or empty prefix for --out "
+                "(nothing there is overwritten)"
+            )
+        self._stage.reset()
 
     # ---- paths -------------------------------------------------------------------------------
     def file(self, name: str) -> Path:
@@ -267,6 +350,8 @@ class RunDir:
         """The run directory a new run of ``config`` may use at ``path``, or :class:`RunDirError` saying why
         not. Nothing is created; see :meth:`create`."""
         rd = cls(path)
+        if rd.url is not None:
+            rd._check_new_remote(config)
         p = rd.path
         if p.exists() and not p.is_dir():
             raise RunDirError(f"run directory {str(p)!r} is a file; give a directory that is new or empty")
@@ -322,8 +407,19 @@ class RunDir:
 
     @classmethod
     def open_existing(cls, path: str | Path | RunDir) -> RunDir:
-        """An existing run (a directory with ``config.yaml``), or :class:`RunDirError` saying why not."""
+        """An existing run (a directory with ``config.yaml``), or :class:`RunDirError` saying why not. A run at a
+        storage URL is copied into its staging directory first (once per process)."""
         rd = cls(path)
+        if rd.url is not None:
+            if rd._stage.remote.is_file():
+                raise RunDirError(f"{rd.url!r} is a file, not a run directory")
+            if not rd._stage.pulled:
+                stored = rd._stage.remote.listing()
+                if not stored:
+                    raise RunDirError(f"no run directory at {rd.url!r}")
+                if cls.CONFIG not in stored and cls.LEGACY_CHECKPOINT not in stored:
+                    raise RunDirError(f"{rd.url} is not a run directory (no {cls.CONFIG})")
+                rd._stage.pull()
         p = rd.path
         if not p.exists():
             raise RunDirError(f"no run directory at {str(p)!r}")
@@ -337,18 +433,24 @@ class RunDir:
     # ---- config ------------------------------------------------------------------------------
     def load_config(self, overrides=()) -> RunConfig:
         """The saved configuration with ``key.path=value`` overrides applied."""
-        raw = read_yaml(self.config_path)
+        self._pull()
+        try:
+            raw = read_yaml(self.config_path)
+        except ConfigError as exc:
+            raise self._at_url(exc) from None
         try:
             saved = RunConfig.from_dict(raw)
         except ConfigError as exc:
-            raise RunDirError(f"{self.config_path} is not a valid run configuration: {exc}") from None
+            raise self._at_url(RunDirError(f"{self.config_path} is not a valid run configuration: {exc}")) from None
         return RunConfig.from_dict(apply_overrides(raw, overrides)) if overrides else saved
 
     def write_config(self, config: RunConfig) -> Path:
         import yaml
 
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-        return files.write_text(self.config_path, text, "run config", durable=True)
+        path = files.write_text(self.config_path, text, "run config", durable=True)
+        self.sync()
+        return path
 
     # ---- writing results ---------------------------------------------------------------------
     @contextmanager
@@ -374,7 +476,9 @@ class RunDir:
             writer.writeheader()
             for r in rows:
                 writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in r.items()})
-        return self.write_text(self.LOGBOOK, buf.getvalue())
+        path = self.write_text(self.LOGBOOK, buf.getvalue())
+        self.sync()
+        return path
 
     # ---- checkpoints -------------------------------------------------------------------------
     def write_checkpoint(self, cp: Checkpoint) -> Path:
@@ -391,6 +495,7 @@ class RunDir:
         for old in self.path.glob("checkpoint-*.npz"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+        self.sync()  # a run at a storage URL: the arrays, then checkpoint.json, then the old arrays' removal
         return self.checkpoint_path
 
     def checkpoint_generation(self) -> int | None:
@@ -401,7 +506,15 @@ class RunDir:
             return None
 
     def read_checkpoint(self) -> Checkpoint:
-        """Read and validate the checkpoint; :class:`CheckpointError` names the file and what is wrong."""
+        """Read and validate the checkpoint; :class:`CheckpointError` names the file and what is wrong (a run at a
+        storage URL is pulled first, and its errors name the stored file)."""
+        self._pull()
+        try:
+            return self._read_checkpoint()
+        except CheckpointError as exc:
+            raise self._at_url(exc) from None
+
+    def _read_checkpoint(self) -> Checkpoint:
         self._refuse_legacy()
         path = self.checkpoint_path
         if not path.is_file():

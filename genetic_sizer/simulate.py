@@ -24,6 +24,12 @@ schedule, per segment). The reference for a drift band is vectorbt's ``Portfolio
 sharing and one group per genome (seed S1's pattern; the callbacks are in ``genetic_sizer._vbt_reference``):
 a pre-segment function sets the valuation prices to the bar's close, decides, and sorts the call sequence;
 the order function returns target-percent orders or nothing.
+
+``market="perp"`` simulates the account the sizer trades instead: Hyperliquid perpetuals with cross margin,
+``leverage``, hourly ``funding``, taker fees and liquidation below the maintenance margin of ``max_leverage``
+(:mod:`genetic_sizer.perp` states the semantics). vectorbt has no perpetuals (its issue #639): the fast kernel is
+the engine, and ``engine="reference"`` runs :func:`genetic_sizer.perp.reference_genome`, a plain-Python loop of
+the same account, which the test suite and every perp champion are checked against.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genetic_sizer import nb
+from genetic_sizer import nb, perp
 from genetic_sizer import vocab as V
 from genetic_sizer.data import Prices
 from genetic_sizer.errors import ConfigError, DataError, GenomeError
@@ -44,9 +50,11 @@ __all__ = [
     "REBALANCE_CODES",
     "Backtest",
     "backtest",
+    "check_leverage",
     "holdings",
     "rebalance_mask",
     "rebalance_masks",
+    "resolve_max_leverage",
     "simulate",
     "validate_schedule",
     "validate_segment_starts",
@@ -78,15 +86,30 @@ class Backtest:
         :func:`genetic_sizer.fitness.compute_metrics` turns it into annualized turnover.
     rebalance : ndarray (n_bars, n_genomes) of bool
         The bars on which each genome rebalanced: the bars of its rebalance policy, every segment start,
-        and the bars where its drift band fired. ``traded`` sums over these bars (after the first).
+        and the bars where its drift band fired (a liquidated perp account trades on none after its
+        liquidation bar). ``traded`` sums over these bars (after the first).
     segment_starts : ndarray (n_segments,) of int64
         First bar of each segment of the weight schedule; ``[0]`` for static weights.
+    market : {"spot", "perp"}
+        The account model simulated.
+    funding_paid, funding_received, fees_paid : ndarray (n_genomes,), or None for spot
+        Perp: the funding each genome paid and received, and the fees it paid, in the account's currency (>= 0).
+    liquidated : ndarray (n_genomes,) of int64, or None for spot
+        Perp: the bar on which each genome was liquidated, -1 if never.
+    leverage : ndarray (n_genomes,), or None for spot
+        Perp: the gross leverage each genome was sized at.
     """
 
     value: np.ndarray
     traded: np.ndarray
     rebalance: np.ndarray
     segment_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    market: str = "spot"
+    funding_paid: np.ndarray | None = None
+    funding_received: np.ndarray | None = None
+    fees_paid: np.ndarray | None = None
+    liquidated: np.ndarray | None = None
+    leverage: np.ndarray | None = None
 
 
 def _as_prices(close) -> Prices:
@@ -377,6 +400,103 @@ def _check_costs(fees, slippage, init_cash) -> tuple[float, float, float]:
     return out[0], out[1], out[2]
 
 
+def resolve_max_leverage(max_leverage, symbols) -> np.ndarray:
+    """Each asset's maximum leverage as an array (``inf``: no maintenance margin).
+
+    ``max_leverage`` is None (none for every asset), one number, a sequence of one per asset, or a mapping
+    ``{SYMBOL: x, default: y}``; symbols the mapping names that are not among ``symbols`` are ignored (one table
+    can serve several data sets), and an asset it leaves out takes ``default`` (without one, it is an error).
+    Every value must be a finite number >= 1. Errors are :class:`ConfigError` naming ``max_leverage``.
+    """
+    n = len(symbols)
+    if max_leverage is None:
+        return np.full(n, np.inf)
+    if isinstance(max_leverage, dict):
+        missing = [s for s in symbols if s not in max_leverage and "default" not in max_leverage]
+        if missing:
+            raise ConfigError(f"max_leverage has no value for {missing} and no default; give {{SYMBOL: x, default: y}}")
+        values = [max_leverage.get(s, max_leverage.get("default")) for s in symbols]
+        names = [s if s in max_leverage else "default" for s in symbols]
+    elif isinstance(max_leverage, (int, float, np.integer, np.floating)) and not isinstance(max_leverage, bool):
+        values, names = [max_leverage] * n, [None] * n
+    else:
+        values = list(np.asarray(max_leverage, dtype=object).ravel()) if np.ndim(max_leverage) == 1 else None
+        if values is None or len(values) != n:
+            raise ConfigError(
+                f"max_leverage must be None, a number, one number per asset ({n}) or a {{SYMBOL: x, default: y}} "
+                f"mapping, got {max_leverage!r}"
+            )
+        names = list(symbols)
+    out = np.empty(n)
+    for k, (v, name) in enumerate(zip(values, names, strict=True)):
+        key = "max_leverage" if name is None else f"max_leverage[{name!r}]"
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not ok or not (math.isfinite(float(v)) and float(v) >= 1.0):
+            raise ConfigError(f"{key} must be a finite number >= 1, got {v!r}")
+        out[k] = float(v)
+    return out
+
+
+def check_leverage(leverage, n_genomes: int, max_lev: np.ndarray, symbols) -> np.ndarray:
+    """The gross leverage of every genome (one number, or one per genome), each > 0 and at most every asset's
+    maximum leverage."""
+    arr = np.asarray(leverage, dtype=object)
+    if arr.ndim == 0:
+        arr = np.full(n_genomes, leverage, dtype=object)
+    if arr.ndim != 1 or arr.size != n_genomes:
+        raise ConfigError(f"leverage must be a number or one per genome ({n_genomes}), got shape {arr.shape}")
+    out = np.empty(n_genomes)
+    for g, v in enumerate(arr):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not ok or not (math.isfinite(float(v)) and float(v) > 0):
+            where = "leverage" if np.ndim(leverage) == 0 else f"leverage[{g}]"
+            raise ConfigError(f"{where} must be a positive finite number, got {v!r}")
+        out[g] = float(v)
+    top = out.max()
+    if top > max_lev.min():
+        k = int(np.argmin(max_lev))
+        raise ConfigError(
+            f"leverage {top:g} is above the max_leverage of {symbols[k]!r} ({max_lev[k]:g}): the exchange would "
+            "refuse such positions"
+        )
+    return out
+
+
+def _funding_rates(funding, prices: Prices) -> np.ndarray | None:
+    """The funding rates a perp simulation charges, (n_bars, n_assets), or None for none (see :func:`simulate`)."""
+    if funding is None:
+        return prices.funding
+    if funding is False:
+        return None
+    shape = (prices.n_bars, prices.n_assets)
+    if isinstance(funding, pd.DataFrame):
+        frame = funding.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        try:
+            index = pd.DatetimeIndex(frame.index)
+        except (TypeError, ValueError):
+            raise DataError("funding: a DataFrame of rates needs the prices' time index") from None
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        extra = index.difference(prices.index)
+        if len(extra):
+            raise DataError(
+                f"funding: row {extra[0].isoformat()} is not a bar of the prices; rows are the prices' bars, each "
+                "holding the rates paid since the previous bar (genetic_sizer.data.align_funding sums raw rates so)"
+            )
+        if index.has_duplicates:
+            raise DataError(f"funding: timestamp {index[index.duplicated()][0].isoformat()} appears twice")
+        frame.index = index
+        arr = frame.reindex(index=prices.index, columns=list(prices.symbols)).to_numpy(dtype=np.float64)
+    else:
+        arr = np.array(funding, dtype=np.float64)
+        if arr.shape != shape:
+            raise DataError(f"funding must have shape (n_bars, n_assets) = {shape}, got {arr.shape}")
+    if np.isinf(arr).any():
+        t, k = np.argwhere(np.isinf(arr))[0]
+        raise DataError(f"funding rate of {prices.symbols[k]!r} at {prices.index[t].isoformat()} is {arr[t, k]!r}")
+    return np.nan_to_num(arr, nan=0.0)  # missing means no funding paid
+
+
 def backtest(
     close,
     weights,
@@ -388,6 +508,10 @@ def backtest(
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
     engine: str = "fast",
+    market: str = "spot",
+    leverage=1.0,
+    funding=None,
+    max_leverage=None,
 ) -> Backtest:
     """Simulate a population of genomes; return values, turnover and the bars each genome rebalanced on.
 
@@ -402,6 +526,17 @@ def backtest(
     fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
     masks, mask_of = rebalance_masks(prices.index, rebalance, w.shape[0], None if segment_starts is None else starts)
     thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
+    if market == "perp":
+        costs = (fees, slippage, init_cash)
+        account = (leverage, funding, max_leverage)
+        return _backtest_perp(prices, w, starts, masks, mask_of, thresholds, *costs, engine, *account)
+    if market != "spot":
+        raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
+    spot_only = {"leverage": bool(np.any(np.asarray(leverage) != 1.0)), "max_leverage": max_leverage is not None}
+    spot_only["funding"] = funding is not None and funding is not False
+    if any(spot_only.values()):
+        name = next(k for k, v in spot_only.items() if v)
+        raise ConfigError(f"{name} is a setting of market='perp'; the spot account has none")
     if engine == "fast":
         value, traded, rebalanced = _simulate_fast(
             prices.close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash
@@ -416,6 +551,95 @@ def backtest(
     return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=starts)
 
 
+def _backtest_perp(
+    prices, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash, engine, leverage, funding, max_leverage
+):
+    """:func:`backtest` for ``market="perp"``: the perp kernel, or the plain-Python reference.
+
+    ``masks`` (n_masks, n_bars) with ``mask_of`` (n_genomes,) are the genomes' calendar policies and ``thresholds``
+    (n_genomes, n_segments) their drift bands (``inf``: none), as for the spot kernel.
+    """
+    n_genomes = w.shape[0]
+    max_lev = resolve_max_leverage(max_leverage, prices.symbols)
+    lev = check_leverage(leverage, n_genomes, max_lev, prices.symbols)
+    mm_rate = np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)
+    rates = _funding_rates(funding, prices)
+    n_bars = prices.n_bars
+    if engine == "fast":
+        value = np.empty((n_genomes, n_bars))
+        traded = np.empty(n_genomes)
+        rebalanced = np.empty((n_genomes, n_bars), dtype=np.bool_)
+        account = np.empty((n_genomes, len(perp.ACCOUNT_FIELDS)))
+        liquidated = np.empty(n_genomes, dtype=np.int64)
+        has_funding = rates is not None
+        f = rates if has_funding else np.zeros((1, prices.n_assets))
+        perp.simulate_perp_population_nb(
+            prices.close,
+            np.ascontiguousarray(f),
+            has_funding,
+            w,
+            starts,
+            masks,
+            mask_of,
+            thresholds,
+            lev,
+            mm_rate,
+            fees,
+            slippage,
+            init_cash,
+            value,
+            traded,
+            rebalanced,
+            account,
+            liquidated,
+        )
+        paid, received, fees_paid = account.T
+        value = value.T
+        rebalanced = rebalanced.T
+    elif engine == "reference":
+        runs = [
+            perp.reference_genome(
+                prices.close,
+                w[g],
+                starts,
+                masks[mask_of[g]],
+                thresholds=thresholds[g],
+                leverage=lev[g],
+                mm_rate=mm_rate,
+                funding=rates,
+                fees=fees,
+                slippage=slippage,
+                init_cash=init_cash,
+            )
+            for g in range(n_genomes)
+        ]
+        value = np.column_stack([r["value"] for r in runs])
+        traded, paid, received, fees_paid = (
+            np.array([r[k] for r in runs]) for k in ("traded", "funding_paid", "funding_received", "fees_paid")
+        )
+        liquidated = np.array([r["liquidated"] for r in runs], dtype=np.int64)
+        rebalanced = np.column_stack([r["rebalanced"] for r in runs])
+    elif engine == "vectorbt":
+        raise ConfigError(
+            "engine 'vectorbt' has no perpetuals account (vectorbt issue #639): market='perp' runs on engine 'fast', "
+            "checked against engine 'reference' (genetic_sizer.perp.reference_genome)"
+        )
+    else:
+        raise ConfigError(f"engine must be one of {[*V.ENGINES, 'reference']}, got {engine!r}")
+    return Backtest(
+        value=value,
+        traded=traded,
+        rebalance=rebalanced,
+        segment_starts=starts,
+        market="perp",
+        funding_paid=paid,
+        funding_received=received,
+        fees_paid=fees_paid,
+        liquidated=liquidated,
+        leverage=lev,
+    )
+
+
 def simulate(
     close,
     weights,
@@ -427,6 +651,10 @@ def simulate(
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
     engine: str = "fast",
+    market: str = "spot",
+    leverage=1.0,
+    funding=None,
+    max_leverage=None,
 ) -> np.ndarray:
     """Portfolio value of every genome at every bar.
 
@@ -460,9 +688,29 @@ def simulate(
         Proportional fees on traded notional and proportional price slippage, in [0, 1).
     init_cash : float
         Starting cash of every genome.
-    engine : {"fast", "vectorbt"}
-        The Numba population kernel, or the vectorbt reference: ``Portfolio.from_orders`` for calendar
-        rebalancing, ``Portfolio.from_order_func`` when a ``threshold`` is given.
+    engine : {"fast", "vectorbt", "reference"}
+        The Numba population kernel, or the reference: for spot vectorbt (``Portfolio.from_orders`` for calendar
+        rebalancing, ``Portfolio.from_order_func`` when a ``threshold`` is given), for perps ``"reference"`` (the
+        plain-Python loop :func:`genetic_sizer.perp.reference_genome`, drift bands included).
+    market : {"spot", "perp"}
+        ``"spot"``: a cash account (the semantics above). ``"perp"``: a cross-margin perpetuals account, marked to
+        market every bar (see :mod:`genetic_sizer.perp`): on a rebalance bar every target is sized from the
+        pre-trade equity, ``w_i * leverage * E / p_i``, fills at ``p * (1 +/- slippage)`` and pays ``fees`` on the
+        fill notional; funding is charged on the positions held through each bar; the account is liquidated when
+        its equity falls to the maintenance margin. With leverage 1, no funding, no fees and no slippage a
+        long-only perp portfolio equals the spot one. ``rebalance`` and ``threshold`` work as for spot; a perp
+        weight is measured against the gross exposure ``leverage * E`` (the band fires when
+        ``|q_i * p_i - w_i * leverage * E| >= threshold * leverage * E``), which is the spot test at leverage 1.
+    leverage : float or array (n_genomes,)
+        Perp: the gross leverage targets are sized at (> 0, at most every asset's ``max_leverage``).
+    funding : None, False, array (n_bars, n_assets) or DataFrame
+        Perp: funding rates per bar; row ``t`` holds the sum of the hourly rates paid in (t-1, t] (positive: longs
+        pay, shorts receive), row 0 is never charged, NaN means 0. A DataFrame's rows must be bars of the prices
+        (missing bars and symbols are 0). None (default): the rates ``close`` carries (:attr:`Prices.funding`,
+        loaded next to Hyperliquid prices), or none; False: none.
+    max_leverage : None, number, array (n_assets,) or {SYMBOL: x, default: y}
+        Perp: each asset's maximum leverage; the maintenance margin is ``|q| * p / (2 * max_leverage)``. None: no
+        maintenance margin (liquidated only when the equity reaches 0).
 
     Returns
     -------
@@ -473,9 +721,10 @@ def simulate(
     GenomeError
         Invalid weights (see :func:`validate_weights`, :func:`validate_schedule`).
     ConfigError
-        Invalid ``segment_starts``, rebalance policy, threshold, costs or engine.
+        Invalid ``segment_starts``, rebalance policy, threshold, costs, engine, market, leverage or max_leverage (a
+        leverage above an asset's max_leverage included).
     DataError
-        ``close`` is neither Prices nor a DataFrame of valid prices.
+        ``close`` is neither Prices nor a DataFrame of valid prices; funding rates of the wrong shape or bars.
     """
     return backtest(
         close,
@@ -487,6 +736,10 @@ def simulate(
         slippage=slippage,
         init_cash=init_cash,
         engine=engine,
+        market=market,
+        leverage=leverage,
+        funding=funding,
+        max_leverage=max_leverage,
     ).value
 
 
@@ -609,14 +862,21 @@ def holdings(
     fees: float = 0.0,
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
+    market: str = "spot",
+    leverage: float = 1.0,
+    funding=None,
+    max_leverage=None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """What one genome holds at every bar's close: each asset's value as a fraction of the portfolio value
-    (weights drift between rebalances), computed by the vectorbt reference engine.
+    (weights drift between rebalances), computed by the reference engine (vectorbt for spot, the plain-Python
+    loop for perps).
 
     Parameters are those of :func:`simulate` for a single genome (``weights`` (n_assets,), or
     (n_segments, n_assets) with ``segment_starts``; ``rebalance`` one policy, or with ``segment_starts`` one per
-    segment; ``threshold`` a number, or one per segment). Returns the weights over time (a DataFrame: time
-    index, one column per symbol; cash is what the columns leave to 1) and the bars it rebalanced on (n_bars,).
+    segment; ``threshold`` a number, or one per segment). Returns the weights over time (a DataFrame: time index,
+    one column per symbol; spot: cash is what the columns leave to 1; perp: each position's signed notional over
+    ``leverage`` x equity, the quantity the targets are, NaN once the account is liquidated) and the bars it
+    rebalanced on (n_bars,).
     """
     prices = _as_prices(close)
     w = np.asarray(weights, dtype=np.float64)
@@ -631,6 +891,30 @@ def holdings(
     policy = rebalance if _is_policy(rebalance) else [rebalance]
     masks, mask_of = rebalance_masks(prices.index, policy, 1, None if segment_starts is None else starts)
     thresholds = None if threshold is None else validate_thresholds([threshold], 1, starts.size)
+    if market == "perp":
+        max_lev = resolve_max_leverage(max_leverage, prices.symbols)
+        lev = float(check_leverage(leverage, 1, max_lev, prices.symbols)[0])
+        run = perp.reference_genome(
+            prices.close,
+            w[0],
+            starts,
+            masks[mask_of[0]],
+            thresholds=None if thresholds is None else thresholds[0],
+            leverage=lev,
+            mm_rate=np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0),
+            funding=_funding_rates(funding, prices),
+            fees=fees,
+            slippage=slippage,
+            init_cash=init_cash,
+        )
+        gross = lev * run["value"][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(gross > 0, run["position"] * prices.close / gross, np.nan)
+        if run["liquidated"] >= 0:
+            frac[run["liquidated"] :] = np.nan
+        return pd.DataFrame(frac, index=prices.index, columns=list(prices.symbols)), run["rebalanced"]
+    if market != "spot":
+        raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
     pf, _, rebalanced = _vbt_portfolio(prices, w, starts, masks[mask_of].T, thresholds, fees, slippage, init_cash)
     asset_value = pf.asset_value(group_by=False).to_numpy()
     total = pf.value().to_numpy().reshape(-1, 1)

@@ -19,9 +19,10 @@ For every coin the champion holds (and every coin with an open position):
 Whether the pass trades at all follows the champion's strategy (``strategy`` in the champion file): with a drift
 band (``drift_band``, the champion's ``threshold``), the whole book trades back to target when some coin's weight
 (position notional / (account value x leverage)) differs from its target by at least the band, or when the
-champion's calendar rebalance is due (``rebalance_due``: the first pass in a new period of its policy); otherwise
-nothing is sent. Without a band every pass trades to target. The plan says which rule fired (``Plan.rule``:
-``rebalance``, ``calendar``, ``drift`` or ``hold``) and why (``Plan.rule_reason``).
+champion's calendar rebalance is due (``rebalance_due``, which the live loop decides: the first pass in a new
+period of its policy, :meth:`genetic_sizer.live.Trader.calendar_due`); otherwise nothing is sent. Without a band
+every pass trades to target. The plan says which rule fired (``Plan.rule``: ``rebalance``, ``calendar``, ``drift``
+or ``hold``) and why (``Plan.rule_reason``).
 
 Before anything is planned, a champion coin the exchange does not list, a delisted coin, a missing mid, or a
 leverage above a coin's ``maxLeverage`` is a :class:`SizingError`.
@@ -29,12 +30,10 @@ leverage above a coin's ``maxLeverage`` is a :class:`SizingError`.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
-from genetic_sizer import vocab as V
 from genetic_sizer.errors import SizingError
 from genetic_sizer.rounding import limit_price, round_size
 
@@ -48,8 +47,6 @@ __all__ = [
     "PlannedOrder",
     "SizerSettings",
     "plan_orders",
-    "policy_period",
-    "rebalance_due",
 ]
 
 EXCHANGE_MIN_NOTIONAL = 10.0
@@ -255,8 +252,8 @@ def plan_orders(
         The champion's constraints (:attr:`genetic_sizer.champion.Champion.constraints`, or any object with
         ``violation_of(weights) -> str | None``): weights that break them are a :class:`SizingError`.
     rebalance_due : bool
-        The champion's calendar rebalance is due (:func:`rebalance_due`): with a drift band, the pass trades
-        whatever the drift.
+        The champion's calendar rebalance is due (:meth:`genetic_sizer.live.Trader.calendar_due`): with a drift
+        band, the pass trades whatever the drift.
     """
     settings = settings or SizerSettings()
     account_value = _number("account value", account_value)
@@ -301,44 +298,6 @@ def _rule(coins: list[CoinPlan], settings: SizerSettings, rebalance_due: bool) -
     if drift >= band:
         return "drift", f"{coin} drifted {drift:.4f} from its target, at least the drift band {band:g}"
     return "hold", f"no coin drifted {band:g} or more from its target (largest: {coin} {drift:.4f})"
-
-
-_POLICY_PERIOD_SECONDS = {"D": 86_400.0, "W": 7 * 86_400.0, "M": 30.436875 * 86_400.0, "Q": 91.310625 * 86_400.0}
-"""Mean length of a calendar period (a Gregorian month, a quarter), for a loop that runs one pass per period."""
-
-
-def policy_period(policy, bar_seconds: float = 86_400.0) -> float | None:
-    """The length in seconds of one period of a rebalance policy (``D`` ``W`` ``M`` ``Q``: a day, a week, a mean
-    month or quarter; every N bars: N x ``bar_seconds``), or None for ``once`` (buy and hold has no period)."""
-    code = V.parse_rebalance(policy, "rebalance")
-    if code == "once":
-        return None
-    if isinstance(code, int):
-        return code * float(bar_seconds)
-    return _POLICY_PERIOD_SECONDS[code]
-
-
-def rebalance_due(policy, previous: float | None, now: float, bar_seconds: float = 86_400.0) -> bool:
-    """Whether a calendar rebalance of ``policy`` falls between two passes: the pass at ``now`` (seconds since the
-    epoch) is the first in a new UTC day (``D``), Monday-based week (``W``), month (``M``), quarter (``Q``) or block
-    of N bars (every N bars: N x ``bar_seconds`` from the epoch) after the pass at ``previous``. None for
-    ``previous`` (the first pass) and the policy ``once`` are never due: the drift band decides, as the simulation's
-    first bar allocates from nothing."""
-    code = V.parse_rebalance(policy, "rebalance")
-    if previous is None or code == "once":
-        return False
-
-    def key(t: float):
-        if isinstance(code, int):
-            return math.floor(t / (code * float(bar_seconds)))
-        d = _dt.datetime.fromtimestamp(t, _dt.UTC)
-        if code == "D":
-            return d.date()
-        if code == "W":
-            return (d - _dt.timedelta(days=d.weekday())).date()
-        return (d.year, d.month) if code == "M" else (d.year, (d.month - 1) // 3)
-
-    return key(now) != key(previous)
 
 
 def _order(coin, side, size, mid, reduce_only, leg, info, settings) -> PlannedOrder:

@@ -12,6 +12,8 @@ loaders import their names from here instead of listing them again.
 ``PARALLEL_BACKENDS``  where evaluation runs
 ``INTERVAL_MS``        Hyperliquid candle intervals, in milliseconds
 ``NETWORKS``           Hyperliquid networks
+``MARKETS``            account models: a spot cash account, or perpetuals (leverage, funding, margin)
+``REFERENCE_ENGINES``  per market, what the fast engine's results are verified against
 =====================  ==========================================================================
 """
 
@@ -21,14 +23,18 @@ from genetic_sizer.errors import ConfigError
 
 __all__ = [
     "DATA_SOURCES",
+    "DEFAULT_FEES",
     "DIRECTIONS",
     "ENGINES",
+    "FUNDING_INTERVAL_HOURS",
     "INTERVAL_MS",
     "LEADING_GAP_POLICIES",
+    "MARKETS",
     "NETWORKS",
     "OBJECTIVES",
     "PARALLEL_BACKENDS",
     "REBALANCE_CODES",
+    "REFERENCE_ENGINES",
     "parse_rebalance",
 ]
 
@@ -55,6 +61,21 @@ DATA_SOURCES = ("default", "csv", "parquet", "hyperliquid")
 LEADING_GAP_POLICIES = ("trim", "error")
 PARALLEL_BACKENDS = ("serial", "ray")
 NETWORKS = ("testnet", "mainnet")
+
+MARKETS = ("spot", "perp")
+"""``spot``: a cash account (vectorbt's ``from_orders`` semantics); ``perp``: a cross-margin perpetuals account with
+leverage, hourly funding, taker fees and liquidation, as traded on Hyperliquid (:mod:`genetic_sizer.perp`)."""
+
+REFERENCE_ENGINES = {"spot": "vectorbt", "perp": "reference"}
+"""What a champion's figures are re-checked against, per market: vectorbt's ``from_orders`` for spot; for perps
+(vectorbt has none) the plain-Python loop :func:`genetic_sizer.perp.reference_genome` (``engine="reference"``)."""
+
+DEFAULT_FEES = {"spot": 0.0005, "perp": 0.00045}
+"""``portfolio.fees`` when the config does not set it: 5 bp for spot; for perps Hyperliquid's base-tier taker fee,
+0.045 % of the notional (orders are IOC, so they take liquidity)."""
+
+FUNDING_INTERVAL_HOURS = 1
+"""Hyperliquid pays funding every hour (a rate per hour; other venues pay every 8 hours)."""
 
 INTERVAL_MS = {
     "1m": 60_000,

@@ -191,6 +191,17 @@ OOS_VALUES_FILE = "oos_values.csv"
 WALKFORWARD_SCHEMA = "genetic_sizer/walkforward"
 WALKFORWARD_VERSION = 1
 PBO_CANDIDATES = 1000
+_RECORDED_PORTFOLIO_KEYS = (
+    "market",
+    "leverage",
+    "max_leverage",
+    "direction",
+    "rebalance",
+    "fees",
+    "slippage",
+    "init_cash",
+)
+"""The portfolio settings ``walkforward.json`` records."""
 PBO_BLOCKS = 16
 
 
@@ -400,6 +411,8 @@ def run_walkforward(
     from genetic_sizer.rundir import RunDir
 
     rd = RunDir(run_dir)
+    if resume:
+        rd.pull()  # a run at a storage URL: its finished folds
     folds = make_folds(prices.index, config.walkforward)
     results: list[dict | None] = [(_read_fold(_fold_path(rd.path, f.number), f) if resume else None) for f in folds]
     todo = [f for f, r in zip(folds, results, strict=True) if r is None]
@@ -411,6 +424,7 @@ def run_walkforward(
         results[fold.number] = rec
         # the fold's checkpoints are no longer needed: its result (logbook included) is saved
         shutil.rmtree(rd.path / "folds" / f"fold-{fold.number:03d}", ignore_errors=True)
+        rd.sync()  # a run at a storage URL keeps every finished fold
         if on_fold is not None:
             on_fold(fold, rec, sum(r is not None for r in results), len(folds))
 
@@ -449,7 +463,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
     (:func:`fold_strategy`): with evolved genes the GA's calendar policy and drift band may change from one fold
     to the next, so they are passed per segment (``simulate(rebalance=[[...]], threshold=[[...]])``).
     """
-    from genetic_sizer.fitness import compute_metrics
+    from genetic_sizer.fitness import account_metrics, compute_metrics
     from genetic_sizer.simulate import backtest
 
     pf = config.portfolio
@@ -477,8 +491,10 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
         slippage=pf.slippage,
         init_cash=pf.init_cash,
         engine=config.engine,
+        **pf.account(),  # the perp account (funding rides with the prices' bars)
     )
     m = compute_metrics(bt.value, init_cash=pf.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
+    m.update(account_metrics(bt))
     oos = {s: _metrics_dict(m, i) for i, s in enumerate(strategies)}
     fold_oos = []
     for f in folds:
@@ -503,7 +519,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
                 "anchored": config.walkforward.anchored,
                 "keep_partial": config.walkforward.keep_partial,
             },
-            "portfolio": {k: getattr(pf, k) for k in ("direction", "rebalance", "fees", "slippage", "init_cash")},
+            "portfolio": {k: getattr(pf, k) for k in _RECORDED_PORTFOLIO_KEYS},
             "objective": list(config.objective),
             "evolution": {
                 "seed": config.evolution.seed,

@@ -18,10 +18,13 @@ addresses can be given read-only state (``other_accounts``) and any other addres
 from __future__ import annotations
 
 import json
+import random
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -104,6 +107,7 @@ class ExchangeRecord:
     delayed: float = 0.0  # the answer was held back this long AFTER processing
     held: float = 0.0  # the request was held this long BEFORE processing (still in flight)
     expires_after: int | None = None  # the request's expiresAfter (ms), if any
+    dropped: bool = False  # processed, but the connection was closed without an answer
 
 
 @dataclass
@@ -130,6 +134,69 @@ class _Fault:
     count: int
     path: str | None
     skip: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Partial:
+    fraction: float
+    coin: str | None
+    count: int
+
+
+@dataclass
+class _Jump:
+    changes: dict[str, float]  # coin -> factor
+    after: str
+    skip: int
+
+
+@dataclass
+class _Hook:
+    kind: str  # an info type, or "order" for an /exchange order request
+    action: Callable[[FakeHyperliquid], None]
+    skip: int
+
+
+@dataclass
+class Chaos:
+    """Random faults, drawn from ``seed``: each request suffers at most one. Probabilities per request
+    (``partial``: per order; ``jump``: per ``allMids`` answer).
+
+    - ``info_5xx`` / ``exchange_5xx``: HTTP 502 or 503, nothing processed;
+    - ``info_429`` / ``exchange_429``: HTTP 429 with ``Retry-After: retry_after``, nothing processed;
+    - ``drop``: an /exchange request is processed, then the connection is closed without an answer;
+    - ``late``: an /exchange request is processed, its answer held ``late_delay`` s (the client times out);
+    - ``held``: an /exchange request is held ``held_delay`` s BEFORE it is processed (still in flight when the
+      client gives up; refused if it has expired by then);
+    - ``partial``: an order fills only a random 20-90% of its size (IOC: the rest is cancelled);
+    - ``jump``: right after an ``allMids`` answer, every mid moves by a random factor within +-``jump_size``.
+    """
+
+    seed: int = 0
+    info_5xx: float = 0.0
+    info_429: float = 0.0
+    exchange_5xx: float = 0.0
+    exchange_429: float = 0.0
+    drop: float = 0.0
+    late: float = 0.0
+    held: float = 0.0
+    partial: float = 0.0
+    jump: float = 0.0
+    retry_after: str = "1"
+    late_delay: float = 1.0
+    held_delay: float = 1.0
+    jump_size: float = 0.02
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self, *kinds: tuple[str, float]) -> str | None:
+        for kind, p in kinds:
+            if p > 0 and self.rng.random() < p:
+                return kind
+        return None
 
 
 @dataclass
@@ -184,6 +251,19 @@ class FakeHyperliquid:
       with a shorter timeout sees a timeout although its orders went through.
     - :meth:`hold_next_exchange` (delay, count): hold the next ``/exchange`` requests for ``delay``
       seconds BEFORE processing them (a request still in flight when the client gives up on it).
+    - :meth:`drop_next` (count, path): PROCESS the next requests, then close the connection without an
+      answer (the client sees a dropped connection although its orders went through).
+    - :meth:`fail_next` with ``headers`` (e.g. ``{"Retry-After": "1"}`` on a 429).
+    - :meth:`partial_fill` (fraction, coin, count): the next orders (of ``coin``) fill only ``fraction`` of
+      their size, rounded down to szDecimals; an IOC's remainder is cancelled (orderStatus "canceled").
+    - :meth:`jump_mids` (changes, after, skip): right after answering an ``after`` info request (default
+      ``allMids``), multiply mids by the given factors: the price moves between the client's read and its
+      order.
+    - ``marks``, ``oracles``: coin -> price overriding what ``metaAndAssetCtxs`` reports (default: the mid).
+    - :meth:`after_request` (kind, action, skip): call ``action(fake)`` right after a request of ``kind``
+      (an info type, or "order") was answered: e.g. an account value that falls at a chosen moment.
+    - ``chaos``: a :class:`Chaos` drawing random faults for every request (None: off); every injected fault
+      is appended to ``fault_log``.
 
     Records: ``exchange_requests`` (list of :class:`ExchangeRecord`), ``info_requests`` (request
     bodies), ``orders`` (accepted orders, by cloid in ``orders_by_cloid``: the latest one),
@@ -233,6 +313,15 @@ class FakeHyperliquid:
         self.refuse_duplicate_cloids = True
         self.info_lag = 0.0
         self.enforce_expiry = True
+        self.marks: dict[str, float] = {}
+        self.oracles: dict[str, float] = {}
+        self.chaos: Chaos | None = None
+        self.fault_log: list[tuple[str, str]] = []
+        self.received_exchange = 0  # /exchange requests that arrived (counted before any hold)
+        self._partials: list[_Partial] = []
+        self._jumps: list[_Jump] = []
+        self._hooks: list[_Hook] = []
+        self._drops: list[str | None] = []
         self._faults: list[_Fault] = []
         self._refusals: list[_Refusal] = []
         self._timeouts: list[float] = []
@@ -291,12 +380,43 @@ class FakeHyperliquid:
 
     # ------------------------------------------------------------------ knobs
     def fail_next(
-        self, status: int = 500, *, count: int = 1, path: str | None = "/exchange", body: str = "", skip: int = 0
+        self,
+        status: int = 500,
+        *,
+        count: int = 1,
+        path: str | None = "/exchange",
+        body: str = "",
+        skip: int = 0,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer ``count`` requests to ``path`` (None: any path) with HTTP ``status``, unprocessed, after
-        letting the next ``skip`` of them through."""
+        """Answer ``count`` requests to ``path`` (None: any path) with HTTP ``status`` (and ``headers``),
+        unprocessed, after letting the next ``skip`` of them through."""
         with self.lock:
-            self._faults.append(_Fault(status, body or f"fake error {status}", count, path, skip))
+            self._faults.append(_Fault(status, body or f"fake error {status}", count, path, skip, dict(headers or {})))
+
+    def drop_next(self, count: int = 1, *, path: str | None = "/exchange") -> None:
+        """Process the next ``count`` requests to ``path`` (None: any), then drop the connection unanswered."""
+        with self.lock:
+            self._drops.extend([path] * count)
+
+    def partial_fill(self, fraction: float, *, coin: str | None = None, count: int = 1) -> None:
+        """The next ``count`` orders (of ``coin``, or any) fill only ``fraction`` of their size."""
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"fraction must be in [0, 1), got {fraction!r}")
+        with self.lock:
+            self._partials.append(_Partial(fraction, coin, count))
+
+    def jump_mids(self, changes: dict[str, float], *, after: str = "allMids", skip: int = 0) -> None:
+        """Right after answering the (``skip`` + 1)-th next ``after`` info request, multiply each coin's mid
+        by its factor in ``changes``."""
+        with self.lock:
+            self._jumps.append(_Jump(dict(changes), after, skip))
+
+    def after_request(self, kind: str, action: Callable[[FakeHyperliquid], None], *, skip: int = 0) -> None:
+        """Call ``action(fake)`` right after answering the (``skip`` + 1)-th next request of ``kind`` (an info
+        type, or "order" for an order request)."""
+        with self.lock:
+            self._hooks.append(_Hook(kind, action, skip))
 
     def refuse_next_exchange(self, message: str, *, count: int = 1, skip: int = 0) -> None:
         """Answer ``count`` ``/exchange`` requests with ``{"status": "err", "response": message}`` (nothing
@@ -304,15 +424,17 @@ class FakeHyperliquid:
         with self.lock:
             self._refusals.append(_Refusal(message, count, skip))
 
-    def hold_next_exchange(self, delay: float = 2.0, *, count: int = 1) -> None:
-        """Hold the next ``count`` /exchange requests ``delay`` seconds before processing them."""
+    def hold_next_exchange(self, delay: float = 2.0, *, count: int = 1, skip: int = 0) -> None:
+        """Hold the next ``count`` /exchange requests ``delay`` seconds before processing them, after letting
+        ``skip`` through."""
         with self.lock:
-            self._holds.extend([delay] * count)
+            self._holds.extend([0.0] * skip + [delay] * count)
 
-    def timeout_next_exchange(self, delay: float = 2.0, *, count: int = 1) -> None:
-        """Process the next ``count`` /exchange requests but delay each answer by ``delay`` seconds."""
+    def timeout_next_exchange(self, delay: float = 2.0, *, count: int = 1, skip: int = 0) -> None:
+        """Process the next ``count`` /exchange requests but delay each answer by ``delay`` seconds, after
+        letting ``skip`` through."""
         with self.lock:
-            self._timeouts.extend([delay] * count)
+            self._timeouts.extend([0.0] * skip + [delay] * count)
 
     def set_position(self, coin: str, szi: float, entry_px: float | None = None) -> None:
         with self.lock:
@@ -337,9 +459,12 @@ class FakeHyperliquid:
         length = int(req.headers.get("Content-Length") or 0)
         raw = req.rfile.read(length) if length else b""
         with self.lock:
+            if req.path == "/exchange":
+                self.received_exchange += 1
+            chaos = self._draw_chaos(req.path)  # a drawn 5xx or 429 is queued in front of the faults
             fault = self._take_fault(req.path)
         if fault is not None:
-            self._reply(req, fault.status, fault.body, content_type="text/plain")
+            self._reply(req, fault.status, fault.body, content_type="text/plain", headers=fault.headers)
             return
         try:
             body = json.loads(raw or b"{}")
@@ -347,17 +472,34 @@ class FakeHyperliquid:
             self._reply(req, 400, "Failed to parse the request body as JSON", content_type="text/plain")
             return
         delay = 0.0
+        with self.lock:
+            drop = self._take_drop(req.path) or chaos == "drop"
         if req.path == "/info":
             status, payload = self._info(body)
         elif req.path == "/exchange":
             with self.lock:
                 delay = self._timeouts.pop(0) if self._timeouts else 0.0
                 held = self._holds.pop(0) if self._holds else 0.0
+                if chaos == "late":
+                    delay = self.chaos.late_delay if self.chaos else 1.0
+                if chaos == "held":
+                    held = self.chaos.held_delay if self.chaos else 1.0
             if held:
                 time.sleep(held)  # in flight: not processed yet
             status, payload = self._exchange(body, delay, held)
         else:
             self._reply(req, 404, "Not Found", content_type="text/plain")
+            return
+        self._after(req.path, body)
+        if drop:  # processed, but the answer never leaves: the client sees the connection closed
+            with self.lock:
+                if self.exchange_requests and req.path == "/exchange":
+                    self.exchange_requests[-1].dropped = True
+            try:
+                req.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            req.close_connection = True
             return
         if delay:
             time.sleep(delay)
@@ -366,8 +508,74 @@ class FakeHyperliquid:
         else:
             self._reply(req, status, json.dumps(payload))
 
+    def _draw_chaos(self, path: str) -> str | None:
+        """A random fault for this request (under the lock); 5xx and 429 become one-shot faults here."""
+        c = self.chaos
+        if c is None:
+            return None
+        if path == "/info":
+            kind = c.draw(("5xx", c.info_5xx), ("429", c.info_429))
+        else:
+            kind = c.draw(
+                ("5xx", c.exchange_5xx),
+                ("429", c.exchange_429),
+                ("drop", c.drop),
+                ("late", c.late),
+                ("held", c.held),
+            )
+        if kind is None:
+            return None
+        self.fault_log.append((kind, path))
+        if kind == "5xx":
+            self._faults.insert(0, _Fault(c.rng.choice((502, 503)), "chaos: bad gateway", 1, path))
+            kind = None
+        elif kind == "429":
+            self._faults.insert(
+                0,
+                _Fault(
+                    429, '{"code": 429, "msg": "chaos: too many requests"}', 1, path, 0, {"Retry-After": c.retry_after}
+                ),
+            )
+            kind = None
+        return kind
+
+    def _take_drop(self, path: str) -> bool:
+        for k, p in enumerate(self._drops):
+            if p is None or p == path:
+                del self._drops[k]
+                return True
+        return False
+
+    def _after(self, path: str, body: dict[str, Any]) -> None:
+        """Scheduled changes that happen right after a request was answered (mid jumps, hooks)."""
+        kind = body.get("type") if path == "/info" else (body.get("action") or {}).get("type")
+        with self.lock:
+            for jump in list(self._jumps):
+                if jump.after != kind:
+                    continue
+                if jump.skip > 0:
+                    jump.skip -= 1
+                    continue
+                self._jumps.remove(jump)
+                for coin, factor in jump.changes.items():
+                    self.mids[coin] = self.mids[coin] * factor
+                self.fault_log.append(("jump", ",".join(sorted(jump.changes))))
+            c = self.chaos
+            if c is not None and kind == "allMids" and c.jump > 0 and c.rng.random() < c.jump:
+                for coin in self.mids:
+                    self.mids[coin] = float(f"{self.mids[coin] * (1 + c.rng.uniform(-c.jump_size, c.jump_size)):.5g}")
+                self.fault_log.append(("jump", "all"))
+            for hook in list(self._hooks):
+                if hook.kind != kind:
+                    continue
+                if hook.skip > 0:
+                    hook.skip -= 1
+                    continue
+                self._hooks.remove(hook)
+                hook.action(self)
+
     def _take_fault(self, path: str) -> _Fault | None:
-        for fault in self._faults:
+        for fault in list(self._faults):
             if fault.path is None or fault.path == path:
                 if fault.skip > 0:
                     fault.skip -= 1
@@ -379,11 +587,20 @@ class FakeHyperliquid:
         return None
 
     @staticmethod
-    def _reply(req: BaseHTTPRequestHandler, status: int, text: str, *, content_type: str = "application/json") -> None:
+    def _reply(
+        req: BaseHTTPRequestHandler,
+        status: int,
+        text: str,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = text.encode()
         try:
             req.send_response(status)
             req.send_header("Content-Type", content_type)
+            for name, value in (headers or {}).items():
+                req.send_header(name, value)
             req.send_header("Content-Length", str(len(data)))
             req.end_headers()
             req.wfile.write(data)
@@ -403,6 +620,11 @@ class FakeHyperliquid:
                 return 200, {"universe": [], "tokens": []}
             if kind == "allMids":
                 return 200, {c: _num(px) for c, px in self.mids.items()}
+            if kind == "metaAndAssetCtxs":
+                return 200, [
+                    {"universe": [dict(a) for a in self.universe]},
+                    [self._ctx(a["name"]) for a in self.universe],
+                ]
             if kind == "clearinghouseState":
                 return 200, self._clearinghouse(str(body.get("user", "")).lower())
             if kind == "candleSnapshot":
@@ -463,6 +685,22 @@ class FakeHyperliquid:
             "time": int(time.time() * 1000),
         }
 
+    def _ctx(self, coin: str) -> dict[str, Any]:
+        mid = self.mids.get(coin)
+        mark = self.marks.get(coin, mid if mid is not None else 1.0)
+        oracle = self.oracles.get(coin, mid if mid is not None else 1.0)
+        return {
+            "funding": "0.0000125",
+            "openInterest": "1000.0",
+            "prevDayPx": _num(mark),
+            "dayNtlVlm": "1000000.0",
+            "premium": "0.0",
+            "oraclePx": _num(oracle),
+            "markPx": _num(mark),
+            "midPx": _num(mid) if mid is not None else None,
+            "impactPxs": [_num(mid), _num(mid)] if mid is not None else None,
+        }
+
     def _candle_snapshot(self, req: dict[str, Any]) -> list[dict[str, Any]]:
         rows = self.candles.get((req.get("coin"), req.get("interval")), [])
         start, end = int(req.get("startTime", 0)), int(req.get("endTime", 2**62))
@@ -494,7 +732,8 @@ class FakeHyperliquid:
             order = None
         if order is None:
             return {"status": "unknownOid"}
-        remaining = max(order.orig_sz - order.filled_sz, 0.0) if order.status == "open" else 0.0
+        # an open order, or an IOC cancelled after a partial fill, reports the size it did not fill
+        remaining = max(order.orig_sz - order.filled_sz, 0.0) if order.status in ("open", "canceled") else 0.0
         return {
             "status": "order",
             "order": {
@@ -637,12 +876,20 @@ class FakeHyperliquid:
             if pos == 0.0 or (pos > 0) == is_buy:
                 return {"error": REDUCE_ONLY_ERROR}
             qty = min(qty, abs(pos))
+        fraction = self._take_partial(coin) if crosses else None
+        if fraction is not None:
+            qty = float(
+                (Decimal(repr(qty)) * Decimal(repr(fraction))).quantize(Decimal(1).scaleb(-sz_decimals), ROUND_DOWN)
+            )
+            if qty <= 0.0:  # nothing matched
+                return {"error": IOC_NO_MATCH_ERROR.format(asset=asset)} if tif == "Ioc" else {"error": "no fill"}
         if not crosses:
             if tif == "Ioc":
                 return {"error": IOC_NO_MATCH_ERROR.format(asset=asset)}
             order = self._record(coin, asset, is_buy, wire["p"], float(size), 0.0, None, cloid, "open", now, tif)
             return {"resting": {"oid": order.oid, **({"cloid": cloid} if cloid else {})}}
-        order = self._record(coin, asset, is_buy, wire["p"], float(size), qty, fill_px, cloid, "filled", now, tif)
+        status = "filled" if qty >= float(size) or fraction is None else "canceled"  # IOC remainder cancelled
+        order = self._record(coin, asset, is_buy, wire["p"], float(size), qty, fill_px, cloid, status, now, tif)
         start_pos = self.position(coin)
         self._apply_fill(coin, qty if is_buy else -qty, fill_px)
         order.fills.append(
@@ -668,6 +915,20 @@ class FakeHyperliquid:
         if cloid:
             filled["cloid"] = cloid
         return {"filled": filled}
+
+    def _take_partial(self, coin: str) -> float | None:
+        for partial in self._partials:
+            if partial.coin is None or partial.coin == coin:
+                partial.count -= 1
+                if partial.count <= 0:
+                    self._partials.remove(partial)
+                self.fault_log.append(("partial", coin))
+                return partial.fraction
+        c = self.chaos
+        if c is not None and c.partial > 0 and c.rng.random() < c.partial:
+            self.fault_log.append(("partial", coin))
+            return c.rng.uniform(0.2, 0.9)
+        return None
 
     def _take_tid(self) -> int:
         self._next_tid += 1

@@ -375,8 +375,11 @@ def test_a_champion_with_genes_records_its_strategy_and_its_figures_are_those_of
     expected = result.genes.strategy(result.champion_genes)
     assert champ.strategy == {**expected, "genes": {"threshold": [0.0, 0.2], "rebalance": ["W", "M", "Q", "once"]}}
     assert champ.portfolio["rebalance"] == champ.rebalance  # readers of earlier files see the champion's policy
-    assert champ.raw["schema_version"] == 3
+    assert champ.raw["schema_version"] == 4
     assert champ.raw["verification"]["reference"] == "Portfolio.from_order_func"
+    assert (
+        champ.raw["verification"]["engine"] == "vectorbt" and "from_order_func" in champ.raw["verification"]["against"]
+    )
     assert champ.raw["verification"]["max_rel_diff"] < 1e-8
     for window, key in ((prices, "metrics"), (holdout, "out_of_sample")):
         bt = backtest(
@@ -454,3 +457,108 @@ def test_load_rejects_broken_strategies(good, tmp_path, mutate, message):
     with pytest.raises(ChampionError, match=message) as exc:
         C.load(path)
     assert str(path) in str(exc.value)
+
+
+# ---- perp champions ------------------------------------------------------------------------------------------
+PERP = [
+    "data.source=hyperliquid",
+    "portfolio.market=perp",
+    "portfolio.leverage=3",
+    "portfolio.max_leverage={BTC: 40, default: 10}",
+    "portfolio.direction=longshort",
+    "portfolio.min_weight=-0.5",
+    "portfolio.max_weight=0.6",
+    "portfolio.rebalance=D",
+    "portfolio.slippage=0.0001",
+    "evolution.population=16",
+    "evolution.generations=3",
+    "evolution.hall_of_fame=4",
+]
+
+
+@pytest.fixture(scope="module")
+def perp_run(tmp_path_factory):
+    from genetic_sizer.synthetic import perp_market
+
+    tmp = tmp_path_factory.mktemp("perp")
+    path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
+    config = load_config(None, [*PERP, f"data.path={path}"])
+    run_dir = tmp / "run"
+    run_dir.mkdir()
+    config.dump(run_dir / "config.yaml")
+    everything = load_from_config(config.data)
+    prices, holdout = split_holdout(everything, config.evolution.holdout)
+    result = evolve(config, prices, run_dir)
+    report = finalize(result, prices, run_dir, holdout=holdout, report_prices=everything)
+    return config, prices, holdout, result, report
+
+
+def test_a_perp_champion_records_its_account_and_is_checked_against_the_reference_loop(perp_run):
+    config, prices, _holdout, result, report = perp_run
+    champ = C.load(report.champion_path)
+    assert champ.market == "perp" and champ.leverage == 3.0 and champ.portfolio["fees"] == 0.00045
+    assert champ.portfolio["max_leverage"] == {"BTC": 40.0, "ETH": 10.0, "SOL": 10.0, "DOGE": 10.0, "AVAX": 10.0}
+    ver = champ.raw["verification"]
+    assert ver["engine"] == "reference" and "plain-Python loop" in ver["against"] and ver["max_rel_diff"] < 1e-9
+    assert champ.data["funding"] is True and champ.data["funding_path"].endswith("hl_1h.funding.parquet")
+    assert champ.data["close_sha256"] == prices.sha256()  # covers the funding rates
+    ev = Evaluator.from_config(prices, config)
+    by_reference = ev.metrics(result.champion[None], engine="reference")
+    for name in ("sharpe", "funding_paid", "funding_received", "fees_paid", "liquidated"):
+        assert champ.metrics[name] == pytest.approx(float(by_reference[name][0]), rel=1e-9, abs=1e-9)
+    assert champ.metrics["fees_paid"] > 0 and champ.metrics["funding_paid"] + champ.metrics["funding_received"] > 0
+    assert champ.raw["out_of_sample"]["metrics"]["funding_paid"] >= 0
+    rows = (report.run_dir / "summary.csv").read_text().splitlines()
+    assert rows[0].endswith("wiped_out,funding_paid,funding_received,fees_paid,liquidated")
+    assert (report.run_dir / "report.html").stat().st_size > 0
+    assert "perpetuals at leverage 3" in (report.run_dir / "report.html").read_text()
+    second = C.load(export(report.run_dir, report.run_dir.parent / "second.json", rank=1))
+    assert second.market == "perp" and second.raw["verification"]["engine"] == "reference"
+    np.testing.assert_array_equal(second.weights, result.members[1])
+
+
+def test_a_disagreeing_perp_reference_fails_the_run_loudly(perp_run, monkeypatch, tmp_path):
+    _config, prices, _holdout, result, _report = perp_run
+    real = Evaluator.metrics
+
+    def skewed(self, weights, engine=None, genes=None):
+        out = real(self, weights, engine, genes)
+        if engine == "reference":
+            out["funding_paid"] = out["funding_paid"] * (1 + 1e-6)
+        return out
+
+    monkeypatch.setattr(Evaluator, "metrics", skewed)
+    with pytest.raises(ChampionError, match=r"funding_paid is .* with the fast engine but .* with reference"):
+        finalize(result, prices, tmp_path, plots=False)
+    assert not (tmp_path / "champion.json").exists()
+
+
+def test_the_leverage_a_champion_is_sized_at(perp_run, good, tmp_path):
+    perp = C.load(perp_run[4].champion_path)
+    assert C.resolve_leverage(perp, None) == 3.0 and C.resolve_leverage(perp, 3.0) == 3.0
+    with pytest.raises(ConfigError, match="--leverage 5 differs from the leverage 3 this perp champion was evolved at"):
+        C.resolve_leverage(perp, 5.0)
+    assert C.resolve_leverage(perp, 5.0, allow_mismatch=True) == 5.0
+    spot = C.load(_write(tmp_path, good))
+    assert spot.market == "spot" and spot.leverage is None
+    assert C.resolve_leverage(spot, None) == 1.0 and C.resolve_leverage(spot, 5.0) == 5.0
+    old = json.loads(json.dumps(good))
+    old["schema_version"] = 2
+    old["portfolio"].pop("market")  # written before the account model existed: spot
+    assert C.load(_write(tmp_path, old)).market == "spot"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r["portfolio"].update(market="futures"), "portfolio.market must be one of \\['spot', 'perp'\\]"),
+        (lambda r: r["portfolio"].pop("leverage"), "missing field 'portfolio.leverage'"),
+        (lambda r: r["portfolio"].update(leverage=-2), "portfolio.leverage must be > 0"),
+        (lambda r: r["portfolio"]["max_leverage"].update(BTC=2), "portfolio.max_leverage.BTC is 2, below 1 or"),
+        (lambda r: r["portfolio"]["max_leverage"].pop("BTC"), "must be null or give a value for every asset"),
+    ],
+)
+def test_load_rejects_broken_perp_fields(perp_run, tmp_path, mutate, message):
+    record = json.loads(perp_run[4].champion_path.read_text())
+    with pytest.raises(ChampionError, match=message):
+        C.load(_write(tmp_path, _breaks(record, mutate)))

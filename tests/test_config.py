@@ -23,13 +23,20 @@ def test_shipped_default_config_loads():
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
-def test_every_shipped_config_is_valid_and_feasible(name):
+def test_every_shipped_config_is_valid_and_feasible(name, tmp_path):
     from genetic_sizer.data import load_from_config
+    from genetic_sizer.fitness import Evaluator
     from genetic_sizer.genome import GenomeSpace
     from genetic_sizer.walkforward import make_folds, split_holdout
 
     cfg = load_config(ROOT / "configs" / name)
+    if cfg.data.source == "hyperliquid":  # a file the user fetches: a synthetic one in the fetched format
+        from genetic_sizer.synthetic import perp_market
+
+        path, _ = perp_market(hours=24 * 120).write(tmp_path / "hl_1h.parquet")
+        cfg = load_config(ROOT / "configs" / name, [f"data.path={path}"])
     prices = load_from_config(cfg.data)
+    Evaluator.from_config(prices, cfg)  # market settings (leverage within every max_leverage, funding present)
     split_holdout(prices, cfg.evolution.holdout)
     assert len(make_folds(prices.index, cfg.walkforward)) >= 1
     space = GenomeSpace.from_config(prices.symbols, cfg.portfolio)
@@ -270,3 +277,50 @@ def test_strategy_config_evolves_a_drift_band_and_a_policy():
     # without the genes, the same file is the fixed-policy run it is compared with
     fixed = load_config(ROOT / "configs" / "strategy.yaml", ["evolution.genes=null", "portfolio.rebalance=W"])
     assert fixed.evolution.genes is None and fixed.portfolio.rebalance == "W"
+
+
+def test_the_perp_account_settings():
+    pf = load_config(None, ["portfolio.market=perp", "portfolio.leverage=3"]).portfolio
+    assert (pf.market, pf.leverage, pf.max_leverage, pf.fees) == ("perp", 3.0, None, 0.00045)  # base taker fee
+    assert load_config(None).portfolio.fees == 0.0005  # spot keeps its default
+    assert load_config(None, ["portfolio.market=perp", "portfolio.fees=0.0002"]).portfolio.fees == 0.0002
+    caps = load_config(None, ["portfolio.market=perp", "portfolio.max_leverage={BTC: 40, default: 10}"])
+    assert caps.portfolio.max_leverage == {"BTC": 40.0, "default": 10.0}
+    assert caps.portfolio.account() == {
+        "market": "perp",
+        "leverage": 1.0,
+        "max_leverage": {"BTC": 40.0, "default": 10.0},
+    }
+    again = RunConfig.from_dict(caps.to_dict())
+    assert again == caps and again.sha256() == caps.sha256()
+    for overrides, message in [
+        (["portfolio.market=futures"], "portfolio.market must be one of \\['spot', 'perp'\\]"),
+        (["portfolio.leverage=3"], "portfolio.leverage must be 1 for market spot"),
+        (["portfolio.max_leverage=10"], "portfolio.max_leverage must be null for market spot"),
+        (["portfolio.market=perp", "portfolio.leverage=0"], "portfolio.leverage must be in \\(0, 1000\\]"),
+        (["portfolio.market=perp", "portfolio.leverage=12", "portfolio.max_leverage=10"], "at most portfolio.max"),
+        (["portfolio.market=perp", "portfolio.max_leverage={BTC: 0.5}"], "portfolio.max_leverage.BTC must be in"),
+        (["data.funding_path=true"], "data.funding_path must be a funding file"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, overrides)
+    assert load_config(None, ["data.funding_path=false"]).data.funding_path is False
+
+
+def test_spot_fingerprints_are_those_of_configs_written_before_the_perp_keys():
+    """A run started before market / leverage / max_leverage / funding_path (and the strategy genes) existed still
+    resumes: its fingerprint is the hash of the config without those keys, as it was computed then."""
+    import hashlib
+    import json
+
+    for cfg in (load_config(None), load_config(ROOT / "configs" / "constrained.yaml")):
+        old = {k: v for k, v in cfg.to_dict().items() if k not in ("parallel", "run")}
+        for key in ("market", "leverage", "max_leverage"):
+            del old["portfolio"][key]
+        del old["data"]["funding_path"]
+        for key in ("genes", "gene_mutation_prob", "gene_sigma"):
+            del old["evolution"][key]
+        assert cfg.sha256() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()
+    perp = load_config(None, ["portfolio.market=perp", "portfolio.fees=0.0005"])
+    assert perp.sha256() != load_config(None).sha256()
+    assert load_config(None, ["data.funding_path=false"]).sha256() != load_config(None).sha256()

@@ -8,6 +8,8 @@ import pytest
 
 from genetic_sizer.data import (
     Prices,
+    align_funding,
+    funding_path_for,
     infer_periods_per_year,
     load,
     load_csv,
@@ -599,3 +601,110 @@ def test_semicolon_separated_csv_is_named(tmp_path):
     (tmp_path / "eu.csv").write_text("Date;AAPL;MSFT\n2024-01-02;1,5;2\n2024-01-03;1,6;2\n2024-01-04;1,7;2\n")
     with pytest.raises(DataError, match=r"eu\.csv: expected a time column .*separated by semicolons"):
         load_csv(tmp_path / "eu.csv")
+
+
+# ------------------------------------------------------------------ funding rates
+def _hourly(n=10, start="2025-01-01 00:00", freq="h", coins=("BTC", "ETH")):
+    idx = pd.date_range(start, periods=n, freq=freq, tz="UTC")
+    close = np.column_stack([np.linspace(100, 110, n) * (k + 1) for k in range(len(coins))])
+    return Prices(close, idx, coins, source="hl-test")
+
+
+def _rates(rows):
+    """Long-form funding rows (time, coin, funding_rate), as data fetch saves them."""
+    return pd.DataFrame(rows, columns=["time", "coin", "funding_rate"])
+
+
+def test_a_rate_paid_at_h_belongs_to_the_bar_whose_close_is_at_h():
+    prices = _hourly()  # hourly candles labelled by their open time: bar 3 is 03:00-04:00
+    ts = pd.Timestamp
+    rates = _rates(
+        [
+            (ts("2025-01-01 04:00:00.123", tz="UTC"), "BTC", 1e-4),  # stamped 123 ms after 04:00: bar 3
+            (ts("2025-01-01 05:00", tz="UTC"), "ETH", -2e-4),  # bar 4
+            (ts("2025-01-01 00:00:00.4", tz="UTC"), "BTC", 9.0),  # before bar 0's close: the hour before the data
+            (ts("2025-01-01 01:00", tz="UTC"), "BTC", 3e-5),  # bar 0: held by nobody, never charged
+            (ts("2025-01-01 11:00", tz="UTC"), "BTC", 7.0),  # after the last close (10:00-11:00 is not a bar)
+            (ts("2025-01-01 10:00", tz="UTC"), "DOGE", 5.0),  # not in the prices
+        ]
+    )
+    funding, note = align_funding(rates, prices)
+    expected = np.zeros((10, 2))
+    expected[3, 0], expected[4, 1], expected[0, 0] = 1e-4, -2e-4, 3e-5
+    np.testing.assert_array_equal(funding, expected)
+    assert "BTC 2, ETH 1 hours with a rate" in note
+
+
+def test_coarser_bars_and_gaps_sum_their_hours():
+    four = _hourly(n=6, freq="4h")  # bars 00:00, 04:00, ... each closing 4 hours later
+    hours = pd.date_range("2025-01-01 01:00", periods=24, freq="h", tz="UTC") + pd.Timedelta(milliseconds=250)
+    rates = _rates([(t, "BTC", (k + 1) * 1e-6) for k, t in enumerate(hours)])
+    funding, _ = align_funding(rates, four)
+    # bar 0 (00:00-04:00) takes the rates paid at 01:00 .. 04:00 (k = 0..3), bar 1 those at 05:00 .. 08:00, ...
+    np.testing.assert_allclose(funding[:, 0], [sum(range(4 * j + 1, 4 * j + 5)) * 1e-6 for j in range(6)], rtol=1e-12)
+    idx = pd.DatetimeIndex([f"2025-01-01 {h:02d}:00" for h in (0, 1, 2, 6, 7, 8)], tz="UTC")  # 03:00-05:00 dropped
+    holes = Prices(_hourly(n=6).close, idx, ("BTC", "ETH"))
+    funding, _ = align_funding(rates, holes)
+    # the bar labelled 06:00 closes at 07:00 and takes every hour since the close of 02:00-03:00: the rates paid at
+    # 04:00 .. 07:00, which are 4e-6 .. 7e-6
+    assert funding[3, 0] == pytest.approx((4 + 5 + 6 + 7) * 1e-6, rel=1e-12)
+
+
+def test_funding_rate_errors_name_the_file_coin_and_time():
+    prices = _hourly()
+    ts = pd.Timestamp("2025-01-01 03:00", tz="UTC")
+    with pytest.raises(DataError, match="missing \\['funding_rate'\\]"):
+        align_funding(pd.DataFrame({"time": [ts], "coin": ["BTC"]}), prices, source="f.parquet")
+    twice = r"f\.parquet: two funding rates for 'BTC' in the hour of 2025-01-01T03:00:00\.5"
+    with pytest.raises(DataError, match=twice):
+        align_funding(
+            _rates([(ts, "BTC", 1e-5), (ts + pd.Timedelta("500ms"), "BTC", 1e-5)]), prices, source="f.parquet"
+        )
+    with pytest.raises(DataError, match="funding_rate of 'ETH' at 2025-01-01T03:00:00\\+00:00 is nan"):
+        align_funding(_rates([(ts, "ETH", np.nan)]), prices)
+
+
+def test_hyperliquid_prices_load_the_funding_saved_next_to_them(tmp_path):
+    from genetic_sizer.synthetic import perp_market
+
+    market = perp_market(("BTC", "ETH", "SOL"), hours=24 * 10, seed=3)
+    path, funding_file = market.write(tmp_path / "hl_1h.parquet")
+    assert funding_file == tmp_path / "hl_1h.funding.parquet" == funding_path_for(path)
+    prices = load("hyperliquid", path)
+    np.testing.assert_array_equal(prices.funding, market.prices.funding)
+    assert prices.funding[1:].std() > 0 and any(n.startswith("funding from") for n in prices.notes)
+    assert load("hyperliquid", path, funding_path=False).funding is None
+    window = load("hyperliquid", path, symbols=["SOL", "BTC"], start="2025-01-03")
+    rows = market.prices.index.get_indexer(window.index)
+    np.testing.assert_array_equal(window.funding, market.prices.funding[rows][:, [2, 0]])
+    csv = tmp_path / "rates.csv"
+    pd.read_parquet(funding_file).to_csv(csv, index=False)  # any source may name a funding file
+    np.testing.assert_array_equal(load("parquet", path, funding_path=csv).funding, prices.funding)
+    funding_file.unlink()
+    bare = load("hyperliquid", path)
+    assert bare.funding is None and any("no funding rates" in n for n in bare.notes)
+    with pytest.raises(DataError, match="no such funding file"):
+        load("hyperliquid", path, funding_path=funding_file)
+
+
+def test_funding_travels_with_every_window_and_changes_the_fingerprint():
+    prices = _hourly(n=12)
+    rates = np.arange(24, dtype=float).reshape(12, 2) * 1e-6
+    funded = prices.with_funding(rates)
+    np.testing.assert_array_equal(funded.bars(3, 9).funding, rates[3:9])
+    np.testing.assert_array_equal(funded.select(["ETH", "BTC"]).funding, rates[:, ::-1])
+    assert funded.sha256() != prices.sha256()
+    assert funded.with_funding(rates * 2).sha256() != funded.sha256()
+    assert funded.with_funding(None).sha256() == prices.sha256()
+    assert funded.provenance()["funding"] is True and prices.provenance()["funding"] is False
+    with pytest.raises(DataError, match="funding has shape"):
+        prices.with_funding(rates[:5])
+
+
+def test_synthetic_coarse_candles_sum_the_hourly_funding():
+    from genetic_sizer.synthetic import perp_market
+
+    hourly = perp_market(("BTC", "ETH"), hours=48, seed=1)
+    four = perp_market(("BTC", "ETH"), hours=48, seed=1, interval="4h")
+    np.testing.assert_array_equal(four.prices.close, hourly.prices.close[3::4])  # a 4h candle closes at its 4th hour
+    np.testing.assert_allclose(four.prices.funding[1:], hourly.prices.funding.reshape(12, 4, 2).sum(axis=1)[1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from genetic_sizer.exchange import (
     NETWORKS,
     TESTNET_API_URL,
     AccountState,
+    AssetContext,
     AssetMeta,
     Credentials,
     HyperliquidClient,
@@ -810,3 +812,107 @@ def test_a_malformed_lookup_after_a_lost_request_keeps_what_is_known(fake):
     assert not isinstance(err.value, RetryableExchangeError)
     assert err.value.unknown == [intent.cloid] and err.value.results == {}
     assert fake.orders_for(intent.cloid) == 1 and len(fake.order_requests) == 1
+
+
+# ---------------------------------------------------------------------------------------------- faults (service)
+def test_a_429_retry_after_is_waited_and_backoff_is_jittered(fake):
+    sleeps = []
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), max_retries=4, backoff=0.4, sleep=sleeps.append, rng=random.Random(3)
+    ) as c:
+        c.meta()
+        fake.fail_next(429, path="/info", body='{"code": 429, "msg": "rate limited"}', headers={"Retry-After": "3"})
+        fake.fail_next(429, path="/info", body="too many requests")  # plain text, no header
+        fake.fail_next(503, count=2, path="/info")
+        assert c.mids() == MIDS
+    # 1st wait: the Retry-After (3 s) beats the jittered 0.2-0.4 s; then 0.4-0.8 s and 0.8-1.6 s ... of backoff
+    assert sleeps[0] == 3.0
+    assert 0.4 <= sleeps[1] <= 0.8 and 0.8 <= sleeps[2] <= 1.6 and 1.6 <= sleeps[3] <= 3.2
+    again = []
+    with HyperliquidClient(fake.url, max_retries=4, backoff=0.4, sleep=again.append, rng=random.Random(3)) as c:
+        c.meta()
+        fake.fail_next(429, path="/info", body='{"code": 429, "msg": "rate limited"}', headers={"Retry-After": "3"})
+        fake.fail_next(429, path="/info", body="too many requests")
+        fake.fail_next(503, count=2, path="/info")
+        c.mids()
+    assert again == sleeps  # the jitter is reproducible from the rng
+
+
+def test_a_retry_after_given_as_a_date_and_on_the_error_that_gives_up(fake):
+    from email.utils import formatdate
+
+    sleeps = []
+    with HyperliquidClient(fake.url, max_retries=1, backoff=0.01, sleep=sleeps.append) as c:
+        c.meta()
+        when = formatdate(time.time() + 30, usegmt=True)
+        fake.fail_next(429, count=2, path="/info", body='{"code": 429, "msg": "x"}', headers={"Retry-After": when})
+        with pytest.raises(RetryableExchangeError, match="HTTP 429") as err:
+            c.mids()
+    assert 27 <= sleeps[0] <= 30
+    assert 27 <= err.value.retry_after <= 30  # the loop waits at least this long before trying the pass again
+
+
+def test_a_connection_dropped_after_the_exchange_processed_the_orders_does_not_duplicate(fake):
+    fake.refuse_duplicate_cloids = False
+    fake.drop_next()
+    intents = [_intent("BTC", True, 0.01), _intent("SOL", False, 2.0)]
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.5, max_retries=3, backoff=0.01, clock_tolerance=0.05
+    ) as c:
+        results = c.place_orders(intents)
+    assert [(r.status, r.filled_size) for r in results] == [("filled", 0.01), ("filled", 2.0)]
+    assert fake.order_requests[0].dropped and len(fake.order_requests) == 1
+    assert [fake.orders_for(i.cloid) for i in intents] == [1, 1] and fake.duplicate_cloids == 0
+
+
+def test_every_request_is_announced_with_its_expiry_before_it_leaves(fake):
+    announced = []
+    fake.fail_next(502)  # the first request is lost (not processed): looked up, then sent again
+    intent = _intent("ETH", True, 0.5)
+    with HyperliquidClient(
+        fake.url, credentials=_creds(), timeout=0.3, max_retries=3, backoff=0.01, clock_tolerance=0.05
+    ) as c:
+
+        def on_request(expires_ms, batch):
+            announced.append((expires_ms, [i.cloid for i in batch], len(fake.order_requests)))
+
+        (result,) = c.place_orders([intent], on_request=on_request)
+        assert c.last_expires_ms == announced[-1][0]
+    assert result.status == "filled" and len(announced) == 2
+    assert [a[1] for a in announced] == [[intent.cloid]] * 2
+    assert [a[2] for a in announced] == [0, 0]  # announced before the fake saw anything
+    assert fake.order_requests[0].expires_after == announced[1][0]
+
+
+def test_an_announcement_that_fails_stops_the_request(fake, client):
+    def refuse(expires_ms, batch):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        client.place_orders([_intent("BTC", True, 0.01)], on_request=refuse)
+    assert fake.exchange_requests == []
+
+
+def test_lookup_orders_reports_partial_fills_and_ignores_unknown_cloids(fake, client):
+    fake.partial_fill(0.4, coin="SOL")
+    sol, btc, ghost = _intent("SOL", True, 10.0), _intent("BTC", True, 0.01), _intent("ETH", True, 1.0)
+    placed = client.place_orders([sol, btc])
+    assert [(r.status, r.filled_size) for r in placed] == [("filled", 4.0), ("filled", 0.01)]
+    found = client.lookup_orders([sol, btc, ghost])
+    assert set(found) == {sol.cloid, btc.cloid}
+    assert (found[sol.cloid].status, found[sol.cloid].filled_size, found[sol.cloid].avg_px) == ("filled", 4.0, 150.0)
+    assert found[btc.cloid].filled_size == 0.01
+    assert fake.orders_by_cloid[sol.cloid].status == "canceled"  # the IOC's unfilled rest
+    assert client.lookup_orders([]) == {}
+
+
+def test_asset_contexts_give_mark_and_oracle_prices(fake, client):
+    fake.marks["BTC"] = 60_100.0
+    fake.oracles["ETH"] = 2_990.0
+    ctx = client.asset_contexts()
+    assert ctx["BTC"] == AssetContext("BTC", 60_100.0, 60_000.0, 60_000.0)
+    assert ctx["ETH"] == AssetContext("ETH", 3_000.0, 2_990.0, 3_000.0)
+    assert set(ctx) == {a["name"] for a in UNIVERSE}
+    fake.info_overrides["metaAndAssetCtxs"] = [{"universe": UNIVERSE}, [{"markPx": "1"}] * len(UNIVERSE)]
+    with pytest.raises(ExchangeError, match=r"metaAndAssetCtxs\.BTC\.oraclePx is missing"):
+        client.asset_contexts()

@@ -349,3 +349,65 @@ def test_metrics_input_errors():
         compute_metrics(np.array([[1.0], [np.nan]]), init_cash=1.0, periods_per_year=252)
     with pytest.raises(ConfigError, match="traded"):
         compute_metrics(np.ones((5, 2)), init_cash=1.0, periods_per_year=252, traded=[1.0])
+
+
+# ---- the perp account ---------------------------------------------------------------------------------
+def _rally_then_crash() -> Prices:
+    """RUN rises 1 % a bar for 60 hourly bars, then drops 9 % in one; CALM drifts up 0.01 % a bar."""
+    run = 100.0 * np.r_[1.01 ** np.arange(61), 1.01**60 * 0.91, 1.01**60 * 0.91 * 1.001 ** np.arange(1, 20)]
+    calm = 50.0 * 1.0001 ** np.arange(len(run)) * (1 + 0.002 * np.sin(np.arange(len(run))))
+    index = pd.date_range("2025-01-01", periods=len(run), freq="h", tz="UTC")
+    return Prices(np.column_stack([run, calm]), index, ("RUN", "CALM"), source="synthetic(rally, crash)")
+
+
+def test_a_liquidated_perp_account_is_the_worst_outcome_whatever_it_earned():
+    prices = _rally_then_crash()
+    w = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    ev = Evaluator(
+        prices, ("sharpe", "total_return", "turnover"), rebalance=1, market="perp", leverage=8, max_leverage=10
+    )
+    m = ev.metrics(w)
+    # 8x long RUN: +8 % a bar for 60 bars, then -72 %: equity 0.28 of its peak, under the 5 % maintenance margin
+    # of 7.3x its peak notional: liquidated with 27x its capital left, the best total return of the three
+    assert m["liquidated"].tolist() == [1.0, 0.0, 0.0] and m["wiped_out"].tolist() == [0.0, 0.0, 0.0]
+    assert m["total_return"][0] > 20 and m["total_return"][0] > m["total_return"][1:].max()
+    assert m["sharpe"][0] > m["sharpe"][1]
+    f = ev(w)
+    np.testing.assert_array_equal(f[0], ev.wiped_out_fitness)
+    np.testing.assert_array_equal(f[1:], np.column_stack([m[o][1:] for o in ev.objectives]))
+    assert ev.is_wiped_out(f).tolist() == [True, False, False]
+
+
+def test_perp_metrics_report_funding_fees_and_liquidation():
+    prices = make_prices(200, 3, seed=2, freq="h")
+    rates = np.random.default_rng(0).normal(5e-5, 5e-5, prices.close.shape)
+    w = np.array([[0.5, 0.3, 0.2], [-0.5, -0.3, 0.2]])
+    ev = Evaluator(prices.with_funding(rates), ("sharpe",), rebalance="D", fees=0.00045, market="perp", leverage=2)
+    bt = ev.backtest(w)
+    m = ev.metrics_of(bt)
+    np.testing.assert_array_equal(m["funding_paid"], bt.funding_paid)
+    np.testing.assert_array_equal(m["funding_received"], bt.funding_received)
+    np.testing.assert_array_equal(m["fees_paid"], bt.fees_paid)
+    assert m["liquidated"].tolist() == [0.0, 0.0]
+    # mostly positive rates: the long book pays more than it receives, the net-short one receives more
+    assert m["funding_paid"][0] > m["funding_received"][0] and m["funding_received"][1] > m["funding_paid"][1]
+    assert (m["fees_paid"] > 0).all()
+    spot = Evaluator(prices, ("sharpe",), rebalance="D").metrics(w[:1])
+    assert "funding_paid" not in spot and "liquidated" not in spot
+
+
+def test_a_perp_run_needs_funding_rates_unless_told_to_go_without():
+    from genetic_sizer.config import load_config
+
+    prices = make_prices(100, 3, freq="h")
+    cfg = load_config(None, ["portfolio.market=perp", "portfolio.leverage=2"])
+    with pytest.raises(ConfigError, match=r"data\.source 'default' carries none: set data\.funding_path"):
+        Evaluator.from_config(prices, cfg)
+    bare = load_config(None, ["portfolio.market=perp", "portfolio.leverage=2", "data.funding_path=false"])
+    assert Evaluator.from_config(prices, bare).account() == {"market": "perp", "leverage": 2.0, "max_leverage": None}
+    funded = Evaluator.from_config(prices.with_funding(np.zeros(prices.close.shape)), cfg)
+    assert funded.reference_engine == "reference" and Evaluator.from_config(prices, load_config(None)).account() == {}
+    with pytest.raises(ConfigError, match=r"leverage 12 is above the max_leverage of 'A00' \(10\)"):
+        Evaluator(prices, ("sharpe",), market="perp", leverage=12, max_leverage=10)
+    with pytest.raises(ConfigError, match="vectorbt issue #639"):
+        Evaluator(prices, ("sharpe",), market="perp", engine="vectorbt")

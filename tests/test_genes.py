@@ -35,7 +35,7 @@ def test_genes_config_is_normalized_and_stays_out_of_old_fingerprints():
 @pytest.mark.parametrize(
     ("genes", "message"),
     [
-        ("{leverage: [1, 3]}", r"evolution\.genes\.leverage: a leverage gene needs perpetual-futures portfolios"),
+        ("{leverage: [1, 3]}", r"evolution\.genes\.leverage: a leverage gene is not available yet: the perp account"),
         ("{drift: [0, 1]}", r"unknown gene evolution\.genes\.drift; genes are \['threshold', 'rebalance'\]"),
         ("{threshold: 0.05}", r"evolution\.genes\.threshold must be \[lo, hi\]"),
         ("{threshold: [-0.1, 0.2]}", r"evolution\.genes\.threshold lo must be a finite number >= 0, got -0\.1"),

@@ -4,25 +4,40 @@ journal, and a sizing pass that fails half-way (against the fake exchange, throu
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from genetic_sizer import champion as C
-from genetic_sizer.errors import ChampionError, ConfigError, ExchangeError, RetryableExchangeError, SizingError
-from genetic_sizer.exchange import Credentials, HyperliquidClient
+from genetic_sizer.errors import (
+    ChampionError,
+    ConfigError,
+    ExchangeError,
+    KillSwitchTripped,
+    PassRefused,
+    RetryableExchangeError,
+    SizingError,
+)
+from genetic_sizer.exchange import Credentials, HyperliquidClient, OrderIntent
+from genetic_sizer.guards import Guards, Limits, Period, order_cloid
+from genetic_sizer.journal import Journal, read_journal
 from genetic_sizer.live import (
     EXIT_BAD_INPUT,
     EXIT_EXCHANGE_ERROR,
+    EXIT_KILLED,
     EXIT_OK,
+    LiveConfig,
     LoopResult,
+    Trader,
     append_journal,
+    exit_code_for,
+    live_status,
     parse_period,
     resolve_account,
-    run_every,
     size_once,
 )
 from genetic_sizer.sizer import SizerSettings
-from tests.fake_hyperliquid import FakeHyperliquid
+from tests.fake_hyperliquid import IOC_NO_MATCH_ERROR, FakeHyperliquid
 from tests.test_live_cli import write_champion
 
 KEY_A = "0x" + "22" * 32  # throwaway test keys, never real ones
@@ -91,74 +106,6 @@ def test_parse_period_rejects(text):
         parse_period(text)
 
 
-def test_run_every_survives_temporary_errors_and_stops_on_ctrl_c(tmp_path):
-    calls, sleeps, lines = [], [], []
-    journal = tmp_path / "j.jsonl"
-
-    def once(k):
-        calls.append(k)
-        if k == 1:
-            raise RetryableExchangeError("timeout")
-        if k == 3:
-            raise KeyboardInterrupt
-
-    outcome = run_every(60.0, once, report=lines.append, sleep=sleeps.append, journal=journal)
-    assert calls == [0, 1, 2, 3]
-    assert outcome == LoopResult(passes=3, exit_code=EXIT_OK)
-    # the schedule is anchored at the start (no drift): with a clock that does not move, waits grow by a period
-    assert sleeps == pytest.approx([60, 120, 180], abs=1.0)
-    assert "pass 1: RetryableExchangeError: timeout; trying again next period" in lines
-    assert lines[-1] == "stopped after 3 passes"
-    (record,) = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert {k: record[k] for k in ("event", "pass", "error_type", "error", "exit_code")} == {
-        "event": "retry",
-        "pass": 1,
-        "error_type": "RetryableExchangeError",
-        "error": "timeout",
-        "exit_code": None,
-    }
-    assert run_every(1.0, lambda k: None, sleep=lambda s: None, max_passes=2) == LoopResult(2, EXIT_OK)
-
-
-@pytest.mark.parametrize(
-    ("error", "code"),
-    [
-        (ExchangeError("the exchange refused the order request: Invalid signature."), EXIT_EXCHANGE_ERROR),
-        (ExchangeError("unknown coin 'XRP': not in the exchange's universe"), EXIT_EXCHANGE_ERROR),
-        (SizingError("the champion holds 'OLD', which is delisted"), EXIT_BAD_INPUT),
-        (ChampionError("champion.json: weights do not sum to 1"), EXIT_BAD_INPUT),
-    ],
-)
-def test_permanent_errors_stop_the_loop_with_a_journal_record(tmp_path, error, code):
-    calls, lines = [], []
-    journal = tmp_path / "j.jsonl"
-
-    def once(k):
-        calls.append(k)
-        if k == 2:
-            raise error
-
-    outcome = run_every(0.01, once, report=lines.append, sleep=lambda s: None, max_passes=10, journal=journal)
-    assert calls == [0, 1, 2]  # not retried
-    assert outcome == LoopResult(3, code, f"{type(error).__name__}: {error}")
-    assert lines == [f"pass 2: {type(error).__name__}: {error}; stopping (exit code {code})"]
-    (record,) = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert (record["event"], record["pass"], record["error"], record["exit_code"]) == ("stopped", 2, str(error), code)
-
-
-def test_a_bug_in_a_pass_is_journaled_and_raised(tmp_path):
-    journal = tmp_path / "j.jsonl"
-
-    def once(k):
-        raise ZeroDivisionError("oops")
-
-    with pytest.raises(ZeroDivisionError):
-        run_every(1.0, once, sleep=lambda s: None, journal=journal)
-    assert json.loads(journal.read_text())["error_type"] == "ZeroDivisionError"
-    with pytest.raises(ConfigError, match="max_passes"):
-        run_every(1.0, once, max_passes=0)
-
-
 def test_journal_takes_plans_with_unpriced_coins(tmp_path):
     """A position in a coin the exchange no longer lists has no mid (NaN): the journal records null."""
     from genetic_sizer.sizer import AssetInfo, plan_orders
@@ -203,12 +150,23 @@ def test_a_pass_that_fails_half_way_journals_every_accepted_order(tmp_path):
         assert fake.position("BTC") == 0.08333 and len(fake.orders) == 1  # 5,000 / 60,000, once
     partial = err.value.size_result
     assert [(r.coin, r.status, r.filled_size, r.oid) for r in partial.results] == [("BTC", "filled", 0.08333, btc.oid)]
-    (record,) = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert record["executed"] is True
-    assert [(r["coin"], r["status"], r["filled_size"]) for r in record["results"]] == [("BTC", "filled", 0.08333)]
-    assert record["error"].startswith("RetryableExchangeError: placing 2 orders")
-    assert record["errors"] == [record["error"]] and record["unknown"] == []
-    assert record["drift"]["BTC"]["position"] == 0.08333 and record["drift"]["SOL"]["position"] == 0.0
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    events = [r["event"] for r in records]
+    # each request's expiry is journaled before it leaves (the first and every resend), then the outcome
+    assert events[:3] == ["equity", "plan", "send"] and events[-2:] == ["result", "pass_end"]
+    assert len(events) >= 6 and set(events[3:-2]) == {"request"}
+    send, result, end = records[2], records[-2], records[-1]
+    assert [o["coin"] for o in send["orders"]] == ["BTC", "SOL"]
+    # BTC executed (found by its cloid after the lost answer); SOL never executed: both settled, nothing unknown
+    assert [(r["coin"], r["status"], r["filled_size"]) for r in result["results"]] == [
+        ("BTC", "filled", 0.08333),
+        ("SOL", "not_executed", 0.0),
+    ]
+    assert result["unknown"] == [] and result["error"].startswith("RetryableExchangeError: placing 2 orders")
+    assert end["executed"] is True and end["status"] == "failed" and end["error"] == result["error"]
+    assert end["errors"] == [end["error"]] and end["unknown"] == []
+    assert end["drift"]["BTC"]["position"] == 0.08333 and end["drift"]["SOL"]["position"] == 0.0
+    assert read_journal(journal).unresolved() == []
     _assert_no_key(journal.read_text())
 
 
@@ -221,3 +179,407 @@ def test_size_once_refuses_to_trade_an_account_other_than_the_clients(tmp_path):
             with pytest.raises(ConfigError, match=f"address {OTHER} is not the account this client trades"):
                 size_once(client, champ, SizerSettings(), address=OTHER, network="test", execute=True)
         assert fake.exchange_requests == [] and fake.info_requests == []
+
+
+# ---- the trader: policy, loop, rounds, guards, kill switch ------------------------------------------------
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (RetryableExchangeError("timeout"), None),
+        (PassRefused("mid 3% from the mark"), None),
+        (KillSwitchTripped("drawdown 25%"), EXIT_KILLED),
+        (ExchangeError("the exchange refused the order request: Invalid signature."), EXIT_EXCHANGE_ERROR),
+        (ExchangeError("unknown coin 'XRP': not in the exchange's universe"), EXIT_EXCHANGE_ERROR),
+        (SizingError("the champion holds 'OLD', which is delisted"), EXIT_BAD_INPUT),
+        (ChampionError("champion.json: weights do not sum to 1"), EXIT_BAD_INPUT),
+        (ConfigError("this machine's clock is 30 s ahead"), EXIT_BAD_INPUT),
+    ],
+)
+def test_which_errors_stop_the_loop_and_with_which_code(error, code):
+    assert exit_code_for(error) == code
+
+
+def test_a_bug_is_not_classified():
+    with pytest.raises(ZeroDivisionError):
+        exit_code_for(ZeroDivisionError("oops"))
+
+
+class Clock:
+    """A virtual clock for the trader's periods and waits (the exchange client keeps real time)."""
+
+    def __init__(self, t: float):
+        self.t = t
+        self.sleeps: list[float] = []
+        self.on_sleep = None
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(self)
+
+
+WEIGHTS = {"BTC": 0.5, "ETH": 0.3, "SOL": 0.2}
+TARGETS = {"BTC": 0.08333, "ETH": 1.0, "SOL": 13.33}  # 10,000 USD at 60,000 / 3,000 / 150, rounded toward zero
+
+
+@pytest.fixture
+def fake():
+    with FakeHyperliquid(account_address=A, account_value=10_000.0) as server:
+        server.refuse_duplicate_cloids = False
+        yield server
+
+
+def _client(fake, **kw):
+    options = {"timeout": 1.0, "max_retries": 1, "backoff": 0.01, "clock_tolerance": 0.05, **kw}
+    return HyperliquidClient(fake.url, credentials=Credentials(_wallet(KEY_A), A), **options)
+
+
+def _trader(client, tmp_path, journal=None, *, weights=WEIGHTS, clock=None, settings=None, lines=None, **config):
+    champ = C.load(write_champion(tmp_path / "c.json", weights))
+    options = {"execute": True, "period": Period.parse("1h"), "round_pause": 0.0, **config}
+    return Trader(
+        client,
+        champ,
+        settings or SizerSettings(),
+        address=A,
+        network="test",
+        config=LiveConfig(**options),
+        journal=journal,
+        report=(lines.append if lines is not None else lambda s: None),
+        clock=clock or time.time,
+        sleep=clock.sleep if clock is not None else time.sleep,
+    )
+
+
+def _events(path, *events):
+    return [r for r in read_journal(path).records if not events or r["event"] in events]
+
+
+def test_a_failing_pass_is_retried_within_its_period_with_backoff_then_the_period_is_skipped(fake, tmp_path):
+    """Every read fails: the pass is tried again after 1, 2, 4 ... s (jittered within [d/2, d]) until the next try
+    would fall after the period's end; the period is journaled as skipped and the next period trades."""
+    period = Period.parse("60s")
+    start = (period.index(time.time()) + 1) * 60.0
+    clock = Clock(start + 5.0)
+    fake.fail_next(503, count=10_000, path="/info")
+    clock.on_sleep = lambda c: fake._faults.clear() if c.t >= start + 60 else None
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake, max_retries=0, sleep=lambda s: None) as client:
+        trader = _trader(client, tmp_path, journal, clock=clock, period=period, guards=Guards(max_data_age=1e6))
+        outcome = trader.run_loop(max_passes=2)
+    journal.close()
+    assert outcome == LoopResult(2, EXIT_OK)
+    errors = _events(tmp_path / "j.jsonl", "error")
+    waits = [e["retry_in"] for e in errors]
+    assert len(waits) >= 4
+    for n, wait in enumerate(waits):
+        assert 2**n / 2 <= wait <= 2**n  # exponential backoff with jitter
+    assert 5.0 + sum(waits) < 60.0
+    (skipped,) = _events(tmp_path / "j.jsonl", "skipped")
+    assert skipped["period"] == period.label(period.index(start)) and skipped["tries"] == len(waits) + 1
+    ends = _events(tmp_path / "j.jsonl", "pass_end")
+    assert ends[-1]["status"] == "complete" and ends[-1]["period"] == period.label(period.index(start) + 1)
+    assert {c: fake.position(c) for c in TARGETS} == TARGETS
+
+
+def test_a_retry_after_is_honoured_between_tries(fake, tmp_path):
+    period = Period.parse("60s")
+    clock = Clock((period.index(time.time()) + 1) * 60.0 + 1.0)
+    fake.fail_next(429, path="/info", body='{"code": 429, "msg": "slow down"}', headers={"Retry-After": "7"})
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake, max_retries=0, sleep=lambda s: None) as client:
+        trader = _trader(client, tmp_path, journal, clock=clock, period=period, guards=Guards(max_data_age=1e6))
+        assert trader.run_loop(max_passes=1) == LoopResult(1, EXIT_OK)
+    journal.close()
+    (error,) = _events(tmp_path / "j.jsonl", "error")
+    assert error["retry_in"] == 7.0 and "HTTP 429" in error["error"]
+    assert _events(tmp_path / "j.jsonl", "pass_end")[-1]["status"] == "complete"
+
+
+def test_ctrl_c_between_passes_ends_the_loop_normally(fake, tmp_path):
+    clock = Clock(time.time())
+
+    def interrupt(c):
+        raise KeyboardInterrupt
+
+    clock.on_sleep = interrupt
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        assert _trader(client, tmp_path, journal, clock=clock).run_loop() == LoopResult(1, EXIT_OK)
+    journal.close()
+    stop = _events(tmp_path / "j.jsonl")[-1]
+    assert (stop["event"], stop["reason"], stop["exit_code"]) == ("stop", "interrupted", 0)
+
+
+def test_a_bug_in_a_pass_is_journaled_and_raised(fake, tmp_path, monkeypatch):
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        monkeypatch.setattr(client, "meta", lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            _trader(client, tmp_path, journal).run_loop(max_passes=1)
+    journal.close()
+    stop = _events(tmp_path / "j.jsonl")[-1]
+    assert (stop["event"], stop["reason"], stop["error_type"]) == ("stop", "bug", "ZeroDivisionError")
+    with pytest.raises(ConfigError, match="max_passes"):
+        _trader(client, tmp_path).run_loop(max_passes=0)
+
+
+def test_a_partial_fill_is_recorded_and_its_remainder_traded_in_a_second_round(fake, tmp_path):
+    fake.partial_fill(0.5, coin="BTC")  # BTC fills 0.04166 of 0.08333
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, journal, pass_retries=1)
+        index = trader.config.period.index(time.time())
+        result = trader.run_pass(index)
+    journal.close()
+    assert result.status == "complete" and result.rounds == 2
+    assert [(r.coin, r.filled_size, result.partial(r)) for r in result.results] == [
+        ("BTC", 0.04166, True),
+        ("ETH", 1.0, False),
+        ("SOL", 13.33, False),
+        ("BTC", 0.04167, False),  # the remainder, sized from the position read again
+    ]
+    assert {c: fake.position(c) for c in TARGETS} == TARGETS
+    first, second = _events(tmp_path / "j.jsonl", "result")
+    assert first["results"][0]["partial"] is True and first["results"][0]["size"] == 0.08333
+    assert (second["attempt"], second["results"][0]["coin"]) == (1, "BTC")
+    pid = result.pass_id
+    assert second["results"][0]["cloid"] == order_cloid(A, pid, "BTC", "increase", 1)
+    assert first["results"][0]["cloid"] == order_cloid(A, pid, "BTC", "increase", 0)
+    assert "round 1: BTC filled 0.04166 of 0.08333" in result.notes
+
+
+def test_without_retries_a_partial_fill_leaves_a_reported_drift_that_the_next_pass_trades(fake, tmp_path):
+    fake.partial_fill(0.5, coin="BTC")
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, journal, pass_retries=0)
+        index = trader.config.period.index(time.time())
+        first = trader.run_pass(index)
+        assert first.status == "partial"
+        assert first.drift["BTC"]["position"] == 0.04166
+        assert first.drift["BTC"]["drift_usd"] == pytest.approx(0.04167 * 60_000)
+        second = trader.run_pass(index + 1)
+    journal.close()
+    assert second.status == "complete"
+    assert [(r.coin, r.filled_size) for r in second.results] == [("BTC", 0.04167)]
+    assert {c: fake.position(c) for c in TARGETS} == TARGETS
+    ends = _events(tmp_path / "j.jsonl", "pass_end")
+    assert [(e["status"], e["partial_fills"]) for e in ends] == [("partial", 1), ("complete", 0)]
+
+
+def test_a_mid_that_moves_between_plan_and_send_makes_the_pass_plan_again(fake, tmp_path):
+    fake.jump_mids({"BTC": 1.05}, after="metaAndAssetCtxs")  # after the plan's reads: +5%, beyond the 2% guard
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, journal, pass_retries=1)
+        result = trader.run_pass(trader.config.period.index(time.time()))
+    journal.close()
+    assert result.status == "complete" and result.rounds == 2
+    assert result.notes[0].startswith("round 1: mids moved more than 2.00% since the plan (BTC 60000 -> 63000.0)")
+    (send,) = _events(tmp_path / "j.jsonl", "send")  # nothing went out on the stale plan
+    btc = next(o for o in send["orders"] if o["coin"] == "BTC")
+    assert (btc["mid"], btc["limit_px"], btc["size"]) == (63_000.0, 63_630.0, 0.07936)  # 5,000 / 63,000
+    assert fake.position("BTC") == 0.07936
+
+
+def test_a_mid_that_jumps_after_the_last_read_leaves_an_unmatched_ioc_that_the_next_round_retries(fake, tmp_path):
+    fake.jump_mids({"BTC": 1.03}, skip=1)  # after the check just before sending: the IOC's limit is 1% away
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, journal, pass_retries=1)
+        result = trader.run_pass(trader.config.period.index(time.time()))
+    journal.close()
+    btc = [r for r in result.results if r.coin == "BTC"]
+    assert [r.status for r in btc] == ["rejected", "filled"]
+    assert btc[0].error == IOC_NO_MATCH_ERROR.format(asset=0)
+    assert result.status == "complete" and result.rejected == []  # not a rejection that needs a human
+    assert fake.position("BTC") == 0.0809  # 5,000 / 61,800 = 0.080906...
+
+
+@pytest.mark.parametrize("problem", ["mark", "oracle", "stale", "gross"])
+def test_guards_refuse_a_pass_on_stale_or_inconsistent_data(fake, tmp_path, monkeypatch, problem):
+    if problem == "mark":
+        fake.marks["ETH"] = 2_900.0  # the mid 3,000 is 3.45% above it
+        reason = "ETH: mid 3000 is 3.45% from the mark price 2900 (limit 2.00%)"
+    elif problem == "oracle":
+        fake.oracles["SOL"] = 160.0
+        reason = "SOL: mid 150 is 6.25% from the oracle price 160 (limit 2.00%)"
+    elif problem == "stale":
+        fake.info_overrides["clearinghouseState"] = {
+            "assetPositions": [],
+            "marginSummary": {"accountValue": "10000.0"},
+            "withdrawable": "10000.0",
+            "time": int((time.time() - 60) * 1000),
+        }
+        reason = "account data is 60."
+    else:  # a sizer that oversized (simulated): the plan's targets are worth twice the equity
+        import genetic_sizer.live as live
+        from genetic_sizer.sizer import Plan
+        from genetic_sizer.sizer import plan_orders as real
+
+        def oversized(weights, account_value, *args, **kwargs):
+            plan = real(weights, account_value, *args, **kwargs)
+            return Plan(account_value / 2, plan.leverage, plan.coins, plan.orders)
+
+        monkeypatch.setattr(live, "plan_orders", oversized)
+        reason = "exceeds leverage x equity $5,000.00 by more than rounding"
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, journal)
+        with pytest.raises(PassRefused, match=reason.replace("$", r"\$").replace("(", r"\(").replace(")", r"\)")):
+            trader.run_pass(trader.config.period.index(time.time()))
+    journal.close()
+    assert fake.exchange_requests == []
+    (plan,) = _events(tmp_path / "j.jsonl", "plan")
+    (end,) = _events(tmp_path / "j.jsonl", "pass_end")
+    assert reason in plan["refused"] and end["status"] == "refused" and reason in end["error"]
+
+
+def test_an_order_the_exchange_knows_but_the_journal_does_not_is_never_sent_again(fake, tmp_path):
+    """A pass ends partial; the journal is then lost (a new one). The next run in the same period would send the
+    remainder under an attempt-0 cloid the exchange already knows: the lookup before sending finds it, the
+    remainder goes out under the first unused attempt, and no cloid is sent twice."""
+    fake.partial_fill(0.5, coin="BTC")
+    with _client(fake) as client:
+        first = _trader(client, tmp_path, Journal(tmp_path / "a.jsonl"), pass_retries=0)
+        index = first.config.period.index(time.time())
+        assert first.run_pass(index).status == "partial"
+        first.journal.close()
+        journal = Journal(tmp_path / "b.jsonl")
+        lines = []
+        second = _trader(client, tmp_path, journal, pass_retries=0, lines=lines)
+        result = second.run_pass(index)
+        journal.close()
+    assert result.status == "complete"
+    assert {c: fake.position(c) for c in TARGETS} == TARGETS
+    before = {o["cloid"] for r in _events(tmp_path / "a.jsonl", "send") for o in r["orders"]}
+    after = [o["cloid"] for r in _events(tmp_path / "b.jsonl", "send") for o in r["orders"]]
+    assert after == [order_cloid(A, result.pass_id, "BTC", "increase", 1)] and not before & set(after)
+    assert all(fake.orders_for(c) == 1 for c in before | set(after)) and fake.duplicate_cloids == 0
+    (probe,) = [r for r in _events(tmp_path / "b.jsonl", "result") if r["source"] == "probe"]
+    assert probe["attempt"] == 0 and probe["results"][0]["filled_size"] == 0.04166
+    assert "not sent again (next attempt 1)" in lines[0]
+
+
+def test_a_restart_waits_for_the_in_flight_request_then_settles_it_from_the_exchange(fake, tmp_path):
+    """A journal left by a killed process: orders sent, their request's expiry journaled, no result. The exchange
+    did execute them. The next pass waits until that request has expired, finds the fills by cloid, journals
+    them, and sends nothing: the account is already on target."""
+    champ = C.load(write_champion(tmp_path / "c.json", WEIGHTS))
+    path = tmp_path / "j.jsonl"
+    sleeps = []
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, Journal(path))
+        index = trader.config.period.index(time.time())
+        trader.journal.close()
+        from genetic_sizer.guards import champion_id, pass_id
+
+        pid = pass_id(champion_id(champ.assets, champ.weights), trader.config.period, index)
+        intents = [
+            OrderIntent(c, True, s, px, cloid=order_cloid(A, pid, c, "increase", 0))
+            for c, s, px in (("BTC", 0.08333, 60_600.0), ("ETH", 1.0, 3_030.0), ("SOL", 13.33, 151.5))
+        ]
+        client.place_orders(intents)  # what the killed process's request did
+        expiry = int((time.time() + 1.5) * 1000)
+        with Journal(path) as j:
+            orders = [{"coin": i.coin, "leg": "increase", "side": "buy", "size": i.size, "limit_px": i.limit_px,
+                       "reduce_only": False, "cloid": i.cloid} for i in intents]  # fmt: skip
+            j.append({"event": "send", "pass": pid, "attempt": 0, "orders": orders})
+            j.append({"event": "request", "pass": pid, "attempt": 0, "expires_after_ms": expiry,
+                      "cloids": [i.cloid for i in intents]})  # fmt: skip
+        journal = Journal(path)
+        restarted = _trader(client, tmp_path, journal)
+        restarted.sleep = sleeps.append
+        result = restarted.run_pass(index)
+        journal.close()
+    assert 1.3 < sleeps[0] <= 1.55  # until the expiry + the clock tolerance (0.05 s)
+    assert result.status == "complete" and result.resumed and result.results == []
+    assert len(fake.order_requests) == 1  # nothing sent again
+    (settled,) = [r for r in _events(path, "result") if r["source"] == "lookup"]
+    assert [(e["coin"], e["status"], e["filled_size"]) for e in settled["results"]] == [
+        ("BTC", "filled", 0.08333),
+        ("ETH", "filled", 1.0),
+        ("SOL", "filled", 13.33),
+    ]
+    assert read_journal(path).unresolved() == []
+
+
+def test_the_kill_switch_uses_the_journaled_high_water_mark_and_flattens(fake, tmp_path):
+    fake.set_position("BTC", 0.1)
+    fake.set_position("SOL", -20.0)
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:  # an earlier run saw 12,500
+        j.append({"event": "equity", "account_value": 12_500.0})
+    journal = Journal(path)
+    with _client(fake) as client:
+        trader = _trader(client, tmp_path, journal, limits=Limits(max_drawdown=0.2), flatten_on_stop=True)
+        with pytest.raises(KillSwitchTripped, match=r"drawdown 20\.00% from the equity high-water mark \$12,500\.00"):
+            trader.run_pass(trader.config.period.index(time.time()))
+    journal.close()
+    assert fake.position("BTC") == 0.0 and fake.position("SOL") == 0.0
+    (kill,) = _events(path, "kill")
+    assert kill["flatten"] is True
+    sends = _events(path, "send")
+    assert [(o["coin"], o["side"], o["size"], o["reduce_only"]) for s in sends for o in s["orders"]] == [
+        ("BTC", "sell", 0.1, True),
+        ("SOL", "buy", 20.0, True),
+    ]
+    assert all(s["pass"].endswith("/flatten") for s in sends)
+    ends = _events(path, "pass_end")
+    assert [(e["pass"].endswith("/flatten"), e["status"]) for e in ends] == [(True, "complete"), (False, "killed")]
+
+
+def test_live_status_from_the_journal_alone(tmp_path):
+    path = tmp_path / "j.jsonl"
+    t0 = 1_750_000_000.0
+    with Journal(path) as j:
+        j.append({"event": "start", "ts": t0, "address": A, "network": "testnet", "period": "1h",
+                  "champion": {"path": str(tmp_path / "missing.json")}})  # fmt: skip
+        for k, value in enumerate([10_000.0, 10_400.0, 9_880.0]):
+            j.append({"event": "equity", "ts": t0 + 3600 * k, "pass": f"p{k}", "account_value": value})
+            j.append({"event": "pass_end", "ts": t0 + 3600 * k + 1, "pass": f"p{k}", "period": f"1h@{k}",
+                      "status": "complete", "orders_sent": k, "orders_filled": k, "partial_fills": 0,
+                      "drift": {"BTC": {"target": 0.1, "position": 0.1, "drift_usd": 0.0}}})  # fmt: skip
+        j.append({"event": "send", "pass": "p3", "attempt": 0, "orders": [{"coin": "ETH", "cloid": "0x" + "e" * 32}]})
+    report = live_status(path)
+    assert report["account"] == A and report["passes"] == 3
+    assert report["last_pass"]["period"] == "1h@2" and report["last_pass"]["status"] == "complete"
+    assert report["interrupted"] == ["p3"] and report["unresolved"][0]["coin"] == "ETH"
+    eq = report["equity"]
+    assert (eq["first"], eq["latest"], eq["high_water"]) == (10_000.0, 9_880.0, 10_400.0)
+    assert eq["pnl"] == pytest.approx(-120.0) and eq["pnl_pct"] == pytest.approx(-0.012)
+    assert eq["drawdown"] == pytest.approx(1 - 9_880 / 10_400)
+    assert report["drift_source"] == "journal" and report["drift"]["BTC"]["drift_usd"] == 0.0
+    assert report["expectation"]["max_drawdown"]["realized"] == pytest.approx(9_880 / 10_400 - 1)
+    assert report["expectation"]["sharpe"]["backtest"] is None  # no champion file to compare with
+
+
+def test_a_journal_belongs_to_one_account_and_network(fake, tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:
+        j.append({"event": "start", "address": OTHER, "network": "test"})
+    with Journal(path) as journal, _client(fake) as client:
+        with pytest.raises(ConfigError, match=f"records account {OTHER}, not {A}: use one journal per account"):
+            _trader(client, tmp_path, journal).run_once()
+    path.unlink()
+    with Journal(path) as j:
+        j.append({"event": "start", "address": A, "network": "mainnet"})
+    with Journal(path) as journal, _client(fake) as client:
+        with pytest.raises(ConfigError, match="records network 'mainnet', not 'test'"):
+            _trader(client, tmp_path, journal).run_loop(max_passes=1)
+    assert fake.exchange_requests == []
+
+
+def test_the_live_plan_enforces_the_champions_recorded_constraints(fake, tmp_path):
+    """The champion file's constraints reach the sizer on the live path: weights that break them (here the
+    recorded max_assets is tightened after loading) refuse the pass as bad input; nothing is sent."""
+    trader = _trader(_client(fake), tmp_path, Journal(tmp_path / "j.jsonl"))
+    trader.champion.portfolio["max_assets"] = 2  # the three weights now break the record
+    result = trader.run_once()
+    assert result.exit_code == EXIT_BAD_INPUT and "constraints" in str(result.error)
+    assert fake.exchange_requests == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,7 +70,8 @@ def write_champion(path, weights: dict, direction="longonly", strategy=None):
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the default journal (size-journal.jsonl) lands here
     monkeypatch.delenv("HL_SECRET_KEY", raising=False)
     monkeypatch.delenv("HL_ACCOUNT_ADDRESS", raising=False)
     with FakeHyperliquid(
@@ -107,13 +109,24 @@ def test_execute_fresh_account_then_journal(fake, tmp_path, capsys, monkeypatch)
     assert fake.position("BTC") == 0.08333 and fake.position("ETH") == 1.0 and fake.position("SOL") == 13.33
     assert all(r.signer.lower() == AGENT.lower() for r in fake.exchange_requests)
     assert "result BTC: filled 0.08333" in out and "drift SOL: position 13.33 vs target 13.33" in out
-    record = json.loads(journal.read_text().splitlines()[0])
-    assert record["executed"] is True and len(record["results"]) == 3
+    records = _journal(journal)
+    (result,) = [r for r in records if r["event"] == "result"]
+    assert [(r["coin"], r["status"], r["filled_size"]) for r in result["results"]] == [
+        ("BTC", "filled", 0.08333),
+        ("ETH", "filled", 1.0),
+        ("SOL", "filled", 13.33),
+    ]
+    (end,) = [r for r in records if r["event"] == "pass_end"]
+    assert end["status"] == "complete" and end["executed"] is True
     for text in (out, err, journal.read_text()):
         assert AGENT_KEY[2:] not in text  # the key is in no output and no file
-    # a second pass finds everything on target and sends nothing new
+    # a second pass in the same period: the pass is complete, nothing is read or sent again
     sent = len(fake.exchange_requests)
-    assert _size(fake, champ, "--execute") == 0
+    assert _size(fake, champ, "--execute", "--journal", str(journal)) == 0
+    assert len(fake.exchange_requests) == sent
+    assert "completed at" in capsys.readouterr().out
+    # without that memory (a new journal), the pass is planned afresh from the positions: already on target
+    assert _size(fake, champ, "--execute", "--journal", str(tmp_path / "other.jsonl")) == 0
     assert len(fake.exchange_requests) == sent
     assert "already on target" in capsys.readouterr().out
 
@@ -160,13 +173,13 @@ def test_rejected_order_whole_request_error_and_timeout_without_duplicates(fake,
 
     fake.reject_coins.clear()
     fake.exchange_error = "User or API Wallet does not exist."
-    assert _size(fake, champ, "--execute") == 2
+    assert _size(fake, champ, "--execute") == 5  # a permanent exchange error, as in the loop
     assert "User or API Wallet does not exist" in capsys.readouterr().err
     fake.exchange_error = None
 
     fake.timeout_next_exchange(delay=3.0)  # processed by the exchange, but the answer comes too late
     sent = len(fake.exchange_requests)
-    assert _size(fake, champ, "--execute", "--timeout", "1") == 0
+    assert _size(fake, champ, "--execute", "--timeout", "1", "--clock-tolerance", "0.2") == 0
     assert fake.exchange_requests[sent].delayed  # the client timed out on this one...
     assert fake.position("SOL") == 33.33  # ...yet SOL (5,000 / 150) was bought exactly once
     assert fake.duplicate_cloids == 0
@@ -286,18 +299,21 @@ def test_a_failure_after_accepted_orders_journals_and_prints_them(fake, tmp_path
     monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
     journal = tmp_path / "journal.jsonl"
-    assert _size(fake, champ, "--execute", "--journal", str(journal)) == 2
+    assert _size(fake, champ, "--execute", "--journal", str(journal)) == 5  # a permanent exchange error
     out, err = capsys.readouterr()
     assert "result DOGE: filled 1000" in out and "pass FAILED: ExchangeError" in out
     assert "Too many requests" in err
     assert fake.position("DOGE") == 0.0 and fake.position("BTC") == 0.0
-    (record,) = _journal(journal)
-    assert [(r["coin"], r["status"], r["filled_size"]) for r in record["results"]] == [("DOGE", "filled", 1000.0)]
-    assert (
-        record["error"]
-        == "ExchangeError: the exchange refused the order request: Too many requests in the last minute."
-    )
-    assert record["drift"]["DOGE"]["position"] == 0.0 and record["drift"]["BTC"]["position"] == 0.0
+    records = _journal(journal)
+    first, second = [r for r in records if r["event"] == "result"]
+    assert [(r["coin"], r["status"], r["filled_size"]) for r in first["results"]] == [("DOGE", "filled", 1000.0)]
+    # the refused request executed nothing: its orders are settled as such, none is left unknown
+    assert {r["status"] for r in second["results"]} == {"not_executed"} and second["unknown"] == []
+    message = "ExchangeError: the exchange refused the order request: Too many requests in the last minute."
+    assert second["error"] == message
+    (end,) = [r for r in records if r["event"] == "pass_end"]
+    assert end["status"] == "failed" and end["error"] == message
+    assert end["drift"]["DOGE"]["position"] == 0.0 and end["drift"]["BTC"]["position"] == 0.0
 
 
 def test_every_stops_on_a_permanent_exchange_error_with_exit_code_5(fake, tmp_path, capsys, monkeypatch):
@@ -308,25 +324,37 @@ def test_every_stops_on_a_permanent_exchange_error_with_exit_code_5(fake, tmp_pa
     code = _size(fake, champ, "--execute", "--every", "1s", "--max-passes", "3", "--journal", str(journal))
     assert code == 5
     out = capsys.readouterr().out
-    assert "pass 0: ExchangeError:" in out and "does not exist" in out and "stopping (exit code 5)" in out
-    assert len(fake.exchange_requests) == 1  # not retried at the next period
-    size_record, stop = _journal(journal)
-    assert size_record["executed"] is True and "does not exist" in size_record["error"]
-    assert (stop["event"], stop["pass"], stop["error_type"], stop["exit_code"]) == ("stopped", 0, "ExchangeError", 5)
+    assert ": ExchangeError:" in out and "does not exist" in out and "stopping (exit code 5)" in out
+    assert len(fake.exchange_requests) == 1  # not retried, in this period or the next
+    records = _journal(journal)
+    (end,) = [r for r in records if r["event"] == "pass_end"]
+    assert end["executed"] is True and end["status"] == "failed" and "does not exist" in end["error"]
+    stop = records[-1]
+    assert (stop["event"], stop["pass"], stop["error_type"], stop["exit_code"]) == (
+        "stop",
+        end["pass"],
+        "ExchangeError",
+        5,
+    )
     assert STRANGER_KEY[2:] not in journal.read_text() + out
 
 
-def test_every_retries_transient_errors_at_the_next_period(fake, tmp_path, capsys, monkeypatch):
+def test_every_retries_transient_errors_within_the_period_or_at_the_next(fake, tmp_path, capsys, monkeypatch):
     champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5})
     monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
     fake.fail_next(503, count=4, path="/info")  # the first pass's first read fails 1 + 3 retries times
     journal = tmp_path / "journal.jsonl"
     assert _size(fake, champ, "--execute", "--every", "1s", "--max-passes", "2", "--journal", str(journal)) == 0
-    assert "pass 0: RetryableExchangeError: meta" in capsys.readouterr().out
-    retry, size_record = _journal(journal)
-    assert (retry["event"], retry["pass"], retry["exit_code"]) == ("retry", 0, None)
-    assert size_record["executed"] is True and size_record["error"] is None
+    assert ": RetryableExchangeError: meta" in capsys.readouterr().out
+    records = _journal(journal)
+    ends = [r for r in records if r["event"] == "pass_end"]
+    # the first try fails; it is retried within its period (or, near the period's end, the period is skipped and
+    # the next one trades): either way the account ends on target and the journal says what happened
+    assert ends[0]["status"] == "failed" and "HTTP 503" in ends[0]["error"]
+    retried = [r for r in records if r["event"] in ("error", "skipped")]
+    assert retried and retried[0]["pass"] == ends[0]["pass"] and retried[0]["error_type"] == "RetryableExchangeError"
+    assert ends[-1]["status"] == "complete"
     assert fake.position("BTC") == 0.08333 and fake.position("ETH") == 1.6666
 
 
@@ -336,8 +364,8 @@ def test_every_stops_on_bad_input_with_exit_code_2(fake, tmp_path, capsys, monke
     journal = tmp_path / "journal.jsonl"
     assert _size(fake, champ, "--every", "1s", "--max-passes", "3", "--journal", str(journal)) == 2
     assert "holds 'XRP', which the exchange does not list" in capsys.readouterr().out
-    (stop,) = _journal(journal)
-    assert (stop["event"], stop["error_type"], stop["exit_code"]) == ("stopped", "SizingError", 2)
+    stop = _journal(journal)[-1]
+    assert (stop["event"], stop["error_type"], stop["exit_code"]) == ("stop", "SizingError", 2)
 
 
 def test_a_sell_above_10_at_the_mid_but_below_at_its_limit_is_not_sent(fake, tmp_path, capsys, monkeypatch):
@@ -423,11 +451,22 @@ def test_the_champions_drift_band_decides_whether_to_trade(fake, tmp_path, capsy
     assert plan["rule"] == "drift" and {o["coin"] for o in plan["orders"]} == {"BTC", "ETH"}
     assert _size(fake, champ, "--json", "--threshold", "none") == 0
     assert json.loads(capsys.readouterr().out)["plan"]["rule"] == "rebalance"
+    # the executed single pass held: its journal says so, and the pass completed (a rerun in its period skips it)
+    records = [json.loads(line) for line in (tmp_path / "size-journal.jsonl").read_text().splitlines()]
+    (plan_record,) = [r for r in records if r["event"] == "plan"]
+    assert plan_record["plan"]["rule"] == "hold" and plan_record["executed"] is True
+    assert [r["status"] for r in records if r["event"] == "pass_end"] == ["complete"]
+    start = next(r for r in records if r["event"] == "start")
+    assert start["settings"]["drift_band"] == 0.05
+    assert start["strategy"] == {"rebalance": "D", "calendar": "1d", "drift_band": 0.05}
     # --every alone: the champion's rebalance period (a day); the first pass is decided by the band
     journal = tmp_path / "j.jsonl"
     assert _size(fake, champ, "--every", "--max-passes", "1", "--journal", str(journal)) == 0
     assert "rule: hold" in capsys.readouterr().out
-    assert json.loads(journal.read_text().splitlines()[0])["plan"]["rule"] == "hold"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert next(r for r in records if r["event"] == "start")["period"] == "1d"
+    assert [r["plan"]["rule"] for r in records if r["event"] == "plan"] == ["hold"]
+    assert fake.exchange_requests == []
 
 
 def test_every_alone_needs_a_period_for_a_buy_and_hold_champion(fake, tmp_path, capsys, monkeypatch):
@@ -445,3 +484,54 @@ def test_a_bad_threshold_flag_is_a_parse_error(fake, tmp_path, capsys, value):
     with pytest.raises(SystemExit) as exc:
         _size(fake, champ, "--threshold", value)
     assert exc.value.code == 2 and "drift band >= 0" in capsys.readouterr().err
+
+
+# ---- perpetuals: from a fetched file through evolution to a sized plan --------------------------------------
+def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys, monkeypatch):
+    """The whole path a Hyperliquid user takes, offline: `data fetch` from the (fake) exchange, serving a synthetic
+    hourly market with funding, writes the fetched-format Parquet files; `evolve --config configs/hyperliquid.yaml`
+    evolves perp genomes on them (3x leverage, funding, taker fees); `size` sizes the champion at the leverage it
+    was evolved at (a dry run), and refuses another leverage unless told otherwise."""
+    from pathlib import Path
+
+    from genetic_sizer.synthetic import perp_market
+
+    coins = ["BTC", "ETH", "SOL", "DOGE", "AVAX"]
+    market = perp_market(coins, hours=24 * 45, seed=5)
+    fake.candles = {(c, "1h"): rows for c, rows in market.candles.items()}
+    fake.funding = dict(market.funding)
+    data = tmp_path / "data" / "hl_1h.parquet"
+    fetch = ["data", "fetch", "--coins", *coins, "--start", "2025-01-01", "--end", "2025-02-15T01:00"]
+    assert main([*fetch, "--out", str(data), "--base-url", fake.url]) == 0
+    assert "--config configs/hyperliquid.yaml --set data.path=" in capsys.readouterr().out
+    fetched = load("hyperliquid", data)  # candles and funding as the exchange served them, aligned on reading
+    np.testing.assert_array_equal(fetched.close, market.prices.close)
+    np.testing.assert_array_equal(fetched.funding, market.prices.funding)
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "hyperliquid.yaml"
+    run = tmp_path / "run"
+    small = ["evolution.population=12", "evolution.generations=3", "evolution.hall_of_fame=3"]
+    args = ["evolve", "--config", str(config), "--set", f"data.path={data}", "--out", str(run), "--no-plots"]
+    assert main([*args, *(x for s in small for x in ("--set", s))]) == 0
+    out = capsys.readouterr().out
+    assert "perpetuals at leverage 3 (funding charged)" in out
+    assert "reference re-check: metrics agree" in out and "against genetic_sizer.perp.reference_genome" in out
+    assert "funding paid" in out
+    champ = C.load(run / "champion.json")
+    assert champ.market == "perp" and champ.leverage == 3.0 and champ.direction == "longshort"
+
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, run / "champion.json", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["leverage"] == 3.0 and plan["account_value"] == 10_000.0
+    decimals = {u["name"]: u["szDecimals"] for u in UNIVERSE}
+    traded = [c for c in plan["coins"] if c["action"] == "trade"]
+    assert {c["coin"] for c in traded} == set(champ.holdings)
+    for c in traded:  # weight x equity x 3 / mid, rounded toward zero to the coin's size decimals
+        want = champ.weight_of(c["coin"]) * 30_000.0 / c["mid"]
+        assert abs(c["target"]) <= abs(want) + 1e-12 and abs(want - c["target"]) < 10.0 ** -decimals[c["coin"]]
+    assert fake.exchange_requests == []
+    assert _size(fake, run / "champion.json", "--leverage", "1") == 2
+    assert "--leverage 1 differs from the leverage 3 this perp champion was evolved at" in capsys.readouterr().err
+    assert _size(fake, run / "champion.json", "--leverage", "1", "--allow-leverage-mismatch", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["leverage"] == 1.0

@@ -296,26 +296,3 @@ def test_the_drift_band_counts_positions_the_champion_does_not_hold_and_leverage
 def test_a_bad_drift_band_is_refused(band):
     with pytest.raises(SizingError, match="drift_band must be a difference of weights >= 0"):
         SizerSettings(drift_band=band)
-
-
-def test_calendar_rebalances_fall_on_the_first_pass_of_each_period():
-    import datetime as dt
-
-    from genetic_sizer.sizer import policy_period, rebalance_due
-
-    def t(text):
-        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
-
-    assert rebalance_due("M", t("2025-01-31 23:00"), t("2025-02-01 00:00"))
-    assert not rebalance_due("M", t("2025-02-01 00:00"), t("2025-02-28 23:59"))
-    assert rebalance_due("Q", t("2025-03-31 12:00"), t("2025-04-01 01:00"))
-    assert not rebalance_due("Q", t("2025-04-01 01:00"), t("2025-06-30 01:00"))
-    assert rebalance_due("W", t("2025-01-05 23:00"), t("2025-01-06 00:30"))  # Sunday -> Monday
-    assert not rebalance_due("W", t("2025-01-06 00:30"), t("2025-01-12 23:00"))
-    assert rebalance_due("D", t("2025-01-05 23:00"), t("2025-01-06 00:30"))
-    assert rebalance_due(24, t("2025-01-05 23:00"), t("2025-01-06 00:30"), bar_seconds=3600)  # 24 hourly bars
-    assert not rebalance_due(24, t("2025-01-06 00:00"), t("2025-01-06 23:59"), bar_seconds=3600)
-    assert not rebalance_due("once", t("2025-01-01"), t("2026-01-01"))
-    assert not rebalance_due("M", None, t("2025-01-01"))  # a first pass: the band decides
-    assert policy_period("W") == 7 * 86_400 and policy_period(6, bar_seconds=3600) == 6 * 3600
-    assert policy_period("once") is None and 28 * 86_400 < policy_period("M") < 31 * 86_400

@@ -52,6 +52,7 @@ def test_the_command_line_offers_the_vocabulary():
     assert tuple(options["engine"].choices) == V.ENGINES
     assert tuple(options["source"].choices) == V.DATA_SOURCES
     assert tuple(options["leading_gaps"].choices) == V.LEADING_GAP_POLICIES
+    assert tuple(options["market"].choices) == V.MARKETS
     fetch = sub["data"]._subparsers._group_actions[0].choices["fetch"]
     assert list({a.dest: a for a in fetch._actions}["interval"].choices) == list(V.INTERVAL_MS)
 
@@ -72,6 +73,7 @@ _REPEATS = [
     r"\(\s*\"trim\",\s*\"error\"\s*\)|\[\s*\"trim\",\s*\"error\"\s*\]",
     r"\(\s*\"serial\",\s*\"ray\"\s*\)",
     r"\"1m\":\s*60_000",
+    r"\(\s*\"spot\",\s*\"perp\"\s*\)|\[\s*\"spot\",\s*\"perp\"\s*\]",
 ]
 
 

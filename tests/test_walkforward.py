@@ -13,7 +13,7 @@ from genetic_sizer.data import Prices, load_from_config
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.fitness import Evaluator, compute_metrics
 from genetic_sizer.rundir import RunDir
-from genetic_sizer.simulate import backtest
+from genetic_sizer.simulate import backtest, rebalance_mask
 from genetic_sizer.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
 
 
@@ -199,6 +199,28 @@ def test_resume_after_an_interrupted_fold_gives_the_same_walkforward(wf_run, wf_
     resumed = run_walkforward(cfg, wf_prices, rd, resume=True)
     assert resumed.record == wf.record
     np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
+
+
+def test_a_walkforward_at_a_storage_url_keeps_every_finished_fold_and_resumes_elsewhere(wf_run, wf_prices, tmp_path):
+    from genetic_sizer import storage
+
+    cfg, _, wf = wf_run
+    url = (tmp_path / "nfs" / "wf").as_uri()
+    rd = RunDir.create(url, cfg)
+
+    def stop(fold, rec, done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, rd, on_fold=stop)
+    stored = tmp_path / "nfs" / "wf"
+    assert sorted(p.name for p in (stored / "folds").iterdir()) == ["fold-000.json", "fold-001.json"]
+    storage.forget_stages()  # another machine: only the stored run
+    resumed = run_walkforward(cfg, wf_prices, url, resume=True)
+    assert resumed.record == wf.record
+    np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
+    assert len(list((stored / "folds").glob("fold-*.json"))) == len(wf.folds)
 
 
 def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, wf_prices, tmp_path, monkeypatch):
@@ -481,3 +503,61 @@ def test_fold_results_written_before_genes_stitch_with_the_runs_policy(wf_run, w
     old = [{k: v for k, v in r.items() if k not in ("strategy", "genes")} for r in wf.fold_results]
     again = stitch(cfg, wf_prices, wf.folds, old)
     np.testing.assert_array_equal(again.oos_values, wf.oos_values)
+
+
+def test_a_perp_walkforward_evolves_and_stitches_in_the_perp_account(tmp_path):
+    """Folds evolve perp genomes (funding charged on their train windows) and the stitched out-of-sample portfolios
+    are one continuous perp account each: equal to the independent loop of tests/test_perp.py over the test span,
+    funding and segment switches included."""
+    from genetic_sizer.synthetic import perp_market
+
+    from .test_perp import independent_loop
+
+    path, _ = perp_market(("BTC", "ETH", "SOL"), hours=24 * 50, seed=11).write(tmp_path / "hl.parquet")
+    cfg = load_config(
+        None,
+        [
+            "data.source=hyperliquid",
+            f"data.path={path}",
+            "portfolio.market=perp",
+            "portfolio.leverage=2",
+            "portfolio.max_leverage=20",
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-0.6",
+            "portfolio.rebalance=D",
+            "evolution.population=8",
+            "evolution.generations=2",
+            "evolution.hall_of_fame=2",
+            "walkforward.train=400",
+            "walkforward.test=250",
+        ],
+    )
+    prices = load_from_config(cfg.data)
+    wf = run_walkforward(cfg, prices, RunDir.create(tmp_path / "run", cfg))
+    assert len(wf.folds) == 3 and wf.record["settings"]["portfolio"]["market"] == "perp"
+    assert all(r["in_sample"]["GA"]["funding_paid"] > 0 for r in wf.fold_results)
+    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    test = prices.bars(first, last + 1)
+    starts = np.array([f.test_start - first for f in wf.folds])
+    mask = rebalance_mask(test.index, "D")
+    for i, s in enumerate(wf.strategies):
+        schedule = np.array([r["weights"][s] for r in wf.fold_results])
+        loop = independent_loop(
+            test.close,
+            schedule,
+            starts,
+            mask,
+            leverage=2.0,
+            funding=test.funding,
+            max_lev=np.full(3, 20.0),
+            fees=cfg.portfolio.fees,
+            slippage=0.0,
+            init=10_000.0,
+            threshold=None,
+        )
+        np.testing.assert_allclose(wf.oos_values[:, i], loop["value"], rtol=1e-9)
+        assert wf.oos[s]["funding_paid"] == pytest.approx(loop["paid"], rel=1e-9)
+    spot = backtest(
+        test, np.array([[r["weights"]["GA"] for r in wf.fold_results]]), segment_starts=starts, rebalance="D"
+    )
+    assert not np.allclose(spot.value[:, 0], wf.oos_values[:, wf.strategies.index("GA")], rtol=1e-3)
