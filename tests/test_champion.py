@@ -562,3 +562,92 @@ def test_load_rejects_broken_perp_fields(perp_run, tmp_path, mutate, message):
     record = json.loads(perp_run[4].champion_path.read_text())
     with pytest.raises(ChampionError, match=message):
         C.load(_write(tmp_path, _breaks(record, mutate)))
+
+
+# ---- schema 4: the strategy section and the account model together; both kinds of version 3 ------------------
+def test_both_kinds_of_version_3_files_load(good, perp_run, tmp_path):
+    """Two lines of development each wrote a version 3: one with the strategy section (spot only), one with the
+    account model (no strategy). Both load, told apart by content; version 4 requires the strategy section."""
+    drift3 = json.loads(json.dumps(good))
+    drift3["schema_version"] = 3
+    drift3["portfolio"].pop("market")
+    drift3["verification"] = {"engine": "vectorbt", "reference": "Portfolio.from_order_func", "max_rel_diff": 0.0}
+    drift3["strategy"] = {"rebalance": "M", "threshold": 0.05, "genes": {"threshold": [0.0, 0.1]}}
+    champ = C.load(_write(tmp_path, drift3))
+    assert champ.market == "spot" and champ.leverage is None
+    assert champ.strategy == {"rebalance": "M", "threshold": 0.05, "genes": {"threshold": [0.0, 0.1]}}
+    drift3["strategy"]["threshold"] = 0.2  # its strategy is still checked: outside the evolved range
+    with pytest.raises(ChampionError, match=r"strategy\.threshold 0\.2 is outside the evolved range"):
+        C.load(_write(tmp_path, drift3))
+
+    perp3 = json.loads(perp_run[4].champion_path.read_text())
+    assert perp3["schema_version"] == 4 and perp3["strategy"]["rebalance"] == "D"
+    perp3["schema_version"] = 3
+    perp3.pop("strategy")
+    perp3["verification"].pop("reference")
+    champ = C.load(_write(tmp_path, perp3))
+    assert champ.market == "perp" and champ.leverage == 3.0
+    assert champ.strategy == {"rebalance": "D", "threshold": None, "genes": {}}  # its portfolio's policy, no band
+    perp3["portfolio"]["leverage"] = -1  # its account model is still checked
+    with pytest.raises(ChampionError, match=r"portfolio\.leverage must be > 0"):
+        C.load(_write(tmp_path, perp3))
+
+    v4 = json.loads(perp_run[4].champion_path.read_text())
+    v4.pop("strategy")
+    with pytest.raises(ChampionError, match="missing field 'strategy'"):
+        C.load(_write(tmp_path, v4))
+
+
+@pytest.fixture(scope="module")
+def perp_genes_run(tmp_path_factory):
+    from genetic_sizer.synthetic import perp_market
+
+    tmp = tmp_path_factory.mktemp("perp_genes")
+    path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
+    genes = "evolution.genes={threshold: [0.0, 0.1], rebalance: [D, W, once]}"
+    config = load_config(None, [*PERP, f"data.path={path}", genes])
+    run_dir = tmp / "run"
+    run_dir.mkdir()
+    config.dump(run_dir / "config.yaml")
+    prices, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
+    result = evolve(config, prices, run_dir)
+    report = finalize(result, prices, run_dir, holdout=holdout, plots=False)
+    return config, prices, holdout, result, report
+
+
+def test_a_perp_champion_with_genes_records_both_and_its_figures_are_the_reference_loops(perp_genes_run):
+    """Strategy genes in the perp account: the champion file (schema 4) has the evolved strategy and the account
+    model; its metrics, in sample and held out, are the plain-Python reference loop's with that strategy."""
+    from genetic_sizer.fitness import account_metrics, compute_metrics
+    from genetic_sizer.simulate import backtest
+
+    config, prices, holdout, result, report = perp_genes_run
+    champ = C.load(report.champion_path)
+    assert champ.raw["schema_version"] == 4 and champ.market == "perp" and champ.leverage == 3.0
+    expected = result.genes.strategy(result.champion_genes)
+    assert champ.strategy == {**expected, "genes": {"threshold": [0.0, 0.1], "rebalance": ["D", "W", "once"]}}
+    assert champ.portfolio["rebalance"] == champ.rebalance
+    ver = champ.raw["verification"]
+    assert ver["engine"] == "reference" and ver["reference"] == "perp.reference_genome" and ver["max_rel_diff"] < 1e-9
+    pf = config.portfolio
+    for window, recorded in ((prices, champ.metrics), (holdout, champ.raw["out_of_sample"]["metrics"])):
+        bt = backtest(
+            window,
+            champ.weights,
+            rebalance=champ.rebalance,
+            threshold=champ.threshold,
+            fees=pf.fees,
+            slippage=pf.slippage,
+            engine="reference",
+            **pf.account(),
+        )
+        m = compute_metrics(
+            bt.value, init_cash=pf.init_cash, periods_per_year=window.periods_per_year, traded=bt.traded
+        )
+        m.update(account_metrics(bt))
+        for name in ("sharpe", "turnover", "funding_paid", "fees_paid"):
+            assert recorded[name] == pytest.approx(float(m[name][0]), rel=1e-9, abs=1e-9), name
+    assert champ.metrics["sharpe"] == result.members_fitness[0, 0]
+    # the members table shows each member's strategy; the classical allocations keep the run's policy
+    rows = (report.run_dir / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("allocation,window,rebalance,threshold,") and rows[0].endswith("liquidated")

@@ -30,6 +30,7 @@ from genetic_sizer.live import (
     LoopResult,
     Trader,
     append_journal,
+    calendar_of,
     exit_code_for,
     live_status,
     parse_period,
@@ -238,8 +239,10 @@ def _client(fake, **kw):
     return HyperliquidClient(fake.url, credentials=Credentials(_wallet(KEY_A), A), **options)
 
 
-def _trader(client, tmp_path, journal=None, *, weights=WEIGHTS, clock=None, settings=None, lines=None, **config):
-    champ = C.load(write_champion(tmp_path / "c.json", weights))
+def _trader(
+    client, tmp_path, journal=None, *, weights=WEIGHTS, clock=None, settings=None, lines=None, strategy=None, **config
+):
+    champ = C.load(write_champion(tmp_path / "c.json", weights, strategy=strategy))
     options = {"execute": True, "period": Period.parse("1h"), "round_pause": 0.0, **config}
     return Trader(
         client,
@@ -583,3 +586,155 @@ def test_the_live_plan_enforces_the_champions_recorded_constraints(fake, tmp_pat
     result = trader.run_once()
     assert result.exit_code == EXIT_BAD_INPUT and "constraints" in str(result.error)
     assert fake.exchange_requests == []
+
+
+# ---- the champion's strategy on the live path: drift band, calendar rebalance, the rule of each pass ----------
+def _utc(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("policy", "earlier", "later", "due"),
+    [
+        ("M", "2025-01-31 23:00", "2025-02-01 00:00", True),
+        ("M", "2025-02-01 00:00", "2025-02-28 23:59", False),
+        ("Q", "2025-03-31 12:00", "2025-04-01 01:00", True),
+        ("Q", "2025-04-01 01:00", "2025-06-30 01:00", False),
+        ("W", "2025-01-05 23:00", "2025-01-06 00:30", True),  # Sunday -> Monday
+        ("W", "2025-01-06 00:30", "2025-01-12 23:00", False),
+        ("D", "2025-01-05 23:00", "2025-01-06 00:30", True),
+        (24, "2025-01-05 23:00", "2025-01-06 00:30", True),  # 24 of the champion's hourly bars: UTC days
+        (24, "2025-01-06 00:00", "2025-01-06 23:59", False),
+        (6, "2025-01-06 05:59", "2025-01-06 06:00", True),
+    ],
+)
+def test_the_champions_calendar_periods(tmp_path, policy, earlier, later, due):
+    """A calendar rebalance falls on the first pass in a new period of the champion's policy: the UTC day, the
+    Monday-based week, the calendar month or quarter, or N of the champion's bars (hourly here)."""
+    champ = C.load(write_champion(tmp_path / "c.json", WEIGHTS, strategy={"rebalance": policy, "threshold": 0.05}))
+    cal = calendar_of(champ)
+    assert (cal.index(_utc(later)) != cal.index(_utc(earlier))) is due
+
+
+def test_a_buy_and_hold_champion_has_no_calendar_rebalance(tmp_path):
+    champ = C.load(write_champion(tmp_path / "c.json", WEIGHTS, strategy={"rebalance": "once", "threshold": 0.05}))
+    assert calendar_of(champ) is None
+
+
+def test_the_band_decides_each_pass_and_the_calendar_rebalance_is_the_first_pass_of_a_new_month(fake, tmp_path):
+    """A monthly champion with a 5-point band, sized every hour: the first pass allocates (the band decides: from an
+    empty account every coin is its whole weight away); a drift of 2 points holds (nothing sent); the first pass in
+    February is the calendar rebalance and trades it back; later February passes hold again, until a coin drifts
+    past the band. Each plan in the journal says which rule fired."""
+    clock = Clock(_utc("2025-01-31 22:10"))
+    journal = Journal(tmp_path / "j.jsonl")
+    strategy = {"rebalance": "M", "threshold": 0.05}
+    with _client(fake) as client:
+        trader = _trader(
+            client,
+            tmp_path,
+            journal,
+            clock=clock,
+            strategy=strategy,
+            settings=SizerSettings(drift_band=0.05),
+            guards=Guards(max_data_age=1e9),
+        )
+        period = trader.config.period
+        steps = [
+            ("2025-01-31 22:10", None, "drift", False),
+            ("2025-01-31 23:10", 1.0667, "hold", False),  # ETH 3,200 of 10,000: 0.32 against 0.3
+            ("2025-02-01 00:10", 1.0667, "calendar", True),
+            ("2025-02-01 01:10", 1.0667, "hold", False),
+            ("2025-02-01 02:10", 1.2, "drift", False),  # 0.36: past the band
+        ]
+        sent = []
+        for when, eth, rule, due in steps:
+            clock.t = _utc(when)
+            if eth is not None:
+                fake.set_position("ETH", eth)
+            before = len(fake.order_requests)
+            assert trader.calendar_due() is due, when
+            result = trader.run_pass(period.index(clock.t))
+            assert result.status == "complete" and result.plan.rule == rule, (when, result.plan.rule_reason)
+            sent.append(len(fake.order_requests) - before)
+            assert {c: fake.position(c) for c in TARGETS} == (TARGETS if rule != "hold" else {**TARGETS, "ETH": eth})
+    journal.close()
+    assert sent[1] == sent[3] == 0 and sent[0] > 0 and sent[2] == sent[4] == 1  # a hold sends nothing
+    plans = _events(tmp_path / "j.jsonl", "plan")
+    assert [p["plan"]["rule"] for p in plans] == [step[2] for step in steps]
+    assert plans[2]["plan"]["rule_reason"] == "the champion's calendar rebalance is due"
+    assert plans[1]["plan"]["rule_reason"] == "no coin drifted 0.05 or more from its target (largest: ETH 0.0200)"
+    assert [o["coin"] for o in plans[2]["plan"]["orders"]] == ["ETH"]
+
+
+def test_a_dry_run_counts_dry_runs_and_a_restart_keeps_the_calendar(fake, tmp_path):
+    """The last completed pass comes from the journal: a process restarted in February after a January pass still
+    finds its calendar rebalance due; a dry run counts the dry runs before it."""
+    path = tmp_path / "j.jsonl"
+    strategy = {"rebalance": "M", "threshold": 0.05}
+    kw = {"strategy": strategy, "settings": SizerSettings(drift_band=0.05), "guards": Guards(max_data_age=1e9)}
+    with _client(fake) as client:
+        clock = Clock(_utc("2025-01-31 22:10"))
+        with Journal(path) as journal:
+            trader = _trader(client, tmp_path, journal, clock=clock, **kw)
+            assert trader.run_pass(trader.config.period.index(clock.t)).status == "complete"
+        clock.t = _utc("2025-02-01 09:00")
+        with Journal(path) as journal:
+            assert _trader(client, tmp_path, journal, clock=clock, **kw).calendar_due()
+            dry = _trader(client, tmp_path, journal, clock=clock, execute=False, **kw)
+            assert not dry.calendar_due()  # no dry run has completed yet
+            dry.run_pass(dry.config.period.index(clock.t))
+            clock.t = _utc("2025-03-01 09:00")
+            assert dry.calendar_due()
+        # without a band every pass trades: no calendar rule
+        with Journal(path) as journal:
+            plain = {**kw, "settings": SizerSettings()}
+            assert not _trader(client, tmp_path, journal, clock=clock, **plain).calendar_due()
+
+
+def test_a_pass_that_decided_to_trade_completes_it_in_its_later_rounds(fake, tmp_path):
+    """The first round trades (drift); BTC fills 95%, which leaves it 2.5 points under its target, inside the band.
+    The second round still trades the remainder: the pass decided to rebalance the book, and does."""
+    fake.partial_fill(0.95, coin="BTC")
+    journal = Journal(tmp_path / "j.jsonl")
+    with _client(fake) as client:
+        trader = _trader(
+            client,
+            tmp_path,
+            journal,
+            pass_retries=1,
+            strategy={"rebalance": "M", "threshold": 0.05},
+            settings=SizerSettings(drift_band=0.05),
+        )
+        result = trader.run_pass(trader.config.period.index(time.time()))
+    journal.close()
+    assert result.status == "complete" and result.rounds == 2
+    assert [(r.coin, r.filled_size) for r in result.results][-1] == ("BTC", 0.00417)
+    assert {c: fake.position(c) for c in TARGETS} == TARGETS
+    first, second = _events(tmp_path / "j.jsonl", "plan")
+    assert first["plan"]["rule"] == second["plan"]["rule"] == "drift"
+    assert second["plan"]["rule_reason"].endswith("(the pass completes what it started)")
+    assert [o["coin"] for o in second["plan"]["orders"]] == ["BTC"]
+
+
+def test_a_restart_in_the_same_period_completes_what_the_interrupted_pass_decided(fake, tmp_path):
+    """Without retries the pass ends partial (BTC 2.5 points short, inside the band); a restart in the same period
+    resumes the pass and trades the remainder, because the journal says this pass decided to rebalance."""
+    fake.partial_fill(0.95, coin="BTC")
+    path = tmp_path / "j.jsonl"
+    kw = {"strategy": {"rebalance": "M", "threshold": 0.05}, "settings": SizerSettings(drift_band=0.05)}
+    with _client(fake) as client:
+        with Journal(path) as journal:
+            trader = _trader(client, tmp_path, journal, pass_retries=0, **kw)
+            index = trader.config.period.index(time.time())
+            assert trader.run_pass(index).status == "partial"
+        with Journal(path) as journal:
+            again = _trader(client, tmp_path, journal, pass_retries=0, **kw).run_pass(index)
+            # the next period's pass is decided afresh: on target, it holds
+            later = _trader(client, tmp_path, journal, **kw).run_pass(index + 1)
+    assert again.status == "complete" and again.resumed and again.plan.rule == "drift"
+    assert [(r.coin, r.filled_size) for r in again.results] == [("BTC", 0.00417)]
+    assert {c: fake.position(c) for c in TARGETS} == TARGETS
+    assert later.plan.rule == "hold" and later.plan.orders == []

@@ -535,3 +535,30 @@ def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys
     assert "--leverage 1 differs from the leverage 3 this perp champion was evolved at" in capsys.readouterr().err
     assert _size(fake, run / "champion.json", "--leverage", "1", "--allow-leverage-mismatch", "--json") == 0
     assert json.loads(capsys.readouterr().out)["plan"]["leverage"] == 1.0
+
+
+def test_every_alone_runs_the_champions_calendar_period_and_threshold_none_trades_every_pass(
+    fake, tmp_path, capsys, monkeypatch
+):
+    """A monthly champion with a band: `--every` alone makes the loop's period the calendar month (the pass ids and
+    the journal say so); `--threshold none` drops the band, so the pass trades to target (rule `rebalance`)."""
+    champ = write_champion(
+        tmp_path / "c.json", {"BTC": 0.5, "ETH": 0.5}, strategy={"rebalance": "M", "threshold": 0.05}
+    )
+    fake.set_position("BTC", 0.0875)
+    fake.set_position("ETH", 1.58333)
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    journal = tmp_path / "m.jsonl"
+    args = ["--every", "--max-passes", "1", "--journal", str(journal), "--execute"]
+    assert _size(fake, champ, *args, "--threshold", "none") == 0
+    out = capsys.readouterr().out
+    assert "rule: rebalance (no drift band: every pass trades to target)" in out
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    start = next(r for r in records if r["event"] == "start")
+    assert start["period"] == "M" and start["strategy"] == {"rebalance": "M", "calendar": "M", "drift_band": None}
+    (end,) = [r for r in records if r["event"] == "pass_end"]
+    assert end["status"] == "complete" and end["period"].startswith("M@") and end["period"].endswith("-01T00:00:00Z")
+    # back to 0.5 / 0.5: BTC sold down to 0.08333; ETH bought 1.6666 - 1.58333 rounded to its 4 decimals
+    assert fake.position("BTC") == 0.08333 and fake.position("ETH") == pytest.approx(1.58333 + 0.0832, abs=1e-12)
+    assert len(fake.order_requests) == 2  # the reduction (BTC), then the increase (ETH)

@@ -358,3 +358,108 @@ def test_leverage_per_genome_is_each_genome_at_its_own_leverage():
         assert together.leverage[g] == lev and together.funding_paid[g] == alone.funding_paid[0]
     with pytest.raises(ConfigError, match=r"leverage must be a number or one per genome \(3\)"):
         backtest(p, w, leverage=[1.0, 2.0], **kw)
+
+
+# ------------------------------------------------------------ drift bands and per-genome policies through simulate
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 6])
+def test_a_drift_band_through_simulate_agrees_with_the_reference_and_the_independent_loop(seed):
+    """``threshold=`` with ``market="perp"``: the fast kernel, the package's reference loop and the independent loop
+    agree on every value, liquidation and account figure, and kernel and reference on every rebalance bar; bands of
+    0 to 0.3 per genome (None: no band), with the case's calendar policy, schedules and liquidations included."""
+    p, w, kw = _random_case(seed)
+    rng = np.random.default_rng(100 + seed)
+    bands = [None if k % 4 == 3 else float(x) for k, x in enumerate(rng.uniform(0.0, 0.3, len(w)))]
+    fast = backtest(p, w, threshold=bands, **kw)
+    ref = backtest(p, w, threshold=bands, **kw, engine="reference")
+    assert fast.rebalance.shape == (p.n_bars, len(w)) and fast.rebalance.dtype == bool
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    loops = [_by_loop(p, w[g : g + 1], kw, threshold=bands[g])[0] for g in range(len(w))]
+    expect = np.column_stack([r["value"] for r in loops])
+    scale = np.maximum(np.abs(expect), 1e-9 * kw["init_cash"])
+    for got in (fast, ref):
+        assert np.max(np.abs(got.value - expect) / scale) < 1e-9
+        np.testing.assert_array_equal(got.liquidated, [r["liquidated"] for r in loops])
+        np.testing.assert_allclose(got.fees_paid, [r["fees"] for r in loops], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=1e-10, atol=1e-12)
+    # the band changes what happens: more rebalance bars than the calendar alone for the genomes with a band
+    calendar = backtest(p, w, **kw)
+    banded = [g for g, b in enumerate(bands) if b is not None]
+    assert (fast.rebalance[:, banded].sum() > calendar.rebalance[:, banded].sum()) or kw["rebalance"] == 1
+    unbanded = [g for g, b in enumerate(bands) if b is None]
+    np.testing.assert_array_equal(fast.value[:, unbanded], calendar.value[:, unbanded])
+
+
+def test_a_liquidated_account_with_a_band_never_trades_again():
+    p, w, kw = _random_case(5)
+    kw = {**kw, "leverage": float(np.min(resolve_max_leverage(kw["max_leverage"], p.symbols)))}  # 10x
+    bt = backtest(p, w, threshold=0.01, **kw)
+    ref = backtest(p, w, threshold=0.01, **kw, engine="reference")
+    np.testing.assert_array_equal(bt.rebalance, ref.rebalance)
+    np.testing.assert_array_equal(bt.liquidated, ref.liquidated)
+    gone = np.flatnonzero(bt.liquidated >= 0)
+    assert 0 < gone.size < len(w)  # at the maximum leverage some genomes are liquidated, others survive
+    for g in gone:
+        assert not bt.rebalance[bt.liquidated[g] :, g].any() and bt.rebalance[: bt.liquidated[g], g].any()
+
+
+def test_per_genome_and_per_segment_policies_and_bands_for_perps_equal_separate_runs():
+    """One call with a policy and a band per genome (and per segment of a schedule) equals each genome simulated
+    alone with its own, in the fast kernel and in the reference loop."""
+    p = make_prices(300, 4, seed=11, freq="h")
+    rng = np.random.default_rng(11)
+    starts = [0, 90, 200]
+    w = rng.dirichlet(np.ones(4), size=(4, 3)) * rng.choice([-1.0, 1.0], size=(4, 3, 4))
+    w /= np.abs(w).sum(axis=2, keepdims=True)
+    policies = [["D", 24, "once"], "once", [6, 6, "W"], "W"]
+    bands = [[0.05, None, 0.0], [0.02] * 3, [None] * 3, [0.1, 0.2, 0.3]]
+    funding = rng.normal(2e-5, 1e-4, p.close.shape)
+    kw = dict(segment_starts=starts, fees=0.00045, slippage=0.0003, market="perp", leverage=2.5, funding=funding)
+    for engine in ("fast", "reference"):
+        together = backtest(p, w, rebalance=policies, threshold=bands, engine=engine, **kw)
+        for g in range(4):
+            pol = policies[g]
+            alone_pol = pol if not isinstance(pol, list) else [pol]
+            band = [bands[g]]
+            alone = backtest(p, w[g : g + 1], rebalance=alone_pol, threshold=band, engine=engine, **kw)
+            np.testing.assert_array_equal(together.value[:, g], alone.value[:, 0])
+            np.testing.assert_array_equal(together.rebalance[:, g], alone.rebalance[:, 0])
+    fast = backtest(p, w, rebalance=policies, threshold=bands, **kw)
+    ref = backtest(p, w, rebalance=policies, threshold=bands, engine="reference", **kw)
+    np.testing.assert_allclose(fast.value, ref.value, rtol=1e-10)
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    # segment 1 of genome 0 follows every 24 bars with no band: no trade there but its policy bars and its start
+    seg1 = np.arange(90, 200)
+    expected = (seg1 % 24 == 0) | (seg1 == 90)
+    np.testing.assert_array_equal(fast.rebalance[90:200, 0], expected)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.01, 0.04])
+@pytest.mark.parametrize("policy", ["once", "D"])
+def test_leverage_one_long_only_with_a_band_equals_the_spot_engine_with_that_band(policy, threshold):
+    """At leverage 1 without funding, fees or slippage the perp weight q p / E is the spot weight: the same band
+    fires on the same bars and the values agree (to the spot engine's 1e-8-unit order rule)."""
+    p = make_prices(300, 6, seed=3, freq="h")
+    w = random_weights(25, 6, seed=5)
+    spot = backtest(p, w, rebalance=policy, threshold=threshold)
+    perp_bt = backtest(p, w, rebalance=policy, threshold=threshold, market="perp", funding=False)
+    np.testing.assert_array_equal(perp_bt.rebalance, spot.rebalance)
+    np.testing.assert_allclose(perp_bt.value, spot.value, rtol=1e-10)
+    assert spot.rebalance.sum() > backtest(p, w, rebalance=policy).rebalance.sum()  # the band fired
+    assert (threshold == 0.0) == bool(spot.rebalance.all())
+
+
+def test_perp_holdings_follow_the_band():
+    """holdings(market="perp", threshold=...) is the reference loop's path of one genome: its rebalance bars are the
+    kernel's, and on those bars every position is back at its target weight (of leverage x equity)."""
+    from genetic_sizer.simulate import holdings
+
+    p = make_prices(200, 3, seed=8, freq="h")
+    w = np.array([0.5, -0.3, 0.2])
+    kw = dict(rebalance="once", threshold=0.04, market="perp", leverage=3.0, funding=False)
+    held, bars = holdings(p, w, **kw)
+    bt = backtest(p, w, **kw)
+    np.testing.assert_array_equal(bars, bt.rebalance[:, 0])
+    assert 2 < bars.sum() < p.n_bars
+    np.testing.assert_allclose(held.to_numpy()[bars], np.tile(w, (bars.sum(), 1)), atol=1e-12)
+    drift = np.abs(held.to_numpy() - w).max(axis=1)
+    assert drift[~bars].max() < 0.04 + 0.05  # between rebalances it stays near the band (one bar of moves past it)

@@ -561,3 +561,54 @@ def test_a_perp_walkforward_evolves_and_stitches_in_the_perp_account(tmp_path):
         test, np.array([[r["weights"]["GA"] for r in wf.fold_results]]), segment_starts=starts, rebalance="D"
     )
     assert not np.allclose(spot.value[:, 0], wf.oos_values[:, wf.strategies.index("GA")], rtol=1e-3)
+
+
+def test_a_perp_walkforward_with_genes_keeps_each_folds_strategy_in_the_perp_account(tmp_path):
+    """Strategy genes in a perp walk-forward: each fold's GA champion records its evolved policy and drift band,
+    and the stitched GA portfolio is one perp account following them segment by segment: equal to the reference
+    loop given the same per-segment policies and bands, on the same rebalance bars."""
+    from genetic_sizer.synthetic import perp_market
+
+    path, _ = perp_market(("BTC", "ETH", "SOL"), hours=24 * 50, seed=11).write(tmp_path / "hl.parquet")
+    cfg = load_config(
+        None,
+        [
+            "data.source=hyperliquid",
+            f"data.path={path}",
+            "portfolio.market=perp",
+            "portfolio.leverage=2",
+            "portfolio.max_leverage=20",
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-0.6",
+            "portfolio.rebalance=D",
+            "evolution.population=8",
+            "evolution.generations=2",
+            "evolution.hall_of_fame=2",
+            "evolution.genes={threshold: [0.0, 0.1], rebalance: [D, once]}",
+            "walkforward.train=400",
+            "walkforward.test=250",
+        ],
+    )
+    prices = load_from_config(cfg.data)
+    wf = run_walkforward(cfg, prices, RunDir.create(tmp_path / "run", cfg))
+    kept = [r["strategy"]["GA"] for r in wf.fold_results]
+    assert all(k["rebalance"] in ("D", "once") and 0.0 <= k["threshold"] <= 0.1 for k in kept)
+    assert all(r["strategy"]["equal_weight"] == {"rebalance": "D", "threshold": None} for r in wf.fold_results)
+    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    test = prices.bars(first, last + 1)
+    starts = [f.test_start - first for f in wf.folds]
+    schedule = np.array([[r["weights"]["GA"] for r in wf.fold_results]])
+    ref = backtest(
+        test,
+        schedule,
+        segment_starts=starts,
+        rebalance=[[k["rebalance"] for k in kept]],
+        threshold=[[k["threshold"] for k in kept]],
+        fees=cfg.portfolio.fees,
+        engine="reference",
+        **cfg.portfolio.account(),
+    )
+    ga = wf.strategies.index("GA")
+    np.testing.assert_allclose(wf.oos_values[:, ga], ref.value[:, 0], rtol=1e-9)
+    np.testing.assert_array_equal(wf.oos_rebalance[:, ga], ref.rebalance[:, 0])
+    assert wf.oos["GA"]["funding_paid"] == pytest.approx(float(ref.funding_paid[0]), rel=1e-9)
