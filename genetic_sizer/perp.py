@@ -20,9 +20,13 @@ signed position ``q_i`` (units) per asset; ``E_0 = init_cash``, no position. Wit
 4. **Rebalance** on a bar of the genome's calendar mask, a segment start, or (with a drift band ``x``) when some
    asset's current weight ``q_i * p_i / (L * E)`` differs from its target ``w_i`` by at least ``x`` (written
    ``|q_i * p_i - w_i * L * E| >= x * L * E``): every target is sized from the same pre-trade equity,
-   ``q*_i = w_i * L * E / p_i``; the fill is at ``p_i * (1 + slippage)`` for a buy and ``p_i * (1 - slippage)`` for a
-   sell (the position is then marked at ``p_i``, so slippage costs ``slippage * |dq_i| * p_i``), and each trade
-   pays ``fees * |dq_i| * fill price``. No cash cut-down and no minimum order size: margin, not cash, limits size.
+   ``q*_i = w_i * L * E / p_i``, where ``L`` is the gross leverage of the segment the bar is in (a schedule may
+   change it from one segment to the next, as a walk-forward's folds do with an evolved leverage: on a segment's
+   first bar the targets are sized with that segment's ``L`` from the equity before that bar's trades, and the
+   liquidation test before them does not depend on ``L``); the fill is at ``p_i * (1 + slippage)`` for a buy and
+   ``p_i * (1 - slippage)`` for a sell (the position is then marked at ``p_i``, so slippage costs
+   ``slippage * |dq_i| * p_i``), and each trade pays ``fees * |dq_i| * fill price``. No cash cut-down and no minimum
+   order size: margin, not cash, limits size.
 
 The value reported for bar ``t`` is the equity after that bar's fees. Turnover is counted as in the spot
 simulator: over the rebalances after the first, traded notional at fill prices divided by the pre-trade equity.
@@ -34,6 +38,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from genetic_sizer.errors import ConfigError
 
 __all__ = ["reference_genome", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
 
@@ -77,8 +83,8 @@ def simulate_perp_genome_nb(
         The genome's calendar rebalance bars; every segment start rebalances too.
     thresholds : float64 (n_segments,)
         Drift band per segment (``inf``: calendar only).
-    leverage : float
-        Gross leverage the targets are sized at.
+    leverage : float64 (n_segments,)
+        Gross leverage the targets of each segment are sized at (and the drift band measured against).
     mm_rate : float64 (n_assets,)
         Maintenance margin per unit of notional, ``1 / (2 * max_leverage)`` (0: none).
     fees, slippage, init_cash : float
@@ -113,12 +119,14 @@ def simulate_perp_genome_nb(
     seg = -1
     next_start = 0
     x = np.inf
+    lev = 1.0
     for i in range(n_bars):
         started = i == next_start
         if started:
             seg += 1
             next_start = segment_starts[seg + 1] if seg + 1 < n_segments else n_bars
             x = thresholds[seg]
+            lev = leverage[seg]
         w = schedule[seg]
         # 1. mark: the positions held at this bar's price, and their maintenance margin
         held = 0.0
@@ -152,7 +160,7 @@ def simulate_perp_genome_nb(
                 return traded_sum, paid, received, fees_paid, i
         # 4. rebalance: the calendar, a segment start, or a drift past the band
         trade = rebalance[i] or started
-        gross = leverage * equity
+        gross = lev * equity
         if not trade and x < np.inf:
             band = x * gross
             hits = 0
@@ -219,7 +227,8 @@ def simulate_perp_population_nb(
     mask_of : int64 (n_genomes,)
     thresholds : float64 (n_genomes, n_segments)
         Drift bands (``inf``: calendar only).
-    leverage : float64 (n_genomes,)
+    leverage : float64 (n_genomes, n_segments)
+        Gross leverage of each genome in each segment.
     mm_rate : float64 (n_assets,)
     fees, slippage, init_cash : float
     value_out : float64 (n_genomes, n_bars)
@@ -270,7 +279,7 @@ def reference_genome(
     rebalance,
     *,
     thresholds=None,
-    leverage: float = 1.0,
+    leverage=1.0,
     mm_rate=None,
     funding=None,
     fees: float = 0.0,
@@ -281,7 +290,8 @@ def reference_genome(
 
     The reference the fast kernel is checked against (``genetic-sizer evolve`` re-simulates every perp champion
     with it, as it re-simulates spot champions with vectorbt). Same arguments as
-    :func:`simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate`` default 0, ``funding`` default none).
+    :func:`simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate`` default 0, ``funding`` default none),
+    except that ``leverage`` may be one number for every segment or a sequence of one per segment.
 
     Returns
     -------
@@ -297,7 +307,9 @@ def reference_genome(
     bands = [math.inf] * len(starts) if thresholds is None else [float(x) for x in thresholds]
     mm = [0.0] * n_assets if mm_rate is None else [float(x) for x in mm_rate]
     rates = None if funding is None else [[float(x) for x in row] for row in np.asarray(funding, dtype=np.float64)]
-    lev = float(leverage)
+    levs = [float(leverage)] * len(starts) if np.ndim(leverage) == 0 else [float(x) for x in leverage]
+    if len(levs) != len(starts):
+        raise ConfigError(f"leverage must be a number or one per segment ({len(starts)}), got {len(levs)}")
     q = [0.0] * n_assets
     equity = float(init_cash)
     out = {
@@ -313,6 +325,7 @@ def reference_genome(
     for t in range(n_bars):
         seg = max(s for s in range(len(starts)) if starts[s] <= t)
         w = sched[seg]
+        lev = levs[seg]  # this segment's leverage: the targets from its first bar on, and the band
         if t > 0:
             for k in range(n_assets):
                 equity += q[k] * (close[t][k] - close[t - 1][k])

@@ -96,8 +96,8 @@ class Backtest:
         Perp: the funding each genome paid and received, and the fees it paid, in the account's currency (>= 0).
     liquidated : ndarray (n_genomes,) of int64, or None for spot
         Perp: the bar on which each genome was liquidated, -1 if never.
-    leverage : ndarray (n_genomes,), or None for spot
-        Perp: the gross leverage each genome was sized at.
+    leverage : ndarray (n_genomes,) or (n_genomes, n_segments), or None for spot
+        Perp: the gross leverage each genome was sized at; per segment when it was given per segment.
     """
 
     value: np.ndarray
@@ -437,27 +437,42 @@ def resolve_max_leverage(max_leverage, symbols) -> np.ndarray:
     return out
 
 
-def check_leverage(leverage, n_genomes: int, max_lev: np.ndarray, symbols) -> np.ndarray:
-    """The gross leverage of every genome (one number, or one per genome), each > 0 and at most every asset's
-    maximum leverage."""
+def check_leverage(leverage, n_genomes: int, max_lev: np.ndarray, symbols, n_segments: int = 1) -> np.ndarray:
+    """The gross leverage of every genome in every segment, float64 (n_genomes, n_segments).
+
+    ``leverage`` is one number (every genome), one per genome (n_genomes,) (every segment of it), or, with a
+    schedule, one per genome and segment (n_genomes, n_segments) (a walk-forward's folds, each with its evolved
+    leverage). Every entry must be a positive finite number at most every asset's maximum leverage (``max_lev``, see
+    :func:`resolve_max_leverage`); anything else is a ConfigError naming the entry.
+    """
     arr = np.asarray(leverage, dtype=object)
     if arr.ndim == 0:
-        arr = np.full(n_genomes, leverage, dtype=object)
-    if arr.ndim != 1 or arr.size != n_genomes:
-        raise ConfigError(f"leverage must be a number or one per genome ({n_genomes}), got shape {arr.shape}")
-    out = np.empty(n_genomes)
-    for g, v in enumerate(arr):
-        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        arr = np.full((n_genomes, n_segments), leverage, dtype=object)
+    elif arr.ndim == 1 and arr.shape[0] == n_genomes:
+        arr = np.repeat(arr[:, None], n_segments, axis=1)
+    elif arr.shape != (n_genomes, n_segments):
+        per_segment = f" or one per genome and segment ({n_genomes}, {n_segments})" if n_segments > 1 else ""
+        raise ConfigError(
+            f"leverage must be a number or one per genome ({n_genomes}){per_segment}, got shape {arr.shape}"
+        )
+    given = np.ndim(leverage)
+
+    def where(g, s):
+        return "leverage" + "".join(f"[{j}]" for j in (g, s)[:given])
+
+    out = np.empty((n_genomes, n_segments))
+    for (g, s), v in np.ndenumerate(arr):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
         if not ok or not (math.isfinite(float(v)) and float(v) > 0):
-            where = "leverage" if np.ndim(leverage) == 0 else f"leverage[{g}]"
-            raise ConfigError(f"{where} must be a positive finite number, got {v!r}")
-        out[g] = float(v)
-    top = out.max()
-    if top > max_lev.min():
+            raise ConfigError(f"{where(g, s)} must be a positive finite number, got {v!r}")
+        out[g, s] = float(v)
+    cap = float(max_lev.min())
+    if out.max() > cap:
+        g, s = (int(j) for j in np.argwhere(out > cap)[0])
         k = int(np.argmin(max_lev))
         raise ConfigError(
-            f"leverage {top:g} is above the max_leverage of {symbols[k]!r} ({max_lev[k]:g}): the exchange would "
-            "refuse such positions"
+            f"{where(g, s)} {out[g, s]:g} is above the max_leverage of {symbols[k]!r} ({max_lev[k]:g}): the exchange "
+            "would refuse such positions"
         )
     return out
 
@@ -561,7 +576,7 @@ def _backtest_perp(
     """
     n_genomes = w.shape[0]
     max_lev = resolve_max_leverage(max_leverage, prices.symbols)
-    lev = check_leverage(leverage, n_genomes, max_lev, prices.symbols)
+    lev = check_leverage(leverage, n_genomes, max_lev, prices.symbols, starts.size)
     mm_rate = np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)
     rates = _funding_rates(funding, prices)
     n_bars = prices.n_bars
@@ -636,7 +651,7 @@ def _backtest_perp(
         funding_received=received,
         fees_paid=fees_paid,
         liquidated=liquidated,
-        leverage=lev,
+        leverage=lev if np.ndim(leverage) == 2 else lev[:, 0],
     )
 
 
@@ -701,8 +716,11 @@ def simulate(
         long-only perp portfolio equals the spot one. ``rebalance`` and ``threshold`` work as for spot; a perp
         weight is measured against the gross exposure ``leverage * E`` (the band fires when
         ``|q_i * p_i - w_i * leverage * E| >= threshold * leverage * E``), which is the spot test at leverage 1.
-    leverage : float or array (n_genomes,)
-        Perp: the gross leverage targets are sized at (> 0, at most every asset's ``max_leverage``).
+    leverage : float, array (n_genomes,) or, with ``segment_starts``, (n_genomes, n_segments)
+        Perp: the gross leverage targets are sized at (> 0, at most every asset's ``max_leverage``): one for every
+        genome, one per genome (a leverage gene), or one per genome and segment (a walk-forward's folds, each with
+        its evolved leverage: from a segment's first bar on, its targets are sized with its leverage from the
+        equity before that bar's trades).
     funding : None, False, array (n_bars, n_assets) or DataFrame
         Perp: funding rates per bar; row ``t`` holds the sum of the hourly rates paid in (t-1, t] (positive: longs
         pay, shorts receive), row 0 is never charged, NaN means 0. A DataFrame's rows must be bars of the prices
@@ -863,7 +881,7 @@ def holdings(
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
     market: str = "spot",
-    leverage: float = 1.0,
+    leverage=1.0,
     funding=None,
     max_leverage=None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -873,10 +891,10 @@ def holdings(
 
     Parameters are those of :func:`simulate` for a single genome (``weights`` (n_assets,), or
     (n_segments, n_assets) with ``segment_starts``; ``rebalance`` one policy, or with ``segment_starts`` one per
-    segment; ``threshold`` a number, or one per segment). Returns the weights over time (a DataFrame: time index,
-    one column per symbol; spot: cash is what the columns leave to 1; perp: each position's signed notional over
-    ``leverage`` x equity, the quantity the targets are, NaN once the account is liquidated) and the bars it
-    rebalanced on (n_bars,).
+    segment; ``threshold`` and, for perps, ``leverage`` a number, or one per segment). Returns the weights over
+    time (a DataFrame: time index, one column per symbol; spot: cash is what the columns leave to 1; perp: each
+    position's signed notional over the bar's segment's ``leverage`` x equity, the quantity the targets are, NaN
+    once the account is liquidated) and the bars it rebalanced on (n_bars,).
     """
     prices = _as_prices(close)
     w = np.asarray(weights, dtype=np.float64)
@@ -893,7 +911,8 @@ def holdings(
     thresholds = None if threshold is None else validate_thresholds([threshold], 1, starts.size)
     if market == "perp":
         max_lev = resolve_max_leverage(max_leverage, prices.symbols)
-        lev = float(check_leverage(leverage, 1, max_lev, prices.symbols)[0])
+        per_genome = leverage if np.ndim(leverage) == 0 else [leverage]
+        lev = check_leverage(per_genome, 1, max_lev, prices.symbols, starts.size)[0]
         run = perp.reference_genome(
             prices.close,
             w[0],
@@ -907,7 +926,8 @@ def holdings(
             slippage=slippage,
             init_cash=init_cash,
         )
-        gross = lev * run["value"][:, None]
+        segment = np.searchsorted(starts, np.arange(prices.n_bars), side="right") - 1
+        gross = lev[segment][:, None] * run["value"][:, None]  # each bar's segment's leverage x equity
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(gross > 0, run["position"] * prices.close / gross, np.nan)
         if run["liquidated"] >= 0:

@@ -11,7 +11,7 @@ import pytest
 from genetic_sizer import perp
 from genetic_sizer.data import Prices
 from genetic_sizer.errors import ConfigError, DataError
-from genetic_sizer.simulate import backtest, rebalance_mask, resolve_max_leverage, simulate
+from genetic_sizer.simulate import backtest, holdings, rebalance_mask, resolve_max_leverage, simulate
 
 from .conftest import make_prices, random_weights
 
@@ -24,7 +24,9 @@ def _prices(*columns, freq="h") -> Prices:
 
 def independent_loop(close, schedule, starts, mask, *, leverage, funding, max_lev, fees, slippage, init, threshold):
     """The perp account as the issue states it, one bar at a time with whole-vector numpy steps; written without
-    looking at the package's kernel or reference (division form of the drift test, np.sign for the fill side)."""
+    looking at the package's kernel or reference (division form of the drift test, np.sign for the fill side).
+    ``leverage`` and ``threshold`` are one number or one per segment (the segment's leverage sizes its targets and
+    measures its band)."""
     n, m = close.shape
     q = np.zeros(m)
     equity = float(init)
@@ -34,6 +36,8 @@ def independent_loop(close, schedule, starts, mask, *, leverage, funding, max_le
     for t in range(n):
         seg = int(np.searchsorted(starts, t, side="right")) - 1
         w = schedule[seg]
+        lev = float(np.broadcast_to(np.asarray(leverage, dtype=float), (len(starts),))[seg])
+        band = threshold if threshold is None or np.ndim(threshold) == 0 else threshold[seg]
         if t > 0:
             equity += float(q @ (close[t] - close[t - 1]))
             if funding is not None:
@@ -46,9 +50,9 @@ def independent_loop(close, schedule, starts, mask, *, leverage, funding, max_le
                 values[t:] = max(equity, 0.0)
                 liquidated = t
                 break
-        drift = threshold is not None and bool(np.any(np.abs(q * close[t] / (leverage * equity) - w) >= threshold))
+        drift = band is not None and bool(np.any(np.abs(q * close[t] / (lev * equity) - w) >= band))
         if mask[t] or t in starts or drift:
-            target = w * leverage * equity / close[t]
+            target = w * lev * equity / close[t]
             dq = target - q
             fill = close[t] * (1.0 + slippage * np.sign(dq))
             fee = fees * float(np.sum(np.abs(dq) * fill))
@@ -181,7 +185,7 @@ def _random_case(seed):
     return p, w, kw
 
 
-def _by_loop(p, w, kw, threshold=None):
+def _by_loop(p, w, kw, threshold=None, leverage=None):
     w3 = w if kw["segment_starts"] is not None else w[:, None, :]
     starts = np.asarray(kw["segment_starts"] if kw["segment_starts"] is not None else [0])
     mask = rebalance_mask(p.index, kw["rebalance"])
@@ -193,7 +197,7 @@ def _by_loop(p, w, kw, threshold=None):
             w3[g],
             starts,
             mask,
-            leverage=kw["leverage"],
+            leverage=kw["leverage"] if leverage is None else leverage[g],
             funding=funding,
             max_lev=ml,
             fees=kw["fees"],
@@ -249,7 +253,7 @@ def test_drift_band_in_the_kernel_agrees_with_the_independent_loop(seed, thresho
         mask[None, :],
         np.zeros(n_genomes, dtype=np.int64),
         np.full((n_genomes, len(starts)), threshold),
-        np.full(n_genomes, kw["leverage"]),
+        np.full((n_genomes, len(starts)), kw["leverage"]),
         np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0),
         kw["fees"],
         kw["slippage"],
@@ -451,8 +455,6 @@ def test_leverage_one_long_only_with_a_band_equals_the_spot_engine_with_that_ban
 def test_perp_holdings_follow_the_band():
     """holdings(market="perp", threshold=...) is the reference loop's path of one genome: its rebalance bars are the
     kernel's, and on those bars every position is back at its target weight (of leverage x equity)."""
-    from genetic_sizer.simulate import holdings
-
     p = make_prices(200, 3, seed=8, freq="h")
     w = np.array([0.5, -0.3, 0.2])
     kw = dict(rebalance="once", threshold=0.04, market="perp", leverage=3.0, funding=False)
@@ -463,3 +465,140 @@ def test_perp_holdings_follow_the_band():
     np.testing.assert_allclose(held.to_numpy()[bars], np.tile(w, (bars.sum(), 1)), atol=1e-12)
     drift = np.abs(held.to_numpy() - w).max(axis=1)
     assert drift[~bars].max() < 0.04 + 0.05  # between rebalances it stays near the band (one bar of moves past it)
+
+
+# ------------------------------------------------------------ leverage per segment (a walk-forward of leverage genes)
+def test_a_leverage_change_at_a_segment_start_by_hand():
+    """From a segment's first bar on, its targets are sized with ITS leverage from the equity before that bar's
+    trades; fees are paid on what that trade moves."""
+    p = _prices([100.0, 110.0, 99.0, 104.0], [50.0, 50.0, 50.0, 50.0])
+    kw = dict(segment_starts=[0, 2], rebalance="once", init_cash=1000.0, market="perp", funding=False)
+    w = [[[1.0, 0.0], [1.0, 0.0]]]
+    bt = backtest(p, w, leverage=[[1.0, 3.0]], **kw)
+    # bar 0: 10 units at 1x; bar 1: +100; bar 2: -110 -> 990, re-sized at 3x: 3 x 990 / 99 = 30 units; bar 3: +150
+    np.testing.assert_allclose(bt.value[:, 0], [1000.0, 1100.0, 990.0, 1140.0], rtol=1e-14)
+    np.testing.assert_array_equal(bt.leverage, [[1.0, 3.0]])
+    one = backtest(p, w, leverage=1.0, **kw)
+    np.testing.assert_allclose(one.value[:, 0], [1000.0, 1100.0, 990.0, 1040.0], rtol=1e-14)
+    # with a fee: bar 0 buys 10 (fee 1); bar 2 sizes 3 x 988.99 / 99 units from the pre-trade equity 1099 - 110
+    fee = backtest(p, w, leverage=[[1.0, 3.0]], fees=0.001, **kw)
+    e2 = 1000.0 - 1.0 + 100.0 - 110.0
+    q2 = 3.0 * e2 / 99.0
+    e2_after = e2 - 0.001 * (q2 - 10.0) * 99.0
+    np.testing.assert_allclose(fee.value[:, 0], [999.0, 1099.0, e2_after, e2_after + q2 * 5.0], rtol=1e-14)
+    assert fee.fees_paid[0] == pytest.approx(1.0 + 0.001 * (q2 - 10.0) * 99.0, rel=1e-14)
+    ref = backtest(p, w, leverage=[[1.0, 3.0]], fees=0.001, engine="reference", **kw)
+    np.testing.assert_allclose(ref.value, fee.value, rtol=1e-14)
+    held, bars = holdings(p, w[0], leverage=[1.0, 3.0], fees=0.001, **kw)
+    np.testing.assert_array_equal(bars, [True, False, True, False])
+    # the position over each segment's leverage x the equity after the trade's fee: pre-trade / post-trade equity
+    np.testing.assert_allclose(held["C0"].to_numpy()[[0, 2]], [1000.0 / 999.0, e2 / e2_after], rtol=1e-13)
+    np.testing.assert_allclose(held["C0"].to_numpy()[3], q2 * 104.0 / (3.0 * fee.value[3, 0]), rtol=1e-13)
+
+
+def test_liquidation_after_a_leverage_increase_by_hand():
+    """1x, then 8x from bar 2 on: a 10 % fall at bar 3 takes the 8x account to its maintenance margin (max leverage
+    10: 1 / 20 of the notional), where the same path at 1x throughout, or at 8x then 1x, survives. And the test
+    before a segment's trade uses the positions held into its first bar: 8x then 1x with the fall ON the segment
+    start is liquidated there, before the new segment could de-leverage."""
+    p = _prices([100.0, 100.0, 100.0, 90.0, 95.0], [10.0] * 5)
+    kw = dict(segment_starts=[0, 2], rebalance="once", init_cash=1000.0, market="perp", funding=False)
+    w = [[[1.0, 0.0], [1.0, 0.0]]]
+    up = backtest(p, w, leverage=[[1.0, 8.0]], max_leverage=10, **kw)
+    # bar 2: 80 units; bar 3: 1000 - 80 x 10 = 200 <= 80 x 90 / 20 = 360: liquidated, 200 kept
+    np.testing.assert_allclose(up.value[:, 0], [1000.0, 1000.0, 1000.0, 200.0, 200.0], rtol=1e-14)
+    assert up.liquidated[0] == 3 and not up.rebalance[3:, 0].any()
+    for lev in ([[1.0, 1.0]], [[8.0, 1.0]]):
+        calm = backtest(p, w, leverage=lev, max_leverage=10, **kw)
+        assert calm.liquidated[0] == -1
+    np.testing.assert_allclose(backtest(p, w, leverage=[[8.0, 1.0]], max_leverage=10, **kw).value[3, 0], 900.0)
+    fall = _prices([100.0, 100.0, 90.0, 95.0], [10.0] * 4)
+    down = backtest(fall, w, leverage=[[8.0, 1.0]], max_leverage=10, **kw)
+    np.testing.assert_allclose(down.value[:, 0], [1000.0, 1000.0, 200.0, 200.0], rtol=1e-14)
+    assert down.liquidated[0] == 2
+    ref = backtest(fall, w, leverage=[[8.0, 1.0]], max_leverage=10, engine="reference", **kw)
+    assert ref.liquidated[0] == 2 and np.array_equal(ref.value, down.value)
+
+
+def _per_segment_case(seed):
+    """A random schedule case (_random_case with segments) with one leverage per genome and segment."""
+    p, w, kw = _random_case(seed)
+    if kw["segment_starts"] is None:
+        rng = np.random.default_rng(1000 + seed)
+        kw["segment_starts"] = sorted({0, *rng.integers(1, p.n_bars, size=3).tolist()})
+        w = np.repeat(w[:, None, :], len(kw["segment_starts"]), axis=1)
+    rng = np.random.default_rng(2000 + seed)
+    top = 4.0 if kw["max_leverage"] is None else float(np.min(kw["max_leverage"]))
+    lev = rng.uniform(0.5, top, size=(len(w), len(kw["segment_starts"])))
+    lev[0] = lev[0, 0]  # one genome at one leverage throughout
+    return p, w, kw, lev
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_leverage_per_segment_agrees_with_the_independent_loop(seed):
+    """Kernel and reference loop, leverage (n_genomes, n_segments), against the independent loop given each
+    segment's leverage: values, liquidations, funding and fees; with drift bands too (measured against each
+    segment's leverage), on the same rebalance bars."""
+    p, w, kw, lev = _per_segment_case(seed)
+    bands = [None, 0.05]
+    for band in bands:
+        fast = backtest(p, w, threshold=band, **{**kw, "leverage": lev})
+        ref = backtest(p, w, threshold=band, engine="reference", **{**kw, "leverage": lev})
+        assert fast.leverage.shape == (len(w), len(kw["segment_starts"]))
+        np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+        loops = _by_loop(p, w, kw, threshold=band, leverage=lev)
+        expect = np.column_stack([r["value"] for r in loops])
+        scale = np.maximum(np.abs(expect), 1e-9 * kw["init_cash"])
+        for got in (fast, ref):
+            assert np.max(np.abs(got.value - expect) / scale) < 1e-9
+            np.testing.assert_array_equal(got.liquidated, [r["liquidated"] for r in loops])
+            for field, key in (("funding_paid", "paid"), ("funding_received", "received"), ("fees_paid", "fees")):
+                np.testing.assert_allclose(getattr(got, field), [r[key] for r in loops], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(fast.traded, ref.traded, rtol=1e-10, atol=1e-12)
+
+
+def test_the_per_segment_cases_change_leverage_and_cover_liquidations():
+    liquidated = survived = 0
+    for seed in range(12):
+        p, w, kw, lev = _per_segment_case(seed)
+        assert len(kw["segment_starts"]) >= 2 and (np.ptp(lev[1:], axis=1) > 0).all()
+        out = backtest(p, w, **{**kw, "leverage": lev}).liquidated
+        liquidated += int((out >= 0).sum())
+        survived += int((out < 0).sum())
+    assert liquidated >= 3 and survived >= 60
+
+
+def test_one_leverage_per_segment_equals_the_same_leverage_everywhere_and_separate_runs():
+    """A leverage repeated over the segments is that leverage, bit for bit; genomes at different per-segment
+    leverages in one call equal each alone, in the kernel and the reference loop."""
+    p, w, kw, lev = _per_segment_case(3)
+    n_seg = len(kw["segment_starts"])
+    for engine in ("fast", "reference"):
+        flat = backtest(p, w, engine=engine, **{**kw, "leverage": 1.7})
+        tiled = backtest(p, w, engine=engine, **{**kw, "leverage": np.full((len(w), n_seg), 1.7)})
+        np.testing.assert_array_equal(flat.value, tiled.value)
+        per_genome = backtest(p, w, engine=engine, **{**kw, "leverage": lev[:, 0]})
+        np.testing.assert_array_equal(
+            per_genome.value, backtest(p, w, engine=engine, **{**kw, "leverage": np.repeat(lev[:, :1], n_seg, 1)}).value
+        )
+        together = backtest(p, w, engine=engine, **{**kw, "leverage": lev})
+        for g in (0, 4, 11):
+            alone = backtest(p, w[g : g + 1], engine=engine, **{**kw, "leverage": lev[g : g + 1]})
+            np.testing.assert_array_equal(together.value[:, g], alone.value[:, 0])
+
+
+def test_every_segments_leverage_is_checked_against_max_leverage():
+    p = make_prices(60, 3, freq="h")
+    w = np.tile([0.5, -0.3, 0.2], (2, 2, 1))
+    kw = dict(segment_starts=[0, 30], market="perp", max_leverage={"A01": 10, "default": 20})
+    backtest(p, w, leverage=[[2.0, 10.0], [1.0, 3.0]], **kw)
+    with pytest.raises(ConfigError, match=r"leverage\[1\]\[1\] 12 is above the max_leverage of 'A01' \(10\)"):
+        backtest(p, w, leverage=[[2.0, 10.0], [1.0, 12.0]], **kw)
+    with pytest.raises(ConfigError, match=r"leverage\[0\]\[1\] must be a positive finite number, got 0"):
+        backtest(p, w, leverage=[[2.0, 0.0], [1.0, 3.0]], **kw)
+    with pytest.raises(ConfigError, match=r"one per genome and segment \(2, 2\), got shape \(2, 3\)"):
+        backtest(p, w, leverage=[[1.0] * 3] * 2, **kw)
+    with pytest.raises(ConfigError, match=r"leverage\[0\] 11 is above"):
+        backtest(p, w, leverage=[11.0, 1.0], **kw)
+    with pytest.raises(ConfigError, match="leverage must be a number or one per segment"):
+        perp.reference_genome(p.close, w[0], [0, 30], np.ones(60, bool), leverage=[1.0, 2.0, 3.0])
