@@ -21,7 +21,8 @@ Layout (every key optional; these are the defaults)::
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...,
                 genes: null}     # strategy genes evolved beside the weights, e.g.
-                                 # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.genes)
+                                 # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.genes);
+                                 # perp also {leverage: [lo, hi]}, hi <= every asset's max_leverage
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
     run: {storage: null}         # where run directories go without --out: a path or an fsspec URL (default runs/)
@@ -446,6 +447,29 @@ class RunConfig:
             _fail("objective", list(obj), "a list without duplicates")
         object.__setattr__(self, "objective", tuple(obj))
         _choice("engine", self.engine, V.ENGINES)
+        self._check_leverage_gene()
+
+    def _check_leverage_gene(self) -> None:
+        """A leverage gene needs the perp account, and its ``hi`` at most every asset's ``portfolio.max_leverage``
+        (checked here when the caps are known without the data: one number, or a mapping with ``data.symbols``;
+        otherwise when the data is loaded, by the evaluator)."""
+        genes = self.evolution.genes
+        if genes is None or "leverage" not in genes:
+            return
+        from genetic_sizer.genes import GeneSpace
+
+        pf = self.portfolio
+        space = GeneSpace.create({"leverage": genes["leverage"]}, pf.rebalance, pf.leverage)
+        caps, symbols = [], []
+        if isinstance(pf.max_leverage, float):
+            caps, symbols = [pf.max_leverage], None
+        elif isinstance(pf.max_leverage, dict) and self.data.symbols is not None:
+            for sym in self.data.symbols:
+                cap = pf.max_leverage.get(sym, pf.max_leverage.get("default"))
+                if cap is not None:
+                    caps.append(cap)
+                    symbols.append(sym)
+        space.check_max_leverage(caps, symbols, pf.market)
 
     @property
     def multi_objective(self) -> bool:

@@ -13,7 +13,8 @@ Single objective (``objective: sharpe``)::
         hall of fame, logbook, checkpoint
 
 With strategy genes (``evolution.genes``, :mod:`genetic_sizer.genes`) a genome is a strategy: the individual's
-array is still its weights, and its genes (drift band, calendar policy) ride along as ``individual.genes``. A
+array is still its weights, and its genes (drift band, calendar policy, perp leverage) ride along as
+``individual.genes``. A
 crossover of two parents crosses their genes too (a blend for a continuous gene, a swap for a choice), and each
 gene of an offspring mutates with ``evolution.gene_mutation_prob``; the hall of fame and the Pareto front tell
 members apart by weights and genes. Without genes no random number is drawn for them: a run is what it was.
@@ -117,7 +118,8 @@ class EvolutionResult:
         return None if self.genes is None else self.members_genes[0]
 
     def strategy(self, rank: int = 0) -> dict:
-        """Member ``rank``'s strategy: ``{"rebalance": policy, "threshold": drift band or None}``."""
+        """Member ``rank``'s strategy: ``{"rebalance": policy, "threshold": drift band or None}``, and ``"leverage"``
+        when the run evolves it."""
         if self.genes is None:
             return {"rebalance": self.config.portfolio.rebalance, "threshold": None}
         return self.genes.strategy(self.members_genes[rank])
@@ -291,6 +293,10 @@ class _Run:
                 policies = self.genes.policies(genes)
                 for code in self.genes.rebalance:
                     rec[f"rebalance_{code}"] = sum(p == code for p in policies)
+            lev = self.genes.leverages(genes)
+            if lev is not None:
+                rec["leverage_mean"] = float(lev.mean())
+                rec["leverage_std"] = float(lev.std())
         self.logbook.record(**rec)
         return rec
 

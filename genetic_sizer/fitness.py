@@ -168,8 +168,8 @@ class Evaluator:
     It holds the price data and the portfolio settings; the evolution loop hands batches of genomes to it
     through an injectable ``map`` (serial, or Ray workers). Each row of a batch is a weight vector, followed by
     the genome's strategy genes when the run evolves them (``genes``, a :class:`~genetic_sizer.genes.GeneSpace`):
-    every genome is then simulated with its own calendar policy and drift band. Objective values are returned
-    in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
+    every genome is then simulated with its own calendar policy, drift band and (perp) leverage. Objective values
+    are returned in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
     :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar), and a liquidated perp account,
     gets :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
     ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
@@ -181,7 +181,8 @@ class Evaluator:
         charged.
     objectives : sequence of metric names (see :data:`METRICS`)
     rebalance, fees, slippage, init_cash, engine, market, leverage, max_leverage :
-        As for :func:`genetic_sizer.simulate.backtest`; ``rebalance`` is the policy of weights without genes.
+        As for :func:`genetic_sizer.simulate.backtest`; ``rebalance`` and ``leverage`` are the policy and leverage of
+        weights without genes.
     genes : GeneSpace, optional
         The strategy genes each row carries after its weights.
     """
@@ -225,10 +226,14 @@ class Evaluator:
         self.max_leverage = max_leverage
         self.genes = genes
         self.trial_sharpe = False
+        caps = np.empty(0)
         if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
             from genetic_sizer.simulate import check_leverage, resolve_max_leverage
 
-            check_leverage(leverage, 1, resolve_max_leverage(max_leverage, prices.symbols), prices.symbols)
+            caps = resolve_max_leverage(max_leverage, prices.symbols)
+            check_leverage(leverage, 1, caps, prices.symbols)
+        if genes is not None:  # a leverage gene: the perp account, and its range within every asset's max_leverage
+            genes.check_max_leverage(caps, prices.symbols, market)
 
     @property
     def n_genes(self) -> int:
@@ -290,21 +295,24 @@ class Evaluator:
         return (f == self.wiped_out_fitness).all(axis=1)
 
     def strategy_of(self, genes=None) -> tuple:
-        """``(rebalance, threshold)`` for :func:`~genetic_sizer.simulate.backtest`: the genomes' own policies and
-        drift bands when ``genes`` (n, n_genes) are given, else the portfolio's policy without a band."""
+        """``(rebalance, threshold, leverage)`` for :func:`~genetic_sizer.simulate.backtest`: the genomes' own
+        policies, drift bands and (perp, with a leverage gene) leverages when ``genes`` (n, n_genes) are given, else
+        the portfolio's policy without a band at the portfolio's leverage."""
         if genes is None or self.genes is None:
-            return self.rebalance, None
+            return self.rebalance, None, self.leverage
         genes = np.asarray(genes, dtype=np.float64).reshape(-1, self.genes.n)
         policies = self.genes.policies(genes)
         rebalance = policies[0] if len(set(policies)) == 1 else policies
-        return rebalance, self.genes.thresholds(genes)
+        leverage = self.genes.leverages(genes)
+        return rebalance, self.genes.thresholds(genes), self.leverage if leverage is None else leverage
 
     def backtest(self, weights, engine: str | None = None, genes=None):
         """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets), with each genome's
-        strategy ``genes`` (n_genomes, n_genes) when given (else the portfolio's policy, no drift band)."""
+        strategy ``genes`` (n_genomes, n_genes) when given (else the portfolio's policy, no drift band, the
+        portfolio's leverage)."""
         from genetic_sizer.simulate import backtest
 
-        rebalance, threshold = self.strategy_of(genes)
+        rebalance, threshold, leverage = self.strategy_of(genes)
         return backtest(
             self.prices,
             weights,
@@ -314,16 +322,20 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             engine=engine or self.engine,
-            **self.account(),
+            **self.account(leverage),
         )
 
     def backtest_strategies(self, weights, strategies, engine: str | None = None):
         """The :class:`~genetic_sizer.simulate.Backtest` of ``weights`` (n_genomes, n_assets), genome ``g`` kept by
-        ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``; None: the portfolio's policy, no
-        band). E.g. a champion with its evolved strategy beside classical allocations with the run's policy."""
+        ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``, perp also ``"leverage"``, else the
+        portfolio's; None: the portfolio's policy, no band). E.g. a champion with its evolved strategy beside
+        classical allocations with the run's policy."""
         from genetic_sizer.simulate import backtest
 
         strategies = [s or {"rebalance": self.rebalance, "threshold": None} for s in strategies]
+        leverage = [s.get("leverage") for s in strategies]
+        if self.market != "perp" and any(x is not None for x in leverage):
+            raise ConfigError("a strategy's leverage is a setting of market perp; the spot account has none")
         return backtest(
             self.prices,
             weights,
@@ -333,14 +345,16 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             engine=engine or self.engine,
-            **self.account(),
+            **self.account([self.leverage if x is None else x for x in leverage]),
         )
 
-    def account(self) -> dict:
-        """The account-model keywords this evaluator passes to :func:`genetic_sizer.simulate.backtest`."""
+    def account(self, leverage=None) -> dict:
+        """The account-model keywords this evaluator passes to :func:`genetic_sizer.simulate.backtest` (perp: at
+        ``leverage``, one number or one per genome, when given, else the portfolio's)."""
         if self.market == "spot":
             return {}
-        return {"market": self.market, "leverage": self.leverage, "max_leverage": self.max_leverage}
+        lev = self.leverage if leverage is None else leverage
+        return {"market": self.market, "leverage": lev, "max_leverage": self.max_leverage}
 
     @property
     def reference_engine(self) -> str:

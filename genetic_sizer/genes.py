@@ -10,16 +10,17 @@ plus a short float vector of genes, one entry per gene of the run's :class:`Gene
                                in ``[lo, hi]``
 ``rebalance``  choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
                                the index of the choice
-``leverage``   continuous      reserved: refused with a clear error. The perp account (``portfolio.market: perp``)
-                               takes one leverage per genome, but the evolution, the champion file and the
-                               walk-forward do not carry an evolved leverage yet
+``leverage``   continuous      the gross leverage a perp genome's targets are sized at (``simulate(leverage=...)``),
+                               in ``[lo, hi]`` with ``0 < lo``; only for ``portfolio.market: perp``, and ``hi`` at
+                               most every asset's ``portfolio.max_leverage``
 =============  ==============  ==================================================================================
 
-``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``); a gene
-the config does not name keeps the portfolio's setting (``portfolio.rebalance``, no drift band). The operators
-(:meth:`GeneSpace.crossover`, :meth:`GeneSpace.mutate`) keep every gene valid by construction: a continuous gene
-stays in its bounds (steps are reflected at the bounds), a choice gene is an index of its choices. All randomness
-comes from the ``numpy.random.Generator`` passed in.
+``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``,
+``{leverage: [1, 5]}``); a gene the config does not name keeps the portfolio's setting (``portfolio.rebalance``,
+no drift band, ``portfolio.leverage``). The operators (:meth:`GeneSpace.crossover`, :meth:`GeneSpace.mutate`) keep
+every gene valid by construction: a continuous gene stays in its bounds (steps are reflected at the bounds), a
+choice gene is an index of its choices. All randomness comes from the ``numpy.random.Generator`` passed in, and a
+gene the run does not evolve draws nothing (a run's random stream depends only on the genes it evolves).
 
 Genes are plain floats so that they travel with the weights wherever weights go: in a checkpoint (an ``.npz``
 array beside the population), in a trial's key (a trial is a distinct (weights, genes) pair), and in the batches
@@ -36,24 +37,45 @@ import numpy as np
 from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError, GenomeError
 
-__all__ = ["GENES", "RESERVED_GENES", "GeneSpace", "normalize_genes"]
+__all__ = ["CONTINUOUS", "GENES", "RESERVED_GENES", "GeneSpace", "normalize_genes"]
 
-GENES = ("threshold", "rebalance")
-"""Genes a run can evolve, in the order they are stored."""
+GENES = ("threshold", "rebalance", "leverage")
+"""Genes a run can evolve, in the order they are stored (a run's genes keep this order, so the columns of runs that
+evolve the first two are what they were before ``leverage`` existed)."""
 
-RESERVED_GENES = {
-    "leverage": (
-        "a leverage gene is not available yet: the perp account (portfolio.market: perp) runs at portfolio.leverage, "
-        "one leverage for every genome"
-    ),
-}
-"""Gene names kept for what comes next, refused with the reason until then."""
+CONTINUOUS = ("threshold", "leverage")
+"""The continuous genes (``[lo, hi]`` ranges); the others are choices."""
+
+RESERVED_GENES: dict[str, str] = {}
+"""Gene names kept for what comes next, refused with the reason until then (none at present)."""
+
+MAX_LEVERAGE_GENE = 1000.0
+"""The largest ``hi`` of a leverage gene (the bound of ``portfolio.leverage``)."""
+
+
+def _range(where: str, spec, what: str, *, lo_open: bool, top: float = math.inf) -> list[float]:
+    """A continuous gene's ``[lo, hi]``: finite numbers, ``lo >= 0`` (``> 0`` when ``lo_open``), ``lo <= hi <= top``."""
+    if not isinstance(spec, (list, tuple)) or len(spec) != 2:
+        raise ConfigError(f"{where} must be [lo, hi], {what}, got {spec!r}")
+    lo, hi = spec
+    for side, v in (("lo", lo), ("hi", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{where} {side} must be a finite number {'>' if lo_open else '>='} 0, got {v!r}")
+        if lo_open and v == 0:
+            raise ConfigError(f"{where} {side} must be a finite number > 0, got {v!r}")
+    if lo > hi:
+        raise ConfigError(f"{where} must be [lo, hi] with lo <= hi, got {list(spec)!r}")
+    if hi > top:
+        raise ConfigError(f"{where} hi must be at most {top:g}, got {hi!r}")
+    return [float(lo), float(hi)]
 
 
 def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
-    """The ``evolution.genes`` setting checked and in canonical form: None, or ``{"threshold": [lo, hi]}`` and / or
-    ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`genetic_sizer.vocab.parse_rebalance`).
-    Errors are ConfigErrors naming the key and the value."""
+    """The ``evolution.genes`` setting checked and in canonical form: None, or any of ``{"threshold": [lo, hi]}``,
+    ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`genetic_sizer.vocab.parse_rebalance`)
+    and ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``), in the order of :data:`GENES`. Errors are ConfigErrors naming
+    the key and the value. Whether the account has leverage (``portfolio.market: perp``) and whether ``hi`` is
+    within every asset's maximum leverage is checked with the portfolio (:meth:`GeneSpace.check_max_leverage`)."""
     if value is None:
         return None
     if not isinstance(value, dict) or not value:
@@ -69,15 +91,9 @@ def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
             raise ConfigError(f"unknown gene {key}.{name}; genes are {list(GENES)}")
         where = f"{key}.{name}"
         if name == "threshold":
-            if not isinstance(spec, (list, tuple)) or len(spec) != 2:
-                raise ConfigError(f"{where} must be [lo, hi], the range of the drift band, got {spec!r}")
-            lo, hi = spec
-            for side, v in (("lo", lo), ("hi", hi)):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                    raise ConfigError(f"{where} {side} must be a finite number >= 0, got {v!r}")
-            if lo > hi:
-                raise ConfigError(f"{where} must be [lo, hi] with lo <= hi, got {list(spec)!r}")
-            out[name] = [float(lo), float(hi)]
+            out[name] = _range(where, spec, "the range of the drift band", lo_open=False)
+        elif name == "leverage":
+            out[name] = _range(where, spec, "the range of the gross leverage", lo_open=True, top=MAX_LEVERAGE_GENE)
         else:  # rebalance
             if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
                 raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")
@@ -94,32 +110,39 @@ class GeneSpace:
 
     ``names`` are the evolved genes in storage order; ``threshold`` is ``(lo, hi)`` or None; ``rebalance`` the
     policy choices or None; ``default_rebalance`` the policy of genomes (and of anything without genes) when
-    ``rebalance`` is not evolved.
+    ``rebalance`` is not evolved; ``leverage`` is ``(lo, hi)`` or None, and ``default_leverage`` the leverage of
+    genomes when it is not evolved (``portfolio.leverage``; 1 for spot).
     """
 
     names: tuple[str, ...]
     threshold: tuple[float, float] | None
     rebalance: tuple[str | int, ...] | None
     default_rebalance: str | int
+    leverage: tuple[float, float] | None = None
+    default_leverage: float = 1.0
 
     @classmethod
-    def create(cls, genes: dict, default_rebalance="M") -> GeneSpace:
-        """From a genes mapping (checked with :func:`normalize_genes`) and the portfolio's policy."""
+    def create(cls, genes: dict, default_rebalance="M", default_leverage: float = 1.0) -> GeneSpace:
+        """From a genes mapping (checked with :func:`normalize_genes`), the portfolio's policy and its leverage."""
         genes = normalize_genes(genes)
         th = genes.get("threshold")
         reb = genes.get("rebalance")
+        lev = genes.get("leverage")
         return cls(
             names=tuple(genes),
             threshold=None if th is None else (th[0], th[1]),
             rebalance=None if reb is None else tuple(reb),
             default_rebalance=V.parse_rebalance(default_rebalance, "portfolio.rebalance"),
+            leverage=None if lev is None else (lev[0], lev[1]),
+            default_leverage=float(default_leverage),
         )
 
     @classmethod
     def from_config(cls, config) -> GeneSpace | None:
         """The genes a :class:`~genetic_sizer.config.RunConfig` evolves, or None (no ``evolution.genes``)."""
         genes = config.evolution.genes
-        return None if genes is None else cls.create(genes, config.portfolio.rebalance)
+        pf = config.portfolio
+        return None if genes is None else cls.create(genes, pf.rebalance, pf.leverage)
 
     @property
     def n(self) -> int:
@@ -128,6 +151,9 @@ class GeneSpace:
     def _col(self, name: str) -> int:
         return self.names.index(name)
 
+    def _bounds(self, name: str) -> tuple[float, float]:
+        return self.threshold if name == "threshold" else self.leverage
+
     def record(self) -> dict:
         """The evolved genes and their ranges, as the config states them (JSON-able)."""
         out = {}
@@ -135,9 +161,33 @@ class GeneSpace:
             out["threshold"] = list(self.threshold)
         if self.rebalance is not None:
             out["rebalance"] = list(self.rebalance)
+        if self.leverage is not None:
+            out["leverage"] = list(self.leverage)
         return out
 
     # ---- validity --------------------------------------------------------------------------------
+    def check_max_leverage(self, max_leverage, symbols, market: str = "perp", key: str = "evolution.genes") -> None:
+        """Raise a ConfigError when the leverage gene cannot run: outside the perp account, or with ``hi`` above an
+        asset's maximum leverage (``max_leverage``: each asset's, an array in the order of ``symbols``, ``inf`` for
+        none). Every genome's leverage must be one the exchange allows for every coin the genome may hold."""
+        if self.leverage is None:
+            return
+        if market != "perp":
+            raise ConfigError(
+                f"{key}.leverage: leverage genes need market: perp (portfolio.market is {market!r}; the spot account "
+                "has no leverage)"
+            )
+        caps = np.asarray(max_leverage, dtype=np.float64)
+        hi = self.leverage[1]
+        if caps.size and hi > caps.min():
+            k = int(np.argmin(caps))
+            of = "" if symbols is None else f" of {symbols[k]!r}"
+            raise ConfigError(
+                f"{key}.leverage hi {hi:g} is above portfolio.max_leverage{of} ({caps[k]:g}): every genome's leverage "
+                f"must be one the exchange allows for every asset it may hold; lower {key}.leverage to "
+                f"[{min(self.leverage[0], caps[k]):g}, {caps[k]:g}] or below"
+            )
+
     def violation(self, genes) -> str | None:
         """Why one genome's genes (n_genes,) are not valid, or None."""
         g = np.asarray(genes, dtype=np.float64)
@@ -145,11 +195,12 @@ class GeneSpace:
             return f"genes have shape {g.shape}, expected ({self.n},)"
         if not np.isfinite(g).all():
             return f"genes {g.tolist()} are not finite"
-        if self.threshold is not None:
-            x = float(g[self._col("threshold")])
-            lo, hi = self.threshold
-            if not lo <= x <= hi:
-                return f"threshold {x!r} is outside evolution.genes.threshold [{lo:g}, {hi:g}]"
+        for name in CONTINUOUS:
+            if name in self.names:
+                x = float(g[self._col(name)])
+                lo, hi = self._bounds(name)
+                if not lo <= x <= hi:
+                    return f"{name} {x!r} is outside evolution.genes.{name} [{lo:g}, {hi:g}]"
         if self.rebalance is not None:
             j = float(g[self._col("rebalance")])
             if j != int(j) or not 0 <= j < len(self.rebalance):
@@ -182,30 +233,46 @@ class GeneSpace:
         g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
         return g[:, self._col("threshold")].copy()
 
+    def leverages(self, genes) -> np.ndarray | None:
+        """The gross leverage of each genome (rows of ``genes``), or None when it is not evolved (every genome at
+        ``default_leverage``)."""
+        if self.leverage is None:
+            return None
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        return g[:, self._col("leverage")].copy()
+
     def strategy(self, genes) -> dict:
-        """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``."""
+        """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``, and ``"leverage"`` when the
+        leverage is evolved."""
         th = self.thresholds(genes)
-        return {"rebalance": self.policies(genes)[0], "threshold": None if th is None else float(th[0])}
+        out = {"rebalance": self.policies(genes)[0], "threshold": None if th is None else float(th[0])}
+        lev = self.leverages(genes)
+        if lev is not None:
+            out["leverage"] = float(lev[0])
+        return out
 
     def describe(self, genes) -> str:
-        """One genome's strategy in words, e.g. ``rebalance M, drift band 0.052``."""
+        """One genome's strategy in words, e.g. ``rebalance M, drift band 0.052`` (``, leverage 2.31x``)."""
         s = self.strategy(genes)
         band = "no drift band" if s["threshold"] is None else f"drift band {s['threshold']:.4g}"
-        return f"rebalance {s['rebalance']}, {band}"
+        lev = "" if "leverage" not in s else f", leverage {s['leverage']:.3g}x"
+        return f"rebalance {s['rebalance']}, {band}{lev}"
 
     # ---- operators -------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` random genes (n, n_genes): uniform within each range / among the choices."""
         out = np.empty((n, self.n))
         for j, name in enumerate(self.names):
-            if name == "threshold":
-                out[:, j] = rng.uniform(self.threshold[0], self.threshold[1], n)
+            if name in CONTINUOUS:
+                lo, hi = self._bounds(name)
+                out[:, j] = rng.uniform(lo, hi, n)
             else:
                 out[:, j] = rng.integers(0, len(self.rebalance), n)
         return out
 
-    def _reflect(self, x: float) -> float:
-        lo, hi = self.threshold
+    def _reflect(self, x: float, bounds: tuple[float, float] | None = None) -> float:
+        """``x`` reflected into ``bounds`` (default: the drift band's range) at both ends."""
+        lo, hi = self.threshold if bounds is None else bounds
         if hi == lo:
             return lo
         span = hi - lo
@@ -215,15 +282,16 @@ class GeneSpace:
     def crossover(
         self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator, alpha: float = 0.5
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Two children (new arrays): a continuous gene is blended, each child on the line through the parents at
-        ``t`` uniform in ``[-alpha, 1 + alpha]`` (reflected into its range); a choice gene is swapped between the
-        children with probability 1/2."""
+        """Two children (new arrays): a continuous gene (drift band, leverage) is blended, each child on the line
+        through the parents at ``t`` uniform in ``[-alpha, 1 + alpha]`` (reflected into its range); a choice gene is
+        swapped between the children with probability 1/2."""
         c1, c2 = np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
         for j, name in enumerate(self.names):
-            if name == "threshold":
+            if name in CONTINUOUS:
+                bounds = self._bounds(name)
                 t1, t2 = rng.uniform(-alpha, 1.0 + alpha, 2)
-                c1[j] = self._reflect(b[j] + t1 * (a[j] - b[j]))
-                c2[j] = self._reflect(a[j] + t2 * (b[j] - a[j]))
+                c1[j] = self._reflect(b[j] + t1 * (a[j] - b[j]), bounds)
+                c2[j] = self._reflect(a[j] + t2 * (b[j] - a[j]), bounds)
             elif rng.random() < 0.5:
                 c1[j], c2[j] = b[j], a[j]
         return c1, c2
@@ -235,9 +303,9 @@ class GeneSpace:
         for j, name in enumerate(self.names):
             if rng.random() >= prob:
                 continue
-            if name == "threshold":
-                lo, hi = self.threshold
-                out[j] = self._reflect(out[j] + rng.normal(0.0, sigma * (hi - lo)))
+            if name in CONTINUOUS:
+                lo, hi = self._bounds(name)
+                out[j] = self._reflect(out[j] + rng.normal(0.0, sigma * (hi - lo)), (lo, hi))
             elif len(self.rebalance) > 1:
                 step = int(rng.integers(1, len(self.rebalance)))
                 out[j] = float((int(out[j]) + step) % len(self.rebalance))

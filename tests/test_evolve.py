@@ -160,7 +160,10 @@ def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
     same population, fitness, archive in DEAP's order, random states, logbook and champion as without the
     interruption. Before the archive was restored through DEAP's API, cuts after generation 6 and 7 of the
     single-objective run diverged (DEAP's keys were restored best first instead of ascending)."""
-    cfg = small_config(*TINY, *extra)
+    _resume_after_every_generation(small_config(*TINY, *extra), prices, tmp_path, 2 if "genes" in str(extra) else 0)
+
+
+def _resume_after_every_generation(cfg, prices, tmp_path, n_genes):
     cuts = []
 
     def snapshot(g):
@@ -178,7 +181,7 @@ def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
         np.testing.assert_array_equal(cp.archive, end.archive)  # the raw hall of fame / Pareto front, in order
         np.testing.assert_array_equal(cp.archive_fitness, end.archive_fitness)
         np.testing.assert_array_equal(cp.crowding, end.crowding)
-        assert cp.n_genes == end.n_genes == (2 if "genes" in str(extra) else 0)
+        assert cp.n_genes == end.n_genes == n_genes
         if cp.n_genes:
             np.testing.assert_array_equal(cp.archive_genes, end.archive_genes)
             np.testing.assert_array_equal(cp.population_genes, end.population_genes)
@@ -508,3 +511,84 @@ def test_resume_refuses_a_checkpoint_without_the_configs_genes(prices, tmp_path)
     cp.config_sha256 = run.config.sha256()
     with pytest.raises(CheckpointError, match="0 strategy genes, the config evolves 2"):
         run._restore(cp)
+
+
+# ---- the leverage gene (perp) ---------------------------------------------------------------------------------
+PERP_SMALL = [
+    "portfolio.market=perp",
+    "portfolio.leverage=2",
+    "portfolio.max_leverage={BTC: 40, default: 10}",
+    "portfolio.direction=longshort",
+    "portfolio.min_weight=-0.5",
+    "portfolio.max_weight=0.6",
+    "portfolio.rebalance=D",
+    "evolution.population=16",
+    "evolution.generations=6",
+    "evolution.hall_of_fame=5",
+]
+LEVERAGE = "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 8.0]}"
+
+
+@pytest.fixture(scope="module")
+def perp_prices():
+    from genetic_sizer.synthetic import perp_market
+
+    return perp_market(hours=24 * 40, seed=3).prices
+
+
+def test_a_perp_run_with_a_leverage_gene_evolves_leverages(perp_prices, tmp_path):
+    """Every genome carries a valid leverage; each member's stored fitness is its weights simulated at ITS leverage
+    (and band), not the portfolio's; the logbook follows the population's leverage; the same seed gives the same run,
+    another seed other leverages."""
+    from genetic_sizer.genes import GeneSpace
+
+    cfg = load_config(None, [*PERP_SMALL, LEVERAGE, "objective=calmar"])
+    res = evolve(cfg, perp_prices, tmp_path / "a")
+    space = GeneSpace.from_config(cfg)
+    assert res.genes == space and space.names == ("threshold", "leverage") and space.default_leverage == 2.0
+    assert res.members_genes.shape == (5, 2) and res.population_genes.shape == (16, 2)
+    space.validate_population(res.population_genes)
+    ev = Evaluator.from_config(perp_prices, cfg)
+    pf = cfg.portfolio
+    for k in range(len(res.members)):
+        s = res.strategy(k)
+        assert set(s) == {"rebalance", "threshold", "leverage"} and 1.0 <= s["leverage"] <= 8.0
+        assert s["leverage"] == res.members_genes[k, 1] and s["rebalance"] == "D"
+        bt = backtest(
+            perp_prices,
+            res.members[k],
+            rebalance="D",
+            threshold=s["threshold"],
+            fees=pf.fees,
+            market="perp",
+            leverage=s["leverage"],
+            max_leverage=pf.max_leverage,
+        )
+        assert ev.metrics_of(bt)["calmar"][0] == res.members_fitness[k, 0]
+    at_two = ev.metrics(res.members, genes=np.column_stack([res.members_genes[:, 0], np.full(5, 2.0)]))["calmar"]
+    assert not np.array_equal(at_two, res.members_fitness[:, 0])
+    first, last = res.logbook[0], res.logbook[-1]
+    assert first["leverage_std"] > 1.0 and 1.0 <= first["leverage_mean"] <= 8.0 and 1.0 <= last["leverage_mean"] <= 8.0
+    assert "threshold_mean" in last and not any(k.startswith("rebalance_") for k in last)
+    _same(res, evolve(cfg, perp_prices, tmp_path / "b"))
+    other = evolve(
+        load_config(None, [*PERP_SMALL, LEVERAGE, "objective=calmar", "evolution.seed=7"]), perp_prices, tmp_path / "c"
+    )
+    assert not np.array_equal(res.members_genes[:, 1], other.members_genes[:, 1])
+
+
+@pytest.mark.parametrize("extra", [(), ("objective=[sharpe, max_drawdown]",)], ids=["leverage", "leverage-nsga2"])
+def test_resume_after_every_generation_is_exact_with_a_leverage_gene(perp_prices, tmp_path, extra):
+    cfg = load_config(None, [*PERP_SMALL, *TINY, LEVERAGE, *extra])
+    _resume_after_every_generation(cfg, perp_prices, tmp_path, 2)
+
+
+def test_a_leverage_gene_run_that_cannot_start_leaves_nothing_behind(perp_prices, tmp_path):
+    """A leverage range above a coin's max_leverage (known only with the data) is refused before the run directory
+    is created."""
+    cfg = load_config(None, [*PERP_SMALL, "evolution.genes={leverage: [1.0, 12.0]}"])
+    with pytest.raises(
+        ConfigError, match=r"evolution\.genes\.leverage hi 12 is above portfolio\.max_leverage of 'ETH' \(10\)"
+    ):
+        evolve(cfg, perp_prices, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -411,3 +411,50 @@ def test_a_perp_run_needs_funding_rates_unless_told_to_go_without():
         Evaluator(prices, ("sharpe",), market="perp", leverage=12, max_leverage=10)
     with pytest.raises(ConfigError, match="vectorbt issue #639"):
         Evaluator(prices, ("sharpe",), market="perp", engine="vectorbt")
+
+
+def test_an_evaluator_with_a_leverage_gene_simulates_each_genome_at_its_own_leverage():
+    """Rows of weights then genes (drift band, leverage): each genome is simulated at its own leverage with its own
+    band, the same as a backtest of that genome alone at that leverage; a liquidation at a high leverage is the worst
+    fitness while the same weights at a low one live; classical allocations (strategies without a leverage) run at
+    portfolio.leverage."""
+    from genetic_sizer.genes import GeneSpace
+
+    prices = _rally_then_crash().with_funding(np.full((81, 2), 2e-5))
+    space = GeneSpace.create({"threshold": [0.0, 0.1], "leverage": [1.0, 9.0]}, default_rebalance=6, default_leverage=2)
+    ev = Evaluator(
+        prices, ("sharpe",), rebalance=6, fees=0.00045, market="perp", leverage=2, max_leverage=10, genes=space
+    )
+    w = np.array([[1.0, 0.0], [1.0, 0.0], [0.5, 0.5], [0.2, 0.8]])
+    genes = np.array([[0.05, 8.5], [0.05, 1.0], [0.0, 3.3], [0.1, 9.0]])
+    rebalance, threshold, leverage = ev.strategy_of(genes)
+    assert rebalance == 6 and threshold.tolist() == [0.05, 0.05, 0.0, 0.1] and leverage.tolist() == [8.5, 1, 3.3, 9]
+    m = ev.metrics(w, genes=genes)
+    for g in range(4):
+        alone = backtest(
+            prices,
+            w[g],
+            rebalance=6,
+            threshold=genes[g, 0],
+            fees=0.00045,
+            market="perp",
+            leverage=genes[g, 1],
+            max_leverage=10,
+        )
+        assert m["sharpe"][g] == ev.metrics_of(alone)["sharpe"][0] and m["liquidated"][g] == (alone.liquidated[0] >= 0)
+    assert m["liquidated"].tolist()[:2] == [1.0, 0.0]  # the same weights: liquidated at 8.5x, alive at 1x
+    f = ev(np.hstack([w, genes]))
+    np.testing.assert_array_equal(f[0], ev.wiped_out_fitness)
+    assert f[1, 0] == m["sharpe"][1]
+    # strategies without a leverage (the classical allocations) run at portfolio.leverage; with one at theirs
+    bt = ev.backtest_strategies(
+        w[:2], [{"rebalance": 6, "threshold": None}, {"rebalance": 6, "threshold": None, "leverage": 8.5}]
+    )
+    np.testing.assert_array_equal(bt.leverage, [2.0, 8.5])
+    plain = backtest(prices, w[:1], rebalance=6, fees=0.00045, market="perp", leverage=2, max_leverage=10)
+    np.testing.assert_array_equal(bt.value[:, 0], plain.value[:, 0])
+    # without genes: the portfolio's leverage
+    assert ev.strategy_of(None)[2] == 2
+    spot = Evaluator(prices, ("sharpe",), rebalance=6)
+    with pytest.raises(ConfigError, match="a strategy's leverage is a setting of market perp"):
+        spot.backtest_strategies(w[:1], [{"rebalance": 6, "threshold": None, "leverage": 2.0}])

@@ -35,8 +35,10 @@ def test_genes_config_is_normalized_and_stays_out_of_old_fingerprints():
 @pytest.mark.parametrize(
     ("genes", "message"),
     [
-        ("{leverage: [1, 3]}", r"evolution\.genes\.leverage: a leverage gene is not available yet: the perp account"),
-        ("{drift: [0, 1]}", r"unknown gene evolution\.genes\.drift; genes are \['threshold', 'rebalance'\]"),
+        (
+            "{drift: [0, 1]}",
+            r"unknown gene evolution\.genes\.drift; genes are \['threshold', 'rebalance', 'leverage'\]",
+        ),
         ("{threshold: 0.05}", r"evolution\.genes\.threshold must be \[lo, hi\]"),
         ("{threshold: [-0.1, 0.2]}", r"evolution\.genes\.threshold lo must be a finite number >= 0, got -0\.1"),
         ("{threshold: [0.3, 0.2]}", r"must be \[lo, hi\] with lo <= hi"),
@@ -138,3 +140,140 @@ def test_operators_keep_every_gene_valid_and_are_reproducible():
 def test_normalize_genes_none_and_canonical():
     assert normalize_genes(None) is None
     assert normalize_genes({"rebalance": ["D"], "threshold": [0, 1]}) == {"threshold": [0.0, 1.0], "rebalance": ["D"]}
+
+
+# ---- the leverage gene (perp) ---------------------------------------------------------------------------------
+PERP = ["portfolio.market=perp", "portfolio.leverage=2"]
+
+
+def test_leverage_gene_config_is_normalized_and_combines_with_the_other_genes():
+    cfg = load_config(None, [*PERP, "evolution.genes={leverage: [1, 4], rebalance: [D, W], threshold: [0, 0.1]}"])
+    # canonical order: threshold, rebalance, leverage (the columns of runs without it are what they were)
+    assert cfg.evolution.genes == {"threshold": [0.0, 0.1], "rebalance": ["D", "W"], "leverage": [1.0, 4.0]}
+    assert list(cfg.evolution.genes) == ["threshold", "rebalance", "leverage"]
+    from genetic_sizer.config import RunConfig
+
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    alone = load_config(None, [*PERP, "evolution.genes={leverage: [0.5, 3]}"])
+    assert alone.evolution.genes == {"leverage": [0.5, 3.0]} and alone.sha256() != load_config(None, PERP).sha256()
+    # hi up to the max_leverage of every asset is fine; a fixed range is allowed
+    load_config(None, [*PERP, "portfolio.max_leverage=10", "evolution.genes={leverage: [10, 10]}"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["evolution.genes={leverage: [1, 3]}"],
+            r"evolution\.genes\.leverage: leverage genes need market: perp \(portfolio\.market is 'spot'",
+        ),
+        (
+            ["evolution.genes={threshold: [0, 0.1], leverage: [1, 3]}"],
+            r"leverage genes need market: perp",
+        ),
+        (
+            [*PERP, "evolution.genes={leverage: [0, 3]}"],
+            r"evolution\.genes\.leverage lo must be a finite number > 0, got 0",
+        ),
+        ([*PERP, "evolution.genes={leverage: [-1, 3]}"], r"evolution\.genes\.leverage lo must be a finite number > 0"),
+        ([*PERP, "evolution.genes={leverage: [3, 2]}"], r"evolution\.genes\.leverage must be \[lo, hi\] with lo <= hi"),
+        ([*PERP, "evolution.genes={leverage: 3}"], r"evolution\.genes\.leverage must be \[lo, hi\], the range of"),
+        ([*PERP, "evolution.genes={leverage: [1, .inf]}"], r"evolution\.genes\.leverage hi must be a finite number"),
+        ([*PERP, "evolution.genes={leverage: [1, 2000]}"], r"evolution\.genes\.leverage hi must be at most 1000"),
+        (
+            [*PERP, "portfolio.max_leverage=10", "evolution.genes={leverage: [1, 12]}"],
+            r"evolution\.genes\.leverage hi 12 is above portfolio\.max_leverage \(10\).* \[1, 10\] or below",
+        ),
+        (
+            [
+                *PERP,
+                "data.symbols=[BTC, DOGE]",
+                "portfolio.max_leverage={BTC: 40, DOGE: 5, SOL: 3}",
+                "evolution.genes={leverage: [1, 8]}",
+            ],
+            r"evolution\.genes\.leverage hi 8 is above portfolio\.max_leverage of 'DOGE' \(5\)",
+        ),
+    ],
+)
+def test_bad_leverage_genes_are_named_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_a_leverage_gene_above_a_coins_max_leverage_is_refused_with_the_data():
+    """With a {SYMBOL: x, default: y} table and no data.symbols, the caps are known once the data is: the evaluator
+    (built before any run directory exists) refuses a range above the smallest cap of the data's coins, naming it;
+    a coin the table names but the data lacks does not count."""
+    from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.synthetic import perp_market
+
+    prices = perp_market(("BTC", "ETH", "SOL"), hours=24 * 5, seed=1).prices
+    table = "portfolio.max_leverage={BTC: 40, ETH: 25, DOGE: 2, default: 20}"
+    ok = load_config(None, [*PERP, table, "evolution.genes={leverage: [1, 20]}"])
+    Evaluator.from_config(prices, ok)
+    bad = load_config(None, [*PERP, table, "evolution.genes={leverage: [1, 21]}"])
+    with pytest.raises(
+        ConfigError, match=r"evolution\.genes\.leverage hi 21 is above portfolio\.max_leverage of 'SOL' \(20\)"
+    ):
+        Evaluator.from_config(prices, bad)
+    space = GeneSpace.create({"leverage": [1, 3]})
+    with pytest.raises(ConfigError, match="leverage genes need market: perp"):
+        Evaluator(prices, ("sharpe",), genes=space)
+
+
+def test_decoding_leverage_genes():
+    space = GeneSpace.create({"threshold": [0, 0.1], "leverage": [1, 5]}, default_rebalance="D", default_leverage=2)
+    assert space.names == ("threshold", "leverage") and space.n == 2 and space.leverage == (1.0, 5.0)
+    genes = np.array([[0.05, 1.5], [0.0, 5.0]])
+    np.testing.assert_array_equal(space.leverages(genes), [1.5, 5.0])
+    assert space.policies(genes) == ["D", "D"]
+    assert space.strategy(genes[0]) == {"rebalance": "D", "threshold": 0.05, "leverage": 1.5}
+    assert space.describe(genes[1]) == "rebalance D, drift band 0, leverage 5x"
+    assert space.record() == {"threshold": [0.0, 0.1], "leverage": [1.0, 5.0]}
+    # without the gene there is no leverage in the strategy: the portfolio's applies
+    plain = GeneSpace.create({"threshold": [0, 0.1]}, default_leverage=2)
+    assert plain.leverages(genes[:, :1]) is None and "leverage" not in plain.strategy(genes[0, :1])
+    for bad, message in [
+        ([[0.05, 0.9]], r"genome 0: leverage 0\.9 is outside evolution\.genes\.leverage \[1, 5\]"),
+        ([[0.05, 5.5]], r"leverage 5\.5 is outside"),
+        ([[0.2, 2.0]], r"threshold 0\.2 is outside"),
+    ]:
+        with pytest.raises(GenomeError, match=message):
+            space.validate_population(np.array(bad))
+
+
+def test_reflection_keeps_the_leverage_in_its_range_by_hand():
+    space = GeneSpace.create({"threshold": [0.0, 0.2], "leverage": [1.0, 5.0]})
+    for x, expected in [(0.5, 1.5), (5.5, 4.5), (9.5, 1.5), (3.0, 3.0), (-7.0, 1.0), (1.0, 1.0), (5.0, 5.0)]:
+        assert space._reflect(x, space.leverage) == pytest.approx(expected, abs=1e-15)
+    assert space._reflect(0.25) == pytest.approx(0.15, abs=1e-15)  # the default bounds are still the band's
+
+
+def test_leverage_operators_keep_every_gene_valid_and_are_reproducible():
+    space = GeneSpace.create({"threshold": [0.0, 0.1], "rebalance": ["D", "W", "once"], "leverage": [1.0, 5.0]})
+    rng = np.random.default_rng(0)
+    pop = space.sample(rng, 300)
+    space.validate_population(pop)
+    lev = pop[:, 2]
+    assert lev.min() >= 1.0 and lev.max() <= 5.0 and abs(lev.mean() - 3.0) < 0.2 and lev.std() > 1.0
+    children = []
+    for _ in range(500):
+        a, b = pop[rng.integers(300)], pop[rng.integers(300)]
+        c1, c2 = space.crossover(a, b, rng, alpha=0.5)
+        children += [c1, c2, space.mutate(c1, rng, prob=0.7, sigma=0.5)]
+        d1, d2 = space.crossover(a, b, rng, alpha=0.0)  # alpha 0: between the parents
+        for d in (d1, d2):
+            assert min(a[2], b[2]) - 1e-12 <= d[2] <= max(a[2], b[2]) + 1e-12
+    children = np.array(children)
+    space.validate_population(children)
+    assert children[:, 2].min() < 1.2 and children[:, 2].max() > 4.8  # reflection reaches both ends
+    # a mutation moves the leverage by a Gaussian step of sigma x its range, reflected; prob 0 changes nothing
+    g = np.array([0.05, 1.0, 3.0])
+    steps = np.array([space.mutate(g, np.random.default_rng(k), prob=1.0, sigma=0.05)[2] - 3.0 for k in range(400)])
+    assert abs(steps.std() - 0.05 * 4.0) < 0.03 and np.abs(steps).max() < 2.0
+    np.testing.assert_array_equal(space.mutate(g, rng, prob=0.0, sigma=0.1), g)
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(20):
+        a1 = space.mutate(space.crossover(pop[0], pop[1], r1)[1], r1, 0.5, 0.2)
+        a2 = space.mutate(space.crossover(pop[0], pop[1], r2)[1], r2, 0.5, 0.2)
+        np.testing.assert_array_equal(a1, a2)

@@ -217,3 +217,38 @@ def test_strategy_genes_evolve_on_ray_exactly_as_serially(tmp_path):
     np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
     np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
     assert serial.trials == on_ray.trials
+
+
+@pytest.mark.ray
+def test_a_leverage_gene_evolves_on_ray_exactly_as_serially(tmp_path):
+    """Perp genomes with a leverage gene (and a drift band): each row's leverage travels to the actors with its
+    weights, and the run is bit-for-bit the serial one."""
+    from genetic_sizer.synthetic import perp_market
+
+    prices = perp_market(hours=24 * 30, seed=4).prices
+    config = load_config(
+        None,
+        [
+            "portfolio.market=perp",
+            "portfolio.leverage=2",
+            "portfolio.max_leverage={BTC: 40, default: 10}",
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-0.5",
+            "portfolio.rebalance=D",
+            "objective=calmar",
+            "evolution.population=24",
+            "evolution.generations=4",
+            "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 8.0]}",
+            "parallel.batch_size=4",
+        ],
+    )
+    serial = evolve(config, prices, tmp_path / "serial")
+    ray_map = RayMap(num_workers=2, num_cpus=2)
+    try:
+        on_ray = evolve(config, prices, tmp_path / "ray", map_fn=ray_map)
+    finally:
+        ray_map.close()
+    _same(serial, on_ray)
+    np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
+    np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
+    assert serial.trials == on_ray.trials and serial.logbook[-1]["leverage_std"] > 0
