@@ -18,9 +18,11 @@ Schema (version 4)::
                       funding_received, fees_paid and liquidated
     strategy          how the champion keeps its weights: rebalance (the calendar policy), threshold (the drift
                       band: trade the whole book back to target when some weight drifts this far from its target;
-                      null for none), and genes ({gene: range or choices} the run evolved; {} when the strategy
-                      is the run's fixed setting)
-    portfolio         market ("spot" or "perp"; perp: leverage and max_leverage per symbol or null),
+                      null for none), perp: leverage (the gross leverage it is sized at: an evolved one with a
+                      leverage gene, else portfolio.leverage; always equal to portfolio.leverage), and genes
+                      ({gene: range or choices} the run evolved; {} when the strategy is the run's fixed setting)
+    portfolio         market ("spot" or "perp"; perp: leverage (the champion's: strategy.leverage) and
+                      max_leverage per symbol or null),
                       direction, min_weight / max_weight per symbol, rebalance (the champion's calendar policy:
                       strategy.rebalance, so readers of earlier files keep working), fees, slippage, init_cash, and
                       the constraints: max_assets, min_position, groups, max_group_weight, min_group_weight,
@@ -41,6 +43,11 @@ Schema (version 4)::
 Version 1 files (written before the constraints existed) have no ``holdings`` and no constraint keys; they
 load with no constraints and ``min_position`` 0. Version 1 and 2 files have no ``portfolio.market`` (they are
 spot champions) and no ``strategy`` (they follow ``portfolio.rebalance`` with no drift band).
+
+``strategy.leverage`` was added to version 4 without a version bump: it is optional (version 4 perp files written
+before it load with their ``portfolio.leverage``), it always equals ``portfolio.leverage`` (which every reader sizes
+at), and a file whose leverage was evolved lists ``leverage`` in ``strategy.genes``, which a genetic_sizer without
+the leverage gene refuses to load.
 
 Two kinds of version 3 file exist, written by two lines of development before they were merged into version 4:
 one added the account model (``portfolio.market``, ``leverage``, ``max_leverage``, ``verification.against``;
@@ -148,7 +155,8 @@ class Champion:
     selection: str
     raw: dict
     strategy: dict = field(default_factory=dict)
-    """``{"rebalance": policy, "threshold": drift band or None, "genes": {evolved gene: range}}``."""
+    """``{"rebalance": policy, "threshold": drift band or None, "genes": {evolved gene: range}}``, with ``"leverage"``
+    for a perp champion that records it (equal to :attr:`leverage`)."""
 
     @property
     def rebalance(self):
@@ -265,12 +273,19 @@ def build(
 
     Constraint keys missing from ``portfolio`` are recorded as absent (``min_position`` 0): a champion built
     without them was not evolved under them. ``strategy`` is ``{"rebalance", "threshold", "genes"}`` (see the
-    module docstring); without it the champion follows ``portfolio.rebalance`` with no drift band.
+    module docstring); without it the champion follows ``portfolio.rebalance`` with no drift band. A perp
+    champion's ``strategy.leverage`` (from ``strategy``, e.g. an evolved one, else ``portfolio.leverage``) is written to
+    both places.
     """
     w = np.asarray(weights, dtype=np.float64)
     portfolio = {**_NO_CONSTRAINTS, **portfolio}
     strategy = {"rebalance": portfolio["rebalance"], "threshold": None, "genes": {}, **(strategy or {})}
     portfolio["rebalance"] = strategy["rebalance"]  # the champion's policy (an evolved one when the run evolves it)
+    if strategy.get("leverage") is not None:  # perp: the champion's leverage, which the live sizer sizes it at
+        portfolio["leverage"] = strategy["leverage"]
+    elif portfolio.get("market") == "perp" and "leverage" in portfolio:
+        strategy["leverage"] = portfolio["leverage"]
+    strategy = {k: strategy[k] for k in ("rebalance", "threshold", "leverage", "genes") if k in strategy}
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -338,11 +353,15 @@ def has_strategy(raw: dict) -> bool:
 
 
 def strategy_of(raw: dict) -> dict:
-    """The strategy a (validated) champion record describes; for records without a ``strategy`` section (versions
-    1 and 2, and version 3 records of the account kind), its portfolio's policy without a drift band."""
+    """The strategy a (validated) champion record describes (``leverage`` when the record has one: perp champions
+    written since it exists); for records without a ``strategy`` section (versions 1 and 2, and version 3 records of
+    the account kind), its portfolio's policy without a drift band."""
     if has_strategy(raw):
         s = raw["strategy"]
-        return {"rebalance": s["rebalance"], "threshold": s["threshold"], "genes": dict(s.get("genes") or {})}
+        out = {"rebalance": s["rebalance"], "threshold": s["threshold"]}
+        if s.get("leverage") is not None:
+            out["leverage"] = float(s["leverage"])
+        return {**out, "genes": dict(s.get("genes") or {})}
     return {"rebalance": raw["portfolio"]["rebalance"], "threshold": None, "genes": {}}
 
 
@@ -457,6 +476,37 @@ def _check_strategy(where: str, raw: dict) -> None:
         raise ChampionError(
             f"{where}: strategy.rebalance {policy!r} is not one of the evolved choices {genes['rebalance']!r}"
         )
+    _check_strategy_leverage(where, raw, s, genes)
+
+
+def _check_strategy_leverage(where: str, raw: dict, s: dict, genes: dict) -> None:
+    """``strategy.leverage`` (optional): only for perps, a positive number equal to ``portfolio.leverage``; with an
+    evolved leverage (``strategy.genes.leverage``) it is required and inside the evolved range."""
+    pf = raw["portfolio"]
+    market = pf.get("market", "spot")
+    lev = s.get("leverage")
+    if "leverage" in genes and market != "perp":
+        raise ChampionError(
+            f"{where}: strategy.genes.leverage: leverage genes need market: perp (portfolio.market is {market!r})"
+        )
+    if lev is None:
+        if "leverage" in genes:
+            raise ChampionError(f"{where}: missing field 'strategy.leverage' (the champion's evolved leverage)")
+        return
+    if market != "perp":
+        raise ChampionError(f"{where}: strategy.leverage is {lev!r} but portfolio.market is {market!r} (no leverage)")
+    lev = _finite(where, "strategy.leverage", lev)
+    if lev <= 0:
+        raise ChampionError(f"{where}: strategy.leverage must be > 0, got {lev!r}")
+    if lev != float(pf["leverage"]):
+        raise ChampionError(
+            f"{where}: strategy.leverage {lev:g} differs from portfolio.leverage {pf['leverage']!r}: the live sizer "
+            "sizes a perp champion at portfolio.leverage, so they must agree"
+        )
+    if "leverage" in genes:
+        lo, hi = genes["leverage"]
+        if not lo <= lev <= hi:
+            raise ChampionError(f"{where}: strategy.leverage {lev:g} is outside the evolved range [{lo:g}, {hi:g}]")
 
 
 def _check_account(where: str, pf: dict, assets) -> None:

@@ -236,7 +236,8 @@ def _print_summary(report, url: str | None = None) -> None:
             else f"drift band {band:.4f} (the whole book trades back to target when a weight drifts "
             f"{100 * band:.1f} points from it)"
         )
-        console.print(f"champion strategy: rebalance {strategy['rebalance']}, {detail}; evolved: {evolved}")
+        lev = "" if "leverage" not in strategy["genes"] else f", leverage {strategy['leverage']:.4g}x"
+        console.print(f"champion strategy: rebalance {strategy['rebalance']}, {detail}{lev}; evolved: {evolved}")
     pf = rec.get("portfolio", {})
     if pf.get("market") == "perp":
         m = rec["metrics"]
@@ -314,6 +315,10 @@ def _account_of(config, prices) -> str:
     if pf.market != "perp":
         return ""
     funding = "funding charged" if prices.funding is not None else "WITHOUT funding"
+    genes = config.evolution.genes or {}
+    if "leverage" in genes:
+        lo, hi = genes["leverage"]
+        return f"perpetuals at an evolved leverage in [{lo:g}, {hi:g}] ({funding}), "
     return f"perpetuals at leverage {pf.leverage:g} ({funding}), "
 
 
@@ -412,7 +417,8 @@ def _print_walkforward(wf, champion: dict, run_dir) -> None:
         for f, r in zip(wf.folds, wf.fold_results, strict=True):
             k = fold_strategy(wf.config, r, "GA")
             band = "no band" if k["threshold"] is None else f"band {k['threshold']:.3f}"
-            kept.append(f"fold {f.number}: {k['rebalance']}, {band}")
+            lev = "" if k.get("leverage") is None else f", {k['leverage']:.2f}x"
+            kept.append(f"fold {f.number}: {k['rebalance']}, {band}{lev}")
         console.print("GA strategy per fold (evolved; out of sample each fold keeps its own): " + "; ".join(kept))
     ga, ew = wf.oos.get("GA"), wf.oos.get("equal_weight")
     if ga and ew:

@@ -23,9 +23,12 @@ def _plt():
 def fitness_curve(logbook: list[dict], objectives, path: Path, genes=None) -> Path:
     """Best and mean (± std) of each objective by generation; with strategy genes (a
     :class:`~genetic_sizer.genes.GeneSpace`), one more panel of where the population's strategies are: the mean
-    drift band (± std) and the share of each calendar policy."""
+    drift band (± std) and the share of each calendar policy, and with a leverage gene a panel of the mean leverage
+    (± std)."""
     plt = _plt()
-    n_panels = len(objectives) + (genes is not None)
+    band_panel = genes is not None and (genes.threshold is not None or genes.rebalance is not None)
+    lev_panel = genes is not None and genes.leverage is not None
+    n_panels = len(objectives) + band_panel + lev_panel
     fig, axes = plt.subplots(n_panels, 1, figsize=(8, 2.8 * n_panels), squeeze=False, sharex=True)
     gens = [r["gen"] for r in logbook]
     for ax, name in zip(axes[: len(objectives), 0], objectives, strict=True):
@@ -38,8 +41,8 @@ def fitness_curve(logbook: list[dict], objectives, path: Path, genes=None) -> Pa
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower right")
-    if genes is not None:
-        ax = axes[-1, 0]
+    if band_panel:
+        ax = axes[len(objectives), 0]
         if genes.threshold is not None:
             mean = np.array([r["threshold_mean"] for r in logbook])
             std = np.array([r["threshold_std"] for r in logbook])
@@ -58,6 +61,17 @@ def fitness_curve(logbook: list[dict], objectives, path: Path, genes=None) -> Pa
         if genes.threshold is not None:
             ax.legend(loc="upper left", fontsize=7)
         ax.set_title("strategy genes of the population", fontsize=9)
+        ax.grid(alpha=0.3)
+    if lev_panel:
+        ax = axes[-1, 0]
+        mean = np.array([r["leverage_mean"] for r in logbook])
+        std = np.array([r["leverage_std"] for r in logbook])
+        ax.plot(gens, mean, color="C9", label="leverage (mean)")
+        ax.fill_between(gens, mean - std, mean + std, color="C9", alpha=0.2)
+        ax.set_ylabel("gross leverage")
+        lo, hi = genes.leverage
+        ax.set_title(f"leverage gene of the population (evolved in [{lo:g}, {hi:g}])", fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("generation")
     fig.suptitle("Fitness by generation (in sample: the window the run evolved on)")

@@ -274,7 +274,10 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
         )
     parts = [_table(is_rows, oos_rows or None, title)]
     parts.append(_stat_block(champion.get("deflated_sharpe"), None, "(PBO is computed per fold by a walk-forward.)"))
-    parts.append(_fig_html(_fitness_figure({"run": _read_csv(rd.logbook_path)}, config.objective[0]), first))
+    logbook = _read_csv(rd.logbook_path)
+    parts.append(_fig_html(_fitness_figure({"run": logbook}, config.objective[0]), first))
+    if logbook and "leverage_mean" in logbook[0]:
+        parts.append(_fig_html(_leverage_figure({"run": logbook}, config.evolution.genes["leverage"]), first))
     w = np.array([champion["weights"][s] for s in prices.symbols])
     pf = config.portfolio
     strategy = champion.get("strategy") or {"rebalance": pf.rebalance, "threshold": None}
@@ -286,7 +289,7 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
-        **pf.account(),
+        **_account_of(pf, [strategy]),
     )
     bounds = [(pd.Timestamp(oos["first_bar"]), "out of sample")] if oos else []
     title = f"Champion's allocation over time (in sample, then held out; {_strategy_text(strategy)})"
@@ -306,9 +309,42 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
 
 
 def _strategy_text(strategy: dict) -> str:
-    """How a strategy keeps its weights, e.g. ``rebalance M, drift band 0.05``."""
+    """How a strategy keeps its weights, e.g. ``rebalance M, drift band 0.05`` (``, leverage 2.3x`` for perps)."""
     band = "no drift band" if strategy.get("threshold") is None else f"drift band {strategy['threshold']:.4g}"
-    return f"rebalance {strategy['rebalance']}, {band}"
+    lev = "" if strategy.get("leverage") is None else f", leverage {strategy['leverage']:.3g}x"
+    return f"rebalance {strategy['rebalance']}, {band}{lev}"
+
+
+def _account_of(pf, strategies: list[dict]) -> dict:
+    """The account keywords of :func:`genetic_sizer.simulate.holdings` for one genome kept by ``strategies`` (one,
+    or one per segment): a perp genome at its own leverage (per segment), else the portfolio's."""
+    account = pf.account()
+    if pf.market == "perp":
+        levs = [s.get("leverage") or pf.leverage for s in strategies]
+        account["leverage"] = levs[0] if len(levs) == 1 else levs
+    return account
+
+
+def _leverage_figure(logbooks: dict[str, list[dict]], bounds):
+    """The population's mean leverage (± std for a single run) by generation: where the leverage gene went."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, rows in logbooks.items():
+        gens = [int(r["gen"]) for r in rows]
+        mean = np.array([_num(r["leverage_mean"]) for r in rows])
+        fig.add_trace(go.Scatter(x=gens, y=mean, name=f"{name} mean leverage"))
+        if len(logbooks) == 1:
+            std = np.array([_num(r["leverage_std"]) for r in rows])
+            fig.add_trace(go.Scatter(x=gens, y=mean + std, name="mean + std", line={"dash": "dot"}))
+            fig.add_trace(go.Scatter(x=gens, y=mean - std, name="mean - std", line={"dash": "dot"}))
+    fig.update_layout(
+        title=f"Leverage gene by generation (the population's mean; evolved in [{bounds[0]:g}, {bounds[1]:g}])",
+        xaxis_title="generation",
+        yaxis_title="gross leverage",
+        height=340,
+    )
+    return fig
 
 
 def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
@@ -339,6 +375,8 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
             logbooks[f"fold {f['number']}"] = json.loads(path.read_text()).get("logbook", [])
     if logbooks:
         parts.append(_fig_html(_fitness_figure(logbooks, config.objective[0]), first))
+        if all(rows and "leverage_mean" in rows[0] for rows in logbooks.values()):
+            parts.append(_fig_html(_leverage_figure(logbooks, config.evolution.genes["leverage"]), first))
     values = _read_csv(rd.file(OOS_VALUES_FILE))
     index = pd.DatetimeIndex([r["time"] for r in values])
     curves = {s: np.array([_num(r[s]) for r in values]) for s in strategies}
@@ -357,7 +395,7 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
         fees=pf.fees,
         slippage=pf.slippage,
         init_cash=pf.init_cash,
-        **pf.account(),
+        **_account_of(pf, kept),
     )
     bounds = [(pd.Timestamp(f["test_start"]), f"fold {f['number']}") for f in folds]
     if config.evolution.genes is not None:  # each fold's champion keeps its weights its own way
@@ -372,11 +410,18 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
 VALUES_FILE = "values.csv"
 
 
-def _account_text(pf, prices) -> str:
+def _account_text(pf, prices, config_genes=None) -> str:
     """The account model, for the report's header: nothing for spot."""
     if pf.market != "perp":
         return ""
     funding = "funding charged" if prices.funding is not None else "WITHOUT funding"
+    genes = config_genes or {}
+    if "leverage" in genes:
+        lo, hi = genes["leverage"]
+        return (
+            f"perpetuals with an evolved leverage in [{lo:g}, {hi:g}] (the classical allocations at {pf.leverage:g}; "
+            f"{funding}); "
+        )
     return f"perpetuals at leverage {pf.leverage:g} ({funding}); "
 
 
@@ -399,7 +444,8 @@ def write_report(run_dir, prices=None) -> Path:
     meta = (
         f"<p class='meta'>{html.escape(rd.location)}: {len(prices.symbols)} assets, "
         f"{prices.index[0].date()} .. {prices.index[-1].date()} ({prices.n_bars} bars); objective "
-        f"{', '.join(config.objective)}; {_account_text(pf, prices)}{pf.direction}, rebalance {pf.rebalance}, "
+        f"{', '.join(config.objective)}; {_account_text(pf, prices, config.evolution.genes)}{pf.direction}, "
+        f"rebalance {pf.rebalance}, "
         f"fees {pf.fees:g}, "
         f"slippage {pf.slippage:g}; population {config.evolution.population}, {config.evolution.generations} "
         f"generations, seed {config.evolution.seed}. Out-of-sample cells are shaded.</p>"

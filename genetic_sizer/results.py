@@ -98,12 +98,16 @@ def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
 
 
 def strategy_record(evaluator: Evaluator, genes=None) -> dict:
-    """The champion file's ``strategy`` section: the genome's policy and drift band (its genes, or the run's fixed
-    setting) and the genes the run evolved."""
+    """The champion file's ``strategy`` section: the genome's policy, drift band and, for a perp champion, leverage
+    (its genes, or the run's fixed settings) and the genes the run evolved."""
     if evaluator.genes is None or genes is None:
-        return {"rebalance": evaluator.rebalance, "threshold": None, "genes": {}}
-    evaluator.genes.validate_population(np.asarray(genes, dtype=np.float64)[None, :], "champion")
-    return {**evaluator.genes.strategy(genes), "genes": evaluator.genes.record()}
+        out, evolved = {"rebalance": evaluator.rebalance, "threshold": None}, {}
+    else:
+        evaluator.genes.validate_population(np.asarray(genes, dtype=np.float64)[None, :], "champion")
+        out, evolved = evaluator.genes.strategy(genes), evaluator.genes.record()
+    if evaluator.market == "perp":
+        out.setdefault("leverage", float(evaluator.leverage))
+    return {**out, "genes": evolved}
 
 
 def champion_record(
@@ -170,6 +174,15 @@ def champion_record(
     )
 
 
+def fixed_strategy(config: RunConfig, genes=None) -> dict:
+    """How the classical allocations keep their weights: the run's policy, no drift band and, when the run evolves
+    the leverage (``genes``, a GeneSpace), ``portfolio.leverage`` (stated, so tables show it beside the champion's)."""
+    out = {"rebalance": config.portfolio.rebalance, "threshold": None}
+    if genes is not None and genes.leverage is not None:
+        out["leverage"] = config.portfolio.leverage
+    return out
+
+
 def _threshold_text(x) -> str:
     return "" if x is None else repr(float(x))
 
@@ -186,18 +199,34 @@ def _funding_path(config: RunConfig) -> str | None:
     return str(funding_path_for(dc.path)) if dc.source == "hyperliquid" else None
 
 
+def _strategy_columns(strategies) -> list[str]:
+    """The strategy columns of a table: none without genes; ``rebalance``, ``threshold`` and, when the run evolves
+    the leverage, ``leverage``."""
+    if strategies is None:
+        return []
+    rows = strategies.values() if isinstance(strategies, dict) else strategies
+    return ["rebalance", "threshold"] + (["leverage"] if any("leverage" in s for s in rows) else [])
+
+
+def _strategy_cells(strategy: dict, columns: list[str]) -> list[str]:
+    cells = {"rebalance": strategy["rebalance"], "threshold": _threshold_text(strategy["threshold"])}
+    if "leverage" in columns:
+        cells["leverage"] = repr(float(strategy["leverage"]))
+    return [cells[c] for c in columns]
+
+
 def _members_rows(
     symbols, weights: np.ndarray, metrics: dict[str, np.ndarray], oos=None, strategies=None
 ) -> list[list]:
     """One row per member: in-sample metrics (named as they are), then, when the run held a window out, the
     same metrics there (``oos_`` + name), then, when the run evolves strategy genes, each member's ``rebalance``
-    and ``threshold`` (empty: no drift band), then the weights."""
+    and ``threshold`` (empty: no drift band) and, with a leverage gene, ``leverage``, then the weights."""
     names = [m for m in METRICS if m in metrics]
     oos_names = [m for m in METRICS if oos is not None and m in oos]
-    genes = ["rebalance", "threshold"] if strategies is not None else []
+    genes = _strategy_columns(strategies)
     rows = [["rank", *names, *(f"oos_{m}" for m in oos_names), *genes, *symbols]]
     for k in range(len(weights)):
-        strategy = [strategies[k]["rebalance"], _threshold_text(strategies[k]["threshold"])] if genes else []
+        strategy = _strategy_cells(strategies[k], genes) if genes else []
         rows.append(
             [
                 k,
@@ -217,12 +246,13 @@ def _summary_rows(
     strategies: dict | None = None,
 ) -> list[list]:
     """The summary table of the metrics ``names``; with ``strategies`` ({allocation: strategy}, a run with genes)
-    each row also says how the allocation is kept (``rebalance``, ``threshold``)."""
-    genes = ["rebalance", "threshold"] if strategies is not None else []
+    each row also says how the allocation is kept (``rebalance``, ``threshold``, with a leverage gene
+    ``leverage``)."""
+    genes = _strategy_columns(strategies)
     rows = [["allocation", "window", *genes, *names]]
     for window, table in (("in_sample", summary), ("out_of_sample", oos or {})):
         for name, m in table.items():
-            strategy = [strategies[name]["rebalance"], _threshold_text(strategies[name]["threshold"])] if genes else []
+            strategy = _strategy_cells(strategies[name], genes) if genes else []
             rows.append([name, window, *strategy, *(repr(m[k]) for k in names)])
     return rows
 
@@ -287,7 +317,7 @@ def finalize(
     names = ["champion", *allocations]
     weights = np.stack([result.champion, *allocations.values()])
     # the champion keeps its weights by its own strategy; the classical allocations by the run's policy
-    strategies = {n: {"rebalance": config.portfolio.rebalance, "threshold": None} for n in names}
+    strategies = {n: fixed_strategy(config, result.genes) for n in names}
     strategies["champion"] = result.strategy(0)
     bt = evaluator.backtest_strategies(weights, list(strategies.values()))
     metrics = evaluator.metrics_of(bt)

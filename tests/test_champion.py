@@ -449,7 +449,11 @@ def test_version_2_files_load_with_their_portfolios_strategy(good, tmp_path):
             lambda r: r["strategy"].update(genes={"rebalance": ["W", "Q"]}),
             r"strategy\.rebalance 'M' is not one of the evolved choices \['W', 'Q'\]",
         ),
-        (lambda r: r["strategy"].update(genes={"leverage": [1, 2]}), r"strategy\.genes\.leverage: a leverage gene"),
+        (
+            lambda r: r["strategy"].update(genes={"leverage": [1, 2]}),
+            r"strategy\.genes\.leverage: leverage genes need market: perp \(portfolio\.market is 'spot'\)",
+        ),
+        (lambda r: r["strategy"].update(leverage=2.0), r"strategy\.leverage is 2\.0 but portfolio\.market is 'spot'"),
     ],
 )
 def test_load_rejects_broken_strategies(good, tmp_path, mutate, message):
@@ -625,7 +629,8 @@ def test_a_perp_champion_with_genes_records_both_and_its_figures_are_the_referen
     champ = C.load(report.champion_path)
     assert champ.raw["schema_version"] == 4 and champ.market == "perp" and champ.leverage == 3.0
     expected = result.genes.strategy(result.champion_genes)
-    assert champ.strategy == {**expected, "genes": {"threshold": [0.0, 0.1], "rebalance": ["D", "W", "once"]}}
+    evolved = {"threshold": [0.0, 0.1], "rebalance": ["D", "W", "once"]}
+    assert champ.strategy == {**expected, "leverage": 3.0, "genes": evolved}  # the run's fixed leverage
     assert champ.portfolio["rebalance"] == champ.rebalance
     ver = champ.raw["verification"]
     assert ver["engine"] == "reference" and ver["reference"] == "perp.reference_genome" and ver["max_rel_diff"] < 1e-9
@@ -651,3 +656,121 @@ def test_a_perp_champion_with_genes_records_both_and_its_figures_are_the_referen
     # the members table shows each member's strategy; the classical allocations keep the run's policy
     rows = (report.run_dir / "summary.csv").read_text().splitlines()
     assert rows[0].startswith("allocation,window,rebalance,threshold,") and rows[0].endswith("liquidated")
+
+
+# ---- the leverage gene ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def perp_leverage_run(tmp_path_factory):
+    from genetic_sizer.synthetic import perp_market
+
+    tmp = tmp_path_factory.mktemp("perp_leverage")
+    path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
+    genes = "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 6.0]}"
+    config = load_config(None, [*PERP, f"data.path={path}", genes, "objective=calmar"])
+    run_dir = tmp / "run"
+    run_dir.mkdir()
+    config.dump(run_dir / "config.yaml")
+    everything = load_from_config(config.data)
+    prices, holdout = split_holdout(everything, config.evolution.holdout)
+    result = evolve(config, prices, run_dir)
+    report = finalize(result, prices, run_dir, holdout=holdout, report_prices=everything)
+    return config, prices, holdout, result, report
+
+
+def test_a_perp_champion_with_a_leverage_gene_is_sized_at_its_evolved_leverage(perp_leverage_run, tmp_path):
+    """strategy.leverage is the champion's evolved leverage and equals portfolio.leverage (what the live sizer sizes
+    at); its metrics, in sample and held out, are the plain-Python reference loop's at that leverage; the tables show
+    every member's leverage and the classical allocations' portfolio.leverage; the report and plots say it."""
+    import csv
+
+    from genetic_sizer.fitness import account_metrics, compute_metrics
+    from genetic_sizer.simulate import backtest
+
+    config, prices, holdout, result, report = perp_leverage_run
+    champ = C.load(report.champion_path)
+    lev = float(result.champion_genes[1])
+    assert 1.0 <= lev <= 6.0 and lev != 3.0
+    assert champ.raw["schema_version"] == 4 and champ.market == "perp"
+    assert champ.strategy == {
+        "rebalance": "D",
+        "threshold": float(result.champion_genes[0]),
+        "leverage": lev,
+        "genes": {"threshold": [0.0, 0.1], "leverage": [1.0, 6.0]},
+    }
+    assert champ.leverage == lev and champ.portfolio["leverage"] == lev and champ.raw["strategy"]["leverage"] == lev
+    assert C.resolve_leverage(champ, None) == lev
+    with pytest.raises(ConfigError, match=r"differs from the leverage .* this perp champion was evolved at"):
+        C.resolve_leverage(champ, 3.0)
+    pf = config.portfolio
+    ver = champ.raw["verification"]
+    assert ver["engine"] == "reference" and ver["max_rel_diff"] < 1e-9
+    for window, recorded in ((prices, champ.metrics), (holdout, champ.raw["out_of_sample"]["metrics"])):
+        bt = backtest(
+            window,
+            champ.weights,
+            rebalance="D",
+            threshold=champ.threshold,
+            fees=pf.fees,
+            slippage=pf.slippage,
+            engine="reference",
+            market="perp",
+            leverage=lev,
+            max_leverage=pf.max_leverage,
+        )
+        m = compute_metrics(
+            bt.value, init_cash=pf.init_cash, periods_per_year=window.periods_per_year, traded=bt.traded
+        )
+        m.update(account_metrics(bt))
+        for name in ("calmar", "sharpe", "turnover", "funding_paid", "fees_paid"):
+            assert recorded[name] == pytest.approx(float(m[name][0]), rel=1e-9, abs=1e-9), name
+    assert champ.metrics["calmar"] == result.members_fitness[0, 0]
+    with open(report.run_dir / "hall_of_fame.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["leverage"]) for r in rows] == [result.strategy(k)["leverage"] for k in range(len(rows))]
+    with open(report.run_dir / "summary.csv", newline="") as fh:
+        summary = list(csv.DictReader(fh))
+    assert all(float(r["leverage"]) == (lev if r["allocation"] == "champion" else 3.0) for r in summary)
+    logbook = (report.run_dir / "logbook.csv").read_text().splitlines()[0].split(",")
+    assert "leverage_mean" in logbook and "leverage_std" in logbook
+    page = (report.run_dir / "report.html").read_text()
+    assert "evolved leverage in [1, 6] (the classical allocations at 3" in page
+    assert f"leverage {lev:.3g}x" in page and "Leverage gene by generation" in page
+    assert (report.run_dir / "fitness.png").stat().st_size > 0
+    # export of another member carries its own leverage, in strategy and portfolio alike
+    second = C.load(export(report.run_dir, tmp_path / "second.json", rank=1))
+    assert second.leverage == second.strategy["leverage"] == result.strategy(1)["leverage"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda r: r["strategy"].update(leverage=r["strategy"]["leverage"] + 0.5),
+            r"strategy\.leverage .* differs from portfolio\.leverage",
+        ),
+        (lambda r: r["portfolio"].update(leverage=1.0), r"strategy\.leverage .* differs from portfolio\.leverage 1\.0"),
+        (
+            lambda r: (r["strategy"].update(leverage=6.5), r["portfolio"].update(leverage=6.5)),
+            r"strategy\.leverage 6\.5 is outside the evolved range \[1, 6\]",
+        ),
+        (lambda r: r["strategy"].pop("leverage"), r"missing field 'strategy\.leverage'"),
+        (lambda r: r["strategy"].update(leverage="3x"), r"strategy\.leverage must be a finite number"),
+        (
+            lambda r: (r["strategy"].update(leverage=12.0), r["portfolio"].update(leverage=12.0)),
+            r"portfolio\.max_leverage\.ETH is 10\.0, below 1 or the leverage 12",
+        ),
+    ],
+)
+def test_load_checks_the_strategys_leverage(perp_leverage_run, tmp_path, mutate, message):
+    record = json.loads(perp_leverage_run[4].champion_path.read_text())
+    with pytest.raises(ChampionError, match=message):
+        C.load(_write(tmp_path, _breaks(record, mutate)))
+
+
+def test_version_4_perp_files_without_strategy_leverage_still_load(perp_run, tmp_path):
+    """Written before strategy.leverage existed: a version 4 perp file loads at its portfolio.leverage."""
+    record = json.loads(perp_run[4].champion_path.read_text())
+    assert record["strategy"]["leverage"] == record["portfolio"]["leverage"] == 3.0
+    record["strategy"].pop("leverage")
+    champ = C.load(_write(tmp_path, record))
+    assert champ.leverage == 3.0 and "leverage" not in champ.strategy and C.resolve_leverage(champ, None) == 3.0

@@ -537,6 +537,49 @@ def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys
     assert json.loads(capsys.readouterr().out)["plan"]["leverage"] == 1.0
 
 
+def test_a_champion_with_an_evolved_leverage_is_sized_at_it(fake, tmp_path, capsys, monkeypatch):
+    """configs/perp_strategy.yaml on a file in the fetched format: `evolve` evolves each genome's leverage (and drift
+    band); the champion records it in strategy.leverage and portfolio.leverage; `size` sizes it at that leverage
+    without being told (targets = weight x equity x leverage / mid), and refuses another `--leverage` unless
+    `--allow-leverage-mismatch`."""
+    from pathlib import Path
+
+    from genetic_sizer.synthetic import perp_market
+
+    data, _ = perp_market(("BTC", "ETH", "SOL", "DOGE", "AVAX"), hours=24 * 30, seed=5).write(tmp_path / "hl.parquet")
+    config = Path(__file__).resolve().parents[1] / "configs" / "perp_strategy.yaml"
+    run = tmp_path / "run"
+    small = ["evolution.population=12", "evolution.generations=3", "evolution.hall_of_fame=3"]
+    args = ["evolve", "--config", str(config), "--set", f"data.path={data}", "--out", str(run), "--no-plots"]
+    assert main([*args, *(x for s in small for x in ("--set", s))]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "perpetuals at an evolved leverage in [1, 5] (funding charged)" in out
+    champ = C.load(run / "champion.json")
+    lev = champ.strategy["leverage"]
+    assert champ.market == "perp" and 1.0 <= lev <= 5.0 and lev != 2.0 and champ.leverage == lev
+    assert champ.strategy["genes"]["leverage"] == [1.0, 5.0]
+    assert f"leverage {lev:.4g}x; evolved: threshold [0.0, 0.1], leverage [1.0, 5.0]" in out
+    assert f"champion account (perpetuals at leverage {lev:g}, in sample)" in out
+
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    assert _size(fake, run / "champion.json", "--json", "--threshold", "none") == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["leverage"] == lev and plan["account_value"] == 10_000.0
+    decimals = {u["name"]: u["szDecimals"] for u in UNIVERSE}
+    traded = [c for c in plan["coins"] if c["action"] == "trade"]
+    assert traded
+    for c in traded:  # weight x equity x the evolved leverage / mid, rounded toward zero
+        want = champ.weight_of(c["coin"]) * 10_000.0 * lev / c["mid"]
+        assert abs(c["target"]) <= abs(want) + 1e-12 and abs(want - c["target"]) < 10.0 ** -decimals[c["coin"]]
+    assert fake.exchange_requests == []
+    assert _size(fake, run / "champion.json", "--leverage", "2") == 2
+    assert (
+        f"--leverage 2 differs from the leverage {lev:g} this perp champion was evolved at" in capsys.readouterr().err
+    )
+    assert _size(fake, run / "champion.json", "--leverage", "2", "--allow-leverage-mismatch", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["leverage"] == 2.0
+
+
 def test_every_alone_runs_the_champions_calendar_period_and_threshold_none_trades_every_pass(
     fake, tmp_path, capsys, monkeypatch
 ):
