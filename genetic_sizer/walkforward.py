@@ -233,8 +233,9 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     without, it runs in a temporary directory that is removed.
 
     Returns a JSON-able dict: ``number``, ``evaluations``, ``weights`` ``{strategy: [w, ...]}``, ``strategy``
-    ``{strategy: {"rebalance": policy, "threshold": band or None}}`` (how each keeps its weights: the GA champion by
-    its evolved genes when the run evolves them, the others by the run's policy), ``genes`` (the GA champion's
+    ``{strategy: {"rebalance": policy, "threshold": band or None}}`` (with a leverage gene also ``"leverage"``; how
+    each keeps its weights: the GA champion by its evolved genes when the run evolves them, the others by the run's
+    policy and leverage), ``genes`` (the GA champion's
     genes, or None), ``skipped`` ``{strategy: reason}``, ``in_sample`` ``{strategy: {metric: value}}``, ``trials``,
     ``deflated_sharpe``, ``pbo`` (None with ``pbo_note`` when it cannot be computed), ``logbook``.
     """
@@ -244,6 +245,7 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     from genetic_sizer.classical import classical_allocations
     from genetic_sizer.evolve import evolve
     from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.results import fixed_strategy
 
     cfg = fold_config(config, fold.number)
     train = prices.bars(fold.train_start, fold.train_end + 1)
@@ -256,7 +258,7 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     weights = {"GA": result.champion, **allocations}
     evaluator = Evaluator.from_config(train, cfg)
     names = list(weights)
-    strategies = {s: {"rebalance": cfg.portfolio.rebalance, "threshold": None} for s in names}
+    strategies = {s: fixed_strategy(cfg, result.genes) for s in names}
     strategies["GA"] = result.strategy(0)
     bt = evaluator.backtest_strategies(np.stack([weights[s] for s in names]), [strategies[s] for s in names])
     metrics = evaluator.metrics_of(bt)
@@ -448,9 +450,9 @@ def run_walkforward(
 
 
 def fold_strategy(config, result: dict, name: str) -> dict:
-    """How strategy ``name`` kept its weights in a fold (``{"rebalance", "threshold"}``): as the fold's result
-    records (the GA champion's evolved genes), else the run's policy without a drift band (results written before
-    strategy genes)."""
+    """How strategy ``name`` kept its weights in a fold (``{"rebalance", "threshold"}``, and ``"leverage"`` when the
+    run evolves it): as the fold's result records (the GA champion's evolved genes), else the run's policy without a
+    drift band (results written before strategy genes); a fold without a leverage is at ``portfolio.leverage``."""
     recorded = (result.get("strategy") or {}).get(name)
     return recorded or {"rebalance": config.portfolio.rebalance, "threshold": None}
 
@@ -460,8 +462,10 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
 
     Each strategy is one continuous portfolio over the whole test span: its folds' weights as a schedule
     (segments starting on each test window's first bar), each segment kept the way its fold says
-    (:func:`fold_strategy`): with evolved genes the GA's calendar policy and drift band may change from one fold
-    to the next, so they are passed per segment (``simulate(rebalance=[[...]], threshold=[[...]])``).
+    (:func:`fold_strategy`): with evolved genes the GA's calendar policy, drift band and (perp) leverage may change
+    from one fold to the next, so they are passed per segment (``simulate(rebalance=[[...]], threshold=[[...]],
+    leverage=[[...]])``; at a fold's first bar its targets are sized with its leverage from the equity the account
+    has then).
     """
     from genetic_sizer.fitness import account_metrics, compute_metrics
     from genetic_sizer.simulate import backtest
@@ -481,6 +485,9 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
     schedule = np.array([[r["weights"][s] for r in results] for s in strategies], dtype=np.float64)
     starts = [f.test_start - first for f in folds]
     kept = [[fold_strategy(config, r, s) for r in results] for s in strategies]
+    account = pf.account()  # the perp account (funding rides with the prices' bars)
+    if pf.market == "perp":  # each segment at its fold's leverage (an evolved one with a leverage gene)
+        account["leverage"] = [[k.get("leverage", pf.leverage) for k in row] for row in kept]
     bt = backtest(
         test,
         schedule,
@@ -491,7 +498,7 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
         slippage=pf.slippage,
         init_cash=pf.init_cash,
         engine=config.engine,
-        **pf.account(),  # the perp account (funding rides with the prices' bars)
+        **account,
     )
     m = compute_metrics(bt.value, init_cash=pf.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
     m.update(account_metrics(bt))

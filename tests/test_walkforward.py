@@ -612,3 +612,118 @@ def test_a_perp_walkforward_with_genes_keeps_each_folds_strategy_in_the_perp_acc
     np.testing.assert_allclose(wf.oos_values[:, ga], ref.value[:, 0], rtol=1e-9)
     np.testing.assert_array_equal(wf.oos_rebalance[:, ga], ref.rebalance[:, 0])
     assert wf.oos["GA"]["funding_paid"] == pytest.approx(float(ref.funding_paid[0]), rel=1e-9)
+
+
+def test_a_perp_walkforward_with_a_leverage_gene_follows_each_folds_leverage(tmp_path):
+    """A leverage gene in a perp walk-forward: each fold's GA champion records its evolved leverage, and the stitched
+    GA portfolio is ONE perp account whose segments are sized at each fold's leverage (per-segment leverage): equal
+    to the independent loop of tests/test_perp.py given those leverages (and the reference loop, on the same
+    rebalance bars), and not to the account at any one of them throughout. The classical allocations stay at
+    portfolio.leverage; each fold's in-sample figures are its champion's at its leverage; the live champion is the
+    last fold's, at its leverage."""
+    from genetic_sizer import champion as C
+    from genetic_sizer.results import finalize_walkforward
+    from genetic_sizer.synthetic import perp_market
+
+    from .test_perp import independent_loop
+
+    path, _ = perp_market(("BTC", "ETH", "SOL"), hours=24 * 50, seed=11).write(tmp_path / "hl.parquet")
+    cfg = load_config(
+        None,
+        [
+            "data.source=hyperliquid",
+            f"data.path={path}",
+            "portfolio.market=perp",
+            "portfolio.leverage=2",
+            "portfolio.max_leverage=20",
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-0.6",
+            "portfolio.rebalance=D",
+            "objective=calmar",
+            "evolution.population=8",
+            "evolution.generations=2",
+            "evolution.hall_of_fame=2",
+            "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 6.0]}",
+            "walkforward.train=400",
+            "walkforward.test=250",
+        ],
+    )
+    prices = load_from_config(cfg.data)
+    rd = RunDir.create(tmp_path / "run", cfg)
+    wf = run_walkforward(cfg, prices, rd)
+    kept = [r["strategy"]["GA"] for r in wf.fold_results]
+    levs = [k["leverage"] for k in kept]
+    assert len(levs) == 3 and all(1.0 <= x <= 6.0 for x in levs) and len(set(levs)) == 3
+    assert [r["genes"][1] for r in wf.fold_results] == levs
+    assert all(
+        r["strategy"]["equal_weight"] == {"rebalance": "D", "threshold": None, "leverage": 2.0} for r in wf.fold_results
+    )
+    assert [f["strategy"]["GA"]["leverage"] for f in wf.record["folds"]] == levs
+    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    test = prices.bars(first, last + 1)
+    starts = np.array([f.test_start - first for f in wf.folds])
+    schedule = np.array([r["weights"]["GA"] for r in wf.fold_results])
+    loop = independent_loop(
+        test.close,
+        schedule,
+        starts,
+        rebalance_mask(test.index, "D"),
+        leverage=levs,
+        funding=test.funding,
+        max_lev=np.full(3, 20.0),
+        fees=cfg.portfolio.fees,
+        slippage=0.0,
+        init=10_000.0,
+        threshold=[k["threshold"] for k in kept],
+    )
+    ga = wf.strategies.index("GA")
+    np.testing.assert_allclose(wf.oos_values[:, ga], loop["value"], rtol=1e-9)
+    assert wf.oos["GA"]["funding_paid"] == pytest.approx(loop["paid"], rel=1e-9)
+    ref = backtest(
+        test,
+        schedule[None],
+        segment_starts=starts,
+        rebalance="D",
+        threshold=[[k["threshold"] for k in kept]],
+        fees=cfg.portfolio.fees,
+        engine="reference",
+        market="perp",
+        leverage=[levs],
+        max_leverage=20,
+    )
+    np.testing.assert_allclose(wf.oos_values[:, ga], ref.value[:, 0], rtol=1e-9)
+    np.testing.assert_array_equal(wf.oos_rebalance[:, ga], ref.rebalance[:, 0])
+    assert wf.oos["GA"]["funding_paid"] == pytest.approx(float(ref.funding_paid[0]), rel=1e-9)
+    for one in levs:  # not the account at any one of the folds' leverages throughout
+        fixed = backtest(
+            test,
+            schedule[None],
+            segment_starts=starts,
+            rebalance="D",
+            threshold=[[k["threshold"] for k in kept]],
+            fees=cfg.portfolio.fees,
+            market="perp",
+            leverage=one,
+            max_leverage=20,
+        )
+        assert np.abs(fixed.value[:, 0] / wf.oos_values[:, ga] - 1).max() > 1e-4
+    for fold, rec in zip(wf.folds, wf.fold_results, strict=True):
+        train = prices.bars(fold.train_start, fold.train_end + 1)
+        k = rec["strategy"]["GA"]
+        bt = backtest(
+            train,
+            rec["weights"]["GA"],
+            rebalance="D",
+            threshold=k["threshold"],
+            fees=cfg.portfolio.fees,
+            market="perp",
+            leverage=k["leverage"],
+            max_leverage=20,
+        )
+        m = compute_metrics(bt.value, init_cash=10_000, periods_per_year=prices.periods_per_year, traded=bt.traded)
+        assert rec["in_sample"]["GA"]["calmar"] == m["calmar"][0]
+    record = finalize_walkforward(wf, rd)
+    champ = C.load(rd.champion_path)
+    assert champ.leverage == champ.strategy["leverage"] == levs[-1] == record["portfolio"]["leverage"]
+    page = (rd.path / "report.html").read_text()
+    assert all(f"leverage {x:.3g}x" in page for x in levs)
