@@ -324,3 +324,30 @@ def test_spot_fingerprints_are_those_of_configs_written_before_the_perp_keys():
     perp = load_config(None, ["portfolio.market=perp", "portfolio.fees=0.0005"])
     assert perp.sha256() != load_config(None).sha256()
     assert load_config(None, ["data.funding_path=false"]).sha256() != load_config(None).sha256()
+
+
+def test_perp_strategy_config_evolves_a_leverage_and_a_drift_band(tmp_path):
+    """configs/perp_strategy.yaml: a leverage gene with the threshold gene in the perp account, within every coin's
+    max_leverage; on a synthetic file in the fetched format each genome is simulated at its own leverage. Without the
+    genes the same file is the fixed-leverage run it is compared with."""
+    from genetic_sizer.data import load_from_config
+    from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.synthetic import perp_market
+
+    path, _ = perp_market(hours=24 * 30).write(tmp_path / "hl_1h.parquet")
+    cfg = load_config(ROOT / "configs" / "perp_strategy.yaml", [f"data.path={path}"])
+    assert cfg.portfolio.market == "perp" and cfg.evolution.genes == {"threshold": [0.0, 0.1], "leverage": [1.0, 5.0]}
+    ev = Evaluator.from_config(load_from_config(cfg.data), cfg)
+    assert ev.genes.names == ("threshold", "leverage") and ev.genes.default_leverage == 2.0
+    w = np.full((2, 5), 0.2)
+    bt = ev.backtest(w, genes=np.array([[0.05, 1.0], [0.05, 5.0]]))
+    np.testing.assert_array_equal(bt.leverage, [1.0, 5.0])
+    fixed = load_config(ROOT / "configs" / "perp_strategy.yaml", ["evolution.genes=null", "portfolio.leverage=3"])
+    assert fixed.evolution.genes is None and fixed.portfolio.leverage == 3.0
+    with pytest.raises(ConfigError, match=r"evolution\.genes\.leverage hi 12 is above portfolio\.max_leverage of"):
+        Evaluator.from_config(
+            load_from_config(cfg.data),
+            load_config(
+                ROOT / "configs" / "perp_strategy.yaml", [f"data.path={path}", "evolution.genes={leverage: [1, 12]}"]
+            ),
+        )
