@@ -72,6 +72,7 @@ __all__ = [
     "support_mutation",
     "swap_mutation",
     "transfer_mutation",
+    "vary_population",
 ]
 
 DIRECTIONS = V.DIRECTIONS
@@ -784,6 +785,61 @@ def mutate(
     if u < p_shift + p_transfer:
         return transfer_mutation(space, w, rng)
     return gaussian_mutation(space, w, rng, sigma)
+
+
+def vary_population(
+    space: GenomeSpace,
+    weights: np.ndarray,
+    cross: np.ndarray,
+    mutating: np.ndarray,
+    seeds: np.ndarray,
+    *,
+    alpha: float = 0.5,
+    sigma: float = 0.05,
+    shift_sigma: float = 0.1,
+    p_shift: float = 0.6,
+    p_transfer: float = 0.2,
+    p_flip: float = 0.1,
+    p_support: float = 0.1,
+) -> np.ndarray:
+    """Variation of a whole offspring array at once: the children of ``weights`` (n, n_assets), a new array.
+
+    Rows ``2i`` and ``2i + 1`` cross over (:func:`line_crossover`'s two children) where ``cross[i]``
+    (``cross`` has ``n // 2`` entries; an odd last row never crosses); then every row ``j`` with ``mutating[j]``
+    mutates (:func:`mutate`). Row ``j`` draws all its randomness (its crossover child, then its mutation) from its
+    own stream seeded by ``seeds[j]`` (uint64), so a child depends only on its parents and its seed: the result is
+    the same however the rows are split or ordered for computing. Rows that neither cross nor mutate are copied.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    n = w.shape[0]
+    cross = np.asarray(cross, dtype=bool)
+    mutating = np.asarray(mutating, dtype=bool)
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    if w.ndim != 2 or cross.shape != (n // 2,) or mutating.shape != (n,) or seeds.shape != (n,):
+        raise ValueError(
+            f"vary_population: weights (n, n_assets), cross (n // 2,), mutating and seeds (n,); got {w.shape}, "
+            f"{cross.shape}, {mutating.shape}, {seeds.shape}"
+        )
+    out = w.copy()
+    for j in range(n):
+        rng = np.random.default_rng(int(seeds[j]))
+        pair = j // 2
+        if pair < cross.shape[0] and cross[pair]:
+            a, b = (w[j], w[j + 1]) if j % 2 == 0 else (w[j], w[j - 1])
+            out[j] = _child(space, a, b, alpha, rng)
+        if mutating[j]:
+            out[j] = mutate(
+                space,
+                out[j],
+                rng,
+                sigma=sigma,
+                shift_sigma=shift_sigma,
+                p_shift=p_shift,
+                p_transfer=p_transfer,
+                p_flip=p_flip,
+                p_support=p_support,
+            )
+    return out
 
 
 def _walk_step(space: GenomeSpace, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
