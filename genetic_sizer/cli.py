@@ -531,6 +531,7 @@ def cmd_data_fetch(args) -> int:
             args.out,
             funding=not args.no_funding,
             on_progress=on_progress,
+            force=args.force,
         )
         for t in tasks.values():
             progress.update(t, total=1, completed=1)
@@ -905,7 +906,7 @@ def cmd_export(args) -> int:
     from genetic_sizer.results import export
 
     try:
-        path = export(args.run, args.out, rank=args.rank)
+        path = export(args.run, args.out, rank=args.rank, force=args.force)
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was written", file=sys.stderr)
         return 130
@@ -1045,6 +1046,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--end", default=None, help="last bar (default: now)")
     fetch.add_argument("--out", required=True, help="Parquet file to write (funding goes next to it)")
     fetch.add_argument("--no-funding", action="store_true", help="skip fundingHistory")
+    fetch.add_argument("--force", action="store_true", help="replace existing files (default: refuse)")
     _network_args(fetch)
     fetch.set_defaults(func=cmd_data_fetch)
 
@@ -1293,6 +1295,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--run", required=True, help="run directory (a path or a storage URL)")
     ex.add_argument("--rank", type=int, default=0, help="hall of fame rank or Pareto member (0 = champion)")
     ex.add_argument("--out", required=True, help="champion JSON file to write")
+    ex.add_argument("--force", action="store_true", help="replace an existing file (default: refuse)")
     ex.set_defaults(func=cmd_export)
     return ap
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from genetic_sizer.errors import ConfigError
 
-__all__ = ["TMP_MARK", "atomic_path", "check_file_target", "write_bytes", "write_text"]
+__all__ = ["TMP_MARK", "atomic_path", "check_file_target", "check_new_file", "write_bytes", "write_text"]
 
 TMP_MARK = ".tmp-"
 """Part of every temporary file's name (``.<name>.tmp-<token><suffix>``), so leftovers are recognizable."""
@@ -44,6 +44,17 @@ def check_file_target(path: str | Path, what: str = "output file") -> Path:
             if not parent.is_dir():
                 raise ConfigError(f"{what} {str(path)!r}: {str(parent)!r} is a file, not a directory")
             break
+    return path
+
+
+def check_new_file(path: str | Path, what: str = "output file", *, force: bool = False, flag: str = "--force") -> Path:
+    """:func:`check_file_target`, and refuse a file that already exists unless ``force``: a user's file is never
+    overwritten without being asked to (the error names ``flag``, the option that allows it)."""
+    path = check_file_target(path, what)
+    if path.exists() and not force:
+        raise ConfigError(
+            f"{what} {str(path)!r} already exists; nothing is overwritten (choose another name or pass {flag})"
+        )
     return path
 
 

@@ -54,6 +54,7 @@ from genetic_sizer.errors import (
     RetryableExchangeError,
 )
 from genetic_sizer.exchange import ENV_ACCOUNT_ADDRESS, Credentials, check_address
+from genetic_sizer.files import check_new_file
 from genetic_sizer.guards import (
     Guards,
     Limits,
@@ -149,8 +150,15 @@ def fetch_history(
     *,
     funding: bool = True,
     on_progress: Callable[[str, int], None] | None = None,
+    force: bool = False,
 ):
-    """Fetch candles (and funding) for ``coins``, align them, save Parquet; return (Prices, report, paths)."""
+    """Fetch candles (and funding) for ``coins``, align them, save Parquet; return (Prices, report, paths).
+
+    An existing ``out`` (or funding file next to it) is a :class:`ConfigError` before anything is fetched, unless
+    ``force``."""
+    check_new_file(out, "--out", force=force)
+    if funding:
+        check_new_file(D.funding_path_for(out), "funding file", force=force)
     if interval not in D.INTERVAL_MS:
         raise ConfigError(f"--interval must be one of {list(D.INTERVAL_MS)}, got {interval!r}")
     start_ms = _ms(start, "start")

@@ -20,7 +20,7 @@ from genetic_sizer.config import RunConfig
 from genetic_sizer.data import Prices, load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolve import EvolutionResult, load_result
-from genetic_sizer.files import check_file_target
+from genetic_sizer.files import check_new_file
 from genetic_sizer.fitness import METRICS, Evaluator
 from genetic_sizer.genome import GenomeSpace
 from genetic_sizer.rundir import RunDir
@@ -415,14 +415,14 @@ def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices, Prices | 
     return config, train, holdout
 
 
-def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0) -> Path:
+def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, force: bool = False) -> Path:
     """Write the champion file of member ``rank`` (hall of fame order, or compromise order on a Pareto front).
 
-    ``out`` must be a file path: a directory (or a path under a file) is a :class:`ConfigError`, raised before
-    anything is loaded or written. The file is written atomically.
+    ``out`` must be a file path: a directory (or a path under a file), or an existing file without ``force``, is a
+    :class:`ConfigError`, raised before anything is loaded or written. The file is written atomically.
     """
     rd = RunDir.open_existing(run_dir)
-    out = check_file_target(out, "--out")
+    out = check_new_file(out, "--out", force=force)
     config, prices, holdout = load_run(rd)
     result, gen = load_result(config, prices, rd)
     n = len(result.members)

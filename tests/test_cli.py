@@ -272,6 +272,16 @@ def test_export_to_a_directory_is_a_clear_error_leaving_nothing(finished_run, tm
     assert "no run directory" in capsys.readouterr().err
 
 
+def test_export_never_replaces_an_existing_file_without_force(finished_run, tmp_path, capsys):
+    target = tmp_path / "mine.json"
+    target.write_text("the user's notes\n")
+    assert main(["export", "--run", str(finished_run), "--out", str(target)]) == 2
+    assert f"--out '{target}' already exists; nothing is overwritten" in capsys.readouterr().err
+    assert target.read_text() == "the user's notes\n"
+    assert main(["export", "--run", str(finished_run), "--out", str(target), "--force"]) == 0
+    assert json.loads(target.read_text())["schema_version"] >= 1
+
+
 def _main(argv) -> int:
     """``main`` with an escaping KeyboardInterrupt turned into a test failure (it would stop pytest)."""
     try:

@@ -252,11 +252,36 @@ def test_data_fetch_pages_aligns_and_saves(fake, tmp_path, capsys):
     assert prices.symbols == ("BTC", "ETH") and prices.n_bars == 115 and prices.periods_per_year == 8760
     funding = pd.read_parquet(out.with_suffix(".funding.parquet"))
     assert set(funding["coin"]) == {"BTC", "ETH"} and len(funding) == 240
+    other = str(tmp_path / "other.parquet")
     assert (
-        main(["data", "fetch", "--coins", "BTCC", "--start", "2025-01-04", "--out", str(out), "--base-url", fake.url])
-        == 2
+        main(["data", "fetch", "--coins", "BTCC", "--start", "2025-01-04", "--out", other, "--base-url", fake.url]) == 2
     )
     assert "unknown coin 'BTCC'; nearest listed names: ['BTC'" in capsys.readouterr().err
+    # the saved files are the user's now: fetching onto them is refused before any request, unless --force
+    before = (out.read_bytes(), out.with_suffix(".funding.parquet").read_bytes())
+    served = len(fake.info_requests)
+    again = [
+        "data",
+        "fetch",
+        "--coins",
+        "BTC",
+        "ETH",
+        "--start",
+        "2025-01-04",
+        "--end",
+        "2025-01-06",
+        "--out",
+        str(out),
+    ]
+    assert main([*again, "--base-url", fake.url]) == 2
+    assert f"--out '{out}' already exists; nothing is overwritten" in capsys.readouterr().err
+    assert (out.read_bytes(), out.with_suffix(".funding.parquet").read_bytes()) == before
+    assert len(fake.info_requests) == served
+    out.unlink()  # the funding file next to it is checked too
+    assert main([*again, "--base-url", fake.url]) == 2
+    assert "funding file" in capsys.readouterr().err and not out.exists()
+    assert main([*again, "--force", "--base-url", fake.url]) == 0
+    assert load("hyperliquid", out).n_bars < 115  # the new, shorter window replaced the old file
 
 
 # ---- defects: wrong account, partial passes, the loop's error policy, the minimum at the limit, bad flags ----
