@@ -546,6 +546,7 @@ class Trader:
                     "rebalance": self.champion.rebalance,
                     "calendar": None if self.calendar is None else self.calendar.spec,
                     "drift_band": self.settings.drift_band,
+                    "leverage": self.settings.leverage,  # the champion's (perp) unless --leverage said otherwise
                 },
                 "period": cfg.period.spec,
                 "settings": asdict(self.settings),

@@ -483,7 +483,7 @@ def test_the_champions_drift_band_decides_whether_to_trade(fake, tmp_path, capsy
     assert [r["status"] for r in records if r["event"] == "pass_end"] == ["complete"]
     start = next(r for r in records if r["event"] == "start")
     assert start["settings"]["drift_band"] == 0.05
-    assert start["strategy"] == {"rebalance": "D", "calendar": "1d", "drift_band": 0.05}
+    assert start["strategy"] == {"rebalance": "D", "calendar": "1d", "drift_band": 0.05, "leverage": 1.0}
     # --every alone: the champion's rebalance period (a day); the first pass is decided by the band
     journal = tmp_path / "j.jsonl"
     assert _size(fake, champ, "--every", "--max-passes", "1", "--journal", str(journal)) == 0
@@ -624,7 +624,12 @@ def test_every_alone_runs_the_champions_calendar_period_and_threshold_none_trade
     assert "rule: rebalance (no drift band: every pass trades to target)" in out
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     start = next(r for r in records if r["event"] == "start")
-    assert start["period"] == "M" and start["strategy"] == {"rebalance": "M", "calendar": "M", "drift_band": None}
+    assert start["period"] == "M" and start["strategy"] == {
+        "rebalance": "M",
+        "calendar": "M",
+        "drift_band": None,
+        "leverage": 1.0,
+    }
     (end,) = [r for r in records if r["event"] == "pass_end"]
     assert end["status"] == "complete" and end["period"].startswith("M@") and end["period"].endswith("-01T00:00:00Z")
     # back to 0.5 / 0.5: BTC sold down to 0.08333; ETH bought 1.6666 - 1.58333 rounded to its 4 decimals
