@@ -315,6 +315,20 @@ def _strategy_text(strategy: dict) -> str:
     return f"rebalance {strategy['rebalance']}, {band}{lev}"
 
 
+def _policy_text(pf, genes) -> str:
+    """The run's rebalancing rule for the report's header: the portfolio's policy, or what the strategy genes
+    evolved it among (the classical allocations keep the portfolio's policy without a band)."""
+    genes = genes or {}
+    if "rebalance" in genes:
+        text = f"rebalance evolved among {', '.join(genes['rebalance'])} (classical allocations: {pf.rebalance})"
+    else:
+        text = f"rebalance {pf.rebalance}"
+    if "threshold" in genes:
+        lo, hi = genes["threshold"]
+        text += f", drift band evolved in [{lo:g}, {hi:g}]"
+    return text
+
+
 def _account_of(pf, strategies: list[dict]) -> dict:
     """The account keywords of :func:`genetic_sizer.simulate.holdings` for one genome kept by ``strategies`` (one,
     or one per segment): a perp genome at its own leverage (per segment), else the portfolio's."""
@@ -445,7 +459,7 @@ def write_report(run_dir, prices=None) -> Path:
         f"<p class='meta'>{html.escape(rd.location)}: {len(prices.symbols)} assets, "
         f"{prices.index[0].date()} .. {prices.index[-1].date()} ({prices.n_bars} bars); objective "
         f"{', '.join(config.objective)}; {_account_text(pf, prices, config.evolution.genes)}{pf.direction}, "
-        f"rebalance {pf.rebalance}, "
+        f"{_policy_text(pf, config.evolution.genes)}, "
         f"fees {pf.fees:g}, "
         f"slippage {pf.slippage:g}; population {config.evolution.population}, {config.evolution.generations} "
         f"generations, seed {config.evolution.seed}. Out-of-sample cells are shaded.</p>"

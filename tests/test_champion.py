@@ -734,6 +734,7 @@ def test_a_perp_champion_with_a_leverage_gene_is_sized_at_its_evolved_leverage(p
     assert "leverage_mean" in logbook and "leverage_std" in logbook
     page = (report.run_dir / "report.html").read_text()
     assert "evolved leverage in [1, 6] (the classical allocations at 3" in page
+    assert "longshort, rebalance D, drift band evolved in [0, 0.1], fees 0.00045" in page
     assert f"leverage {lev:.3g}x" in page and "Leverage gene by generation" in page
     assert (report.run_dir / "fitness.png").stat().st_size > 0
     # export of another member carries its own leverage, in strategy and portfolio alike
