@@ -74,6 +74,7 @@ def cmd_backtest(args) -> int:
         prices,
         weights,
         rebalance=rebalance,
+        threshold=args.threshold,
         fees=fees,
         slippage=args.slippage,
         init_cash=args.init_cash,
@@ -87,9 +88,12 @@ def cmd_backtest(args) -> int:
         funded = "with funding" if prices.funding is not None else "WITHOUT funding rates"
         what = f", perpetuals at leverage {args.leverage:g} {funded}"
     print(
-        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}, fees {fees:g}, "
+        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}"
+        f"{'' if args.threshold is None else f', drift band {args.threshold:g}'}, fees {fees:g}, "
         f"engine {args.engine}{what}"
     )
+    if args.threshold is not None:
+        print(f"  rebalanced on {int(bt.rebalance[:, 0].sum())} of {prices.n_bars} bars")
     if m.get("liquidated", [0.0])[0]:
         k = int(bt.liquidated[0])
         print(
@@ -1055,6 +1059,12 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--weights", nargs="+", type=float, default=None)
     bt.add_argument(
         "--rebalance", type=_rebalance_arg, default="M", help=f"{', '.join(V.REBALANCE_CODES)} or every N bars"
+    )
+    bt.add_argument(
+        "--threshold",
+        type=_number_arg(low=0),
+        default=None,
+        help="drift band: also rebalance when a weight is this far from its target (--rebalance once: only then)",
     )
     bt.add_argument(
         "--fees", type=float, default=None, help="fraction of the traded notional (default 0.0005 spot, 0.00045 perp)"

@@ -42,6 +42,26 @@ def test_backtest_equal_weight_matches_library(capsys):
     assert f"  {'sharpe':<22}{sharpe: .6f}\n" in out
 
 
+def test_backtest_with_a_drift_band_matches_the_library(capsys):
+    from genetic_sizer.data import load_default
+    from genetic_sizer.fitness import compute_metrics
+    from genetic_sizer.simulate import backtest
+
+    args = ["backtest", "--symbols", "KO", "PEP", "XOM", "--start", "2019-01-01", "--rebalance", "once"]
+    assert main([*args, "--threshold", "0.03"]) == 0
+    out = capsys.readouterr().out
+    p = load_default(["KO", "PEP", "XOM"], "2019-01-01")
+    bt = backtest(p, [1 / 3] * 3, rebalance="once", threshold=0.03, fees=0.0005)
+    m = compute_metrics(bt.value, init_cash=1e4, periods_per_year=252, traded=bt.traded)
+    n = int(bt.rebalance[:, 0].sum())
+    assert 2 < n < p.n_bars // 10  # the band fired a few times, not on every bar
+    assert "rebalance once, drift band 0.03, fees 0.0005" in out and f"rebalanced on {n} of {p.n_bars} bars" in out
+    assert f"  {'sharpe':<22}{m['sharpe'][0]: .6f}\n" in out and f"  {'turnover':<22}{m['turnover'][0]: .6f}\n" in out
+    with pytest.raises(SystemExit) as exc:  # a parse error, as for every numeric flag
+        main([*args, "--threshold", "-0.1"])
+    assert exc.value.code == 2 and "argument --threshold: must be a number >= 0, got '-0.1'" in capsys.readouterr().err
+
+
 def test_cli_reports_errors_cleanly(capsys):
     assert main(["data", "info", "--symbols", "AAPL", "NOPE"]) == 2
     assert "error: " in capsys.readouterr().err
