@@ -142,10 +142,16 @@ def bench_speed(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, se
         _vectorbt_values(prices, weights[:2], mask, 0.0005, seg, {})
         fast_values = simulate(prices, weights, **kw)
         # milliseconds each: the best of many, interleaved, so that other processes on the machine weigh less
-        t_fast = t_score = np.inf
+        t_fast = t_score = t_fast_1 = np.inf
+        threads = numba.get_num_threads()
         for _ in range(FAST_REPEATS):
             t_fast = min(t_fast, _best_time(lambda kw=kw, weights=weights: simulate(prices, weights, **kw), 1))
             t_score = min(t_score, _best_time(lambda kw=kw, weights=weights: score(prices, weights, **kw), 1))
+            numba.set_num_threads(1)  # also on one thread: what the other processes on the machine cannot halve
+            try:
+                t_fast_1 = min(t_fast_1, _best_time(lambda kw=kw, weights=weights: simulate(prices, weights, **kw), 1))
+            finally:
+                numba.set_num_threads(threads)
         ref = None
         t_vbt = t_vbt_metrics = np.inf
         for _ in range(vbt_repeats):
@@ -168,22 +174,27 @@ def bench_speed(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, se
                 "score_s": t_score,
                 "vbt_metrics_s": t_vbt_metrics,
                 "score_ratio": t_vbt_metrics / t_score,
+                "fast_1t_s": t_fast_1,
+                "ratio_1t": t_vbt / t_fast_1,
             }
         )
     print(
         f"\n{'rebalance':<24}{'bars traded':>12}{'vectorbt g/s':>14}{'fast g/s':>12}{'ratio':>9}{'max rel diff':>14}"
-        f"{'vbt+metrics g/s':>17}{'score g/s':>11}{'ratio':>9}"
+        f"{'vbt+metrics g/s':>17}{'score g/s':>11}{'ratio':>9}{'fast 1t g/s':>13}{'ratio':>9}"
     )
     for r in rows:
         print(
             f"{r['rebalance']:<24}{r['rebalances']:>12}{r['vbt_gps']:>14.1f}{r['fast_gps']:>12.0f}"
             f"{r['ratio']:>8.0f}x{r['max_rel_err']:>14.1e}{n_genomes / r['vbt_metrics_s']:>17.1f}"
-            f"{n_genomes / r['score_s']:>11.0f}{r['score_ratio']:>8.0f}x"
+            f"{n_genomes / r['score_s']:>11.0f}{r['score_ratio']:>8.0f}x{n_genomes / r['fast_1t_s']:>13.0f}"
+            f"{r['ratio_1t']:>8.0f}x"
         )
     print(
         "values: simulate() vs vectorbt from_orders + pf.value(), the same outputs (targets: >= 1,000x monthly, "
         ">= 300x daily); values equal to 1e-8 relative.\nscore: the fused simulate-and-score kernel (every metric, "
-        "turnover) vs from_orders + pf.value() + " + ", ".join(f"pf.{m}()" for m in VBT_METRICS)
+        "turnover) vs from_orders + pf.value() + " + ", ".join(f"pf.{m}()" for m in VBT_METRICS) + "\n"
+        f"fast 1t: simulate() on one Numba thread (the other columns: {numba.get_num_threads()} threads); vectorbt "
+        "runs on one"
     )
     return rows
 
