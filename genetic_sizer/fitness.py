@@ -20,7 +20,8 @@ Definitions (all per genome, from the value series ``v`` of n bars and ``init_ca
 ``wiped_out``              1.0 if the value reached zero or below at some bar, else 0.0
 =========================  ===================================================================
 
-A perp backtest (``market: perp``) also reports, through :meth:`Evaluator.metrics_of` (:func:`account_metrics`):
+A perp account (``market: perp``) also reports, through :meth:`Evaluator.metrics` and :meth:`Evaluator.metrics_of`
+(:func:`account_metrics`):
 
 =========================  ===================================================================
 ``funding_paid``           funding paid over the run, in the account's currency (>= 0)
@@ -371,8 +372,29 @@ class Evaluator:
         return m
 
     def metrics(self, weights, engine: str | None = None, genes=None) -> dict[str, np.ndarray]:
-        """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given)."""
-        return self.metrics_of(self.backtest(weights, engine, genes))
+        """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given).
+
+        With the fast engine this is :func:`genetic_sizer.simulate.score`, which simulates and scores each genome in
+        one pass without a value matrix (the fitness path); the figures equal :meth:`metrics_of` of
+        :meth:`backtest` bit for bit, which the other engines compute.
+        """
+        engine = engine or self.engine
+        if engine != "fast":
+            return self.metrics_of(self.backtest(weights, engine, genes))
+        from genetic_sizer.simulate import score
+
+        rebalance, threshold, leverage = self.strategy_of(genes)
+        return score(
+            self.prices,
+            weights,
+            rebalance=rebalance,
+            threshold=threshold,
+            fees=self.fees,
+            slippage=self.slippage,
+            init_cash=self.init_cash,
+            periods_per_year=self.prices.periods_per_year,
+            **self.account(leverage),
+        )
 
     def split(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
         """A batch's rows as ``(weights, genes)`` (genes None without strategy genes)."""

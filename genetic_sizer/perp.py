@@ -40,13 +40,21 @@ import numpy as np
 from numba import njit, prange
 
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.nb import SCORE_NONFINITE, SCORE_TRADED, SCORE_WIDTH, chunk_bounds, score_row_nb
 
-__all__ = ["reference_genome", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
+__all__ = ["reference_genome", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
 
 _FASTMATH = {"reassoc", "contract"}  # as in genetic_sizer.nb: lets the per-bar sums over assets vectorize
 
 ACCOUNT_FIELDS = ("funding_paid", "funding_received", "fees_paid")
 """Columns of the population kernel's ``account_out``, in order (amounts in the account's currency, >= 0)."""
+
+SCORE_ACCOUNT = SCORE_NONFINITE + 1
+"""First column of :func:`score_perp_population_nb`'s output after the spot scorer's: ``ACCOUNT_FIELDS`` in order,
+then ``SCORE_LIQUIDATED``."""
+SCORE_LIQUIDATED = SCORE_ACCOUNT + len(ACCOUNT_FIELDS)
+"""Column of the liquidation bar (as a float; -1.0: never)."""
+assert SCORE_LIQUIDATED < SCORE_WIDTH
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -270,6 +278,83 @@ def simulate_perp_population_nb(
         account_out[g, 1] = received
         account_out[g, 2] = fees_paid
         liquidated_out[g] = liq
+
+
+@njit(cache=True, parallel=True)
+def score_perp_population_nb(
+    close,
+    funding,
+    has_funding,
+    weights,
+    segment_starts,
+    masks,
+    mask_of,
+    thresholds,
+    leverage,
+    mm_rate,
+    fees,
+    slippage,
+    init_cash,
+    ann_factor,
+    n_chunks,
+    out,
+):
+    """Simulate and score every genome's perp account, without a (genomes x bars) array: the fitness path.
+
+    Each genome is simulated by :func:`simulate_perp_genome_nb` (the same code as
+    :func:`simulate_perp_population_nb`) into a scratch row of ``n_bars`` equities and scored from it at once by
+    :func:`genetic_sizer.nb.metrics_genome_nb`, so the figures equal the two-pass path's bit for bit.
+
+    Parameters
+    ----------
+    close, funding, has_funding, weights, segment_starts, masks, mask_of, thresholds, leverage, mm_rate, fees, \
+slippage, init_cash :
+        As for :func:`simulate_perp_population_nb`.
+    ann_factor : float
+        Bars per year.
+    n_chunks : int
+        Contiguous chunks of genomes, the iterations of the parallel loop (see
+        :func:`genetic_sizer.nb.score_population_nb`).
+    out : float64 (n_genomes, SCORE_WIDTH)
+        Written, one row per genome: the columns of :func:`genetic_sizer.nb.score_population_nb`, then funding paid,
+        funding received and fees paid from ``SCORE_ACCOUNT`` on, and the liquidation bar (-1.0: never) at
+        ``SCORE_LIQUIDATED``.
+    """
+    n_genomes = weights.shape[0]
+    n_assets = weights.shape[2]
+    n_bars = close.shape[0]
+    for c in prange(n_chunks):
+        lo, hi = chunk_bounds(c, n_chunks, n_genomes)
+        value = np.empty(n_bars)
+        rebalanced = np.empty(n_bars, dtype=np.bool_)
+        position = np.empty(n_assets)
+        margin_units = np.empty(n_assets)
+        for g in range(lo, hi):
+            traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+                close,
+                funding,
+                has_funding,
+                weights[g],
+                segment_starts,
+                masks[mask_of[g]],
+                thresholds[g],
+                leverage[g],
+                mm_rate,
+                fees,
+                slippage,
+                init_cash,
+                value,
+                rebalanced,
+                position,
+                margin_units,
+            )
+            row = out[g]
+            score_row_nb(value, init_cash, ann_factor, row)
+            row[SCORE_TRADED] = traded
+            row[SCORE_ACCOUNT] = paid
+            row[SCORE_ACCOUNT + 1] = received
+            row[SCORE_ACCOUNT + 2] = fees_paid
+            row[SCORE_LIQUIDATED] = liq
 
 
 def reference_genome(

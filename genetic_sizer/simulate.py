@@ -55,6 +55,7 @@ __all__ = [
     "rebalance_mask",
     "rebalance_masks",
     "resolve_max_leverage",
+    "score",
     "simulate",
     "validate_schedule",
     "validate_segment_starts",
@@ -512,6 +513,65 @@ def _funding_rates(funding, prices: Prices) -> np.ndarray | None:
     return np.nan_to_num(arr, nan=0.0)  # missing means no funding paid
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """A population's simulation inputs, validated once for :func:`backtest` and :func:`score` (see
+    :func:`_prepare`): ``w`` (n_genomes, n_segments, n_assets), ``starts`` (n_segments,), the calendar ``masks``
+    (n_masks, n_bars) with ``mask_of`` (n_genomes,), drift bands ``thresholds`` (n_genomes, n_segments, ``inf``:
+    none; ``drift`` whether any was given), the costs, and for perps the leverage (n_genomes, n_segments), the
+    maintenance margin rate per asset and the funding rates (None: none)."""
+
+    prices: Prices
+    w: np.ndarray
+    starts: np.ndarray
+    masks: np.ndarray
+    mask_of: np.ndarray
+    thresholds: np.ndarray
+    drift: bool
+    fees: float
+    slippage: float
+    init_cash: float
+    market: str
+    lev: np.ndarray | None = None
+    per_segment_leverage: bool = False
+    mm_rate: np.ndarray | None = None
+    rates: np.ndarray | None = None
+
+
+def _prepare(
+    close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
+    max_leverage,
+) -> _Inputs:  # fmt: skip
+    """Validate the arguments :func:`backtest` and :func:`score` share (see :func:`simulate`); the engine is checked
+    by each of them afterwards."""
+    prices = _as_prices(close)
+    if segment_starts is None:
+        w = validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :]
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
+    fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
+    masks, mask_of = rebalance_masks(prices.index, rebalance, w.shape[0], None if segment_starts is None else starts)
+    thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
+    common = {"prices": prices, "w": w, "starts": starts, "masks": masks, "mask_of": mask_of}
+    common.update(thresholds=thresholds, drift=threshold is not None, fees=fees, slippage=slippage, init_cash=init_cash)
+    if market == "perp":
+        max_lev = resolve_max_leverage(max_leverage, prices.symbols)
+        lev = check_leverage(leverage, w.shape[0], max_lev, prices.symbols, starts.size)
+        mm_rate = np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)
+        rates = _funding_rates(funding, prices)
+        per_segment = np.ndim(leverage) == 2
+        return _Inputs(**common, market="perp", lev=lev, per_segment_leverage=per_segment, mm_rate=mm_rate, rates=rates)
+    if market != "spot":
+        raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
+    spot_only = {"leverage": bool(np.any(np.asarray(leverage) != 1.0)), "max_leverage": max_leverage is not None}
+    spot_only["funding"] = funding is not None and funding is not False
+    if any(spot_only.values()):
+        name = next(k for k, v in spot_only.items() if v)
+        raise ConfigError(f"{name} is a setting of market='perp'; the spot account has none")
+    return _Inputs(**common, market="spot")
+
+
 def backtest(
     close,
     weights,
@@ -532,53 +592,177 @@ def backtest(
 
     See :func:`simulate` for the parameters.
     """
-    prices = _as_prices(close)
-    if segment_starts is None:
-        w = validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :]
-        starts = np.zeros(1, dtype=np.int64)
-    else:
-        w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
-    fees, slippage, init_cash = _check_costs(fees, slippage, init_cash)
-    masks, mask_of = rebalance_masks(prices.index, rebalance, w.shape[0], None if segment_starts is None else starts)
-    thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
-    if market == "perp":
-        costs = (fees, slippage, init_cash)
-        account = (leverage, funding, max_leverage)
-        return _backtest_perp(prices, w, starts, masks, mask_of, thresholds, *costs, engine, *account)
-    if market != "spot":
-        raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
-    spot_only = {"leverage": bool(np.any(np.asarray(leverage) != 1.0)), "max_leverage": max_leverage is not None}
-    spot_only["funding"] = funding is not None and funding is not False
-    if any(spot_only.values()):
-        name = next(k for k, v in spot_only.items() if v)
-        raise ConfigError(f"{name} is a setting of market='perp'; the spot account has none")
+    inp = _prepare(
+        close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
+        max_leverage,
+    )  # fmt: skip
+    return _backtest(inp, engine)
+
+
+def _backtest(inp: _Inputs, engine: str) -> Backtest:
+    """:func:`backtest` of validated inputs."""
+    if inp.market == "perp":
+        return _backtest_perp(inp, engine)
+    costs = (inp.fees, inp.slippage, inp.init_cash)
     if engine == "fast":
         value, traded, rebalanced = _simulate_fast(
-            prices.close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash
+            inp.prices.close, inp.w, inp.starts, inp.masks, inp.mask_of, inp.thresholds, *costs
         )
     elif engine == "vectorbt":
-        drift = threshold is not None
         value, traded, rebalanced = _simulate_vectorbt(
-            prices, w, starts, masks[mask_of].T, thresholds if drift else None, fees, slippage, init_cash
+            inp.prices, inp.w, inp.starts, inp.masks[inp.mask_of].T, inp.thresholds if inp.drift else None, *costs
         )
     else:
         raise ConfigError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=starts)
+    return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=inp.starts)
 
 
-def _backtest_perp(
-    prices, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash, engine, leverage, funding, max_leverage
-):
-    """:func:`backtest` for ``market="perp"``: the perp kernel, or the plain-Python reference.
+SCORE_CHUNKS_PER_THREAD = 8
+""":func:`score` splits a population into this many chunks of genomes per Numba thread, handed out one at a time
+(``numba.parallel_chunksize(1)``): a thread slowed down by another process takes fewer chunks instead of holding the
+others up at the end of the call."""
 
-    ``masks`` (n_masks, n_bars) with ``mask_of`` (n_genomes,) are the genomes' calendar policies and ``thresholds``
-    (n_genomes, n_segments) their drift bands (``inf``: none), as for the spot kernel.
+
+def score(
+    close,
+    weights,
+    *,
+    segment_starts=None,
+    rebalance="M",
+    threshold=None,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    init_cash: float = 10_000.0,
+    engine: str = "fast",
+    market: str = "spot",
+    leverage=1.0,
+    funding=None,
+    max_leverage=None,
+    periods_per_year: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Every fitness metric of every genome: simulate and score in one pass per genome, without the value matrix.
+
+    The fitness path. With ``engine="fast"`` each genome is simulated into a scratch row of ``n_bars`` values
+    (cache-resident) and scored from it at once (:func:`genetic_sizer.nb.score_population_nb`,
+    :func:`genetic_sizer.perp.score_perp_population_nb`): nothing of size (genomes x bars) is allocated, so the
+    memory does not grow with the population and Numba's threads do not wait on page faults. The figures equal
+    ``compute_metrics(backtest(...).value, traded=...)`` (with :func:`genetic_sizer.fitness.account_metrics` for
+    perps) bit for bit; the other engines compute them so.
+
+    Parameters
+    ----------
+    close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, engine, market, leverage, \
+funding, max_leverage :
+        As for :func:`simulate`.
+    periods_per_year : float, optional
+        Bars per year, for the annualized metrics; default the prices' (:attr:`Prices.periods_per_year`).
+
+    Returns
+    -------
+    dict of metric name -> float64 array (n_genomes,)
+        The names of :func:`genetic_sizer.fitness.compute_metrics` with ``turnover``; for perps also
+        ``funding_paid``, ``funding_received``, ``fees_paid`` and ``liquidated`` (1.0 or 0.0), as
+        :func:`genetic_sizer.fitness.account_metrics`.
+
+    Raises
+    ------
+    GenomeError, ConfigError, DataError
+        As :func:`simulate`; also a ConfigError for a bad ``periods_per_year`` or a value path that is not finite.
     """
+    inp = _prepare(
+        close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
+        max_leverage,
+    )  # fmt: skip
+    prices = inp.prices
+    ppy = prices.periods_per_year if periods_per_year is None else periods_per_year
+    if not (isinstance(ppy, (int, float, np.integer, np.floating)) and math.isfinite(ppy) and ppy > 0):
+        raise ConfigError(f"periods_per_year must be a positive finite number, got {ppy!r}")
+    ppy = float(ppy)
+    if engine != "fast":
+        from genetic_sizer.fitness import account_metrics, compute_metrics
+
+        bt = _backtest(inp, engine)
+        m = compute_metrics(bt.value, init_cash=inp.init_cash, periods_per_year=ppy, traded=bt.traded)
+        m.update(account_metrics(bt))
+        return m
+    import numba
+
+    n_genomes = inp.w.shape[0]
+    n_chunks = min(n_genomes, SCORE_CHUNKS_PER_THREAD * numba.get_num_threads())
+    out = np.empty((n_genomes, nb.SCORE_WIDTH))
+    with numba.parallel_chunksize(1):
+        if inp.market == "perp":
+            f, has_funding = _funding_args(inp)
+            perp.score_perp_population_nb(
+                prices.close,
+                f,
+                has_funding,
+                inp.w,
+                inp.starts,
+                inp.masks,
+                inp.mask_of,
+                inp.thresholds,
+                inp.lev,
+                inp.mm_rate,
+                inp.fees,
+                inp.slippage,
+                inp.init_cash,
+                ppy,
+                n_chunks,
+                out,
+            )
+        else:
+            longonly = (inp.w >= 0).all(axis=(1, 2))
+            nb.score_population_nb(
+                prices.close,
+                inp.w,
+                inp.starts,
+                inp.masks,
+                inp.mask_of,
+                inp.thresholds,
+                inp.fees,
+                inp.slippage,
+                inp.init_cash,
+                longonly,
+                ppy,
+                n_chunks,
+                out,
+            )
+    if out[:, nb.SCORE_NONFINITE].any():
+        g = int(np.argmax(out[:, nb.SCORE_NONFINITE]))
+        raise ConfigError(f"values contain NaN or infinity (genome {g})")
+    cols = np.ascontiguousarray(out.T)
+    m = {name: cols[j] for j, name in enumerate(nb.METRIC_NAMES)}
+    m["cagr"] = m["annualized_return"]
+    # as fitness.compute_metrics annualizes the turnover sum
+    m["turnover"] = np.minimum(cols[nb.SCORE_TRADED] * (ppy / prices.n_bars), nb.CAP)
+    if inp.market == "perp":
+        for j, name in enumerate(perp.ACCOUNT_FIELDS):
+            m[name] = cols[perp.SCORE_ACCOUNT + j]
+        m["liquidated"] = (cols[perp.SCORE_LIQUIDATED] >= 0).astype(np.float64)
+    return m
+
+
+def _perp_engine_error(engine) -> ConfigError:
+    if engine == "vectorbt":
+        return ConfigError(
+            "engine 'vectorbt' has no perpetuals account (vectorbt issue #639): market='perp' runs on engine 'fast', "
+            "checked against engine 'reference' (genetic_sizer.perp.reference_genome)"
+        )
+    return ConfigError(f"engine must be one of {[*V.ENGINES, 'reference']}, got {engine!r}")
+
+
+def _funding_args(inp: _Inputs) -> tuple[np.ndarray, bool]:
+    """The perp kernels' ``funding`` and ``has_funding`` arguments."""
+    if inp.rates is None:
+        return np.zeros((1, inp.prices.n_assets)), False
+    return np.ascontiguousarray(inp.rates), True
+
+
+def _backtest_perp(inp: _Inputs, engine: str) -> Backtest:
+    """:func:`backtest` for ``market="perp"``: the perp kernel, or the plain-Python reference."""
+    prices, w, starts, lev = inp.prices, inp.w, inp.starts, inp.lev
     n_genomes = w.shape[0]
-    max_lev = resolve_max_leverage(max_leverage, prices.symbols)
-    lev = check_leverage(leverage, n_genomes, max_lev, prices.symbols, starts.size)
-    mm_rate = np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)
-    rates = _funding_rates(funding, prices)
     n_bars = prices.n_bars
     if engine == "fast":
         value = np.empty((n_genomes, n_bars))
@@ -586,22 +770,21 @@ def _backtest_perp(
         rebalanced = np.empty((n_genomes, n_bars), dtype=np.bool_)
         account = np.empty((n_genomes, len(perp.ACCOUNT_FIELDS)))
         liquidated = np.empty(n_genomes, dtype=np.int64)
-        has_funding = rates is not None
-        f = rates if has_funding else np.zeros((1, prices.n_assets))
+        f, has_funding = _funding_args(inp)
         perp.simulate_perp_population_nb(
             prices.close,
-            np.ascontiguousarray(f),
+            f,
             has_funding,
             w,
             starts,
-            masks,
-            mask_of,
-            thresholds,
+            inp.masks,
+            inp.mask_of,
+            inp.thresholds,
             lev,
-            mm_rate,
-            fees,
-            slippage,
-            init_cash,
+            inp.mm_rate,
+            inp.fees,
+            inp.slippage,
+            inp.init_cash,
             value,
             traded,
             rebalanced,
@@ -617,14 +800,14 @@ def _backtest_perp(
                 prices.close,
                 w[g],
                 starts,
-                masks[mask_of[g]],
-                thresholds=thresholds[g],
+                inp.masks[inp.mask_of[g]],
+                thresholds=inp.thresholds[g],
                 leverage=lev[g],
-                mm_rate=mm_rate,
-                funding=rates,
-                fees=fees,
-                slippage=slippage,
-                init_cash=init_cash,
+                mm_rate=inp.mm_rate,
+                funding=inp.rates,
+                fees=inp.fees,
+                slippage=inp.slippage,
+                init_cash=inp.init_cash,
             )
             for g in range(n_genomes)
         ]
@@ -634,13 +817,8 @@ def _backtest_perp(
         )
         liquidated = np.array([r["liquidated"] for r in runs], dtype=np.int64)
         rebalanced = np.column_stack([r["rebalanced"] for r in runs])
-    elif engine == "vectorbt":
-        raise ConfigError(
-            "engine 'vectorbt' has no perpetuals account (vectorbt issue #639): market='perp' runs on engine 'fast', "
-            "checked against engine 'reference' (genetic_sizer.perp.reference_genome)"
-        )
     else:
-        raise ConfigError(f"engine must be one of {[*V.ENGINES, 'reference']}, got {engine!r}")
+        raise _perp_engine_error(engine)
     return Backtest(
         value=value,
         traded=traded,
@@ -651,7 +829,7 @@ def _backtest_perp(
         funding_received=received,
         fees_paid=fees_paid,
         liquidated=liquidated,
-        leverage=lev if np.ndim(leverage) == 2 else lev[:, 0],
+        leverage=lev if inp.per_segment_leverage else lev[:, 0],
     )
 
 
