@@ -888,6 +888,7 @@ def vary_population(
     p_flip: float = 0.1,
     p_support: float = 0.1,
     engine: str = "numba",
+    parallel: bool | None = None,
 ) -> np.ndarray:
     """Variation of a whole offspring array at once: the children of ``weights`` (n, n_assets), a new array.
 
@@ -918,6 +919,10 @@ def vary_population(
         operators of this module on :class:`~genetic_sizer.vary_nb.RowStream` streams, one row after another;
         the reference the kernel is tested against (same draws, same floating-point operations: the same
         children).
+    parallel : bool or None
+        Compiled engine only: rows on the Numba threads (True) or on this one (False); None (the default) uses
+        the threads from :data:`~genetic_sizer.vary_nb.PARALLEL_MIN_WORK` rows x assets on (below it a parallel
+        region costs more than the work). The children are the same either way.
 
     Returns
     -------
@@ -950,6 +955,7 @@ def vary_population(
             float(p_transfer),
             float(p_flip),
             float(p_support),
+            parallel,
         )
         if err.any():  # pragma: no cover - a bug, not input
             raise AssertionError(f"line search left a held box in row {int(np.flatnonzero(err)[0])}")

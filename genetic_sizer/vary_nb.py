@@ -1,14 +1,14 @@
 """Compiled variation: the genome operators of :mod:`genetic_sizer.genome` over a whole offspring array.
 
 :func:`vary_kernel` is :func:`genetic_sizer.genome.vary_population`'s engine: rows ``2i`` and ``2i + 1`` cross
-over where ``cross[i]``, then rows mutate where ``mutating[j]``, each row in its own iteration of a ``prange``
-loop with its own workspace and its own random stream, so a child depends only on its parents and its seed (not on
-the thread count or on how rows are split). Every function here is a line-by-line port of its Python counterpart
-in :mod:`genetic_sizer.genome` (``_line``, ``_child``, ``_align``, ``_swap_line``, the mutations and ``mutate``):
-the same branches, the same random draws in the same order, and the same floating-point operations in the same
-order, so the compiled and the Python operators give the same children (the tests check it row for row). In
-particular every sum is numpy's pairwise summation (:func:`_psum`, what ``ndarray.sum`` does on a contiguous
-array) and every row product ``R @ x`` is written as ``(R * x).sum(axis=1)`` on both sides.
+over where ``cross[i]``, then rows mutate where ``mutating[j]``, each row with its own workspace and its own random
+stream (one after another, or in a ``prange`` loop for large arrays), so a child depends only on its parents and
+its seed (not on the thread count or on how rows are split). Every function here is a line-by-line port of its
+Python counterpart in :mod:`genetic_sizer.genome` (``_line``, ``_child``, ``_align``, ``_swap_line``, the mutations
+and ``mutate``): the same branches, the same random draws in the same order, and the same floating-point
+operations in the same order, so the compiled and the Python operators give the same children (the tests check it
+row for row). In particular every sum is numpy's pairwise summation (:func:`_psum`, what ``ndarray.sum`` does on
+a contiguous array) and every row product ``R @ x`` is written as ``(R * x).sum(axis=1)`` on both sides.
 
 Random numbers: one :func:`xoshiro256** <_next>` stream per row, its state seeded from the row's uint64 seed by
 four steps of splitmix64 (the seeding its authors recommend). :class:`RowStream` is the same generator in Python
@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["RowStream", "vary_kernel"]
+__all__ = ["PARALLEL_MIN_WORK", "RowStream", "vary_kernel"]
 
 SNAP = 1e-14  # genome._SNAP
 ROW_TOL = 1e-12  # genome._ROW_TOL
@@ -1145,14 +1145,79 @@ def _child(a, b, alpha, sp, wk, res):
         _copy(a, res)
 
 
+@njit(cache=True)
+def _vary_row(j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out):
+    """Row ``j`` of :func:`vary_kernel` into ``out[j]``; returns 1 if the line search left a held box (a bug)."""
+    n = w.shape[1]
+    wk = _workspace(n, sp)
+    F = wk[0]
+    _seed(wk[6], seeds[j])
+    cur = F[F_CUR]
+    _copy(w[j], cur)
+    pair = j // 2
+    if pair < cross.shape[0] and cross[pair]:
+        other = j + 1 if j % 2 == 0 else j - 1
+        _child(w[j], w[other], alpha, sp, wk, cur)
+    if mutating[j]:
+        mut = F[F_MUT]
+        _mutate(cur, sp, wk, mut, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support)
+        cur = mut
+    for q in range(n):
+        out[j, q] = cur[q]
+    return wk[7][0]
+
+
+@njit(cache=True)
+def _vary_serial(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support):
+    n_rows = w.shape[0]
+    out = np.empty((n_rows, w.shape[1]))
+    err = np.zeros(n_rows, dtype=np.int64)
+    for j in range(n_rows):
+        err[j] = _vary_row(
+            j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out
+        )
+    return out, err
+
+
 @njit(cache=True, parallel=True)
-def vary_kernel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support):
-    """Crossover and mutation of every row of ``w`` (n, n_assets); see :func:`genetic_sizer.genome.vary_population`.
+def _vary_parallel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support):
+    n_rows = w.shape[0]
+    out = np.empty((n_rows, w.shape[1]))
+    err = np.zeros(n_rows, dtype=np.int64)
+    for j in prange(n_rows):
+        err[j] = _vary_row(
+            j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out
+        )
+    return out, err
+
+
+PARALLEL_MIN_WORK = 20_000
+"""``rows x assets`` from which :func:`vary_kernel` uses the Numba threads by default: below it (100 offspring of
+20 assets take about 0.1-0.5 ms on one thread) a parallel region costs more than it saves, and much more when other
+processes hold the cores (a thread that is not scheduled holds the whole region up)."""
+
+
+def vary_kernel(
+    w,
+    cross,
+    mutating,
+    seeds,
+    sp,
+    alpha,
+    sigma,
+    shift_sigma,
+    p_shift,
+    p_transfer,
+    p_flip,
+    p_support,
+    parallel=None,
+):
+    """Crossover and mutation of every row of ``w``; see :func:`genetic_sizer.genome.vary_population`.
 
     Parameters
     ----------
     w : ndarray of float64, shape (n, n_assets)
-        The parents (valid genomes of the space ``sp`` describes).
+        The parents (valid genomes of the space ``sp`` describes), C-contiguous.
     cross : ndarray of bool, shape (n // 2,)
         Whether rows ``2i`` and ``2i + 1`` cross over.
     mutating : ndarray of bool, shape (n,)
@@ -1160,9 +1225,13 @@ def vary_kernel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shif
     seeds : ndarray of uint64, shape (n,)
         Each row's stream seed.
     sp : tuple
-        The space as arrays (:func:`genetic_sizer.genome.kernel_space`).
+        The space as arrays (:attr:`genetic_sizer.genome.GenomeSpace.kernel_space`).
     alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support : float
         As in :func:`genetic_sizer.genome.vary_population`.
+    parallel : bool or None
+        Rows in a ``prange`` loop on the Numba threads (True) or one after another (False); None: parallel when
+        ``n * n_assets >= PARALLEL_MIN_WORK``. Every row has its own workspace and stream, so the children are
+        the same either way and for any number of threads.
 
     Returns
     -------
@@ -1171,25 +1240,7 @@ def vary_kernel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shif
     err : ndarray of int64, shape (n,)
         1 where the line search left a held box (a bug; the caller raises).
     """
-    n_rows, n = w.shape
-    n_pairs = cross.shape[0]
-    out = np.empty((n_rows, n))
-    err = np.zeros(n_rows, dtype=np.int64)
-    for j in prange(n_rows):
-        wk = _workspace(n, sp)
-        F = wk[0]
-        _seed(wk[6], seeds[j])
-        cur = F[F_CUR]
-        _copy(w[j], cur)
-        pair = j // 2
-        if pair < n_pairs and cross[pair]:
-            other = j + 1 if j % 2 == 0 else j - 1
-            _child(w[j], w[other], alpha, sp, wk, cur)
-        if mutating[j]:
-            mut = F[F_MUT]
-            _mutate(cur, sp, wk, mut, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support)
-            cur = mut
-        for q in range(n):
-            out[j, q] = cur[q]
-        err[j] = wk[7][0]
-    return out, err
+    if parallel is None:
+        parallel = w.shape[0] * w.shape[1] >= PARALLEL_MIN_WORK
+    kernel = _vary_parallel if parallel else _vary_serial
+    return kernel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support)

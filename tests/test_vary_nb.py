@@ -212,7 +212,7 @@ def _constrained_space():
     )
 
 
-def test_same_seeds_same_children_for_any_thread_count():
+def test_same_seeds_same_children_serial_or_parallel_for_any_thread_count():
     space = _constrained_space()
     w, cross, mutating, seeds = _population(space, 3, 64)
     threads = numba.get_num_threads()
@@ -220,8 +220,8 @@ def test_same_seeds_same_children_for_any_thread_count():
         runs = []
         for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(t)
-            runs.append(vary_population(space, w, cross, mutating, seeds))
-            runs.append(vary_population(space, w, cross, mutating, seeds))
+            for parallel in (None, True, False):
+                runs.append(vary_population(space, w, cross, mutating, seeds, parallel=parallel))
     finally:
         numba.set_num_threads(threads)
     for r in runs[1:]:
