@@ -178,7 +178,7 @@ def _seed(st, seed):
         st[q] = z ^ (z >> _U31)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _next(st):
     """The next xoshiro256** output (uint64); advances ``st``."""
     s0 = st[0]
@@ -200,24 +200,24 @@ def _next(st):
     return result
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _random(st):
     return np.float64(_next(st) >> _U11) * _INV53
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _uniform(st, low, high):
     return low + (high - low) * _random(st)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _normal(st, loc, scale):
     u1 = 1.0 - _random(st)
     u2 = _random(st)
     return loc + scale * (math.sqrt(-2.0 * math.log(u1)) * math.cos(TWO_PI * u2))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _integers(st, n):
     un = np.uint64(n)
     threshold = (_U0 - un) % un
@@ -403,7 +403,7 @@ def _workspace(n, sp):
     return F, I, R, RR, A, Q, st, flags
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _set_rows(signs, sp, R):
     """The long-exposure row (1 where the sign is long) as ``Constraints.rows`` builds it, if there is one."""
     if sp[12]:
@@ -412,7 +412,7 @@ def _set_rows(signs, sp, R):
             R[last, q] = 1.0 if signs[q] > 0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _signs_of(w, sp, out):
     """``GenomeSpace.signs``: +1 / -1 by the sign of ``w``; a zero gets +1 when it may be long."""
     ok_long = sp[2]
@@ -425,7 +425,7 @@ def _signs_of(w, sp, out):
             out[q] = 1.0 if ok_long[q] else -1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _held_box(signs, sp, lo, hi):
     """``GenomeSpace.held_box``."""
     for q in range(signs.shape[0]):
@@ -600,7 +600,7 @@ def _line(u, v, signs, target, sp, wk, out):
 
 
 # ---- operators ----------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _copy(src, dst):
     for q in range(src.shape[0]):
         dst[q] = src[q]
@@ -617,7 +617,7 @@ def _free_zero_signs(w, sp, wk, signs):
                 signs[q] = 1.0 if _random(st) < 0.5 else -1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _can_open(w, lo, hi, q):
     return w[q] == 0 and hi[q] >= lo[q] and hi[q] > 0
 
@@ -643,7 +643,7 @@ def _side_vertex(m, signs, i, sp, wk, d):
     d[i] += _psum(tmp, 0, c)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _abs(w, m):
     for q in range(w.shape[0]):
         m[q] = abs(w[q])
@@ -1146,11 +1146,14 @@ def _child(a, b, alpha, sp, wk, res):
 
 
 @njit(cache=True)
-def _vary_row(j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out):
-    """Row ``j`` of :func:`vary_kernel` into ``out[j]``; returns 1 if the line search left a held box (a bug)."""
+def _vary_row(
+    j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out, wk
+):
+    """Row ``j`` of :func:`vary_kernel` into ``out[j]`` with the workspace ``wk`` (every buffer is written before it
+    is read within a row, so a workspace serves many rows); returns 1 if the line search left a held box (a bug)."""
     n = w.shape[1]
-    wk = _workspace(n, sp)
     F = wk[0]
+    wk[7][0] = 0
     _seed(wk[6], seeds[j])
     cur = F[F_CUR]
     _copy(w[j], cur)
@@ -1167,14 +1170,19 @@ def _vary_row(j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shi
     return wk[7][0]
 
 
+CHUNK = 16
+"""Rows per workspace in the parallel kernel (each chunk of rows allocates one)."""
+
+
 @njit(cache=True)
 def _vary_serial(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support):
     n_rows = w.shape[0]
     out = np.empty((n_rows, w.shape[1]))
     err = np.zeros(n_rows, dtype=np.int64)
+    wk = _workspace(w.shape[1], sp)
     for j in range(n_rows):
         err[j] = _vary_row(
-            j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out
+            j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out, wk
         )
     return out, err
 
@@ -1184,10 +1192,27 @@ def _vary_parallel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_s
     n_rows = w.shape[0]
     out = np.empty((n_rows, w.shape[1]))
     err = np.zeros(n_rows, dtype=np.int64)
-    for j in prange(n_rows):
-        err[j] = _vary_row(
-            j, w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support, out
-        )
+    n_chunks = (n_rows + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        wk = _workspace(w.shape[1], sp)
+        for j in range(c * CHUNK, min(n_rows, (c + 1) * CHUNK)):
+            err[j] = _vary_row(
+                j,
+                w,
+                cross,
+                mutating,
+                seeds,
+                sp,
+                alpha,
+                sigma,
+                shift_sigma,
+                p_shift,
+                p_transfer,
+                p_flip,
+                p_support,
+                out,
+                wk,
+            )
     return out, err
 
 
