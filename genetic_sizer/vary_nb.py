@@ -360,7 +360,7 @@ def _pdot(a, b, start, n):
     return _tree(a, b, start, n, True)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _psum_where(x, mask_val, sel, tmp):
     """numpy's ``x[sel].sum()`` where ``sel[q]`` is 1 (a compressed array, then the pairwise sum)."""
     c = 0
@@ -606,7 +606,7 @@ def _copy(src, dst):
         dst[q] = src[q]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _free_zero_signs(w, sp, wk, signs):
     """``genome._free_zero_signs``: a zero weight that may go either way gets a random sign."""
     _signs_of(w, sp, signs)
@@ -622,7 +622,7 @@ def _can_open(w, lo, hi, q):
     return w[q] == 0 and hi[q] >= lo[q] and hi[q] > 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _side_vertex(m, signs, i, sp, wk, d):
     """``genome._side_vertex``: the direction of a shift toward asset ``i``."""
     n = m.shape[0]
