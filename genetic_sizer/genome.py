@@ -888,7 +888,7 @@ def vary_population(
     p_flip: float = 0.1,
     p_support: float = 0.1,
     engine: str = "numba",
-    parallel: bool | None = None,
+    parallel: bool = False,
 ) -> np.ndarray:
     """Variation of a whole offspring array at once: the children of ``weights`` (n, n_assets), a new array.
 
@@ -914,15 +914,14 @@ def vary_population(
     alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support : float
         :func:`line_crossover`'s ``alpha`` and :func:`mutate`'s parameters.
     engine : {"numba", "python"}
-        ``"numba"`` (the default): the compiled kernel :func:`genetic_sizer.vary_nb.vary_kernel`, rows in
-        parallel on the Numba threads (the result does not depend on their number). ``"python"``: the Python
-        operators of this module on :class:`~genetic_sizer.vary_nb.RowStream` streams, one row after another;
-        the reference the kernel is tested against (same draws, same floating-point operations: the same
+        ``"numba"`` (the default): the compiled kernel :func:`genetic_sizer.vary_nb.vary_kernel`. ``"python"``:
+        the Python operators of this module on :class:`~genetic_sizer.vary_nb.RowStream` streams, one row after
+        another; the reference the kernel is tested against (same draws, same floating-point operations: the same
         children).
-    parallel : bool or None
-        Compiled engine only: rows on the Numba threads (True) or on this one (False); None (the default) uses
-        the threads from :data:`~genetic_sizer.vary_nb.PARALLEL_MIN_WORK` rows x assets on (below it a parallel
-        region costs more than the work). The children are the same either way.
+    parallel : bool
+        Compiled engine only: rows on the Numba threads (True) or on this one (False, the default: variation is a
+        small part of a generation, and a parallel region waits for its slowest thread on a shared machine; see
+        :func:`~genetic_sizer.vary_nb.vary_kernel`). The children are the same either way.
 
     Returns
     -------

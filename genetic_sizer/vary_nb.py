@@ -2,7 +2,7 @@
 
 :func:`vary_kernel` is :func:`genetic_sizer.genome.vary_population`'s engine: rows ``2i`` and ``2i + 1`` cross
 over where ``cross[i]``, then rows mutate where ``mutating[j]``, each row with its own workspace and its own random
-stream (one after another, or in a ``prange`` loop for large arrays), so a child depends only on its parents and
+stream (one after another, or on request in a ``prange`` loop), so a child depends only on its parents and
 its seed (not on the thread count or on how rows are split). Every function here is a line-by-line port of its
 Python counterpart in :mod:`genetic_sizer.genome` (``_line``, ``_child``, ``_align``, ``_swap_line``, the mutations
 and ``mutate``): the same branches, the same random draws in the same order, and the same floating-point
@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["PARALLEL_MIN_WORK", "RowStream", "vary_kernel"]
+__all__ = ["RowStream", "vary_kernel"]
 
 SNAP = 1e-14  # genome._SNAP
 ROW_TOL = 1e-12  # genome._ROW_TOL
@@ -1216,12 +1216,6 @@ def _vary_parallel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_s
     return out, err
 
 
-PARALLEL_MIN_WORK = 20_000
-"""``rows x assets`` from which :func:`vary_kernel` uses the Numba threads by default: below it (100 offspring of
-20 assets take about 0.1-0.5 ms on one thread) a parallel region costs more than it saves, and much more when other
-processes hold the cores (a thread that is not scheduled holds the whole region up)."""
-
-
 def vary_kernel(
     w,
     cross,
@@ -1235,7 +1229,7 @@ def vary_kernel(
     p_transfer,
     p_flip,
     p_support,
-    parallel=None,
+    parallel=False,
 ):
     """Crossover and mutation of every row of ``w``; see :func:`genetic_sizer.genome.vary_population`.
 
@@ -1253,10 +1247,13 @@ def vary_kernel(
         The space as arrays (:attr:`genetic_sizer.genome.GenomeSpace.kernel_space`).
     alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support : float
         As in :func:`genetic_sizer.genome.vary_population`.
-    parallel : bool or None
-        Rows in a ``prange`` loop on the Numba threads (True) or one after another (False); None: parallel when
-        ``n * n_assets >= PARALLEL_MIN_WORK``. Every row has its own workspace and stream, so the children are
-        the same either way and for any number of threads.
+    parallel : bool
+        Rows in a ``prange`` loop on the Numba threads, chunks of :data:`CHUNK` rows (True), or one after another
+        (False, the default: 100 offspring of 20 assets take about 0.2-0.3 ms on one thread, 1,000 about 2-5 ms,
+        and on a shared machine a parallel region waits for its slowest thread: 2 threads took 5-10x longer than
+        one at 1,000 rows x 20 assets under a load of 2.5 on 2 cores). Every row has its own stream and writes
+        every workspace buffer before reading it, so the children are the same either way and for any number of
+        threads.
 
     Returns
     -------
@@ -1265,7 +1262,5 @@ def vary_kernel(
     err : ndarray of int64, shape (n,)
         1 where the line search left a held box (a bug; the caller raises).
     """
-    if parallel is None:
-        parallel = w.shape[0] * w.shape[1] >= PARALLEL_MIN_WORK
     kernel = _vary_parallel if parallel else _vary_serial
     return kernel(w, cross, mutating, seeds, sp, alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support)

@@ -220,7 +220,7 @@ def test_same_seeds_same_children_serial_or_parallel_for_any_thread_count():
         runs = []
         for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(t)
-            for parallel in (None, True, False):
+            for parallel in (False, True):
                 runs.append(vary_population(space, w, cross, mutating, seeds, parallel=parallel))
     finally:
         numba.set_num_threads(threads)
