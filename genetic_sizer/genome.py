@@ -65,7 +65,6 @@ from genetic_sizer.constraints import (
     side_boxes,
 )
 from genetic_sizer.errors import ConfigError, GenomeError
-from genetic_sizer.vary_nb import RANK_TOL, RowStream, vary_kernel
 
 __all__ = [
     "CONSTRAINT_KEYS",
@@ -98,6 +97,8 @@ _ROW_TOL = 1e-12
 """Slack the operators allow a group / exposure row (rounding of a sum of snapped coordinates)."""
 _FLAT = 1e-13
 """A row whose value changes by less than this per unit step is treated as constant along the line."""
+_RANK_TOL = 1e-9
+"""A constraint row whose part orthogonal to the rows before it is below this (relative) is dependent on them."""
 
 
 def _as_bounds(value, name: str, symbols: tuple[str, ...]) -> np.ndarray:
@@ -473,7 +474,7 @@ def _rowdots(R: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 def _null_project(A: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``x`` minus its part in the row space of ``A``: the rows are orthonormalized in order (modified
-    Gram-Schmidt; a row whose part orthogonal to the rows before it is below ``RANK_TOL`` of its length is
+    Gram-Schmidt; a row whose part orthogonal to the rows before it is below ``_RANK_TOL`` of its length is
     dependent on them and skipped), then ``x`` loses its component along each. The same projection as
     ``x - A.T @ lstsq(A @ A.T, A @ x)`` (unique however a rank-deficient ``A`` is solved), in an order of
     operations the compiled operators repeat."""
@@ -483,7 +484,7 @@ def _null_project(A: np.ndarray, x: np.ndarray) -> np.ndarray:
         for p in basis:
             q = q - float(np.sum(p * q)) * p
         norm = math.sqrt(float(np.sum(q * q)))
-        if norm > RANK_TOL * math.sqrt(float(np.sum(row * row))):
+        if norm > _RANK_TOL * math.sqrt(float(np.sum(row * row))):
             basis.append(q / norm)
     for p in basis:
         x = x - float(np.sum(p * x)) * p
@@ -940,8 +941,10 @@ def vary_population(
         )
     if engine not in VARY_ENGINES:
         raise ValueError(f"vary_population: engine must be one of {list(VARY_ENGINES)}, got {engine!r}")
+    from genetic_sizer import vary_nb  # numba is imported when variation runs, not by every user of this module
+
     if engine == "numba":
-        out, err = vary_kernel(
+        out, err = vary_nb.vary_kernel(
             np.ascontiguousarray(w),
             np.ascontiguousarray(cross),
             np.ascontiguousarray(mutating),
@@ -961,7 +964,7 @@ def vary_population(
         return out
     out = w.copy()
     for j in range(n):
-        rng = RowStream(int(seeds[j]))
+        rng = vary_nb.RowStream(int(seeds[j]))
         pair = j // 2
         if pair < cross.shape[0] and cross[pair]:
             a, b = (w[j], w[j + 1]) if j % 2 == 0 else (w[j], w[j - 1])

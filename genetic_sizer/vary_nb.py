@@ -39,11 +39,12 @@ from numba import njit, prange
 
 __all__ = ["RowStream", "vary_kernel"]
 
-SNAP = 1e-14  # genome._SNAP
-ROW_TOL = 1e-12  # genome._ROW_TOL
-FLAT = 1e-13  # genome._FLAT
+# genome's tolerances (_SNAP, _ROW_TOL, _FLAT, _RANK_TOL), repeated so that importing genome does not import numba;
+# tests/test_vary_nb.py checks they are equal
+SNAP = 1e-14
+ROW_TOL = 1e-12
+FLAT = 1e-13
 RANK_TOL = 1e-9
-"""A constraint row whose part orthogonal to the rows before it is below this (relative) is dependent on them."""
 P_ALL = 0.5  # transfer_mutation's default p_all, the one mutate uses
 TWO_PI = 6.283185307179586
 

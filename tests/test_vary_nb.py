@@ -7,6 +7,10 @@ row, on random feasible spaces with every kind of constraint; and every child is
 
 from __future__ import annotations
 
+import inspect
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -118,6 +122,25 @@ def test_pairwise_sums_are_numpys(n):
 
 
 # ---- the compiled operators are the Python operators ------------------------------------------------------
+def test_kernel_tolerances_are_genomes():
+    from genetic_sizer import genome, vary_nb
+
+    assert (vary_nb.SNAP, vary_nb.ROW_TOL, vary_nb.FLAT, vary_nb.RANK_TOL) == (
+        genome._SNAP,
+        genome._ROW_TOL,
+        genome._FLAT,
+        genome._RANK_TOL,
+    )
+    transfer_default = inspect.signature(genome.transfer_mutation).parameters["p_all"].default
+    assert vary_nb.P_ALL == transfer_default
+
+
+def test_importing_genome_does_not_import_numba():
+    code = "import sys, genetic_sizer.genome, genetic_sizer.champion; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @PROPERTY
 @given(space=constrained_spaces(), seed=st.integers(0, 2**32 - 1), params=PARAMS)
 def test_compiled_variation_equals_python_under_constraints(space, seed, params):
