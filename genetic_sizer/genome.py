@@ -34,13 +34,23 @@ boundary check, and the property tests assert it after every operator for random
   least ``min_position``, close one, or replace one asset by another), as one exact move each.
 * :func:`flip_mutation` (long/short): turn a long position into a short one of the same size, or back.
 
-All randomness comes from the ``numpy.random.Generator`` passed in, so runs are reproducible; children never
-share memory with their parents.
+All randomness comes from the ``numpy.random.Generator`` passed in (or anything with the methods the operators
+use, such as :class:`~genetic_sizer.vary_nb.RowStream`), so runs are reproducible; children never share memory
+with their parents.
+
+:func:`vary_population` varies a whole offspring array at once, one random stream per row, through the compiled
+port of these operators in :mod:`genetic_sizer.vary_nb` (``engine="numba"``, the default) or through these Python
+operators (``engine="python"``, the reference): both draw the same numbers and do the same floating-point
+operations in the same order, so they give the same children. That is why the row products below are written
+``(R * x).sum(axis=1)`` (numpy's pairwise sum, which the kernel repeats) rather than a BLAS ``R @ x``, and the
+Gaussian step projects with :func:`_null_project` rather than a LAPACK least-squares solve.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -66,6 +76,7 @@ __all__ = [
     "drop_mutation",
     "flip_mutation",
     "gaussian_mutation",
+    "kernel_space",
     "line_crossover",
     "mutate",
     "shift_mutation",
@@ -74,6 +85,8 @@ __all__ = [
     "transfer_mutation",
     "vary_population",
 ]
+VARY_ENGINES = ("numba", "python")
+"""Engines of :func:`vary_population`: the compiled kernel (:mod:`genetic_sizer.vary_nb`) or the Python operators."""
 
 DIRECTIONS = V.DIRECTIONS
 TOL = 1e-9
@@ -84,6 +97,8 @@ _ROW_TOL = 1e-12
 """Slack the operators allow a group / exposure row (rounding of a sum of snapped coordinates)."""
 _FLAT = 1e-13
 """A row whose value changes by less than this per unit step is treated as constant along the line."""
+_RANK_TOL = 1e-9
+"""A constraint row whose part orthogonal to the rows before it is below this (relative) is dependent on them."""
 
 
 def _as_bounds(value, name: str, symbols: tuple[str, ...]) -> np.ndarray:
@@ -244,6 +259,14 @@ class GenomeSpace:
         """Whether each asset's weight may be 0 (its bounds include 0)."""
         return self.sides.zero_ok
 
+    @cached_property
+    def kernel_space(self) -> tuple:
+        """The space as the plain arrays the compiled operators take (:mod:`genetic_sizer.vary_nb`): held boxes
+        of long and short positions (``lo_long, hi_long, ok_long, lo_short, hi_short, ok_short``), ``zero_ok``,
+        the group matrix, the lower and upper bounds of every constraint row (groups, then the gross long
+        exposure when bounded), ``long_lo``, ``long_hi``, ``has_long_row``, ``max_assets`` and ``longonly``."""
+        return kernel_space(self)
+
     # ---- signs and magnitude boxes -------------------------------------------------------------
     def signs(self, w: np.ndarray) -> np.ndarray:
         """+1 or -1 per asset; a zero weight gets the sign its bounds allow (long when both are allowed)."""
@@ -385,6 +408,39 @@ class GenomeSpace:
         return out
 
 
+def kernel_space(space: GenomeSpace) -> tuple:
+    """Build :attr:`GenomeSpace.kernel_space` (contiguous float64 / bool arrays, Python scalars)."""
+    s, c = space.sides, space.constraints
+
+    def f64(a):  # always a writeable copy: a read-only array would be another signature to compile
+        return np.array(a, dtype=np.float64, order="C", copy=True)
+
+    def flag(a):
+        return np.array(a, dtype=np.bool_, order="C", copy=True)
+
+    has_long = bool(c.has_long_row)
+    rlo = np.append(c.group_lo, c.long_lo) if has_long else c.group_lo
+    rhi = np.append(c.group_hi, c.long_hi) if has_long else c.group_hi
+    group = f64(c.group_matrix).reshape(len(c.group_names), space.n_assets)
+    return (
+        f64(s.lo_long),
+        f64(s.hi_long),
+        flag(s.ok_long),
+        f64(s.lo_short),
+        f64(s.hi_short),
+        flag(s.ok_short),
+        flag(s.zero_ok),
+        group,
+        f64(rlo),
+        f64(rhi),
+        float(c.long_lo),
+        float(c.long_hi),
+        has_long,
+        int(c.k),
+        bool(space.longonly),
+    )
+
+
 def _stick_break(rng: np.random.Generator, mlo: np.ndarray, mhi: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """Magnitudes (n,) that are 0 off ``idx`` and in ``[mlo, mhi]`` on it, summing to 1 (needs
     ``sum mlo <= 1 <= sum mhi``)."""
@@ -402,6 +458,37 @@ def _stick_break(rng: np.random.Generator, mlo: np.ndarray, mhi: np.ndarray, idx
     out = np.zeros(n)
     out[idx] = m
     return out
+
+
+# ---- arithmetic the compiled operators repeat exactly --------------------------------------------------
+def _rowdot(R: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``R @ x`` as ``(R * x).sum(axis=1)``: numpy's pairwise sum of the products, an order
+    :func:`genetic_sizer.vary_nb._pdot` repeats (a BLAS product's order is the library's)."""
+    return (R * x).sum(axis=1)
+
+
+def _rowdots(R: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``X @ R.T`` for the rows of ``X``, summed as :func:`_rowdot` does."""
+    return (X[:, None, :] * R[None, :, :]).sum(axis=2)
+
+
+def _null_project(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``x`` minus its part in the row space of ``A``: the rows are orthonormalized in order (modified
+    Gram-Schmidt; a row whose part orthogonal to the rows before it is below ``_RANK_TOL`` of its length is
+    dependent on them and skipped), then ``x`` loses its component along each. The same projection as
+    ``x - A.T @ lstsq(A @ A.T, A @ x)`` (unique however a rank-deficient ``A`` is solved), in an order of
+    operations the compiled operators repeat."""
+    basis: list[np.ndarray] = []
+    for row in A:
+        q = row.copy()
+        for p in basis:
+            q = q - float(np.sum(p * q)) * p
+        norm = math.sqrt(float(np.sum(q * q)))
+        if norm > _RANK_TOL * math.sqrt(float(np.sum(row * row))):
+            basis.append(q / norm)
+    for p in basis:
+        x = x - float(np.sum(p * x)) * p
+    return x
 
 
 # ---- the exact line search ------------------------------------------------------------------------
@@ -426,7 +513,7 @@ def _line(space: GenomeSpace, u: np.ndarray, v: np.ndarray, signs: np.ndarray, t
     R, rlo, rhi = space.constraints.rows(signs)
     has_rows = R.shape[0] > 0
     if has_rows:
-        r0, dr = R @ u, R @ v
+        r0, dr = _rowdot(R, u), _rowdot(R, v)
         flat = np.abs(dr) <= _FLAT
         if ((r0[flat] < rlo[flat] - _ROW_TOL) | (r0[flat] > rhi[flat] + _ROW_TOL)).any():
             return None  # a row the line does not move is broken everywhere on it
@@ -464,7 +551,7 @@ def _line(space: GenomeSpace, u: np.ndarray, v: np.ndarray, signs: np.ndarray, t
             ok &= ~(~held & ~zero_ok).any(axis=1)
             ok &= held.sum(axis=1) <= space.constraints.k
             if has_rows:
-                rv = x @ R.T
+                rv = _rowdots(R, x)
                 ok &= ~((rv < rlo - _ROW_TOL) | (rv > rhi + _ROW_TOL)).any(axis=1)
             good = np.flatnonzero(ok)
             if good.size:
@@ -580,12 +667,12 @@ def gaussian_mutation(space: GenomeSpace, w: np.ndarray, rng: np.random.Generato
     d[held & (m >= hi - _SNAP) & (d > 0)] = 0.0
     R, rlo, rhi = space.constraints.rows(signs)
     if R.shape[0]:
-        r0 = R @ m
+        r0 = _rowdot(R, m)
         tight = ((r0 <= rlo + _ROW_TOL) & (rlo > 0.0)) | (r0 >= rhi - _ROW_TOL)  # a row at 0 cannot fall
         if tight.any():
-            free = d != 0.0
+            free = np.flatnonzero(d != 0.0)
             A = np.vstack((np.ones(space.n_assets), R[tight]))[:, free]
-            d[free] -= A.T @ np.linalg.lstsq(A @ A.T, A @ d[free], rcond=None)[0]
+            d[free] = _null_project(A, d[free])
             return _finish(space, w, _line(space, m, d, signs, 1.0))
     up, down = d[d > 0].sum(), -d[d < 0].sum()
     if up == 0.0 or down == 0.0:
@@ -801,6 +888,8 @@ def vary_population(
     p_transfer: float = 0.2,
     p_flip: float = 0.1,
     p_support: float = 0.1,
+    engine: str = "numba",
+    parallel: bool = False,
 ) -> np.ndarray:
     """Variation of a whole offspring array at once: the children of ``weights`` (n, n_assets), a new array.
 
@@ -809,6 +898,36 @@ def vary_population(
     mutates (:func:`mutate`). Row ``j`` draws all its randomness (its crossover child, then its mutation) from its
     own stream seeded by ``seeds[j]`` (uint64), so a child depends only on its parents and its seed: the result is
     the same however the rows are split or ordered for computing. Rows that neither cross nor mutate are copied.
+
+    Parameters
+    ----------
+    space : GenomeSpace
+        The space of the parents and children.
+    weights : array_like of float64, shape (n, n_assets)
+        The parents, valid genomes of ``space``.
+    cross : array_like of bool, shape (n // 2,)
+        Which pairs of rows cross over.
+    mutating : array_like of bool, shape (n,)
+        Which rows mutate.
+    seeds : array_like of uint64, shape (n,)
+        One random-stream seed per row (:class:`~genetic_sizer.vary_nb.RowStream`: xoshiro256** seeded by
+        splitmix64).
+    alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support : float
+        :func:`line_crossover`'s ``alpha`` and :func:`mutate`'s parameters.
+    engine : {"numba", "python"}
+        ``"numba"`` (the default): the compiled kernel :func:`genetic_sizer.vary_nb.vary_kernel`. ``"python"``:
+        the Python operators of this module on :class:`~genetic_sizer.vary_nb.RowStream` streams, one row after
+        another; the reference the kernel is tested against (same draws, same floating-point operations: the same
+        children).
+    parallel : bool
+        Compiled engine only: rows on the Numba threads (True) or on this one (False, the default: variation is a
+        small part of a generation, and a parallel region waits for its slowest thread on a shared machine; see
+        :func:`~genetic_sizer.vary_nb.vary_kernel`). The children are the same either way.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, n_assets)
+        The children, a new array.
     """
     w = np.asarray(weights, dtype=np.float64)
     n = w.shape[0]
@@ -820,9 +939,32 @@ def vary_population(
             f"vary_population: weights (n, n_assets), cross (n // 2,), mutating and seeds (n,); got {w.shape}, "
             f"{cross.shape}, {mutating.shape}, {seeds.shape}"
         )
+    if engine not in VARY_ENGINES:
+        raise ValueError(f"vary_population: engine must be one of {list(VARY_ENGINES)}, got {engine!r}")
+    from genetic_sizer import vary_nb  # numba is imported when variation runs, not by every user of this module
+
+    if engine == "numba":
+        out, err = vary_nb.vary_kernel(
+            np.ascontiguousarray(w),
+            np.ascontiguousarray(cross),
+            np.ascontiguousarray(mutating),
+            np.ascontiguousarray(seeds),
+            space.kernel_space,
+            float(alpha),
+            float(sigma),
+            float(shift_sigma),
+            float(p_shift),
+            float(p_transfer),
+            float(p_flip),
+            float(p_support),
+            parallel,
+        )
+        if err.any():  # pragma: no cover - a bug, not input
+            raise AssertionError(f"line search left a held box in row {int(np.flatnonzero(err)[0])}")
+        return out
     out = w.copy()
     for j in range(n):
-        rng = np.random.default_rng(int(seeds[j]))
+        rng = vary_nb.RowStream(int(seeds[j]))
         pair = j // 2
         if pair < cross.shape[0] and cross[pair]:
             a, b = (w[j], w[j + 1]) if j % 2 == 0 else (w[j], w[j - 1])
