@@ -7,8 +7,8 @@ genome evaluated (a genome evaluated again, e.g. an unchanged clone, is one tria
 row is its weights followed by its genes, so a trial is a distinct (weights, genes) pair: the same weights kept
 another way are another strategy tried):
 
-* the count ``n`` and the running mean and variance (Welford, ddof=1) of the genomes' in-sample per-period
-  Sharpe ratios;
+* the count ``n`` and the running mean and variance (Welford's sums, updated a batch at a time, ddof=1) of the
+  genomes' in-sample per-period Sharpe ratios;
 * a uniform sample of up to ``capacity`` genomes drawn across all generations (reservoir sampling,
   Algorithm R), with a generator of its own seeded from the run's seed, so keeping the sample never changes
   the evolution's random draws.
@@ -57,32 +57,49 @@ class Trials:
         self.sample = np.empty((0, self.n_assets), dtype=np.float64)
 
     def add(self, weights: np.ndarray, sharpe: np.ndarray) -> int:
-        """Record genomes (rows of ``weights``) and their per-period Sharpe ratios; returns how many were new."""
+        """Record genomes (rows of ``weights``) and their per-period Sharpe ratios; returns how many were new.
+
+        A row already recorded (here or earlier in the same call) is skipped. The new rows update the count, mean
+        and variance at once (Chan et al.'s pairwise update of Welford's sums) and enter the reservoir in order:
+        while the sample is not full each new row is appended; after that the ``c``-th distinct genome replaces
+        entry ``j`` when ``j``, drawn uniformly from ``[0, c)`` (one draw per such row, all in one call to the
+        sample's generator), is below the capacity.
+        """
         weights = np.asarray(weights, dtype=np.float64)
-        rows = []
-        new = 0
-        for w, s in zip(weights, np.asarray(sharpe, dtype=np.float64), strict=True):
-            key = _key(w)
-            if key in self.keys:
-                continue
-            self.keys.add(key)
-            new += 1
-            self.n += 1
-            delta = float(s) - self.mean
-            self.mean += delta / self.n
-            self.m2 += delta * (float(s) - self.mean)
-            if self.n <= self.capacity:
-                rows.append(w.copy())
-            else:
-                j = int(self.rng.integers(0, self.n))
-                if j < self.capacity:
-                    if rows:  # flush first so that index j addresses the sample
-                        self.sample = np.vstack([self.sample, *rows])
-                        rows = []
-                    self.sample[j] = w
-        if rows:
-            self.sample = np.vstack([self.sample, *rows])
-        return new
+        sharpe = np.asarray(sharpe, dtype=np.float64).reshape(-1)
+        if len(weights) != len(sharpe):
+            raise ValueError(f"{len(weights)} genomes but {len(sharpe)} Sharpe ratios")
+        known = self.keys
+        new = []
+        for k, row in enumerate(weights):
+            key = _key(row)
+            if key not in known:
+                known.add(key)
+                new.append(k)
+        m = len(new)
+        if not m:
+            return 0
+        idx = np.array(new, dtype=np.intp)
+        s = sharpe[idx]
+        n_a, n_b = self.n, m
+        mean_b = float(s.mean())
+        m2_b = float(((s - mean_b) ** 2).sum())
+        n = n_a + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * n_b / n
+        self.m2 = self.m2 + m2_b + delta * delta * n_a * n_b / n
+        self.n = n
+        counts = np.arange(n_a + 1, n + 1)  # the c-th distinct genome, c = 1, 2, ...
+        room = counts <= self.capacity
+        if room.any():
+            self.sample = np.vstack([self.sample, weights[idx[room]]])
+        late = ~room
+        if late.any():
+            j = self.rng.integers(0, counts[late])
+            for row, slot in zip(idx[late], j, strict=True):  # in order: a later genome wins a slot drawn twice
+                if slot < self.capacity:
+                    self.sample[slot] = weights[row]
+        return m
 
     @property
     def sharpe_variance(self) -> float:
