@@ -275,8 +275,9 @@ def test_checkpoint_of_another_run_shape_is_refused(finished, prices, tmp_path):
 def test_a_crash_between_arrays_and_json_leaves_the_previous_checkpoint(prices, tmp_path, monkeypatch, crash_at):
     """Killed after a generation's arrays were written but before checkpoint.json named them: the checkpoint
     still reads as the generation before, and resuming ends exactly like the uninterrupted run. Killed while
-    writing generation 0, the run has no checkpoint yet and starts again from its saved config."""
-    cfg = small_config()
+    writing generation 0, the run has no checkpoint yet and starts again from its saved config. (Checkpoints after
+    every generation; a failed checkpoint is not written again on the way out.)"""
+    cfg = small_config("run.checkpoint_every=0")
     full = evolve(cfg, prices, tmp_path / "full")
     real = files.write_text
     written = []
