@@ -50,6 +50,7 @@ with and without genes, and in the middle of a generation).
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import time
@@ -210,11 +211,12 @@ class HallOfFame:
     """The best ``maxsize`` distinct genomes seen, best first, as arrays (DEAP ``HallOfFame``'s semantics).
 
     Two genomes are the same when their weights and their strategy genes are equal (``==`` element by element, as
-    ``np.array_equal``). :meth:`update` goes through the rows in order, as DEAP's does: a row enters when the hall
-    is not full or its key is strictly larger than the last member's, and no member is the same genome; a full
-    hall then drops its last member. A newcomer goes after every member with a strictly larger key and before
-    members with an equal key (DEAP's ``bisect_right`` insert): among equal fitness the newest comes first. The
-    hall is exactly its three arrays, so saving them and :meth:`restore` continues identically.
+    ``np.array_equal``: 0.0 and -0.0 are equal). :meth:`update` goes through the rows in order, as DEAP's does: a row
+    enters when the hall is not full or its key is strictly larger than the last member's, and no member is the
+    same genome; a full hall then drops its last member. A newcomer goes after every member with a strictly larger
+    key and before members with an equal key (DEAP's ``bisect_right`` insert): among equal fitness the newest comes
+    first. The hall is exactly its three arrays (``weights``, ``genes``, ``fitness``), so saving them and
+    :meth:`restore` continues identically.
 
     Parameters
     ----------
@@ -227,45 +229,66 @@ class HallOfFame:
     def __init__(self, maxsize: int, n_assets: int, n_genes: int, maximize: bool = True):
         self.maxsize = int(maxsize)
         self.sign = 1.0 if maximize else -1.0
-        self.weights = np.empty((0, n_assets))
-        self.genes = np.empty((0, n_genes))
-        self.fitness = np.empty((0, 1))
+        self.n_assets, self.n_genes = int(n_assets), int(n_genes)
+        self.restore(np.empty((0, n_assets)), np.empty((0, 1)), np.empty((0, n_genes)))
 
     def __len__(self) -> int:
         return len(self.weights)
 
+    @staticmethod
+    def _identity(weights: np.ndarray, genes: np.ndarray) -> list[bytes]:
+        """A genome's identity per row: its weights and genes as bytes, -0.0 read as 0.0 (equal values, equal
+        bytes)."""
+        rows = np.hstack([weights, genes]) + 0.0  # -0.0 + 0.0 is 0.0
+        return [r.tobytes() for r in rows]
+
     def restore(self, weights: np.ndarray, fitness: np.ndarray, genes: np.ndarray | None = None) -> None:
         """Set the members (best first), e.g. from a checkpoint."""
-        self.weights = np.array(weights, dtype=np.float64).reshape(-1, self.weights.shape[1])
+        self.weights = np.array(weights, dtype=np.float64).reshape(-1, self.n_assets)
         self.fitness = np.array(fitness, dtype=np.float64).reshape(-1, 1)
-        n_genes = self.genes.shape[1]
         self.genes = (
-            np.empty((len(self.weights), n_genes))
+            np.empty((len(self.weights), self.n_genes))
             if genes is None
-            else np.array(genes, dtype=np.float64).reshape(-1, n_genes)
+            else np.array(genes, dtype=np.float64).reshape(len(self.weights), self.n_genes)
         )
+        self._ids = self._identity(self.weights, self.genes)
 
     def update(self, weights: np.ndarray, genes: np.ndarray, fitness: np.ndarray) -> int:
-        """Offer the rows of a population, in order; returns how many entered."""
+        """Offer the rows of a population, in order; returns how many of them the hall holds afterwards."""
         key = self.sign * np.asarray(fitness, dtype=np.float64)[:, 0]
         candidates = np.arange(len(key))
         if len(self) >= self.maxsize:  # the last member only gets better: a row not above it now never enters
             candidates = candidates[key > self.sign * self.fitness[-1, 0]]
-        entered = 0
-        for i in candidates:
-            members = self.sign * self.fitness[:, 0]
-            full = len(self) >= self.maxsize
-            if full and not key[i] > members[-1]:
+        if not len(candidates):
+            return 0
+        cand_ids = self._identity(weights[candidates], genes[candidates])
+        ids = list(self._ids)
+        neg = (-self.sign * self.fitness[:, 0]).tolist()  # ascending: -key, best first
+        rows: list = [("m", k) for k in range(len(ids))]  # where each member's row comes from
+        present = set(ids)
+        for c, i in enumerate(candidates.tolist()):
+            k = float(key[i])
+            if len(ids) >= self.maxsize and not -k < neg[-1]:
                 continue
-            w, g = weights[i], genes[i]
-            if len(self) and ((self.weights == w).all(axis=1) & (self.genes == g).all(axis=1)).any():
+            if cand_ids[c] in present:
                 continue
-            keep = slice(0, self.maxsize - 1) if full else slice(None)
-            pos = int(np.count_nonzero(members[keep] > key[i]))
-            self.weights = np.insert(self.weights[keep], pos, w, axis=0)
-            self.genes = np.insert(self.genes[keep], pos, g, axis=0)
-            self.fitness = np.insert(self.fitness[keep], pos, fitness[i], axis=0)
-            entered += 1
+            if len(ids) >= self.maxsize:
+                present.discard(ids.pop())
+                neg.pop()
+                rows.pop()
+            pos = bisect.bisect_left(neg, -k)  # after every member with a larger key, before equal ones
+            ids.insert(pos, cand_ids[c])
+            neg.insert(pos, -k)
+            rows.insert(pos, ("c", i))
+            present.add(cand_ids[c])
+        if all(src == "m" for src, _ in rows) and len(rows) == len(self):
+            return 0
+        entered = sum(src == "c" for src, _ in rows)
+        pick = lambda members, new: np.stack([members[k] if src == "m" else new[k] for src, k in rows])  # noqa: E731
+        self.weights = pick(self.weights, weights).reshape(-1, self.n_assets)
+        self.genes = pick(self.genes, genes).reshape(len(rows), self.n_genes)
+        self.fitness = pick(self.fitness, np.asarray(fitness, dtype=np.float64)).reshape(-1, 1)
+        self._ids = ids
         return entered
 
 

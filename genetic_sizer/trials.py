@@ -121,7 +121,7 @@ class Trials:
             "rng": self.rng.bit_generator.state,
         }
         arrays = {
-            "trial_keys": np.array(sorted(self.keys), dtype=np.uint64),
+            "trial_keys": np.sort(np.fromiter(self.keys, dtype=np.uint64, count=len(self.keys))),
             "trial_sample": self.sample.copy(),
         }
         return head, arrays

@@ -233,8 +233,8 @@ def test_archive_restore_keeps_deaps_order_with_ties(prices):
 def test_array_hall_of_fame_is_deaps_hall_of_fame(maximize, maxsize):
     """The array hall of fame against DEAP's ``HallOfFame`` (with the same similarity: weights and genes), fed the
     same rows: few distinct fitness values (many ties), repeated genomes, the same weights with other genes. After
-    every update both hold the same members with the same fitness in the same order; a copy restored from the
-    arrays mid-way goes on identically."""
+    every update both hold the same members with the same fitness in the same order (a weight of -0.0 is the same
+    genome as 0.0, as for ``np.array_equal``); a copy restored from the arrays mid-way goes on identically."""
     from deap import base, creator, tools
 
     from genetic_sizer.evolve import HallOfFame, _deap_classes, _same_genome
@@ -243,6 +243,7 @@ def test_array_hall_of_fame_is_deaps_hall_of_fame(maximize, maxsize):
     assert issubclass(Individual, np.ndarray) and hasattr(creator, Individual.__name__) and base.Fitness
     rng = np.random.default_rng(maxsize + 10 * maximize)
     pool_w = rng.dirichlet(np.ones(5), size=15)
+    pool_w[:, 0] = 0.0
     pool_g = rng.integers(0, 2, size=(15, 2)).astype(float)
     reference = tools.HallOfFame(maxsize, similar=_same_genome)
     ours = HallOfFame(maxsize, 5, 2, maximize)
@@ -251,6 +252,7 @@ def test_array_hall_of_fame_is_deaps_hall_of_fame(maximize, maxsize):
         k = rng.integers(0, 15, 20)
         w, g = pool_w[k], pool_g[k]
         g[rng.random(20) < 0.3, 0] = 2.0  # the same weights with other genes
+        w[rng.random(20) < 0.5, 0] *= -1.0  # 0.0 or -0.0 in the first column: the same genome
         f = rng.integers(0, 4, size=(20, 1)).astype(float)
         inds = []
         for wi, gi, fi in zip(w, g, f, strict=True):
