@@ -3,12 +3,13 @@
 Layout::
 
     config.yaml                      the resolved configuration, written when the run is created
-    checkpoint.json                  the last finished generation: counters, random states, logbook, seeds,
-                                     and the name and SHA-256 of the arrays file beside it
+    checkpoint.json                  the last checkpointed generation (after the first, every
+                                     ``run.checkpoint_every`` seconds, the last, and when interrupted): counters,
+                                     random states, logbook, seeds, and the name and SHA-256 of the arrays file
     checkpoint-<gen>-<sha12>.npz     population, fitness, crowding distances, the hall of fame / Pareto front,
                                      Python's random state, the seeded classical allocations (and, for a run
                                      that evolves strategy genes, the genes of the population and the archive)
-    logbook.csv                      one row per generation
+    logbook.csv                      one row per generation (written with each checkpoint)
     hall_of_fame.csv | pareto.csv    every metric and weight of each member      (written by finalize)
     summary.csv, *.png               champion beside the classical allocations     (written by finalize)
     champion.json                    written last by finalize: present means the results are complete
@@ -606,8 +607,8 @@ def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None) -
     """Continue the run in ``out`` with its saved configuration.
 
     ``overrides`` (``key.path=value``) and a ``given`` configuration may only change what does not change the
-    results (``parallel.*``); anything else is a :class:`ConfigError`. Without a checkpoint (interrupted before
-    the first generation finished) the run starts again at generation 0.
+    results (``parallel.*``, ``run.*`` such as ``run.checkpoint_every``); anything else is a :class:`ConfigError`.
+    Without a checkpoint (interrupted before the first generation finished) the run starts again at generation 0.
     """
     rd = RunDir.open_existing(out)
     saved = rd.load_config()
@@ -615,7 +616,7 @@ def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None) -
     if config.sha256() != saved.sha256() or (given is not None and given.sha256() != saved.sha256()):
         raise ConfigError(
             f"--resume: the given config differs from the one saved in {rd.config_path} "
-            "(only parallel.* may change); resume with --out alone"
+            "(only parallel.* and run.* may change); resume with --out alone"
         )
     return RunPlan(rd, config, resume=rd.has_checkpoint)
 

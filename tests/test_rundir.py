@@ -351,9 +351,10 @@ def test_new_run_refuses_files_and_foreign_or_started_directories(finished, tmp_
         plan_resume(user)
     with pytest.raises(RunDirError, match="no run directory"):
         plan_resume(tmp_path / "nowhere")
-    with pytest.raises(ConfigError, match="differs from the one saved"):
+    with pytest.raises(ConfigError, match=r"differs from the one saved .*\(only parallel\.\* and run\.\* may change\)"):
         plan_resume(path, ["evolution.seed=3"])
     assert plan_resume(path, ["parallel.batch_size=2"]).config.parallel.batch_size == 2
+    assert plan_resume(path, ["run.checkpoint_every=0"]).config.run.checkpoint_every == 0.0
 
 
 @pytest.mark.parametrize(
