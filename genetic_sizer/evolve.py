@@ -51,6 +51,7 @@ with and without genes, and in the middle of a generation).
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import random
 import time
@@ -574,11 +575,16 @@ class _Run:
         return rec
 
     # ---- checkpoints -------------------------------------------------------------------------
+    @functools.cached_property
+    def _fingerprints(self) -> tuple[str, str]:
+        """The config's and the data's SHA-256 (computed once: every checkpoint records them)."""
+        return self.config.sha256(), self.prices.sha256()
+
     def _state(self) -> Checkpoint:
         archive, archive_fit, archive_genes = self._archive_arrays()
         return Checkpoint(
-            config_sha256=self.config.sha256(),
-            data_sha256=self.prices.sha256(),
+            config_sha256=self._fingerprints[0],
+            data_sha256=self._fingerprints[1],
             generation=self.gen,
             evaluations=self.evaluations,
             elapsed=self.elapsed,
