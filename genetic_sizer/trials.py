@@ -34,6 +34,15 @@ def _key(row: np.ndarray) -> int:
     return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest(), "little")
 
 
+def _keys(rows: np.ndarray) -> list[int]:
+    """:func:`_key` of every row of a 2-D array with at least one column (one ``tobytes`` for the whole array)."""
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    data, step = rows.tobytes(), rows.shape[1] * 8
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    chunks = (data[i : i + step] for i in range(0, len(data), step))
+    return [from_bytes(blake2b(c, digest_size=8).digest(), "little") for c in chunks]
+
+
 class Trials:
     """Distinct genomes evaluated, the spread of their per-period Sharpe ratios, and a uniform sample of them.
 
@@ -71,8 +80,7 @@ class Trials:
             raise ValueError(f"{len(weights)} genomes but {len(sharpe)} Sharpe ratios")
         known = self.keys
         new = []
-        for k, row in enumerate(weights):
-            key = _key(row)
+        for k, key in enumerate(_keys(weights)):
             if key not in known:
                 known.add(key)
                 new.append(k)

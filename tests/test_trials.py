@@ -89,3 +89,12 @@ def test_a_batch_counts_a_repeated_row_once_and_matches_one_at_a_time():
     np.testing.assert_allclose(single.sharpe_variance, s.var(ddof=1), rtol=1e-12)
     np.testing.assert_array_equal(whole.sample, w)
     np.testing.assert_array_equal(single.sample, w)
+
+
+def test_keys_of_a_batch_are_the_keys_of_its_rows():
+    """The batch hashing gives each row the key a row alone gets (checkpointed keys stay valid across versions)."""
+    from genetic_sizer.trials import _key, _keys
+
+    w = np.vstack([_genomes(7), -_genomes(2), np.zeros((1, 4))])
+    assert _keys(w) == [_key(r) for r in w] and _keys(w[:0]) == []
+    assert _keys(np.asfortranarray(w)) == [_key(r) for r in w]
