@@ -79,11 +79,7 @@ class Trials:
         if len(weights) != len(sharpe):
             raise ValueError(f"{len(weights)} genomes but {len(sharpe)} Sharpe ratios")
         known = self.keys
-        new = []
-        for k, key in enumerate(_keys(weights)):
-            if key not in known:
-                known.add(key)
-                new.append(k)
+        new = [k for k, key in enumerate(_keys(weights)) if key not in known and (known.add(key) or True)]
         m = len(new)
         if not m:
             return 0
@@ -91,22 +87,20 @@ class Trials:
         s = sharpe[idx]
         n_a, n_b = self.n, m
         mean_b = float(s.mean())
-        m2_b = float(((s - mean_b) ** 2).sum())
+        m2_b = float(np.dot(s - mean_b, s - mean_b))
         n = n_a + n_b
         delta = mean_b - self.mean
         self.mean = self.mean + delta * n_b / n
         self.m2 = self.m2 + m2_b + delta * delta * n_a * n_b / n
         self.n = n
-        counts = np.arange(n_a + 1, n + 1)  # the c-th distinct genome, c = 1, 2, ...
-        room = counts <= self.capacity
-        if room.any():
-            self.sample = np.vstack([self.sample, weights[idx[room]]])
-        late = ~room
-        if late.any():
-            j = self.rng.integers(0, counts[late])
-            for row, slot in zip(idx[late], j, strict=True):  # in order: a later genome wins a slot drawn twice
-                if slot < self.capacity:
-                    self.sample[slot] = weights[row]
+        room = max(0, min(m, self.capacity - n_a))  # the first `room` new rows fill the sample
+        if room:
+            self.sample = np.vstack([self.sample, weights[idx[:room]]])
+        if room < m:  # the c-th distinct genome, c = n_a + room + 1, ..., n, replaces a uniform slot of [0, c)
+            slots = self.rng.integers(0, np.arange(n_a + room + 1, n + 1))
+            hits = np.flatnonzero(slots < self.capacity)
+            for h in hits.tolist():  # in order: a later genome wins a slot drawn twice
+                self.sample[slots[h]] = weights[idx[room + h]]
         return m
 
     @property
