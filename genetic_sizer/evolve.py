@@ -263,10 +263,12 @@ class HallOfFame:
         if not len(candidates):
             return 0
         cand_ids = self._identity(weights[candidates], genes[candidates])
+        present = set(self._ids)
+        if all(i in present for i in cand_ids):  # only members offered again (the elite): none can enter
+            return 0
         ids = list(self._ids)
         neg = (-self.sign * self.fitness[:, 0]).tolist()  # ascending: -key, best first
         rows: list = [("m", k) for k in range(len(ids))]  # where each member's row comes from
-        present = set(ids)
         for c, i in enumerate(candidates.tolist()):
             k = float(key[i])
             if len(ids) >= self.maxsize and not -k < neg[-1]:
