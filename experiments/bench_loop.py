@@ -20,7 +20,8 @@ time (a derived figure: what the rest of the loop allows), and the same run with
 evolution and a simulate call). Timings on a shared machine are noisy: the loop is timed ``--repeats`` times and the
 best is reported.
 
-Run: ``make bench`` or ``.venv/bin/python experiments/bench_loop.py [--generations 60] [--repeats 3]``.
+Run: ``make bench`` or ``.venv/bin/python experiments/bench_loop.py [--generations 60] [--repeats 3]``
+(``NUMBA_NUM_THREADS=1`` for one thread: steadier figures on a machine whose other core is busy).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 
+import numba
 import numpy as np
 
 from genetic_sizer.config import load_config
@@ -121,7 +123,7 @@ def main(argv=None) -> int:
     print(
         f"workload: population {POPULATION}, {prices.n_assets} assets x {prices.n_bars} daily bars "
         f"({prices.index[0].date()} .. {prices.index[-1].date()}), monthly rebalancing, fees {FEES * 1e4:g} bp, "
-        f"objective sharpe, {args.generations} generations"
+        f"objective sharpe, {args.generations} generations; {numba.get_num_threads()} Numba threads"
     )
     simulate(prices, GenomeSpace.create(prices.symbols).sample(np.random.default_rng(1), 2), rebalance="M", fees=FEES)
     loop_run(prices, 3)  # compile everything the loop calls
