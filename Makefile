@@ -45,8 +45,9 @@ evolve: install  ## evolve on the embedded data, a final window held out: in-sam
 walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchmarks (configs/walkforward.yaml)
 	$(VENV)/bin/genetic-sizer walkforward --config configs/walkforward.yaml
 
-bench: $(BENCH)  ## speed vs vectorbt, search quality vs known optima (convex and constrained), Ray scaling
+bench: $(BENCH)  ## speed vs vectorbt, the evolution loop vs the kernel, search quality vs known optima, Ray scaling
 	$(PY) experiments/bench_simulate.py
+	$(PY) experiments/bench_loop.py
 	$(PY) experiments/bench_quality.py
 	$(PY) experiments/bench_constraints.py
 	$(PY) experiments/bench_ray.py

@@ -25,7 +25,8 @@ Layout (every key optional; these are the defaults)::
                                  # perp also {leverage: [lo, hi]}, hi <= every asset's max_leverage
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
-    run: {storage: null}         # where run directories go without --out: a path or an fsspec URL (default runs/)
+    run: {storage: null,         # where run directories go without --out: a path or an fsspec URL (default runs/)
+          checkpoint_every: 5}   # seconds between checkpoints of an evolution (0: after every generation)
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
 keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.constraints`; their types and
@@ -330,15 +331,29 @@ class RunStorageConfig:
     time>``): a local path or an fsspec URL (``s3://bucket/runs``, ``gs://bucket/runs``,
     ``file:///shared/nfs/runs``); default ``runs`` in the working directory. ``genetic-sizer submit`` writes the
     cluster's run there.
+
+    ``checkpoint_every``: seconds between checkpoints (and logbook writes) of an evolution (default
+    :data:`DEFAULT_CHECKPOINT_EVERY`); ``0`` checkpoints after every generation. Whatever the interval, a checkpoint
+    is written after the first generation a process runs and after the last one, and an interrupted run (Ctrl-C,
+    an error) checkpoints the last generation it finished before it stops (see :mod:`genetic_sizer.evolve`).
+    Resuming from any checkpoint ends exactly as the uninterrupted run, so the interval never changes results; a
+    killed process (``kill -9``, out of memory) loses at most this many seconds of work.
     """
 
     storage: str | None = None
+    checkpoint_every: float = 5.0
 
     def __post_init__(self):
         value = _opt_str("run.storage", self.storage)
         if value is not None and "://" in value and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", value):
             _fail("run.storage", value, "a local path or a URL such as s3://bucket/runs")
         object.__setattr__(self, "storage", value)
+        every = _number("run.checkpoint_every", self.checkpoint_every, lo=0.0, hi=86_400.0)
+        object.__setattr__(self, "checkpoint_every", every)
+
+
+DEFAULT_CHECKPOINT_EVERY = RunStorageConfig.checkpoint_every
+"""Seconds between an evolution's checkpoints unless ``run.checkpoint_every`` says otherwise."""
 
 
 SPAN_UNITS = ("D", "W", "M", "Q", "Y")

@@ -212,10 +212,19 @@ class GeneSpace:
         g = np.asarray(genes, dtype=np.float64)
         if g.ndim != 2 or g.shape[1] != self.n:
             raise GenomeError(f"{what} genes must have shape (n, {self.n}), got {g.shape}")
-        for k, row in enumerate(g):
-            why = self.violation(row)
-            if why is not None:
-                raise GenomeError(f"{what} {k}: {why}")
+        bad = ~np.isfinite(g).all(axis=1)
+        for name in CONTINUOUS:
+            if name in self.names:
+                x = g[:, self._col(name)]
+                lo, hi = self._bounds(name)
+                bad |= ~((lo <= x) & (x <= hi))
+        if self.rebalance is not None:
+            j = g[:, self._col("rebalance")]
+            with np.errstate(invalid="ignore"):
+                bad |= (j != np.floor(j)) | ~((0 <= j) & (j < len(self.rebalance)))
+        if bad.any():  # the message of the first bad row, from the one-genome check
+            k = int(np.flatnonzero(bad)[0])
+            raise GenomeError(f"{what} {k}: {self.violation(g[k])}")
         return g
 
     # ---- decoding --------------------------------------------------------------------------------
@@ -309,4 +318,74 @@ class GeneSpace:
             elif len(self.rebalance) > 1:
                 step = int(rng.integers(1, len(self.rebalance)))
                 out[j] = float((int(out[j]) + step) % len(self.rebalance))
+        return out
+
+    # ---- population-level operators ------------------------------------------------------------------
+    def reflect_array(self, x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+        """:meth:`_reflect` of every element of ``x`` (same arithmetic, element by element)."""
+        lo, hi = bounds
+        x = np.asarray(x, dtype=np.float64)
+        if hi == lo:
+            return np.full_like(x, lo)
+        span = hi - lo
+        y = np.fmod(np.abs(x - lo), 2 * span)
+        return lo + np.where(y <= span, y, 2 * span - y)
+
+    def vary_population(
+        self,
+        genes: np.ndarray,
+        cross: np.ndarray,
+        rng: np.random.Generator,
+        alpha: float = 0.5,
+        prob: float = 0.2,
+        sigma: float = 0.15,
+    ) -> np.ndarray:
+        """The genes of a whole offspring array after variation: a new (n, n_genes) array.
+
+        The pairs are those of :func:`genetic_sizer.genome.vary_population`: rows ``2i`` and ``2i + 1`` cross over
+        where ``cross[i]`` (``n // 2`` entries; an odd last row never crosses), as :meth:`crossover` does for one
+        pair (a continuous gene blended at ``t`` uniform in ``[-alpha, 1 + alpha]`` and reflected into its range,
+        a choice gene swapped with probability 1/2); then every gene of every row mutates with probability
+        ``prob``, as :meth:`mutate` does for one genome (a Gaussian step of ``sigma`` times the range, reflected;
+        another of the choices).
+
+        Draws, in this order and each for the whole array at once: per gene, the crossing pairs' blend factors
+        (continuous) or swap coins (choice); then the (n, n_genes) mutation coins; then, per gene, one step for
+        every row (used where the coin says so). A gene the run does not evolve draws nothing.
+        """
+        g = np.asarray(genes, dtype=np.float64)
+        n = g.shape[0]
+        cross = np.asarray(cross, dtype=bool)
+        if g.ndim != 2 or g.shape[1] != self.n or cross.shape != (n // 2,):
+            raise ValueError(
+                f"vary_population: genes (n, {self.n}) and cross (n // 2,); got {g.shape} and {cross.shape}"
+            )
+        out = g.copy()
+        if self.n == 0:
+            return out
+        pairs = np.flatnonzero(cross)
+        ia, ib = 2 * pairs, 2 * pairs + 1
+        for j, name in enumerate(self.names):
+            a, b = g[ia, j], g[ib, j]
+            if name in CONTINUOUS:
+                bounds = self._bounds(name)
+                t = rng.uniform(-alpha, 1.0 + alpha, (len(pairs), 2))
+                out[ia, j] = self.reflect_array(b + t[:, 0] * (a - b), bounds)
+                out[ib, j] = self.reflect_array(a + t[:, 1] * (b - a), bounds)
+            else:
+                swap = rng.random(len(pairs)) < 0.5
+                out[ia, j] = np.where(swap, b, a)
+                out[ib, j] = np.where(swap, a, b)
+        coins = rng.random((n, self.n)) < prob
+        for j, name in enumerate(self.names):
+            if name in CONTINUOUS:
+                lo, hi = self._bounds(name)
+                step = rng.normal(0.0, sigma * (hi - lo), n)
+                hit = coins[:, j]
+                out[hit, j] = self.reflect_array(out[hit, j] + step[hit], (lo, hi))
+            elif len(self.rebalance) > 1:
+                k = len(self.rebalance)
+                step = rng.integers(1, k, n)
+                hit = coins[:, j]
+                out[hit, j] = ((out[hit, j].astype(np.int64) + step[hit]) % k).astype(np.float64)
         return out

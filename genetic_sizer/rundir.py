@@ -3,12 +3,13 @@
 Layout::
 
     config.yaml                      the resolved configuration, written when the run is created
-    checkpoint.json                  the last finished generation: counters, random states, logbook, seeds,
-                                     and the name and SHA-256 of the arrays file beside it
+    checkpoint.json                  the last checkpointed generation (after the first, every
+                                     ``run.checkpoint_every`` seconds, the last, and when interrupted): counters,
+                                     random states, logbook, seeds, and the name and SHA-256 of the arrays file
     checkpoint-<gen>-<sha12>.npz     population, fitness, crowding distances, the hall of fame / Pareto front,
                                      Python's random state, the seeded classical allocations (and, for a run
                                      that evolves strategy genes, the genes of the population and the archive)
-    logbook.csv                      one row per generation
+    logbook.csv                      one row per generation (written with each checkpoint)
     hall_of_fame.csv | pareto.csv    every metric and weight of each member      (written by finalize)
     summary.csv, *.png               champion beside the classical allocations     (written by finalize)
     champion.json                    written last by finalize: present means the results are complete
@@ -490,8 +491,7 @@ class RunDir:
         sha = hashlib.sha256(data).hexdigest()
         name = f"checkpoint-{int(cp.generation):06d}-{sha[:12]}.npz"
         files.write_bytes(self.path / name, data, "checkpoint arrays")
-        text = json.dumps(cp._header(name, sha), indent=1, allow_nan=False)
-        files.write_text(self.checkpoint_path, text + "\n", "checkpoint")
+        files.write_text(self.checkpoint_path, _header_text(cp._header(name, sha)), "checkpoint")
         for old in self.path.glob("checkpoint-*.npz"):
             if old.name != name:
                 old.unlink(missing_ok=True)
@@ -586,6 +586,16 @@ class RunDir:
         )
 
 
+def _header_text(head: dict) -> str:
+    """``checkpoint.json``'s text: the header indented, the logbook one generation per line (each row through
+    ``json``'s C encoder: the header of a long run is written in a fraction of a millisecond)."""
+    rest = {k: v for k, v in head.items() if k != "logbook"}
+    text = json.dumps(rest, indent=1, allow_nan=False)
+    rows = ",\n  ".join(json.dumps(r, allow_nan=False, separators=(", ", ": ")) for r in head["logbook"])
+    logbook = f'"logbook": [\n  {rows}\n ]' if rows else '"logbook": []'
+    return f"{text[:-2]},\n {logbook}\n}}\n" if rest else f"{{\n {logbook}\n}}\n"
+
+
 # ---- plans: the decisions the command line asks for ----------------------------------------------
 def plan_new(out: str | Path, config: RunConfig) -> RunPlan:
     """A new run of ``config`` in ``out`` (checked, not yet created: :func:`genetic_sizer.evolve.evolve` creates
@@ -597,8 +607,8 @@ def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None) -
     """Continue the run in ``out`` with its saved configuration.
 
     ``overrides`` (``key.path=value``) and a ``given`` configuration may only change what does not change the
-    results (``parallel.*``); anything else is a :class:`ConfigError`. Without a checkpoint (interrupted before
-    the first generation finished) the run starts again at generation 0.
+    results (``parallel.*``, ``run.*`` such as ``run.checkpoint_every``); anything else is a :class:`ConfigError`.
+    Without a checkpoint (interrupted before the first generation finished) the run starts again at generation 0.
     """
     rd = RunDir.open_existing(out)
     saved = rd.load_config()
@@ -606,7 +616,7 @@ def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None) -
     if config.sha256() != saved.sha256() or (given is not None and given.sha256() != saved.sha256()):
         raise ConfigError(
             f"--resume: the given config differs from the one saved in {rd.config_path} "
-            "(only parallel.* may change); resume with --out alone"
+            "(only parallel.* and run.* may change); resume with --out alone"
         )
     return RunPlan(rd, config, resume=rd.has_checkpoint)
 

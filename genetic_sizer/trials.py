@@ -7,8 +7,8 @@ genome evaluated (a genome evaluated again, e.g. an unchanged clone, is one tria
 row is its weights followed by its genes, so a trial is a distinct (weights, genes) pair: the same weights kept
 another way are another strategy tried):
 
-* the count ``n`` and the running mean and variance (Welford, ddof=1) of the genomes' in-sample per-period
-  Sharpe ratios;
+* the count ``n`` and the running mean and variance (Welford's sums, updated a batch at a time, ddof=1) of the
+  genomes' in-sample per-period Sharpe ratios;
 * a uniform sample of up to ``capacity`` genomes drawn across all generations (reservoir sampling,
   Algorithm R), with a generator of its own seeded from the run's seed, so keeping the sample never changes
   the evolution's random draws.
@@ -34,6 +34,15 @@ def _key(row: np.ndarray) -> int:
     return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest(), "little")
 
 
+def _keys(rows: np.ndarray) -> list[int]:
+    """:func:`_key` of every row of a 2-D array with at least one column (one ``tobytes`` for the whole array)."""
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    data, step = rows.tobytes(), rows.shape[1] * 8
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    chunks = (data[i : i + step] for i in range(0, len(data), step))
+    return [from_bytes(blake2b(c, digest_size=8).digest(), "little") for c in chunks]
+
+
 class Trials:
     """Distinct genomes evaluated, the spread of their per-period Sharpe ratios, and a uniform sample of them.
 
@@ -57,32 +66,42 @@ class Trials:
         self.sample = np.empty((0, self.n_assets), dtype=np.float64)
 
     def add(self, weights: np.ndarray, sharpe: np.ndarray) -> int:
-        """Record genomes (rows of ``weights``) and their per-period Sharpe ratios; returns how many were new."""
+        """Record genomes (rows of ``weights``) and their per-period Sharpe ratios; returns how many were new.
+
+        A row already recorded (here or earlier in the same call) is skipped. The new rows update the count, mean
+        and variance at once (Chan et al.'s pairwise update of Welford's sums) and enter the reservoir in order:
+        while the sample is not full each new row is appended; after that the ``c``-th distinct genome replaces
+        entry ``j`` when ``j``, drawn uniformly from ``[0, c)`` (one draw per such row, all in one call to the
+        sample's generator), is below the capacity.
+        """
         weights = np.asarray(weights, dtype=np.float64)
-        rows = []
-        new = 0
-        for w, s in zip(weights, np.asarray(sharpe, dtype=np.float64), strict=True):
-            key = _key(w)
-            if key in self.keys:
-                continue
-            self.keys.add(key)
-            new += 1
-            self.n += 1
-            delta = float(s) - self.mean
-            self.mean += delta / self.n
-            self.m2 += delta * (float(s) - self.mean)
-            if self.n <= self.capacity:
-                rows.append(w.copy())
-            else:
-                j = int(self.rng.integers(0, self.n))
-                if j < self.capacity:
-                    if rows:  # flush first so that index j addresses the sample
-                        self.sample = np.vstack([self.sample, *rows])
-                        rows = []
-                    self.sample[j] = w
-        if rows:
-            self.sample = np.vstack([self.sample, *rows])
-        return new
+        sharpe = np.asarray(sharpe, dtype=np.float64).reshape(-1)
+        if len(weights) != len(sharpe):
+            raise ValueError(f"{len(weights)} genomes but {len(sharpe)} Sharpe ratios")
+        known = self.keys
+        new = [k for k, key in enumerate(_keys(weights)) if key not in known and (known.add(key) or True)]
+        m = len(new)
+        if not m:
+            return 0
+        idx = np.array(new, dtype=np.intp)
+        s = sharpe[idx]
+        n_a, n_b = self.n, m
+        mean_b = float(s.mean())
+        m2_b = float(np.dot(s - mean_b, s - mean_b))
+        n = n_a + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * n_b / n
+        self.m2 = self.m2 + m2_b + delta * delta * n_a * n_b / n
+        self.n = n
+        room = max(0, min(m, self.capacity - n_a))  # the first `room` new rows fill the sample
+        if room:
+            self.sample = np.vstack([self.sample, weights[idx[:room]]])
+        if room < m:  # the c-th distinct genome, c = n_a + room + 1, ..., n, replaces a uniform slot of [0, c)
+            slots = self.rng.integers(0, np.arange(n_a + room + 1, n + 1))
+            hits = np.flatnonzero(slots < self.capacity)
+            for h in hits.tolist():  # in order: a later genome wins a slot drawn twice
+                self.sample[slots[h]] = weights[idx[room + h]]
+        return m
 
     @property
     def sharpe_variance(self) -> float:
@@ -104,7 +123,7 @@ class Trials:
             "rng": self.rng.bit_generator.state,
         }
         arrays = {
-            "trial_keys": np.array(sorted(self.keys), dtype=np.uint64),
+            "trial_keys": np.sort(np.fromiter(self.keys, dtype=np.uint64, count=len(self.keys))),
             "trial_sample": self.sample.copy(),
         }
         return head, arrays

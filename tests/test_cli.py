@@ -192,7 +192,9 @@ def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(E, "evolve", interrupted)
     out = tmp_path / "run"
     assert main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
-    assert f"genetic-sizer evolve --resume --out {out}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"genetic-sizer evolve --resume --out {out}" in err
+    assert "generation 1 of 3 is checkpointed" in err  # the last finished one, whatever run.checkpoint_every says
     assert (out / "checkpoint.json").is_file() and not (out / "champion.json").exists()
     monkeypatch.setattr(E, "evolve", real)
     assert main(["evolve", "--out", str(out), "--resume", "--no-plots"]) == 0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from genetic_sizer.config import RunConfig, apply_overrides, load_config
 from genetic_sizer.errors import ConfigError
@@ -194,6 +195,27 @@ def test_parallel_settings_do_not_change_the_fingerprint():
     assert ray.parallel.address == "127.0.0.1:6379" and ray.parallel.num_workers == 4
     assert ray.sha256() == serial.sha256()
     assert load_config(None, ["portfolio.fees=0.001"]).sha256() != serial.sha256()
+
+
+def test_checkpoint_interval_is_a_run_setting_outside_the_fingerprint(tmp_path):
+    """``run.checkpoint_every``: seconds >= 0 (default 5, 0 = every generation); it never changes results, so it
+    is not part of the fingerprint, round-trips through config.yaml and a config.yaml without it still loads."""
+    from genetic_sizer.config import DEFAULT_CHECKPOINT_EVERY
+
+    default = load_config(None)
+    assert default.run.checkpoint_every == DEFAULT_CHECKPOINT_EVERY == 5.0
+    every = load_config(None, ["run.checkpoint_every=0"])
+    assert every.run.checkpoint_every == 0.0 and every.sha256() == default.sha256()
+    assert load_config(None, ["run.checkpoint_every=30"]).sha256() == default.sha256()
+    path = every.dump(tmp_path / "config.yaml")
+    assert load_config(path).run.checkpoint_every == 0.0
+    old = yaml.safe_load(path.read_text())
+    del old["run"]["checkpoint_every"]
+    path.write_text(yaml.safe_dump(old))
+    assert load_config(path).run.checkpoint_every == 5.0 and load_config(path).sha256() == default.sha256()
+    for bad in ("-1", "true", "fast", ".inf", "100000"):
+        with pytest.raises(ConfigError, match=r"run\.checkpoint_every must be"):
+            load_config(None, [f"run.checkpoint_every={bad}"])
 
 
 def test_hall_of_fame_defaults_to_what_the_population_allows():

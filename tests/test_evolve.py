@@ -160,7 +160,9 @@ def test_resume_after_every_generation_is_exact(prices, tmp_path, extra):
     same population, fitness, archive in DEAP's order, random states, logbook and champion as without the
     interruption. Before the archive was restored through DEAP's API, cuts after generation 6 and 7 of the
     single-objective run diverged (DEAP's keys were restored best first instead of ascending)."""
-    _resume_after_every_generation(small_config(*TINY, *extra), prices, tmp_path, 2 if "genes" in str(extra) else 0)
+    _resume_after_every_generation(
+        small_config(*TINY, *extra, "run.checkpoint_every=0"), prices, tmp_path, 2 if "genes" in str(extra) else 0
+    )
 
 
 def _resume_after_every_generation(cfg, prices, tmp_path, n_genes):
@@ -192,40 +194,112 @@ def _resume_after_every_generation(cfg, prices, tmp_path, n_genes):
 
 
 def test_archive_restore_keeps_deaps_order_with_ties(prices):
-    """A hall of fame and a Pareto front with tied fitness, saved and rebuilt, hold the same members in the
-    same order and keep inserting newcomers where the original does."""
+    """A Pareto front with tied fitness, saved and rebuilt, holds the same members in the same order and keeps
+    inserting newcomers where the original does."""
     from genetic_sizer.evolve import _Run
 
     rng = np.random.default_rng(0)
     space = GenomeSpace.create(prices.symbols)
-    for extra in [(), ("objective=[sharpe, turnover]",)]:
-        cfg = small_config(*extra)
-        original, rebuilt = _Run(cfg, prices), _Run(cfg, prices)
-        m = len(cfg.objective)
-        batches = []
-        for _ in range(4):
-            w = space.sample(rng, 12)
-            f = rng.integers(0, 3, size=(12, m)).astype(float)  # few distinct values: many ties
-            batches.append((w, f))
+    cfg = small_config("objective=[sharpe, turnover]")
+    original, rebuilt = _Run(cfg, prices), _Run(cfg, prices)
+    batches = []
+    for _ in range(4):
+        w = space.sample(rng, 12)
+        f = rng.integers(0, 3, size=(12, 2)).astype(float)  # few distinct values: many ties
+        batches.append((w, f))
 
-        def inds(run, w, f):
-            out = []
-            for wi, fi in zip(w, f, strict=True):
-                ind = run._ind(wi)
-                ind.fitness.values = tuple(fi)
-                out.append(ind)
-            return out
+    def inds(run, w, f):
+        out = []
+        for wi, fi in zip(w, f, strict=True):
+            ind = run._ind(wi)
+            ind.fitness.values = tuple(fi)
+            out.append(ind)
+        return out
 
-        original.hof.update(inds(original, *batches[0]))
-        rebuilt._restore_archive(*original._archive_arrays())
-        for w, f in batches[1:]:
-            order = [np.asarray(i).tolist() for i in original.hof]
-            assert [np.asarray(i).tolist() for i in rebuilt.hof] == order
-            assert [k.values for k in rebuilt.hof.keys] == [k.values for k in original.hof.keys]
-            assert [k.values for k in rebuilt.hof.keys] == [i.fitness.values for i in reversed(list(rebuilt.hof))]
-            original.hof.update(inds(original, w, f))
-            rebuilt.hof.update(inds(rebuilt, w, f))
-        assert [np.asarray(i).tolist() for i in rebuilt.hof] == [np.asarray(i).tolist() for i in original.hof]
+    original.hof.update(inds(original, *batches[0]))
+    rebuilt._restore_archive(*original._archive_arrays())
+    for w, f in batches[1:]:
+        order = [np.asarray(i).tolist() for i in original.hof]
+        assert [np.asarray(i).tolist() for i in rebuilt.hof] == order
+        assert [k.values for k in rebuilt.hof.keys] == [k.values for k in original.hof.keys]
+        assert [k.values for k in rebuilt.hof.keys] == [i.fitness.values for i in reversed(list(rebuilt.hof))]
+        original.hof.update(inds(original, w, f))
+        rebuilt.hof.update(inds(rebuilt, w, f))
+    assert [np.asarray(i).tolist() for i in rebuilt.hof] == [np.asarray(i).tolist() for i in original.hof]
+
+
+@pytest.mark.parametrize("maximize", [True, False], ids=["max", "min"])
+@pytest.mark.parametrize("maxsize", [1, 4, 10])
+def test_array_hall_of_fame_is_deaps_hall_of_fame(maximize, maxsize):
+    """The array hall of fame against DEAP's ``HallOfFame`` (with the same similarity: weights and genes), fed the
+    same rows: few distinct fitness values (many ties), repeated genomes, the same weights with other genes. After
+    every update both hold the same members with the same fitness in the same order (a weight of -0.0 is the same
+    genome as 0.0, as for ``np.array_equal``); a copy restored from the arrays mid-way goes on identically."""
+    from deap import base, creator, tools
+
+    from genetic_sizer.evolve import HallOfFame, _deap_classes, _same_genome
+
+    Individual = _deap_classes((maximize,))
+    assert issubclass(Individual, np.ndarray) and hasattr(creator, Individual.__name__) and base.Fitness
+    rng = np.random.default_rng(maxsize + 10 * maximize)
+    pool_w = rng.dirichlet(np.ones(5), size=15)
+    pool_w[:, 0] = 0.0
+    pool_g = rng.integers(0, 2, size=(15, 2)).astype(float)
+    reference = tools.HallOfFame(maxsize, similar=_same_genome)
+    ours = HallOfFame(maxsize, 5, 2, maximize)
+    restored = None
+    for step in range(30):
+        k = rng.integers(0, 15, 20)
+        w, g = pool_w[k], pool_g[k]
+        g[rng.random(20) < 0.3, 0] = 2.0  # the same weights with other genes
+        w[rng.random(20) < 0.5, 0] *= -1.0  # 0.0 or -0.0 in the first column: the same genome
+        f = rng.integers(0, 4, size=(20, 1)).astype(float)
+        inds = []
+        for wi, gi, fi in zip(w, g, f, strict=True):
+            ind = Individual(wi.copy())
+            ind.genes = gi.copy()
+            ind.fitness.values = (float(fi[0]),)
+            inds.append(ind)
+        reference.update(inds)
+        ours.update(w, g, f)
+        if restored is not None:
+            restored.update(w, g, f)
+        np.testing.assert_array_equal(ours.weights, np.array([np.asarray(i) for i in reference]))
+        np.testing.assert_array_equal(ours.genes, np.array([i.genes for i in reference]))
+        np.testing.assert_array_equal(ours.fitness[:, 0], [i.fitness.values[0] for i in reference])
+        if restored is not None:
+            np.testing.assert_array_equal(restored.weights, ours.weights)
+            np.testing.assert_array_equal(restored.genes, ours.genes)
+        if step == 5:
+            restored = HallOfFame(maxsize, 5, 2, maximize)
+            restored.restore(ours.weights, ours.fitness, ours.genes)
+    assert len(ours) == maxsize
+
+
+def test_tournament_and_elite_selection_follow_deaps_rules():
+    """``select_tournament``: the winner of each tournament is the best of its aspirants, the first drawn on a tie
+    (replayed from the same draws); ``select_best`` is DEAP's ``selBest`` (a stable sort, earlier row first on a
+    tie)."""
+    from deap import tools
+
+    from genetic_sizer.evolve import _deap_classes, select_best, select_tournament
+
+    key = np.array([0.0, 2.0, 2.0, 1.0, -1.0, 2.0, 1.0])
+    chosen = select_tournament(key, 500, 3, np.random.default_rng(4))
+    aspirants = np.random.default_rng(4).integers(0, len(key), (500, 3))
+    for a, c in zip(aspirants, chosen, strict=True):
+        assert key[c] == key[a].max() and c == a[np.flatnonzero(key[a] == key[a].max())[0]]
+    tied = [a for a in aspirants if len(set(a[key[a] == 2.0])) > 1]
+    assert len(tied) > 10  # the check above covers tournaments between distinct tied rows
+    Individual = _deap_classes((True,))
+    inds = []
+    for k, v in enumerate(key):
+        ind = Individual(np.array([float(k)]))
+        ind.fitness.values = (v,)
+        inds.append(ind)
+    for k in range(1, len(key) + 1):
+        expected = [int(np.asarray(i)[0]) for i in tools.selBest(inds, k)]
+        assert select_best(key, k).tolist() == expected
 
 
 def test_resume_refuses_other_config_or_missing_checkpoint(prices, tmp_path):
@@ -320,12 +394,13 @@ def test_wiped_out_genomes_rank_last_and_stay_out_of_the_statistics(tmp_path, ob
             "evolution.generations=4",
             "evolution.hall_of_fame=5",
             f"objective={objective}",
+            "run.checkpoint_every=0",
         ],
     )
     ev = Evaluator.from_config(prices, cfg)
     wiped_per_gen = []
 
-    def check(g):  # called after each generation's checkpoint: its population is on disk
+    def check(g):  # with run.checkpoint_every 0, called after each generation's checkpoint: its population is on disk
         state = RunDir(tmp_path).read_checkpoint()
         fit = state.fitness
         assert np.isfinite(fit).all()
@@ -484,12 +559,16 @@ def test_the_archive_tells_genomes_apart_by_their_genes(prices):
         cfg = small_config(*extra)
         run = _Run(cfg, prices)
         w = GenomeSpace.create(prices.symbols).sample(np.random.default_rng(0), 1)[0]
-        inds = []
-        for genes, fit in (([0.05, 1.0], (1.0,)), ([0.1, 2.0], (2.0,)), ([0.05, 1.0], (1.0,))):
-            ind = run._ind(w, genes)
-            ind.fitness.values = fit * len(cfg.objective)
-            inds.append(ind)
-        run.hof.update(inds)
+        rows = (([0.05, 1.0], (1.0,)), ([0.1, 2.0], (2.0,)), ([0.05, 1.0], (1.0,)))
+        if cfg.multi_objective:
+            inds = []
+            for genes, fit in rows:
+                ind = run._ind(w, genes)
+                ind.fitness.values = fit * len(cfg.objective)
+                inds.append(ind)
+            run.hof.update(inds)
+        else:
+            run.hof.update(np.stack([w] * 3), np.array([g for g, _ in rows]), np.array([f for _, f in rows]))
         members, fit, genes = run._archive_arrays()
         assert len(members) == 2 and {tuple(g) for g in genes} == {(0.05, 1.0), (0.1, 2.0)}
         if not cfg.multi_objective:
@@ -579,7 +658,7 @@ def test_a_perp_run_with_a_leverage_gene_evolves_leverages(perp_prices, tmp_path
 
 @pytest.mark.parametrize("extra", [(), ("objective=[sharpe, max_drawdown]",)], ids=["leverage", "leverage-nsga2"])
 def test_resume_after_every_generation_is_exact_with_a_leverage_gene(perp_prices, tmp_path, extra):
-    cfg = load_config(None, [*PERP_SMALL, *TINY, LEVERAGE, *extra])
+    cfg = load_config(None, [*PERP_SMALL, *TINY, LEVERAGE, *extra, "run.checkpoint_every=0"])
     _resume_after_every_generation(cfg, perp_prices, tmp_path, 2)
 
 
@@ -592,3 +671,125 @@ def test_a_leverage_gene_run_that_cannot_start_leaves_nothing_behind(perp_prices
     ):
         evolve(cfg, perp_prices, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+# ---- the loop on arrays: evaluation of changed rows, checkpoint cadence, interruptions ------------------------
+@pytest.mark.parametrize("extra", [(), GENES, ("objective=[sharpe, turnover]",)], ids=["single", "genes", "nsga2"])
+def test_only_changed_children_are_evaluated_and_every_fitness_is_the_evaluators(prices, tmp_path, extra, monkeypatch):
+    """Children that neither cross nor mutate are their parents: not evaluated again (no evaluation at all without
+    variation). With variation, the map evaluates exactly the children that differ from their parent (weights or
+    genes), in order; the others are their parent's row; the stored fitness of the final population is the
+    evaluator's on each row."""
+    import genetic_sizer.evolve as E
+
+    still = small_config(
+        *extra, "evolution.crossover_prob=0", "evolution.mutation_prob=0", "evolution.gene_mutation_prob=0"
+    )
+    res = evolve(still, prices, tmp_path / "still")
+    assert [r["nevals"] for r in res.logbook] == [16, 0, 0, 0, 0, 0, 0] and res.evaluations == 16
+
+    varied = []
+    real_vary = E._Run._vary
+
+    def spy(self, weights, genes):
+        children, child_genes, changed = real_vary(self, weights, genes)
+        varied.append((np.hstack([weights, genes]), np.hstack([children, child_genes]), changed))
+        return children, child_genes, changed
+
+    monkeypatch.setattr(E._Run, "_vary", spy)
+    batches = []
+
+    def recording_map(fn, b):
+        batches.append(np.concatenate(b))
+        return [fn(x) for x in b]
+
+    cfg = small_config(*extra)
+    res = evolve(cfg, prices, tmp_path / "moving", map_fn=recording_map)
+    assert len(varied) == 6 and len(batches) == 7
+    for (parents, children, changed), evaluated in zip(varied, batches[1:], strict=True):
+        assert changed.any()
+        np.testing.assert_array_equal(evaluated, children[changed])
+        assert (parents[changed] != children[changed]).any(axis=1).all()
+        np.testing.assert_array_equal(parents[~changed], children[~changed])
+    assert sum((~c).sum() for _, _, c in varied) > 0  # some children are their parents
+    ev = Evaluator.from_config(prices, cfg)
+    rows = np.hstack([res.population, res.population_genes])
+    np.testing.assert_array_equal(ev(rows), res.fitness)
+
+
+class _Clock:
+    """A stand-in for the ``time`` module of genetic_sizer.evolve: ``perf_counter`` reads ``now``."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def test_checkpoints_follow_run_checkpoint_every(prices, tmp_path, monkeypatch):
+    """After the first generation, then whenever run.checkpoint_every seconds have passed since the last one, and
+    after the last generation (a clock that advances 2 s per generation, checkpoints every 5 s: generations 0, 3, 6
+    and 8 of 8); with 0 after every generation. The logbook is written with each checkpoint and ends complete; the
+    result is the same either way."""
+    import genetic_sizer.evolve as E
+
+    written = []
+    real = RunDir.write_checkpoint
+
+    def spy(self, cp):
+        written.append(cp.generation)
+        assert len(cp.logbook) == cp.generation + 1
+        return real(self, cp)
+
+    monkeypatch.setattr(RunDir, "write_checkpoint", spy)
+    clock = _Clock()
+    monkeypatch.setattr(E, "time", clock)
+
+    def tick(g):
+        clock.now += 2.0
+
+    a = evolve(small_config("evolution.generations=8"), prices, tmp_path / "a", on_generation=tick)
+    assert written == [0, 3, 6, 8]
+    assert len((tmp_path / "a" / "logbook.csv").read_text().splitlines()) == 10
+    written.clear()
+    b = evolve(small_config("evolution.generations=8", "run.checkpoint_every=0"), prices, tmp_path / "b")
+    assert written == list(range(9))
+    _same(a, b)
+    assert (tmp_path / "a" / "logbook.csv").read_text() == (tmp_path / "b" / "logbook.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), (*GENES, "objective=[sharpe, max_drawdown, turnover]"), (*GENES, *CONSTRAINED)],
+    ids=["single", "genes-nsga2", "genes-constrained"],
+)
+@pytest.mark.parametrize("where", ["callback", "map"])
+def test_an_interrupt_checkpoints_the_last_finished_generation(prices, tmp_path, extra, where):
+    """Checkpoints an hour apart: Ctrl-C in the progress callback of generation 4, or inside the evaluation of
+    generation 5 (a generation in progress), leaves a checkpoint of generation 4, not 0; resuming from it ends exactly
+    like the uninterrupted run."""
+    cfg = small_config(*extra, "run.checkpoint_every=3600", "evolution.generations=7")
+    full = evolve(cfg, prices, tmp_path / "full")
+    calls = []
+
+    def interrupting_map(fn, batches):
+        calls.append(1)
+        if len(calls) == 6:  # generation 5's evaluation
+            raise KeyboardInterrupt
+        return [fn(b) for b in batches]
+
+    def interrupting_callback(g):
+        if g.gen == 4:
+            raise KeyboardInterrupt
+
+    kwargs = {"map_fn": interrupting_map} if where == "map" else {"on_generation": interrupting_callback}
+    with pytest.raises(KeyboardInterrupt):
+        evolve(cfg, prices, tmp_path / "cut", **kwargs)
+    cp = RunDir(tmp_path / "cut").read_checkpoint()
+    assert cp.generation == 4 and len(cp.logbook) == 5
+    assert len((tmp_path / "cut" / "logbook.csv").read_text().splitlines()) == 6
+    resumed = evolve(cfg, prices, tmp_path / "cut", resume=True)
+    _same(full, resumed)
+    np.testing.assert_array_equal(full.fitness, resumed.fitness)
+    assert (tmp_path / "full" / "logbook.csv").read_text() == (tmp_path / "cut" / "logbook.csv").read_text()

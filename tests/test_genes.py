@@ -277,3 +277,95 @@ def test_leverage_operators_keep_every_gene_valid_and_are_reproducible():
         a1 = space.mutate(space.crossover(pop[0], pop[1], r1)[1], r1, 0.5, 0.2)
         a2 = space.mutate(space.crossover(pop[0], pop[1], r2)[1], r2, 0.5, 0.2)
         np.testing.assert_array_equal(a1, a2)
+
+
+# ---- the population-level operator -------------------------------------------------------------------------
+ALL3 = {"threshold": [0.01, 0.2], "rebalance": ["W", "M", "Q", "once"], "leverage": [1.0, 5.0]}
+
+
+def test_reflect_array_is_reflect_element_by_element():
+    for spec, bounds in ((BOTH, (0.01, 0.2)), ({"threshold": [0.1, 0.1]}, (0.1, 0.1)), (ALL3, (1.0, 5.0))):
+        space = GeneSpace.create(spec)
+        x = np.random.default_rng(1).normal(0.1, 3.0, 2000)
+        x[:3] = [bounds[0], bounds[1], -0.0]
+        np.testing.assert_array_equal(space.reflect_array(x, bounds), [space._reflect(v, bounds) for v in x])
+
+
+def test_population_variation_keeps_the_per_gene_semantics():
+    """Pairs (2i, 2i + 1) cross where ``cross[i]``: a choice gene comes from the pair (swapped or not, both children
+    together), with alpha = 0 a continuous gene lies between the parents, and rows of pairs that do not cross keep
+    their genes when nothing mutates. Mutation with prob 1 moves every choice gene to another choice and every
+    continuous gene by a Gaussian step of sigma times its range (reflected); prob 0 changes nothing. Every gene stays
+    valid and the same seed gives the same children."""
+    space = GeneSpace.create(ALL3)
+    rng = np.random.default_rng(0)
+    parents = space.sample(rng, 401)  # odd: the last row has no partner
+    cross = rng.random(200) < 0.5
+    kids = space.vary_population(parents, cross, np.random.default_rng(5), alpha=0.0, prob=0.0, sigma=0.2)
+    space.validate_population(kids)
+    assert kids is not parents and kids.shape == parents.shape
+    for i in range(200):
+        a, b = parents[2 * i], parents[2 * i + 1]
+        c, d = kids[2 * i], kids[2 * i + 1]
+        if not cross[i]:
+            np.testing.assert_array_equal([c, d], [a, b])
+            continue
+        assert (c[1], d[1]) in {(a[1], b[1]), (b[1], a[1])}
+        for j in (0, 2):
+            lo, hi = min(a[j], b[j]), max(a[j], b[j])
+            assert lo - 1e-15 <= c[j] <= hi + 1e-15 and lo - 1e-15 <= d[j] <= hi + 1e-15
+    np.testing.assert_array_equal(kids[400], parents[400])
+    swapped = [
+        kids[2 * i, 1] != parents[2 * i, 1] for i in np.flatnonzero(cross) if parents[2 * i, 1] != parents[2 * i + 1, 1]
+    ]
+    assert 0.3 < np.mean(swapped) < 0.7  # a choice is swapped with probability 1/2
+    # alpha > 0: children outside the parents' segment, reflected into the range
+    wide = space.vary_population(parents, np.ones(200, bool), np.random.default_rng(6), alpha=0.5, prob=0.0)
+    space.validate_population(wide)
+    # mutation
+    none = np.zeros(200, bool)
+    np.testing.assert_array_equal(space.vary_population(parents, none, np.random.default_rng(2), prob=0.0), parents)
+    moved = space.vary_population(parents, none, np.random.default_rng(2), prob=1.0, sigma=0.01)
+    space.validate_population(moved)
+    assert (moved[:, 1] != parents[:, 1]).all()
+    inside = (parents[:, 0] > 0.05) & (parents[:, 0] < 0.16)  # far from the bounds: no reflection at 0.01 * range
+    step = (moved[:, 0] - parents[:, 0])[inside] / (0.01 * 0.19)
+    assert abs(step.std() - 1.0) < 0.15 and abs(step.mean()) < 0.2
+    some = space.vary_population(parents, none, np.random.default_rng(3), prob=0.3, sigma=0.1)
+    assert 0.2 < (some != parents).mean() < 0.4
+    a = space.vary_population(parents, cross, np.random.default_rng(9), alpha=0.5, prob=0.4, sigma=0.2)
+    b = space.vary_population(parents, cross, np.random.default_rng(9), alpha=0.5, prob=0.4, sigma=0.2)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="cross"):
+        space.vary_population(parents, np.ones(3, bool), rng)
+
+
+def test_population_variation_of_one_choice_and_without_genes():
+    """A single-choice gene never changes; a space evolving only a band draws nothing for a policy."""
+    one = GeneSpace.create({"rebalance": ["M"]})
+    g = np.zeros((6, 1))
+    np.testing.assert_array_equal(one.vary_population(g, np.ones(3, bool), np.random.default_rng(0), prob=1.0), g)
+    band = GeneSpace.create({"threshold": [0.0, 0.2]})
+    r1, r2 = np.random.default_rng(4), np.random.default_rng(4)
+    band.vary_population(np.full((6, 1), 0.1), np.array([True, False, True]), r1, prob=0.5)
+    r2.uniform(size=(2, 2)), r2.random((6, 1)), r2.normal(size=6)  # blend factors, coins, steps: nothing else
+    assert r1.random() == r2.random()
+
+
+def test_vectorized_gene_validation_names_the_first_bad_genome():
+    space = GeneSpace.create(ALL3)
+    good = space.sample(np.random.default_rng(0), 5)
+    for col, value, message in [
+        (0, 0.3, "threshold 0.3 is outside"),
+        (1, 1.5, "rebalance gene 1.5 is not the index"),
+        (1, 4.0, "rebalance gene 4.0 is not the index"),
+        (1, -1.0, "rebalance gene -1.0"),
+        (2, 0.5, "leverage 0.5 is outside"),
+        (2, np.nan, "not finite"),
+    ]:
+        bad = good.copy()
+        bad[3, col] = value
+        bad[4, col] = value
+        with pytest.raises(GenomeError, match=f"genome 3: .*{message}"):
+            space.validate_population(bad)
+    np.testing.assert_array_equal(space.validate_population(good), good)

@@ -204,19 +204,22 @@ def test_actors_that_cannot_start_are_an_error_not_a_hang(monkeypatch):
 @pytest.mark.ray
 def test_strategy_genes_evolve_on_ray_exactly_as_serially(tmp_path):
     """Rows of weights and genes travel to the actors in batches; each genome is simulated with its own policy and
-    drift band there: the run is bit-for-bit the serial one."""
-    config = load_config(None, [*SMALL, "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"])
-    prices = load_from_config(config.data)
-    serial = evolve(config, prices, tmp_path / "serial")
+    drift band there: the run is bit-for-bit the serial one, with one objective and with NSGA-II."""
+    genes = "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"
+    configs = [load_config(None, [*SMALL, genes]), load_config(None, [*SMALL, genes, "objective=[sharpe, turnover]"])]
+    prices = load_from_config(configs[0].data)
     ray_map = RayMap(num_workers=2, num_cpus=2)
     try:
-        on_ray = evolve(config, prices, tmp_path / "ray", map_fn=ray_map)
+        for k, config in enumerate(configs):
+            serial = evolve(config, prices, tmp_path / f"serial{k}")
+            on_ray = evolve(config, prices, tmp_path / f"ray{k}", map_fn=ray_map)
+            _same(serial, on_ray)
+            np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
+            np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
+            np.testing.assert_array_equal(serial.fitness, on_ray.fitness)
+            assert serial.trials == on_ray.trials
     finally:
         ray_map.close()
-    _same(serial, on_ray)
-    np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
-    np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
-    assert serial.trials == on_ray.trials
 
 
 @pytest.mark.ray

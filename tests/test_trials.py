@@ -71,3 +71,30 @@ def test_the_same_weights_with_other_genes_are_another_trial():
     assert t.add(rows, np.arange(6.0)) == 6
     assert t.add(rows[:2], [0.0, 1.0]) == 0 and t.n == 6
     np.testing.assert_array_equal(t.sample, rows)
+
+
+def test_a_batch_counts_a_repeated_row_once_and_matches_one_at_a_time():
+    """Rows repeated inside one call are one trial (the first); adding in batches of any size gives the count, the
+    sample (under capacity) and, to rounding, the variance of adding one genome at a time."""
+    w = _genomes(50)
+    s = np.random.default_rng(2).normal(0.03, 0.05, 50)
+    rows = np.vstack([w[:10], w[:10], w[10:]])
+    sharpe = np.concatenate([s[:10], s[:10] + 1.0, s[10:]])  # the repeats' values are never used
+    whole = Trials(4, seed=1)
+    assert whole.add(rows, sharpe) == 50
+    single = Trials(4, seed=1)
+    assert sum(single.add(r[None], [x]) for r, x in zip(rows, sharpe, strict=True)) == 50
+    assert whole.n == single.n == 50 and whole.keys == single.keys
+    np.testing.assert_allclose(whole.sharpe_variance, s.var(ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(single.sharpe_variance, s.var(ddof=1), rtol=1e-12)
+    np.testing.assert_array_equal(whole.sample, w)
+    np.testing.assert_array_equal(single.sample, w)
+
+
+def test_keys_of_a_batch_are_the_keys_of_its_rows():
+    """The batch hashing gives each row the key a row alone gets (checkpointed keys stay valid across versions)."""
+    from genetic_sizer.trials import _key, _keys
+
+    w = np.vstack([_genomes(7), -_genomes(2), np.zeros((1, 4))])
+    assert _keys(w) == [_key(r) for r in w] and _keys(w[:0]) == []
+    assert _keys(np.asfortranarray(w)) == [_key(r) for r in w]
