@@ -48,6 +48,7 @@ walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchm
 bench: $(BENCH)  ## speed vs vectorbt, the evolution loop vs the kernel, search quality vs known optima, Ray scaling
 	$(PY) experiments/bench_simulate.py
 	$(PY) experiments/bench_loop.py
+	$(PY) experiments/bench_variation.py
 	$(PY) experiments/bench_quality.py
 	$(PY) experiments/bench_constraints.py
 	$(PY) experiments/bench_ray.py
