@@ -35,6 +35,7 @@ the same account, which the test suite and every perp champion are checked again
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,16 +122,37 @@ def _as_prices(close) -> Prices:
     raise DataError(f"close must be a Prices or a pandas DataFrame, got {type(close).__name__}")
 
 
+_MASKS: dict = {}
+"""Computed calendar masks, ``(id(index), code) -> (weak reference to index, mask)``: an index is immutable, so its
+masks are computed once (the evolution loop asks for the same ones every generation). An entry leaves with its index,
+so a new index that reuses the id never finds another's mask."""
+
+
 def rebalance_mask(index: pd.DatetimeIndex, rebalance) -> np.ndarray:
-    """Boolean mask of rebalance bars for a policy.
+    """Boolean mask of rebalance bars for a policy (a new array each call).
 
     ``"once"``: the first bar only (buy and hold). ``"D"``, ``"W"``, ``"M"``, ``"Q"``: the first bar of
     each calendar day, week (Monday to Sunday), month or quarter, in UTC. An int N: every N bars,
     starting with the first. The first bar is always a rebalance bar.
     """
+    code = V.parse_rebalance(rebalance)
+    key = (id(index), code)
+    hit = _MASKS.get(key)
+    if hit is not None and hit[0]() is index:
+        return hit[1].copy()
+    mask = _calendar_mask(index, code)
+    try:
+        ref = weakref.ref(index, lambda dead, key=key: _MASKS.pop(key) if _MASKS.get(key, (None,))[0] is dead else None)
+    except TypeError:  # not weak-referenceable (not a pandas index): nothing is cached
+        return mask
+    _MASKS[key] = (ref, mask)
+    return mask.copy()
+
+
+def _calendar_mask(index: pd.DatetimeIndex, code) -> np.ndarray:
+    """The mask of :func:`rebalance_mask` for a parsed policy ``code``, computed."""
     n = len(index)
     mask = np.zeros(n, dtype=np.bool_)
-    code = V.parse_rebalance(rebalance)
     if isinstance(code, int):
         mask[::code] = True
         return mask

@@ -624,3 +624,24 @@ def test_drift_band_fast_engine_matches_from_order_func(
     np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
     np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
     assert np.ptp(fast.value[-1]) > 0
+
+
+def test_calendar_masks_are_computed_once_per_index_and_handed_out_as_copies():
+    import gc
+
+    from genetic_sizer import simulate as S
+
+    index = pd.date_range("2024-01-01", periods=400, freq="D", tz="UTC")
+    first = S.rebalance_mask(index, "M")
+    assert first.sum() == 14 and first[0] and first[index.get_loc(pd.Timestamp("2024-02-01", tz="UTC"))]
+    assert (id(index), "M") in S._MASKS
+    first[:] = False  # a caller's copy: changing it changes nothing cached
+    again = S.rebalance_mask(index, "M")
+    np.testing.assert_array_equal(again, S._calendar_mask(index, "M"))
+    assert again.sum() == 14
+    other = pd.date_range("2024-01-01", periods=400, freq="h", tz="UTC")  # another index: its own mask
+    assert S.rebalance_mask(other, "M").sum() == 1
+    key = (id(index), "M")
+    del index
+    gc.collect()
+    assert key not in S._MASKS  # the entry left with its index: a new index reusing the id computes its own
