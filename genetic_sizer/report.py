@@ -320,7 +320,8 @@ def _policy_text(pf, genes) -> str:
     evolved it among (the classical allocations keep the portfolio's policy without a band)."""
     genes = genes or {}
     if "rebalance" in genes:
-        text = f"rebalance evolved among {', '.join(genes['rebalance'])} (classical allocations: {pf.rebalance})"
+        codes = ", ".join(str(c) for c in genes["rebalance"])  # every N bars is an int
+        text = f"rebalance evolved among {codes} (classical allocations: {pf.rebalance})"
     else:
         text = f"rebalance {pf.rebalance}"
     if "threshold" in genes:

@@ -775,3 +775,14 @@ def test_version_4_perp_files_without_strategy_leverage_still_load(perp_run, tmp
     record["strategy"].pop("leverage")
     champ = C.load(_write(tmp_path, record))
     assert champ.leverage == 3.0 and "leverage" not in champ.strategy and C.resolve_leverage(champ, None) == 3.0
+
+
+def test_the_report_header_names_the_evolved_policies_every_n_bars_included(genes_run):
+    from genetic_sizer.report import _policy_text
+
+    page = " ".join((genes_run[4].run_dir / "report.html").read_text().split())
+    assert "rebalance evolved among W, M, Q, once (classical allocations: M), drift band evolved in [0, 0.2]" in page
+    config = load_config(None, ["evolution.genes={rebalance: [M, 21]}"])  # an every-N-bars policy is an int
+    assert _policy_text(config.portfolio, config.evolution.genes) == (
+        "rebalance evolved among M, 21 (classical allocations: M)"
+    )
