@@ -39,8 +39,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from genetic_sizer import nb as _nb
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.nb import SCORE_NONFINITE, SCORE_TRADED, SCORE_WIDTH, chunk_bounds, score_row_nb
+from genetic_sizer.nb import chunk_bounds, score_row_nb
 
 __all__ = ["reference_genome", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
 
@@ -49,12 +50,26 @@ _FASTMATH = {"reassoc", "contract"}  # as in genetic_sizer.nb: lets the per-bar 
 ACCOUNT_FIELDS = ("funding_paid", "funding_received", "fees_paid")
 """Columns of the population kernel's ``account_out``, in order (amounts in the account's currency, >= 0)."""
 
-SCORE_ACCOUNT = SCORE_NONFINITE + 1
+# The score row's layout, written out here rather than imported: Numba's cache of this module's kernels is renewed
+# only when this file changes, so a layout taken from genetic_sizer.nb would stay baked into a cached kernel after
+# nb.py changed it (the kernel would write the old columns). The check below fails at import instead.
+SCORE_TRADED = 8
+"""Column of the turnover sum (``genetic_sizer.nb.SCORE_TRADED``)."""
+SCORE_NONFINITE = 9
+"""Column of the non-finite flag (``genetic_sizer.nb.SCORE_NONFINITE``)."""
+SCORE_ACCOUNT = 10
 """First column of :func:`score_perp_population_nb`'s output after the spot scorer's: ``ACCOUNT_FIELDS`` in order,
 then ``SCORE_LIQUIDATED``."""
-SCORE_LIQUIDATED = SCORE_ACCOUNT + len(ACCOUNT_FIELDS)
+SCORE_LIQUIDATED = 13
 """Column of the liquidation bar (as a float; -1.0: never)."""
-assert SCORE_LIQUIDATED < SCORE_WIDTH
+SCORE_WIDTH = 16
+"""Columns of a score row (``genetic_sizer.nb.SCORE_WIDTH``)."""
+if (SCORE_TRADED, SCORE_NONFINITE, SCORE_WIDTH) != (_nb.SCORE_TRADED, _nb.SCORE_NONFINITE, _nb.SCORE_WIDTH) or (
+    SCORE_ACCOUNT != SCORE_NONFINITE + 1
+    or SCORE_LIQUIDATED != SCORE_ACCOUNT + len(ACCOUNT_FIELDS)
+    or SCORE_LIQUIDATED >= SCORE_WIDTH
+):  # pragma: no cover - a layout edited in nb.py must be edited here too (which renews this module's cache)
+    raise ImportError("genetic_sizer.perp: the score row layout differs from genetic_sizer.nb's; update both")
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
