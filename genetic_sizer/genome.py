@@ -930,15 +930,38 @@ def vary_population(
         The children, a new array.
     """
     w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] != space.n_assets:
+        raise GenomeError(
+            f"vary_population: weights must be (n, {space.n_assets}) for this space's {space.n_assets} assets, "
+            f"got shape {w.shape}"
+        )
+    if not np.isfinite(w).all():
+        raise GenomeError("vary_population: weights contain NaN or infinity")
     n = w.shape[0]
     cross = np.asarray(cross, dtype=bool)
     mutating = np.asarray(mutating, dtype=bool)
-    seeds = np.asarray(seeds, dtype=np.uint64)
-    if w.ndim != 2 or cross.shape != (n // 2,) or mutating.shape != (n,) or seeds.shape != (n,):
-        raise ValueError(
+    raw_seeds = np.asarray(seeds)
+    if raw_seeds.dtype.kind not in "ui" or (raw_seeds.dtype.kind == "i" and (raw_seeds < 0).any()):
+        raise GenomeError(
+            f"vary_population: seeds must be non-negative integers, got {raw_seeds.dtype} {raw_seeds[:3]}"
+        )
+    seeds = raw_seeds.astype(np.uint64)
+    if cross.shape != (n // 2,) or mutating.shape != (n,) or seeds.shape != (n,):
+        raise GenomeError(
             f"vary_population: weights (n, n_assets), cross (n // 2,), mutating and seeds (n,); got {w.shape}, "
             f"{cross.shape}, {mutating.shape}, {seeds.shape}"
         )
+    for name, x, hi in (
+        ("alpha", alpha, np.inf),
+        ("sigma", sigma, np.inf),
+        ("shift_sigma", shift_sigma, np.inf),
+        ("p_shift", p_shift, 1.0),
+        ("p_transfer", p_transfer, 1.0),
+        ("p_flip", p_flip, 1.0),
+        ("p_support", p_support, 1.0),
+    ):
+        if not (np.isfinite(x) and 0.0 <= x <= hi):
+            raise GenomeError(f"vary_population: {name} must be a finite number in [0, {hi:g}], got {x!r}")
     if engine not in VARY_ENGINES:
         raise ValueError(f"vary_population: engine must be one of {list(VARY_ENGINES)}, got {engine!r}")
     from genetic_sizer import vary_nb  # numba is imported when variation runs, not by every user of this module

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from genetic_sizer.errors import GenomeError
 from genetic_sizer.genome import GenomeSpace, vary_population
 from genetic_sizer.vary_nb import RowStream, _draw_mixed, _draw_streams, _pdot, _psum
 from tests.test_constraints import constrained_spaces
@@ -279,6 +280,22 @@ def test_bad_arguments_say_what_is_wrong():
     w = np.array([[0.2, 0.3, 0.5], [0.5, 0.5, 0.0]])
     with pytest.raises(ValueError, match="cross"):
         vary_population(space, w, np.ones(2, dtype=bool), np.ones(2, dtype=bool), np.zeros(2, dtype=np.uint64))
+    ok = (np.ones(1, dtype=bool), np.ones(2, dtype=bool), np.zeros(2, dtype=np.uint64))
+    with pytest.raises(GenomeError, match=r"weights must be \(n, 3\) for this space's 3 assets, got shape \(2, 2\)"):
+        vary_population(space, w[:, :2], *ok)  # the kernel would read past the space's arrays
+    with pytest.raises(GenomeError, match=r"got shape \(3,\)"):
+        vary_population(space, w[0], *ok)
+    with pytest.raises(GenomeError, match="NaN or infinity"):
+        vary_population(space, np.where(w == 0.0, np.nan, w), *ok)
+    with pytest.raises(GenomeError, match="seeds must be non-negative integers"):
+        vary_population(space, w, *ok[:2], np.array([1, -1]))
+    with pytest.raises(GenomeError, match="seeds must be non-negative integers"):
+        vary_population(space, w, *ok[:2], np.array([1.0, 2.0]))
+    with pytest.raises(GenomeError, match=r"alpha must be a finite number in \[0, inf\], got nan"):
+        vary_population(space, w, *ok, alpha=float("nan"))
+    with pytest.raises(GenomeError, match=r"p_flip must be a finite number in \[0, 1\], got 1.5"):
+        vary_population(space, w, *ok, p_flip=1.5)
+    assert vary_population(space, w, *ok[:2], np.array([3, 4])).shape == (2, 3)  # signed but non-negative seeds
     with pytest.raises(ValueError, match="engine must be one of"):
         vary_population(
             space, w, np.ones(1, dtype=bool), np.ones(2, dtype=bool), np.zeros(2, dtype=np.uint64), engine="fortran"
