@@ -334,10 +334,10 @@ class RunStorageConfig:
 
     ``checkpoint_every``: seconds between checkpoints (and logbook writes) of an evolution (default
     :data:`DEFAULT_CHECKPOINT_EVERY`); ``0`` checkpoints after every generation. Whatever the interval, a checkpoint
-    is written after the first generation a process runs and after the last one, and an interrupted run (Ctrl-C,
+    is written after generation 0 of a new run and after the last one, and an interrupted run (Ctrl-C,
     an error) checkpoints the last generation it finished before it stops (see :mod:`genetic_sizer.evolve`).
     Resuming from any checkpoint ends exactly as the uninterrupted run, so the interval never changes results; a
-    killed process (``kill -9``, out of memory) loses at most this many seconds of work.
+    killed process (``kill -9``, out of memory) loses at most this many seconds plus the generation in progress.
     """
 
     storage: str | None = None

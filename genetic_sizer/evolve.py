@@ -25,7 +25,8 @@ Without genes no random number is drawn for them.
 
 Several objectives (``objective: [sharpe, max_drawdown, turnover]``) run NSGA-II as in DEAP's example:
 ``selTournamentDCD`` for parents, the same variation, ``selNSGA2`` over parents + children; the hall of fame is
-DEAP's ``ParetoFront`` of every genome evaluated. DEAP individuals are built from the rows for these calls only.
+DEAP's ``ParetoFront`` of every population ``selNSGA2`` kept. DEAP individuals are built from the rows for these
+calls only.
 The champion of a multi-objective run is the *compromise* member of that front: each objective is min-max scaled
 over the front (1 = best on the front), and the member closest (Euclidean) to the ideal point (all ones) wins;
 ties go to the better first objective. ``export --rank K`` counts in that order.

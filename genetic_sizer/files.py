@@ -7,7 +7,7 @@ never a half-written one, and the temporary file is removed when the write fails
 
 ``durable=True`` (champion files, a run's config) also flushes the content to disk (``fsync``) before the
 rename, so that after an operating-system crash or a power failure the name never points to content that was
-not written. An fsync costs 5-30 ms here, so files written every generation (checkpoint, logbook) skip it:
+not written. An fsync costs 5-30 ms here, so files written as often as every generation (checkpoint, logbook) skip it:
 they survive a crash of the process at any moment, and after a power failure a checkpoint whose content was
 lost is detected by its SHA-256 (a clear error, never a silently different resume). The directory is never
 flushed, so after a power failure the newest rename may be lost, leaving the previous complete file. A target that is a

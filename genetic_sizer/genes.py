@@ -1,8 +1,8 @@
 """Strategy genes: how a genome keeps its weights, evolved beside them.
 
-A genome with genes is a strategy: its weight vector (the DEAP individual's array, see :mod:`genetic_sizer.genome`)
-plus a short float vector of genes, one entry per gene of the run's :class:`GeneSpace`, in the order of
-:data:`GENES`:
+A genome with genes is a strategy: its weight vector (a row of the population's weight array, see
+:mod:`genetic_sizer.genome`) plus a short float vector of genes, one entry per gene of the run's
+:class:`GeneSpace`, in the order of :data:`GENES`:
 
 =============  ==============  ==================================================================================
 ``threshold``  continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
