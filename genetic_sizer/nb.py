@@ -492,6 +492,40 @@ def simulate_genome_nb(
     return traded_sum
 
 
+@njit(cache=True)
+def _simulate_genome_banded_nb(
+    close,
+    schedule,
+    segment_starts,
+    rebalance,
+    thresholds,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    value_out,
+    rebalanced_out,
+    position,
+    order_value,
+    sells,
+    buys,
+):
+    """:func:`simulate_genome_nb` with ``thresholds`` (n_segments,) when some segment has a drift band, else its
+    specialization without the drift test (``thresholds`` None: calendar rebalancing pays nothing for bands)."""
+    drift = False
+    for s in range(thresholds.shape[0]):
+        drift |= thresholds[s] < np.inf
+    if drift:
+        return simulate_genome_nb(
+            close, schedule, segment_starts, rebalance, thresholds, fees, slippage, init_cash, longonly, value_out,
+            rebalanced_out, position, order_value, sells, buys,
+        )  # fmt: skip
+    return simulate_genome_nb(
+        close, schedule, segment_starts, rebalance, None, fees, slippage, init_cash, longonly, value_out,
+        rebalanced_out, position, order_value, sells, buys,
+    )  # fmt: skip
+
+
 @njit(cache=True, parallel=True)
 def simulate_population_nb(
     close,
@@ -542,45 +576,23 @@ def simulate_population_nb(
         order_value = np.empty(n_assets)
         sells = np.empty(n_assets, dtype=np.int64)
         buys = np.empty(n_assets, dtype=np.int64)
-        drift = False
-        for s in range(thresholds.shape[1]):
-            drift |= thresholds[g, s] < np.inf
-        if drift:
-            traded_out[g] = simulate_genome_nb(
-                close,
-                weights[g],
-                segment_starts,
-                masks[mask_of[g]],
-                thresholds[g],
-                fees,
-                slippage,
-                init_cash,
-                longonly[g],
-                value_out[g],
-                rebalanced_out[g],
-                position,
-                order_value,
-                sells,
-                buys,
-            )
-        else:  # the specialization without the drift test
-            traded_out[g] = simulate_genome_nb(
-                close,
-                weights[g],
-                segment_starts,
-                masks[mask_of[g]],
-                None,
-                fees,
-                slippage,
-                init_cash,
-                longonly[g],
-                value_out[g],
-                rebalanced_out[g],
-                position,
-                order_value,
-                sells,
-                buys,
-            )
+        traded_out[g] = _simulate_genome_banded_nb(
+            close,
+            weights[g],
+            segment_starts,
+            masks[mask_of[g]],
+            thresholds[g],
+            fees,
+            slippage,
+            init_cash,
+            longonly[g],
+            value_out[g],
+            rebalanced_out[g],
+            position,
+            order_value,
+            sells,
+            buys,
+        )
 
 
 # ---- fitness metrics -----------------------------------------------------------------------------------
@@ -867,45 +879,23 @@ def score_population_nb(
         sells = np.empty(n_assets, dtype=np.int64)
         buys = np.empty(n_assets, dtype=np.int64)
         for g in range(lo, hi):
-            drift = False
-            for s in range(thresholds.shape[1]):
-                drift |= thresholds[g, s] < np.inf
-            if drift:
-                traded = simulate_genome_nb(
-                    close,
-                    weights[g],
-                    segment_starts,
-                    masks[mask_of[g]],
-                    thresholds[g],
-                    fees,
-                    slippage,
-                    init_cash,
-                    longonly[g],
-                    value,
-                    rebalanced,
-                    position,
-                    order_value,
-                    sells,
-                    buys,
-                )
-            else:  # the specialization without the drift test
-                traded = simulate_genome_nb(
-                    close,
-                    weights[g],
-                    segment_starts,
-                    masks[mask_of[g]],
-                    None,
-                    fees,
-                    slippage,
-                    init_cash,
-                    longonly[g],
-                    value,
-                    rebalanced,
-                    position,
-                    order_value,
-                    sells,
-                    buys,
-                )
+            traded = _simulate_genome_banded_nb(
+                close,
+                weights[g],
+                segment_starts,
+                masks[mask_of[g]],
+                thresholds[g],
+                fees,
+                slippage,
+                init_cash,
+                longonly[g],
+                value,
+                rebalanced,
+                position,
+                order_value,
+                sells,
+                buys,
+            )
             row = out[g]
             score_row_nb(value, init_cash, ann_factor, row)
             row[SCORE_TRADED] = traded
