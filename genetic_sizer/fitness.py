@@ -133,8 +133,7 @@ def compute_metrics(
         raise ConfigError(f"values must be (n_bars >= 2, n_genomes), got shape {np.shape(values)}")
     if not (math.isfinite(init_cash) and init_cash > 0):
         raise ConfigError(f"init_cash must be a positive finite number, got {init_cash!r}")
-    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
-        raise ConfigError(f"periods_per_year must be a positive finite number, got {periods_per_year!r}")
+    periods_per_year = check_periods_per_year(periods_per_year)
     if not np.isfinite(v).all():
         raise ConfigError("values contain NaN or infinity")
     vg = np.ascontiguousarray(v.T)  # genome-major for the kernel
@@ -146,8 +145,26 @@ def compute_metrics(
         traded = np.asarray(traded, dtype=np.float64)
         if traded.shape != (vg.shape[0],):
             raise ConfigError(f"traded must have shape ({vg.shape[0]},), got {traded.shape}")
-        result["turnover"] = np.minimum(traded * (periods_per_year / v.shape[0]), CAP)
+        result["turnover"] = annualized_turnover(traded, periods_per_year, v.shape[0])
     return result
+
+
+def check_periods_per_year(periods_per_year) -> float:
+    """``periods_per_year`` as a float, or a ConfigError unless it is a positive finite number."""
+    ok = isinstance(periods_per_year, (int, float, np.integer, np.floating))
+    if not (ok and math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ConfigError(f"periods_per_year must be a positive finite number, got {periods_per_year!r}")
+    return float(periods_per_year)
+
+
+def annualized_turnover(traded, periods_per_year: float, n_bars: int) -> np.ndarray:
+    """The ``turnover`` metric from the turnover sums ``traded`` (n_genomes,) of a backtest of ``n_bars`` bars."""
+    return np.minimum(np.asarray(traded, dtype=np.float64) * (periods_per_year / n_bars), CAP)
+
+
+def liquidated_flag(liquidation_bar) -> np.ndarray:
+    """The ``liquidated`` metric (1.0 or 0.0) from each genome's liquidation bar (-1: never)."""
+    return (np.asarray(liquidation_bar) >= 0).astype(np.float64)
 
 
 def account_metrics(bt) -> dict[str, np.ndarray]:
@@ -159,7 +176,7 @@ def account_metrics(bt) -> dict[str, np.ndarray]:
         "funding_paid": np.asarray(bt.funding_paid, dtype=np.float64),
         "funding_received": np.asarray(bt.funding_received, dtype=np.float64),
         "fees_paid": np.asarray(bt.fees_paid, dtype=np.float64),
-        "liquidated": (np.asarray(bt.liquidated) >= 0).astype(np.float64),
+        "liquidated": liquidated_flag(bt.liquidated),
     }
 
 

@@ -695,14 +695,17 @@ funding, max_leverage :
         close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
         max_leverage,
     )  # fmt: skip
-    prices = inp.prices
-    ppy = prices.periods_per_year if periods_per_year is None else periods_per_year
-    if not (isinstance(ppy, (int, float, np.integer, np.floating)) and math.isfinite(ppy) and ppy > 0):
-        raise ConfigError(f"periods_per_year must be a positive finite number, got {ppy!r}")
-    ppy = float(ppy)
-    if engine != "fast":
-        from genetic_sizer.fitness import account_metrics, compute_metrics
+    from genetic_sizer.fitness import (
+        account_metrics,
+        annualized_turnover,
+        check_periods_per_year,
+        compute_metrics,
+        liquidated_flag,
+    )
 
+    prices = inp.prices
+    ppy = check_periods_per_year(prices.periods_per_year if periods_per_year is None else periods_per_year)
+    if engine != "fast":
         bt = _backtest(inp, engine)
         m = compute_metrics(bt.value, init_cash=inp.init_cash, periods_per_year=ppy, traded=bt.traded)
         m.update(account_metrics(bt))
@@ -756,12 +759,11 @@ funding, max_leverage :
     cols = np.ascontiguousarray(out.T)
     m = {name: cols[j] for j, name in enumerate(nb.METRIC_NAMES)}
     m["cagr"] = m["annualized_return"]
-    # as fitness.compute_metrics annualizes the turnover sum
-    m["turnover"] = np.minimum(cols[nb.SCORE_TRADED] * (ppy / prices.n_bars), nb.CAP)
+    m["turnover"] = annualized_turnover(cols[nb.SCORE_TRADED], ppy, prices.n_bars)
     if inp.market == "perp":
         for j, name in enumerate(perp.ACCOUNT_FIELDS):
             m[name] = cols[perp.SCORE_ACCOUNT + j]
-        m["liquidated"] = (cols[perp.SCORE_LIQUIDATED] >= 0).astype(np.float64)
+        m["liquidated"] = liquidated_flag(cols[perp.SCORE_LIQUIDATED])
     return m
 
 
