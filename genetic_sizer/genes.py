@@ -17,7 +17,7 @@ A genome with genes is a strategy: its weight vector (a row of the population's 
 
 ``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``,
 ``{leverage: [1, 5]}``); a gene the config does not name keeps the portfolio's setting (``portfolio.rebalance``,
-no drift band, ``portfolio.leverage``). The operators (:meth:`GeneSpace.crossover`, :meth:`GeneSpace.mutate`) keep
+no drift band, ``portfolio.leverage``). The operators (:meth:`GeneSpace.vary_population`) keep
 every gene valid by construction: a continuous gene stays in its bounds (steps are reflected at the bounds), a
 choice gene is an index of its choices. All randomness comes from the ``numpy.random.Generator`` passed in, and a
 gene the run does not evolve draws nothing (a run's random stream depends only on the genes it evolves).
@@ -279,50 +279,9 @@ class GeneSpace:
                 out[:, j] = rng.integers(0, len(self.rebalance), n)
         return out
 
-    def _reflect(self, x: float, bounds: tuple[float, float] | None = None) -> float:
-        """``x`` reflected into ``bounds`` (default: the drift band's range) at both ends."""
-        lo, hi = self.threshold if bounds is None else bounds
-        if hi == lo:
-            return lo
-        span = hi - lo
-        y = math.fmod(abs(x - lo), 2 * span)  # reflect at both bounds
-        return lo + (y if y <= span else 2 * span - y)
-
-    def crossover(
-        self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator, alpha: float = 0.5
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Two children (new arrays): a continuous gene (drift band, leverage) is blended, each child on the line
-        through the parents at ``t`` uniform in ``[-alpha, 1 + alpha]`` (reflected into its range); a choice gene is
-        swapped between the children with probability 1/2."""
-        c1, c2 = np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
-        for j, name in enumerate(self.names):
-            if name in CONTINUOUS:
-                bounds = self._bounds(name)
-                t1, t2 = rng.uniform(-alpha, 1.0 + alpha, 2)
-                c1[j] = self._reflect(b[j] + t1 * (a[j] - b[j]), bounds)
-                c2[j] = self._reflect(a[j] + t2 * (b[j] - a[j]), bounds)
-            elif rng.random() < 0.5:
-                c1[j], c2[j] = b[j], a[j]
-        return c1, c2
-
-    def mutate(self, genes: np.ndarray, rng: np.random.Generator, prob: float, sigma: float) -> np.ndarray:
-        """Each gene mutates with probability ``prob``: a continuous one by a Gaussian step of ``sigma`` times its
-        range (reflected into it), a choice one to another of its choices. Returns a new array."""
-        out = np.array(genes, dtype=np.float64)
-        for j, name in enumerate(self.names):
-            if rng.random() >= prob:
-                continue
-            if name in CONTINUOUS:
-                lo, hi = self._bounds(name)
-                out[j] = self._reflect(out[j] + rng.normal(0.0, sigma * (hi - lo)), (lo, hi))
-            elif len(self.rebalance) > 1:
-                step = int(rng.integers(1, len(self.rebalance)))
-                out[j] = float((int(out[j]) + step) % len(self.rebalance))
-        return out
-
     # ---- population-level operators ------------------------------------------------------------------
     def reflect_array(self, x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-        """:meth:`_reflect` of every element of ``x`` (same arithmetic, element by element)."""
+        """Every element of ``x`` reflected into ``bounds`` at both ends (a fixed range ``lo == hi`` gives ``lo``)."""
         lo, hi = bounds
         x = np.asarray(x, dtype=np.float64)
         if hi == lo:
@@ -343,11 +302,11 @@ class GeneSpace:
         """The genes of a whole offspring array after variation: a new (n, n_genes) array.
 
         The pairs are those of :func:`genetic_sizer.genome.vary_population`: rows ``2i`` and ``2i + 1`` cross over
-        where ``cross[i]`` (``n // 2`` entries; an odd last row never crosses), as :meth:`crossover` does for one
-        pair (a continuous gene blended at ``t`` uniform in ``[-alpha, 1 + alpha]`` and reflected into its range,
-        a choice gene swapped with probability 1/2); then every gene of every row mutates with probability
-        ``prob``, as :meth:`mutate` does for one genome (a Gaussian step of ``sigma`` times the range, reflected;
-        another of the choices).
+        where ``cross[i]`` (``n // 2`` entries; an odd last row never crosses): a continuous gene is blended, each
+        child on the line through the parents at ``t`` uniform in ``[-alpha, 1 + alpha]`` and reflected into its
+        range; a choice gene is swapped between the two children with probability 1/2. Then every gene of every row
+        mutates with probability ``prob``: a continuous one by a Gaussian step of ``sigma`` times its range
+        (reflected), a choice one to another of its choices.
 
         Draws, in this order and each for the whole array at once: per gene, the crossing pairs' blend factors
         (continuous) or swap coins (choice); then the (n, n_genes) mutation coins; then, per gene, one step for

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -99,11 +101,21 @@ def test_invalid_genes_are_refused_naming_the_genome():
         space.validate_population(good[:, :1])
 
 
+def _reflect(x: float, lo: float, hi: float) -> float:
+    """Reflection into [lo, hi] at both ends, one number at a time: the reference for GeneSpace.reflect_array."""
+    if hi == lo:
+        return lo
+    span = hi - lo
+    y = math.fmod(abs(x - lo), 2 * span)
+    return lo + (y if y <= span else 2 * span - y)
+
+
 def test_reflection_keeps_a_continuous_gene_in_its_range_by_hand():
     space = GeneSpace.create({"threshold": [0.0, 0.2]})
     for x, expected in [(-0.05, 0.05), (0.25, 0.15), (0.45, 0.05), (0.1, 0.1), (-0.4, 0.0), (0.2, 0.2)]:
-        assert space._reflect(x) == pytest.approx(expected, abs=1e-15)
-    assert GeneSpace.create({"threshold": [0.1, 0.1]})._reflect(0.3) == 0.1  # a fixed band stays fixed
+        assert space.reflect_array(np.array([x]), space.threshold)[0] == pytest.approx(expected, abs=1e-15)
+    fixed = GeneSpace.create({"threshold": [0.1, 0.1]})
+    assert fixed.reflect_array(np.array([0.3]), fixed.threshold)[0] == 0.1  # a fixed band stays fixed
 
 
 def test_operators_keep_every_gene_valid_and_are_reproducible():
@@ -113,28 +125,27 @@ def test_operators_keep_every_gene_valid_and_are_reproducible():
     space.validate_population(pop)
     assert set(pop[:, 1]) == {0.0, 1.0, 2.0, 3.0, 4.0}
     assert pop[:, 0].min() >= 0.01 and pop[:, 0].max() <= 0.2 and pop[:, 0].std() > 0.04
-    children = []
-    for _ in range(500):
-        a, b = pop[rng.integers(200)], pop[rng.integers(200)]
-        c1, c2 = space.crossover(a, b, rng, alpha=0.5)
-        m1 = space.mutate(c1, rng, prob=0.5, sigma=0.3)
-        children += [c1, c2, m1]
-        assert c1 is not a and c2 is not b  # children never share memory with their parents
-        # a choice gene comes from one of the parents; with alpha = 0 a continuous one lies between them
-        assert {c1[1], c2[1]} == {a[1], b[1]}
-        d1, _ = space.crossover(a, b, rng, alpha=0.0)
-        assert min(a[0], b[0]) - 1e-15 <= d1[0] <= max(a[0], b[0]) + 1e-15
-    space.validate_population(np.array(children))
+    parents = pop[rng.integers(200, size=1000)]  # 500 random pairs (2i, 2i + 1)
+    every = np.ones(500, dtype=bool)
+    crossed = space.vary_population(parents, every, rng, alpha=0.5, prob=0.0)
+    mutated = space.vary_population(parents, every, rng, alpha=0.5, prob=0.5, sigma=0.3)
+    assert crossed is not parents and mutated is not parents  # children never share memory with their parents
+    space.validate_population(np.vstack([crossed, mutated]))
+    # a choice gene comes from one of the parents; with alpha = 0 a continuous one lies between them
+    between = space.vary_population(parents, every, rng, alpha=0.0, prob=0.0)
+    for i in range(500):
+        a, b = parents[2 * i], parents[2 * i + 1]
+        assert {crossed[2 * i, 1], crossed[2 * i + 1, 1]} == {a[1], b[1]}
+        assert min(a[0], b[0]) - 1e-15 <= between[2 * i, 0] <= max(a[0], b[0]) + 1e-15
     # a mutation of a choice gene always picks another choice; prob 0 changes nothing
-    g = np.array([0.1, 2.0])
-    assert all(space.mutate(g, rng, prob=1.0, sigma=0.1)[1] != 2.0 for _ in range(50))
-    np.testing.assert_array_equal(space.mutate(g, rng, prob=0.0, sigma=0.1), g)
+    g = np.tile([0.1, 2.0], (50, 1))
+    none = np.zeros(25, dtype=bool)
+    assert (space.vary_population(g, none, rng, prob=1.0, sigma=0.1)[:, 1] != 2.0).all()
+    np.testing.assert_array_equal(space.vary_population(g, none, rng, prob=0.0, sigma=0.1), g)
     # the same seed gives the same children
-    r1, r2 = np.random.default_rng(7), np.random.default_rng(7)
-    for _ in range(20):
-        a1 = space.mutate(space.crossover(pop[0], pop[1], r1)[0], r1, 0.5, 0.2)
-        a2 = space.mutate(space.crossover(pop[0], pop[1], r2)[0], r2, 0.5, 0.2)
-        np.testing.assert_array_equal(a1, a2)
+    a1 = space.vary_population(parents, every, np.random.default_rng(7), 0.5, 0.5, 0.2)
+    a2 = space.vary_population(parents, every, np.random.default_rng(7), 0.5, 0.5, 0.2)
+    np.testing.assert_array_equal(a1, a2)
 
 
 def test_normalize_genes_none_and_canonical():
@@ -245,8 +256,8 @@ def test_decoding_leverage_genes():
 def test_reflection_keeps_the_leverage_in_its_range_by_hand():
     space = GeneSpace.create({"threshold": [0.0, 0.2], "leverage": [1.0, 5.0]})
     for x, expected in [(0.5, 1.5), (5.5, 4.5), (9.5, 1.5), (3.0, 3.0), (-7.0, 1.0), (1.0, 1.0), (5.0, 5.0)]:
-        assert space._reflect(x, space.leverage) == pytest.approx(expected, abs=1e-15)
-    assert space._reflect(0.25) == pytest.approx(0.15, abs=1e-15)  # the default bounds are still the band's
+        assert space.reflect_array(np.array([x]), space.leverage)[0] == pytest.approx(expected, abs=1e-15)
+    assert space.reflect_array(np.array([0.25]), space.threshold)[0] == pytest.approx(0.15, abs=1e-15)
 
 
 def test_leverage_operators_keep_every_gene_valid_and_are_reproducible():
@@ -256,27 +267,27 @@ def test_leverage_operators_keep_every_gene_valid_and_are_reproducible():
     space.validate_population(pop)
     lev = pop[:, 2]
     assert lev.min() >= 1.0 and lev.max() <= 5.0 and abs(lev.mean() - 3.0) < 0.2 and lev.std() > 1.0
-    children = []
-    for _ in range(500):
-        a, b = pop[rng.integers(300)], pop[rng.integers(300)]
-        c1, c2 = space.crossover(a, b, rng, alpha=0.5)
-        children += [c1, c2, space.mutate(c1, rng, prob=0.7, sigma=0.5)]
-        d1, d2 = space.crossover(a, b, rng, alpha=0.0)  # alpha 0: between the parents
-        for d in (d1, d2):
-            assert min(a[2], b[2]) - 1e-12 <= d[2] <= max(a[2], b[2]) + 1e-12
-    children = np.array(children)
+    parents = pop[rng.integers(300, size=1000)]  # 500 random pairs (2i, 2i + 1)
+    every = np.ones(500, dtype=bool)
+    crossed = space.vary_population(parents, every, rng, alpha=0.5, prob=0.0)
+    mutated = space.vary_population(parents, every, rng, alpha=0.5, prob=0.7, sigma=0.5)
+    between = space.vary_population(parents, every, rng, alpha=0.0, prob=0.0)  # alpha 0: between the parents
+    lo = np.minimum(parents[0::2, 2], parents[1::2, 2])
+    hi = np.maximum(parents[0::2, 2], parents[1::2, 2])
+    for d in (between[0::2, 2], between[1::2, 2]):
+        assert (lo - 1e-12 <= d).all() and (d <= hi + 1e-12).all()
+    children = np.vstack([crossed, mutated])
     space.validate_population(children)
     assert children[:, 2].min() < 1.2 and children[:, 2].max() > 4.8  # reflection reaches both ends
     # a mutation moves the leverage by a Gaussian step of sigma x its range, reflected; prob 0 changes nothing
-    g = np.array([0.05, 1.0, 3.0])
-    steps = np.array([space.mutate(g, np.random.default_rng(k), prob=1.0, sigma=0.05)[2] - 3.0 for k in range(400)])
+    g = np.tile([0.05, 1.0, 3.0], (400, 1))
+    none = np.zeros(200, dtype=bool)
+    steps = space.vary_population(g, none, np.random.default_rng(1), prob=1.0, sigma=0.05)[:, 2] - 3.0
     assert abs(steps.std() - 0.05 * 4.0) < 0.03 and np.abs(steps).max() < 2.0
-    np.testing.assert_array_equal(space.mutate(g, rng, prob=0.0, sigma=0.1), g)
-    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
-    for _ in range(20):
-        a1 = space.mutate(space.crossover(pop[0], pop[1], r1)[1], r1, 0.5, 0.2)
-        a2 = space.mutate(space.crossover(pop[0], pop[1], r2)[1], r2, 0.5, 0.2)
-        np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(space.vary_population(g, none, rng, prob=0.0, sigma=0.1), g)
+    a1 = space.vary_population(parents, every, np.random.default_rng(3), 0.5, 0.5, 0.2)
+    a2 = space.vary_population(parents, every, np.random.default_rng(3), 0.5, 0.5, 0.2)
+    np.testing.assert_array_equal(a1, a2)
 
 
 # ---- the population-level operator -------------------------------------------------------------------------
@@ -288,7 +299,7 @@ def test_reflect_array_is_reflect_element_by_element():
         space = GeneSpace.create(spec)
         x = np.random.default_rng(1).normal(0.1, 3.0, 2000)
         x[:3] = [bounds[0], bounds[1], -0.0]
-        np.testing.assert_array_equal(space.reflect_array(x, bounds), [space._reflect(v, bounds) for v in x])
+        np.testing.assert_array_equal(space.reflect_array(x, bounds), [_reflect(v, *bounds) for v in x])
 
 
 def test_population_variation_keeps_the_per_gene_semantics():
