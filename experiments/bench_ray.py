@@ -23,10 +23,10 @@ import numba
 import numpy as np
 import pandas as pd
 
-from genetic_sizer.data import Prices
-from genetic_sizer.fitness import Evaluator
-from genetic_sizer.genome import GenomeSpace
-from genetic_sizer.parallel import RayMap, split_batches
+from genetic_sizer.backtest.metrics import Evaluator
+from genetic_sizer.cluster.raymap import RayMap, split_batches
+from genetic_sizer.data.prices import Prices
+from genetic_sizer.evolution.genome import GenomeSpace
 
 
 def synthetic(n_bars: int, n_assets: int, seed: int = 0) -> Prices:

@@ -4,7 +4,7 @@ Workload (the issue's): 200 genomes x 20 assets x 2000 daily bars of the embedde
 and daily rebalancing, fees 5 bp; then the same with a weight schedule (8 segments of 250 bars, each
 genome's targets changing at every segment start, as a walk-forward run produces). vectorbt simulates the
 whole population in one from_orders call (one group per genome, cash sharing, call_seq='auto') and
-computes the group values; the fast engine does the same through genetic_sizer.simulate. Both are
+computes the group values; the fast engine does the same through genetic_sizer.backtest.simulate. Both are
 compiled before timing. Prints genomes per second, the ratio, and the largest relative difference
 between the two engines' values.
 
@@ -19,7 +19,7 @@ Then the perp account (``market="perp"``: leverage 3, a funding rate on every ba
 at 1/(2 x 10)) on the same workload, timed in the same run as the spot kernel: genomes per second of each and their
 ratio, and the largest difference between the perp kernel and the plain-Python reference loop on a few genomes.
 
-The speed table has a second part: the fused simulate-and-score kernel (``genetic_sizer.simulate.score``, the
+The speed table has a second part: the fused simulate-and-score kernel (``genetic_sizer.backtest.simulate.score``, the
 fitness path) against vectorbt's values plus its metrics (``pf.sharpe_ratio()`` and the others score computes).
 
 Then thread scaling: the fitness path on 1 and on 2 Numba threads, 1024 genomes x 50 assets x 5000 daily bars,
@@ -67,7 +67,7 @@ VBT_METRICS = (
     "calmar_ratio",
     "max_drawdown",
 )
-"""vectorbt's portfolio methods for the figures genetic_sizer.simulate.score computes."""
+"""vectorbt's portfolio methods for the figures genetic_sizer.backtest.simulate.score computes."""
 
 
 def _vectorbt_values(prices, w, mask, fees, starts=None, timings=None):
@@ -116,8 +116,8 @@ def _vectorbt_values(prices, w, mask, fees, starts=None, timings=None):
 def bench_speed(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, segment_bars: int = 250) -> list[dict]:
     import numba
 
-    from genetic_sizer.data import load_default
-    from genetic_sizer.simulate import rebalance_mask, score, simulate
+    from genetic_sizer.backtest.simulate import rebalance_mask, score, simulate
+    from genetic_sizer.data.prices import load_default
 
     prices = load_default()
     prices = prices.select(list(prices.symbols[:n_assets]), start=prices.index[-n_bars])
@@ -205,8 +205,8 @@ def bench_drift(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, ba
     shared 2-core machine (and vectorbt is single-threaded)."""
     import numba
 
-    from genetic_sizer.data import load_default
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.simulate import backtest
+    from genetic_sizer.data.prices import load_default
 
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -280,8 +280,8 @@ def _bench_drift(n_genomes, n_assets, n_bars, vbt_repeats, bands, backtest, load
 
 def bench_perp(n_genomes: int, n_assets: int, n_bars: int, n_checked: int = 3) -> list[dict]:
     """Perp kernel vs spot kernel, static weights, monthly and daily rebalancing, in the same run."""
-    from genetic_sizer.data import load_default
-    from genetic_sizer.simulate import backtest, simulate
+    from genetic_sizer.backtest.simulate import backtest, simulate
+    from genetic_sizer.data.prices import load_default
 
     prices = load_default()
     prices = prices.select(list(prices.symbols[:n_assets]), start=prices.index[-n_bars])
@@ -335,7 +335,7 @@ def _vm_hwm_mib() -> float:
 
 def _synthetic(n_genomes: int, n_assets: int, n_bars: int):
     """Daily geometric random walks of ``n_assets`` over ``n_bars`` and ``n_genomes`` Dirichlet genomes (seed 1)."""
-    from genetic_sizer.data import Prices
+    from genetic_sizer.data.prices import Prices
 
     rng = np.random.default_rng(1)
     close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, size=(n_bars, n_assets)), axis=0))
@@ -351,15 +351,15 @@ def _cpu_seconds() -> float:
 
 
 def bench_scaling(n_genomes: int, n_assets: int, n_bars: int, repeats: int = 5) -> list[dict]:
-    """Fitness (the fused simulate-and-score path, genetic_sizer.simulate.score) on 1 and on 2 Numba threads, monthly
+    """Fitness (the fused simulate-and-score path, genetic_sizer.backtest.simulate.score) on 1 and on 2 Numba threads, monthly
     and daily rebalancing, beside the two-pass path (backtest's value matrix, then compute_metrics). Timings
     alternate between the thread counts so both see the same machine load; the best of ``repeats`` each. The CPU
     time a call consumes (every thread) is printed too: when 2 threads take no more CPU time than 1, they do the
     same work and only the other processes on the machine stand between the wall-clock ratio and 2x."""
     import numba
 
-    from genetic_sizer.fitness import compute_metrics
-    from genetic_sizer.simulate import backtest, score
+    from genetic_sizer.backtest.metrics import compute_metrics
+    from genetic_sizer.backtest.simulate import backtest, score
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         print("\nthread scaling: skipped (Numba has 1 thread on this machine)")
@@ -425,7 +425,7 @@ def bench_scaling(n_genomes: int, n_assets: int, n_bars: int, repeats: int = 5) 
 def _memory_child(n_genomes: int, n_assets: int, n_bars: int) -> None:
     """Runs in a fresh interpreter: the fitness path (Evaluator -> the fused scorer) on synthetic data, print peak
     RSS as JSON."""
-    from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.backtest.metrics import Evaluator
 
     prices, w = _synthetic(n_genomes, n_assets, n_bars)
     evaluator = Evaluator(prices, ("sharpe",), rebalance="D", fees=0.0005)

@@ -8,7 +8,7 @@ every row is the upper end).
 
 Engines, all on the same parents, masks and seeds:
 
-* ``numba``: :func:`genetic_sizer.genome.vary_population` (the compiled kernel), rows one after another (the
+* ``numba``: :func:`genetic_sizer.evolution.genome.vary_population` (the compiled kernel), rows one after another (the
   default), and with ``parallel=True`` on every Numba thread;
 * ``python``: the same function with ``engine="python"`` (the Python operators on the same random streams: the
   reference the kernel is tested against);
@@ -33,7 +33,7 @@ import time
 import numba
 import numpy as np
 
-from genetic_sizer import genome as G
+from genetic_sizer.evolution import genome as G
 
 
 def _best_time(fn, repeats: int) -> float:

@@ -1,6 +1,6 @@
 """Does evolving the leverage beat choosing it? A leverage gene against fixed-leverage runs in the perp account.
 
-On synthetic Hyperliquid-like markets (:func:`genetic_sizer.synthetic.perp_market`: six coins, hourly candles and
+On synthetic Hyperliquid-like markets (:func:`genetic_sizer.data.synthetic.perp_market`: six coins, hourly candles and
 hourly funding at tens of percent a year that chases each coin's trailing week, differs by coin and flips sign after
 sell-offs), the perp account of ``configs/perp_strategy.yaml`` (long/short -0.4..0.6, daily rebalancing plus an
 evolved drift band in [0, 0.1], 4.5 bp taker fees, 1 bp slippage, funding charged, liquidation at the maintenance
@@ -53,9 +53,9 @@ def _config(path, overrides):
 
 def holdout_run(path, prices, overrides) -> dict:
     """evolve on the first 80 %, the champion scored in sample and on the held-out 20 % (at its own leverage)."""
-    from genetic_sizer.evolve import evolve
-    from genetic_sizer.fitness import Evaluator
-    from genetic_sizer.walkforward import split_holdout
+    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.evolution.loop import evolve
+    from genetic_sizer.validation.walkforward import split_holdout
 
     cfg = _config(path, overrides)
     train, held = split_holdout(prices, cfg.evolution.holdout)
@@ -73,8 +73,8 @@ def holdout_run(path, prices, overrides) -> dict:
 
 def walkforward_run(path, prices, overrides) -> dict:
     """A walk-forward (60-day train, 30-day test): the stitched GA perp account and the mean in-sample figures."""
-    from genetic_sizer.rundir import RunDir
-    from genetic_sizer.walkforward import run_walkforward
+    from genetic_sizer.runs.rundir import RunDir
+    from genetic_sizer.validation.walkforward import run_walkforward
 
     cfg = _config(path, [*overrides, "walkforward.train=1440", "walkforward.test=720"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +96,7 @@ def _line(name: str, r: dict, objective: str) -> str:
 
 
 def main(argv=None) -> int:
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5, help="markets")
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         for seed in range(args.seed, args.seed + args.seeds):
             path, _ = perp_market(COINS, hours=24 * 360, seed=seed).write(Path(data_dir) / f"hl_{seed}.parquet")
-            from genetic_sizer.data import load
+            from genetic_sizer.data.prices import load
 
             prices = load("hyperliquid", path)
             hold = prices.close[-1] / prices.close[0] - 1

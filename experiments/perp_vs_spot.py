@@ -1,6 +1,6 @@
 """Does the account model change which genome wins? Spot fitness against perp fitness for the same population.
 
-On a synthetic Hyperliquid-like market (genetic_sizer.synthetic.perp_market: six coins, 180 days of hourly candles,
+On a synthetic Hyperliquid-like market (genetic_sizer.data.synthetic.perp_market: six coins, 180 days of hourly candles,
 hourly funding that runs at tens of percent a year, hotter on the alts, chasing each coin's trailing week and
 flipping sign after sell-offs), one population of genomes sampled from the genome space is scored twice with the
 same Sharpe objective, daily rebalancing and 4.5 bp fees:
@@ -36,7 +36,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 def compare(prices, population, label: str, leverage: float, max_leverage: dict, top: int = 10) -> dict:
     from scipy.stats import kendalltau, spearmanr
 
-    from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.backtest.metrics import Evaluator
 
     spot = Evaluator(prices, ("sharpe",), rebalance="D", fees=0.00045)
     perp = Evaluator(
@@ -96,9 +96,9 @@ def evolve_both(prices, leverage: float, max_leverage: dict, direction: str, see
     """Evolve in each account with the same seed; score both champions in the perp account."""
     import tempfile
 
+    from genetic_sizer.backtest.metrics import Evaluator
     from genetic_sizer.config import load_config
-    from genetic_sizer.evolve import evolve
-    from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.evolution.loop import evolve
 
     common = [
         "portfolio.rebalance=D",
@@ -139,8 +139,8 @@ def evolve_both(prices, leverage: float, max_leverage: dict, direction: str, see
 
 
 def main(argv=None) -> int:
-    from genetic_sizer.genome import GenomeSpace
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
+    from genetic_sizer.evolution.genome import GenomeSpace
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--genomes", type=int, default=2000)

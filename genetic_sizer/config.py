@@ -21,7 +21,7 @@ Layout (every key optional; these are the defaults)::
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...,
                 genes: null}     # strategy genes evolved beside the weights, e.g.
-                                 # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.genes);
+                                 # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.evolution.genes);
                                  # perp also {leverage: [lo, hi]}, hi <= every asset's max_leverage
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
@@ -29,7 +29,7 @@ Layout (every key optional; these are the defaults)::
           checkpoint_every: 5}   # seconds between checkpoints of an evolution (0: after every generation)
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
-keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.constraints`; their types and
+keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.evolution.constraints`; their types and
 ranges are checked here, their symbols and feasibility when the genome space is built from the data.
 """
 
@@ -48,9 +48,9 @@ from typing import Any
 import yaml
 
 from genetic_sizer import vocab as V
-from genetic_sizer.constraints import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION, normalize_keys
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.genes import normalize_genes
+from genetic_sizer.evolution.constraints import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION, normalize_keys
+from genetic_sizer.evolution.genes import normalize_genes
 
 __all__ = [
     "DataConfig",
@@ -218,7 +218,7 @@ class PortfolioConfig:
         object.__setattr__(self, "init_cash", _number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True))
 
     def account(self) -> dict:
-        """The account-model keywords of :func:`genetic_sizer.simulate.backtest`: ``market``, ``leverage`` and
+        """The account-model keywords of :func:`genetic_sizer.backtest.simulate.backtest`: ``market``, ``leverage`` and
         ``max_leverage`` (funding rates travel with the prices)."""
         return {"market": self.market, "leverage": self.leverage, "max_leverage": self.max_leverage}
 
@@ -335,7 +335,7 @@ class RunStorageConfig:
     ``checkpoint_every``: seconds between checkpoints (and logbook writes) of an evolution (default
     :data:`DEFAULT_CHECKPOINT_EVERY`); ``0`` checkpoints after every generation. Whatever the interval, a checkpoint
     is written after generation 0 of a new run and after the last one, and an interrupted run (Ctrl-C,
-    an error) checkpoints the last generation it finished before it stops (see :mod:`genetic_sizer.evolve`).
+    an error) checkpoints the last generation it finished before it stops (see :mod:`genetic_sizer.evolution.loop`).
     Resuming from any checkpoint ends exactly as the uninterrupted run, so the interval never changes results; a
     killed process (``kill -9``, out of memory) loses at most this many seconds plus the generation in progress.
     """
@@ -471,7 +471,7 @@ class RunConfig:
         genes = self.evolution.genes
         if genes is None or "leverage" not in genes:
             return
-        from genetic_sizer.genes import GeneSpace
+        from genetic_sizer.evolution.genes import GeneSpace
 
         pf = self.portfolio
         space = GeneSpace.create({"leverage": genes["leverage"]}, pf.rebalance, pf.leverage)

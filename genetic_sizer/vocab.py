@@ -64,11 +64,11 @@ NETWORKS = ("testnet", "mainnet")
 
 MARKETS = ("spot", "perp")
 """``spot``: a cash account (vectorbt's ``from_orders`` semantics); ``perp``: a cross-margin perpetuals account with
-leverage, hourly funding, taker fees and liquidation, as traded on Hyperliquid (:mod:`genetic_sizer.perp`)."""
+leverage, hourly funding, taker fees and liquidation, as traded on Hyperliquid (:mod:`genetic_sizer.backtest.kernels.perp`)."""
 
 REFERENCE_ENGINES = {"spot": "vectorbt", "perp": "reference"}
 """What a champion's figures are re-checked against, per market: vectorbt's ``from_orders`` for spot; for perps
-(vectorbt has none) the plain-Python loop :func:`genetic_sizer.perp.reference_genome` (``engine="reference"``)."""
+(vectorbt has none) the plain-Python loop :func:`genetic_sizer.backtest.kernels.perp.reference_genome` (``engine="reference"``)."""
 
 DEFAULT_FEES = {"spot": 0.0005, "perp": 0.00045}
 """``portfolio.fees`` when the config does not set it: 5 bp for spot; for perps Hyperliquid's base-tier taker fee,

@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from genetic_sizer import champion as C
-from genetic_sizer.classical import CLASSICAL
+from genetic_sizer.allocators.classical import CLASSICAL
+from genetic_sizer.backtest.metrics import Evaluator
 from genetic_sizer.config import load_config
-from genetic_sizer.data import load_from_config
+from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
-from genetic_sizer.evolve import evolve
-from genetic_sizer.fitness import Evaluator
-from genetic_sizer.results import export, finalize
-from genetic_sizer.walkforward import split_holdout
+from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs import champion as C
+from genetic_sizer.runs.results import export, finalize
+from genetic_sizer.validation.walkforward import split_holdout
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",
@@ -367,8 +367,8 @@ def test_a_champion_without_genes_records_the_runs_fixed_strategy(run, good):
 def test_a_champion_with_genes_records_its_strategy_and_its_figures_are_those_of_it(genes_run):
     """champion.json's strategy is the champion's genes; its metrics, in sample and on the held-out window, are an
     independent vectorbt simulation (from_order_func for a drift band) of the weights kept that way."""
-    from genetic_sizer.fitness import compute_metrics
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.metrics import compute_metrics
+    from genetic_sizer.backtest.simulate import backtest
 
     config, prices, holdout, result, report = genes_run
     champ = C.load(report.champion_path)
@@ -482,7 +482,7 @@ PERP = [
 
 @pytest.fixture(scope="module")
 def perp_run(tmp_path_factory):
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     tmp = tmp_path_factory.mktemp("perp")
     path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
@@ -604,7 +604,7 @@ def test_both_kinds_of_version_3_files_load(good, perp_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def perp_genes_run(tmp_path_factory):
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     tmp = tmp_path_factory.mktemp("perp_genes")
     path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
@@ -622,8 +622,8 @@ def perp_genes_run(tmp_path_factory):
 def test_a_perp_champion_with_genes_records_both_and_its_figures_are_the_reference_loops(perp_genes_run):
     """Strategy genes in the perp account: the champion file (schema 4) has the evolved strategy and the account
     model; its metrics, in sample and held out, are the plain-Python reference loop's with that strategy."""
-    from genetic_sizer.fitness import account_metrics, compute_metrics
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
+    from genetic_sizer.backtest.simulate import backtest
 
     config, prices, holdout, result, report = perp_genes_run
     champ = C.load(report.champion_path)
@@ -661,7 +661,7 @@ def test_a_perp_champion_with_genes_records_both_and_its_figures_are_the_referen
 # ---- the leverage gene ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def perp_leverage_run(tmp_path_factory):
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     tmp = tmp_path_factory.mktemp("perp_leverage")
     path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
@@ -683,8 +683,8 @@ def test_a_perp_champion_with_a_leverage_gene_is_sized_at_its_evolved_leverage(p
     every member's leverage and the classical allocations' portfolio.leverage; the report and plots say it."""
     import csv
 
-    from genetic_sizer.fitness import account_metrics, compute_metrics
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
+    from genetic_sizer.backtest.simulate import backtest
 
     config, prices, holdout, result, report = perp_leverage_run
     champ = C.load(report.champion_path)
@@ -778,7 +778,7 @@ def test_version_4_perp_files_without_strategy_leverage_still_load(perp_run, tmp
 
 
 def test_the_report_header_names_the_evolved_policies_every_n_bars_included(genes_run):
-    from genetic_sizer.report import _policy_text
+    from genetic_sizer.runs.report import _policy_text
 
     page = " ".join((genes_run[4].run_dir / "report.html").read_text().split())
     assert "rebalance evolved among W, M, Q, once (classical allocations: M), drift band evolved in [0, 0.2]" in page

@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from genetic_sizer.cli import main
+from genetic_sizer.cli.main import main
 
 
 def test_help_is_fast_and_does_not_import_heavy_modules():
     code = (
-        "import sys; from genetic_sizer.cli import build_parser; build_parser(); "
+        "import sys; from genetic_sizer.cli.main import build_parser; build_parser(); "
         "print(sorted(m for m in ('vectorbt', 'ray', 'hyperliquid') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -30,9 +30,9 @@ def test_data_info(capsys):
 
 
 def test_backtest_equal_weight_matches_library(capsys):
-    from genetic_sizer.data import load_default
-    from genetic_sizer.fitness import compute_metrics
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.metrics import compute_metrics
+    from genetic_sizer.backtest.simulate import backtest
+    from genetic_sizer.data.prices import load_default
 
     assert main(["backtest", "--symbols", "KO", "PEP", "XOM", "--start", "2019-01-01", "--fees", "0.001"]) == 0
     out = capsys.readouterr().out
@@ -43,9 +43,9 @@ def test_backtest_equal_weight_matches_library(capsys):
 
 
 def test_backtest_with_a_drift_band_matches_the_library(capsys):
-    from genetic_sizer.data import load_default
-    from genetic_sizer.fitness import compute_metrics
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.metrics import compute_metrics
+    from genetic_sizer.backtest.simulate import backtest
+    from genetic_sizer.data.prices import load_default
 
     args = ["backtest", "--symbols", "KO", "PEP", "XOM", "--start", "2019-01-01", "--rebalance", "once"]
     assert main([*args, "--threshold", "0.03"]) == 0
@@ -177,7 +177,7 @@ def test_evolve_config_errors_exit_2_and_name_the_key(tmp_path, capsys):
 
 
 def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.evolve as E
+    import genetic_sizer.evolution.loop as E
 
     real = E.evolve
 
@@ -202,7 +202,7 @@ def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
 
 
 def test_backtest_says_when_a_long_short_genome_is_wiped_out(tmp_path, capsys):
-    from genetic_sizer.simulate import backtest
+    from genetic_sizer.backtest.simulate import backtest
 
     from .conftest import make_wipeout_prices
 
@@ -224,8 +224,8 @@ def test_backtest_says_when_a_long_short_genome_is_wiped_out(tmp_path, capsys):
 
 
 def test_run_summary_marks_wiped_out_allocations(tmp_path, capsys):
-    from genetic_sizer.cli import _print_summary
-    from genetic_sizer.results import SUMMARY_METRICS, RunReport
+    from genetic_sizer.cli.main import _print_summary
+    from genetic_sizer.runs.results import SUMMARY_METRICS, RunReport
 
     row = dict.fromkeys(SUMMARY_METRICS, 0.5) | {"wiped_out": 0.0}
     lost = row | {"cagr": -1.0, "max_drawdown": -1.0, "calmar": -1.0, "wiped_out": 1.0}
@@ -309,43 +309,43 @@ def _main(argv) -> int:
     try:
         return main(argv)
     except KeyboardInterrupt:
-        pytest.fail("Ctrl-C escaped genetic_sizer.cli.main as a traceback")
+        pytest.fail("Ctrl-C escaped genetic_sizer.cli.main.main as a traceback")
 
 
 def test_ctrl_c_during_start_up_is_clean_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.data
-    import genetic_sizer.parallel
+    import genetic_sizer.cluster.raymap
+    import genetic_sizer.data.prices
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     out = tmp_path / "run"
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.data, "load_from_config", interrupt)
+        m.setattr(genetic_sizer.data.prices, "load_from_config", interrupt)
         assert _main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
     assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
     assert not out.exists()
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.parallel.RayMap, "start", interrupt)
+        m.setattr(genetic_sizer.cluster.raymap.RayMap, "start", interrupt)
         assert _main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL, "--set", "parallel.backend=ray"]) == 130
     assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.data
-    import genetic_sizer.plots
-    from genetic_sizer import champion as C
-    from genetic_sizer.evolve import load_result
-    from genetic_sizer.files import TMP_MARK
-    from genetic_sizer.results import load_run
+    import genetic_sizer.data.prices
+    import genetic_sizer.runs.plots
+    from genetic_sizer.evolution.loop import load_result
+    from genetic_sizer.runs import champion as C
+    from genetic_sizer.runs.results import load_run
+    from genetic_sizer.storage.files import TMP_MARK
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     out = tmp_path / "run"
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.plots, "equity_windows", interrupt)
+        m.setattr(genetic_sizer.runs.plots, "equity_windows", interrupt)
         assert _main(["evolve", "--out", str(out), *EVOLVE_SMALL]) == 130
     err = capsys.readouterr().err
     assert "interrupted while writing the results; all 3 generations are checkpointed" in err
@@ -353,7 +353,7 @@ def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, mon
     assert not (out / "champion.json").exists() and not [p for p in out.iterdir() if TMP_MARK in p.name]
     # Ctrl-C while a resume loads its data changes nothing
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.data, "load_from_config", interrupt)
+        m.setattr(genetic_sizer.data.prices, "load_from_config", interrupt)
         before = _files(out)
         assert _main(["evolve", "--resume", "--out", str(out)]) == 130
     assert "generation 3 of 3 is checkpointed" in capsys.readouterr().err

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from genetic_sizer.constraints import DEFAULT_MIN_POSITION, Constraints
 from genetic_sizer.errors import ConfigError, GenomeError
-from genetic_sizer.genome import (
+from genetic_sizer.evolution.constraints import DEFAULT_MIN_POSITION, Constraints
+from genetic_sizer.evolution.genome import (
     GenomeSpace,
     add_mutation,
     drop_mutation,
@@ -506,9 +506,9 @@ def test_classical_seeds_are_refitted_on_their_support_not_dropped_for_solver_no
     """skfolio's minimum variance and maximum Sharpe leave weights of ~1e-7 where the optimum holds nothing;
     under the default min_position they are refitted on their support (min_position as lower bound) instead of
     being left out as dust, and stay within a hair of the unconstrained optimum."""
-    from genetic_sizer.classical import classical_allocations
-    from genetic_sizer.data import load_default
-    from genetic_sizer.fitness import Evaluator
+    from genetic_sizer.allocators.classical import classical_allocations
+    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.data.prices import load_default
 
     prices = load_default(start="2015-01-01", end="2022-12-31")
     space = GenomeSpace.create(prices.symbols)

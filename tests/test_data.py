@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer.data import (
+from genetic_sizer.data.prices import (
     Prices,
     align_funding,
     funding_path_for,
@@ -239,7 +239,7 @@ def _candles(coin_start_ms, n, step=3_600_000, skip=(), price0=100.0):
 
 
 def test_candles_align_on_common_bars_and_report_gaps():
-    from genetic_sizer.data import prices_from_candles
+    from genetic_sizer.data.prices import prices_from_candles
 
     t0 = 1_735_689_600_000  # 2025-01-01T00:00Z
     candles = {
@@ -261,7 +261,7 @@ def test_candles_align_on_common_bars_and_report_gaps():
 
 
 def test_candle_errors_name_the_coin():
-    from genetic_sizer.data import prices_from_candles
+    from genetic_sizer.data.prices import prices_from_candles
 
     with pytest.raises(DataError, match="no candles for 'SOL'"):
         prices_from_candles({"BTC": _candles(0, 5), "SOL": []}, "1h")
@@ -272,7 +272,7 @@ def test_candle_errors_name_the_coin():
 
 
 def test_fetched_parquet_loads_as_hyperliquid_source(tmp_path):
-    from genetic_sizer.data import load, prices_from_candles, save_parquet
+    from genetic_sizer.data.prices import load, prices_from_candles, save_parquet
 
     t0 = 1_735_948_800_000  # Saturday 2025-01-04: the file spans a weekend, so hourly 24/7 bars are inferred
     prices, _ = prices_from_candles({"BTC": _candles(t0, 72), "ETH": _candles(t0, 72, price0=10)}, "1h")
@@ -391,7 +391,7 @@ def test_intraday_equity_csv_and_override(tmp_path):
 
 
 def test_hyperliquid_source_is_24_7_even_without_a_weekend(tmp_path):
-    from genetic_sizer.data import prices_from_candles
+    from genetic_sizer.data.prices import prices_from_candles
 
     t0 = 1_735_603_200_000  # Tuesday 2024-12-31: 48 hourly bars, no weekend
     candles = {"BTC": _candles(t0, 48), "ETH": _candles(t0, 48, price0=10)}
@@ -665,7 +665,7 @@ def test_funding_rate_errors_name_the_file_coin_and_time():
 
 
 def test_hyperliquid_prices_load_the_funding_saved_next_to_them(tmp_path):
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     market = perp_market(("BTC", "ETH", "SOL"), hours=24 * 10, seed=3)
     path, funding_file = market.write(tmp_path / "hl_1h.parquet")
@@ -702,7 +702,7 @@ def test_funding_travels_with_every_window_and_changes_the_fingerprint():
 
 
 def test_synthetic_coarse_candles_sum_the_hourly_funding():
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     hourly = perp_market(("BTC", "ETH"), hours=48, seed=1)
     four = perp_market(("BTC", "ETH"), hours=48, seed=1, interval="4h")

@@ -7,14 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
+from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS, Evaluator
+from genetic_sizer.backtest.simulate import backtest
 from genetic_sizer.config import load_config
-from genetic_sizer.data import load_from_config
+from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.evolve import evolve, rank_members
-from genetic_sizer.fitness import CAP, WIPED_OUT_FITNESS, Evaluator
-from genetic_sizer.genome import GenomeSpace
-from genetic_sizer.rundir import RunDir
-from genetic_sizer.simulate import backtest
+from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.evolution.loop import evolve, rank_members
+from genetic_sizer.runs.rundir import RunDir
 
 from .conftest import make_wipeout_prices
 
@@ -196,7 +196,7 @@ def _resume_after_every_generation(cfg, prices, tmp_path, n_genes):
 def test_archive_restore_keeps_deaps_order_with_ties(prices):
     """A Pareto front with tied fitness, saved and rebuilt, holds the same members in the same order and keeps
     inserting newcomers where the original does."""
-    from genetic_sizer.evolve import _Run
+    from genetic_sizer.evolution.loop import _Run
 
     rng = np.random.default_rng(0)
     space = GenomeSpace.create(prices.symbols)
@@ -237,7 +237,7 @@ def test_array_hall_of_fame_is_deaps_hall_of_fame(maximize, maxsize):
     genome as 0.0, as for ``np.array_equal``); a copy restored from the arrays mid-way goes on identically."""
     from deap import base, creator, tools
 
-    from genetic_sizer.evolve import HallOfFame, _deap_classes, _same_genome
+    from genetic_sizer.evolution.loop import HallOfFame, _deap_classes, _same_genome
 
     Individual = _deap_classes((maximize,))
     assert issubclass(Individual, np.ndarray) and hasattr(creator, Individual.__name__) and base.Fitness
@@ -282,7 +282,7 @@ def test_tournament_and_elite_selection_follow_deaps_rules():
     tie)."""
     from deap import tools
 
-    from genetic_sizer.evolve import _deap_classes, select_best, select_tournament
+    from genetic_sizer.evolution.loop import _deap_classes, select_best, select_tournament
 
     key = np.array([0.0, 2.0, 2.0, 1.0, -1.0, 2.0, 1.0])
     chosen = select_tournament(key, 500, 3, np.random.default_rng(4))
@@ -334,7 +334,7 @@ def test_compromise_rule_by_hand():
 
 
 def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
-    from genetic_sizer.classical import classical_allocations
+    from genetic_sizer.allocators.classical import classical_allocations
 
     cfg = small_config("evolution.seed_with_classical=true", "evolution.generations=1")
     res = evolve(cfg, prices, tmp_path)
@@ -345,13 +345,13 @@ def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
     assert res.logbook[0]["sharpe_best"] >= sharpe.max()
 
     # the end-of-run summary reuses the seeds instead of fitting them again
-    import genetic_sizer.classical
-    from genetic_sizer.results import finalize
+    import genetic_sizer.allocators.classical
+    from genetic_sizer.runs.results import finalize
 
     def refit(*args):
         raise AssertionError("classical allocations fitted twice")
 
-    monkeypatch.setattr(genetic_sizer.classical, "classical_allocations", refit)
+    monkeypatch.setattr(genetic_sizer.allocators.classical, "classical_allocations", refit)
     report = finalize(res, prices, tmp_path, plots=False)
     assert sorted(report.summary) == sorted(["champion", *allocations])
 
@@ -427,7 +427,7 @@ def test_run_where_every_genome_is_wiped_out(tmp_path):
     """Bounds that force a large short of RALLY: every genome is wiped out. The run still completes (finite
     sentinel fitness), the logbook says so (no live statistics, NaN), and no champion file is written."""
     from genetic_sizer.errors import ChampionError
-    from genetic_sizer.results import finalize
+    from genetic_sizer.runs.results import finalize
 
     prices = make_wipeout_prices()
     cfg = load_config(
@@ -496,7 +496,7 @@ def test_a_run_with_genes_evolves_strategies(prices, tmp_path):
     """Every genome carries valid genes; the stored fitness of each member is what the evaluator says of its
     weights WITH its own policy and drift band (not the portfolio's), and differs from that of the weights alone;
     the same seed gives the same run."""
-    from genetic_sizer.genes import GeneSpace
+    from genetic_sizer.evolution.genes import GeneSpace
 
     cfg = small_config(*GENES, "evolution.generations=8")
     res = evolve(cfg, prices, tmp_path / "a")
@@ -553,7 +553,7 @@ def test_a_trial_is_a_distinct_pair_of_weights_and_genes(prices, tmp_path):
 def test_the_archive_tells_genomes_apart_by_their_genes(prices):
     """Two genomes with the same weights and different genes are two members of the hall of fame (and of a Pareto
     front), and survive a save and restore of the archive."""
-    from genetic_sizer.evolve import _Run
+    from genetic_sizer.evolution.loop import _Run
 
     for extra in [GENES, (*GENES, "objective=[sharpe, turnover]")]:
         cfg = small_config(*extra)
@@ -584,7 +584,7 @@ def test_resume_refuses_a_checkpoint_without_the_configs_genes(prices, tmp_path)
     evolve(small_config("evolution.generations=1"), prices, tmp_path)
     cp = RunDir(tmp_path).read_checkpoint()
     assert cp.n_genes == 0 and cp.population_genes is None
-    from genetic_sizer.evolve import _Run
+    from genetic_sizer.evolution.loop import _Run
 
     run = _Run(small_config(*GENES, "evolution.generations=1"), prices)
     cp.config_sha256 = run.config.sha256()
@@ -610,7 +610,7 @@ LEVERAGE = "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 8.0]}"
 
 @pytest.fixture(scope="module")
 def perp_prices():
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     return perp_market(hours=24 * 40, seed=3).prices
 
@@ -619,7 +619,7 @@ def test_a_perp_run_with_a_leverage_gene_evolves_leverages(perp_prices, tmp_path
     """Every genome carries a valid leverage; each member's stored fitness is its weights simulated at ITS leverage
     (and band), not the portfolio's; the logbook follows the population's leverage; the same seed gives the same run,
     another seed other leverages."""
-    from genetic_sizer.genes import GeneSpace
+    from genetic_sizer.evolution.genes import GeneSpace
 
     cfg = load_config(None, [*PERP_SMALL, LEVERAGE, "objective=calmar"])
     res = evolve(cfg, perp_prices, tmp_path / "a")
@@ -680,7 +680,7 @@ def test_only_changed_children_are_evaluated_and_every_fitness_is_the_evaluators
     variation). With variation, the map evaluates exactly the children that differ from their parent (weights or
     genes), in order; the others are their parent's row; the stored fitness of the final population is the
     evaluator's on each row."""
-    import genetic_sizer.evolve as E
+    import genetic_sizer.evolution.loop as E
 
     still = small_config(
         *extra, "evolution.crossover_prob=0", "evolution.mutation_prob=0", "evolution.gene_mutation_prob=0"
@@ -718,7 +718,7 @@ def test_only_changed_children_are_evaluated_and_every_fitness_is_the_evaluators
 
 
 class _Clock:
-    """A stand-in for the ``time`` module of genetic_sizer.evolve: ``perf_counter`` reads ``now``."""
+    """A stand-in for the ``time`` module of genetic_sizer.evolution.loop: ``perf_counter`` reads ``now``."""
 
     def __init__(self):
         self.now = 0.0
@@ -732,7 +732,7 @@ def test_checkpoints_follow_run_checkpoint_every(prices, tmp_path, monkeypatch):
     after the last generation (a clock that advances 2 s per generation, checkpoints every 5 s: generations 0, 3, 6
     and 8 of 8); with 0 after every generation. The logbook is written with each checkpoint and ends complete; the
     result is the same either way."""
-    import genetic_sizer.evolve as E
+    import genetic_sizer.evolution.loop as E
 
     written = []
     real = RunDir.write_checkpoint

@@ -1,4 +1,4 @@
-"""genetic_sizer.exchange against the fake Hyperliquid server (tests/fake_hyperliquid.py), through the real SDK."""
+"""genetic_sizer.exchange.client against the fake Hyperliquid server (tests/fake_hyperliquid.py), through the real SDK."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from genetic_sizer.errors import ConfigError, ExchangeError, RetryableExchangeError
-from genetic_sizer.exchange import (
+from genetic_sizer.exchange.client import (
     MAINNET_API_URL,
     NETWORKS,
     TESTNET_API_URL,
@@ -143,7 +143,9 @@ def test_resolve_base_url_and_is_mainnet():
 
 
 def test_import_does_not_load_the_sdk():
-    code = "import sys, genetic_sizer.exchange; print(any(m.split('.')[0] == 'hyperliquid' for m in sys.modules))"
+    code = (
+        "import sys, genetic_sizer.exchange.client; print(any(m.split('.')[0] == 'hyperliquid' for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from genetic_sizer.data import Prices
+from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS, Evaluator, compute_metrics
+from genetic_sizer.backtest.simulate import backtest, rebalance_mask
+from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.fitness import CAP, WIPED_OUT_FITNESS, Evaluator, compute_metrics
-from genetic_sizer.simulate import backtest, rebalance_mask
 
 from .conftest import make_prices, make_wipeout_prices, random_weights
 
@@ -32,7 +32,7 @@ VBT_METHODS = {
 
 
 def _vbt_portfolio(prices, w, policy, fees, slippage, init_cash, periods_per_year):
-    """vectorbt's own portfolio for these genomes, built here and not through genetic_sizer.simulate."""
+    """vectorbt's own portfolio for these genomes, built here and not through genetic_sizer.backtest.simulate."""
     import vectorbt as vbt
 
     n_genomes, n_assets = w.shape
@@ -95,7 +95,7 @@ def test_metrics_equal_vectorbt(n_assets, n_bars, policy, kind, fees, slippage, 
 
 
 def _plain_metrics(values, init_cash, ppy):
-    """The metrics in one plain-Python loop over the bars (the definitions of genetic_sizer.fitness, summed in bar
+    """The metrics in one plain-Python loop over the bars (the definitions of genetic_sizer.backtest.metrics, summed in bar
     order): the reference for the kernel's four-block sums."""
     n = len(values)
     wiped = False
@@ -386,11 +386,11 @@ def test_turnover_is_two_way_by_hand():
 
 
 def test_turnover_is_documented_as_two_way():
-    import genetic_sizer.fitness as F
+    import genetic_sizer.backtest.metrics as F
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     fitness_section = readme[readme.index("### Fitness") : readme.index("## Evolution")]
-    for where, text in (("genetic_sizer.fitness", F.__doc__), ("README Fitness", fitness_section)):
+    for where, text in (("genetic_sizer.backtest.metrics", F.__doc__), ("README Fitness", fitness_section)):
         assert "two-way turnover" in text and "one-way" not in text, where
 
 
@@ -472,7 +472,7 @@ def test_an_evaluator_with_a_leverage_gene_simulates_each_genome_at_its_own_leve
     band, the same as a backtest of that genome alone at that leverage; a liquidation at a high leverage is the worst
     fitness while the same weights at a low one live; classical allocations (strategies without a leverage) run at
     portfolio.leverage."""
-    from genetic_sizer.genes import GeneSpace
+    from genetic_sizer.evolution.genes import GeneSpace
 
     prices = _rally_then_crash().with_funding(np.full((81, 2), 2e-5))
     space = GeneSpace.create({"threshold": [0.0, 0.1], "leverage": [1.0, 9.0]}, default_rebalance=6, default_leverage=2)

@@ -1,4 +1,4 @@
-"""The live loop's pure decisions (genetic_sizer.guards): wall-clock periods, pass and order identities, sanity
+"""The live loop's pure decisions (genetic_sizer.live.guards): wall-clock periods, pass and order identities, sanity
 guards and the kill switch's limits, each against hand-computed values."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.exchange import AssetContext
-from genetic_sizer.guards import (
+from genetic_sizer.exchange.client import AssetContext
+from genetic_sizer.live.guards import (
     Guards,
     Limits,
     Period,
@@ -24,8 +24,8 @@ from genetic_sizer.guards import (
     period_of_champion,
     price_problems,
 )
-from genetic_sizer.live import EXPECTATION_METRICS, realized_metrics
-from genetic_sizer.sizer import AssetInfo, Plan, plan_orders
+from genetic_sizer.live.sizer import AssetInfo, Plan, plan_orders
+from genetic_sizer.live.trader import EXPECTATION_METRICS, realized_metrics
 
 T = calendar.timegm((2025, 5, 14, 13, 37, 12))  # Wednesday 2025-05-14 13:37:12 UTC
 
@@ -149,7 +149,7 @@ def test_gross_problem_catches_a_plan_beyond_leverage_times_equity():
 
 
 def _keep():
-    from genetic_sizer.sizer import SizerSettings
+    from genetic_sizer.live.sizer import SizerSettings
 
     return SizerSettings(close_unlisted=False)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from genetic_sizer import jobs
-from genetic_sizer.cli import main
+from genetic_sizer.cli.main import main
+from genetic_sizer.cluster import jobs
 from genetic_sizer.errors import ConfigError, JobError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,9 +156,9 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def serial_champion():
     from genetic_sizer.config import load_config
-    from genetic_sizer.data import load_from_config
-    from genetic_sizer.evolve import evolve
-    from genetic_sizer.walkforward import split_holdout
+    from genetic_sizer.data.prices import load_from_config
+    from genetic_sizer.evolution.loop import evolve
+    from genetic_sizer.validation.walkforward import split_holdout
 
     config = load_config(None, SMALL)
     train, _ = split_holdout(load_from_config(config.data), config.evolution.holdout)

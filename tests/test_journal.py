@@ -1,4 +1,4 @@
-"""The live loop's journal (genetic_sizer.journal): fsync'ed JSON lines, a torn last line tolerated and reported,
+"""The live loop's journal (genetic_sizer.live.journal): fsync'ed JSON lines, a torn last line tolerated and reported,
 one writer at a time, and what the loop learns from reading it back."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import pytest
 
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.journal import Journal, read_journal
+from genetic_sizer.live.journal import Journal, read_journal
 
 DAY = 86400.0
 
@@ -109,7 +109,7 @@ def test_what_the_loop_learns_from_its_journal(tmp_path):
 
 
 def test_high_water_mark_and_the_days_reference_equity():
-    from genetic_sizer.journal import JournalState
+    from genetic_sizer.live.journal import JournalState
 
     state = JournalState()
     today = 20_000 * DAY

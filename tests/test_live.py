@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from genetic_sizer import champion as C
 from genetic_sizer.errors import (
     ChampionError,
     ConfigError,
@@ -18,10 +17,11 @@ from genetic_sizer.errors import (
     RetryableExchangeError,
     SizingError,
 )
-from genetic_sizer.exchange import Credentials, HyperliquidClient, OrderIntent
-from genetic_sizer.guards import Guards, Limits, Period, order_cloid
-from genetic_sizer.journal import Journal, read_journal
-from genetic_sizer.live import (
+from genetic_sizer.exchange.client import Credentials, HyperliquidClient, OrderIntent
+from genetic_sizer.live.guards import Guards, Limits, Period, order_cloid
+from genetic_sizer.live.journal import Journal, read_journal
+from genetic_sizer.live.sizer import SizerSettings
+from genetic_sizer.live.trader import (
     EXIT_BAD_INPUT,
     EXIT_EXCHANGE_ERROR,
     EXIT_KILLED,
@@ -37,7 +37,7 @@ from genetic_sizer.live import (
     resolve_account,
     size_once,
 )
-from genetic_sizer.sizer import SizerSettings
+from genetic_sizer.runs import champion as C
 from tests.fake_hyperliquid import IOC_NO_MATCH_ERROR, FakeHyperliquid
 from tests.test_live_cli import write_champion
 
@@ -109,7 +109,7 @@ def test_parse_period_rejects(text):
 
 def test_journal_takes_plans_with_unpriced_coins(tmp_path):
     """A position in a coin the exchange no longer lists has no mid (NaN): the journal records null."""
-    from genetic_sizer.sizer import AssetInfo, plan_orders
+    from genetic_sizer.live.sizer import AssetInfo, plan_orders
 
     plan = plan_orders({"SOL": 1.0}, 1000, {"GONE": 3.0}, {"SOL": 100.0}, {"SOL": AssetInfo("SOL", 2, 20)})
     path = tmp_path / "journal.jsonl"
@@ -421,9 +421,9 @@ def test_guards_refuse_a_pass_on_stale_or_inconsistent_data(fake, tmp_path, monk
         }
         reason = "account data is 60."
     else:  # a sizer that oversized (simulated): the plan's targets are worth twice the equity
-        import genetic_sizer.live as live
-        from genetic_sizer.sizer import Plan
-        from genetic_sizer.sizer import plan_orders as real
+        import genetic_sizer.live.trader as live
+        from genetic_sizer.live.sizer import Plan
+        from genetic_sizer.live.sizer import plan_orders as real
 
         def oversized(weights, account_value, *args, **kwargs):
             plan = real(weights, account_value, *args, **kwargs)
@@ -480,7 +480,7 @@ def test_a_restart_waits_for_the_in_flight_request_then_settles_it_from_the_exch
         trader = _trader(client, tmp_path, Journal(path))
         index = trader.config.period.index(time.time())
         trader.journal.close()
-        from genetic_sizer.guards import champion_id, pass_id
+        from genetic_sizer.live.guards import champion_id, pass_id
 
         pid = pass_id(champion_id(champ.assets, champ.weights), trader.config.period, index)
         intents = [

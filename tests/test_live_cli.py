@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer import champion as C
-from genetic_sizer.cli import main
-from genetic_sizer.data import load
+from genetic_sizer.cli.main import main
+from genetic_sizer.data.prices import load
+from genetic_sizer.runs import champion as C
 from tests.fake_hyperliquid import FakeHyperliquid, make_candles, make_funding
 
 AGENT_KEY = "0x" + "11" * 32  # throwaway test keys, never real ones
@@ -189,7 +189,7 @@ def test_mainnet_needs_yes(fake, tmp_path, capsys, monkeypatch):
     champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "SOL": 0.5})
     monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
-    monkeypatch.setattr("genetic_sizer.exchange.is_mainnet", lambda url: True)
+    monkeypatch.setattr("genetic_sizer.exchange.client.is_mainnet", lambda url: True)
     assert _size(fake, champ, "--execute") == 2
     assert "needs --yes" in capsys.readouterr().err and fake.exchange_requests == []
     assert _size(fake, champ, "--execute", "--yes") == 0
@@ -519,7 +519,7 @@ def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys
     was evolved at (a dry run), and refuses another leverage unless told otherwise."""
     from pathlib import Path
 
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     coins = ["BTC", "ETH", "SOL", "DOGE", "AVAX"]
     market = perp_market(coins, hours=24 * 45, seed=5)
@@ -540,7 +540,10 @@ def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys
     assert main([*args, *(x for s in small for x in ("--set", s))]) == 0
     out = capsys.readouterr().out
     assert "perpetuals at leverage 3 (funding charged)" in out
-    assert "reference re-check: metrics agree" in out and "against genetic_sizer.perp.reference_genome" in out
+    assert (
+        "reference re-check: metrics agree" in out
+        and "against genetic_sizer.backtest.kernels.perp.reference_genome" in out
+    )
     assert "funding paid" in out
     champ = C.load(run / "champion.json")
     assert champ.market == "perp" and champ.leverage == 3.0 and champ.direction == "longshort"
@@ -569,7 +572,7 @@ def test_a_champion_with_an_evolved_leverage_is_sized_at_it(fake, tmp_path, caps
     `--allow-leverage-mismatch`."""
     from pathlib import Path
 
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     data, _ = perp_market(("BTC", "ETH", "SOL", "DOGE", "AVAX"), hours=24 * 30, seed=5).write(tmp_path / "hl.parquet")
     config = Path(__file__).resolve().parents[1] / "configs" / "perp_strategy.yaml"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from genetic_sizer.cli import main
-from genetic_sizer.journal import read_journal
-from genetic_sizer.sizer import AssetInfo, plan_orders
+from genetic_sizer.cli.main import main
+from genetic_sizer.live.journal import read_journal
+from genetic_sizer.live.sizer import AssetInfo, plan_orders
 from tests.fake_hyperliquid import Chaos, FakeHyperliquid
 from tests.test_live_cli import AGENT, AGENT_KEY, MAIN, MIDS, UNIVERSE, write_champion
 
@@ -51,7 +51,7 @@ def _spawn(tmp_path, name: str, args: list[str]) -> tuple[subprocess.Popen, Path
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
     with open(out, "w") as o, open(err, "w") as e:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "genetic_sizer.cli", *args], cwd=tmp_path, env=env, stdout=o, stderr=e
+            [sys.executable, "-m", "genetic_sizer.cli.main", *args], cwd=tmp_path, env=env, stdout=o, stderr=e
         )
     return proc, out, err
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer import perp
-from genetic_sizer.data import Prices
+from genetic_sizer.backtest.kernels import perp
+from genetic_sizer.backtest.simulate import backtest, holdings, rebalance_mask, resolve_max_leverage, simulate
+from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, DataError
-from genetic_sizer.simulate import backtest, holdings, rebalance_mask, resolve_max_leverage, simulate
 
 from .conftest import make_prices, random_weights
 

@@ -11,12 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-from genetic_sizer.cli import main
+from genetic_sizer.cli.main import main
+from genetic_sizer.cluster.raymap import RayMap, check_reachable
 from genetic_sizer.config import load_config
-from genetic_sizer.data import load_from_config
+from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import ParallelError
-from genetic_sizer.evolve import evolve
-from genetic_sizer.parallel import RayMap, check_reachable
+from genetic_sizer.evolution.loop import evolve
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",
@@ -159,7 +159,7 @@ def test_more_workers_than_cpus_fails_before_the_run_instead_of_waiting_forever(
 
 def test_actors_that_cannot_start_are_an_error_not_a_hang(monkeypatch):
     """The wait for actors is bounded (a busy cluster): simulated with a fake ray module whose wait times out."""
-    import genetic_sizer.parallel as P
+    import genetic_sizer.cluster.raymap as P
 
     class FakeRef:
         pass
@@ -226,7 +226,7 @@ def test_strategy_genes_evolve_on_ray_exactly_as_serially(tmp_path):
 def test_a_leverage_gene_evolves_on_ray_exactly_as_serially(tmp_path):
     """Perp genomes with a leverage gene (and a drift band): each row's leverage travels to the actors with its
     weights, and the run is bit-for-bit the serial one."""
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     prices = perp_market(hours=24 * 30, seed=4).prices
     config = load_config(

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genetic_sizer import champion as C
-from genetic_sizer import files
 from genetic_sizer.config import load_config
-from genetic_sizer.data import load_from_config
+from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import CheckpointError, ConfigError, RunDirError
-from genetic_sizer.evolve import evolve
-from genetic_sizer.results import export
-from genetic_sizer.rundir import CHECKPOINT_VERSION, RunDir, plan_new, plan_resume
+from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs import champion as C
+from genetic_sizer.runs.results import export
+from genetic_sizer.runs.rundir import CHECKPOINT_VERSION, RunDir, plan_new, plan_resume
+from genetic_sizer.storage import files
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",
@@ -127,7 +127,7 @@ def test_seeded_run_resumes_exactly(prices, tmp_path):
 
 
 def test_legacy_pickle_checkpoint_is_refused_never_unpickled(finished, prices, tmp_path, capsys):
-    from genetic_sizer.cli import main
+    from genetic_sizer.cli.main import main
 
     cfg, _result, path = finished
     run = _copy(path, tmp_path / "run")

@@ -1,4 +1,4 @@
-"""The fused simulate-and-score path (:func:`genetic_sizer.simulate.score`): its figures equal those of simulating
+"""The fused simulate-and-score path (:func:`genetic_sizer.backtest.simulate.score`): its figures equal those of simulating
 the population and scoring the value matrix (``compute_metrics(backtest(...).value)``) exactly, for spot and perp
 accounts, every rebalance trigger, schedules, per-genome strategies, wiped-out and liquidated genomes; they equal
 vectorbt's to 1e-9; and the evaluator's fitness goes through it without a value matrix."""
@@ -9,11 +9,12 @@ import numba
 import numpy as np
 import pytest
 
-from genetic_sizer import nb, perp
-from genetic_sizer import simulate as S
+from genetic_sizer.backtest import simulate as S
+from genetic_sizer.backtest.kernels import perp
+from genetic_sizer.backtest.kernels import spot as nb
+from genetic_sizer.backtest.metrics import METRICS, Evaluator, account_metrics, compute_metrics
+from genetic_sizer.backtest.simulate import backtest, score
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.fitness import METRICS, Evaluator, account_metrics, compute_metrics
-from genetic_sizer.simulate import backtest, score
 
 from .conftest import make_prices, make_wipeout_prices, random_weights
 from .test_fitness import METRIC_RTOL, VBT_METHODS, _vbt_portfolio, _year_of

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from genetic_sizer.errors import SizingError
-from genetic_sizer.rounding import limit_price, round_price, round_size
-from genetic_sizer.sizer import AssetInfo, SizerSettings, plan_orders
+from genetic_sizer.exchange.rounding import limit_price, round_price, round_size
+from genetic_sizer.live.sizer import AssetInfo, SizerSettings, plan_orders
 
 META = {
     "BTC": AssetInfo("BTC", 5, 40),
@@ -229,7 +229,7 @@ def test_plan_serializes():
 def test_weights_that_break_the_champion_constraints_are_refused():
     """The validation hook: a champion's recorded constraints (max_assets, min_position, groups, exposure) are
     checked before anything is planned."""
-    from genetic_sizer.constraints import Constraints
+    from genetic_sizer.evolution.constraints import Constraints
 
     cons = Constraints.create(
         ["BTC", "ETH", "SOL", "DOGE"], "longshort", max_assets=3, min_position=0.05, net_exposure=[0.0, 0.5]

@@ -1,7 +1,7 @@
 """PSR, expected maximum Sharpe, DSR and PBO against hand calculations, published values and brute force.
 
 The references here are computed step by step in plain Python (``math``, ``statistics.NormalDist``,
-``itertools``) and never call :mod:`genetic_sizer.stats` to compute the expected value.
+``itertools``) and never call :mod:`genetic_sizer.backtest.stats` to compute the expected value.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from genetic_sizer import stats
+from genetic_sizer.backtest import stats
 from genetic_sizer.errors import ConfigError
 
 EULER_GAMMA = 0.57721566490153286

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genetic_sizer import storage
-from genetic_sizer.cli import main
+from genetic_sizer.cli.main import main
 from genetic_sizer.config import load_config
-from genetic_sizer.data import load_from_config
+from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import CheckpointError, RunDirError
-from genetic_sizer.evolve import evolve
-from genetic_sizer.rundir import RunDir
+from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs.rundir import RunDir
+from genetic_sizer.storage import remote as storage
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",
@@ -87,7 +87,7 @@ def s3():
 
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
-    from genetic_sizer.walkforward import split_holdout
+    from genetic_sizer.validation.walkforward import split_holdout
 
     config = load_config(None, SMALL)
     prices, _ = split_holdout(load_from_config(config.data), config.evolution.holdout)  # what evolve evolves on

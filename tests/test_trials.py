@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genetic_sizer.trials import Trials
+from genetic_sizer.evolution.trials import Trials
 
 
 def _genomes(n, k=4, seed=0):
@@ -93,7 +93,7 @@ def test_a_batch_counts_a_repeated_row_once_and_matches_one_at_a_time():
 
 def test_keys_of_a_batch_are_the_keys_of_its_rows():
     """The batch hashing gives each row the key a row alone gets (checkpointed keys stay valid across versions)."""
-    from genetic_sizer.trials import _key, _keys
+    from genetic_sizer.evolution.trials import _key, _keys
 
     w = np.vstack([_genomes(7), -_genomes(2), np.zeros((1, 4))])
     assert _keys(w) == [_key(r) for r in w] and _keys(w[:0]) == []

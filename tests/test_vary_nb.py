@@ -1,4 +1,4 @@
-"""Compiled variation (genetic_sizer.vary_nb) against the Python operators on the same random streams.
+"""Compiled variation (genetic_sizer.evolution.vary_nb) against the Python operators on the same random streams.
 
 The main proof: ``vary_population`` with the compiled kernel gives the children the Python operators give, row for
 row, on random feasible spaces with every kind of constraint; and every child is valid. Plus the generator itself
@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genetic_sizer.errors import GenomeError
-from genetic_sizer.genome import GenomeSpace, vary_population
-from genetic_sizer.vary_nb import RowStream, _draw_mixed, _draw_streams, _pdot, _psum
+from genetic_sizer.evolution.genome import GenomeSpace, vary_population
+from genetic_sizer.evolution.vary_nb import RowStream, _draw_mixed, _draw_streams, _pdot, _psum
 from tests.test_constraints import constrained_spaces
 from tests.test_genome import spaces
 
@@ -124,7 +124,7 @@ def test_pairwise_sums_are_numpys(n):
 
 # ---- the compiled operators are the Python operators ------------------------------------------------------
 def test_kernel_tolerances_are_genomes():
-    from genetic_sizer import genome, vary_nb
+    from genetic_sizer.evolution import genome, vary_nb
 
     assert (vary_nb.SNAP, vary_nb.ROW_TOL, vary_nb.FLAT, vary_nb.RANK_TOL) == (
         genome._SNAP,
@@ -137,7 +137,7 @@ def test_kernel_tolerances_are_genomes():
 
 
 def test_importing_genome_does_not_import_numba():
-    code = "import sys, genetic_sizer.genome, genetic_sizer.champion; print('numba' in sys.modules)"
+    code = "import sys, genetic_sizer.evolution.genome, genetic_sizer.runs.champion; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

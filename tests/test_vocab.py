@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from genetic_sizer import vocab as V
-from genetic_sizer.cli import build_parser, main
+from genetic_sizer.backtest.simulate import rebalance_mask
+from genetic_sizer.cli.main import build_parser, main
 from genetic_sizer.config import load_config
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.simulate import rebalance_mask
 
 PACKAGE = Path(__file__).resolve().parents[1] / "genetic_sizer"
 INDEX = pd.date_range("2021-01-01", periods=120, freq="D", tz="UTC")
@@ -58,7 +58,8 @@ def test_the_command_line_offers_the_vocabulary():
 
 
 def test_objectives_have_one_home():
-    from genetic_sizer import config, fitness
+    from genetic_sizer import config
+    from genetic_sizer.backtest import metrics as fitness
 
     assert config.OBJECTIVES == tuple(V.OBJECTIVES)
     assert fitness.MAXIMIZE is V.OBJECTIVES

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genetic_sizer.backtest.metrics import Evaluator, compute_metrics
+from genetic_sizer.backtest.simulate import backtest, rebalance_mask
 from genetic_sizer.config import WalkForwardConfig, load_config
-from genetic_sizer.data import Prices, load_from_config
+from genetic_sizer.data.prices import Prices, load_from_config
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.fitness import Evaluator, compute_metrics
-from genetic_sizer.rundir import RunDir
-from genetic_sizer.simulate import backtest, rebalance_mask
-from genetic_sizer.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
+from genetic_sizer.runs.rundir import RunDir
+from genetic_sizer.validation.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
 
 
 def _days(n, start="2020-01-01"):
@@ -202,7 +202,7 @@ def test_resume_after_an_interrupted_fold_gives_the_same_walkforward(wf_run, wf_
 
 
 def test_a_walkforward_at_a_storage_url_keeps_every_finished_fold_and_resumes_elsewhere(wf_run, wf_prices, tmp_path):
-    from genetic_sizer import storage
+    from genetic_sizer.storage import remote as storage
 
     cfg, _, wf = wf_run
     url = (tmp_path / "nfs" / "wf").as_uri()
@@ -224,11 +224,11 @@ def test_a_walkforward_at_a_storage_url_keeps_every_finished_fold_and_resumes_el
 
 
 def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, wf_prices, tmp_path, monkeypatch):
-    import genetic_sizer.walkforward as W
+    import genetic_sizer.validation.walkforward as W
 
     cfg, _, wf = wf_run
     rd = RunDir.create(tmp_path / "mid", cfg)
-    real_evolve = __import__("genetic_sizer.evolve", fromlist=["evolve"]).evolve
+    real_evolve = __import__("genetic_sizer.evolution.loop", fromlist=["evolve"]).evolve
     calls = []
 
     def interrupted_evolve(config, prices, run_dir, **kw):
@@ -242,11 +242,11 @@ def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, 
             return real_evolve(config, prices, run_dir, on_generation=halt, **kw)
         return real_evolve(config, prices, run_dir, **kw)
 
-    monkeypatch.setattr("genetic_sizer.evolve.evolve", interrupted_evolve)
+    monkeypatch.setattr("genetic_sizer.evolution.loop.evolve", interrupted_evolve)
     with pytest.raises(KeyboardInterrupt):
         run_walkforward(cfg, wf_prices, rd)
     assert (rd.path / "folds" / "fold-001" / "checkpoint.json").is_file()
-    monkeypatch.setattr("genetic_sizer.evolve.evolve", real_evolve)
+    monkeypatch.setattr("genetic_sizer.evolution.loop.evolve", real_evolve)
     resumed = W.run_walkforward(cfg, wf_prices, rd, resume=True)
     assert resumed.record == wf.record
     assert not (rd.path / "folds" / "fold-001").exists()  # checkpoints removed once the fold's result is saved
@@ -269,8 +269,8 @@ def test_walkforward_cli_writes_the_files_external_checks_read(tmp_path, capsys)
     import csv
     import json
 
-    from genetic_sizer import champion as C
-    from genetic_sizer.cli import main
+    from genetic_sizer.cli.main import main
+    from genetic_sizer.runs import champion as C
 
     out = tmp_path / "run"
     sets = [a for item in WF for a in ("--set", item)]
@@ -339,7 +339,7 @@ def test_evolve_reports_the_held_out_window_beside_the_in_sample_one(tmp_path, c
     import csv
     import json
 
-    from genetic_sizer.cli import main
+    from genetic_sizer.cli.main import main
 
     out = tmp_path / "run"
     sets = [a for item in WF[:6] for a in ("--set", item)]
@@ -373,7 +373,7 @@ def test_evolve_reports_the_held_out_window_beside_the_in_sample_one(tmp_path, c
 def test_evolve_without_a_holdout_says_it_is_in_sample_only(tmp_path, capsys):
     import json
 
-    from genetic_sizer.cli import main
+    from genetic_sizer.cli.main import main
 
     out = tmp_path / "run"
     sets = [a for item in [*WF[:6], "evolution.holdout=0"] for a in ("--set", item)]
@@ -386,7 +386,7 @@ def test_evolve_without_a_holdout_says_it_is_in_sample_only(tmp_path, capsys):
 def test_report_command_rewrites_the_report_of_an_evolve_run(tmp_path, capsys):
     import csv
 
-    from genetic_sizer.cli import main
+    from genetic_sizer.cli.main import main
 
     out = tmp_path / "run"
     sets = [a for item in [*WF[:6], "objective=[sharpe, max_drawdown]"] for a in ("--set", item)]
@@ -426,7 +426,7 @@ def test_stitching_keeps_each_folds_evolved_strategy(wf_genes_run, wf_prices):
     drift band: an independent vectorbt simulation (from_order_func, policies and bands per segment) of the folds'
     weights agrees; every calendar bar of a fold's policy inside its test window is a rebalance bar; keeping the
     first fold's strategy throughout gives other values (the per-segment strategy is used, not one)."""
-    from genetic_sizer.simulate import rebalance_mask
+    from genetic_sizer.backtest.simulate import rebalance_mask
 
     _cfg, _, wf = wf_genes_run
     kept = [r["strategy"]["GA"] for r in wf.fold_results]
@@ -471,8 +471,8 @@ def test_stitching_keeps_each_folds_evolved_strategy(wf_genes_run, wf_prices):
 
 
 def test_a_folds_in_sample_figures_and_the_live_champion_use_its_strategy(wf_genes_run, wf_prices):
-    from genetic_sizer import champion as C
-    from genetic_sizer.results import finalize_walkforward
+    from genetic_sizer.runs import champion as C
+    from genetic_sizer.runs.results import finalize_walkforward
 
     _cfg, rd, wf = wf_genes_run
     for fold, rec in zip(wf.folds, wf.fold_results, strict=True):
@@ -497,7 +497,7 @@ def test_a_folds_in_sample_figures_and_the_live_champion_use_its_strategy(wf_gen
 def test_fold_results_written_before_genes_stitch_with_the_runs_policy(wf_run, wf_prices):
     """A fold file without a strategy (written before strategy genes) is kept by the run's policy: the stitched
     result is unchanged."""
-    from genetic_sizer.walkforward import stitch
+    from genetic_sizer.validation.walkforward import stitch
 
     cfg, _, wf = wf_run
     old = [{k: v for k, v in r.items() if k not in ("strategy", "genes")} for r in wf.fold_results]
@@ -509,7 +509,7 @@ def test_a_perp_walkforward_evolves_and_stitches_in_the_perp_account(tmp_path):
     """Folds evolve perp genomes (funding charged on their train windows) and the stitched out-of-sample portfolios
     are one continuous perp account each: equal to the independent loop of tests/test_perp.py over the test span,
     funding and segment switches included."""
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     from .test_perp import independent_loop
 
@@ -567,7 +567,7 @@ def test_a_perp_walkforward_with_genes_keeps_each_folds_strategy_in_the_perp_acc
     """Strategy genes in a perp walk-forward: each fold's GA champion records its evolved policy and drift band,
     and the stitched GA portfolio is one perp account following them segment by segment: equal to the reference
     loop given the same per-segment policies and bands, on the same rebalance bars."""
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
 
     path, _ = perp_market(("BTC", "ETH", "SOL"), hours=24 * 50, seed=11).write(tmp_path / "hl.parquet")
     cfg = load_config(
@@ -621,9 +621,9 @@ def test_a_perp_walkforward_with_a_leverage_gene_follows_each_folds_leverage(tmp
     rebalance bars), and not to the account at any one of them throughout. The classical allocations stay at
     portfolio.leverage; each fold's in-sample figures are its champion's at its leverage; the live champion is the
     last fold's, at its leverage."""
-    from genetic_sizer import champion as C
-    from genetic_sizer.results import finalize_walkforward
-    from genetic_sizer.synthetic import perp_market
+    from genetic_sizer.data.synthetic import perp_market
+    from genetic_sizer.runs import champion as C
+    from genetic_sizer.runs.results import finalize_walkforward
 
     from .test_perp import independent_loop
 

@@ -1,0 +1,473 @@
+"""The perpetual-futures account, as Hyperliquid trades it: pure kernels over arrays (Numba) and a plain-Python
+reference of the same account.
+
+Nothing here knows about pandas, files, vectorbt or Ray; :mod:`genetic_sizer.backtest.simulate` validates the inputs and
+calls these. vectorbt has no perpetuals (its issue #639), so the fast kernel is checked against
+:func:`reference_genome`, a plain-Python loop written from the same specification, and the test suite checks both
+against hand calculations and a third, independent loop of its own.
+
+The account (cross margin, USD collateral, marked to market every bar). Each genome holds an equity ``E`` and a
+signed position ``q_i`` (units) per asset; ``E_0 = init_cash``, no position. Within bar ``t``, in this order:
+
+1. **Mark**: ``E += sum_i q_i * (p_i,t - p_i,t-1)``.
+2. **Funding** for the interval (t-1, t] on the positions held during it, at the bar's price:
+   ``E -= sum_i q_i * p_i,t * f_i,t`` (a positive rate: longs pay, shorts receive). Row 0 of ``funding`` is never
+   charged (nothing is held before bar 0's close).
+3. **Liquidation**, on the positions held before any trade of the bar: if ``E <= sum_i |q_i| * p_i,t * mm_i``
+   (the maintenance margin; ``mm_i = 1 / (2 * max_leverage_i)``, 0 for no maintenance margin, when the account is
+   liquidated only at ``E <= 0``), every position is closed at ``p_t`` without fee or slippage; the value is
+   ``max(E, 0)`` and stays there for the rest of the run, which never trades again.
+4. **Rebalance** on a bar of the genome's calendar mask, a segment start, or (with a drift band ``x``) when some
+   asset's current weight ``q_i * p_i / (L * E)`` differs from its target ``w_i`` by at least ``x`` (written
+   ``|q_i * p_i - w_i * L * E| >= x * L * E``): every target is sized from the same pre-trade equity,
+   ``q*_i = w_i * L * E / p_i``, where ``L`` is the gross leverage of the segment the bar is in (a schedule may
+   change it from one segment to the next, as a walk-forward's folds do with an evolved leverage: on a segment's
+   first bar the targets are sized with that segment's ``L`` from the equity before that bar's trades, and the
+   liquidation test before them does not depend on ``L``); the fill is at ``p_i * (1 + slippage)`` for a buy and
+   ``p_i * (1 - slippage)`` for a sell (the position is then marked at ``p_i``, so slippage costs
+   ``slippage * |dq_i| * p_i``), and each trade pays ``fees * |dq_i| * fill price``. No cash cut-down and no minimum
+   order size: margin, not cash, limits size.
+
+The value reported for bar ``t`` is the equity after that bar's fees. Turnover is counted as in the spot
+simulator: over the rebalances after the first, traded notional at fill prices divided by the pre-trade equity.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from genetic_sizer.backtest.kernels import spot as _nb
+from genetic_sizer.backtest.kernels.spot import chunk_bounds, score_row_nb
+from genetic_sizer.errors import ConfigError
+
+__all__ = ["reference_genome", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
+
+_FASTMATH = {
+    "reassoc",
+    "contract",
+}  # as in genetic_sizer.backtest.kernels.spot: lets the per-bar sums over assets vectorize
+
+ACCOUNT_FIELDS = ("funding_paid", "funding_received", "fees_paid")
+"""Columns of the population kernel's ``account_out``, in order (amounts in the account's currency, >= 0)."""
+
+# The score row's layout, written out here rather than imported: Numba's cache of this module's kernels is renewed
+# only when this file changes, so a layout taken from genetic_sizer.backtest.kernels.spot would stay baked into a cached kernel after
+# nb.py changed it (the kernel would write the old columns). The check below fails at import instead.
+SCORE_TRADED = 8
+"""Column of the turnover sum (``genetic_sizer.backtest.kernels.spot.SCORE_TRADED``)."""
+SCORE_NONFINITE = 9
+"""Column of the non-finite flag (``genetic_sizer.backtest.kernels.spot.SCORE_NONFINITE``)."""
+SCORE_ACCOUNT = 10
+"""First column of :func:`score_perp_population_nb`'s output after the spot scorer's: ``ACCOUNT_FIELDS`` in order,
+then ``SCORE_LIQUIDATED``."""
+SCORE_LIQUIDATED = 13
+"""Column of the liquidation bar (as a float; -1.0: never)."""
+SCORE_WIDTH = 16
+"""Columns of a score row (``genetic_sizer.backtest.kernels.spot.SCORE_WIDTH``)."""
+if (SCORE_TRADED, SCORE_NONFINITE, SCORE_WIDTH) != (_nb.SCORE_TRADED, _nb.SCORE_NONFINITE, _nb.SCORE_WIDTH) or (
+    SCORE_ACCOUNT != SCORE_NONFINITE + 1
+    or SCORE_LIQUIDATED != SCORE_ACCOUNT + len(ACCOUNT_FIELDS)
+    or SCORE_LIQUIDATED >= SCORE_WIDTH
+):  # pragma: no cover - a layout edited in nb.py must be edited here too (which renews this module's cache)
+    raise ImportError(
+        "genetic_sizer.backtest.kernels.perp: the score row layout differs from genetic_sizer.backtest.kernels.spot's; update both"
+    )
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def simulate_perp_genome_nb(
+    close,
+    funding,
+    has_funding,
+    schedule,
+    segment_starts,
+    rebalance,
+    thresholds,
+    leverage,
+    mm_rate,
+    fees,
+    slippage,
+    init_cash,
+    value_out,
+    rebalanced_out,
+    position,
+    margin_units,
+):
+    """Simulate one genome's perp account (see the module docstring).
+
+    Parameters
+    ----------
+    close : float64 (n_bars, n_assets)
+    funding : float64 (n_bars, n_assets) or (1, n_assets)
+        Row ``t``: the summed funding rates paid in (t-1, t]; read only when ``has_funding``.
+    has_funding : bool
+    schedule : float64 (n_segments, n_assets)
+        Targets per segment (static weights: one segment), each of unit gross exposure.
+    segment_starts : int64 (n_segments,)
+    rebalance : bool (n_bars,)
+        The genome's calendar rebalance bars; every segment start rebalances too.
+    thresholds : float64 (n_segments,)
+        Drift band per segment (``inf``: calendar only).
+    leverage : float64 (n_segments,)
+        Gross leverage the targets of each segment are sized at (and the drift band measured against).
+    mm_rate : float64 (n_assets,)
+        Maintenance margin per unit of notional, ``1 / (2 * max_leverage)`` (0: none).
+    fees, slippage, init_cash : float
+    value_out : float64 (n_bars,)
+        Written: the equity after each bar.
+    rebalanced_out : bool (n_bars,)
+        Written: whether the genome traded on each bar.
+    position, margin_units : float64 (n_assets,)
+        Scratch: the positions and ``|position| * mm_rate`` (so the bar loop never allocates).
+
+    Returns
+    -------
+    (turnover sum, funding paid, funding received, fees paid, liquidation bar or -1)
+
+    Notes
+    -----
+    The equity is kept as ``cash + sum_i q_i * p_i,t`` with ``cash = E - sum_i q_i * p_i`` fixed at each trade and
+    debited with funding: the same mark to market as step 1 (``E_t - E_t-1 = sum_i q_i * (p_i,t - p_i,t-1)``), with
+    one dot product a bar instead of a difference of prices, and the maintenance margin as a second dot product
+    (``margin_units`` is updated when positions change).
+    """
+    n_bars, n_assets = close.shape
+    cash = init_cash
+    for k in range(n_assets):
+        position[k] = 0.0
+        margin_units[k] = 0.0
+    traded_sum = 0.0
+    paid = 0.0
+    received = 0.0
+    fees_paid = 0.0
+    n_segments = segment_starts.shape[0]
+    seg = -1
+    next_start = 0
+    x = np.inf
+    lev = 1.0
+    for i in range(n_bars):
+        started = i == next_start
+        if started:
+            seg += 1
+            next_start = segment_starts[seg + 1] if seg + 1 < n_segments else n_bars
+            x = thresholds[seg]
+            lev = leverage[seg]
+        w = schedule[seg]
+        # 1. mark: the positions held at this bar's price, and their maintenance margin
+        held = 0.0
+        margin = 0.0
+        for k in range(n_assets):
+            p = close[i, k]
+            held += position[k] * p
+            margin += margin_units[k] * p
+        if i > 0:
+            # 2. funding for (t-1, t] on those positions
+            if has_funding:
+                net = 0.0
+                out = 0.0
+                for k in range(n_assets):
+                    pay = position[k] * close[i, k] * funding[i, k]
+                    net += pay
+                    out += max(pay, 0.0)
+                paid += out
+                received += max(out - net, 0.0)  # the negative payments, >= 0 up to rounding
+                cash -= net
+        equity = cash + held
+        if i > 0:
+            # 3. liquidation, before any trade of the bar
+            if equity <= margin:
+                left = max(equity, 0.0)
+                for j in range(i, n_bars):
+                    value_out[j] = left
+                    rebalanced_out[j] = False
+                for k in range(n_assets):
+                    position[k] = 0.0
+                return traded_sum, paid, received, fees_paid, i
+        # 4. rebalance: the calendar, a segment start, or a drift past the band
+        trade = rebalance[i] or started
+        gross = lev * equity
+        if not trade and x < np.inf:
+            band = x * gross
+            hits = 0
+            for k in range(n_assets):
+                hits += abs(position[k] * close[i, k] - w[k] * gross) >= band
+            trade = hits > 0
+        rebalanced_out[i] = trade
+        if trade:
+            cost = 0.0
+            traded = 0.0
+            held = 0.0
+            for k in range(n_assets):
+                p = close[i, k]
+                target = w[k] * gross / p
+                dq = target - position[k]
+                notional = abs(dq) * p + slippage * dq * p  # at the fill price p * (1 +/- slippage)
+                fee = fees * notional
+                cost += slippage * abs(dq) * p + fee
+                traded += notional
+                fees_paid += fee
+                position[k] = target
+                margin_units[k] = abs(target) * mm_rate[k]
+                held += target * p
+            if i > 0:
+                traded_sum += traded / equity
+            equity -= cost
+            cash = equity - held
+        value_out[i] = equity
+    return traded_sum, paid, received, fees_paid, -1
+
+
+@njit(cache=True, parallel=True)
+def simulate_perp_population_nb(
+    close,
+    funding,
+    has_funding,
+    weights,
+    segment_starts,
+    masks,
+    mask_of,
+    thresholds,
+    leverage,
+    mm_rate,
+    fees,
+    slippage,
+    init_cash,
+    value_out,
+    traded_out,
+    rebalanced_out,
+    account_out,
+    liquidated_out,
+):
+    """Simulate every genome's perp account (first axis of ``weights``), in parallel over genomes.
+
+    Parameters
+    ----------
+    close : float64 (n_bars, n_assets)
+    funding : float64 (n_bars, n_assets), or (1, n_assets) when ``has_funding`` is False
+    has_funding : bool
+    weights : float64 (n_genomes, n_segments, n_assets)
+    segment_starts : int64 (n_segments,)
+    masks : bool (n_masks, n_bars)
+        Calendar rebalance masks; genome ``g`` follows ``masks[mask_of[g]]``.
+    mask_of : int64 (n_genomes,)
+    thresholds : float64 (n_genomes, n_segments)
+        Drift bands (``inf``: calendar only).
+    leverage : float64 (n_genomes, n_segments)
+        Gross leverage of each genome in each segment.
+    mm_rate : float64 (n_assets,)
+    fees, slippage, init_cash : float
+    value_out : float64 (n_genomes, n_bars)
+        Written: equity after each bar (genome-major).
+    traded_out : float64 (n_genomes,)
+        Written: the turnover sum (traded notional / pre-trade equity over the rebalances after the first).
+    rebalanced_out : bool (n_genomes, n_bars)
+        Written: the bars each genome traded on.
+    account_out : float64 (n_genomes, 3)
+        Written: funding paid, funding received, fees paid (see ``ACCOUNT_FIELDS``).
+    liquidated_out : int64 (n_genomes,)
+        Written: the bar each genome was liquidated on, or -1.
+    """
+    n_genomes = weights.shape[0]
+    n_assets = weights.shape[2]
+    for g in prange(n_genomes):
+        position = np.empty(n_assets)
+        margin_units = np.empty(n_assets)
+        traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+            close,
+            funding,
+            has_funding,
+            weights[g],
+            segment_starts,
+            masks[mask_of[g]],
+            thresholds[g],
+            leverage[g],
+            mm_rate,
+            fees,
+            slippage,
+            init_cash,
+            value_out[g],
+            rebalanced_out[g],
+            position,
+            margin_units,
+        )
+        traded_out[g] = traded
+        account_out[g, 0] = paid
+        account_out[g, 1] = received
+        account_out[g, 2] = fees_paid
+        liquidated_out[g] = liq
+
+
+@njit(cache=True, parallel=True)
+def score_perp_population_nb(
+    close,
+    funding,
+    has_funding,
+    weights,
+    segment_starts,
+    masks,
+    mask_of,
+    thresholds,
+    leverage,
+    mm_rate,
+    fees,
+    slippage,
+    init_cash,
+    ann_factor,
+    n_chunks,
+    out,
+):
+    """Simulate and score every genome's perp account, without a (genomes x bars) array: the fitness path.
+
+    Each genome is simulated by :func:`simulate_perp_genome_nb` (the same code as
+    :func:`simulate_perp_population_nb`) into a scratch row of ``n_bars`` equities and scored from it at once by
+    :func:`genetic_sizer.backtest.kernels.spot.metrics_genome_nb`, so the figures equal the two-pass path's bit for bit.
+
+    Parameters
+    ----------
+    close, funding, has_funding, weights, segment_starts, masks, mask_of, thresholds, leverage, mm_rate, fees, \
+slippage, init_cash :
+        As for :func:`simulate_perp_population_nb`.
+    ann_factor : float
+        Bars per year.
+    n_chunks : int
+        Contiguous chunks of genomes, the iterations of the parallel loop (see
+        :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`).
+    out : float64 (n_genomes, SCORE_WIDTH)
+        Written, one row per genome: the columns of :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`, then funding paid,
+        funding received and fees paid from ``SCORE_ACCOUNT`` on, and the liquidation bar (-1.0: never) at
+        ``SCORE_LIQUIDATED``.
+    """
+    n_genomes = weights.shape[0]
+    n_assets = weights.shape[2]
+    n_bars = close.shape[0]
+    for c in prange(n_chunks):
+        lo, hi = chunk_bounds(c, n_chunks, n_genomes)
+        value = np.empty(n_bars)
+        rebalanced = np.empty(n_bars, dtype=np.bool_)
+        position = np.empty(n_assets)
+        margin_units = np.empty(n_assets)
+        for g in range(lo, hi):
+            traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+                close,
+                funding,
+                has_funding,
+                weights[g],
+                segment_starts,
+                masks[mask_of[g]],
+                thresholds[g],
+                leverage[g],
+                mm_rate,
+                fees,
+                slippage,
+                init_cash,
+                value,
+                rebalanced,
+                position,
+                margin_units,
+            )
+            row = out[g]
+            score_row_nb(value, init_cash, ann_factor, row)
+            row[SCORE_TRADED] = traded
+            row[SCORE_ACCOUNT] = paid
+            row[SCORE_ACCOUNT + 1] = received
+            row[SCORE_ACCOUNT + 2] = fees_paid
+            row[SCORE_LIQUIDATED] = liq
+
+
+def reference_genome(
+    close,
+    schedule,
+    segment_starts,
+    rebalance,
+    *,
+    thresholds=None,
+    leverage=1.0,
+    mm_rate=None,
+    funding=None,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    init_cash: float = 10_000.0,
+) -> dict:
+    """The perp account of one genome, as a plain-Python loop over bars and assets (no Numba, no numpy arithmetic).
+
+    The reference the fast kernel is checked against (``genetic-sizer evolve`` re-simulates every perp champion
+    with it, as it re-simulates spot champions with vectorbt). Same arguments as
+    :func:`simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate`` default 0, ``funding`` default none),
+    except that ``leverage`` may be one number for every segment or a sequence of one per segment.
+
+    Returns
+    -------
+    dict with ``value`` (n_bars,), ``position`` (n_bars, n_assets: held after each bar's trades), ``rebalanced``
+    (n_bars,), ``traded`` (the turnover sum), ``funding_paid``, ``funding_received``, ``fees_paid``, and
+    ``liquidated`` (the bar, or -1).
+    """
+    close = [[float(x) for x in row] for row in np.asarray(close, dtype=np.float64)]
+    n_bars, n_assets = len(close), len(close[0])
+    sched = [[float(x) for x in row] for row in np.asarray(schedule, dtype=np.float64)]
+    starts = [int(s) for s in segment_starts]
+    mask = [bool(b) for b in rebalance]
+    bands = [math.inf] * len(starts) if thresholds is None else [float(x) for x in thresholds]
+    mm = [0.0] * n_assets if mm_rate is None else [float(x) for x in mm_rate]
+    rates = None if funding is None else [[float(x) for x in row] for row in np.asarray(funding, dtype=np.float64)]
+    levs = [float(leverage)] * len(starts) if np.ndim(leverage) == 0 else [float(x) for x in leverage]
+    if len(levs) != len(starts):
+        raise ConfigError(f"leverage must be a number or one per segment ({len(starts)}), got {len(levs)}")
+    q = [0.0] * n_assets
+    equity = float(init_cash)
+    out = {
+        "value": np.zeros(n_bars),
+        "position": np.zeros((n_bars, n_assets)),
+        "rebalanced": np.zeros(n_bars, dtype=bool),
+        "traded": 0.0,
+        "funding_paid": 0.0,
+        "funding_received": 0.0,
+        "fees_paid": 0.0,
+        "liquidated": -1,
+    }
+    for t in range(n_bars):
+        seg = max(s for s in range(len(starts)) if starts[s] <= t)
+        w = sched[seg]
+        lev = levs[seg]  # this segment's leverage: the targets from its first bar on, and the band
+        if t > 0:
+            for k in range(n_assets):
+                equity += q[k] * (close[t][k] - close[t - 1][k])
+            if rates is not None:
+                for k in range(n_assets):
+                    payment = q[k] * close[t][k] * rates[t][k]
+                    equity -= payment
+                    if payment > 0:
+                        out["funding_paid"] += payment
+                    else:
+                        out["funding_received"] -= payment
+            maintenance = sum(abs(q[k]) * close[t][k] * mm[k] for k in range(n_assets))
+            if equity <= maintenance:
+                out["value"][t:] = max(equity, 0.0)
+                out["liquidated"] = t
+                return out
+        trade = mask[t] or t == starts[seg]
+        if not trade and bands[seg] < math.inf:
+            gross = lev * equity  # |current weight - target| >= band, written with products as in the kernel
+            for k in range(n_assets):
+                if abs(q[k] * close[t][k] - w[k] * gross) >= bands[seg] * gross:
+                    trade = True
+        if trade:
+            out["rebalanced"][t] = True
+            pre = equity
+            traded = 0.0
+            for k in range(n_assets):
+                target = w[k] * lev * pre / close[t][k]
+                dq = target - q[k]
+                fill = close[t][k] * (1.0 + slippage) if dq > 0 else close[t][k] * (1.0 - slippage)
+                traded += abs(dq) * fill
+                fee = fees * abs(dq) * fill
+                out["fees_paid"] += fee
+                equity -= abs(dq) * abs(fill - close[t][k]) + fee
+                q[k] = target
+            if t > 0:
+                out["traded"] += traded / pre
+        out["value"][t] = equity
+        out["position"][t] = q
+    return out

@@ -1,0 +1,901 @@
+"""Pure Numba kernels over arrays: the population simulator and the fitness kernels.
+
+Nothing here knows about pandas, files, vectorbt or Ray. Every kernel is compiled with ``cache=True`` so
+later processes (including Ray workers on the same machine) load the compiled code instead of compiling.
+
+Simulation semantics are those of ``vbt.Portfolio.from_orders`` with ``size_type='targetpercent'``,
+``cash_sharing=True``, ``call_seq='auto'``, one group per genome, orders at the close, and the default
+``update_value=False``. A genome's targets may change over time (a schedule of segments, each with its
+own weights, starting on given bars): the size array then holds the active segment's targets on every
+rebalance bar, and every segment start is a rebalance bar. A genome may also rebalance on drift (a drift
+band): on any bar where some asset's weight differs from its target by at least the genome's threshold, the
+whole portfolio trades back to target as on a calendar rebalance; the reference for that is vectorbt's
+``Portfolio.from_order_func`` with a pre-segment function that decides (see ``genetic_sizer.backtest.simulate``). On a
+rebalance bar, for one genome:
+
+1. the group value is ``cash + sum(position * close)`` at the bar's close;
+2. every asset's order value is approximated as ``w * value - position * close`` and the assets are
+   ordered by that value with vectorbt's stable insertion argsort, so sells run before buys;
+3. each order targets ``w * value / close`` units (the value of step 1 is not updated between orders);
+   buys pay ``close * (1 + slippage)`` plus ``fees`` on the notional and are cut down to what the cash
+   can pay; sells receive ``close * (1 - slippage)`` less fees;
+4. vectorbt's tolerances are reproduced: quantities within 1e-12 of zero are zero, a buy whose cost is
+   within 1e-9 relative of the cash is filled in full, and an order for fewer than ``min_size`` units
+   (vectorbt's default ``min_size=1e-8``) is rejected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
+ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol
+_FASTMATH = {"reassoc", "contract"}  # reorders the independent sums (valuation, summed fills): ~1.5x on daily
+# rebalancing (80 vs 120 ms, 200x20x2000); NaN/inf semantics, which the tolerance checks rely on, are kept
+MIN_SIZE = 1e-8  # vectorbt.settings.portfolio["min_size"]: smaller orders (in units) are rejected
+
+# Rows of the metrics matrix returned by metrics_nb, in order.
+METRIC_NAMES = (
+    "total_return",
+    "annualized_return",
+    "annualized_volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "wiped_out",
+)
+
+
+@njit(cache=True, inline="always")
+def _is_close(a, b):
+    """vectorbt's is_close_nb (False for NaN and infinities), written without branches."""
+    finite = (abs(a) < np.inf) & (abs(b) < np.inf)
+    return finite & ((a == b) | (abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)))
+
+
+@njit(cache=True, inline="always")
+def _is_zero(a):
+    """vectorbt's is_close_nb(a, 0.0): for a finite a that is |a| <= ABS_TOL; False for NaN and inf."""
+    return abs(a) <= ABS_TOL
+
+
+@njit(cache=True, inline="always")
+def _is_less(a, b):
+    """vectorbt's is_less_nb."""
+    if _is_close(a, b):
+        return False
+    return a < b
+
+
+@njit(cache=True, inline="always")
+def _add(a, b):
+    """vectorbt's add_nb: a + b, snapped to 0.0 when the two cancel within tolerance.
+
+    For operands of opposite sign |a + b| = ||a| - |b||, so the test is_close(|a|, |b|) reads as below;
+    for operands of the same sign it is is_close(a + b, 0).
+    """
+    s = a + b
+    tol = max(REL_TOL * max(abs(a), abs(b)), ABS_TOL) if np.sign(a) != np.sign(b) else ABS_TOL
+    return 0.0 if abs(s) <= tol else s
+
+
+@njit(cache=True, inline="always")
+def _units(pos, wk, val, price):
+    """Position snapped to zero within 1e-12, and the units a target-percent order trades
+    (vectorbt's ``size * value / val_price - position``); ``val`` must be > 0."""
+    if _is_zero(pos):
+        pos = 0.0
+    size = wk * val
+    size /= price
+    size -= pos
+    return pos, size
+
+
+@njit(cache=True, inline="always")
+def _sell_fill(pos, size, price, fees, slippage, longonly):
+    """A sell of ``-size`` units (vectorbt's sell_nb); returns ``(new position, cash received, notional)``.
+
+    Sells never depend on the cash balance, so several can be filled independently and their cash summed.
+    """
+    size_limit = -size
+    if longonly:
+        if pos == 0:
+            return pos, 0.0, 0.0
+        size_limit = min(pos, size_limit)
+    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
+        return pos, 0.0, 0.0
+    adj_price = price * (1.0 - slippage)
+    acq = size_limit * adj_price
+    final_acq = _add(acq, -(acq * fees))
+    if final_acq < 0:
+        return pos, 0.0, 0.0
+    return _add(pos, -size_limit), final_acq, size_limit * adj_price
+
+
+@njit(cache=True, inline="always")
+def _target_size(k, price, wk, value, cash, position):
+    """vectorbt's execute_order_nb preamble for a target-percent order: snap near-zero state to zero and
+    return ``(cash, position, value, size)``, where ``size`` is the units to trade (NaN if rejected)."""
+    if _is_zero(cash):
+        cash = 0.0
+    val = value
+    if _is_zero(val):
+        val = 0.0
+    if val <= 0:
+        pos = 0.0 if _is_zero(position[k]) else position[k]
+        position[k] = pos
+        return cash, pos, np.nan  # vectorbt rejects target-percent orders when the value is <= 0
+    pos, size = _units(position[k], wk, val, price)
+    position[k] = pos
+    return cash, pos, size
+
+
+@njit(cache=True, inline="always")
+def _execute(k, price, wk, value, cash, position, fees, slippage, longonly):
+    """One target-percent order for asset ``k`` (vectorbt's execute_order_nb with buy_nb / sell_nb).
+
+    Updates ``position[k]`` and returns ``(cash, traded notional at the fill price)``.
+    """
+    cash, pos, size = _target_size(k, price, wk, value, cash, position)
+    if np.isnan(size):
+        return cash, 0.0
+    if size > 0:  # buy / cover
+        if cash == 0:
+            return cash, 0.0
+        adj_price = price * (1.0 + slippage)
+        req_cash = size * adj_price
+        total_req = req_cash + req_cash * fees
+        if total_req <= cash or _is_close(total_req, cash):
+            final_size = size
+            final_req = total_req
+        else:  # cut down to what the cash can pay, fees included
+            max_req = cash / (1.0 + fees)
+            if max_req <= 0:
+                return cash, 0.0
+            final_size = max_req / adj_price
+            final_req = cash
+        if _is_zero(size) or (final_size < 2 * MIN_SIZE and _is_less(final_size, MIN_SIZE)):
+            return cash, 0.0
+        position[k] = _add(pos, final_size)
+        return _add(cash, -final_req), final_size * adj_price
+    # sell / short
+    position[k], got, traded = _sell_fill(pos, size, price, fees, slippage, longonly)
+    return cash + got, traded
+
+
+@njit(cache=True, inline="always")
+def _buy_fill_uncut(pos, size, price, fees, slippage):
+    """A buy of ``size`` units known to be covered by the cash (vectorbt's buy_nb, sufficient-cash branch);
+    returns ``(new position, cash paid, notional)``."""
+    if _is_zero(size) or (size < 2 * MIN_SIZE and _is_less(size, MIN_SIZE)):
+        return pos, 0.0, 0.0
+    adj_price = price * (1.0 + slippage)
+    req_cash = size * adj_price
+    return _add(pos, size), req_cash + req_cash * fees, req_cash
+
+
+@njit(cache=True, inline="always")
+def _group_value(cash, position, close, i):
+    """cash + sum(position * close[i]). A plain loop: inlined into the kernels' fast-math context (reassoc) the
+    compiler vectorizes it with several vector accumulators (1.7x faster than four hand-written scalar partial
+    sums, measured on the valuation loop of 200 genomes x 2000 bars x 20 assets)."""
+    s = 0.0
+    for k in range(position.shape[0]):
+        s += position[k] * close[i, k]
+    return cash + s
+
+
+@njit(cache=True, inline="always")
+def _buy_fast(k, price, wk, val, cash, position, fees, slippage):
+    """_execute for a buy when the value is > 0, without data-dependent branches: both the full fill and
+    the fill cut down to the cash are computed and one is selected. Returns ``(ok, cash, notional)``; when
+    the order is not a plain buy (no cash, or fewer than ``2 * MIN_SIZE`` units wanted or affordable),
+    ``ok`` is False, nothing is written and _execute must run instead."""
+    cash = 0.0 if _is_zero(cash) else cash
+    pos, size = _units(position[k], wk, val, price)
+    adj_price = price * (1.0 + slippage)
+    req_cash = size * adj_price
+    total_req = req_cash + req_cash * fees
+    full = (total_req <= cash) | _is_close(total_req, cash)
+    max_req = cash / (1.0 + fees)
+    final_size = size if full else max_req / adj_price
+    final_req = total_req if full else cash
+    if not ((size >= 2 * MIN_SIZE) & (cash > 0) & (final_size >= 2 * MIN_SIZE)):
+        return False, cash, 0.0
+    position[k] = _add(pos, final_size)
+    return True, _add(cash, -final_req), final_size * adj_price
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _rebalance_fast(close, i, w, value, cash, position, scratch, fees, slippage, longonly):
+    """One rebalance in the common case, as whole-array passes without data-dependent branches (the
+    compiler vectorizes them). Returns ``(ok, cash, traded notional)``.
+
+    The common case: the value is > 0, every order but the largest buy is a plain sell or a plain buy
+    (its approximate order value and its units agree in sign, and it trades at least ``2 * MIN_SIZE``
+    units, so none of vectorbt's tolerance checks can reject or snap it), and the cash after the sells
+    covers those buys. It then computes what _rebalance_exact computes, with the sums taken in another
+    order (~1e-16 relative). Otherwise ``ok`` is False and ``position`` is untouched (``scratch`` is
+    overwritten), so the caller runs _rebalance_exact instead.
+    """
+    n_assets = position.shape[0]
+    if not value > ABS_TOL:  # vectorbt's value snapped to 0.0 (or below): orders are rejected
+        return False, cash, 0.0
+    # approximate order values and the total of the buys
+    total_buy = 0.0
+    for k in range(n_assets):
+        ov = w[k] * value - position[k] * close[i, k]
+        scratch[k] = ov
+        total_buy += ov if ov > 0 else 0.0
+    # the largest buy, the last index among equals: positive doubles order as their int64 bit patterns,
+    # so two integer max reductions find it without the mispredicted branches of a floating-point argmax
+    bits = scratch.view(np.int64)
+    top = np.int64(0)
+    for k in range(n_assets):
+        top = max(top, bits[k])
+    k_max = -1
+    for k in range(n_assets):
+        k_max = max(k_max, k if bits[k] == top else -1)
+    if top <= 0:  # no order value is > 0 (top == 0 matches +0.0)
+        k_max = -1
+    max_buy = scratch[k_max] if k_max >= 0 else 0.0
+    if np.isnan(max_buy):
+        return False, cash, 0.0
+    cash = 0.0 if _is_zero(cash) else cash
+    # every order but the largest buy; new positions go to scratch until the case is known to be common
+    proceeds = 0.0
+    paid = 0.0
+    traded = 0.0
+    rare = False
+    for k in range(n_assets):
+        price = close[i, k]
+        pos, size = _units(position[k], w[k], value, price)
+        is_sell = size < 0
+        is_buy = size > 0
+        other = k != k_max
+        # a sell of -size units (capped at the position when long-only): _sell_fill
+        units = min(pos, -size) if longonly else -size
+        sell_price = price * (1.0 - slippage)
+        acq = units * sell_price
+        got = acq + -(acq * fees)
+        plain_sell = (units >= 2 * MIN_SIZE) & (got > REL_TOL * acq) & (got > ABS_TOL)
+        # a buy of size units covered by the cash: _buy_fill_uncut
+        buy_price = price * (1.0 + slippage)
+        req_cash = size * buy_price
+        cost = req_cash + req_cash * fees
+        plain_buy = size >= 2 * MIN_SIZE
+        plain = ((scratch[k] > 0) == is_buy) & (plain_sell | (not is_sell)) & (plain_buy | (not is_buy)) & (price > 0)
+        rare |= other & (not plain)
+        new_pos = _add(pos, -units if is_sell else size) if (is_sell | is_buy) else pos
+        proceeds += got if (is_sell & other) else 0.0
+        paid += cost if (is_buy & other) else 0.0
+        traded += (acq if is_sell else req_cash) if ((is_sell | is_buy) & other) else 0.0
+        scratch[k] = new_pos if other else position[k]
+    if rare:
+        return False, cash, 0.0
+    cash = cash + proceeds
+    if k_max >= 0 and not ((total_buy - max_buy) * (1.0 + slippage) * (1.0 + fees) <= cash * (1.0 - 1e-7)):
+        return False, cash, 0.0
+    for k in range(n_assets):
+        position[k] = scratch[k]
+    if k_max >= 0:
+        # the largest buy, last in vectorbt's order, is cut down to the cash if it must be
+        cash = _add(cash, -paid)
+        price = close[i, k_max]
+        ok, cash_after, t = _buy_fast(k_max, price, w[k_max], value, cash, position, fees, slippage)
+        if not ok:
+            cash_after, t = _execute(k_max, price, w[k_max], value, cash, position, fees, slippage, longonly)
+        cash = cash_after
+        traded += t
+    return True, cash, traded
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH, error_model="numpy")
+def _rebalance_exact(close, i, w, value, cash, position, order_value, sells, buys, fees, slippage, longonly):
+    """One rebalance in every case (vectorbt's sequence; see simulate_genome_nb). Returns
+    ``(cash, traded notional)``."""
+    n_assets = position.shape[0]
+    cost_factor = (1.0 + slippage) * (1.0 + fees)
+    # approximate order values (vectorbt's approx_order_value_nb); sells and buys are compacted
+    # into two index lists without branching, so the order loops below branch predictably
+    total_buy = 0.0
+    max_buy = 0.0
+    k_max = -1
+    n_sells = 0
+    n_buys = 0
+    for k in range(n_assets):
+        ov = w[k] * value - position[k] * close[i, k]
+        order_value[k] = ov
+        is_buy = ov > 0
+        sells[n_sells] = k
+        buys[n_buys] = k
+        n_sells += 1 - is_buy
+        n_buys += is_buy
+        total_buy += ov if is_buy else 0.0
+        if ov >= max_buy and is_buy:
+            max_buy = ov
+            k_max = k
+    traded = 0.0
+    val = 0.0 if _is_zero(value) else value
+    if _is_zero(cash):
+        cash = 0.0
+    # sells (and no-op orders) first: they never depend on cash, so they fill independently and
+    # their proceeds are summed (no serial dependency through the cash balance)
+    proceeds = 0.0
+    for j in range(n_sells):
+        k = sells[j]
+        pos = 0.0 if _is_zero(position[k]) else position[k]
+        if val > 0:
+            pos, size = _units(position[k], w[k], val, close[i, k])
+            if size > 0:  # an order value of ~0 can still round to a tiny buy
+                cash, t = _execute(k, close[i, k], w[k], value, cash + proceeds, position, fees, slippage, longonly)
+                proceeds = 0.0
+                traded += t
+                continue
+            pos, got, t = _sell_fill(pos, size, close[i, k], fees, slippage, longonly)
+            proceeds += got
+            traded += t
+        position[k] = pos
+    cash = cash + proceeds
+    if n_buys > 0:
+        if val > 0 and (total_buy - max_buy) * cost_factor <= cash * (1.0 - 1e-7):
+            # the cash covers every buy but the largest: those fill in full, in any order, and
+            # their costs are summed; only the largest (last in vectorbt's order) can be cut
+            paid = 0.0
+            for j in range(n_buys):
+                k = buys[j]
+                if k != k_max:
+                    pos, size = _units(position[k], w[k], val, close[i, k])
+                    if size > 0:
+                        pos, cost, t = _buy_fill_uncut(pos, size, close[i, k], fees, slippage)
+                        paid += cost
+                        traded += t
+                    else:
+                        pos, got, t = _sell_fill(pos, size, close[i, k], fees, slippage, longonly)
+                        paid -= got
+                        traded += t
+                    position[k] = pos
+            cash = _add(cash, -paid)
+            cash, t = _execute(k_max, close[i, k_max], w[k_max], value, cash, position, fees, slippage, longonly)
+            traded += t
+        else:
+            # the cash runs out before the largest buy: vectorbt's exact (stable) sequence
+            for j in range(1, n_buys):
+                c_j = buys[j]
+                a_j = order_value[c_j]
+                m = j - 1
+                while m >= 0 and order_value[buys[m]] > a_j:
+                    buys[m + 1] = buys[m]
+                    m -= 1
+                buys[m + 1] = c_j
+            for j in range(n_buys):
+                k = buys[j]
+                cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
+                traded += t
+    return cash, traded
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def simulate_genome_nb(
+    close,
+    schedule,
+    segment_starts,
+    rebalance,
+    thresholds,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    value_out,
+    rebalanced_out,
+    position,
+    order_value,
+    sells,
+    buys,
+):
+    """Simulate one genome; writes its value at every bar into ``value_out``, whether it rebalanced on each
+    bar into ``rebalanced_out``, and returns the turnover sum.
+
+    ``schedule`` (n_segments, n_assets) holds the genome's targets per segment: from bar
+    ``segment_starts[s]`` on (``segment_starts[0] == 0``, strictly increasing) the targets are
+    ``schedule[s]``. A static genome is one segment. The portfolio rebalances on the bars of the
+    ``rebalance`` mask, on every segment start, and, within segment ``s``, on every bar where some asset's
+    weight has drifted from its target by at least ``thresholds[s]`` (``inf``: never); cash and positions
+    carry across segments.
+
+    The drift test (the drift band) is taken at the bar's close on the value before trading ``V = cash +
+    sum(position * close)``: the bar rebalances when ``V > 0`` and ``|position_k * close_k - w_k * V| >= x * V``
+    for some asset ``k``, i.e. ``|current weight - target| >= x``. Written with products rather than
+    divisions, the test is the same in the vectorbt reference, so both engines decide alike (a threshold of 0
+    rebalances on every bar with a positive value). A triggered bar trades the whole portfolio back to target,
+    exactly as a calendar rebalance.
+
+    The turnover sum is, over every rebalance bar after the first, the traded notional (at fill prices)
+    divided by the group value before trading. Scratch arrays ``position``, ``order_value``, ``sells`` and
+    ``buys`` (length n_assets) are passed in so the bar loop never allocates.
+
+    vectorbt executes a rebalance in ascending order of approximate order value (a stable insertion
+    argsort, O(n^2) a bar). The same result is reached in O(n): sells never depend on cash, so their
+    relative order does not matter; a buy's cost is its order value times ``(1 + slippage) * (1 + fees)``,
+    so when the cash covers every buy but the largest, all of those fill in full in any order and only
+    the largest (the last one in vectorbt's sequence; the highest index among equals) can be cut.
+    Those independent fills are summed into the cash once, instead of threading every order through the
+    cash balance (a serial dependency that dominated the run time). When the cash cannot cover them, the
+    buys run one by one in vectorbt's exact sorted sequence. Floating-point sums are therefore taken in
+    a different order than vectorbt's, which moves values by ~1e-15 relative.
+
+    A rebalance first tries _rebalance_fast, which handles the common case without data-dependent
+    branches (mispredicted branches, not arithmetic, dominated the run time: ~2.8x on daily rebalancing);
+    anything it does not cover (near-zero quantities, rejected orders, cash running out) goes to
+    _rebalance_exact.
+
+    Each bar takes four steps, each cheap and allocation-free: which targets are active (the segment
+    index advances on a segment's start bar: one integer compare a bar), whether to trade (the policy's
+    mask or a segment start; otherwise, when the segment has a drift band, the drift test on the value
+    before trading, which then also serves as the bar's value if nothing trades), the trade, and the value
+    at the close. They are written out in the loop rather than as inlined helpers returning tuples: an
+    inlined ``_rebalance`` helper alone cost 7-11% on the static path, measured against this layout in one
+    process.
+    """
+    n_bars, n_assets = close.shape
+    cash = init_cash
+    traded_sum = 0.0
+    for k in range(n_assets):
+        position[k] = 0.0
+    rebalanced_out[:] = False  # set on the bars that trade, below
+    n_segments = segment_starts.shape[0]
+    seg = -1  # the active segment; the next one starts at bar next_start (n_bars: no next one)
+    next_start = 0
+    x = np.inf  # the active segment's drift band
+    for i in range(n_bars):
+        # 1. which targets are active: the next segment becomes active on its start bar
+        started = i == next_start
+        if started:
+            seg += 1
+            next_start = segment_starts[seg + 1] if seg + 1 < n_segments else n_bars
+            if thresholds is not None:
+                x = thresholds[seg]
+        # 2. whether to trade: a bar of the policy, a segment start, or (with a drift band) a drift past it,
+        # tested on the value before trading, which is the bar's value when nothing trades
+        trade = rebalance[i] or started
+        if thresholds is not None:  # pruned when compiled for None: calendar rebalancing pays nothing for it
+            if not trade and x < np.inf:
+                value = _group_value(cash, position, close, i)
+                drifted = False
+                if value > 0:
+                    xv = x * value
+                    for k in range(n_assets):  # branch-free: vectorized (a boolean OR is faster than a count)
+                        drifted |= abs(position[k] * close[i, k] - schedule[seg, k] * value) >= xv
+                if not drifted:
+                    value_out[i] = value
+                    continue
+                trade = True
+        if trade:
+            rebalanced_out[i] = True
+            # 3. trade to the active targets at this bar's close, sized on the value before any order
+            value = _group_value(cash, position, close, i)
+            w = schedule[seg]
+            ok, cash_after, traded = _rebalance_fast(
+                close, i, w, value, cash, position, order_value, fees, slippage, longonly
+            )
+            if not ok:
+                cash_after, traded = _rebalance_exact(
+                    close, i, w, value, cash, position, order_value, sells, buys, fees, slippage, longonly
+                )
+            cash = cash_after
+            if i > 0 and value > 0:
+                traded_sum += traded / value
+        # 4. the value at the close, after this bar's orders
+        value_out[i] = _group_value(cash, position, close, i)
+    return traded_sum
+
+
+@njit(cache=True)
+def _simulate_genome_banded_nb(
+    close,
+    schedule,
+    segment_starts,
+    rebalance,
+    thresholds,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    value_out,
+    rebalanced_out,
+    position,
+    order_value,
+    sells,
+    buys,
+):
+    """:func:`simulate_genome_nb` with ``thresholds`` (n_segments,) when some segment has a drift band, else its
+    specialization without the drift test (``thresholds`` None: calendar rebalancing pays nothing for bands)."""
+    drift = False
+    for s in range(thresholds.shape[0]):
+        drift |= thresholds[s] < np.inf
+    if drift:
+        return simulate_genome_nb(
+            close, schedule, segment_starts, rebalance, thresholds, fees, slippage, init_cash, longonly, value_out,
+            rebalanced_out, position, order_value, sells, buys,
+        )  # fmt: skip
+    return simulate_genome_nb(
+        close, schedule, segment_starts, rebalance, None, fees, slippage, init_cash, longonly, value_out,
+        rebalanced_out, position, order_value, sells, buys,
+    )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def simulate_population_nb(
+    close,
+    weights,
+    segment_starts,
+    masks,
+    mask_of,
+    thresholds,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    value_out,
+    traded_out,
+    rebalanced_out,
+):
+    """Simulate every genome (first axis of ``weights``) over ``close``, in parallel over genomes.
+
+    Parameters
+    ----------
+    close : float64 (n_bars, n_assets)
+    weights : float64 (n_genomes, n_segments, n_assets)
+        Each genome's targets per segment; static weights are one segment.
+    segment_starts : int64 (n_segments,)
+        First bar of each segment: 0 first, strictly increasing, below n_bars.
+    masks : bool (n_masks, n_bars)
+        Rebalance bars of the calendar policies in use; every segment start is a rebalance bar as well.
+    mask_of : int64 (n_genomes,)
+        The row of ``masks`` each genome follows (genomes may follow different policies).
+    thresholds : float64 (n_genomes, n_segments)
+        Each genome's drift band per segment: the bar also rebalances when some asset's weight differs from
+        its target by at least this much; ``inf`` for none (calendar rebalancing only).
+    fees, slippage, init_cash : float
+    longonly : bool (n_genomes,)
+        Long-only genomes cap sells at the position, as vectorbt's ``direction='longonly'``.
+    value_out : float64 (n_genomes, n_bars)
+        Written: portfolio value of each genome at each bar's close. Genome-major, so each genome writes
+        one contiguous row.
+    traded_out : float64 (n_genomes,)
+        Written: per genome, the sum over rebalance bars after the first of traded notional / value.
+    rebalanced_out : bool (n_genomes, n_bars)
+        Written: whether each genome rebalanced on each bar (policy, segment start or drift).
+    """
+    n_genomes = weights.shape[0]
+    n_assets = weights.shape[2]
+    for g in prange(n_genomes):
+        position = np.empty(n_assets)
+        order_value = np.empty(n_assets)
+        sells = np.empty(n_assets, dtype=np.int64)
+        buys = np.empty(n_assets, dtype=np.int64)
+        traded_out[g] = _simulate_genome_banded_nb(
+            close,
+            weights[g],
+            segment_starts,
+            masks[mask_of[g]],
+            thresholds[g],
+            fees,
+            slippage,
+            init_cash,
+            longonly[g],
+            value_out[g],
+            rebalanced_out[g],
+            position,
+            order_value,
+            sells,
+            buys,
+        )
+
+
+# ---- fitness metrics -----------------------------------------------------------------------------------
+CAP = 1e12
+"""Every metric lies in ``[-CAP, CAP]``. A ratio whose denominator is zero (no volatility, no downside, no
+drawdown) is ``+CAP``, ``-CAP`` or 0 by the sign of its numerator: ``CAP`` stands for an unbounded ratio.
+1e12 is far above any meaningful value (a Sharpe ratio of 1e12, a return of 1e14 %) and far below overflow."""
+NOISE = 1e-12
+"""Rounding tolerance (a return carries an absolute error of about 1e-16 times ``1 + r``): per-bar return
+dispersions (standard deviation, downside deviation) at or below ``NOISE * (1 + |mean|)`` and drawdowns down
+to ``-NOISE`` count as zero, and a ratio whose numerator (per-bar mean, annualized return) is within ``NOISE``
+of zero is 0."""
+
+
+@njit(cache=True, inline="always")
+def _clip(x):
+    """``x`` clipped to ``[-CAP, CAP]`` (infinities included)."""
+    if x > CAP:
+        return CAP
+    if x < -CAP:
+        return -CAP
+    return x
+
+
+@njit(cache=True)
+def _return(prev, cur):
+    """vectorbt's get_return_nb."""
+    if prev == 0:
+        if cur == 0:
+            return 0.0
+        return np.inf * np.sign(cur)
+    r = (cur - prev) / prev
+    if prev < 0:
+        r *= -1
+    return r
+
+
+@njit(cache=True, inline="always")
+def _lane_bounds(lo, hi):
+    """Four contiguous blocks covering ``[lo, hi)``: block ``q`` starts at ``lo + q * size`` and is ``size`` long;
+    the rest ``[lo + 4 * size, hi)`` is the tail, continued by the last block."""
+    size = max(hi - lo, 0) // 4
+    return size, lo + 4 * size
+
+
+@njit(cache=True)
+def metrics_genome_nb(values, init_cash, ann_factor, out):
+    """Metrics of one value series (vectorbt's definitions on returns from ``init_cash``); see metrics_nb.
+
+    Written for speed, with results that depend only on the series (the same on every run, thread and caller):
+
+    * each return ``r_i = (v_i - v_{i-1}) / v_{i-1}`` (vectorbt's get_return_nb; every ``v_{i-1}`` here is > 0)
+      is divided out once and kept for the second pass (divisions, not additions, bound the loop);
+    * the sums (of returns, squared deviations, squared losses) and the compounded growth run over four
+      contiguous blocks walked side by side: four independent chains instead of one serial chain. Sums are rounded
+      in this fixed order rather than bar by bar (~1e-16 relative);
+    * the maximum drawdown divides only where the running peak changes: while the peak ``P`` stands, the lowest
+      ``v / P`` is ``min(v) / P`` (a correctly rounded division by a positive number is monotone), so it equals
+      ``min(v_i / peak_i - 1)`` bar by bar exactly.
+    """
+    n_bars = values.shape[0]
+    # a portfolio whose value reaches zero or below is gone: it is measured up to that bar, where it is worth 0
+    n = n_bars
+    wiped = False
+    for i in range(n_bars):
+        if values[i] <= 0:
+            n = i + 1
+            wiped = True
+            break
+    rets = np.empty(n)
+    last = 0.0 if wiped else values[n - 1]
+    rets[0] = ((last if n == 1 else values[0]) - init_cash) / init_cash
+    for i in range(1, n - 1):
+        rets[i] = (values[i] - values[i - 1]) / values[i - 1]
+    if n >= 2:
+        rets[n - 1] = (last - values[n - 2]) / values[n - 2]
+    # pass 1: mean return and compounded growth, four blocks of `size` returns side by side, then the tail
+    size = n // 4
+    s0 = s1 = s2 = s3 = 0.0
+    g0 = g1 = g2 = g3 = 1.0
+    for j in range(size):
+        r0 = rets[j]
+        r1 = rets[j + size]
+        r2 = rets[j + 2 * size]
+        r3 = rets[j + 3 * size]
+        s0 += r0
+        s1 += r1
+        s2 += r2
+        s3 += r3
+        g0 *= r0 + 1.0
+        g1 *= r1 + 1.0
+        g2 *= r2 + 1.0
+        g3 *= r3 + 1.0
+    for i in range(4 * size, n):
+        s3 += rets[i]
+        g3 *= rets[i] + 1.0
+    mean = ((s0 + s1) + (s2 + s3)) / n
+    growth = (g0 * g1) * (g2 * g3)
+    # pass 2: deviations and downside, in the same blocks
+    q0 = q1 = q2 = q3 = 0.0
+    w0 = w1 = w2 = w3 = 0.0
+    for j in range(size):
+        r0 = rets[j]
+        r1 = rets[j + size]
+        r2 = rets[j + 2 * size]
+        r3 = rets[j + 3 * size]
+        q0 += (r0 - mean) * (r0 - mean)
+        q1 += (r1 - mean) * (r1 - mean)
+        q2 += (r2 - mean) * (r2 - mean)
+        q3 += (r3 - mean) * (r3 - mean)
+        w0 += r0 * r0 if r0 < 0 else 0.0
+        w1 += r1 * r1 if r1 < 0 else 0.0
+        w2 += r2 * r2 if r2 < 0 else 0.0
+        w3 += r3 * r3 if r3 < 0 else 0.0
+    for i in range(4 * size, n):
+        r = rets[i]
+        q3 += (r - mean) * (r - mean)
+        w3 += r * r if r < 0 else 0.0
+    ss = (q0 + q1) + (q2 + q3)
+    down = (w0 + w1) + (w2 + w3)
+    # the drawdown (a wiped-out portfolio's is -1): the lowest value while each running peak stands, over that peak
+    max_dd = 0.0
+    if not wiped:
+        peak = values[0]
+        low = peak
+        ratio = 1.0
+        for i in range(1, n):
+            x = values[i]
+            if x > peak:
+                ratio = min(ratio, low / peak)
+                peak = x
+                low = x
+            else:
+                low = min(low, x)
+        max_dd = min(0.0, min(ratio, low / peak) - 1.0)
+    std = np.sqrt(ss / (n - 1)) if n > 1 else 0.0  # ddof=1
+    down_dev = np.sqrt(down / n)  # per bar
+    zero = NOISE * (1.0 + abs(mean))  # a dispersion at or below this is rounding noise
+    if std <= zero:
+        std = 0.0
+
+    if wiped:
+        total_return = -1.0
+        ann_ret = -1.0
+        max_dd = -1.0
+    else:
+        total_return = _clip(values[n - 1] / init_cash - 1.0)
+        ann_ret = _clip(growth ** (ann_factor / n) - 1.0)
+        if max_dd >= -NOISE:
+            max_dd = 0.0
+    ann_vol = _clip(std * np.sqrt(ann_factor))
+    # a ratio is 0 when its numerator is rounding noise, +-CAP when its denominator is zero
+    if abs(mean) <= NOISE:
+        sharpe = 0.0
+        sortino = 0.0
+    else:
+        sharpe = _clip(mean / std * np.sqrt(ann_factor)) if std > 0 else np.copysign(CAP, mean)
+        if down_dev > zero:
+            sortino = _clip(mean * ann_factor / (down_dev * np.sqrt(ann_factor)))
+        else:
+            sortino = np.copysign(CAP, mean)
+    if abs(ann_ret) <= NOISE:
+        calmar = 0.0
+    else:
+        calmar = _clip(ann_ret / abs(max_dd)) if max_dd < 0 else np.copysign(CAP, ann_ret)
+    out[0] = total_return
+    out[1] = ann_ret
+    out[2] = ann_vol
+    out[3] = sharpe
+    out[4] = sortino
+    out[5] = calmar
+    out[6] = max_dd
+    out[7] = 1.0 if wiped else 0.0
+
+
+@njit(cache=True, parallel=True)
+def metrics_nb(values, init_cash, ann_factor, out):
+    """Fitness metrics of every genome, in parallel.
+
+    Parameters
+    ----------
+    values : float64 (n_genomes, n_bars)
+        Portfolio value at each bar's close (genome-major, as written by simulate_population_nb).
+    init_cash : float
+        Value before the first bar; the first return is ``values[0] / init_cash - 1``.
+    ann_factor : float
+        Bars per year.
+    out : float64 (len(METRIC_NAMES), n_genomes)
+        Written, row by row in the order of ``METRIC_NAMES``.
+
+    Definitions follow vectorbt's returns accessor (``ddof=1``, no risk-free rate, required return 0).
+    Where vectorbt would return ``inf``, ``nan`` or a figure inflated by rounding noise for a degenerate
+    series, these kernels return finite values that keep the ranking monotone:
+
+    * every metric is clipped to ``[-CAP, CAP]``;
+    * Sharpe with zero volatility, Sortino with no downside and Calmar with no drawdown are ``+CAP``,
+      ``-CAP`` or 0 by the sign of the mean return (Sharpe, Sortino) or of the annualized return (Calmar);
+    * zero is judged with the rounding tolerance ``NOISE``: a dispersion or drawdown within it is zero, and
+      a ratio whose numerator (mean or annualized return) is within it of zero is 0;
+    * a portfolio whose value reaches zero or below at some bar is wiped out (``wiped_out`` = 1): it is
+      measured on the returns up to that bar, where its value counts as 0 (a return of -100 %), so its
+      total return, annualized return and maximum drawdown are -1 and its Calmar ratio -1.
+    """
+    n_genomes = values.shape[0]
+    for g in prange(n_genomes):
+        metrics_genome_nb(values[g], init_cash, ann_factor, out[:, g])
+
+
+# ---- fused simulate-and-score ----------------------------------------------------------------------------
+SCORE_WIDTH = 16
+"""Columns of a row of ``score_population_nb``'s output (padded to 128 bytes, two cache lines, so threads writing
+neighbouring genomes never share one): ``METRIC_NAMES`` in order, then ``SCORE_TRADED`` and ``SCORE_NONFINITE``; the
+perp kernel (:func:`genetic_sizer.backtest.kernels.perp.score_perp_population_nb`) adds its account figures after those."""
+SCORE_TRADED = len(METRIC_NAMES)
+"""Column of the turnover sum (the ``traded`` of a backtest)."""
+SCORE_NONFINITE = SCORE_TRADED + 1
+"""Column set to 1.0 when some value of the genome's path was NaN or infinite (else 0.0)."""
+
+
+@njit(cache=True)
+def score_row_nb(values, init_cash, ann_factor, row):
+    """Score one simulated value path into ``row`` (a row of a scoring kernel's output): its metrics
+    (:func:`metrics_genome_nb`, so they equal the two-pass path bit for bit) and the non-finite flag."""
+    metrics_genome_nb(values, init_cash, ann_factor, row[: len(METRIC_NAMES)])
+    finite = True
+    for i in range(values.shape[0]):
+        finite &= abs(values[i]) < np.inf  # False for NaN too
+    row[SCORE_NONFINITE] = 0.0 if finite else 1.0
+
+
+@njit(cache=True)
+def chunk_bounds(c, n_chunks, n):
+    """The items ``[lo, hi)`` of chunk ``c`` of ``n_chunks`` nearly equal chunks of ``n`` items."""
+    return c * n // n_chunks, (c + 1) * n // n_chunks
+
+
+@njit(cache=True, parallel=True)
+def score_population_nb(
+    close,
+    weights,
+    segment_starts,
+    masks,
+    mask_of,
+    thresholds,
+    fees,
+    slippage,
+    init_cash,
+    longonly,
+    ann_factor,
+    n_chunks,
+    out,
+):
+    """Simulate and score every genome, without a (genomes x bars) array: the fitness path.
+
+    Each genome is simulated by :func:`simulate_genome_nb` (the same code as :func:`simulate_population_nb`) into
+    a scratch row of ``n_bars`` values, which stays in cache, and scored from it at once by
+    :func:`metrics_genome_nb` (the same code as :func:`metrics_nb`): the figures equal those of simulating the
+    population and then scoring its value matrix bit for bit.
+
+    Parameters
+    ----------
+    close, weights, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash, longonly :
+        As for :func:`simulate_population_nb`.
+    ann_factor : float
+        Bars per year.
+    n_chunks : int
+        The genomes are split into this many contiguous chunks (1 <= n_chunks <= n_genomes), the iterations of the
+        parallel loop; each chunk allocates its scratch rows once. More chunks than threads balance the load when
+        Numba hands chunks out dynamically (``numba.parallel_chunksize(1)``).
+    out : float64 (n_genomes, SCORE_WIDTH)
+        Written, one row per genome: the metrics in the order of ``METRIC_NAMES`` (see :func:`metrics_nb`), the
+        turnover sum at ``SCORE_TRADED`` and the non-finite flag at ``SCORE_NONFINITE``; the other columns are
+        padding (left as they were).
+    """
+    n_genomes = weights.shape[0]
+    n_assets = weights.shape[2]
+    n_bars = close.shape[0]
+    for c in prange(n_chunks):
+        lo, hi = chunk_bounds(c, n_chunks, n_genomes)
+        value = np.empty(n_bars)
+        rebalanced = np.empty(n_bars, dtype=np.bool_)
+        position = np.empty(n_assets)
+        order_value = np.empty(n_assets)
+        sells = np.empty(n_assets, dtype=np.int64)
+        buys = np.empty(n_assets, dtype=np.int64)
+        for g in range(lo, hi):
+            traded = _simulate_genome_banded_nb(
+                close,
+                weights[g],
+                segment_starts,
+                masks[mask_of[g]],
+                thresholds[g],
+                fees,
+                slippage,
+                init_cash,
+                longonly[g],
+                value,
+                rebalanced,
+                position,
+                order_value,
+                sells,
+                buys,
+            )
+            row = out[g]
+            score_row_nb(value, init_cash, ann_factor, row)
+            row[SCORE_TRADED] = traded

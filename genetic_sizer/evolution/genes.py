@@ -1,0 +1,350 @@
+"""Strategy genes: how a genome keeps its weights, evolved beside them.
+
+A genome with genes is a strategy: its weight vector (a row of the population's weight array, see
+:mod:`genetic_sizer.evolution.genome`) plus a short float vector of genes, one entry per gene of the run's
+:class:`GeneSpace`, in the order of :data:`GENES`:
+
+=============  ==============  ==================================================================================
+``threshold``  continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
+                               target by at least this much (``genetic_sizer.backtest.simulate.simulate(threshold=...)``),
+                               in ``[lo, hi]``
+``rebalance``  choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
+                               the index of the choice
+``leverage``   continuous      the gross leverage a perp genome's targets are sized at (``simulate(leverage=...)``),
+                               in ``[lo, hi]`` with ``0 < lo``; only for ``portfolio.market: perp``, and ``hi`` at
+                               most every asset's ``portfolio.max_leverage``
+=============  ==============  ==================================================================================
+
+``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``,
+``{leverage: [1, 5]}``); a gene the config does not name keeps the portfolio's setting (``portfolio.rebalance``,
+no drift band, ``portfolio.leverage``). The operators (:meth:`GeneSpace.vary_population`) keep
+every gene valid by construction: a continuous gene stays in its bounds (steps are reflected at the bounds), a
+choice gene is an index of its choices. All randomness comes from the ``numpy.random.Generator`` passed in, and a
+gene the run does not evolve draws nothing (a run's random stream depends only on the genes it evolves).
+
+Genes are plain floats so that they travel with the weights wherever weights go: in a checkpoint (an ``.npz``
+array beside the population), in a trial's key (a trial is a distinct (weights, genes) pair), and in the batches
+the evaluator receives (each row the weights followed by the genes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from genetic_sizer import vocab as V
+from genetic_sizer.errors import ConfigError, GenomeError
+
+__all__ = ["CONTINUOUS", "GENES", "RESERVED_GENES", "GeneSpace", "normalize_genes"]
+
+GENES = ("threshold", "rebalance", "leverage")
+"""Genes a run can evolve, in the order they are stored (a run's genes keep this order, so the columns of runs that
+evolve the first two are what they were before ``leverage`` existed)."""
+
+CONTINUOUS = ("threshold", "leverage")
+"""The continuous genes (``[lo, hi]`` ranges); the others are choices."""
+
+RESERVED_GENES: dict[str, str] = {}
+"""Gene names kept for what comes next, refused with the reason until then (none at present)."""
+
+MAX_LEVERAGE_GENE = 1000.0
+"""The largest ``hi`` of a leverage gene (the bound of ``portfolio.leverage``)."""
+
+
+def _range(where: str, spec, what: str, *, lo_open: bool, top: float = math.inf) -> list[float]:
+    """A continuous gene's ``[lo, hi]``: finite numbers, ``lo >= 0`` (``> 0`` when ``lo_open``), ``lo <= hi <= top``."""
+    if not isinstance(spec, (list, tuple)) or len(spec) != 2:
+        raise ConfigError(f"{where} must be [lo, hi], {what}, got {spec!r}")
+    lo, hi = spec
+    for side, v in (("lo", lo), ("hi", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{where} {side} must be a finite number {'>' if lo_open else '>='} 0, got {v!r}")
+        if lo_open and v == 0:
+            raise ConfigError(f"{where} {side} must be a finite number > 0, got {v!r}")
+    if lo > hi:
+        raise ConfigError(f"{where} must be [lo, hi] with lo <= hi, got {list(spec)!r}")
+    if hi > top:
+        raise ConfigError(f"{where} hi must be at most {top:g}, got {hi!r}")
+    return [float(lo), float(hi)]
+
+
+def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
+    """The ``evolution.genes`` setting checked and in canonical form: None, or any of ``{"threshold": [lo, hi]}``,
+    ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`genetic_sizer.vocab.parse_rebalance`)
+    and ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``), in the order of :data:`GENES`. Errors are ConfigErrors naming
+    the key and the value. Whether the account has leverage (``portfolio.market: perp``) and whether ``hi`` is
+    within every asset's maximum leverage is checked with the portfolio (:meth:`GeneSpace.check_max_leverage`)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(
+            f"{key} must be a mapping of genes to evolve, e.g. {{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}}, "
+            f"got {value!r}"
+        )
+    out = {}
+    for name, spec in value.items():
+        if name in RESERVED_GENES:
+            raise ConfigError(f"{key}.{name}: {RESERVED_GENES[name]}")
+        if name not in GENES:
+            raise ConfigError(f"unknown gene {key}.{name}; genes are {list(GENES)}")
+        where = f"{key}.{name}"
+        if name == "threshold":
+            out[name] = _range(where, spec, "the range of the drift band", lo_open=False)
+        elif name == "leverage":
+            out[name] = _range(where, spec, "the range of the gross leverage", lo_open=True, top=MAX_LEVERAGE_GENE)
+        else:  # rebalance
+            if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
+                raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")
+            codes = [V.parse_rebalance(p, f"{where}[{i}]") for i, p in enumerate(spec)]
+            if len(set(codes)) != len(codes):
+                raise ConfigError(f"{where} lists a policy twice: {codes!r}")
+            out[name] = codes
+    return {name: out[name] for name in GENES if name in out}
+
+
+@dataclass(frozen=True)
+class GeneSpace:
+    """The strategy genes a run evolves and their ranges (build with :meth:`create` or :meth:`from_config`).
+
+    ``names`` are the evolved genes in storage order; ``threshold`` is ``(lo, hi)`` or None; ``rebalance`` the
+    policy choices or None; ``default_rebalance`` the policy of genomes (and of anything without genes) when
+    ``rebalance`` is not evolved; ``leverage`` is ``(lo, hi)`` or None, and ``default_leverage`` the leverage of
+    genomes when it is not evolved (``portfolio.leverage``; 1 for spot).
+    """
+
+    names: tuple[str, ...]
+    threshold: tuple[float, float] | None
+    rebalance: tuple[str | int, ...] | None
+    default_rebalance: str | int
+    leverage: tuple[float, float] | None = None
+    default_leverage: float = 1.0
+
+    @classmethod
+    def create(cls, genes: dict, default_rebalance="M", default_leverage: float = 1.0) -> GeneSpace:
+        """From a genes mapping (checked with :func:`normalize_genes`), the portfolio's policy and its leverage."""
+        genes = normalize_genes(genes)
+        th = genes.get("threshold")
+        reb = genes.get("rebalance")
+        lev = genes.get("leverage")
+        return cls(
+            names=tuple(genes),
+            threshold=None if th is None else (th[0], th[1]),
+            rebalance=None if reb is None else tuple(reb),
+            default_rebalance=V.parse_rebalance(default_rebalance, "portfolio.rebalance"),
+            leverage=None if lev is None else (lev[0], lev[1]),
+            default_leverage=float(default_leverage),
+        )
+
+    @classmethod
+    def from_config(cls, config) -> GeneSpace | None:
+        """The genes a :class:`~genetic_sizer.config.RunConfig` evolves, or None (no ``evolution.genes``)."""
+        genes = config.evolution.genes
+        pf = config.portfolio
+        return None if genes is None else cls.create(genes, pf.rebalance, pf.leverage)
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def _col(self, name: str) -> int:
+        return self.names.index(name)
+
+    def _bounds(self, name: str) -> tuple[float, float]:
+        return self.threshold if name == "threshold" else self.leverage
+
+    def record(self) -> dict:
+        """The evolved genes and their ranges, as the config states them (JSON-able)."""
+        out = {}
+        if self.threshold is not None:
+            out["threshold"] = list(self.threshold)
+        if self.rebalance is not None:
+            out["rebalance"] = list(self.rebalance)
+        if self.leverage is not None:
+            out["leverage"] = list(self.leverage)
+        return out
+
+    # ---- validity --------------------------------------------------------------------------------
+    def check_max_leverage(self, max_leverage, symbols, market: str = "perp", key: str = "evolution.genes") -> None:
+        """Raise a ConfigError when the leverage gene cannot run: outside the perp account, or with ``hi`` above an
+        asset's maximum leverage (``max_leverage``: each asset's, an array in the order of ``symbols``, ``inf`` for
+        none). Every genome's leverage must be one the exchange allows for every coin the genome may hold."""
+        if self.leverage is None:
+            return
+        if market != "perp":
+            raise ConfigError(
+                f"{key}.leverage: leverage genes need market: perp (portfolio.market is {market!r}; the spot account "
+                "has no leverage)"
+            )
+        caps = np.asarray(max_leverage, dtype=np.float64)
+        hi = self.leverage[1]
+        if caps.size and hi > caps.min():
+            k = int(np.argmin(caps))
+            of = "" if symbols is None else f" of {symbols[k]!r}"
+            raise ConfigError(
+                f"{key}.leverage hi {hi:g} is above portfolio.max_leverage{of} ({caps[k]:g}): every genome's leverage "
+                f"must be one the exchange allows for every asset it may hold; lower {key}.leverage to "
+                f"[{min(self.leverage[0], caps[k]):g}, {caps[k]:g}] or below"
+            )
+
+    def violation(self, genes) -> str | None:
+        """Why one genome's genes (n_genes,) are not valid, or None."""
+        g = np.asarray(genes, dtype=np.float64)
+        if g.shape != (self.n,):
+            return f"genes have shape {g.shape}, expected ({self.n},)"
+        if not np.isfinite(g).all():
+            return f"genes {g.tolist()} are not finite"
+        for name in CONTINUOUS:
+            if name in self.names:
+                x = float(g[self._col(name)])
+                lo, hi = self._bounds(name)
+                if not lo <= x <= hi:
+                    return f"{name} {x!r} is outside evolution.genes.{name} [{lo:g}, {hi:g}]"
+        if self.rebalance is not None:
+            j = float(g[self._col("rebalance")])
+            if j != int(j) or not 0 <= j < len(self.rebalance):
+                return f"rebalance gene {j!r} is not the index of one of {list(self.rebalance)}"
+        return None
+
+    def validate_population(self, genes, what: str = "genome") -> np.ndarray:
+        """Check every row of (n, n_genes); the error names the first bad genome."""
+        g = np.asarray(genes, dtype=np.float64)
+        if g.ndim != 2 or g.shape[1] != self.n:
+            raise GenomeError(f"{what} genes must have shape (n, {self.n}), got {g.shape}")
+        bad = ~np.isfinite(g).all(axis=1)
+        for name in CONTINUOUS:
+            if name in self.names:
+                x = g[:, self._col(name)]
+                lo, hi = self._bounds(name)
+                bad |= ~((lo <= x) & (x <= hi))
+        if self.rebalance is not None:
+            j = g[:, self._col("rebalance")]
+            with np.errstate(invalid="ignore"):
+                bad |= (j != np.floor(j)) | ~((0 <= j) & (j < len(self.rebalance)))
+        if bad.any():  # the message of the first bad row, from the one-genome check
+            k = int(np.flatnonzero(bad)[0])
+            raise GenomeError(f"{what} {k}: {self.violation(g[k])}")
+        return g
+
+    # ---- decoding --------------------------------------------------------------------------------
+    def policies(self, genes) -> list:
+        """The calendar policy of each genome (rows of ``genes``)."""
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        if self.rebalance is None:
+            return [self.default_rebalance] * len(g)
+        return [self.rebalance[int(j)] for j in g[:, self._col("rebalance")]]
+
+    def thresholds(self, genes) -> np.ndarray | None:
+        """The drift band of each genome (rows of ``genes``), or None when it is not evolved (no band)."""
+        if self.threshold is None:
+            return None
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        return g[:, self._col("threshold")].copy()
+
+    def leverages(self, genes) -> np.ndarray | None:
+        """The gross leverage of each genome (rows of ``genes``), or None when it is not evolved (every genome at
+        ``default_leverage``)."""
+        if self.leverage is None:
+            return None
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        return g[:, self._col("leverage")].copy()
+
+    def strategy(self, genes) -> dict:
+        """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``, and ``"leverage"`` when the
+        leverage is evolved."""
+        th = self.thresholds(genes)
+        out = {"rebalance": self.policies(genes)[0], "threshold": None if th is None else float(th[0])}
+        lev = self.leverages(genes)
+        if lev is not None:
+            out["leverage"] = float(lev[0])
+        return out
+
+    def describe(self, genes) -> str:
+        """One genome's strategy in words, e.g. ``rebalance M, drift band 0.052`` (``, leverage 2.31x``)."""
+        s = self.strategy(genes)
+        band = "no drift band" if s["threshold"] is None else f"drift band {s['threshold']:.4g}"
+        lev = "" if "leverage" not in s else f", leverage {s['leverage']:.3g}x"
+        return f"rebalance {s['rebalance']}, {band}{lev}"
+
+    # ---- operators -------------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` random genes (n, n_genes): uniform within each range / among the choices."""
+        out = np.empty((n, self.n))
+        for j, name in enumerate(self.names):
+            if name in CONTINUOUS:
+                lo, hi = self._bounds(name)
+                out[:, j] = rng.uniform(lo, hi, n)
+            else:
+                out[:, j] = rng.integers(0, len(self.rebalance), n)
+        return out
+
+    # ---- population-level operators ------------------------------------------------------------------
+    def reflect_array(self, x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+        """Every element of ``x`` reflected into ``bounds`` at both ends (a fixed range ``lo == hi`` gives ``lo``)."""
+        lo, hi = bounds
+        x = np.asarray(x, dtype=np.float64)
+        if hi == lo:
+            return np.full_like(x, lo)
+        span = hi - lo
+        y = np.fmod(np.abs(x - lo), 2 * span)
+        return lo + np.where(y <= span, y, 2 * span - y)
+
+    def vary_population(
+        self,
+        genes: np.ndarray,
+        cross: np.ndarray,
+        rng: np.random.Generator,
+        alpha: float = 0.5,
+        prob: float = 0.2,
+        sigma: float = 0.15,
+    ) -> np.ndarray:
+        """The genes of a whole offspring array after variation: a new (n, n_genes) array.
+
+        The pairs are those of :func:`genetic_sizer.evolution.genome.vary_population`: rows ``2i`` and ``2i + 1`` cross over
+        where ``cross[i]`` (``n // 2`` entries; an odd last row never crosses): a continuous gene is blended, each
+        child on the line through the parents at ``t`` uniform in ``[-alpha, 1 + alpha]`` and reflected into its
+        range; a choice gene is swapped between the two children with probability 1/2. Then every gene of every row
+        mutates with probability ``prob``: a continuous one by a Gaussian step of ``sigma`` times its range
+        (reflected), a choice one to another of its choices.
+
+        Draws, in this order and each for the whole array at once: per gene, the crossing pairs' blend factors
+        (continuous) or swap coins (choice); then the (n, n_genes) mutation coins; then, per gene, one step for
+        every row (used where the coin says so). A gene the run does not evolve draws nothing.
+        """
+        g = np.asarray(genes, dtype=np.float64)
+        n = g.shape[0]
+        cross = np.asarray(cross, dtype=bool)
+        if g.ndim != 2 or g.shape[1] != self.n or cross.shape != (n // 2,):
+            raise ValueError(
+                f"vary_population: genes (n, {self.n}) and cross (n // 2,); got {g.shape} and {cross.shape}"
+            )
+        out = g.copy()
+        if self.n == 0:
+            return out
+        pairs = np.flatnonzero(cross)
+        ia, ib = 2 * pairs, 2 * pairs + 1
+        for j, name in enumerate(self.names):
+            a, b = g[ia, j], g[ib, j]
+            if name in CONTINUOUS:
+                bounds = self._bounds(name)
+                t = rng.uniform(-alpha, 1.0 + alpha, (len(pairs), 2))
+                out[ia, j] = self.reflect_array(b + t[:, 0] * (a - b), bounds)
+                out[ib, j] = self.reflect_array(a + t[:, 1] * (b - a), bounds)
+            else:
+                swap = rng.random(len(pairs)) < 0.5
+                out[ia, j] = np.where(swap, b, a)
+                out[ib, j] = np.where(swap, a, b)
+        coins = rng.random((n, self.n)) < prob
+        for j, name in enumerate(self.names):
+            if name in CONTINUOUS:
+                lo, hi = self._bounds(name)
+                step = rng.normal(0.0, sigma * (hi - lo), n)
+                hit = coins[:, j]
+                out[hit, j] = self.reflect_array(out[hit, j] + step[hit], (lo, hi))
+            elif len(self.rebalance) > 1:
+                k = len(self.rebalance)
+                step = rng.integers(1, k, n)
+                hit = coins[:, j]
+                out[hit, j] = ((out[hit, j].astype(np.int64) + step[hit]) % k).astype(np.float64)
+        return out
