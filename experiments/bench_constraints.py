@@ -41,9 +41,9 @@ import warnings
 
 import numpy as np
 
-from genetic_sizer.backtest.metrics import Evaluator
 from genetic_sizer.config import load_config
 from genetic_sizer.data.prices import load_default
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
 from genetic_sizer.evolution.loop import evolve
 

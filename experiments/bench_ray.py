@@ -23,9 +23,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from genetic_sizer.backtest.metrics import Evaluator
 from genetic_sizer.cluster.raymap import RayMap, split_batches
 from genetic_sizer.data.prices import Prices
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
 
 

@@ -425,7 +425,7 @@ def bench_scaling(n_genomes: int, n_assets: int, n_bars: int, repeats: int = 5) 
 def _memory_child(n_genomes: int, n_assets: int, n_bars: int) -> None:
     """Runs in a fresh interpreter: the fitness path (Evaluator -> the fused scorer) on synthetic data, print peak
     RSS as JSON."""
-    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.evolution.evaluator import Evaluator
 
     prices, w = _synthetic(n_genomes, n_assets, n_bars)
     evaluator = Evaluator(prices, ("sharpe",), rebalance="D", fees=0.0005)

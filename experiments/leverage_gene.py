@@ -53,7 +53,7 @@ def _config(path, overrides):
 
 def holdout_run(path, prices, overrides) -> dict:
     """evolve on the first 80 %, the champion scored in sample and on the held-out 20 % (at its own leverage)."""
-    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.evolution.evaluator import Evaluator
     from genetic_sizer.evolution.loop import evolve
     from genetic_sizer.validation.walkforward import split_holdout
 

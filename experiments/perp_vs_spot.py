@@ -36,7 +36,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 def compare(prices, population, label: str, leverage: float, max_leverage: dict, top: int = 10) -> dict:
     from scipy.stats import kendalltau, spearmanr
 
-    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.evolution.evaluator import Evaluator
 
     spot = Evaluator(prices, ("sharpe",), rebalance="D", fees=0.00045)
     perp = Evaluator(
@@ -96,8 +96,8 @@ def evolve_both(prices, leverage: float, max_leverage: dict, direction: str, see
     """Evolve in each account with the same seed; score both champions in the perp account."""
     import tempfile
 
-    from genetic_sizer.backtest.metrics import Evaluator
     from genetic_sizer.config import load_config
+    from genetic_sizer.evolution.evaluator import Evaluator
     from genetic_sizer.evolution.loop import evolve
 
     common = [

@@ -49,8 +49,6 @@ import yaml
 
 from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.evolution.constraints import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION, normalize_keys
-from genetic_sizer.evolution.genes import normalize_genes
 
 __all__ = [
     "DataConfig",
@@ -185,7 +183,7 @@ class PortfolioConfig:
     slippage: float = 0.0
     init_cash: float = 10_000.0
     max_assets: int | None = None
-    min_position: float = DEFAULT_MIN_POSITION
+    min_position: float = V.DEFAULT_MIN_POSITION
     groups: Any = None
     max_group_weight: Any = None
     min_group_weight: Any = None
@@ -207,8 +205,8 @@ class PortfolioConfig:
         if self.fees is None:
             object.__setattr__(self, "fees", V.DEFAULT_FEES[self.market])
         _choice("portfolio.direction", self.direction, V.DIRECTIONS)
-        keys = {k: getattr(self, k) for k in CONSTRAINT_KEYS}
-        for key, value in normalize_keys(self.direction, **keys).items():
+        keys = {k: getattr(self, k) for k in V.CONSTRAINT_KEYS}
+        for key, value in V.normalize_constraint_keys(self.direction, **keys).items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "min_weight", _weight_bound("portfolio.min_weight", self.min_weight))
         object.__setattr__(self, "max_weight", _weight_bound("portfolio.max_weight", self.max_weight))
@@ -272,7 +270,7 @@ class EvolutionConfig:
             object.__setattr__(self, "hall_of_fame", min(10, self.population))
         _number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
         object.__setattr__(self, "holdout", parse_holdout("evolution.holdout", self.holdout))
-        object.__setattr__(self, "genes", normalize_genes(self.genes, "evolution.genes"))
+        object.__setattr__(self, "genes", V.normalize_genes(self.genes, "evolution.genes"))
         value = _number("evolution.gene_mutation_prob", self.gene_mutation_prob, lo=0.0, hi=1.0)
         object.__setattr__(self, "gene_mutation_prob", value)
         value = _number("evolution.gene_sigma", self.gene_sigma, lo=0.0, hi=1.0, lo_open=True)
@@ -471,10 +469,7 @@ class RunConfig:
         genes = self.evolution.genes
         if genes is None or "leverage" not in genes:
             return
-        from genetic_sizer.evolution.genes import GeneSpace
-
         pf = self.portfolio
-        space = GeneSpace.create({"leverage": genes["leverage"]}, pf.rebalance, pf.leverage)
         caps, symbols = [], []
         if isinstance(pf.max_leverage, float):
             caps, symbols = [pf.max_leverage], None
@@ -484,7 +479,7 @@ class RunConfig:
                 if cap is not None:
                     caps.append(cap)
                     symbols.append(sym)
-        space.check_max_leverage(caps, symbols, pf.market)
+        V.check_leverage_gene(tuple(genes["leverage"]), caps, symbols, pf.market)
 
     @property
     def multi_objective(self) -> bool:

@@ -19,22 +19,36 @@ loaders import their names from here instead of listing them again.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
+    "CONSTRAINT_KEYS",
+    "CONTINUOUS",
     "DATA_SOURCES",
     "DEFAULT_FEES",
+    "DEFAULT_MIN_POSITION",
     "DIRECTIONS",
     "ENGINES",
     "FUNDING_INTERVAL_HOURS",
+    "GENES",
     "INTERVAL_MS",
     "LEADING_GAP_POLICIES",
     "MARKETS",
+    "MAX_LEVERAGE_GENE",
     "NETWORKS",
     "OBJECTIVES",
     "PARALLEL_BACKENDS",
     "REBALANCE_CODES",
     "REFERENCE_ENGINES",
+    "RESERVED_GENES",
+    "check_leverage_gene",
+    "normalize_constraint_keys",
+    "normalize_genes",
     "parse_rebalance",
 ]
 
@@ -114,3 +128,203 @@ def parse_rebalance(value, key: str = "rebalance") -> str | int:
         if n >= 1:
             return n
     raise ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+# ---- the portfolio constraint keys (genetic_sizer.evolution.constraints builds them on the assets) ----------
+
+CONSTRAINT_KEYS = (
+    "max_assets",
+    "min_position",
+    "groups",
+    "max_group_weight",
+    "min_group_weight",
+    "net_exposure",
+    "max_gross_long",
+    "max_gross_short",
+)
+"""The ``portfolio`` config keys (and :meth:`genetic_sizer.evolution.genome.GenomeSpace.create` keywords) that build the constraints."""
+
+DEFAULT_MIN_POSITION = 1e-3
+"""A weight is 0 or at least this (of gross exposure) unless ``portfolio.min_position`` says otherwise."""
+
+
+def _num(key: str, value, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ConfigError(f"{key} must be a finite number in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+def normalize_constraint_keys(
+    direction: str,
+    *,
+    max_assets=None,
+    min_position=DEFAULT_MIN_POSITION,
+    groups=None,
+    max_group_weight=None,
+    min_group_weight=None,
+    net_exposure=None,
+    max_gross_long=None,
+    max_gross_short=None,
+) -> dict:
+    """Check the constraint keys' types, ranges and group names (not the symbols: the config does not know them
+    yet) and return them cleaned: numbers as float, groups as ``{name: (symbol, ...)}``, ``net_exposure`` as a
+    tuple; a group bound stays one number or becomes ``{name: float}``. Raises :class:`ConfigError` naming the
+    key."""
+    if max_assets is not None:
+        if isinstance(max_assets, bool) or not isinstance(max_assets, (int, np.integer)) or max_assets < 1:
+            raise ConfigError(f"portfolio.max_assets must be a positive integer or null, got {max_assets!r}")
+        max_assets = int(max_assets)
+    min_position = _num("portfolio.min_position", min_position, 0.0, 1.0)
+    clean: dict[str, tuple[str, ...]] | None = None
+    if groups is not None:
+        if not isinstance(groups, Mapping):
+            raise ConfigError(f"portfolio.groups must be a mapping {{NAME: [SYMBOL, ...]}}, got {groups!r}")
+        clean = {}
+        for name, members in groups.items():
+            key = f"portfolio.groups.{name}"
+            if isinstance(members, str) or not isinstance(members, (list, tuple)) or not members:
+                raise ConfigError(f"{key} must be a non-empty list of symbols, got {members!r}")
+            if not all(isinstance(m, str) and m for m in members):
+                raise ConfigError(f"{key} must list symbols (non-empty strings), got {list(members)!r}")
+            if len(set(members)) != len(members):
+                raise ConfigError(f"{key} lists a symbol twice: {list(members)}")
+            clean[str(name)] = tuple(members)
+
+    def group_bound(key: str, value):
+        if value is None:
+            return None
+        if clean is None:
+            raise ConfigError(f"portfolio.{key} needs portfolio.groups")
+        if not isinstance(value, Mapping):
+            return _num(f"portfolio.{key}", value, 0.0, 1.0)
+        unknown = sorted(set(map(str, value)) - set(clean))
+        if unknown:
+            raise ConfigError(f"portfolio.{key}: unknown group(s) {unknown}; groups are {sorted(clean)}")
+        return {str(g): _num(f"portfolio.{key}.{g}", v, 0.0, 1.0) for g, v in value.items()}
+
+    gmax = group_bound("max_group_weight", max_group_weight)
+    gmin = group_bound("min_group_weight", min_group_weight)
+    exposure = {"net_exposure": net_exposure, "max_gross_long": max_gross_long, "max_gross_short": max_gross_short}
+    given = [k for k, v in exposure.items() if v is not None]
+    if given and direction != "longshort":
+        raise ConfigError(
+            f"portfolio.{given[0]} applies to direction: longshort (a long-only portfolio's net and gross long "
+            "exposure are always 1)"
+        )
+    if net_exposure is not None:
+        if isinstance(net_exposure, str) or not isinstance(net_exposure, (list, tuple)) or len(net_exposure) != 2:
+            raise ConfigError(f"portfolio.net_exposure must be [lo, hi], got {net_exposure!r}")
+        lo = _num("portfolio.net_exposure[0]", net_exposure[0], -1.0, 1.0)
+        hi = _num("portfolio.net_exposure[1]", net_exposure[1], -1.0, 1.0)
+        if lo > hi:
+            raise ConfigError(f"portfolio.net_exposure is [{lo:g}, {hi:g}]: lo > hi")
+        net_exposure = (lo, hi)
+    if max_gross_long is not None:
+        max_gross_long = _num("portfolio.max_gross_long", max_gross_long, 0.0, 1.0)
+    if max_gross_short is not None:
+        max_gross_short = _num("portfolio.max_gross_short", max_gross_short, 0.0, 1.0)
+    return {
+        "max_assets": max_assets,
+        "min_position": min_position,
+        "groups": clean,
+        "max_group_weight": gmax,
+        "min_group_weight": gmin,
+        "net_exposure": net_exposure,
+        "max_gross_long": max_gross_long,
+        "max_gross_short": max_gross_short,
+    }
+
+
+# ---- strategy genes (genetic_sizer.evolution.genes builds their space) ------------------------------------
+
+GENES = ("threshold", "rebalance", "leverage")
+"""Genes a run can evolve, in the order they are stored (a run's genes keep this order, so the columns of runs that
+evolve the first two are what they were before ``leverage`` existed)."""
+
+CONTINUOUS = ("threshold", "leverage")
+"""The continuous genes (``[lo, hi]`` ranges); the others are choices."""
+
+RESERVED_GENES: dict[str, str] = {}
+"""Gene names kept for what comes next, refused with the reason until then (none at present)."""
+
+MAX_LEVERAGE_GENE = 1000.0
+"""The largest ``hi`` of a leverage gene (the bound of ``portfolio.leverage``)."""
+
+
+def _range(where: str, spec, what: str, *, lo_open: bool, top: float = math.inf) -> list[float]:
+    """A continuous gene's ``[lo, hi]``: finite numbers, ``lo >= 0`` (``> 0`` when ``lo_open``), ``lo <= hi <= top``."""
+    if not isinstance(spec, (list, tuple)) or len(spec) != 2:
+        raise ConfigError(f"{where} must be [lo, hi], {what}, got {spec!r}")
+    lo, hi = spec
+    for side, v in (("lo", lo), ("hi", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{where} {side} must be a finite number {'>' if lo_open else '>='} 0, got {v!r}")
+        if lo_open and v == 0:
+            raise ConfigError(f"{where} {side} must be a finite number > 0, got {v!r}")
+    if lo > hi:
+        raise ConfigError(f"{where} must be [lo, hi] with lo <= hi, got {list(spec)!r}")
+    if hi > top:
+        raise ConfigError(f"{where} hi must be at most {top:g}, got {hi!r}")
+    return [float(lo), float(hi)]
+
+
+def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
+    """The ``evolution.genes`` setting checked and in canonical form: None, or any of ``{"threshold": [lo, hi]}``,
+    ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`parse_rebalance`)
+    and ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``), in the order of :data:`GENES`. Errors are ConfigErrors naming
+    the key and the value. Whether the account has leverage (``portfolio.market: perp``) and whether ``hi`` is
+    within every asset's maximum leverage is checked with the portfolio (:func:`check_leverage_gene`)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(
+            f"{key} must be a mapping of genes to evolve, e.g. {{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}}, "
+            f"got {value!r}"
+        )
+    out = {}
+    for name, spec in value.items():
+        if name in RESERVED_GENES:
+            raise ConfigError(f"{key}.{name}: {RESERVED_GENES[name]}")
+        if name not in GENES:
+            raise ConfigError(f"unknown gene {key}.{name}; genes are {list(GENES)}")
+        where = f"{key}.{name}"
+        if name == "threshold":
+            out[name] = _range(where, spec, "the range of the drift band", lo_open=False)
+        elif name == "leverage":
+            out[name] = _range(where, spec, "the range of the gross leverage", lo_open=True, top=MAX_LEVERAGE_GENE)
+        else:  # rebalance
+            if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
+                raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")
+            codes = [parse_rebalance(p, f"{where}[{i}]") for i, p in enumerate(spec)]
+            if len(set(codes)) != len(codes):
+                raise ConfigError(f"{where} lists a policy twice: {codes!r}")
+            out[name] = codes
+    return {name: out[name] for name in GENES if name in out}
+
+
+def check_leverage_gene(
+    leverage: tuple[float, float] | None, max_leverage, symbols, market: str = "perp", key: str = "evolution.genes"
+) -> None:
+    """Raise a ConfigError when a leverage gene ``[lo, hi]`` cannot run: outside the perp account, or with ``hi``
+    above an asset's maximum leverage (``max_leverage``: each asset's, in the order of ``symbols``, ``inf`` for
+    none; ``symbols`` None names no asset). Every genome's leverage must be one the exchange allows for every coin
+    the genome may hold."""
+    if leverage is None:
+        return
+    if market != "perp":
+        raise ConfigError(
+            f"{key}.leverage: leverage genes need market: perp (portfolio.market is {market!r}; the spot account "
+            "has no leverage)"
+        )
+    caps = np.asarray(max_leverage, dtype=np.float64)
+    hi = leverage[1]
+    if caps.size and hi > caps.min():
+        k = int(np.argmin(caps))
+        of = "" if symbols is None else f" of {symbols[k]!r}"
+        raise ConfigError(
+            f"{key}.leverage hi {hi:g} is above portfolio.max_leverage{of} ({caps[k]:g}): every genome's leverage "
+            f"must be one the exchange allows for every asset it may hold; lower {key}.leverage to "
+            f"[{min(leverage[0], caps[k]):g}, {caps[k]:g}] or below"
+        )

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from genetic_sizer.allocators.classical import CLASSICAL
-from genetic_sizer.backtest.metrics import Evaluator
 from genetic_sizer.config import load_config
 from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.loop import evolve
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.results import export, finalize

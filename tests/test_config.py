@@ -25,8 +25,8 @@ def test_shipped_default_config_loads():
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_every_shipped_config_is_valid_and_feasible(name, tmp_path):
-    from genetic_sizer.backtest.metrics import Evaluator
     from genetic_sizer.data.prices import load_from_config
+    from genetic_sizer.evolution.evaluator import Evaluator
     from genetic_sizer.evolution.genome import GenomeSpace
     from genetic_sizer.validation.walkforward import make_folds, split_holdout
 
@@ -59,7 +59,7 @@ def test_constrained_config_shows_every_constraint():
 
 
 def test_constraint_defaults_and_fingerprint():
-    from genetic_sizer.evolution.constraints import DEFAULT_MIN_POSITION
+    from genetic_sizer.vocab import DEFAULT_MIN_POSITION
 
     pf = load_config(None).portfolio
     assert pf.min_position == DEFAULT_MIN_POSITION == 0.001
@@ -352,9 +352,9 @@ def test_perp_strategy_config_evolves_a_leverage_and_a_drift_band(tmp_path):
     """configs/perp_strategy.yaml: a leverage gene with the threshold gene in the perp account, within every coin's
     max_leverage; on a synthetic file in the fetched format each genome is simulated at its own leverage. Without the
     genes the same file is the fixed-leverage run it is compared with."""
-    from genetic_sizer.backtest.metrics import Evaluator
     from genetic_sizer.data.prices import load_from_config
     from genetic_sizer.data.synthetic import perp_market
+    from genetic_sizer.evolution.evaluator import Evaluator
 
     path, _ = perp_market(hours=24 * 30).write(tmp_path / "hl_1h.parquet")
     cfg = load_config(ROOT / "configs" / "perp_strategy.yaml", [f"data.path={path}"])

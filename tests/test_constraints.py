@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from genetic_sizer.errors import ConfigError, GenomeError
-from genetic_sizer.evolution.constraints import DEFAULT_MIN_POSITION, Constraints
+from genetic_sizer.evolution.constraints import Constraints
 from genetic_sizer.evolution.genome import (
     GenomeSpace,
     add_mutation,
@@ -24,6 +24,7 @@ from genetic_sizer.evolution.genome import (
     swap_mutation,
     transfer_mutation,
 )
+from genetic_sizer.vocab import DEFAULT_MIN_POSITION
 
 PROPERTY = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
@@ -506,9 +507,9 @@ def test_classical_seeds_are_refitted_on_their_support_not_dropped_for_solver_no
     """skfolio's minimum variance and maximum Sharpe leave weights of ~1e-7 where the optimum holds nothing;
     under the default min_position they are refitted on their support (min_position as lower bound) instead of
     being left out as dust, and stay within a hair of the unconstrained optimum."""
-    from genetic_sizer.allocators.classical import classical_allocations
-    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.evolution.seeding import classical_allocations
     from genetic_sizer.data.prices import load_default
+    from genetic_sizer.evolution.evaluator import Evaluator
 
     prices = load_default(start="2015-01-01", end="2022-12-31")
     space = GenomeSpace.create(prices.symbols)

@@ -7,11 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS, Evaluator
+from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS
 from genetic_sizer.backtest.simulate import backtest
 from genetic_sizer.config import load_config
 from genetic_sizer.data.prices import load_from_config
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
 from genetic_sizer.evolution.loop import evolve, rank_members
 from genetic_sizer.runs.rundir import RunDir
@@ -334,7 +335,7 @@ def test_compromise_rule_by_hand():
 
 
 def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
-    from genetic_sizer.allocators.classical import classical_allocations
+    from genetic_sizer.evolution.seeding import classical_allocations
 
     cfg = small_config("evolution.seed_with_classical=true", "evolution.generations=1")
     res = evolve(cfg, prices, tmp_path)
@@ -345,13 +346,13 @@ def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
     assert res.logbook[0]["sharpe_best"] >= sharpe.max()
 
     # the end-of-run summary reuses the seeds instead of fitting them again
-    import genetic_sizer.allocators.classical
+    import genetic_sizer.evolution.seeding
     from genetic_sizer.runs.results import finalize
 
     def refit(*args):
         raise AssertionError("classical allocations fitted twice")
 
-    monkeypatch.setattr(genetic_sizer.allocators.classical, "classical_allocations", refit)
+    monkeypatch.setattr(genetic_sizer.evolution.seeding, "classical_allocations", refit)
     report = finalize(res, prices, tmp_path, plots=False)
     assert sorted(report.summary) == sorted(["champion", *allocations])
 

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS, Evaluator, compute_metrics
+from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS, compute_metrics
 from genetic_sizer.backtest.simulate import backtest, rebalance_mask
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.evolution.evaluator import Evaluator
 
 from .conftest import make_prices, make_wipeout_prices, random_weights
 

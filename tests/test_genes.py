@@ -9,7 +9,8 @@ import pytest
 
 from genetic_sizer.config import load_config
 from genetic_sizer.errors import ConfigError, GenomeError
-from genetic_sizer.evolution.genes import GeneSpace, normalize_genes
+from genetic_sizer.evolution.genes import GeneSpace
+from genetic_sizer.vocab import normalize_genes
 
 BOTH = {"threshold": [0.01, 0.2], "rebalance": ["W", "M", "Q", "once", 21]}
 
@@ -215,8 +216,8 @@ def test_a_leverage_gene_above_a_coins_max_leverage_is_refused_with_the_data():
     """With a {SYMBOL: x, default: y} table and no data.symbols, the caps are known once the data is: the evaluator
     (built before any run directory exists) refuses a range above the smallest cap of the data's coins, naming it;
     a coin the table names but the data lacks does not count."""
-    from genetic_sizer.backtest.metrics import Evaluator
     from genetic_sizer.data.synthetic import perp_market
+    from genetic_sizer.evolution.evaluator import Evaluator
 
     prices = perp_market(("BTC", "ETH", "SOL"), hours=24 * 5, seed=1).prices
     table = "portfolio.max_leverage={BTC: 40, ETH: 25, DOGE: 2, default: 20}"

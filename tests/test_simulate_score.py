@@ -12,9 +12,10 @@ import pytest
 from genetic_sizer.backtest import simulate as S
 from genetic_sizer.backtest.kernels import perp
 from genetic_sizer.backtest.kernels import spot as nb
-from genetic_sizer.backtest.metrics import METRICS, Evaluator, account_metrics, compute_metrics
+from genetic_sizer.backtest.metrics import METRICS, account_metrics, compute_metrics
 from genetic_sizer.backtest.simulate import backtest, score
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.evolution.evaluator import Evaluator
 
 from .conftest import make_prices, make_wipeout_prices, random_weights
 from .test_fitness import METRIC_RTOL, VBT_METHODS, _vbt_portfolio, _year_of

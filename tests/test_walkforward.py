@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer.backtest.metrics import Evaluator, compute_metrics
+from genetic_sizer.backtest.metrics import compute_metrics
 from genetic_sizer.backtest.simulate import backtest, rebalance_mask
 from genetic_sizer.config import WalkForwardConfig, load_config
 from genetic_sizer.data.prices import Prices, load_from_config
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.runs.rundir import RunDir
 from genetic_sizer.validation.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
 

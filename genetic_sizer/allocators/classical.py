@@ -11,7 +11,8 @@ holds nothing, which ``portfolio.min_position`` counts as dust: when such an all
 ``min_position``, those assets are dropped and the optimizer is fitted again on the assets left, with
 ``min_position`` as their lower bound (the convex optimum on that support). An allocation that still breaks the
 genome's bounds or constraints (equal weight or inverse volatility under a tight ``max_weight``, more assets than
-``max_assets``, a group cap, a solver failure) is left out with the reason, never clipped or rescaled.
+``max_assets``, a group cap, a solver failure) is left out with the reason, never clipped or rescaled (that check
+is the genome space's: :func:`genetic_sizer.evolution.seeding.classical_allocations`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import warnings
 import numpy as np
 
 from genetic_sizer.data.prices import Prices
-from genetic_sizer.evolution.genome import GenomeSpace
 
-__all__ = ["CLASSICAL", "classical_allocations"]
+__all__ = ["CLASSICAL", "fit_allocations"]
 
 CLASSICAL = ("equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
 
@@ -67,21 +67,31 @@ def _fit(est, returns) -> np.ndarray:
     return np.where(np.abs(w) < 1e-12, 0.0, w)  # solver noise around 0 (e.g. -1e-17), not a position
 
 
-def classical_allocations(prices: Prices, space: GenomeSpace) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Fit the classical allocations on ``prices``.
+def fit_allocations(
+    prices: Prices, lower: np.ndarray, upper: np.ndarray, min_position: float
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Fit the classical allocations on ``prices`` with per-asset weight bounds (their long side is used).
+
+    Parameters
+    ----------
+    prices : Prices
+    lower, upper : array (n_assets,)
+        Bounds of each asset's weight; negative parts (a long/short space's short side) are ignored.
+    min_position : float
+        The least weight of a held asset: a convex optimum holding dust under it is refitted without those assets.
 
     Returns
     -------
-    allocations : dict name -> weights (n_assets,), each a valid genome of ``space``
-    skipped : dict name -> why it was left out
+    allocations : dict name -> weights (n_assets,), as fitted (not checked against any constraint)
+    skipped : dict name -> why it could not be fitted (a solver failure)
     """
     from skfolio.preprocessing import prices_to_returns
 
     returns = prices_to_returns(prices.to_frame())
-    lo = np.maximum(space.lower, 0.0)
-    hi = np.maximum(space.upper, 0.0)
+    lo = np.maximum(np.asarray(lower, dtype=np.float64), 0.0)
+    hi = np.maximum(np.asarray(upper, dtype=np.float64), 0.0)
     allocations, skipped = {}, {}
-    m = space.min_position
+    m = min_position
     for name, est in _estimators(lo, hi).items():
         try:
             w = _fit(est, returns)
@@ -93,9 +103,5 @@ def classical_allocations(prices: Prices, space: GenomeSpace) -> tuple[dict[str,
         except Exception as exc:  # solver failures are reported, not fatal
             skipped[name] = f"{type(exc).__name__}: {exc}"
             continue
-        why = space.violation(w)
-        if why is None:
-            allocations[name] = space.validate(w, name)
-        else:
-            skipped[name] = why
+        allocations[name] = w
     return allocations, skipped

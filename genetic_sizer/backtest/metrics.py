@@ -20,7 +20,7 @@ Definitions (all per genome, from the value series ``v`` of n bars and ``init_ca
 ``wiped_out``              1.0 if the value reached zero or below at some bar, else 0.0
 =========================  ===================================================================
 
-A perp account (``market: perp``) also reports, through :meth:`Evaluator.metrics` and :meth:`Evaluator.metrics_of`
+A perp account (``market: perp``) also reports, through :meth:`genetic_sizer.evolution.evaluator.Evaluator.metrics` and ``metrics_of``
 (:func:`account_metrics`):
 
 =========================  ===================================================================
@@ -47,7 +47,7 @@ year), and the test suite checks them against vectorbt to 1e-9 relative. Where v
   *wiped out*: it is measured on the returns up to that bar, where it is worth 0, so ``total_return``,
   ``annualized_return`` and ``max_drawdown`` are -1 and ``calmar`` is -1 (vectorbt reports the value
   going through zero, e.g. a drawdown of -4.5, -450 %). The simulation itself is not changed: it
-  equals vectorbt's. For selection, :class:`Evaluator` gives a wiped-out genome
+  equals vectorbt's. For selection, :class:`~genetic_sizer.evolution.evaluator.Evaluator` gives a wiped-out genome
   :data:`WIPED_OUT_FITNESS` in every objective, worse than any live genome;
 * a liquidated perp account keeps what the liquidation left (``max(equity, 0)``) and never trades again; its
   metrics describe that path, but for selection it is treated like a wiped-out genome: the worst outcome,
@@ -56,7 +56,6 @@ year), and the test suite checks them against vectorbt to 1e-9 relative. Where v
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -64,7 +63,6 @@ import numpy as np
 from genetic_sizer import vocab as V
 from genetic_sizer.backtest.kernels import spot as nb
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.evolution.genes import GeneSpace
 
 __all__ = [
     "ACCOUNT_METRICS",
@@ -72,7 +70,6 @@ __all__ = [
     "MAXIMIZE",
     "METRICS",
     "WIPED_OUT_FITNESS",
-    "Evaluator",
     "account_metrics",
     "compute_metrics",
     "wiped_out_fitness",
@@ -178,257 +175,3 @@ def account_metrics(bt) -> dict[str, np.ndarray]:
         "fees_paid": np.asarray(bt.fees_paid, dtype=np.float64),
         "liquidated": liquidated_flag(bt.liquidated),
     }
-
-
-class Evaluator:
-    """A picklable fitness function over batches of genomes: ``evaluator(batch) -> (k, n_objectives)``.
-
-    It holds the price data and the portfolio settings; the evolution loop hands batches of genomes to it
-    through an injectable ``map`` (serial, or Ray workers). Each row of a batch is a weight vector, followed by
-    the genome's strategy genes when the run evolves them (``genes``, a :class:`~genetic_sizer.evolution.genes.GeneSpace`):
-    every genome is then simulated with its own calendar policy, drift band and (perp) leverage. Objective values
-    are returned in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
-    :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar), and a liquidated perp account,
-    gets :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
-    ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
-
-    Parameters
-    ----------
-    prices : Prices
-        With ``market="perp"``, the funding rates it carries (:attr:`~genetic_sizer.data.prices.Prices.funding`) are
-        charged.
-    objectives : sequence of metric names (see :data:`METRICS`)
-    rebalance, fees, slippage, init_cash, engine, market, leverage, max_leverage :
-        As for :func:`genetic_sizer.backtest.simulate.backtest`; ``rebalance`` and ``leverage`` are the policy and leverage of
-        weights without genes.
-    genes : GeneSpace, optional
-        The strategy genes each row carries after its weights.
-    """
-
-    def __init__(
-        self,
-        prices,
-        objectives,
-        *,
-        rebalance="M",
-        fees=0.0,
-        slippage=0.0,
-        init_cash=10_000.0,
-        engine="fast",
-        market="spot",
-        leverage=1.0,
-        max_leverage=None,
-        genes=None,
-    ):
-        unknown = [o for o in objectives if o not in MAXIMIZE]
-        if unknown or not objectives:
-            raise ConfigError(f"objective must be names from {sorted(MAXIMIZE)}, got {list(objectives)!r}")
-        if engine not in V.ENGINES:
-            raise ConfigError(f"engine must be one of {list(V.ENGINES)}, got {engine!r}")
-        if market not in V.MARKETS:
-            raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
-        if market == "perp" and engine == "vectorbt":
-            raise ConfigError(
-                "engine 'vectorbt' has no perpetuals account (vectorbt issue #639): use engine 'fast' with market "
-                "perp (champions are checked against the plain-Python reference loop)"
-            )
-        self.prices = prices
-        self.objectives = tuple(objectives)
-        self.rebalance = rebalance
-        self.fees = float(fees)
-        self.slippage = float(slippage)
-        self.init_cash = float(init_cash)
-        self.engine = engine
-        self.market = market
-        self.leverage = leverage
-        self.max_leverage = max_leverage
-        self.genes = genes
-        self.trial_sharpe = False
-        caps = np.empty(0)
-        if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
-            from genetic_sizer.backtest.simulate import check_leverage, resolve_max_leverage
-
-            caps = resolve_max_leverage(max_leverage, prices.symbols)
-            check_leverage(leverage, 1, caps, prices.symbols)
-        if genes is not None:  # a leverage gene: the perp account, and its range within every asset's max_leverage
-            genes.check_max_leverage(caps, prices.symbols, market)
-
-    @property
-    def n_genes(self) -> int:
-        """Genes after the weights in each row of a batch (0 without strategy genes)."""
-        return 0 if self.genes is None else self.genes.n
-
-    def with_trial_sharpe(self) -> Evaluator:
-        """A copy whose call returns one more column after the objectives: each genome's in-sample per-period
-        (not annualized) Sharpe ratio, which the evolution records for every trial (:mod:`genetic_sizer.evolution.trials`)."""
-        other = copy.copy(self)
-        other.trial_sharpe = True
-        return other
-
-    @classmethod
-    def from_config(cls, prices, config) -> Evaluator:
-        """The evaluator a :class:`~genetic_sizer.config.RunConfig` describes, on ``prices`` (with the strategy
-        genes of ``evolution.genes``, if any).
-
-        A perp run needs funding rates on ``prices`` unless ``data.funding_path`` is false: evolving perpetuals
-        without their funding is the spot backtest the perp account exists to replace.
-        """
-        pf = config.portfolio
-        if pf.market == "perp" and prices.funding is None and config.data.funding_path is not False:
-            where = (
-                "no funding file was found next to the prices (fetched with --no-funding?)"
-                if config.data.source == "hyperliquid"
-                else f"data.source {config.data.source!r} carries none"
-            )
-            raise ConfigError(
-                f"portfolio.market perp charges funding, but {where}: set data.funding_path to a funding file "
-                "(time, coin, funding_rate, as `genetic-sizer data fetch` saves it), or data.funding_path: false "
-                "to simulate perpetuals without funding"
-            )
-        return cls(
-            prices,
-            config.objective,
-            rebalance=pf.rebalance,
-            fees=pf.fees,
-            slippage=pf.slippage,
-            init_cash=pf.init_cash,
-            engine=config.engine,
-            genes=GeneSpace.from_config(config),
-            **pf.account(),
-        )
-
-    @property
-    def maximize(self) -> tuple[bool, ...]:
-        return tuple(MAXIMIZE[o] for o in self.objectives)
-
-    @property
-    def wiped_out_fitness(self) -> np.ndarray:
-        """The fitness given to a wiped-out genome, one value per objective."""
-        return wiped_out_fitness(self.objectives)
-
-    def is_wiped_out(self, fitness) -> np.ndarray:
-        """Which rows of a fitness array (n_genomes, n_objectives) this evaluator gave to wiped-out (or liquidated)
-        genomes."""
-        f = np.asarray(fitness, dtype=np.float64).reshape(-1, len(self.objectives))
-        return (f == self.wiped_out_fitness).all(axis=1)
-
-    def strategy_of(self, genes=None) -> tuple:
-        """``(rebalance, threshold, leverage)`` for :func:`~genetic_sizer.backtest.simulate.backtest`: the genomes' own
-        policies, drift bands and (perp, with a leverage gene) leverages when ``genes`` (n, n_genes) are given, else
-        the portfolio's policy without a band at the portfolio's leverage."""
-        if genes is None or self.genes is None:
-            return self.rebalance, None, self.leverage
-        genes = np.asarray(genes, dtype=np.float64).reshape(-1, self.genes.n)
-        policies = self.genes.policies(genes)
-        rebalance = policies[0] if len(set(policies)) == 1 else policies
-        leverage = self.genes.leverages(genes)
-        return rebalance, self.genes.thresholds(genes), self.leverage if leverage is None else leverage
-
-    def backtest(self, weights, engine: str | None = None, genes=None):
-        """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), with each genome's
-        strategy ``genes`` (n_genomes, n_genes) when given (else the portfolio's policy, no drift band, the
-        portfolio's leverage)."""
-        from genetic_sizer.backtest.simulate import backtest
-
-        rebalance, threshold, leverage = self.strategy_of(genes)
-        return backtest(
-            self.prices,
-            weights,
-            rebalance=rebalance,
-            threshold=threshold,
-            fees=self.fees,
-            slippage=self.slippage,
-            init_cash=self.init_cash,
-            engine=engine or self.engine,
-            **self.account(leverage),
-        )
-
-    def backtest_strategies(self, weights, strategies, engine: str | None = None):
-        """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), genome ``g`` kept by
-        ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``, perp also ``"leverage"``, else the
-        portfolio's; None: the portfolio's policy, no band). E.g. a champion with its evolved strategy beside
-        classical allocations with the run's policy."""
-        from genetic_sizer.backtest.simulate import backtest
-
-        strategies = [s or {"rebalance": self.rebalance, "threshold": None} for s in strategies]
-        leverage = [s.get("leverage") for s in strategies]
-        if self.market != "perp" and any(x is not None for x in leverage):
-            raise ConfigError("a strategy's leverage is a setting of market perp; the spot account has none")
-        return backtest(
-            self.prices,
-            weights,
-            rebalance=[s["rebalance"] for s in strategies],
-            threshold=[s["threshold"] for s in strategies],
-            fees=self.fees,
-            slippage=self.slippage,
-            init_cash=self.init_cash,
-            engine=engine or self.engine,
-            **self.account([self.leverage if x is None else x for x in leverage]),
-        )
-
-    def account(self, leverage=None) -> dict:
-        """The account-model keywords this evaluator passes to :func:`genetic_sizer.backtest.simulate.backtest` (perp: at
-        ``leverage``, one number or one per genome, when given, else the portfolio's)."""
-        if self.market == "spot":
-            return {}
-        lev = self.leverage if leverage is None else leverage
-        return {"market": self.market, "leverage": lev, "max_leverage": self.max_leverage}
-
-    @property
-    def reference_engine(self) -> str:
-        """The engine a champion's figures are re-checked against: vectorbt for spot, the plain-Python loop for
-        perps."""
-        return V.REFERENCE_ENGINES[self.market]
-
-    def metrics_of(self, bt) -> dict[str, np.ndarray]:
-        """Every metric of a backtest of this evaluator's settings (with the account figures of a perp backtest)."""
-        m = compute_metrics(
-            bt.value, init_cash=self.init_cash, periods_per_year=self.prices.periods_per_year, traded=bt.traded
-        )
-        m.update(account_metrics(bt))
-        return m
-
-    def metrics(self, weights, engine: str | None = None, genes=None) -> dict[str, np.ndarray]:
-        """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given).
-
-        With the fast engine this is :func:`genetic_sizer.backtest.simulate.score`, which simulates and scores each genome in
-        one pass without a value matrix (the fitness path); the figures equal :meth:`metrics_of` of
-        :meth:`backtest` bit for bit, which the other engines compute.
-        """
-        engine = engine or self.engine
-        if engine != "fast":
-            return self.metrics_of(self.backtest(weights, engine, genes))
-        from genetic_sizer.backtest.simulate import score
-
-        rebalance, threshold, leverage = self.strategy_of(genes)
-        return score(
-            self.prices,
-            weights,
-            rebalance=rebalance,
-            threshold=threshold,
-            fees=self.fees,
-            slippage=self.slippage,
-            init_cash=self.init_cash,
-            periods_per_year=self.prices.periods_per_year,
-            **self.account(leverage),
-        )
-
-    def split(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
-        """A batch's rows as ``(weights, genes)`` (genes None without strategy genes)."""
-        rows = np.asarray(batch, dtype=np.float64)
-        if self.genes is None:
-            return rows, None
-        n_assets = rows.shape[-1] - self.genes.n
-        return rows[..., :n_assets], rows[..., n_assets:]
-
-    def __call__(self, batch) -> np.ndarray:
-        weights, genes = self.split(batch)
-        m = self.metrics(weights, genes=genes)
-        fitness = np.column_stack([m[o] for o in self.objectives])
-        lost = m["wiped_out"] > 0
-        if "liquidated" in m:  # a liquidated account is the worst outcome, whatever it earned before
-            lost |= m["liquidated"] > 0
-        fitness[lost] = self.wiped_out_fitness
-        if self.trial_sharpe:
-            return np.column_stack([fitness, m["sharpe"] / math.sqrt(self.prices.periods_per_year)])
-        return fitness

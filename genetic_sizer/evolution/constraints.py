@@ -6,7 +6,7 @@ composes it with the per-asset bounds, and :func:`check_feasible` decides whethe
 
 * ``max_assets`` (K): at most K non-zero weights.
 * ``min_position`` (m): every non-zero weight has ``|w| >= m`` (semi-continuous positions). The default,
-  :data:`DEFAULT_MIN_POSITION` = 0.001 of gross exposure, rules out dust no exchange can trade; 0 turns the rule
+  :data:`genetic_sizer.vocab.DEFAULT_MIN_POSITION` = 0.001 of gross exposure, rules out dust no exchange can trade; 0 turns the rule
   off. An asset whose ``min_weight`` is above 0 must be held, so its effective lower bound is
   ``max(min_weight, min_position)``.
 * ``groups`` ``{NAME: [SYMBOL, ...]}`` with ``max_group_weight`` / ``min_group_weight`` ``{NAME: x}`` (or one
@@ -41,119 +41,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genetic_sizer.errors import ConfigError
+from genetic_sizer.vocab import DEFAULT_MIN_POSITION, normalize_constraint_keys
 
-__all__ = ["CONSTRAINT_KEYS", "DEFAULT_MIN_POSITION", "Constraints", "check_feasible", "normalize_keys"]
+__all__ = ["Constraints", "check_feasible"]
 
-CONSTRAINT_KEYS = (
-    "max_assets",
-    "min_position",
-    "groups",
-    "max_group_weight",
-    "min_group_weight",
-    "net_exposure",
-    "max_gross_long",
-    "max_gross_short",
-)
-"""The ``portfolio`` config keys (and :meth:`GenomeSpace.create` keywords) that build the constraints."""
-
-DEFAULT_MIN_POSITION = 1e-3
-"""A weight is 0 or at least this (of gross exposure) unless ``portfolio.min_position`` says otherwise."""
 TOL = 1e-9
 """Tolerance of the checks (the same as :data:`genetic_sizer.evolution.genome.TOL`)."""
-
-
-def _num(key: str, value, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise ConfigError(f"{key} must be a finite number in [{lo:g}, {hi:g}], got {value!r}")
-    return float(value)
 
 
 def _names(symbols) -> str:
     symbols = list(symbols)
     return ", ".join(symbols[:8]) + (f" and {len(symbols) - 8} more" if len(symbols) > 8 else "")
-
-
-def normalize_keys(
-    direction: str,
-    *,
-    max_assets=None,
-    min_position=DEFAULT_MIN_POSITION,
-    groups=None,
-    max_group_weight=None,
-    min_group_weight=None,
-    net_exposure=None,
-    max_gross_long=None,
-    max_gross_short=None,
-) -> dict:
-    """Check the constraint keys' types, ranges and group names (not the symbols: the config does not know them
-    yet) and return them cleaned: numbers as float, groups as ``{name: (symbol, ...)}``, ``net_exposure`` as a
-    tuple; a group bound stays one number or becomes ``{name: float}``. Raises :class:`ConfigError` naming the
-    key."""
-    if max_assets is not None:
-        if isinstance(max_assets, bool) or not isinstance(max_assets, (int, np.integer)) or max_assets < 1:
-            raise ConfigError(f"portfolio.max_assets must be a positive integer or null, got {max_assets!r}")
-        max_assets = int(max_assets)
-    min_position = _num("portfolio.min_position", min_position, 0.0, 1.0)
-    clean: dict[str, tuple[str, ...]] | None = None
-    if groups is not None:
-        if not isinstance(groups, Mapping):
-            raise ConfigError(f"portfolio.groups must be a mapping {{NAME: [SYMBOL, ...]}}, got {groups!r}")
-        clean = {}
-        for name, members in groups.items():
-            key = f"portfolio.groups.{name}"
-            if isinstance(members, str) or not isinstance(members, (list, tuple)) or not members:
-                raise ConfigError(f"{key} must be a non-empty list of symbols, got {members!r}")
-            if not all(isinstance(m, str) and m for m in members):
-                raise ConfigError(f"{key} must list symbols (non-empty strings), got {list(members)!r}")
-            if len(set(members)) != len(members):
-                raise ConfigError(f"{key} lists a symbol twice: {list(members)}")
-            clean[str(name)] = tuple(members)
-
-    def group_bound(key: str, value):
-        if value is None:
-            return None
-        if clean is None:
-            raise ConfigError(f"portfolio.{key} needs portfolio.groups")
-        if not isinstance(value, Mapping):
-            return _num(f"portfolio.{key}", value, 0.0, 1.0)
-        unknown = sorted(set(map(str, value)) - set(clean))
-        if unknown:
-            raise ConfigError(f"portfolio.{key}: unknown group(s) {unknown}; groups are {sorted(clean)}")
-        return {str(g): _num(f"portfolio.{key}.{g}", v, 0.0, 1.0) for g, v in value.items()}
-
-    gmax = group_bound("max_group_weight", max_group_weight)
-    gmin = group_bound("min_group_weight", min_group_weight)
-    exposure = {"net_exposure": net_exposure, "max_gross_long": max_gross_long, "max_gross_short": max_gross_short}
-    given = [k for k, v in exposure.items() if v is not None]
-    if given and direction != "longshort":
-        raise ConfigError(
-            f"portfolio.{given[0]} applies to direction: longshort (a long-only portfolio's net and gross long "
-            "exposure are always 1)"
-        )
-    if net_exposure is not None:
-        if isinstance(net_exposure, str) or not isinstance(net_exposure, (list, tuple)) or len(net_exposure) != 2:
-            raise ConfigError(f"portfolio.net_exposure must be [lo, hi], got {net_exposure!r}")
-        lo = _num("portfolio.net_exposure[0]", net_exposure[0], -1.0, 1.0)
-        hi = _num("portfolio.net_exposure[1]", net_exposure[1], -1.0, 1.0)
-        if lo > hi:
-            raise ConfigError(f"portfolio.net_exposure is [{lo:g}, {hi:g}]: lo > hi")
-        net_exposure = (lo, hi)
-    if max_gross_long is not None:
-        max_gross_long = _num("portfolio.max_gross_long", max_gross_long, 0.0, 1.0)
-    if max_gross_short is not None:
-        max_gross_short = _num("portfolio.max_gross_short", max_gross_short, 0.0, 1.0)
-    return {
-        "max_assets": max_assets,
-        "min_position": min_position,
-        "groups": clean,
-        "max_group_weight": gmax,
-        "min_group_weight": gmin,
-        "net_exposure": net_exposure,
-        "max_gross_long": max_gross_long,
-        "max_gross_short": max_gross_short,
-    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,7 +98,7 @@ class Constraints:
         """Validate the values against the assets; raise :class:`ConfigError` naming the key and value."""
         symbols = tuple(str(s) for s in symbols)
         n = len(symbols)
-        keys = normalize_keys(
+        keys = normalize_constraint_keys(
             direction,
             max_assets=max_assets,
             min_position=min_position,

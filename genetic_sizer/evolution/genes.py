@@ -2,7 +2,7 @@
 
 A genome with genes is a strategy: its weight vector (a row of the population's weight array, see
 :mod:`genetic_sizer.evolution.genome`) plus a short float vector of genes, one entry per gene of the run's
-:class:`GeneSpace`, in the order of :data:`GENES`:
+:class:`GeneSpace`, in the order of :data:`genetic_sizer.vocab.GENES`:
 
 =============  ==============  ==================================================================================
 ``threshold``  continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
@@ -29,80 +29,15 @@ the evaluator receives (each row the weights followed by the genes).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from genetic_sizer import vocab as V
-from genetic_sizer.errors import ConfigError, GenomeError
+from genetic_sizer.errors import GenomeError
+from genetic_sizer.vocab import CONTINUOUS, normalize_genes
 
-__all__ = ["CONTINUOUS", "GENES", "RESERVED_GENES", "GeneSpace", "normalize_genes"]
-
-GENES = ("threshold", "rebalance", "leverage")
-"""Genes a run can evolve, in the order they are stored (a run's genes keep this order, so the columns of runs that
-evolve the first two are what they were before ``leverage`` existed)."""
-
-CONTINUOUS = ("threshold", "leverage")
-"""The continuous genes (``[lo, hi]`` ranges); the others are choices."""
-
-RESERVED_GENES: dict[str, str] = {}
-"""Gene names kept for what comes next, refused with the reason until then (none at present)."""
-
-MAX_LEVERAGE_GENE = 1000.0
-"""The largest ``hi`` of a leverage gene (the bound of ``portfolio.leverage``)."""
-
-
-def _range(where: str, spec, what: str, *, lo_open: bool, top: float = math.inf) -> list[float]:
-    """A continuous gene's ``[lo, hi]``: finite numbers, ``lo >= 0`` (``> 0`` when ``lo_open``), ``lo <= hi <= top``."""
-    if not isinstance(spec, (list, tuple)) or len(spec) != 2:
-        raise ConfigError(f"{where} must be [lo, hi], {what}, got {spec!r}")
-    lo, hi = spec
-    for side, v in (("lo", lo), ("hi", hi)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ConfigError(f"{where} {side} must be a finite number {'>' if lo_open else '>='} 0, got {v!r}")
-        if lo_open and v == 0:
-            raise ConfigError(f"{where} {side} must be a finite number > 0, got {v!r}")
-    if lo > hi:
-        raise ConfigError(f"{where} must be [lo, hi] with lo <= hi, got {list(spec)!r}")
-    if hi > top:
-        raise ConfigError(f"{where} hi must be at most {top:g}, got {hi!r}")
-    return [float(lo), float(hi)]
-
-
-def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
-    """The ``evolution.genes`` setting checked and in canonical form: None, or any of ``{"threshold": [lo, hi]}``,
-    ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`genetic_sizer.vocab.parse_rebalance`)
-    and ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``), in the order of :data:`GENES`. Errors are ConfigErrors naming
-    the key and the value. Whether the account has leverage (``portfolio.market: perp``) and whether ``hi`` is
-    within every asset's maximum leverage is checked with the portfolio (:meth:`GeneSpace.check_max_leverage`)."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not value:
-        raise ConfigError(
-            f"{key} must be a mapping of genes to evolve, e.g. {{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}}, "
-            f"got {value!r}"
-        )
-    out = {}
-    for name, spec in value.items():
-        if name in RESERVED_GENES:
-            raise ConfigError(f"{key}.{name}: {RESERVED_GENES[name]}")
-        if name not in GENES:
-            raise ConfigError(f"unknown gene {key}.{name}; genes are {list(GENES)}")
-        where = f"{key}.{name}"
-        if name == "threshold":
-            out[name] = _range(where, spec, "the range of the drift band", lo_open=False)
-        elif name == "leverage":
-            out[name] = _range(where, spec, "the range of the gross leverage", lo_open=True, top=MAX_LEVERAGE_GENE)
-        else:  # rebalance
-            if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
-                raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")
-            codes = [V.parse_rebalance(p, f"{where}[{i}]") for i, p in enumerate(spec)]
-            if len(set(codes)) != len(codes):
-                raise ConfigError(f"{where} lists a policy twice: {codes!r}")
-            out[name] = codes
-    return {name: out[name] for name in GENES if name in out}
-
+__all__ = ["GeneSpace"]
 
 @dataclass(frozen=True)
 class GeneSpace:
@@ -123,7 +58,7 @@ class GeneSpace:
 
     @classmethod
     def create(cls, genes: dict, default_rebalance="M", default_leverage: float = 1.0) -> GeneSpace:
-        """From a genes mapping (checked with :func:`normalize_genes`), the portfolio's policy and its leverage."""
+        """From a genes mapping (checked with :func:`genetic_sizer.vocab.normalize_genes`), the portfolio's policy and its leverage."""
         genes = normalize_genes(genes)
         th = genes.get("threshold")
         reb = genes.get("rebalance")
@@ -167,26 +102,8 @@ class GeneSpace:
 
     # ---- validity --------------------------------------------------------------------------------
     def check_max_leverage(self, max_leverage, symbols, market: str = "perp", key: str = "evolution.genes") -> None:
-        """Raise a ConfigError when the leverage gene cannot run: outside the perp account, or with ``hi`` above an
-        asset's maximum leverage (``max_leverage``: each asset's, an array in the order of ``symbols``, ``inf`` for
-        none). Every genome's leverage must be one the exchange allows for every coin the genome may hold."""
-        if self.leverage is None:
-            return
-        if market != "perp":
-            raise ConfigError(
-                f"{key}.leverage: leverage genes need market: perp (portfolio.market is {market!r}; the spot account "
-                "has no leverage)"
-            )
-        caps = np.asarray(max_leverage, dtype=np.float64)
-        hi = self.leverage[1]
-        if caps.size and hi > caps.min():
-            k = int(np.argmin(caps))
-            of = "" if symbols is None else f" of {symbols[k]!r}"
-            raise ConfigError(
-                f"{key}.leverage hi {hi:g} is above portfolio.max_leverage{of} ({caps[k]:g}): every genome's leverage "
-                f"must be one the exchange allows for every asset it may hold; lower {key}.leverage to "
-                f"[{min(self.leverage[0], caps[k]):g}, {caps[k]:g}] or below"
-            )
+        """:func:`genetic_sizer.vocab.check_leverage_gene` for this space's leverage gene."""
+        V.check_leverage_gene(self.leverage, max_leverage, symbols, market, key)
 
     def violation(self, genes) -> str | None:
         """Why one genome's genes (n_genes,) are not valid, or None."""

@@ -56,15 +56,8 @@ import numpy as np
 
 from genetic_sizer import vocab as V
 from genetic_sizer.errors import ConfigError, GenomeError
-from genetic_sizer.evolution.constraints import (
-    CONSTRAINT_KEYS,
-    DEFAULT_MIN_POSITION,
-    Constraints,
-    Feasibility,
-    SideBoxes,
-    check_feasible,
-    side_boxes,
-)
+from genetic_sizer.evolution.constraints import Constraints, Feasibility, SideBoxes, check_feasible, side_boxes
+from genetic_sizer.vocab import CONSTRAINT_KEYS, DEFAULT_MIN_POSITION
 
 __all__ = [
     "CONSTRAINT_KEYS",

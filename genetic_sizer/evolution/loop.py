@@ -64,12 +64,12 @@ from pathlib import Path
 import numpy as np
 from deap import base, creator, tools
 
-from genetic_sizer.backtest.metrics import Evaluator
 from genetic_sizer.cluster.raymap import serial_map, split_batches
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import CheckpointError, ConfigError
 from genetic_sizer.evolution import genome as G
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genes import GeneSpace
 from genetic_sizer.evolution.trials import Trials
 from genetic_sizer.runs.rundir import Checkpoint, RunDir
@@ -491,7 +491,7 @@ class _Run:
         t = time.perf_counter()
         seeds = np.empty((0, self.space.n_assets))
         if ev.seed_with_classical:
-            from genetic_sizer.allocators.classical import classical_allocations
+            from genetic_sizer.evolution.seeding import classical_allocations
 
             allocations, skipped = classical_allocations(self.prices, self.space)
             self.seeds = {

@@ -72,7 +72,8 @@ import numpy as np
 from genetic_sizer._version import __version__
 from genetic_sizer.storage import files
 from genetic_sizer import vocab as V
-from genetic_sizer.evolution.constraints import CONSTRAINT_KEYS, Constraints
+from genetic_sizer.evolution.constraints import Constraints
+from genetic_sizer.vocab import CONSTRAINT_KEYS
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolution.genome import DIRECTIONS, TOL
 
@@ -447,7 +448,7 @@ def _validate(raw, where: str) -> np.ndarray:
 def _check_strategy(where: str, raw: dict) -> None:
     """Version 4 (and 3 of the strategy kind): the strategy section holds a valid policy, a drift band (or null)
     and the evolved genes, and the strategy lies within the genes' ranges."""
-    from genetic_sizer.evolution.genes import normalize_genes
+    from genetic_sizer.vocab import normalize_genes
 
     s = raw.get("strategy")
     if not isinstance(s, dict):

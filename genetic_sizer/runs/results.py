@@ -21,7 +21,8 @@ from genetic_sizer.data.prices import Prices, load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolution.loop import EvolutionResult, load_result
 from genetic_sizer.storage.files import check_new_file
-from genetic_sizer.backtest.metrics import METRICS, Evaluator
+from genetic_sizer.backtest.metrics import METRICS
+from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
 from genetic_sizer.runs.rundir import RunDir
 
@@ -284,7 +285,7 @@ def finalize(
     atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
     rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
     """
-    from genetic_sizer.allocators.classical import classical_allocations
+    from genetic_sizer.evolution.seeding import classical_allocations
 
     rd = RunDir(run_dir)
     config, space = result.config, result.space

@@ -241,9 +241,9 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     """
     import tempfile
 
-    from genetic_sizer.allocators.classical import classical_allocations
+    from genetic_sizer.evolution.seeding import classical_allocations
     from genetic_sizer.backtest import stats
-    from genetic_sizer.backtest.metrics import Evaluator
+    from genetic_sizer.evolution.evaluator import Evaluator
     from genetic_sizer.evolution.loop import evolve
     from genetic_sizer.runs.results import fixed_strategy
 
