@@ -31,9 +31,10 @@ test: install  ## run the whole test suite
 test-fast: install  ## the suite without tests marked slow or ray
 	$(PY) -m pytest -q -m "not slow and not ray"
 
-lint: install  ## ruff check + format check
+lint: install  ## ruff check + format check + the import-linter layer contracts of pyproject.toml
 	$(VENV)/bin/ruff check genetic_sizer tests experiments
 	$(VENV)/bin/ruff format --check genetic_sizer tests experiments
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix genetic_sizer tests experiments

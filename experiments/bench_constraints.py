@@ -23,7 +23,7 @@ Compared, at 2,000, 5,000 and 20,000 evaluations ("within N": the best of the fi
 and minimum over 5 seeds of the fraction of the optimum:
 
 * random search: the best of N genomes drawn by :meth:`GenomeSpace.sample` (uniform support size, stick-breaking);
-* genetic_sizer: :func:`genetic_sizer.evolution.loop.evolve` with its defaults, ``population: 40``, unseeded;
+* genetic_sizer: :func:`genetic_sizer.runs.evolve.evolve` with its defaults, ``population: 40``, unseeded;
 * skfolio ``MeanRisk(MAXIMIZE_RATIO, cardinality=K, threshold_long=m)`` solved by SCIP (``pyscipopt``, the
   ``bench`` extra), once per problem (deterministic), with its time.
 
@@ -42,10 +42,10 @@ import warnings
 import numpy as np
 
 from genetic_sizer.config import load_config
-from genetic_sizer.data.prices import load_default
+from genetic_sizer.data.loaders import load_default
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
-from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs.evolve import evolve
 
 BUDGETS = (2_000, 5_000, 20_000)
 WINDOW = ("2015-01-01", "2022-12-31")

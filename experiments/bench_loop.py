@@ -6,19 +6,19 @@ default (``run.checkpoint_every``) into a temporary run directory.
 
 Two figures measured in the same run:
 
-* the loop: evaluations per second inside :func:`genetic_sizer.evolution.loop.evolve` over every generation after the first
+* the loop: evaluations per second inside :func:`genetic_sizer.runs.evolve.evolve` over every generation after the first
   (the time from the progress callback of generation 0 to that of the last one: selection, variation, evaluation,
   archive, logbook and checkpoints included; evaluations are the genomes the run sent to the evaluator);
 * the kernel: :func:`genetic_sizer.backtest.simulate.simulate`'s genomes per second on batches of 100 genomes (one
   generation) of the same workload, best of several calls before and after the evolution.
 
 Their ratio is the share of the kernel's speed the loop delivers (target >= 0.5). Then the mean milliseconds per
-generation of each phase of the loop (the ``timings`` of :class:`genetic_sizer.evolution.loop.Generation`; "other" is the rest
-of the wall time: the progress callback, Python between phases), the ratio the same run gives without its variation
-time (a derived figure: what the rest of the loop allows), and the same run with a checkpoint after every generation
-(``run.checkpoint_every: 0``) for the price of checkpointing. Everything is compiled first (a short
-evolution and a simulate call). Timings on a shared machine are noisy: the loop is timed ``--repeats`` times and the
-best is reported.
+generation of each phase of the loop (the ``timings`` of :class:`genetic_sizer.evolution.result.Generation`; "other" is
+the rest of the wall time: the progress callback, Python between phases), the ratio the same run gives without its
+variation time (a derived figure: what the rest of the loop allows), and the same run with a checkpoint after every
+generation (``run.checkpoint_every: 0``) for the price of checkpointing. Everything is compiled first (a short evolution
+and a simulate call). Timings on a shared machine are noisy: the loop is timed ``--repeats`` times and the best is
+reported.
 
 Run: ``make bench`` or ``.venv/bin/python experiments/bench_loop.py [--generations 60] [--repeats 3]``
 (``NUMBA_NUM_THREADS=1`` for one thread: steadier figures on a machine whose other core is busy).
@@ -36,9 +36,9 @@ import numpy as np
 
 from genetic_sizer.backtest.simulate import simulate
 from genetic_sizer.config import load_config
-from genetic_sizer.data.prices import load_default
+from genetic_sizer.data.loaders import load_default
 from genetic_sizer.evolution.genome import GenomeSpace
-from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs.evolve import evolve
 
 POPULATION = 100
 N_ASSETS = 20

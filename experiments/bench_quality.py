@@ -9,7 +9,7 @@ best Sharpe found as a fraction of the optimum by
   (``np.random.random_sample(n)`` normalized to sum 1);
 * plain eaSimple: DEAP ``algorithms.eaSimple`` with ``cxBlend`` and ``mutGaussian`` on unconstrained genes
   mapped to weights by ``|g| / sum|g|`` (the textbook set-up);
-* genetic_sizer: :func:`genetic_sizer.evolution.loop.evolve` with its defaults except ``population: 30``, unseeded.
+* genetic_sizer: :func:`genetic_sizer.runs.evolve.evolve` with its defaults except ``population: 30``, unseeded.
 
 "Within N evaluations" is the best of the first N genomes evaluated (every evaluation is counted, in order).
 Targets: median over 5 seeds >= 99% at 2,000 and >= 99.9% at 10,000, and genetic_sizer above random search on
@@ -29,9 +29,9 @@ import time
 import numpy as np
 
 from genetic_sizer.config import load_config
-from genetic_sizer.data.prices import load_default
+from genetic_sizer.data.loaders import load_default
 from genetic_sizer.evolution.evaluator import Evaluator
-from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs.evolve import evolve
 
 BUDGETS = (2_000, 10_000)
 WINDOW = ("2015-01-01", "2022-12-31")

@@ -23,7 +23,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from genetic_sizer.cluster.raymap import RayMap, split_batches
+from genetic_sizer.cluster.raymap import RayMap
+from genetic_sizer.evolution.loop import split_batches
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace

@@ -116,8 +116,9 @@ def _vectorbt_values(prices, w, mask, fees, starts=None, timings=None):
 def bench_speed(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, segment_bars: int = 250) -> list[dict]:
     import numba
 
-    from genetic_sizer.backtest.simulate import rebalance_mask, score, simulate
-    from genetic_sizer.data.prices import load_default
+    from genetic_sizer.backtest.schedule import rebalance_mask
+    from genetic_sizer.backtest.simulate import score, simulate
+    from genetic_sizer.data.loaders import load_default
 
     prices = load_default()
     prices = prices.select(list(prices.symbols[:n_assets]), start=prices.index[-n_bars])
@@ -206,7 +207,7 @@ def bench_drift(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, ba
     import numba
 
     from genetic_sizer.backtest.simulate import backtest
-    from genetic_sizer.data.prices import load_default
+    from genetic_sizer.data.loaders import load_default
 
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -281,7 +282,7 @@ def _bench_drift(n_genomes, n_assets, n_bars, vbt_repeats, bands, backtest, load
 def bench_perp(n_genomes: int, n_assets: int, n_bars: int, n_checked: int = 3) -> list[dict]:
     """Perp kernel vs spot kernel, static weights, monthly and daily rebalancing, in the same run."""
     from genetic_sizer.backtest.simulate import backtest, simulate
-    from genetic_sizer.data.prices import load_default
+    from genetic_sizer.data.loaders import load_default
 
     prices = load_default()
     prices = prices.select(list(prices.symbols[:n_assets]), start=prices.index[-n_bars])
@@ -351,8 +352,8 @@ def _cpu_seconds() -> float:
 
 
 def bench_scaling(n_genomes: int, n_assets: int, n_bars: int, repeats: int = 5) -> list[dict]:
-    """Fitness (the fused simulate-and-score path, genetic_sizer.backtest.simulate.score) on 1 and on 2 Numba threads, monthly
-    and daily rebalancing, beside the two-pass path (backtest's value matrix, then compute_metrics). Timings
+    """Fitness (the fused simulate-and-score path, genetic_sizer.backtest.simulate.score) on 1 and on 2 Numba threads,
+    monthly and daily rebalancing, beside the two-pass path (backtest's value matrix, then compute_metrics). Timings
     alternate between the thread counts so both see the same machine load; the best of ``repeats`` each. The CPU
     time a call consumes (every thread) is printed too: when 2 threads take no more CPU time than 1, they do the
     same work and only the other processes on the machine stand between the wall-clock ratio and 2x."""

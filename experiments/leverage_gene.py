@@ -54,8 +54,8 @@ def _config(path, overrides):
 def holdout_run(path, prices, overrides) -> dict:
     """evolve on the first 80 %, the champion scored in sample and on the held-out 20 % (at its own leverage)."""
     from genetic_sizer.evolution.evaluator import Evaluator
-    from genetic_sizer.evolution.loop import evolve
-    from genetic_sizer.validation.walkforward import split_holdout
+    from genetic_sizer.runs.evolve import evolve
+    from genetic_sizer.validation.holdout import split_holdout
 
     cfg = _config(path, overrides)
     train, held = split_holdout(prices, cfg.evolution.holdout)
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         for seed in range(args.seed, args.seed + args.seeds):
             path, _ = perp_market(COINS, hours=24 * 360, seed=seed).write(Path(data_dir) / f"hl_{seed}.parquet")
-            from genetic_sizer.data.prices import load
+            from genetic_sizer.data.loaders import load
 
             prices = load("hyperliquid", path)
             hold = prices.close[-1] / prices.close[0] - 1

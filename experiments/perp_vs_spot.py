@@ -98,7 +98,7 @@ def evolve_both(prices, leverage: float, max_leverage: dict, direction: str, see
 
     from genetic_sizer.config import load_config
     from genetic_sizer.evolution.evaluator import Evaluator
-    from genetic_sizer.evolution.loop import evolve
+    from genetic_sizer.runs.evolve import evolve
 
     common = [
         "portfolio.rebalance=D",

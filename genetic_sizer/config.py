@@ -29,8 +29,8 @@ Layout (every key optional; these are the defaults)::
           checkpoint_every: 5}   # seconds between checkpoints of an evolution (0: after every generation)
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
-keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.evolution.constraints`; their types and
-ranges are checked here, their symbols and feasibility when the genome space is built from the data.
+keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.evolution.constraints`; their types
+and ranges are checked here, their symbols and feasibility when the genome space is built from the data.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,37 +64,13 @@ __all__ = [
 OBJECTIVES = tuple(V.OBJECTIVES)
 
 
-def _fail(key: str, value, expected: str):
-    raise ConfigError(f"{key} must be {expected}, got {value!r}")
-
-
-def _number(key, value, *, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False, integer=False):
-    ok_type = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
-        _fail(key, value, "an integer" if integer else "a number")
-    if not math.isfinite(value):
-        _fail(key, value, "finite")
-    below = value <= lo if lo_open else value < lo
-    above = value >= hi if hi_open else value > hi
-    if below or above:
-        lb, rb = ("(" if lo_open else "["), (")" if hi_open else "]")
-        _fail(key, value, f"in {lb}{lo:g}, {hi:g}{rb}")
-    return value if integer else float(value)
-
-
-def _choice(key, value, choices):
-    if value not in choices:
-        _fail(key, value, f"one of {list(choices)}")
-    return value
-
-
 def _opt_str(key, value):
     if value is None:
         return None
     if isinstance(value, (_dt.date, _dt.datetime)):  # YAML reads 2015-01-01 as a date
         return value.isoformat()
     if not isinstance(value, str) or not value.strip():
-        _fail(key, value, "a non-empty string or null")
+        V.must_be(key, value, "a non-empty string or null")
     return value
 
 
@@ -109,7 +84,7 @@ def _opt_date(key, value):
     try:
         pd.Timestamp(text)
     except (TypeError, ValueError, OverflowError) as exc:
-        _fail(key, text, f"a date or time such as 2015-01-31 ({exc})")
+        V.must_be(key, text, f"a date or time such as 2015-01-31 ({exc})")
     return text
 
 
@@ -117,9 +92,9 @@ def _weight_bound(key, value):
     if isinstance(value, dict):
         out = {}
         for sym, v in value.items():
-            out[str(sym)] = _number(f"{key}.{sym}", v, lo=-1.0, hi=1.0)
+            out[str(sym)] = V.check_number(f"{key}.{sym}", v, lo=-1.0, hi=1.0)
         return out
-    return _number(key, value, lo=-1.0, hi=1.0)
+    return V.check_number(key, value, lo=-1.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -134,27 +109,27 @@ class DataConfig:
     funding_path: str | bool | None = None
 
     def __post_init__(self):
-        _choice("data.source", self.source, V.DATA_SOURCES)
+        V.check_choice("data.source", self.source, V.DATA_SOURCES)
         object.__setattr__(self, "path", _opt_str("data.path", self.path))
         if self.source == "default" and self.path is not None:
-            _fail("data.path", self.path, "null for source 'default'")
+            V.must_be("data.path", self.path, "null for source 'default'")
         if self.source != "default" and self.path is None:
-            _fail("data.path", self.path, f"a file path for source {self.source!r}")
+            V.must_be("data.path", self.path, f"a file path for source {self.source!r}")
         if self.symbols is not None:
             if isinstance(self.symbols, str) or not isinstance(self.symbols, (list, tuple)) or not self.symbols:
-                _fail("data.symbols", self.symbols, "a non-empty list of symbols or null")
+                V.must_be("data.symbols", self.symbols, "a non-empty list of symbols or null")
             syms = tuple(_opt_str(f"data.symbols[{i}]", s) for i, s in enumerate(self.symbols))
             if len(set(syms)) != len(syms):
-                _fail("data.symbols", list(syms), "a list without duplicates")
+                V.must_be("data.symbols", list(syms), "a list without duplicates")
             object.__setattr__(self, "symbols", syms)
         object.__setattr__(self, "start", _opt_date("data.start", self.start))
         object.__setattr__(self, "end", _opt_date("data.end", self.end))
-        _choice("data.leading_gaps", self.leading_gaps, V.LEADING_GAP_POLICIES)
+        V.check_choice("data.leading_gaps", self.leading_gaps, V.LEADING_GAP_POLICIES)
         if self.periods_per_year is not None:
-            v = _number("data.periods_per_year", self.periods_per_year, lo=0.0, lo_open=True)
+            v = V.check_number("data.periods_per_year", self.periods_per_year, lo=0.0, lo_open=True)
             object.__setattr__(self, "periods_per_year", v)
         if self.funding_path is True:
-            _fail("data.funding_path", True, "a funding file, null (the file next to hyperliquid prices) or false")
+            V.must_be("data.funding_path", True, "a funding file, null (the file next to hyperliquid prices) or false")
         if self.funding_path is not False:
             object.__setattr__(self, "funding_path", _opt_str("data.funding_path", self.funding_path))
 
@@ -165,9 +140,9 @@ def _max_leverage(key, value):
         return None
     if isinstance(value, dict):
         if not value:
-            _fail(key, value, "a number >= 1 or a non-empty {SYMBOL: x, default: y} mapping")
-        return {str(sym): _number(f"{key}.{sym}", v, lo=1.0) for sym, v in value.items()}
-    return _number(key, value, lo=1.0)
+            V.must_be(key, value, "a number >= 1 or a non-empty {SYMBOL: x, default: y} mapping")
+        return {str(sym): V.check_number(f"{key}.{sym}", v, lo=1.0) for sym, v in value.items()}
+    return V.check_number(key, value, lo=1.0)
 
 
 @dataclass(frozen=True)
@@ -192,28 +167,32 @@ class PortfolioConfig:
     max_gross_short: float | None = None
 
     def __post_init__(self):
-        _choice("portfolio.market", self.market, V.MARKETS)
-        lev = _number("portfolio.leverage", self.leverage, lo=0.0, lo_open=True, hi=1000.0)
+        V.check_choice("portfolio.market", self.market, V.MARKETS)
+        lev = V.check_number("portfolio.leverage", self.leverage, lo=0.0, lo_open=True, hi=1000.0)
         object.__setattr__(self, "leverage", lev)
         object.__setattr__(self, "max_leverage", _max_leverage("portfolio.max_leverage", self.max_leverage))
         if self.market == "spot" and lev != 1.0:
-            _fail("portfolio.leverage", self.leverage, "1 for market spot (leverage is a setting of market perp)")
+            V.must_be("portfolio.leverage", self.leverage, "1 for market spot (leverage is a setting of market perp)")
         if self.market == "spot" and self.max_leverage is not None:
-            _fail("portfolio.max_leverage", self.max_leverage, "null for market spot (a setting of market perp)")
+            V.must_be("portfolio.max_leverage", self.max_leverage, "null for market spot (a setting of market perp)")
         if isinstance(self.max_leverage, float) and lev > self.max_leverage:
-            _fail("portfolio.leverage", self.leverage, f"at most portfolio.max_leverage ({self.max_leverage:g})")
+            V.must_be("portfolio.leverage", self.leverage, f"at most portfolio.max_leverage ({self.max_leverage:g})")
         if self.fees is None:
             object.__setattr__(self, "fees", V.DEFAULT_FEES[self.market])
-        _choice("portfolio.direction", self.direction, V.DIRECTIONS)
+        V.check_choice("portfolio.direction", self.direction, V.DIRECTIONS)
         keys = {k: getattr(self, k) for k in V.CONSTRAINT_KEYS}
         for key, value in V.normalize_constraint_keys(self.direction, **keys).items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "min_weight", _weight_bound("portfolio.min_weight", self.min_weight))
         object.__setattr__(self, "max_weight", _weight_bound("portfolio.max_weight", self.max_weight))
         object.__setattr__(self, "rebalance", V.parse_rebalance(self.rebalance, "portfolio.rebalance"))
-        object.__setattr__(self, "fees", _number("portfolio.fees", self.fees, lo=0.0, hi=1.0, hi_open=True))
-        object.__setattr__(self, "slippage", _number("portfolio.slippage", self.slippage, lo=0.0, hi=1.0, hi_open=True))
-        object.__setattr__(self, "init_cash", _number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True))
+        object.__setattr__(self, "fees", V.check_number("portfolio.fees", self.fees, lo=0.0, hi=1.0, hi_open=True))
+        object.__setattr__(
+            self, "slippage", V.check_number("portfolio.slippage", self.slippage, lo=0.0, hi=1.0, hi_open=True)
+        )
+        object.__setattr__(
+            self, "init_cash", V.check_number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True)
+        )
 
     def account(self) -> dict:
         """The account-model keywords of :func:`genetic_sizer.backtest.simulate.backtest`: ``market``, ``leverage`` and
@@ -247,51 +226,34 @@ class EvolutionConfig:
     gene_sigma: float = 0.15  # a continuous gene's Gaussian step, as a fraction of its range
 
     def __post_init__(self):
-        _number("evolution.population", self.population, lo=4, hi=1_000_000, integer=True)
-        _number("evolution.generations", self.generations, lo=1, hi=1_000_000, integer=True)
-        _number("evolution.seed", self.seed, lo=0, hi=2**63 - 1, integer=True)
+        V.check_number("evolution.population", self.population, lo=4, hi=1_000_000, integer=True)
+        V.check_number("evolution.generations", self.generations, lo=1, hi=1_000_000, integer=True)
+        V.check_number("evolution.seed", self.seed, lo=0, hi=2**63 - 1, integer=True)
         if not isinstance(self.seed_with_classical, bool):
-            _fail("evolution.seed_with_classical", self.seed_with_classical, "true or false")
-        _number("evolution.tournament_size", self.tournament_size, lo=1, hi=self.population, integer=True)
-        _number("evolution.elite", self.elite, lo=0, hi=self.population - 1, integer=True)
+            V.must_be("evolution.seed_with_classical", self.seed_with_classical, "true or false")
+        V.check_number("evolution.tournament_size", self.tournament_size, lo=1, hi=self.population, integer=True)
+        V.check_number("evolution.elite", self.elite, lo=0, hi=self.population - 1, integer=True)
         probs = ("crossover_prob", "mutation_prob", "shift_prob", "transfer_prob", "flip_prob", "support_prob")
         for name in probs:
-            object.__setattr__(self, name, _number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0))
+            object.__setattr__(self, name, V.check_number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0))
         total = self.shift_prob + self.transfer_prob + self.flip_prob + self.support_prob
         if total > 1.0 + 1e-12:
-            _fail("evolution.shift_prob + transfer_prob + flip_prob + support_prob", total, "<= 1")
+            V.must_be("evolution.shift_prob + transfer_prob + flip_prob + support_prob", total, "<= 1")
         object.__setattr__(
-            self, "crossover_alpha", _number("evolution.crossover_alpha", self.crossover_alpha, lo=0.0, hi=10.0)
+            self, "crossover_alpha", V.check_number("evolution.crossover_alpha", self.crossover_alpha, lo=0.0, hi=10.0)
         )
         for name in ("mutation_sigma", "shift_sigma"):
-            value = _number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0, lo_open=True)
+            value = V.check_number(f"evolution.{name}", getattr(self, name), lo=0.0, hi=1.0, lo_open=True)
             object.__setattr__(self, name, value)
         if self.hall_of_fame is None:
             object.__setattr__(self, "hall_of_fame", min(10, self.population))
-        _number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
-        object.__setattr__(self, "holdout", parse_holdout("evolution.holdout", self.holdout))
+        V.check_number("evolution.hall_of_fame", self.hall_of_fame, lo=1, hi=self.population, integer=True)
+        object.__setattr__(self, "holdout", V.parse_holdout("evolution.holdout", self.holdout))
         object.__setattr__(self, "genes", V.normalize_genes(self.genes, "evolution.genes"))
-        value = _number("evolution.gene_mutation_prob", self.gene_mutation_prob, lo=0.0, hi=1.0)
+        value = V.check_number("evolution.gene_mutation_prob", self.gene_mutation_prob, lo=0.0, hi=1.0)
         object.__setattr__(self, "gene_mutation_prob", value)
-        value = _number("evolution.gene_sigma", self.gene_sigma, lo=0.0, hi=1.0, lo_open=True)
+        value = V.check_number("evolution.gene_sigma", self.gene_sigma, lo=0.0, hi=1.0, lo_open=True)
         object.__setattr__(self, "gene_sigma", value)
-
-
-def parse_holdout(key: str, value) -> float | int | str:
-    """The final part of the data window ``genetic-sizer evolve`` keeps out of the evolution and reports out of
-    sample: a fraction of the bars in (0, 1) (``0.2``), a number of bars (``252``), a calendar span (``"1Y"``),
-    or 0 for none."""
-    if value == 0 and not isinstance(value, bool):
-        return 0
-    if isinstance(value, float) and 0 < value < 1:
-        return value
-    if isinstance(value, str):
-        text = value.strip().upper().replace(" ", "")
-        if _SPAN.match(text):
-            return text
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    _fail(key, value, 'a fraction of the bars in (0, 1), a number of bars, a calendar span such as "1Y", or 0')
 
 
 @dataclass(frozen=True)
@@ -311,14 +273,14 @@ class ParallelConfig:
     batch_size: int | None = None
 
     def __post_init__(self):
-        _choice("parallel.backend", self.backend, V.PARALLEL_BACKENDS)
+        V.check_choice("parallel.backend", self.backend, V.PARALLEL_BACKENDS)
         object.__setattr__(self, "address", _opt_str("parallel.address", self.address))
         if self.num_workers is not None:
-            _number("parallel.num_workers", self.num_workers, lo=1, hi=100_000, integer=True)
+            V.check_number("parallel.num_workers", self.num_workers, lo=1, hi=100_000, integer=True)
         if self.batch_size is not None:
-            _number("parallel.batch_size", self.batch_size, lo=1, integer=True)
+            V.check_number("parallel.batch_size", self.batch_size, lo=1, integer=True)
         if self.backend == "serial" and (self.address is not None or self.num_workers is not None):
-            _fail("parallel.backend", self.backend, "'ray' when parallel.address or parallel.num_workers is set")
+            V.must_be("parallel.backend", self.backend, "'ray' when parallel.address or parallel.num_workers is set")
 
 
 @dataclass(frozen=True)
@@ -344,33 +306,14 @@ class RunStorageConfig:
     def __post_init__(self):
         value = _opt_str("run.storage", self.storage)
         if value is not None and "://" in value and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", value):
-            _fail("run.storage", value, "a local path or a URL such as s3://bucket/runs")
+            V.must_be("run.storage", value, "a local path or a URL such as s3://bucket/runs")
         object.__setattr__(self, "storage", value)
-        every = _number("run.checkpoint_every", self.checkpoint_every, lo=0.0, hi=86_400.0)
+        every = V.check_number("run.checkpoint_every", self.checkpoint_every, lo=0.0, hi=86_400.0)
         object.__setattr__(self, "checkpoint_every", every)
 
 
 DEFAULT_CHECKPOINT_EVERY = RunStorageConfig.checkpoint_every
 """Seconds between an evolution's checkpoints unless ``run.checkpoint_every`` says otherwise."""
-
-
-SPAN_UNITS = ("D", "W", "M", "Q", "Y")
-"""Calendar units of a window span such as ``2Y``, ``6M``, ``90D``."""
-_SPAN = re.compile(r"^\s*([1-9][0-9]*)\s*([DWMQY])\s*$")
-
-
-def parse_window(key: str, value) -> int | tuple[int, str]:
-    """A window length: a positive number of bars (``504``), or a calendar span ``(n, unit)`` from text such as
-    ``"2Y"``, ``"6M"``, ``"13W"``, ``"90D"``, ``"1Q"``."""
-    if isinstance(value, str):
-        m = _SPAN.match(value.upper())
-        if m:
-            return int(m.group(1)), m.group(2)
-        if value.strip().isdigit():
-            value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(key, value, 'a positive number of bars (e.g. 504) or a calendar span such as "2Y", "6M", "90D"')
-    return value
 
 
 @dataclass(frozen=True)
@@ -391,24 +334,24 @@ class WalkForwardConfig:
     keep_partial: bool = False
 
     def __post_init__(self):
-        train = parse_window("walkforward.train", self.train)
-        test = parse_window("walkforward.test", self.test)
+        train = V.parse_window("walkforward.train", self.train)
+        test = V.parse_window("walkforward.test", self.test)
         if isinstance(train, int) != isinstance(test, int):
-            _fail(
+            V.must_be(
                 "walkforward.train / walkforward.test",
                 [self.train, self.test],
                 "both numbers of bars or both calendar spans",
             )
-        _number("walkforward.purge", self.purge, lo=0, integer=True)
+        V.check_number("walkforward.purge", self.purge, lo=0, integer=True)
         for name in ("anchored", "keep_partial"):
             if not isinstance(getattr(self, name), bool):
-                _fail(f"walkforward.{name}", getattr(self, name), "true or false")
+                V.must_be(f"walkforward.{name}", getattr(self, name), "true or false")
         for name, raw, parsed in (("train", self.train, train), ("test", self.test, test)):
             object.__setattr__(self, name, parsed if isinstance(parsed, int) else raw.strip().upper().replace(" ", ""))
 
     def window(self, name: str) -> int | tuple[int, str]:
         """``train`` or ``test`` parsed: bars, or ``(n, unit)``."""
-        return parse_window(f"walkforward.{name}", getattr(self, name))
+        return V.parse_window(f"walkforward.{name}", getattr(self, name))
 
 
 NON_SEMANTIC = ("parallel", "run")
@@ -452,14 +395,14 @@ class RunConfig:
         if isinstance(obj, str):
             obj = (obj,)
         if not isinstance(obj, (list, tuple)) or not obj:
-            _fail("objective", self.objective, f"a name or a non-empty list of names from {list(OBJECTIVES)}")
+            V.must_be("objective", self.objective, f"a name or a non-empty list of names from {list(OBJECTIVES)}")
         for i, name in enumerate(obj):
             key = "objective" if len(obj) == 1 else f"objective[{i}]"
-            _choice(key, name, OBJECTIVES)
+            V.check_choice(key, name, OBJECTIVES)
         if len(set(obj)) != len(obj):
-            _fail("objective", list(obj), "a list without duplicates")
+            V.must_be("objective", list(obj), "a list without duplicates")
         object.__setattr__(self, "objective", tuple(obj))
-        _choice("engine", self.engine, V.ENGINES)
+        V.check_choice("engine", self.engine, V.ENGINES)
         self._check_leverage_gene()
 
     def _check_leverage_gene(self) -> None:

@@ -20,6 +20,7 @@ loaders import their names from here instead of listing them again.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -46,10 +47,16 @@ __all__ = [
     "REBALANCE_CODES",
     "REFERENCE_ENGINES",
     "RESERVED_GENES",
+    "SPAN_UNITS",
+    "check_choice",
     "check_leverage_gene",
+    "check_number",
+    "must_be",
     "normalize_constraint_keys",
     "normalize_genes",
+    "parse_holdout",
     "parse_rebalance",
+    "parse_window",
 ]
 
 REBALANCE_CODES = ("once", "D", "W", "M", "Q")
@@ -78,11 +85,13 @@ NETWORKS = ("testnet", "mainnet")
 
 MARKETS = ("spot", "perp")
 """``spot``: a cash account (vectorbt's ``from_orders`` semantics); ``perp``: a cross-margin perpetuals account with
-leverage, hourly funding, taker fees and liquidation, as traded on Hyperliquid (:mod:`genetic_sizer.backtest.kernels.perp`)."""
+leverage, hourly funding, taker fees and liquidation, as traded on Hyperliquid
+(:mod:`genetic_sizer.backtest.kernels.perp`)."""
 
 REFERENCE_ENGINES = {"spot": "vectorbt", "perp": "reference"}
 """What a champion's figures are re-checked against, per market: vectorbt's ``from_orders`` for spot; for perps
-(vectorbt has none) the plain-Python loop :func:`genetic_sizer.backtest.kernels.perp.reference_genome` (``engine="reference"``)."""
+(vectorbt has none) the plain-Python loop :func:`genetic_sizer.backtest.reference.reference_genome`
+(``engine="reference"``)."""
 
 DEFAULT_FEES = {"spot": 0.0005, "perp": 0.00045}
 """``portfolio.fees`` when the config does not set it: 5 bp for spot; for perps Hyperliquid's base-tier taker fee,
@@ -130,6 +139,36 @@ def parse_rebalance(value, key: str = "rebalance") -> str | int:
     raise ConfigError(f"{key} must be {expected}, got {value!r}")
 
 
+# ---- checks of a setting, naming its key ------------------------------------------------------------------
+
+
+def must_be(key: str, value, expected: str):
+    """Raise the ConfigError of a setting: ``{key} must be {expected}, got {value!r}``."""
+    raise ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+def check_number(key, value, *, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False, integer=False):
+    """``value`` as a float (an int with ``integer``) within the bounds, else the ConfigError naming ``key``."""
+    ok_type = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        must_be(key, value, "an integer" if integer else "a number")
+    if not math.isfinite(value):
+        must_be(key, value, "finite")
+    below = value <= lo if lo_open else value < lo
+    above = value >= hi if hi_open else value > hi
+    if below or above:
+        lb, rb = ("(" if lo_open else "["), (")" if hi_open else "]")
+        must_be(key, value, f"in {lb}{lo:g}, {hi:g}{rb}")
+    return value if integer else float(value)
+
+
+def check_choice(key, value, choices):
+    """``value`` if it is one of ``choices``, else the ConfigError naming ``key``."""
+    if value not in choices:
+        must_be(key, value, f"one of {list(choices)}")
+    return value
+
+
 # ---- the portfolio constraint keys (genetic_sizer.evolution.constraints builds them on the assets) ----------
 
 CONSTRAINT_KEYS = (
@@ -142,7 +181,8 @@ CONSTRAINT_KEYS = (
     "max_gross_long",
     "max_gross_short",
 )
-"""The ``portfolio`` config keys (and :meth:`genetic_sizer.evolution.genome.GenomeSpace.create` keywords) that build the constraints."""
+"""The ``portfolio`` config keys (and :meth:`genetic_sizer.evolution.genome.GenomeSpace.create` keywords) that build the
+constraints."""
 
 DEFAULT_MIN_POSITION = 1e-3
 """A weight is 0 or at least this (of gross exposure) unless ``portfolio.min_position`` says otherwise."""
@@ -328,3 +368,42 @@ def check_leverage_gene(
             f"must be one the exchange allows for every asset it may hold; lower {key}.leverage to "
             f"[{min(leverage[0], caps[k]):g}, {caps[k]:g}] or below"
         )
+
+
+# ---- window spans: walk-forward windows and the held-out window ------------------------------------------
+
+
+SPAN_UNITS = ("D", "W", "M", "Q", "Y")
+"""Calendar units of a window span such as ``2Y``, ``6M``, ``90D``."""
+_SPAN = re.compile(r"^\s*([1-9][0-9]*)\s*([DWMQY])\s*$")
+
+
+def parse_window(key: str, value) -> int | tuple[int, str]:
+    """A window length: a positive number of bars (``504``), or a calendar span ``(n, unit)`` from text such as
+    ``"2Y"``, ``"6M"``, ``"13W"``, ``"90D"``, ``"1Q"``."""
+    if isinstance(value, str):
+        m = _SPAN.match(value.upper())
+        if m:
+            return int(m.group(1)), m.group(2)
+        if value.strip().isdigit():
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        must_be(key, value, 'a positive number of bars (e.g. 504) or a calendar span such as "2Y", "6M", "90D"')
+    return value
+
+
+def parse_holdout(key: str, value) -> float | int | str:
+    """The final part of the data window ``genetic-sizer evolve`` keeps out of the evolution and reports out of
+    sample: a fraction of the bars in (0, 1) (``0.2``), a number of bars (``252``), a calendar span (``"1Y"``),
+    or 0 for none."""
+    if value == 0 and not isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and 0 < value < 1:
+        return value
+    if isinstance(value, str):
+        text = value.strip().upper().replace(" ", "")
+        if _SPAN.match(text):
+            return text
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    must_be(key, value, 'a fraction of the bars in (0, 1), a number of bars, a calendar span such as "1Y", or 0')

@@ -11,7 +11,8 @@ import pytest
 # Ray must bind 127.0.0.1 only; set before any test can start it (inherited by its processes).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-from genetic_sizer.data.prices import Prices, load_default
+from genetic_sizer.data.loaders import load_default
+from genetic_sizer.data.prices import Prices
 
 
 def make_prices(

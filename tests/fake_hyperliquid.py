@@ -28,7 +28,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from genetic_sizer.data.prices import INTERVAL_MS
+from genetic_sizer.vocab import INTERVAL_MS
 
 ZERO_ADDRESS = "0x" + "0" * 40
 

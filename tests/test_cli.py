@@ -32,7 +32,7 @@ def test_data_info(capsys):
 def test_backtest_equal_weight_matches_library(capsys):
     from genetic_sizer.backtest.metrics import compute_metrics
     from genetic_sizer.backtest.simulate import backtest
-    from genetic_sizer.data.prices import load_default
+    from genetic_sizer.data.loaders import load_default
 
     assert main(["backtest", "--symbols", "KO", "PEP", "XOM", "--start", "2019-01-01", "--fees", "0.001"]) == 0
     out = capsys.readouterr().out
@@ -45,7 +45,7 @@ def test_backtest_equal_weight_matches_library(capsys):
 def test_backtest_with_a_drift_band_matches_the_library(capsys):
     from genetic_sizer.backtest.metrics import compute_metrics
     from genetic_sizer.backtest.simulate import backtest
-    from genetic_sizer.data.prices import load_default
+    from genetic_sizer.data.loaders import load_default
 
     args = ["backtest", "--symbols", "KO", "PEP", "XOM", "--start", "2019-01-01", "--rebalance", "once"]
     assert main([*args, "--threshold", "0.03"]) == 0
@@ -177,7 +177,7 @@ def test_evolve_config_errors_exit_2_and_name_the_key(tmp_path, capsys):
 
 
 def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.evolution.loop as E
+    import genetic_sizer.runs.evolve as E
 
     real = E.evolve
 
@@ -314,14 +314,14 @@ def _main(argv) -> int:
 
 def test_ctrl_c_during_start_up_is_clean_and_leaves_nothing(tmp_path, capsys, monkeypatch):
     import genetic_sizer.cluster.raymap
-    import genetic_sizer.data.prices
+    import genetic_sizer.data.loaders
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     out = tmp_path / "run"
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.data.prices, "load_from_config", interrupt)
+        m.setattr(genetic_sizer.data.loaders, "load_from_config", interrupt)
         assert _main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
     assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
     assert not out.exists()
@@ -333,11 +333,11 @@ def test_ctrl_c_during_start_up_is_clean_and_leaves_nothing(tmp_path, capsys, mo
 
 
 def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.data.prices
+    import genetic_sizer.data.loaders
     import genetic_sizer.runs.plots
-    from genetic_sizer.evolution.loop import load_result
+    from genetic_sizer.runs.evolve import load_result
     from genetic_sizer.runs import champion as C
-    from genetic_sizer.runs.results import load_run
+    from genetic_sizer.validation.holdout import load_run
     from genetic_sizer.storage.files import TMP_MARK
 
     def interrupt(*args, **kwargs):
@@ -353,7 +353,7 @@ def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, mon
     assert not (out / "champion.json").exists() and not [p for p in out.iterdir() if TMP_MARK in p.name]
     # Ctrl-C while a resume loads its data changes nothing
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.data.prices, "load_from_config", interrupt)
+        m.setattr(genetic_sizer.data.loaders, "load_from_config", interrupt)
         before = _files(out)
         assert _main(["evolve", "--resume", "--out", str(out)]) == 130
     assert "generation 3 of 3 is checkpointed" in capsys.readouterr().err

@@ -25,10 +25,11 @@ def test_shipped_default_config_loads():
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_every_shipped_config_is_valid_and_feasible(name, tmp_path):
-    from genetic_sizer.data.prices import load_from_config
+    from genetic_sizer.data.loaders import load_from_config
     from genetic_sizer.evolution.evaluator import Evaluator
     from genetic_sizer.evolution.genome import GenomeSpace
-    from genetic_sizer.validation.walkforward import make_folds, split_holdout
+    from genetic_sizer.validation.holdout import split_holdout
+    from genetic_sizer.validation.folds import make_folds
 
     cfg = load_config(ROOT / "configs" / name)
     if cfg.data.source == "hyperliquid":  # a file the user fetches: a synthetic one in the fetched format
@@ -352,7 +353,7 @@ def test_perp_strategy_config_evolves_a_leverage_and_a_drift_band(tmp_path):
     """configs/perp_strategy.yaml: a leverage gene with the threshold gene in the perp account, within every coin's
     max_leverage; on a synthetic file in the fetched format each genome is simulated at its own leverage. Without the
     genes the same file is the fixed-leverage run it is compared with."""
-    from genetic_sizer.data.prices import load_from_config
+    from genetic_sizer.data.loaders import load_from_config
     from genetic_sizer.data.synthetic import perp_market
     from genetic_sizer.evolution.evaluator import Evaluator
 

@@ -6,17 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer.data.prices import (
-    Prices,
-    align_funding,
-    funding_path_for,
-    infer_periods_per_year,
-    load,
-    load_csv,
-    load_default,
-    load_parquet,
-    save_parquet,
-)
+from genetic_sizer.data.funding import align_funding, funding_path_for
+from genetic_sizer.data.loaders import load, load_csv, load_default, load_parquet, save_parquet
+from genetic_sizer.data.prices import Prices, infer_periods_per_year
 from genetic_sizer.errors import ConfigError, DataError
 
 from .conftest import make_prices
@@ -239,7 +231,7 @@ def _candles(coin_start_ms, n, step=3_600_000, skip=(), price0=100.0):
 
 
 def test_candles_align_on_common_bars_and_report_gaps():
-    from genetic_sizer.data.prices import prices_from_candles
+    from genetic_sizer.data.candles import prices_from_candles
 
     t0 = 1_735_689_600_000  # 2025-01-01T00:00Z
     candles = {
@@ -261,7 +253,7 @@ def test_candles_align_on_common_bars_and_report_gaps():
 
 
 def test_candle_errors_name_the_coin():
-    from genetic_sizer.data.prices import prices_from_candles
+    from genetic_sizer.data.candles import prices_from_candles
 
     with pytest.raises(DataError, match="no candles for 'SOL'"):
         prices_from_candles({"BTC": _candles(0, 5), "SOL": []}, "1h")
@@ -272,7 +264,8 @@ def test_candle_errors_name_the_coin():
 
 
 def test_fetched_parquet_loads_as_hyperliquid_source(tmp_path):
-    from genetic_sizer.data.prices import load, prices_from_candles, save_parquet
+    from genetic_sizer.data.candles import prices_from_candles
+    from genetic_sizer.data.loaders import load, save_parquet
 
     t0 = 1_735_948_800_000  # Saturday 2025-01-04: the file spans a weekend, so hourly 24/7 bars are inferred
     prices, _ = prices_from_candles({"BTC": _candles(t0, 72), "ETH": _candles(t0, 72, price0=10)}, "1h")
@@ -391,7 +384,7 @@ def test_intraday_equity_csv_and_override(tmp_path):
 
 
 def test_hyperliquid_source_is_24_7_even_without_a_weekend(tmp_path):
-    from genetic_sizer.data.prices import prices_from_candles
+    from genetic_sizer.data.candles import prices_from_candles
 
     t0 = 1_735_603_200_000  # Tuesday 2024-12-31: 48 hourly bars, no weekend
     candles = {"BTC": _candles(t0, 48), "ETH": _candles(t0, 48, price0=10)}

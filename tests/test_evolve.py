@@ -10,11 +10,12 @@ import pytest
 from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS
 from genetic_sizer.backtest.simulate import backtest
 from genetic_sizer.config import load_config
-from genetic_sizer.data.prices import load_from_config
+from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
-from genetic_sizer.evolution.loop import evolve, rank_members
+from genetic_sizer.evolution.selection import rank_members
+from genetic_sizer.runs.evolve import evolve
 from genetic_sizer.runs.rundir import RunDir
 
 from .conftest import make_wipeout_prices
@@ -197,12 +198,12 @@ def _resume_after_every_generation(cfg, prices, tmp_path, n_genes):
 def test_archive_restore_keeps_deaps_order_with_ties(prices):
     """A Pareto front with tied fitness, saved and rebuilt, holds the same members in the same order and keeps
     inserting newcomers where the original does."""
-    from genetic_sizer.evolution.loop import _Run
+    from genetic_sizer.evolution.loop import Evolution
 
     rng = np.random.default_rng(0)
     space = GenomeSpace.create(prices.symbols)
     cfg = small_config("objective=[sharpe, turnover]")
-    original, rebuilt = _Run(cfg, prices), _Run(cfg, prices)
+    original, rebuilt = Evolution(cfg, prices), Evolution(cfg, prices)
     batches = []
     for _ in range(4):
         w = space.sample(rng, 12)
@@ -212,21 +213,25 @@ def test_archive_restore_keeps_deaps_order_with_ties(prices):
     def inds(run, w, f):
         out = []
         for wi, fi in zip(w, f, strict=True):
-            ind = run._ind(wi)
+            ind = run.strategy._ind(wi)
             ind.fitness.values = tuple(fi)
             out.append(ind)
         return out
 
-    original.hof.update(inds(original, *batches[0]))
-    rebuilt._restore_archive(*original._archive_arrays())
+    original.strategy.archive.update(inds(original, *batches[0]))
+    rebuilt.strategy.restore(*original.strategy.arrays())
     for w, f in batches[1:]:
-        order = [np.asarray(i).tolist() for i in original.hof]
-        assert [np.asarray(i).tolist() for i in rebuilt.hof] == order
-        assert [k.values for k in rebuilt.hof.keys] == [k.values for k in original.hof.keys]
-        assert [k.values for k in rebuilt.hof.keys] == [i.fitness.values for i in reversed(list(rebuilt.hof))]
-        original.hof.update(inds(original, w, f))
-        rebuilt.hof.update(inds(rebuilt, w, f))
-    assert [np.asarray(i).tolist() for i in rebuilt.hof] == [np.asarray(i).tolist() for i in original.hof]
+        order = [np.asarray(i).tolist() for i in original.strategy.archive]
+        assert [np.asarray(i).tolist() for i in rebuilt.strategy.archive] == order
+        assert [k.values for k in rebuilt.strategy.archive.keys] == [k.values for k in original.strategy.archive.keys]
+        assert [k.values for k in rebuilt.strategy.archive.keys] == [
+            i.fitness.values for i in reversed(list(rebuilt.strategy.archive))
+        ]
+        original.strategy.archive.update(inds(original, w, f))
+        rebuilt.strategy.archive.update(inds(rebuilt, w, f))
+    assert [np.asarray(i).tolist() for i in rebuilt.strategy.archive] == [
+        np.asarray(i).tolist() for i in original.strategy.archive
+    ]
 
 
 @pytest.mark.parametrize("maximize", [True, False], ids=["max", "min"])
@@ -238,7 +243,7 @@ def test_array_hall_of_fame_is_deaps_hall_of_fame(maximize, maxsize):
     genome as 0.0, as for ``np.array_equal``); a copy restored from the arrays mid-way goes on identically."""
     from deap import base, creator, tools
 
-    from genetic_sizer.evolution.loop import HallOfFame, _deap_classes, _same_genome
+    from genetic_sizer.evolution.selection import HallOfFame, _deap_classes, _same_genome
 
     Individual = _deap_classes((maximize,))
     assert issubclass(Individual, np.ndarray) and hasattr(creator, Individual.__name__) and base.Fitness
@@ -283,7 +288,7 @@ def test_tournament_and_elite_selection_follow_deaps_rules():
     tie)."""
     from deap import tools
 
-    from genetic_sizer.evolution.loop import _deap_classes, select_best, select_tournament
+    from genetic_sizer.evolution.selection import _deap_classes, select_best, select_tournament
 
     key = np.array([0.0, 2.0, 2.0, 1.0, -1.0, 2.0, 1.0])
     chosen = select_tournament(key, 500, 3, np.random.default_rng(4))
@@ -347,7 +352,7 @@ def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
 
     # the end-of-run summary reuses the seeds instead of fitting them again
     import genetic_sizer.evolution.seeding
-    from genetic_sizer.runs.results import finalize
+    from genetic_sizer.validation.holdout import finalize
 
     def refit(*args):
         raise AssertionError("classical allocations fitted twice")
@@ -428,7 +433,7 @@ def test_run_where_every_genome_is_wiped_out(tmp_path):
     """Bounds that force a large short of RALLY: every genome is wiped out. The run still completes (finite
     sentinel fitness), the logbook says so (no live statistics, NaN), and no champion file is written."""
     from genetic_sizer.errors import ChampionError
-    from genetic_sizer.runs.results import finalize
+    from genetic_sizer.validation.holdout import finalize
 
     prices = make_wipeout_prices()
     cfg = load_config(
@@ -554,29 +559,31 @@ def test_a_trial_is_a_distinct_pair_of_weights_and_genes(prices, tmp_path):
 def test_the_archive_tells_genomes_apart_by_their_genes(prices):
     """Two genomes with the same weights and different genes are two members of the hall of fame (and of a Pareto
     front), and survive a save and restore of the archive."""
-    from genetic_sizer.evolution.loop import _Run
+    from genetic_sizer.evolution.loop import Evolution
 
     for extra in [GENES, (*GENES, "objective=[sharpe, turnover]")]:
         cfg = small_config(*extra)
-        run = _Run(cfg, prices)
+        run = Evolution(cfg, prices)
         w = GenomeSpace.create(prices.symbols).sample(np.random.default_rng(0), 1)[0]
         rows = (([0.05, 1.0], (1.0,)), ([0.1, 2.0], (2.0,)), ([0.05, 1.0], (1.0,)))
         if cfg.multi_objective:
             inds = []
             for genes, fit in rows:
-                ind = run._ind(w, genes)
+                ind = run.strategy._ind(w, genes)
                 ind.fitness.values = fit * len(cfg.objective)
                 inds.append(ind)
-            run.hof.update(inds)
+            run.strategy.archive.update(inds)
         else:
-            run.hof.update(np.stack([w] * 3), np.array([g for g, _ in rows]), np.array([f for _, f in rows]))
-        members, fit, genes = run._archive_arrays()
+            run.strategy.archive.update(
+                np.stack([w] * 3), np.array([g for g, _ in rows]), np.array([f for _, f in rows])
+            )
+        members, fit, genes = run.strategy.arrays()
         assert len(members) == 2 and {tuple(g) for g in genes} == {(0.05, 1.0), (0.1, 2.0)}
         if not cfg.multi_objective:
             np.testing.assert_array_equal(genes[0], [0.1, 2.0])  # the better strategy first
-        rebuilt = _Run(cfg, prices)
-        rebuilt._restore_archive(members, fit, genes)
-        np.testing.assert_array_equal(rebuilt._archive_arrays()[2], genes)
+        rebuilt = Evolution(cfg, prices)
+        rebuilt.strategy.restore(members, fit, genes)
+        np.testing.assert_array_equal(rebuilt.strategy.arrays()[2], genes)
 
 
 def test_resume_refuses_a_checkpoint_without_the_configs_genes(prices, tmp_path):
@@ -585,12 +592,12 @@ def test_resume_refuses_a_checkpoint_without_the_configs_genes(prices, tmp_path)
     evolve(small_config("evolution.generations=1"), prices, tmp_path)
     cp = RunDir(tmp_path).read_checkpoint()
     assert cp.n_genes == 0 and cp.population_genes is None
-    from genetic_sizer.evolution.loop import _Run
+    from genetic_sizer.evolution.loop import Evolution
 
-    run = _Run(small_config(*GENES, "evolution.generations=1"), prices)
+    run = Evolution(small_config(*GENES, "evolution.generations=1"), prices)
     cp.config_sha256 = run.config.sha256()
     with pytest.raises(CheckpointError, match="0 strategy genes, the config evolves 2"):
-        run._restore(cp)
+        run.restore(cp)
 
 
 # ---- the leverage gene (perp) ---------------------------------------------------------------------------------
@@ -690,14 +697,14 @@ def test_only_changed_children_are_evaluated_and_every_fitness_is_the_evaluators
     assert [r["nevals"] for r in res.logbook] == [16, 0, 0, 0, 0, 0, 0] and res.evaluations == 16
 
     varied = []
-    real_vary = E._Run._vary
+    real_vary = E.Evolution._vary
 
     def spy(self, weights, genes):
         children, child_genes, changed = real_vary(self, weights, genes)
         varied.append((np.hstack([weights, genes]), np.hstack([children, child_genes]), changed))
         return children, child_genes, changed
 
-    monkeypatch.setattr(E._Run, "_vary", spy)
+    monkeypatch.setattr(E.Evolution, "_vary", spy)
     batches = []
 
     def recording_map(fn, b):

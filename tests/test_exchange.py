@@ -1,4 +1,5 @@
-"""genetic_sizer.exchange.client against the fake Hyperliquid server (tests/fake_hyperliquid.py), through the real SDK."""
+"""genetic_sizer.exchange.client against the fake Hyperliquid server (tests/fake_hyperliquid.py), through the real
+SDK."""
 
 from __future__ import annotations
 
@@ -17,24 +18,19 @@ from genetic_sizer.exchange.client import (
     MAINNET_API_URL,
     NETWORKS,
     TESTNET_API_URL,
-    AccountState,
-    AssetContext,
-    AssetMeta,
-    Credentials,
     HyperliquidClient,
-    OrderIntent,
-    OrderResult,
+    is_mainnet,
+    resolve_base_url,
+)
+from genetic_sizer.exchange.credentials import (
+    Credentials,
     account_address,
     create_keystore,
-    is_mainnet,
-    limit_price,
     load_credentials,
     load_wallet,
-    make_cloid,
-    resolve_base_url,
-    round_price,
-    round_size,
 )
+from genetic_sizer.exchange.rounding import limit_price, round_price, round_size
+from genetic_sizer.exchange.wire import AccountState, AssetContext, AssetMeta, OrderIntent, OrderResult, make_cloid
 from tests.fake_hyperliquid import (
     DUPLICATE_CLOID_ERROR,
     INVALID_PRICE_ERROR,

@@ -12,7 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from genetic_sizer.backtest.metrics import CAP, WIPED_OUT_FITNESS, compute_metrics
-from genetic_sizer.backtest.simulate import backtest, rebalance_mask
+from genetic_sizer.backtest.schedule import rebalance_mask
+from genetic_sizer.backtest.simulate import backtest
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
@@ -96,8 +97,8 @@ def test_metrics_equal_vectorbt(n_assets, n_bars, policy, kind, fees, slippage, 
 
 
 def _plain_metrics(values, init_cash, ppy):
-    """The metrics in one plain-Python loop over the bars (the definitions of genetic_sizer.backtest.metrics, summed in bar
-    order): the reference for the kernel's four-block sums."""
+    """The metrics in one plain-Python loop over the bars (the definitions of genetic_sizer.backtest.metrics, summed in
+    bar order): the reference for the kernel's four-block sums."""
     n = len(values)
     wiped = False
     for i, x in enumerate(values):

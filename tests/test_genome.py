@@ -239,7 +239,7 @@ def test_diversity_matches_pairwise_definition():
 
 def test_deap_numpy_individuals_are_copied_safely():
     """DEAP's onemax_numpy lesson: a clone must not share memory with its original."""
-    from genetic_sizer.evolution.loop import _deap_classes
+    from genetic_sizer.evolution.selection import _deap_classes
 
     Individual = _deap_classes((True,))
     ind = Individual(np.array([0.5, 0.5]))

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.exchange.client import AssetContext
+from genetic_sizer.exchange.wire import AssetContext, AssetInfo
 from genetic_sizer.live.guards import (
     Guards,
     Limits,
@@ -24,8 +24,8 @@ from genetic_sizer.live.guards import (
     period_of_champion,
     price_problems,
 )
-from genetic_sizer.live.sizer import AssetInfo, Plan, plan_orders
-from genetic_sizer.live.trader import EXPECTATION_METRICS, realized_metrics
+from genetic_sizer.live.sizer import Plan, plan_orders
+from genetic_sizer.live.status import EXPECTATION_METRICS, realized_metrics
 
 T = calendar.timegm((2025, 5, 14, 13, 37, 12))  # Wednesday 2025-05-14 13:37:12 UTC
 

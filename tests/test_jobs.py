@@ -156,9 +156,9 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def serial_champion():
     from genetic_sizer.config import load_config
-    from genetic_sizer.data.prices import load_from_config
-    from genetic_sizer.evolution.loop import evolve
-    from genetic_sizer.validation.walkforward import split_holdout
+    from genetic_sizer.data.loaders import load_from_config
+    from genetic_sizer.runs.evolve import evolve
+    from genetic_sizer.validation.holdout import split_holdout
 
     config = load_config(None, SMALL)
     train, _ = split_holdout(load_from_config(config.data), config.evolution.holdout)

@@ -17,26 +17,24 @@ from genetic_sizer.errors import (
     RetryableExchangeError,
     SizingError,
 )
-from genetic_sizer.exchange.client import Credentials, HyperliquidClient, OrderIntent
+from genetic_sizer.exchange.client import HyperliquidClient
+from genetic_sizer.exchange.credentials import Credentials
+from genetic_sizer.exchange.wire import OrderIntent
+from genetic_sizer.live.account import resolve_account
 from genetic_sizer.live.guards import Guards, Limits, Period, order_cloid
-from genetic_sizer.live.journal import Journal, read_journal
-from genetic_sizer.live.sizer import SizerSettings
-from genetic_sizer.live.trader import (
+from genetic_sizer.live.journal import Journal, append_journal, read_journal
+from genetic_sizer.live.loop import Trader, size_once
+from genetic_sizer.live.outcomes import (
     EXIT_BAD_INPUT,
     EXIT_EXCHANGE_ERROR,
     EXIT_KILLED,
     EXIT_OK,
-    LiveConfig,
     LoopResult,
-    Trader,
-    append_journal,
-    calendar_of,
     exit_code_for,
-    live_status,
-    parse_period,
-    resolve_account,
-    size_once,
 )
+from genetic_sizer.live.settings import LiveConfig, calendar_of, parse_period
+from genetic_sizer.live.sizer import SizerSettings
+from genetic_sizer.live.status import live_status
 from genetic_sizer.runs import champion as C
 from tests.fake_hyperliquid import IOC_NO_MATCH_ERROR, FakeHyperliquid
 from tests.test_live_cli import write_champion
@@ -109,7 +107,8 @@ def test_parse_period_rejects(text):
 
 def test_journal_takes_plans_with_unpriced_coins(tmp_path):
     """A position in a coin the exchange no longer lists has no mid (NaN): the journal records null."""
-    from genetic_sizer.live.sizer import AssetInfo, plan_orders
+    from genetic_sizer.exchange.wire import AssetInfo
+    from genetic_sizer.live.sizer import plan_orders
 
     plan = plan_orders({"SOL": 1.0}, 1000, {"GONE": 3.0}, {"SOL": 100.0}, {"SOL": AssetInfo("SOL", 2, 20)})
     path = tmp_path / "journal.jsonl"
@@ -421,7 +420,7 @@ def test_guards_refuse_a_pass_on_stale_or_inconsistent_data(fake, tmp_path, monk
         }
         reason = "account data is 60."
     else:  # a sizer that oversized (simulated): the plan's targets are worth twice the equity
-        import genetic_sizer.live.trader as live
+        import genetic_sizer.live.planning as live
         from genetic_sizer.live.sizer import Plan
         from genetic_sizer.live.sizer import plan_orders as real
 

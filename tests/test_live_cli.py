@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from genetic_sizer.cli.main import main
-from genetic_sizer.data.prices import load
+from genetic_sizer.data.loaders import load
 from genetic_sizer.runs import champion as C
 from tests.fake_hyperliquid import FakeHyperliquid, make_candles, make_funding
 
@@ -542,7 +542,7 @@ def test_fetch_evolve_and_size_a_perp_champion_end_to_end(fake, tmp_path, capsys
     assert "perpetuals at leverage 3 (funding charged)" in out
     assert (
         "reference re-check: metrics agree" in out
-        and "against genetic_sizer.backtest.kernels.perp.reference_genome" in out
+        and "against genetic_sizer.backtest.reference.reference_genome" in out
     )
     assert "funding paid" in out
     champ = C.load(run / "champion.json")

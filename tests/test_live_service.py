@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from genetic_sizer.cli.main import main
+from genetic_sizer.exchange.wire import AssetInfo
 from genetic_sizer.live.journal import read_journal
-from genetic_sizer.live.sizer import AssetInfo, plan_orders
+from genetic_sizer.live.sizer import plan_orders
 from tests.fake_hyperliquid import Chaos, FakeHyperliquid
 from tests.test_live_cli import AGENT, AGENT_KEY, MAIN, MIDS, UNIVERSE, write_champion
 

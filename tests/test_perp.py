@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genetic_sizer.backtest.inputs import resolve_max_leverage
 from genetic_sizer.backtest.kernels import perp
-from genetic_sizer.backtest.simulate import backtest, holdings, rebalance_mask, resolve_max_leverage, simulate
+from genetic_sizer.backtest.reference import reference_genome
+from genetic_sizer.backtest.schedule import rebalance_mask
+from genetic_sizer.backtest.simulate import backtest, holdings, simulate
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, DataError
 
@@ -272,7 +275,7 @@ def test_drift_band_in_the_kernel_agrees_with_the_independent_loop(seed, thresho
     if threshold == 0.0:  # a band of 0 trades on every bar the account lives
         live = np.arange(n_bars)[None, :] < np.where(liquidated < 0, n_bars, liquidated)[:, None]
         np.testing.assert_array_equal(rebalanced, live)
-    ref = perp.reference_genome(
+    ref = reference_genome(
         p.close,
         w3[0],
         starts,
@@ -601,4 +604,4 @@ def test_every_segments_leverage_is_checked_against_max_leverage():
     with pytest.raises(ConfigError, match=r"leverage\[0\] 11 is above"):
         backtest(p, w, leverage=[11.0, 1.0], **kw)
     with pytest.raises(ConfigError, match="leverage must be a number or one per segment"):
-        perp.reference_genome(p.close, w[0], [0, 30], np.ones(60, bool), leverage=[1.0, 2.0, 3.0])
+        reference_genome(p.close, w[0], [0, 30], np.ones(60, bool), leverage=[1.0, 2.0, 3.0])

@@ -14,9 +14,9 @@ import pytest
 from genetic_sizer.cli.main import main
 from genetic_sizer.cluster.raymap import RayMap, check_reachable
 from genetic_sizer.config import load_config
-from genetic_sizer.data.prices import load_from_config
+from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.errors import ParallelError
-from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs.evolve import evolve
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",

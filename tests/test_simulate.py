@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer.backtest.simulate import backtest, rebalance_mask, simulate, validate_weights
+from genetic_sizer.backtest.schedule import rebalance_mask, validate_weights
+from genetic_sizer.backtest.simulate import backtest, simulate
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, GenomeError
 
@@ -190,7 +191,7 @@ def test_fast_engine_matches_vectorbt_on_embedded_data(sp500):
 
 
 def test_vectorbt_engine_chunks_large_populations(monkeypatch):
-    import genetic_sizer.backtest.simulate as sim
+    import genetic_sizer.backtest.vbt as sim
 
     monkeypatch.setattr(sim, "VBT_CHUNK_CELLS", 2 * 3 * 50)  # two genomes per from_orders call
     p = make_prices(50, 3, seed=9)
@@ -433,7 +434,7 @@ def test_schedule_fast_engine_matches_vectorbt(n_assets, n_bars, freq, policy, k
 
 
 def test_schedule_vectorbt_engine_chunks_large_populations(monkeypatch):
-    import genetic_sizer.backtest.simulate as sim
+    import genetic_sizer.backtest.vbt as sim
 
     monkeypatch.setattr(sim, "VBT_CHUNK_CELLS", 2 * 3 * 50)  # two genomes per from_orders call
     p = make_prices(50, 3, seed=31)
@@ -629,7 +630,7 @@ def test_drift_band_fast_engine_matches_from_order_func(
 def test_calendar_masks_are_computed_once_per_index_and_handed_out_as_copies():
     import gc
 
-    from genetic_sizer.backtest import simulate as S
+    from genetic_sizer.backtest import schedule as S
 
     index = pd.date_range("2024-01-01", periods=400, freq="D", tz="UTC")
     first = S.rebalance_mask(index, "M")

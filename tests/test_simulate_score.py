@@ -1,6 +1,6 @@
-"""The fused simulate-and-score path (:func:`genetic_sizer.backtest.simulate.score`): its figures equal those of simulating
-the population and scoring the value matrix (``compute_metrics(backtest(...).value)``) exactly, for spot and perp
-accounts, every rebalance trigger, schedules, per-genome strategies, wiped-out and liquidated genomes; they equal
+"""The fused simulate-and-score path (:func:`genetic_sizer.backtest.simulate.score`): its figures equal those of
+simulating the population and scoring the value matrix (``compute_metrics(backtest(...).value)``) exactly, for spot and
+perp accounts, every rebalance trigger, schedules, per-genome strategies, wiped-out and liquidated genomes; they equal
 vectorbt's to 1e-9; and the evaluator's fitness goes through it without a value matrix."""
 
 from __future__ import annotations

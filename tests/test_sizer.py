@@ -6,7 +6,8 @@ import pytest
 
 from genetic_sizer.errors import SizingError
 from genetic_sizer.exchange.rounding import limit_price, round_price, round_size
-from genetic_sizer.live.sizer import AssetInfo, SizerSettings, plan_orders
+from genetic_sizer.exchange.wire import AssetInfo
+from genetic_sizer.live.sizer import SizerSettings, plan_orders
 
 META = {
     "BTC": AssetInfo("BTC", 5, 40),

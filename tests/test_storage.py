@@ -21,9 +21,9 @@ import pytest
 
 from genetic_sizer.cli.main import main
 from genetic_sizer.config import load_config
-from genetic_sizer.data.prices import load_from_config
+from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.errors import CheckpointError, RunDirError
-from genetic_sizer.evolution.loop import evolve
+from genetic_sizer.runs.evolve import evolve
 from genetic_sizer.runs.rundir import RunDir
 from genetic_sizer.storage import remote as storage
 
@@ -87,7 +87,7 @@ def s3():
 
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
-    from genetic_sizer.validation.walkforward import split_holdout
+    from genetic_sizer.validation.holdout import split_holdout
 
     config = load_config(None, SMALL)
     prices, _ = split_holdout(load_from_config(config.data), config.evolution.holdout)  # what evolve evolves on

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from genetic_sizer import vocab as V
-from genetic_sizer.backtest.simulate import rebalance_mask
+from genetic_sizer.backtest.schedule import rebalance_mask
 from genetic_sizer.cli.main import build_parser, main
 from genetic_sizer.config import load_config
 from genetic_sizer.errors import ConfigError

@@ -9,13 +9,18 @@ import pandas as pd
 import pytest
 
 from genetic_sizer.backtest.metrics import compute_metrics
-from genetic_sizer.backtest.simulate import backtest, rebalance_mask
+from genetic_sizer.backtest.schedule import rebalance_mask
+from genetic_sizer.backtest.simulate import backtest
 from genetic_sizer.config import WalkForwardConfig, load_config
-from genetic_sizer.data.prices import Prices, load_from_config
+from genetic_sizer.data.loaders import load_from_config
+from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.runs.rundir import RunDir
-from genetic_sizer.validation.walkforward import STRATEGIES, make_folds, run_walkforward, split_holdout
+from genetic_sizer.validation.folds import make_folds
+from genetic_sizer.validation.holdout import split_holdout
+from genetic_sizer.validation.stitch import STRATEGIES
+from genetic_sizer.validation.walkforward import run_walkforward
 
 
 def _days(n, start="2020-01-01"):
@@ -243,11 +248,11 @@ def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, 
             return real_evolve(config, prices, run_dir, on_generation=halt, **kw)
         return real_evolve(config, prices, run_dir, **kw)
 
-    monkeypatch.setattr("genetic_sizer.evolution.loop.evolve", interrupted_evolve)
+    monkeypatch.setattr("genetic_sizer.runs.evolve.evolve", interrupted_evolve)
     with pytest.raises(KeyboardInterrupt):
         run_walkforward(cfg, wf_prices, rd)
     assert (rd.path / "folds" / "fold-001" / "checkpoint.json").is_file()
-    monkeypatch.setattr("genetic_sizer.evolution.loop.evolve", real_evolve)
+    monkeypatch.setattr("genetic_sizer.runs.evolve.evolve", real_evolve)
     resumed = W.run_walkforward(cfg, wf_prices, rd, resume=True)
     assert resumed.record == wf.record
     assert not (rd.path / "folds" / "fold-001").exists()  # checkpoints removed once the fold's result is saved
@@ -427,7 +432,7 @@ def test_stitching_keeps_each_folds_evolved_strategy(wf_genes_run, wf_prices):
     drift band: an independent vectorbt simulation (from_order_func, policies and bands per segment) of the folds'
     weights agrees; every calendar bar of a fold's policy inside its test window is a rebalance bar; keeping the
     first fold's strategy throughout gives other values (the per-segment strategy is used, not one)."""
-    from genetic_sizer.backtest.simulate import rebalance_mask
+    from genetic_sizer.backtest.schedule import rebalance_mask
 
     _cfg, _, wf = wf_genes_run
     kept = [r["strategy"]["GA"] for r in wf.fold_results]
@@ -473,7 +478,7 @@ def test_stitching_keeps_each_folds_evolved_strategy(wf_genes_run, wf_prices):
 
 def test_a_folds_in_sample_figures_and_the_live_champion_use_its_strategy(wf_genes_run, wf_prices):
     from genetic_sizer.runs import champion as C
-    from genetic_sizer.runs.results import finalize_walkforward
+    from genetic_sizer.validation.walkforward import finalize_walkforward
 
     _cfg, rd, wf = wf_genes_run
     for fold, rec in zip(wf.folds, wf.fold_results, strict=True):
@@ -498,7 +503,7 @@ def test_a_folds_in_sample_figures_and_the_live_champion_use_its_strategy(wf_gen
 def test_fold_results_written_before_genes_stitch_with_the_runs_policy(wf_run, wf_prices):
     """A fold file without a strategy (written before strategy genes) is kept by the run's policy: the stitched
     result is unchanged."""
-    from genetic_sizer.validation.walkforward import stitch
+    from genetic_sizer.validation.stitch import stitch
 
     cfg, _, wf = wf_run
     old = [{k: v for k, v in r.items() if k not in ("strategy", "genes")} for r in wf.fold_results]
@@ -624,7 +629,7 @@ def test_a_perp_walkforward_with_a_leverage_gene_follows_each_folds_leverage(tmp
     last fold's, at its leverage."""
     from genetic_sizer.data.synthetic import perp_market
     from genetic_sizer.runs import champion as C
-    from genetic_sizer.runs.results import finalize_walkforward
+    from genetic_sizer.validation.walkforward import finalize_walkforward
 
     from .test_perp import independent_loop
 

@@ -1,4 +1,5 @@
-"""Fitness metrics of whole populations at once, on top of the Numba kernels in :mod:`genetic_sizer.backtest.kernels.spot`.
+"""Fitness metrics of whole populations at once, on top of the Numba kernels in
+:mod:`genetic_sizer.backtest.kernels.spot`.
 
 Definitions (all per genome, from the value series ``v`` of n bars and ``init_cash``):
 
@@ -20,8 +21,8 @@ Definitions (all per genome, from the value series ``v`` of n bars and ``init_ca
 ``wiped_out``              1.0 if the value reached zero or below at some bar, else 0.0
 =========================  ===================================================================
 
-A perp account (``market: perp``) also reports, through :meth:`genetic_sizer.evolution.evaluator.Evaluator.metrics` and ``metrics_of``
-(:func:`account_metrics`):
+A perp account (``market: perp``) also reports, through :meth:`genetic_sizer.evolution.evaluator.Evaluator.metrics` and
+``metrics_of`` (:func:`account_metrics`):
 
 =========================  ===================================================================
 ``funding_paid``           funding paid over the run, in the account's currency (>= 0)
@@ -165,8 +166,8 @@ def liquidated_flag(liquidation_bar) -> np.ndarray:
 
 
 def account_metrics(bt) -> dict[str, np.ndarray]:
-    """The account figures of a perp :class:`~genetic_sizer.backtest.simulate.Backtest` (``{}`` for spot): funding paid and
-    received and fees paid, in the account's currency, and ``liquidated`` (1.0 or 0.0)."""
+    """The account figures of a perp :class:`~genetic_sizer.backtest.simulate.Backtest` (``{}`` for spot): funding paid
+    and received and fees paid, in the account's currency, and ``liquidated`` (1.0 or 0.0)."""
     if bt.market != "perp":
         return {}
     return {

@@ -76,11 +76,13 @@ from genetic_sizer.errors import ConfigError
 __all__ = [
     "MAX_PBO_BLOCKS",
     "deflated_sharpe",
+    "deflated_sharpe_of",
     "expected_max_sharpe",
     "pbo",
     "pbo_logits",
     "probabilistic_sharpe",
     "probabilistic_sharpe_from_moments",
+    "returns_of",
     "sharpe_per_period",
     "trial_stats",
 ]
@@ -554,3 +556,22 @@ def pbo(returns, n_blocks: int = 16) -> float:
     """
     logits = pbo_logits(returns, n_blocks)
     return float(np.count_nonzero(logits <= 0) / logits.size)
+
+
+# ---- value paths -------------------------------------------------------------------------------------
+def returns_of(values: np.ndarray, init_cash: float) -> np.ndarray:
+    """Per-bar simple returns of value paths (n_bars,) or (n_bars, k), the first from ``init_cash`` (the
+    fitness metrics' convention)."""
+    v = np.asarray(values, dtype=np.float64)
+    prev = np.concatenate([np.full((1, *v.shape[1:]), init_cash), v[:-1]])
+    return v / prev - 1.0
+
+
+def deflated_sharpe_of(values: np.ndarray, init_cash: float, trials: dict) -> float | None:
+    """Deflated Sharpe ratio of one value path given the trials that selected it (``{"n", "sharpe_variance"}``);
+    None when it cannot be computed (fewer than 2 trials or 3 returns)."""
+    n, var = trials.get("n", 0), trials.get("sharpe_variance", math.nan)
+    r = returns_of(values, init_cash)
+    if n < 2 or not math.isfinite(var) or len(r) < 3:
+        return None
+    return float(probabilistic_sharpe(r, expected_max_sharpe(n, var)))

@@ -34,7 +34,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from genetic_sizer.data.prices import load
+    from genetic_sizer.data.loaders import load
 
     return load(args.source, args.path, args.symbols, args.start, args.end, leading_gaps=args.leading_gaps)
 
@@ -330,10 +330,11 @@ def cmd_evolve(args) -> int:
     import contextlib
 
     from genetic_sizer.cluster.raymap import close_map, make_map
-    from genetic_sizer.data.prices import load_from_config
-    from genetic_sizer.evolution.loop import check_run, evolve
-    from genetic_sizer.runs.results import finalize
-    from genetic_sizer.validation.walkforward import split_holdout
+    from genetic_sizer.data.loaders import load_from_config
+    from genetic_sizer.evolution.loop import check_run
+    from genetic_sizer.runs.evolve import evolve
+    from genetic_sizer.validation.holdout import finalize
+    from genetic_sizer.validation.holdout import split_holdout
 
     plan = _evolve_plan(args)
     config, run_dir = plan.config, plan.run_dir
@@ -415,7 +416,7 @@ def _print_walkforward(wf, champion: dict, run_dir) -> None:
     for s, why in wf.skipped.items():
         console.print(f"  {s} left out: {why}")
     if wf.config.evolution.genes is not None:
-        from genetic_sizer.validation.walkforward import fold_strategy
+        from genetic_sizer.validation.stitch import fold_strategy
 
         kept = []
         for f, r in zip(wf.folds, wf.fold_results, strict=True):
@@ -447,11 +448,12 @@ def _print_walkforward(wf, champion: dict, run_dir) -> None:
 
 
 def cmd_walkforward(args) -> int:
-    from genetic_sizer.data.prices import load_from_config
+    from genetic_sizer.data.loaders import load_from_config
     from genetic_sizer.evolution.loop import check_run
-    from genetic_sizer.runs.results import finalize_walkforward
+    from genetic_sizer.validation.walkforward import finalize_walkforward
     from genetic_sizer.runs.rundir import RunDir
-    from genetic_sizer.validation.walkforward import fold_config, make_folds, run_walkforward
+    from genetic_sizer.validation.walkforward import run_walkforward
+    from genetic_sizer.validation.folds import fold_config, make_folds
 
     plan = _evolve_plan(args, "walkforward")
     config, run_dir = plan.config, plan.run_dir
@@ -515,8 +517,8 @@ def _network_args(p: argparse.ArgumentParser) -> None:
 def cmd_data_fetch(args) -> int:
     from rich.progress import Progress
 
+    from genetic_sizer.data.hyperliquid import fetch_history
     from genetic_sizer.exchange.client import HyperliquidClient, resolve_base_url
-    from genetic_sizer.live.trader import fetch_history
 
     url = resolve_base_url(args.network, args.base_url)
     client = HyperliquidClient(url)
@@ -552,7 +554,7 @@ def _print_plan(result, as_json: bool) -> None:
     import json
 
     if as_json:
-        from genetic_sizer.live.trader import jsonable
+        from genetic_sizer.live.journal import jsonable
 
         print(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False), flush=True)
         return
@@ -654,7 +656,7 @@ def _number_arg(
 def _every_arg(text: str):
     from genetic_sizer.errors import ConfigError
     from genetic_sizer.live.guards import Period
-    from genetic_sizer.live.trader import parse_period
+    from genetic_sizer.live.settings import parse_period
 
     if text == _CHAMPION_PERIOD:  # --every without a value (argparse passes the const through here)
         return text
@@ -721,11 +723,14 @@ def cmd_size(args) -> int:
     import os
 
     from genetic_sizer.errors import ConfigError
-    from genetic_sizer.exchange.client import HyperliquidClient, is_mainnet, load_credentials, resolve_base_url
+    from genetic_sizer.exchange.client import HyperliquidClient, is_mainnet, resolve_base_url
+    from genetic_sizer.exchange.credentials import load_credentials
+    from genetic_sizer.live.account import resolve_account
     from genetic_sizer.live.guards import Guards, Limits, period_of_champion
     from genetic_sizer.live.journal import Journal
+    from genetic_sizer.live.loop import Trader
+    from genetic_sizer.live.settings import LiveConfig, calendar_of
     from genetic_sizer.live.sizer import SizerSettings
-    from genetic_sizer.live.trader import LiveConfig, Trader, calendar_of, resolve_account
     from genetic_sizer.runs import champion as C
 
     if args.max_passes is not None and args.every is None:
@@ -873,8 +878,8 @@ def cmd_live_status(args) -> int:
 
     from genetic_sizer.errors import ExchangeError
     from genetic_sizer.exchange.client import HyperliquidClient, resolve_base_url
-    from genetic_sizer.live.journal import read_journal
-    from genetic_sizer.live.trader import jsonable, live_status
+    from genetic_sizer.live.journal import jsonable, read_journal
+    from genetic_sizer.live.status import live_status
     from genetic_sizer.runs import champion as C
 
     state = read_journal(args.journal)
@@ -907,7 +912,7 @@ def cmd_live_status(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from genetic_sizer.runs.results import export
+    from genetic_sizer.validation.holdout import export
 
     try:
         path = export(args.run, args.out, rank=args.rank, force=args.force)

@@ -1,7 +1,8 @@
 """How batches of genomes are evaluated: the map functions the evolution loop gets injected.
 
 A map function takes the evaluator and a list of batches (each an array of genomes) and returns the list of
-fitness arrays in the same order. :func:`serial_map` evaluates in this process; :class:`RayMap` spreads the
+fitness arrays in the same order. The evolution evaluates in its own process without one
+(:func:`genetic_sizer.evolution.loop.serial_map`); :class:`RayMap` spreads the
 batches over Ray actors. This is the only module that imports Ray.
 
 Ray, the way it is used here:
@@ -38,8 +39,6 @@ __all__ = [
     "close_map",
     "make_map",
     "run_tasks",
-    "serial_map",
-    "split_batches",
 ]
 
 MapFunction = Callable[[Callable[[np.ndarray], np.ndarray], Sequence[np.ndarray]], list]
@@ -49,21 +48,6 @@ MAX_RESTARTS = 4
 """How often Ray may restart a dead evaluation actor (and retry its batches) in one run."""
 ACTOR_START_TIMEOUT = 120.0
 """Seconds to wait for every evaluation actor to start before giving up with a ParallelError."""
-
-
-def serial_map(fn, batches):
-    """Evaluate the batches one after the other in this process."""
-    return [fn(b) for b in batches]
-
-
-def split_batches(weights: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Split (n, n_assets) into consecutive batches of at most ``batch_size`` rows (0: one batch)."""
-    n = len(weights)
-    if n == 0:
-        return []
-    if batch_size <= 0 or batch_size >= n:
-        return [weights]
-    return [weights[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def _import_ray(local: bool):
@@ -279,14 +263,14 @@ def run_tasks(fn, shared, items, *, address: str | None = None, num_cpus: int | 
 def make_map(parallel_config):
     """The map function a run's ``parallel`` section asks for (a :class:`RayMap` is started lazily)."""
     if parallel_config.backend == "serial":
-        return serial_map
+        return None  # no map: the evolution evaluates in its own process (genetic_sizer.evolution.loop.serial_map)
     if parallel_config.backend == "ray":
         return RayMap(parallel_config.address, parallel_config.num_workers)
     raise ParallelError(f"unknown parallel backend {parallel_config.backend!r}")  # pragma: no cover
 
 
 def close_map(map_fn) -> None:
-    """Release what a map function holds (a RayMap's actors and local instance); no-op for serial_map."""
+    """Release what a map function holds (a RayMap's actors and local instance); no-op for None (serial)."""
     close = getattr(map_fn, "close", None)
     if close is not None:
         close()

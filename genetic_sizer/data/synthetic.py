@@ -12,8 +12,9 @@ For tests, examples and benchmarks that must not touch the network. :func:`perp_
   exchange stamps them.
 
 The result holds the candles and funding rows as ``candleSnapshot`` and ``fundingHistory`` answer them (so a fake
-exchange can serve them and ``genetic-sizer data fetch`` can save them), and the :class:`~genetic_sizer.data.prices.Prices`
-they make, with the funding attached exactly as loading a fetched file attaches it.
+exchange can serve them and ``genetic-sizer data fetch`` can save them), and the
+:class:`~genetic_sizer.data.prices.Prices` they make, with the funding attached exactly as loading a fetched file
+attaches it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genetic_sizer.data import prices as D
+from genetic_sizer.data.candles import prices_from_candles
+from genetic_sizer.data.funding import align_funding, funding_path_for, save_funding
+from genetic_sizer.data.loaders import save_parquet
+from genetic_sizer.data.prices import Prices
+from genetic_sizer.vocab import INTERVAL_MS
 
 __all__ = ["COINS", "SyntheticPerpMarket", "perp_market"]
 
@@ -55,12 +60,12 @@ class SyntheticPerpMarket:
 
     candles: dict
     funding: dict
-    prices: D.Prices
+    prices: Prices
 
     def write(self, path: str | Path) -> tuple[Path, Path]:
         """Save as ``genetic-sizer data fetch`` does: the prices at ``path``, the funding next to it."""
-        prices = D.save_parquet(self.prices, path)
-        return prices, D.save_funding(self.funding, D.funding_path_for(path))
+        prices = save_parquet(self.prices, path)
+        return prices, save_funding(self.funding, funding_path_for(path))
 
 
 def _sig5(x: float) -> str:
@@ -90,8 +95,8 @@ def perp_market(
     unknown = [c for c in coins if c not in COINS]
     if unknown:
         raise ValueError(f"unknown coin(s) {unknown}; known: {list(COINS)}")
-    step_h = D.INTERVAL_MS[interval] // 3_600_000
-    if step_h < 1 or D.INTERVAL_MS[interval] % 3_600_000:
+    step_h = INTERVAL_MS[interval] // 3_600_000
+    if step_h < 1 or INTERVAL_MS[interval] % 3_600_000:
         raise ValueError(f"interval must be a whole number of hours, got {interval!r}")
     rng = np.random.default_rng(seed)
     n, m = int(hours), len(coins)
@@ -155,7 +160,7 @@ def perp_market(
             }
             for t in range(n)
         ]
-    prices, _ = D.prices_from_candles(candles, interval, source=f"synthetic-hyperliquid(seed={seed})")
+    prices, _ = prices_from_candles(candles, interval, source=f"synthetic-hyperliquid(seed={seed})")
     frame = pd.DataFrame(
         [
             {"time": pd.Timestamp(r["time"], unit="ms", tz="UTC"), "coin": c, "funding_rate": float(r["fundingRate"])}
@@ -163,5 +168,5 @@ def perp_market(
             for r in rs
         ]
     )
-    rates, note = D.align_funding(frame, prices, source="synthetic funding")
+    rates, note = align_funding(frame, prices, source="synthetic funding")
     return SyntheticPerpMarket(candles=candles, funding=funding, prices=prices.with_funding(rates, note))

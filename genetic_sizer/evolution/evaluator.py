@@ -27,12 +27,12 @@ class Evaluator:
 
     It holds the price data and the portfolio settings; the evolution loop hands batches of genomes to it
     through an injectable ``map`` (serial, or Ray workers). Each row of a batch is a weight vector, followed by
-    the genome's strategy genes when the run evolves them (``genes``, a :class:`~genetic_sizer.evolution.genes.GeneSpace`):
-    every genome is then simulated with its own calendar policy, drift band and (perp) leverage. Objective values
-    are returned in their natural units and sign (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is
-    :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some bar), and a liquidated perp account,
-    gets :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every maximized objective and
-    ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
+    the genome's strategy genes when the run evolves them (``genes``, a
+    :class:`~genetic_sizer.evolution.genes.GeneSpace`): every genome is then simulated with its own calendar policy,
+    drift band and (perp) leverage. Objective values are returned in their natural units and sign (``max_drawdown`` <=
+    0, ``turnover`` >= 0); which way is better is :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some
+    bar), and a liquidated perp account, gets :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every
+    maximized objective and ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
 
     Parameters
     ----------
@@ -41,8 +41,8 @@ class Evaluator:
         charged.
     objectives : sequence of metric names (see :data:`METRICS`)
     rebalance, fees, slippage, init_cash, engine, market, leverage, max_leverage :
-        As for :func:`genetic_sizer.backtest.simulate.backtest`; ``rebalance`` and ``leverage`` are the policy and leverage of
-        weights without genes.
+        As for :func:`genetic_sizer.backtest.simulate.backtest`; ``rebalance`` and ``leverage`` are the policy and
+        leverage of weights without genes.
     genes : GeneSpace, optional
         The strategy genes each row carries after its weights.
     """
@@ -88,7 +88,7 @@ class Evaluator:
         self.trial_sharpe = False
         caps = np.empty(0)
         if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
-            from genetic_sizer.backtest.simulate import check_leverage, resolve_max_leverage
+            from genetic_sizer.backtest.inputs import check_leverage, resolve_max_leverage
 
             caps = resolve_max_leverage(max_leverage, prices.symbols)
             check_leverage(leverage, 1, caps, prices.symbols)
@@ -102,7 +102,8 @@ class Evaluator:
 
     def with_trial_sharpe(self) -> Evaluator:
         """A copy whose call returns one more column after the objectives: each genome's in-sample per-period
-        (not annualized) Sharpe ratio, which the evolution records for every trial (:mod:`genetic_sizer.evolution.trials`)."""
+        (not annualized) Sharpe ratio, which the evolution records for every trial
+        (:mod:`genetic_sizer.evolution.trials`)."""
         other = copy.copy(self)
         other.trial_sharpe = True
         return other
@@ -167,8 +168,8 @@ class Evaluator:
         return rebalance, self.genes.thresholds(genes), self.leverage if leverage is None else leverage
 
     def backtest(self, weights, engine: str | None = None, genes=None):
-        """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), with each genome's
-        strategy ``genes`` (n_genomes, n_genes) when given (else the portfolio's policy, no drift band, the
+        """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), with each
+        genome's strategy ``genes`` (n_genomes, n_genes) when given (else the portfolio's policy, no drift band, the
         portfolio's leverage)."""
         from genetic_sizer.backtest.simulate import backtest
 
@@ -186,9 +187,9 @@ class Evaluator:
         )
 
     def backtest_strategies(self, weights, strategies, engine: str | None = None):
-        """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), genome ``g`` kept by
-        ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``, perp also ``"leverage"``, else the
-        portfolio's; None: the portfolio's policy, no band). E.g. a champion with its evolved strategy beside
+        """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), genome ``g``
+        kept by ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``, perp also ``"leverage"``,
+        else the portfolio's; None: the portfolio's policy, no band). E.g. a champion with its evolved strategy beside
         classical allocations with the run's policy."""
         from genetic_sizer.backtest.simulate import backtest
 
@@ -209,8 +210,8 @@ class Evaluator:
         )
 
     def account(self, leverage=None) -> dict:
-        """The account-model keywords this evaluator passes to :func:`genetic_sizer.backtest.simulate.backtest` (perp: at
-        ``leverage``, one number or one per genome, when given, else the portfolio's)."""
+        """The account-model keywords this evaluator passes to :func:`genetic_sizer.backtest.simulate.backtest` (perp:
+        at ``leverage``, one number or one per genome, when given, else the portfolio's)."""
         if self.market == "spot":
             return {}
         lev = self.leverage if leverage is None else leverage
@@ -233,8 +234,8 @@ class Evaluator:
     def metrics(self, weights, engine: str | None = None, genes=None) -> dict[str, np.ndarray]:
         """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given).
 
-        With the fast engine this is :func:`genetic_sizer.backtest.simulate.score`, which simulates and scores each genome in
-        one pass without a value matrix (the fitness path); the figures equal :meth:`metrics_of` of
+        With the fast engine this is :func:`genetic_sizer.backtest.simulate.score`, which simulates and scores each
+        genome in one pass without a value matrix (the fitness path); the figures equal :meth:`metrics_of` of
         :meth:`backtest` bit for bit, which the other engines compute.
         """
         engine = engine or self.engine

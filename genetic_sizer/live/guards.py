@@ -1,6 +1,6 @@
 """Pure decisions of the live loop: wall-clock periods, pass and order identities, sanity guards, risk limits.
 
-Nothing here reads the network or a file; :mod:`genetic_sizer.live.trader` feeds it what it read and acts on the
+Nothing here reads the network or a file; :mod:`genetic_sizer.live.loop` feeds it what it read and acts on the
 answers, and tests call these functions directly.
 
 * A **period** is a wall-clock bucket: ``index(t) = floor(t / seconds)`` for a fixed length (``30s``, ``5m``,
@@ -148,7 +148,7 @@ def pass_id(champion: str, period: Period, index: int) -> str:
 def order_cloid(address: str, pass_: str, coin: str, leg: str, attempt: int) -> str:
     """The client order id of one order: derived from the account, the pass (champion and period), the coin,
     the leg ("reduce", "close", "open", "increase") and the attempt (the pass's send number, 0, 1, ...)."""
-    from genetic_sizer.exchange.client import make_cloid
+    from genetic_sizer.exchange.wire import make_cloid
 
     return make_cloid(f"genetic_sizer:{address.lower()}:{pass_}:{coin}:{leg}:{int(attempt)}")
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from genetic_sizer.errors import ConfigError
 
-__all__ = ["Journal", "JournalState", "PassState", "jsonable", "now_iso", "read_journal"]
+__all__ = ["Journal", "JournalState", "PassState", "append_journal", "jsonable", "now_iso", "read_journal"]
 
 
 def now_iso(t: float | None = None) -> str:
@@ -55,6 +55,16 @@ def jsonable(value):
     if isinstance(value, (list, tuple, set)):
         return [jsonable(v) for v in value]
     return value
+
+
+def append_journal(path: str | Path, record: dict) -> None:
+    """Append one JSON line to ``path``, fsync'ed (plans and results only: no credentials reach this)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _ts(record: dict) -> float | None:

@@ -20,7 +20,7 @@ Whether the pass trades at all follows the champion's strategy (``strategy`` in 
 band (``drift_band``, the champion's ``threshold``), the whole book trades back to target when some coin's weight
 (position notional / (account value x leverage)) differs from its target by at least the band, or when the
 champion's calendar rebalance is due (``rebalance_due``, which the live loop decides: the first pass in a new
-period of its policy, :meth:`genetic_sizer.live.trader.Trader.calendar_due`); otherwise nothing is sent. Without a band
+period of its policy, :meth:`genetic_sizer.live.loop.Trader.calendar_due`); otherwise nothing is sent. Without a band
 every pass trades to target. The plan says which rule fired (``Plan.rule``: ``rebalance``, ``calendar``, ``drift``
 or ``hold``) and why (``Plan.rule_reason``).
 
@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from genetic_sizer.errors import SizingError
 from genetic_sizer.exchange.rounding import limit_price, round_size
+from genetic_sizer.exchange.wire import AssetInfo
 
 __all__ = [
     "DEFAULT_SLIPPAGE",
     "EXCHANGE_MIN_NOTIONAL",
     "MAX_SLIPPAGE",
-    "AssetInfo",
     "CoinPlan",
     "Plan",
     "PlannedOrder",
@@ -113,16 +113,6 @@ class SizerSettings:
             and self.drift_band >= 0
         ):
             bad("drift_band", self.drift_band, "a difference of weights >= 0 (0.05: 5 points) or None")
-
-
-@dataclass(frozen=True)
-class AssetInfo:
-    """What the sizer needs to know of a perpetual (the exchange adapter's metadata has the same fields)."""
-
-    name: str
-    sz_decimals: int
-    max_leverage: float
-    delisted: bool = False
 
 
 @dataclass(frozen=True)
@@ -252,7 +242,7 @@ def plan_orders(
         The champion's constraints (:attr:`genetic_sizer.runs.champion.Champion.constraints`, or any object with
         ``violation_of(weights) -> str | None``): weights that break them are a :class:`SizingError`.
     rebalance_due : bool
-        The champion's calendar rebalance is due (:meth:`genetic_sizer.live.trader.Trader.calendar_due`): with a drift
+        The champion's calendar rebalance is due (:meth:`genetic_sizer.live.loop.Trader.calendar_due`): with a drift
         band, the pass trades whatever the drift.
     """
     settings = settings or SizerSettings()

@@ -32,7 +32,7 @@ Schema (version 4)::
                       perp: funding_path
     evolution         seed, population, generations, evaluations
     verification      engine: what the fast engine was re-checked against ("vectorbt" for spot, "reference" for
-                      perp: the plain-Python loop genetic_sizer.backtest.kernels.perp.reference_genome), against (its
+                      perp: the plain-Python loop genetic_sizer.backtest.reference.reference_genome), against (its
                       description), reference (the function: Portfolio.from_orders, Portfolio.from_order_func for
                       a spot champion with a drift band, or perp.reference_genome), rtol, atol, and max_rel_diff:
                       the largest difference between the engines' metrics relative to max(|value|, atol / rtol)
@@ -69,13 +69,13 @@ from pathlib import Path
 
 import numpy as np
 
-from genetic_sizer._version import __version__
-from genetic_sizer.storage import files
 from genetic_sizer import vocab as V
-from genetic_sizer.evolution.constraints import Constraints
-from genetic_sizer.vocab import CONSTRAINT_KEYS
+from genetic_sizer._version import __version__
 from genetic_sizer.errors import ChampionError, ConfigError
+from genetic_sizer.evolution.constraints import Constraints
 from genetic_sizer.evolution.genome import DIRECTIONS, TOL
+from genetic_sizer.storage import files
+from genetic_sizer.vocab import CONSTRAINT_KEYS
 
 __all__ = [
     "SCHEMA",
@@ -94,8 +94,8 @@ REFERENCE_DESCRIPTIONS = {
     "vectorbt": "vectorbt Portfolio.from_orders (targetpercent, cash sharing, call_seq auto)",
     "vectorbt-drift": "vectorbt Portfolio.from_order_func (the drift band decided in a pre-segment function, "
     "targetpercent orders, cash sharing, sells first)",
-    "reference": "genetic_sizer.backtest.kernels.perp.reference_genome, a plain-Python loop of the perp account (vectorbt has no "
-    "perpetuals)",
+    "reference": "genetic_sizer.backtest.reference.reference_genome, a plain-Python loop of the perp account "
+    "(vectorbt has no perpetuals)",
 }
 """What ``verification.against`` says of each reference (``vectorbt-drift``: vectorbt with a drift band)."""
 REFERENCE_FUNCTIONS = {

@@ -22,8 +22,8 @@ def _plt():
 
 def fitness_curve(logbook: list[dict], objectives, path: Path, genes=None) -> Path:
     """Best and mean (± std) of each objective by generation; with strategy genes (a
-    :class:`~genetic_sizer.evolution.genes.GeneSpace`), one more panel of where the population's strategies are: the mean
-    drift band (± std) and the share of each calendar policy, and with a leverage gene a panel of the mean leverage
+    :class:`~genetic_sizer.evolution.genes.GeneSpace`), one more panel of where the population's strategies are: the
+    mean drift band (± std) and the share of each calendar policy, and with a leverage gene a panel of the mean leverage
     (± std)."""
     plt = _plt()
     band_panel = genes is not None and (genes.threshold is not None or genes.rebalance is not None)

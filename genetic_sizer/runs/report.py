@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer.runs.rundir import RunDir
-from genetic_sizer.validation.walkforward import OOS_VALUES_FILE, WALKFORWARD_FILE
 
 __all__ = ["REPORT_FILE", "write_report"]
 
@@ -294,7 +293,7 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
     bounds = [(pd.Timestamp(oos["first_bar"]), "out of sample")] if oos else []
     title = f"Champion's allocation over time (in sample, then held out; {_strategy_text(strategy)})"
     parts.append(_fig_html(_allocation_figure(held, mask, bounds, title), first))
-    values = _read_csv(rd.file(VALUES_FILE)) if rd.file(VALUES_FILE).is_file() else []
+    values = _read_csv(rd.file(RunDir.VALUES)) if rd.file(RunDir.VALUES).is_file() else []
     window = "out_of_sample" if oos else "in_sample"
     rows = [r for r in values if r["window"] == window]
     if rows:
@@ -331,8 +330,8 @@ def _policy_text(pf, genes) -> str:
 
 
 def _account_of(pf, strategies: list[dict]) -> dict:
-    """The account keywords of :func:`genetic_sizer.backtest.simulate.holdings` for one genome kept by ``strategies`` (one,
-    or one per segment): a perp genome at its own leverage (per segment), else the portfolio's."""
+    """The account keywords of :func:`genetic_sizer.backtest.simulate.holdings` for one genome kept by ``strategies``
+    (one, or one per segment): a perp genome at its own leverage (per segment), else the portfolio's."""
     account = pf.account()
     if pf.market == "perp":
         levs = [s.get("leverage") or pf.leverage for s in strategies]
@@ -365,7 +364,7 @@ def _leverage_figure(logbooks: dict[str, list[dict]], bounds):
 def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
     from genetic_sizer.backtest.simulate import holdings
 
-    wf = json.loads(rd.file(WALKFORWARD_FILE).read_text())
+    wf = json.loads(rd.file(RunDir.WALKFORWARD).read_text())
     folds = wf["folds"]
     strategies = wf["strategies"]
     is_mean = {
@@ -392,7 +391,7 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
         parts.append(_fig_html(_fitness_figure(logbooks, config.objective[0]), first))
         if all(rows and "leverage_mean" in rows[0] for rows in logbooks.values()):
             parts.append(_fig_html(_leverage_figure(logbooks, config.evolution.genes["leverage"]), first))
-    values = _read_csv(rd.file(OOS_VALUES_FILE))
+    values = _read_csv(rd.file(RunDir.OOS_VALUES))
     index = pd.DatetimeIndex([r["time"] for r in values])
     curves = {s: np.array([_num(r[s]) for r in values]) for s in strategies}
     lo = int(np.flatnonzero(prices.index == index[0])[0])
@@ -422,9 +421,6 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
     return parts
 
 
-VALUES_FILE = "values.csv"
-
-
 def _account_text(pf, prices, config_genes=None) -> str:
     """The account model, for the report's header: nothing for spot."""
     if pf.market != "perp":
@@ -443,14 +439,14 @@ def _account_text(pf, prices, config_genes=None) -> str:
 def write_report(run_dir, prices=None) -> Path:
     """Write ``report.html`` for the run in ``run_dir`` (an ``evolve`` or a ``walkforward`` run) and return its
     path. ``prices`` is the run's whole data window (loaded from its config when not given)."""
-    from genetic_sizer.data.prices import load_from_config
+    from genetic_sizer.data.loaders import load_from_config
 
     rd = RunDir.open_existing(run_dir)
     config = rd.load_config()
     if prices is None:
         prices = load_from_config(config.data)
     first = [True]
-    kind = "walk-forward" if rd.file(WALKFORWARD_FILE).is_file() else "evolution"
+    kind = "walk-forward" if rd.file(RunDir.WALKFORWARD).is_file() else "evolution"
     if kind == "walk-forward":
         body = _walkforward_parts(rd, config, prices, first)
     else:

@@ -4,7 +4,8 @@
 ``hall_of_fame.csv`` (or ``pareto.csv`` for NSGA-II runs) with every metric and weight of each member,
 ``summary.csv`` (champion beside equal weight and the classical allocations), the plots and, last,
 ``champion.json`` (re-simulated with the reference engine before anything is written: vectorbt for a spot run,
-the plain-Python loop :func:`genetic_sizer.backtest.kernels.perp.reference_genome` for a perp run; a disagreement fails the run).
+the plain-Python loop :func:`genetic_sizer.backtest.reference.reference_genome` for a perp run; a disagreement fails the
+run).
 :func:`export` writes the champion file of any ranked member of a finished run.
 """
 
@@ -15,18 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genetic_sizer.runs import champion as C
-from genetic_sizer.config import RunConfig
-from genetic_sizer.data.prices import Prices, load_from_config
-from genetic_sizer.errors import ChampionError, ConfigError
-from genetic_sizer.evolution.loop import EvolutionResult, load_result
-from genetic_sizer.storage.files import check_new_file
 from genetic_sizer.backtest.metrics import METRICS
+from genetic_sizer.config import RunConfig
+from genetic_sizer.data.prices import Prices
+from genetic_sizer.errors import ChampionError
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.rundir import RunDir
 
-__all__ = ["SUMMARY_METRICS", "RunReport", "champion_record", "export", "finalize"]
+__all__ = ["SUMMARY_METRICS", "RunReport", "champion_record", "fixed_strategy", "summary_metrics"]
 
 SUMMARY_METRICS = (
     "sharpe",
@@ -42,7 +41,6 @@ PERP_SUMMARY_METRICS = ("funding_paid", "funding_received", "fees_paid", "liquid
 """What the summary adds for a perp run (see :data:`genetic_sizer.backtest.metrics.ACCOUNT_METRICS`)."""
 CONFIG_FILE = RunDir.CONFIG
 CHAMPION_FILE = RunDir.CHAMPION
-VALUES_FILE = "values.csv"
 
 
 @dataclass
@@ -78,7 +76,7 @@ def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
     pf = config.portfolio
     account = {"market": pf.market}
     if pf.market == "perp":
-        from genetic_sizer.backtest.simulate import resolve_max_leverage
+        from genetic_sizer.backtest.inputs import resolve_max_leverage
 
         max_lev = resolve_max_leverage(pf.max_leverage, space.symbols)
         account["leverage"] = pf.leverage
@@ -190,7 +188,7 @@ def _threshold_text(x) -> str:
 
 def _funding_path(config: RunConfig) -> str | None:
     """The funding file a perp run was charged from (None when it ran without funding)."""
-    from genetic_sizer.data.prices import funding_path_for
+    from genetic_sizer.data.funding import funding_path_for
 
     dc = config.data
     if dc.funding_path is False:
@@ -264,232 +262,3 @@ def _values_rows(names, windows: list[tuple[str, Prices, np.ndarray]]) -> list[l
         for t, v in zip(prices.index, value, strict=True):
             rows.append([t.isoformat(), window, *(repr(float(x)) for x in v)])
     return rows
-
-
-def finalize(
-    result: EvolutionResult,
-    prices: Prices,
-    run_dir: str | Path | RunDir,
-    *,
-    plots: bool = True,
-    holdout: Prices | None = None,
-    report_prices: Prices | None = None,
-) -> RunReport:
-    """Write the members, the summary, the plots, the report and the verified champion of a finished run.
-
-    ``prices`` is the window the run evolved on (in sample); ``holdout`` the held-out window after it (out of
-    sample: the champion and every classical allocation, fitted on ``prices``, start there from ``init_cash``
-    with the run's rebalancing and costs). The champion is checked against the reference engine (vectorbt for
-    spot, the plain-Python perp loop for perps) before anything is written (a disagreement fails the run), and
-    ``champion.json`` is written last; every file is written
-    atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
-    rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
-    """
-    from genetic_sizer.evolution.seeding import classical_allocations
-
-    rd = RunDir(run_dir)
-    config, space = result.config, result.space
-    evaluator = Evaluator.from_config(prices, config)
-    record = champion_record(
-        config,
-        prices,
-        space,
-        result.champion,
-        rank=0,
-        n_members=len(result.members),
-        evaluations=result.evaluations,
-        genes=result.champion_genes,
-    )
-    files = []
-    genes = result.members_genes if result.genes is not None else None
-    member_metrics = evaluator.metrics(result.members, genes=genes)
-    member_oos = None
-    if holdout is not None:
-        member_oos = Evaluator.from_config(holdout, config).metrics(result.members, genes=genes)
-    members_path = rd.members_path(config.multi_objective)
-    member_strategies = [result.strategy(k) for k in range(len(result.members))] if genes is not None else None
-    rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos, member_strategies)
-    files.append(rd.write_csv(members_path.name, rows))
-
-    if "allocations" in result.seeds:  # fitted on this window when the run was seeded
-        allocations, skipped = result.seeds["allocations"], result.seeds["skipped"]
-    else:
-        allocations, skipped = classical_allocations(prices, space)
-    names = ["champion", *allocations]
-    weights = np.stack([result.champion, *allocations.values()])
-    # the champion keeps its weights by its own strategy; the classical allocations by the run's policy
-    strategies = {n: fixed_strategy(config, result.genes) for n in names}
-    strategies["champion"] = result.strategy(0)
-    bt = evaluator.backtest_strategies(weights, list(strategies.values()))
-    metrics = evaluator.metrics_of(bt)
-    shown = summary_metrics(config)
-    summary = {n: {k: float(metrics[k][i]) for k in shown} for i, n in enumerate(names)}
-    windows = [("in_sample", prices, bt.value)]
-    summary_oos = None
-    if holdout is not None:
-        oos_eval = Evaluator.from_config(holdout, config)
-        bt_oos = oos_eval.backtest_strategies(weights, list(strategies.values()))
-        m_oos = oos_eval.metrics_of(bt_oos)
-        summary_oos = {n: {k: float(m_oos[k][i]) for k in shown} for i, n in enumerate(names)}
-        windows.append(("out_of_sample", holdout, bt_oos.value))
-    record.update(validation_record(config, result.champion, prices, holdout, result.trials, result.champion_genes))
-    kept = strategies if result.genes is not None else None
-    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown, kept)))
-    files.append(rd.write_csv(VALUES_FILE, _values_rows(names, windows)))
-
-    if plots:
-        from genetic_sizer.runs import plots as P
-        from genetic_sizer.runs.report import write_report
-
-        def plot(name, draw):
-            with rd.atomic(name) as tmp:
-                draw(tmp)
-            files.append(rd.file(name))
-
-        plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p, genes=result.genes))
-        title = "Champion allocation"
-        if result.genes is not None:
-            title += f" ({result.genes.describe(result.champion_genes)})"
-        plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p, title=title))
-        panels = [(w, p.index, {n: v[:, i] for i, n in enumerate(names)}) for w, p, v in windows]
-        plot("equity.png", lambda p: P.equity_windows(panels, p))
-        if config.multi_objective and len(config.objective) >= 2:
-            plot("pareto.png", lambda p: P.pareto(result.members_fitness, config.objective, 0, p))
-        C.write(record, rd.champion_path)  # the report reads it; written again, last, below
-        full = report_prices or _joined(prices, holdout)
-        files.append(write_report(rd, prices=full))
-    champion_path = C.write(record, rd.champion_path)  # last: its presence means the results are complete
-    files.append(champion_path)
-    rd.sync()  # a run at a storage URL: every result, champion.json last
-    return RunReport(rd.path, champion_path, record, summary, skipped, files, summary_oos)
-
-
-def validation_record(
-    config: RunConfig, weights, train: Prices, holdout: Prices | None, trials: dict, genes=None
-) -> dict:
-    """What a champion file says about how far to trust its figures: the trials that selected it
-    (``{"n", "sharpe_variance"}``), its deflated Sharpe ratio in sample, the in-sample window, and its metrics on
-    the held-out window (``out_of_sample``: None when nothing was held out), all with the strategy its ``genes``
-    say (when the run evolves genes)."""
-    from genetic_sizer.validation.walkforward import deflated_sharpe_of, window_record
-
-    w = np.asarray(weights, dtype=np.float64)[None, :]
-    g = None if genes is None or np.size(genes) == 0 else np.asarray(genes, dtype=np.float64)[None, :]
-    value = Evaluator.from_config(train, config).backtest(w, genes=g).value[:, 0]
-    out = {
-        "trials": dict(trials),
-        "deflated_sharpe": deflated_sharpe_of(value, config.portfolio.init_cash, trials),
-        "in_sample": window_record(train),
-        "out_of_sample": None,
-    }
-    if holdout is not None:
-        m = Evaluator.from_config(holdout, config).metrics(w, genes=g)
-        out["out_of_sample"] = {**window_record(holdout), "metrics": {k: float(m[k][0]) for k in METRICS if k in m}}
-    return out
-
-
-def _joined(train: Prices, holdout: Prices | None) -> Prices:
-    if holdout is None:
-        return train
-    funding = None
-    if train.funding is not None and holdout.funding is not None:
-        funding = np.vstack([train.funding, holdout.funding])
-    return Prices(
-        close=np.vstack([train.close, holdout.close]),
-        index=train.index.append(holdout.index),
-        symbols=train.symbols,
-        source=train.source,
-        periods_per_year=train.periods_per_year,
-        notes=train.notes,
-        funding=funding,
-    )
-
-
-def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices, Prices | None]:
-    """The resolved config of a run directory, the window it evolved on and its held-out window (None when the
-    run held nothing out), as ``genetic-sizer evolve`` split them."""
-    from genetic_sizer.validation.walkforward import split_holdout
-
-    rd = RunDir.open_existing(run_dir)
-    config = rd.load_config()
-    train, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
-    return config, train, holdout
-
-
-def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, force: bool = False) -> Path:
-    """Write the champion file of member ``rank`` (hall of fame order, or compromise order on a Pareto front).
-
-    ``out`` must be a file path: a directory (or a path under a file), or an existing file without ``force``, is a
-    :class:`ConfigError`, raised before anything is loaded or written. The file is written atomically.
-    """
-    rd = RunDir.open_existing(run_dir)
-    out = check_new_file(out, "--out", force=force)
-    config, prices, holdout = load_run(rd)
-    result, gen = load_result(config, prices, rd)
-    n = len(result.members)
-    if not isinstance(rank, int) or not 0 <= rank < n:
-        raise ConfigError(f"--rank must be in [0, {n - 1}] for this run ({n} members), got {rank!r}")
-    genes = result.members_genes[rank] if result.genes is not None else None
-    record = champion_record(
-        config,
-        prices,
-        result.space,
-        result.members[rank],
-        rank=rank,
-        n_members=n,
-        evaluations=result.evaluations,
-        genes=genes,
-    )
-    record.update(validation_record(config, result.members[rank], prices, holdout, result.trials, genes))
-    if gen < config.evolution.generations:
-        record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
-    return C.write(record, out)
-
-
-def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True) -> dict:
-    """Write a finished walk-forward's files: ``walkforward.json``, ``oos_values.csv``, ``report.html`` and,
-    last, ``champion.json``: the last fold's GA champion (trained on the most recent window), checked against
-    the reference engine on that window, with its walk-forward record attached. Returns the champion record."""
-    import json
-
-    from genetic_sizer.evolution.genome import GenomeSpace
-    from genetic_sizer.validation.walkforward import OOS_VALUES_FILE, WALKFORWARD_FILE, fold_config, window_record
-
-    rd = RunDir(run_dir)
-    config = wf.config
-    last = wf.folds[-1]
-    cfg = fold_config(config, last.number)
-    train = wf.last_train
-    pf = config.portfolio
-    space = GenomeSpace.from_config(train.symbols, pf)
-    res = wf.fold_results[-1]
-    record = champion_record(
-        cfg, train, space, wf.champion, rank=0, n_members=1, evaluations=res["evaluations"], genes=wf.champion_genes
-    )
-    record["selection"] = (
-        f"GA champion of the last of {len(wf.folds)} walk-forward folds (trained on "
-        f"{train.index[0].date()} .. {train.index[-1].date()}, the most recent train window)"
-    )
-    record["trials"] = res["trials"]
-    record["deflated_sharpe"] = res["deflated_sharpe"]
-    record["in_sample"] = window_record(train)
-    test = wf.prices.bars(last.test_start, last.test_end + 1)
-    record["out_of_sample"] = {**window_record(test), "metrics": wf.fold_oos[-1].get("GA")}
-    record["walkforward"] = {
-        "folds": len(wf.folds),
-        "out_of_sample_window": wf.record["out_of_sample_window"],
-        "out_of_sample": {s: wf.oos[s] for s in ("GA", "equal_weight") if s in wf.oos},
-        "deflated_sharpe": wf.record["deflated_sharpe"],
-        "pbo": wf.record["pbo"],
-    }
-    rd.write_text(WALKFORWARD_FILE, json.dumps(wf.record, indent=1, allow_nan=False) + "\n")
-    rows = [["time", *wf.strategies]]
-    rows += [[t.isoformat(), *(repr(float(x)) for x in v)] for t, v in zip(wf.oos_index, wf.oos_values, strict=True)]
-    rd.write_csv(OOS_VALUES_FILE, rows)
-    if plots:
-        from genetic_sizer.runs.report import write_report
-
-        write_report(rd, prices=wf.prices)
-    C.write(record, rd.champion_path)  # last: its presence means the results are complete
-    rd.sync()  # a run at a storage URL: every result, champion.json last
-    return record

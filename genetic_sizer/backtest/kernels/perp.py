@@ -1,10 +1,9 @@
-"""The perpetual-futures account, as Hyperliquid trades it: pure kernels over arrays (Numba) and a plain-Python
-reference of the same account.
+"""The perpetual-futures account, as Hyperliquid trades it: pure kernels over arrays (Numba).
 
-Nothing here knows about pandas, files, vectorbt or Ray; :mod:`genetic_sizer.backtest.simulate` validates the inputs and
-calls these. vectorbt has no perpetuals (its issue #639), so the fast kernel is checked against
-:func:`reference_genome`, a plain-Python loop written from the same specification, and the test suite checks both
-against hand calculations and a third, independent loop of its own.
+Nothing here knows about pandas, files, vectorbt or Ray; :mod:`genetic_sizer.backtest.simulate` validates the inputs
+and calls these. vectorbt has no perpetuals (its issue #639), so the fast kernel is checked against
+:func:`genetic_sizer.backtest.reference.reference_genome`, a plain-Python loop written from the same specification,
+and the test suite checks both against hand calculations and a third, independent loop of its own.
 
 The account (cross margin, USD collateral, marked to market every bar). Each genome holds an equity ``E`` and a
 signed position ``q_i`` (units) per asset; ``E_0 = init_cash``, no position. Within bar ``t``, in this order:
@@ -34,16 +33,13 @@ simulator: over the rebalances after the first, traded notional at fill prices d
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
 from genetic_sizer.backtest.kernels import spot as _nb
 from genetic_sizer.backtest.kernels.spot import chunk_bounds, score_row_nb
-from genetic_sizer.errors import ConfigError
 
-__all__ = ["reference_genome", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
+__all__ = ["score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
 
 _FASTMATH = {
     "reassoc",
@@ -54,8 +50,9 @@ ACCOUNT_FIELDS = ("funding_paid", "funding_received", "fees_paid")
 """Columns of the population kernel's ``account_out``, in order (amounts in the account's currency, >= 0)."""
 
 # The score row's layout, written out here rather than imported: Numba's cache of this module's kernels is renewed
-# only when this file changes, so a layout taken from genetic_sizer.backtest.kernels.spot would stay baked into a cached kernel after
-# nb.py changed it (the kernel would write the old columns). The check below fails at import instead.
+# only when this file changes, so a layout taken from genetic_sizer.backtest.kernels.spot would stay baked into a
+# cached kernel after spot.py changed it (the kernel would write the old columns). The check below fails at import
+# instead.
 SCORE_TRADED = 8
 """Column of the turnover sum (``genetic_sizer.backtest.kernels.spot.SCORE_TRADED``)."""
 SCORE_NONFINITE = 9
@@ -71,9 +68,10 @@ if (SCORE_TRADED, SCORE_NONFINITE, SCORE_WIDTH) != (_nb.SCORE_TRADED, _nb.SCORE_
     SCORE_ACCOUNT != SCORE_NONFINITE + 1
     or SCORE_LIQUIDATED != SCORE_ACCOUNT + len(ACCOUNT_FIELDS)
     or SCORE_LIQUIDATED >= SCORE_WIDTH
-):  # pragma: no cover - a layout edited in nb.py must be edited here too (which renews this module's cache)
+):  # pragma: no cover - a layout edited in spot.py must be edited here too (which renews this module's cache)
     raise ImportError(
-        "genetic_sizer.backtest.kernels.perp: the score row layout differs from genetic_sizer.backtest.kernels.spot's; update both"
+        "genetic_sizer.backtest.kernels.perp: the score row layout differs from "
+        "genetic_sizer.backtest.kernels.spot's; update both"
     )
 
 
@@ -336,9 +334,9 @@ slippage, init_cash :
         Contiguous chunks of genomes, the iterations of the parallel loop (see
         :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`).
     out : float64 (n_genomes, SCORE_WIDTH)
-        Written, one row per genome: the columns of :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`, then funding paid,
-        funding received and fees paid from ``SCORE_ACCOUNT`` on, and the liquidation bar (-1.0: never) at
-        ``SCORE_LIQUIDATED``.
+        Written, one row per genome: the columns of :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`,
+        then funding paid, funding received and fees paid from ``SCORE_ACCOUNT`` on, and the liquidation bar (-1.0:
+        never) at ``SCORE_LIQUIDATED``.
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
@@ -375,99 +373,3 @@ slippage, init_cash :
             row[SCORE_ACCOUNT + 1] = received
             row[SCORE_ACCOUNT + 2] = fees_paid
             row[SCORE_LIQUIDATED] = liq
-
-
-def reference_genome(
-    close,
-    schedule,
-    segment_starts,
-    rebalance,
-    *,
-    thresholds=None,
-    leverage=1.0,
-    mm_rate=None,
-    funding=None,
-    fees: float = 0.0,
-    slippage: float = 0.0,
-    init_cash: float = 10_000.0,
-) -> dict:
-    """The perp account of one genome, as a plain-Python loop over bars and assets (no Numba, no numpy arithmetic).
-
-    The reference the fast kernel is checked against (``genetic-sizer evolve`` re-simulates every perp champion
-    with it, as it re-simulates spot champions with vectorbt). Same arguments as
-    :func:`simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate`` default 0, ``funding`` default none),
-    except that ``leverage`` may be one number for every segment or a sequence of one per segment.
-
-    Returns
-    -------
-    dict with ``value`` (n_bars,), ``position`` (n_bars, n_assets: held after each bar's trades), ``rebalanced``
-    (n_bars,), ``traded`` (the turnover sum), ``funding_paid``, ``funding_received``, ``fees_paid``, and
-    ``liquidated`` (the bar, or -1).
-    """
-    close = [[float(x) for x in row] for row in np.asarray(close, dtype=np.float64)]
-    n_bars, n_assets = len(close), len(close[0])
-    sched = [[float(x) for x in row] for row in np.asarray(schedule, dtype=np.float64)]
-    starts = [int(s) for s in segment_starts]
-    mask = [bool(b) for b in rebalance]
-    bands = [math.inf] * len(starts) if thresholds is None else [float(x) for x in thresholds]
-    mm = [0.0] * n_assets if mm_rate is None else [float(x) for x in mm_rate]
-    rates = None if funding is None else [[float(x) for x in row] for row in np.asarray(funding, dtype=np.float64)]
-    levs = [float(leverage)] * len(starts) if np.ndim(leverage) == 0 else [float(x) for x in leverage]
-    if len(levs) != len(starts):
-        raise ConfigError(f"leverage must be a number or one per segment ({len(starts)}), got {len(levs)}")
-    q = [0.0] * n_assets
-    equity = float(init_cash)
-    out = {
-        "value": np.zeros(n_bars),
-        "position": np.zeros((n_bars, n_assets)),
-        "rebalanced": np.zeros(n_bars, dtype=bool),
-        "traded": 0.0,
-        "funding_paid": 0.0,
-        "funding_received": 0.0,
-        "fees_paid": 0.0,
-        "liquidated": -1,
-    }
-    for t in range(n_bars):
-        seg = max(s for s in range(len(starts)) if starts[s] <= t)
-        w = sched[seg]
-        lev = levs[seg]  # this segment's leverage: the targets from its first bar on, and the band
-        if t > 0:
-            for k in range(n_assets):
-                equity += q[k] * (close[t][k] - close[t - 1][k])
-            if rates is not None:
-                for k in range(n_assets):
-                    payment = q[k] * close[t][k] * rates[t][k]
-                    equity -= payment
-                    if payment > 0:
-                        out["funding_paid"] += payment
-                    else:
-                        out["funding_received"] -= payment
-            maintenance = sum(abs(q[k]) * close[t][k] * mm[k] for k in range(n_assets))
-            if equity <= maintenance:
-                out["value"][t:] = max(equity, 0.0)
-                out["liquidated"] = t
-                return out
-        trade = mask[t] or t == starts[seg]
-        if not trade and bands[seg] < math.inf:
-            gross = lev * equity  # |current weight - target| >= band, written with products as in the kernel
-            for k in range(n_assets):
-                if abs(q[k] * close[t][k] - w[k] * gross) >= bands[seg] * gross:
-                    trade = True
-        if trade:
-            out["rebalanced"][t] = True
-            pre = equity
-            traded = 0.0
-            for k in range(n_assets):
-                target = w[k] * lev * pre / close[t][k]
-                dq = target - q[k]
-                fill = close[t][k] * (1.0 + slippage) if dq > 0 else close[t][k] * (1.0 - slippage)
-                traded += abs(dq) * fill
-                fee = fees * abs(dq) * fill
-                out["fees_paid"] += fee
-                equity -= abs(dq) * abs(fill - close[t][k]) + fee
-                q[k] = target
-            if t > 0:
-                out["traded"] += traded / pre
-        out["value"][t] = equity
-        out["position"][t] = q
-    return out

@@ -10,7 +10,7 @@ own weights, starting on given bars): the size array then holds the active segme
 rebalance bar, and every segment start is a rebalance bar. A genome may also rebalance on drift (a drift
 band): on any bar where some asset's weight differs from its target by at least the genome's threshold, the
 whole portfolio trades back to target as on a calendar rebalance; the reference for that is vectorbt's
-``Portfolio.from_order_func`` with a pre-segment function that decides (see ``genetic_sizer.backtest.simulate``). On a
+``Portfolio.from_order_func`` with a pre-segment function that decides (see ``genetic_sizer.backtest.vbt``). On a
 rebalance bar, for one genome:
 
 1. the group value is ``cash + sum(position * close)`` at the bar's close;
@@ -805,7 +805,8 @@ def metrics_nb(values, init_cash, ann_factor, out):
 SCORE_WIDTH = 16
 """Columns of a row of ``score_population_nb``'s output (padded to 128 bytes, two cache lines, so threads writing
 neighbouring genomes never share one): ``METRIC_NAMES`` in order, then ``SCORE_TRADED`` and ``SCORE_NONFINITE``; the
-perp kernel (:func:`genetic_sizer.backtest.kernels.perp.score_perp_population_nb`) adds its account figures after those."""
+perp kernel (:func:`genetic_sizer.backtest.kernels.perp.score_perp_population_nb`) adds its account figures after
+those."""
 SCORE_TRADED = len(METRIC_NAMES)
 """Column of the turnover sum (the ``traded`` of a backtest)."""
 SCORE_NONFINITE = SCORE_TRADED + 1

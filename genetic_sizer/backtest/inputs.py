@@ -1,0 +1,239 @@
+"""The inputs of a simulation, checked once: the prices, the costs, the perp account's leverage, maximum leverage
+and funding rates, and :class:`Inputs`, everything :func:`genetic_sizer.backtest.simulate.backtest` and
+:func:`genetic_sizer.backtest.simulate.score` hand to an engine (see :func:`genetic_sizer.backtest.simulate.simulate`
+for the arguments)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from genetic_sizer import vocab as V
+from genetic_sizer.backtest.schedule import (
+    rebalance_masks,
+    validate_schedule,
+    validate_thresholds,
+    validate_weights,
+)
+from genetic_sizer.data.prices import Prices
+from genetic_sizer.errors import ConfigError, DataError
+
+__all__ = [
+    "Inputs",
+    "as_prices",
+    "check_costs",
+    "check_leverage",
+    "funding_args",
+    "funding_rates",
+    "prepare",
+    "resolve_max_leverage",
+]
+
+
+def as_prices(close) -> Prices:
+    """``close`` as :class:`Prices` (a DataFrame is checked by :meth:`Prices.from_frame`)."""
+    if isinstance(close, Prices):
+        return close
+    if isinstance(close, pd.DataFrame):
+        return Prices.from_frame(close, source="DataFrame", leading_gaps="error")
+    raise DataError(f"close must be a Prices or a pandas DataFrame, got {type(close).__name__}")
+
+
+def check_costs(fees, slippage, init_cash) -> tuple[float, float, float]:
+    """``fees`` and ``slippage`` in [0, 1) and a positive finite ``init_cash``, as floats; else a ConfigError."""
+    out = []
+    for name, v, lo, hi in (("fees", fees, 0.0, 1.0), ("slippage", slippage, 0.0, 1.0)):
+        if not isinstance(v, (int, float, np.floating, np.integer)) or not (lo <= float(v) < hi):
+            raise ConfigError(f"{name} must be a number in [{lo}, {hi}), got {v!r}")
+        out.append(float(v))
+    if not isinstance(init_cash, (int, float, np.floating, np.integer)) or not (
+        math.isfinite(init_cash) and init_cash > 0
+    ):
+        raise ConfigError(f"init_cash must be a positive finite number, got {init_cash!r}")
+    out.append(float(init_cash))
+    return out[0], out[1], out[2]
+
+
+def resolve_max_leverage(max_leverage, symbols) -> np.ndarray:
+    """Each asset's maximum leverage as an array (``inf``: no maintenance margin).
+
+    ``max_leverage`` is None (none for every asset), one number, a sequence of one per asset, or a mapping
+    ``{SYMBOL: x, default: y}``; symbols the mapping names that are not among ``symbols`` are ignored (one table
+    can serve several data sets), and an asset it leaves out takes ``default`` (without one, it is an error).
+    Every value must be a finite number >= 1. Errors are :class:`ConfigError` naming ``max_leverage``.
+    """
+    n = len(symbols)
+    if max_leverage is None:
+        return np.full(n, np.inf)
+    if isinstance(max_leverage, dict):
+        missing = [s for s in symbols if s not in max_leverage and "default" not in max_leverage]
+        if missing:
+            raise ConfigError(f"max_leverage has no value for {missing} and no default; give {{SYMBOL: x, default: y}}")
+        values = [max_leverage.get(s, max_leverage.get("default")) for s in symbols]
+        names = [s if s in max_leverage else "default" for s in symbols]
+    elif isinstance(max_leverage, (int, float, np.integer, np.floating)) and not isinstance(max_leverage, bool):
+        values, names = [max_leverage] * n, [None] * n
+    else:
+        values = list(np.asarray(max_leverage, dtype=object).ravel()) if np.ndim(max_leverage) == 1 else None
+        if values is None or len(values) != n:
+            raise ConfigError(
+                f"max_leverage must be None, a number, one number per asset ({n}) or a {{SYMBOL: x, default: y}} "
+                f"mapping, got {max_leverage!r}"
+            )
+        names = list(symbols)
+    out = np.empty(n)
+    for k, (v, name) in enumerate(zip(values, names, strict=True)):
+        key = "max_leverage" if name is None else f"max_leverage[{name!r}]"
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not ok or not (math.isfinite(float(v)) and float(v) >= 1.0):
+            raise ConfigError(f"{key} must be a finite number >= 1, got {v!r}")
+        out[k] = float(v)
+    return out
+
+
+def check_leverage(leverage, n_genomes: int, max_lev: np.ndarray, symbols, n_segments: int = 1) -> np.ndarray:
+    """The gross leverage of every genome in every segment, float64 (n_genomes, n_segments).
+
+    ``leverage`` is one number (every genome), one per genome (n_genomes,) (every segment of it), or, with a
+    schedule, one per genome and segment (n_genomes, n_segments) (a walk-forward's folds, each with its evolved
+    leverage). Every entry must be a positive finite number at most every asset's maximum leverage (``max_lev``, see
+    :func:`resolve_max_leverage`); anything else is a ConfigError naming the entry.
+    """
+    arr = np.asarray(leverage, dtype=object)
+    if arr.ndim == 0:
+        arr = np.full((n_genomes, n_segments), leverage, dtype=object)
+    elif arr.ndim == 1 and arr.shape[0] == n_genomes:
+        arr = np.repeat(arr[:, None], n_segments, axis=1)
+    elif arr.shape != (n_genomes, n_segments):
+        per_segment = f" or one per genome and segment ({n_genomes}, {n_segments})" if n_segments > 1 else ""
+        raise ConfigError(
+            f"leverage must be a number or one per genome ({n_genomes}){per_segment}, got shape {arr.shape}"
+        )
+    given = np.ndim(leverage)
+
+    def where(g, s):
+        return "leverage" + "".join(f"[{j}]" for j in (g, s)[:given])
+
+    out = np.empty((n_genomes, n_segments))
+    for (g, s), v in np.ndenumerate(arr):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        if not ok or not (math.isfinite(float(v)) and float(v) > 0):
+            raise ConfigError(f"{where(g, s)} must be a positive finite number, got {v!r}")
+        out[g, s] = float(v)
+    cap = float(max_lev.min())
+    if out.max() > cap:
+        g, s = (int(j) for j in np.argwhere(out > cap)[0])
+        k = int(np.argmin(max_lev))
+        raise ConfigError(
+            f"{where(g, s)} {out[g, s]:g} is above the max_leverage of {symbols[k]!r} ({max_lev[k]:g}): the exchange "
+            "would refuse such positions"
+        )
+    return out
+
+
+def funding_rates(funding, prices: Prices) -> np.ndarray | None:
+    """The funding rates a perp simulation charges, (n_bars, n_assets), or None for none (see
+    :func:`genetic_sizer.backtest.simulate.simulate`)."""
+    if funding is None:
+        return prices.funding
+    if funding is False:
+        return None
+    shape = (prices.n_bars, prices.n_assets)
+    if isinstance(funding, pd.DataFrame):
+        frame = funding.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        try:
+            index = pd.DatetimeIndex(frame.index)
+        except (TypeError, ValueError):
+            raise DataError("funding: a DataFrame of rates needs the prices' time index") from None
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        extra = index.difference(prices.index)
+        if len(extra):
+            raise DataError(
+                f"funding: row {extra[0].isoformat()} is not a bar of the prices; rows are the prices' bars, each "
+                "holding the rates paid since the previous bar "
+                "(genetic_sizer.data.funding.align_funding sums raw rates so)"
+            )
+        if index.has_duplicates:
+            raise DataError(f"funding: timestamp {index[index.duplicated()][0].isoformat()} appears twice")
+        frame.index = index
+        arr = frame.reindex(index=prices.index, columns=list(prices.symbols)).to_numpy(dtype=np.float64)
+    else:
+        arr = np.array(funding, dtype=np.float64)
+        if arr.shape != shape:
+            raise DataError(f"funding must have shape (n_bars, n_assets) = {shape}, got {arr.shape}")
+    if np.isinf(arr).any():
+        t, k = np.argwhere(np.isinf(arr))[0]
+        raise DataError(f"funding rate of {prices.symbols[k]!r} at {prices.index[t].isoformat()} is {arr[t, k]!r}")
+    return np.nan_to_num(arr, nan=0.0)  # missing means no funding paid
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A population's simulation inputs, validated once by :func:`prepare` for
+    :func:`genetic_sizer.backtest.simulate.backtest` and :func:`genetic_sizer.backtest.simulate.score`: ``w``
+    (n_genomes, n_segments, n_assets), ``starts`` (n_segments,), the calendar ``masks`` (n_masks, n_bars) with
+    ``mask_of`` (n_genomes,), drift bands ``thresholds`` (n_genomes, n_segments, ``inf``: none; ``drift`` whether any
+    was given), the costs, and for perps the leverage (n_genomes, n_segments), the maintenance margin rate per asset
+    and the funding rates (None: none)."""
+
+    prices: Prices
+    w: np.ndarray
+    starts: np.ndarray
+    masks: np.ndarray
+    mask_of: np.ndarray
+    thresholds: np.ndarray
+    drift: bool
+    fees: float
+    slippage: float
+    init_cash: float
+    market: str
+    lev: np.ndarray | None = None
+    per_segment_leverage: bool = False
+    mm_rate: np.ndarray | None = None
+    rates: np.ndarray | None = None
+
+
+def prepare(
+    close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
+    max_leverage,
+) -> Inputs:  # fmt: skip
+    """Validate the arguments :func:`genetic_sizer.backtest.simulate.backtest` and
+    :func:`genetic_sizer.backtest.simulate.score` share (see :func:`genetic_sizer.backtest.simulate.simulate`); the
+    engine is checked by each of them afterwards."""
+    prices = as_prices(close)
+    if segment_starts is None:
+        w = validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :]
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
+    fees, slippage, init_cash = check_costs(fees, slippage, init_cash)
+    masks, mask_of = rebalance_masks(prices.index, rebalance, w.shape[0], None if segment_starts is None else starts)
+    thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
+    common = {"prices": prices, "w": w, "starts": starts, "masks": masks, "mask_of": mask_of}
+    common.update(thresholds=thresholds, drift=threshold is not None, fees=fees, slippage=slippage, init_cash=init_cash)
+    if market == "perp":
+        max_lev = resolve_max_leverage(max_leverage, prices.symbols)
+        lev = check_leverage(leverage, w.shape[0], max_lev, prices.symbols, starts.size)
+        mm_rate = np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)
+        rates = funding_rates(funding, prices)
+        per_segment = np.ndim(leverage) == 2
+        return Inputs(**common, market="perp", lev=lev, per_segment_leverage=per_segment, mm_rate=mm_rate, rates=rates)
+    if market != "spot":
+        raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
+    spot_only = {"leverage": bool(np.any(np.asarray(leverage) != 1.0)), "max_leverage": max_leverage is not None}
+    spot_only["funding"] = funding is not None and funding is not False
+    if any(spot_only.values()):
+        name = next(k for k, v in spot_only.items() if v)
+        raise ConfigError(f"{name} is a setting of market='perp'; the spot account has none")
+    return Inputs(**common, market="spot")
+
+
+def funding_args(inp: Inputs) -> tuple[np.ndarray, bool]:
+    """The perp kernels' ``funding`` and ``has_funding`` arguments."""
+    if inp.rates is None:
+        return np.zeros((1, inp.prices.n_assets)), False
+    return np.ascontiguousarray(inp.rates), True

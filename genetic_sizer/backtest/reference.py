@@ -1,0 +1,115 @@
+"""The plain-Python reference of the perpetuals account: one genome, a loop over bars and assets (no Numba, no numpy
+arithmetic), written from the specification :mod:`genetic_sizer.backtest.kernels.perp` states.
+
+vectorbt has no perpetuals (its issue #639), so the perp kernels are checked against :func:`reference_genome`
+(``engine="reference"`` of :func:`genetic_sizer.backtest.simulate.backtest`; ``genetic-sizer evolve`` re-simulates
+every perp champion with it), and the test suite checks both against hand calculations and a third, independent loop
+of its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from genetic_sizer.errors import ConfigError
+
+__all__ = ["reference_genome"]
+
+
+def reference_genome(
+    close,
+    schedule,
+    segment_starts,
+    rebalance,
+    *,
+    thresholds=None,
+    leverage=1.0,
+    mm_rate=None,
+    funding=None,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    init_cash: float = 10_000.0,
+) -> dict:
+    """The perp account of one genome, as a plain-Python loop over bars and assets (no Numba, no numpy arithmetic).
+
+    The reference the fast kernel is checked against (``genetic-sizer evolve`` re-simulates every perp champion
+    with it, as it re-simulates spot champions with vectorbt). Same arguments as
+    :func:`genetic_sizer.backtest.kernels.perp.simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate``
+    default 0, ``funding`` default none), except that ``leverage`` may be one number for every segment or a sequence
+    of one per segment.
+
+    Returns
+    -------
+    dict with ``value`` (n_bars,), ``position`` (n_bars, n_assets: held after each bar's trades), ``rebalanced``
+    (n_bars,), ``traded`` (the turnover sum), ``funding_paid``, ``funding_received``, ``fees_paid``, and
+    ``liquidated`` (the bar, or -1).
+    """
+    close = [[float(x) for x in row] for row in np.asarray(close, dtype=np.float64)]
+    n_bars, n_assets = len(close), len(close[0])
+    sched = [[float(x) for x in row] for row in np.asarray(schedule, dtype=np.float64)]
+    starts = [int(s) for s in segment_starts]
+    mask = [bool(b) for b in rebalance]
+    bands = [math.inf] * len(starts) if thresholds is None else [float(x) for x in thresholds]
+    mm = [0.0] * n_assets if mm_rate is None else [float(x) for x in mm_rate]
+    rates = None if funding is None else [[float(x) for x in row] for row in np.asarray(funding, dtype=np.float64)]
+    levs = [float(leverage)] * len(starts) if np.ndim(leverage) == 0 else [float(x) for x in leverage]
+    if len(levs) != len(starts):
+        raise ConfigError(f"leverage must be a number or one per segment ({len(starts)}), got {len(levs)}")
+    q = [0.0] * n_assets
+    equity = float(init_cash)
+    out = {
+        "value": np.zeros(n_bars),
+        "position": np.zeros((n_bars, n_assets)),
+        "rebalanced": np.zeros(n_bars, dtype=bool),
+        "traded": 0.0,
+        "funding_paid": 0.0,
+        "funding_received": 0.0,
+        "fees_paid": 0.0,
+        "liquidated": -1,
+    }
+    for t in range(n_bars):
+        seg = max(s for s in range(len(starts)) if starts[s] <= t)
+        w = sched[seg]
+        lev = levs[seg]  # this segment's leverage: the targets from its first bar on, and the band
+        if t > 0:
+            for k in range(n_assets):
+                equity += q[k] * (close[t][k] - close[t - 1][k])
+            if rates is not None:
+                for k in range(n_assets):
+                    payment = q[k] * close[t][k] * rates[t][k]
+                    equity -= payment
+                    if payment > 0:
+                        out["funding_paid"] += payment
+                    else:
+                        out["funding_received"] -= payment
+            maintenance = sum(abs(q[k]) * close[t][k] * mm[k] for k in range(n_assets))
+            if equity <= maintenance:
+                out["value"][t:] = max(equity, 0.0)
+                out["liquidated"] = t
+                return out
+        trade = mask[t] or t == starts[seg]
+        if not trade and bands[seg] < math.inf:
+            gross = lev * equity  # |current weight - target| >= band, written with products as in the kernel
+            for k in range(n_assets):
+                if abs(q[k] * close[t][k] - w[k] * gross) >= bands[seg] * gross:
+                    trade = True
+        if trade:
+            out["rebalanced"][t] = True
+            pre = equity
+            traded = 0.0
+            for k in range(n_assets):
+                target = w[k] * lev * pre / close[t][k]
+                dq = target - q[k]
+                fill = close[t][k] * (1.0 + slippage) if dq > 0 else close[t][k] * (1.0 - slippage)
+                traded += abs(dq) * fill
+                fee = fees * abs(dq) * fill
+                out["fees_paid"] += fee
+                equity -= abs(dq) * abs(fill - close[t][k]) + fee
+                q[k] = target
+            if t > 0:
+                out["traded"] += traded / pre
+        out["value"][t] = equity
+        out["position"][t] = q
+    return out

@@ -1,0 +1,114 @@
+"""What an evolution reports: the progress of each generation (:class:`Generation`) and its end state
+(:class:`EvolutionResult`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from genetic_sizer.config import RunConfig
+from genetic_sizer.evolution.genes import GeneSpace
+from genetic_sizer.evolution.genome import GenomeSpace, diversity
+
+__all__ = ["EvolutionResult", "Generation", "generation_record"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What the progress callback receives after each generation."""
+
+    gen: int
+    generations: int
+    record: dict
+    elapsed: float
+    evals_per_second: float
+    timings: dict = field(default_factory=dict)
+    """Seconds this generation spent in each phase (``selection``, ``variation``, ``evaluation``, ``archive``,
+    ``record``, ``checkpoint``; 0 for a phase it did not run)."""
+
+
+@dataclass
+class EvolutionResult:
+    """The end state of a run.
+
+    ``members`` are the hall of fame (single objective, best first) or the Pareto front (compromise order);
+    ``members_fitness`` their objective values, ``logbook`` one dict per generation. ``trials`` counts the
+    distinct genomes evaluated and the variance of their in-sample per-period Sharpe ratios
+    (``{"n", "sharpe_variance"}``, for the deflated Sharpe ratio); ``trial_sample`` is a uniform sample of up
+    to 1,000 of them (for the probability of backtest overfitting). See :mod:`genetic_sizer.evolution.trials`.
+
+    With strategy genes (``genes``, a :class:`~genetic_sizer.evolution.genes.GeneSpace`), ``population_genes``,
+    ``members_genes`` and ``trial_sample_genes`` hold the genes of the corresponding rows (n, n_genes); without
+    them they have no columns and every genome follows the portfolio's policy without a drift band.
+    """
+
+    config: RunConfig
+    space: GenomeSpace
+    population: np.ndarray
+    fitness: np.ndarray
+    members: np.ndarray
+    members_fitness: np.ndarray
+    logbook: list[dict]
+    evaluations: int
+    seeds: dict = field(default_factory=dict)
+    trials: dict = field(default_factory=dict)
+    trial_sample: np.ndarray | None = None
+    genes: GeneSpace | None = None
+    population_genes: np.ndarray | None = None
+    members_genes: np.ndarray | None = None
+    trial_sample_genes: np.ndarray | None = None
+
+    @property
+    def champion(self) -> np.ndarray:
+        return self.members[0]
+
+    @property
+    def champion_genes(self) -> np.ndarray | None:
+        """The champion's strategy genes (None without genes)."""
+        return None if self.genes is None else self.members_genes[0]
+
+    def strategy(self, rank: int = 0) -> dict:
+        """Member ``rank``'s strategy: ``{"rebalance": policy, "threshold": drift band or None}``, and ``"leverage"``
+        when the run evolves it."""
+        if self.genes is None:
+            return {"rebalance": self.config.portfolio.rebalance, "threshold": None}
+        return self.genes.strategy(self.members_genes[rank])
+
+
+def generation_record(run, nevals: int) -> dict:
+    """The logbook row of the generation ``run`` (an :class:`~genetic_sizer.evolution.loop.Evolution`) just
+    finished: counters, each objective's best, mean and standard deviation over the live genomes, the wiped-out
+    count, the diversity and, with genes, where the population's strategies are."""
+    fit = run.fitness
+    rec = {"gen": run.gen, "nevals": nevals, "evaluations": run.evaluations}
+    # statistics of the live genomes only: a wiped-out genome's fitness is a sentinel, not a value
+    wiped = run.evaluator.is_wiped_out(fit)
+    live = fit[~wiped]
+    for j, name in enumerate(run.config.objective):
+        col = live[:, j]
+        if len(col):
+            rec[f"{name}_best"] = float(col.max() if run.maximize[j] else col.min())
+            rec[f"{name}_mean"] = float(col.mean())
+            rec[f"{name}_std"] = float(col.std())
+        else:  # every genome of the generation was wiped out
+            rec[f"{name}_best"] = rec[f"{name}_mean"] = rec[f"{name}_std"] = math.nan
+    rec["wiped_out"] = int(wiped.sum())
+    rec["diversity"] = diversity(run.weights)
+    if run.genes is not None:  # where the population's strategies are
+        genes = run.genes_
+        th = run.genes.thresholds(genes)
+        if th is not None:
+            rec["threshold_mean"] = float(th.mean())
+            rec["threshold_std"] = float(th.std())
+        if run.genes.rebalance is not None:
+            col = genes[:, run.genes.names.index("rebalance")].astype(np.int64)
+            counts = np.bincount(col, minlength=len(run.genes.rebalance))
+            for k, code in enumerate(run.genes.rebalance):
+                rec[f"rebalance_{code}"] = int(counts[k])
+        lev = run.genes.leverages(genes)
+        if lev is not None:
+            rec["leverage_mean"] = float(lev.mean())
+            rec["leverage_std"] = float(lev.std())
+    return rec

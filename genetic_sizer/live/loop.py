@@ -1,0 +1,369 @@
+"""The live sizer as a service: single passes, the every-period loop and its error policy (:class:`Trader`).
+
+Orchestration only: the exchange adapter (:mod:`genetic_sizer.exchange.client`) talks to the SDK, the sizer
+(:mod:`genetic_sizer.live.sizer`) computes plans, :mod:`genetic_sizer.live.guards` makes the pure decisions (periods,
+identities, sanity guards, risk limits), :mod:`genetic_sizer.live.journal` is the loop's memory. A :class:`Trader`
+owns the parts of a pass: a :class:`~genetic_sizer.live.session.Session` (what they share), a
+:class:`~genetic_sizer.live.planning.Planner` (reads, rules, plans, guards), :class:`~genetic_sizer.live.orders.Orders`
+(sending and settling), an :class:`~genetic_sizer.live.execution.Executor` (rounds, flatten) and a
+:class:`~genetic_sizer.live.passes.PassRunner` (one pass); it keeps the loop and its error policy. Nothing here sees
+the secret key; the journal records plans, orders, results, errors and equity, never credentials.
+
+A **pass** moves the account to the champion's weights for one wall-clock period (:class:`Trader`):
+
+1. with ``execute``, it first waits until any request of an earlier (killed) process whose outcome the
+   journal does not know has expired, and looks those orders up on the exchange (journaled as results);
+2. it reads the market and the account, records the equity and checks the kill switch (:class:`Limits`);
+3. it plans (:func:`~genetic_sizer.live.sizer.plan_orders`) and refuses on stale or inconsistent data
+   (:class:`Guards`). The champion's strategy decides whether the pass trades at all: with a drift band
+   (``SizerSettings.drift_band``: the champion's ``strategy.threshold`` or ``--threshold``) the whole book
+   trades back to target only when some coin drifted past the band, or when the champion's calendar
+   rebalance is due (the first pass in a new period of its ``strategy.rebalance`` policy since the last pass
+   that completed); otherwise the pass holds and sends nothing. The plan says which rule fired
+   (``Plan.rule``: ``rebalance``, ``calendar``, ``drift`` or ``hold``), and a pass that decided to trade keeps
+   that decision through its later rounds and a restart;
+4. it sends reductions, then increases, as IOC orders whose client order ids derive from the account, the
+   pass (champion and period), the coin, the leg and the attempt; before a request, the mids are read again
+   (a move beyond the guard re-plans), every cloid is looked up on the exchange (one it knows is never sent
+   again), and the orders and then the request's expiry are journaled and fsync'ed;
+5. what is still missing afterwards (a partial fill, an IOC that did not match, a leg not sent) is planned
+   again from freshly read positions and sent as a new attempt, up to ``pass_retries`` times;
+6. it re-reads the account and journals how the pass ended, with the drift left per coin.
+
+A restart in the same period resumes the pass (the journal gives the attempt numbers used); a pass that
+ended "complete" is not repeated.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from genetic_sizer.errors import ConfigError, GeneticSizerError
+from genetic_sizer.live.execution import Executor
+from genetic_sizer.live.guards import Period, pass_id, period_of_champion
+from genetic_sizer.live.journal import Journal, JournalState, now_iso
+from genetic_sizer.live.orders import Orders
+from genetic_sizer.live.outcomes import EXIT_INCOMPLETE, EXIT_OK, EXIT_REJECTED, LoopResult, SizeResult, exit_code_for
+from genetic_sizer.live.passes import PassRunner
+from genetic_sizer.live.planning import Planner
+from genetic_sizer.live.session import Session, StopRequested
+from genetic_sizer.live.settings import LiveConfig
+from genetic_sizer.live.sizer import SizerSettings
+from genetic_sizer.runs.champion import Champion
+
+__all__ = ["Trader", "size_once"]
+
+
+class Trader:
+    """The live sizer for one account and one champion: single passes (:meth:`run_once`), the every-period loop
+    (:meth:`run_loop`), and one pass of a given period (:meth:`run_pass`).
+
+    ``client`` is a :class:`~genetic_sizer.exchange.client.HyperliquidClient` (with credentials to execute);
+    ``journal`` an open :class:`~genetic_sizer.live.journal.Journal` (None keeps the memory in this process only);
+    ``report`` receives one line of text per event worth telling; ``on_result`` every pass's
+    :class:`SizeResult`. ``clock``, ``sleep`` and ``rng`` (the jitter) can be replaced in tests.
+    """
+
+    def __init__(
+        self,
+        client,
+        champion: Champion,
+        settings: SizerSettings,
+        *,
+        address: str,
+        network: str,
+        config: LiveConfig | None = None,
+        journal: Journal | None = None,
+        report: Callable[[str], None] = print,
+        on_result: Callable[[SizeResult], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
+        self.session = Session(
+            client,
+            champion,
+            settings,
+            address=address,
+            network=network,
+            config=config,
+            journal=journal,
+            report=report,
+            clock=clock,
+            sleep=sleep,
+        )
+        self.planner = Planner(self.session)
+        self.orders = Orders(self.session)
+        self.executor = Executor(self.session, self.planner, self.orders)
+        self.passes = PassRunner(self.session, self.planner, self.orders, self.executor)
+        self.on_result = on_result
+        self.rng = rng if rng is not None else random.Random()
+
+    # ------------------------------------------------------------------ what callers read of the session
+    @property
+    def config(self) -> LiveConfig:
+        return self.session.config
+
+    @property
+    def champion(self) -> Champion:
+        return self.session.champion
+
+    @property
+    def journal(self) -> Journal | None:
+        return self.session.journal
+
+    @property
+    def state(self) -> JournalState:
+        return self.session.state
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return self.session.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Callable[[float], None]) -> None:
+        self.session.sleep = sleep
+
+    def check_account(self) -> None:
+        """With ``execute``, refuse unless the client trades ``address`` (before anything is read or sent)."""
+        self.session.check_account()
+
+    def start(self, mode: str, base_url: str | None = None) -> None:
+        """Check the account and the journal's owner, report unreadable journal lines, journal a start record."""
+        self.session.start(mode, base_url)
+
+    def calendar_due(self) -> bool:
+        """Whether the champion's calendar rebalance is due now
+        (:meth:`~genetic_sizer.live.planning.Planner.calendar_due`)."""
+        return self.planner.calendar_due()
+
+    def run_pass(self, index: int) -> SizeResult:
+        """The pass of period ``index`` (:meth:`~genetic_sizer.live.passes.PassRunner.run`): journals a ``pass_end``
+        record however it ends; on failure the exception is raised again with the pass attached as ``size_result``."""
+        return self.passes.run(index)
+
+    def _show(self, result: SizeResult | None) -> None:
+        if result is not None and self.on_result is not None:
+            self.on_result(result)
+
+    # ------------------------------------------------------------------ single pass and loop
+    def _backoff(self, failures: int, index: int, exc: BaseException) -> float:
+        period = self.config.period
+        length = period.end(index) - period.start(index)
+        full = min(min(self.config.retry_base, length / 10) * 2 ** (failures - 1), 300.0)
+        wait = full / 2 + self.rng.uniform(0.0, full / 2)
+        asked = getattr(exc, "retry_after", None)
+        return max(wait, asked) if asked else wait
+
+    def _stop(self, passes: int, reason: str, code: int = EXIT_OK, error: str | None = None) -> LoopResult:
+        self.session.record({"event": "stop", "reason": reason, "exit_code": code, "passes": passes})
+        return LoopResult(passes, code, error)
+
+    def _graceful_stop(self, passes: int) -> LoopResult:
+        reason = f"stop file {self.config.stop_file} exists"
+        self.session.report(f"{reason}: stopping")
+        if self.config.flatten_on_stop and self.config.execute:
+            index = self.config.period.index(self.session.clock())
+            pid = pass_id(self.session.champion_id, self.config.period, index)
+            result = SizeResult(
+                now_iso(), self.session.network, self.session.address, True, None, pass_id=f"{pid}/flatten"
+            )
+            try:
+                self.orders.recover()
+                self.executor.flatten(pid, self.config.period.label(index), result, self.planner.snapshot())
+            except Exception as exc:
+                self.session.report(f"flatten FAILED: {type(exc).__name__}: {exc}; close the positions by hand")
+            self._show(result)
+        return self._stop(passes, reason)
+
+    def _complete_note(self, index: int) -> str | None:
+        period = self.config.period
+        state = self.state.passes.get(pass_id(self.session.champion_id, period, index))
+        if state is None or not state.complete:
+            return None
+        return (
+            f"pass {period.label(index)}: completed at {state.end.get('time')}; nothing to do until the next period "
+            f"({period.label(index + 1)})"
+        )
+
+    def run_once(self, base_url: str | None = None) -> LoopResult:
+        """One pass of the current period, resumed if an earlier process left it unfinished, skipped if it
+        completed. Exit codes: 0 complete (or completed earlier), 3 an order rejected, 4 kill switch,
+        5 permanent exchange error, 2 bad input, 6 not complete (transient errors, a guard's refusal, partial
+        fills): run it again in the same period to resume it."""
+        self.session.start("single", base_url)
+        if self.session.stop_requested():
+            return self._graceful_stop(0)
+        index = self.config.period.index(self.session.clock())
+        note = self._complete_note(index)
+        if note is not None:
+            self.session.report(note)
+            return self._stop(0, "the pass of this period had completed")
+        try:
+            result = self.run_pass(index)
+        except GeneticSizerError as exc:
+            self._show(getattr(exc, "size_result", None))
+            code = exit_code_for(exc)
+            code = EXIT_INCOMPLETE if code is None else code
+            return self._stop(1, f"{type(exc).__name__}", code, f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            self._show(getattr(exc, "size_result", None))
+            raise
+        self._show(result)
+        if result.rejected:
+            code = EXIT_REJECTED
+        elif result.status in ("complete", "dry run"):
+            code = EXIT_OK
+        else:
+            code = EXIT_INCOMPLETE
+        return self._stop(1, f"pass {result.status}", code)
+
+    def _run_period(self, index: int) -> tuple[int, str] | None:
+        """Run the pass of period ``index``, retrying transient failures within the period; None to go on, or
+        (exit code, error) to stop."""
+        period = self.config.period
+        label = period.label(index)
+        failures = 0
+        while True:
+            try:
+                self._show(self.run_pass(index))
+                return None
+            except BaseException as exc:
+                self._show(getattr(exc, "size_result", None))
+                if not isinstance(exc, GeneticSizerError):
+                    if not isinstance(exc, KeyboardInterrupt):
+                        self.session.record(
+                            {
+                                "event": "stop",
+                                "pass": pass_id(self.session.champion_id, period, index),
+                                "reason": "bug",
+                                "error_type": type(exc).__name__,
+                                "error": str(exc),
+                                "exit_code": None,
+                            }
+                        )
+                    raise
+                code = exit_code_for(exc)
+                text = f"{type(exc).__name__}: {exc}"
+                pid = pass_id(self.session.champion_id, period, index)
+                if code is not None:
+                    self.session.report(f"pass {label}: {text}; stopping (exit code {code})")
+                    self.session.record(
+                        {
+                            "event": "stop",
+                            "pass": pid,
+                            "period": label,
+                            "error_type": type(exc).__name__,
+                            "error": str(exc),
+                            "exit_code": code,
+                        }
+                    )
+                    return code, text
+                failures += 1
+                delay = self._backoff(failures, index, exc)
+                if self.session.clock() + delay >= period.end(index):
+                    self.session.report(f"pass {label}: {text}; the period ends before another try: skipped")
+                    self.session.record(
+                        {
+                            "event": "skipped",
+                            "pass": pid,
+                            "period": label,
+                            "error_type": type(exc).__name__,
+                            "error": str(exc),
+                            "tries": failures,
+                        }
+                    )
+                    return None
+                self.session.report(f"pass {label}: {text}; trying again in {delay:.1f} s")
+                self.session.record(
+                    {
+                        "event": "error",
+                        "pass": pid,
+                        "period": label,
+                        "error_type": type(exc).__name__,
+                        "error": str(exc),
+                        "retry_in": round(delay, 3),
+                    }
+                )
+                self.session.wait_until(self.session.clock() + delay)
+
+    def run_loop(self, max_passes: int | None = None, base_url: str | None = None) -> LoopResult:
+        """One pass per period until ``max_passes`` passes, Ctrl-C/SIGTERM, the stop file, the kill switch or a
+        permanent error. The first pass is the current period's (resumed if unfinished; skipped if it
+        completed); each next one starts when its period does. Missed periods are not made up for. A failing
+        pass is retried within its period (exponential backoff with jitter, honouring Retry-After), then the
+        period is recorded as skipped and the loop goes on. Exit codes as in :func:`exit_code_for`."""
+        if max_passes is not None and (
+            isinstance(max_passes, bool) or not isinstance(max_passes, int) or max_passes < 1
+        ):
+            raise ConfigError(f"max_passes must be an integer >= 1, got {max_passes!r}")
+        self.session.start("loop", base_url)
+        period = self.config.period
+        passes = 0
+        try:
+            if self.session.stop_requested():
+                raise StopRequested
+            if self.config.execute:
+                self.orders.recover()
+            index = period.index(self.session.clock())
+            while True:
+                if self.session.stop_requested():
+                    raise StopRequested
+                note = self._complete_note(index)
+                if note is not None:
+                    self.session.report(note)
+                else:
+                    stop = self._run_period(index)
+                    passes += 1
+                    if stop is not None:
+                        return LoopResult(passes, stop[0], stop[1])
+                    if max_passes is not None and passes >= max_passes:
+                        break
+                following = index + 1
+                self.session.wait_until(period.start(following))
+                now_index = period.index(self.session.clock())
+                if now_index > following:
+                    self.session.report(f"periods {period.label(following)} .. {period.label(now_index - 1)} missed")
+                index = max(following, now_index)
+        except StopRequested:
+            return self._graceful_stop(passes)
+        except KeyboardInterrupt:
+            self.session.report(f"interrupted after {passes} passes")
+            return self._stop(passes, "interrupted")
+        return self._stop(passes, f"{passes} passes (--max-passes)")
+
+
+def size_once(
+    client,
+    champion: Champion,
+    settings: SizerSettings,
+    *,
+    address: str,
+    network: str,
+    execute: bool = False,
+    journal: str | Path | Journal | None = None,
+    period: Period | None = None,
+    config: LiveConfig | None = None,
+) -> SizeResult:
+    """One pass of the current period (see :class:`Trader`), without the single-pass bookkeeping: plan (and
+    with ``execute``, send) the orders that move the account to the champion's weights.
+
+    With ``execute``, ``address`` must be the account ``client`` trades (see
+    :func:`~genetic_sizer.live.account.resolve_account`), checked before anything is read. The pass is journaled
+    whatever happens; when it fails, the orders accepted before the failure are in the result and the journal, and
+    the exception is raised again with the pass attached as its ``size_result`` attribute."""
+    cfg = config or LiveConfig(execute=execute, period=period or period_of_champion(champion))
+    own = journal is not None and not isinstance(journal, Journal)
+    j = Journal(journal) if own else journal
+    try:
+        trader = Trader(
+            client, champion, settings, address=address, network=network, config=cfg, journal=j, report=lambda s: None
+        )
+        trader.check_account()
+        return trader.run_pass(cfg.period.index(time.time()))
+    finally:
+        if own:
+            j.close()

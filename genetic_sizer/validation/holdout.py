@@ -1,0 +1,250 @@
+"""A held-out final window (``genetic-sizer evolve``): split it off, and write an evolution's results beside it.
+
+:func:`finalize` writes, through the run's :class:`~genetic_sizer.runs.rundir.RunDir` and each file atomically:
+``hall_of_fame.csv`` (or ``pareto.csv`` for NSGA-II runs) with every metric and weight of each member, in sample and
+on the held-out window, ``summary.csv`` (champion beside equal weight and the classical allocations, both windows),
+the plots and report and, last, ``champion.json`` (re-simulated with the reference engine before anything is
+written: vectorbt for a spot run, the plain-Python loop :func:`genetic_sizer.backtest.reference.reference_genome` for
+a perp run; a disagreement fails the run). :func:`export` writes the champion file of any ranked member of a
+finished run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genetic_sizer.backtest.metrics import METRICS
+from genetic_sizer.backtest.stats import deflated_sharpe_of
+from genetic_sizer.config import RunConfig
+from genetic_sizer.data.loaders import load_from_config
+from genetic_sizer.data.prices import Prices
+from genetic_sizer.errors import ConfigError
+from genetic_sizer.evolution.evaluator import Evaluator
+from genetic_sizer.evolution.result import EvolutionResult
+from genetic_sizer.runs import champion as C
+from genetic_sizer.runs.evolve import load_result
+from genetic_sizer.runs.results import (
+    RunReport,
+    _members_rows,
+    _summary_rows,
+    _values_rows,
+    champion_record,
+    fixed_strategy,
+    summary_metrics,
+)
+from genetic_sizer.runs.rundir import RunDir
+from genetic_sizer.storage.files import check_new_file
+from genetic_sizer.validation.folds import MIN_TRAIN_BARS, _offset
+from genetic_sizer.vocab import parse_holdout, parse_window
+
+__all__ = ["export", "finalize", "load_run", "split_holdout", "validation_record", "window_record"]
+
+
+def split_holdout(prices: Prices, holdout, key: str = "evolution.holdout") -> tuple[Prices, Prices | None]:
+    """Split off the final window that ``genetic-sizer evolve`` keeps out of the evolution.
+
+    ``holdout`` is a fraction of the bars in (0, 1), a number of bars, a calendar span (``"1Y"``: the bars after
+    the last bar minus one year) or 0 (no holdout: ``(prices, None)``). The train part is ``[0, n - k)``, the
+    held-out part ``[n - k, n)``; both keep the data's bars per year.
+    """
+    holdout = parse_holdout(key, holdout)
+    if holdout == 0:
+        return prices, None
+    n = prices.n_bars
+    if isinstance(holdout, float):
+        k = round(n * holdout)
+    elif isinstance(holdout, int):
+        k = holdout
+    else:
+        count, unit = parse_window(key, holdout)
+        cutoff = prices.index[-1] - _offset(count, unit)
+        k = int((prices.index > cutoff).sum())
+    if k < 2 or n - k < MIN_TRAIN_BARS:
+        raise ConfigError(
+            f"{key} = {holdout!r} leaves {n - k} bar(s) to evolve on and {k} held out of {n} "
+            f"({prices.index[0].date()} .. {prices.index[-1].date()}); at least {MIN_TRAIN_BARS} and 2 are needed"
+        )
+    return prices.bars(0, n - k), prices.bars(n - k, n)
+
+
+def window_record(prices: Prices) -> dict:
+    """A window's first and last bar (ISO-8601) and its number of bars."""
+    return {"first_bar": prices.index[0].isoformat(), "last_bar": prices.index[-1].isoformat(), "n_bars": prices.n_bars}
+
+
+def finalize(
+    result: EvolutionResult,
+    prices: Prices,
+    run_dir: str | Path | RunDir,
+    *,
+    plots: bool = True,
+    holdout: Prices | None = None,
+    report_prices: Prices | None = None,
+) -> RunReport:
+    """Write the members, the summary, the plots, the report and the verified champion of a finished run.
+
+    ``prices`` is the window the run evolved on (in sample); ``holdout`` the held-out window after it (out of
+    sample: the champion and every classical allocation, fitted on ``prices``, start there from ``init_cash``
+    with the run's rebalancing and costs). The champion is checked against the reference engine (vectorbt for
+    spot, the plain-Python perp loop for perps) before anything is written (a disagreement fails the run), and
+    ``champion.json`` is written last; every file is written
+    atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
+    rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
+    """
+    from genetic_sizer.evolution.seeding import classical_allocations
+
+    rd = RunDir(run_dir)
+    config, space = result.config, result.space
+    evaluator = Evaluator.from_config(prices, config)
+    record = champion_record(
+        config,
+        prices,
+        space,
+        result.champion,
+        rank=0,
+        n_members=len(result.members),
+        evaluations=result.evaluations,
+        genes=result.champion_genes,
+    )
+    files = []
+    genes = result.members_genes if result.genes is not None else None
+    member_metrics = evaluator.metrics(result.members, genes=genes)
+    member_oos = None
+    if holdout is not None:
+        member_oos = Evaluator.from_config(holdout, config).metrics(result.members, genes=genes)
+    members_path = rd.members_path(config.multi_objective)
+    member_strategies = [result.strategy(k) for k in range(len(result.members))] if genes is not None else None
+    rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos, member_strategies)
+    files.append(rd.write_csv(members_path.name, rows))
+
+    if "allocations" in result.seeds:  # fitted on this window when the run was seeded
+        allocations, skipped = result.seeds["allocations"], result.seeds["skipped"]
+    else:
+        allocations, skipped = classical_allocations(prices, space)
+    names = ["champion", *allocations]
+    weights = np.stack([result.champion, *allocations.values()])
+    # the champion keeps its weights by its own strategy; the classical allocations by the run's policy
+    strategies = {n: fixed_strategy(config, result.genes) for n in names}
+    strategies["champion"] = result.strategy(0)
+    bt = evaluator.backtest_strategies(weights, list(strategies.values()))
+    metrics = evaluator.metrics_of(bt)
+    shown = summary_metrics(config)
+    summary = {n: {k: float(metrics[k][i]) for k in shown} for i, n in enumerate(names)}
+    windows = [("in_sample", prices, bt.value)]
+    summary_oos = None
+    if holdout is not None:
+        oos_eval = Evaluator.from_config(holdout, config)
+        bt_oos = oos_eval.backtest_strategies(weights, list(strategies.values()))
+        m_oos = oos_eval.metrics_of(bt_oos)
+        summary_oos = {n: {k: float(m_oos[k][i]) for k in shown} for i, n in enumerate(names)}
+        windows.append(("out_of_sample", holdout, bt_oos.value))
+    record.update(validation_record(config, result.champion, prices, holdout, result.trials, result.champion_genes))
+    kept = strategies if result.genes is not None else None
+    files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown, kept)))
+    files.append(rd.write_csv(RunDir.VALUES, _values_rows(names, windows)))
+
+    if plots:
+        from genetic_sizer.runs import plots as P
+        from genetic_sizer.runs.report import write_report
+
+        def plot(name, draw):
+            with rd.atomic(name) as tmp:
+                draw(tmp)
+            files.append(rd.file(name))
+
+        plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p, genes=result.genes))
+        title = "Champion allocation"
+        if result.genes is not None:
+            title += f" ({result.genes.describe(result.champion_genes)})"
+        plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p, title=title))
+        panels = [(w, p.index, {n: v[:, i] for i, n in enumerate(names)}) for w, p, v in windows]
+        plot("equity.png", lambda p: P.equity_windows(panels, p))
+        if config.multi_objective and len(config.objective) >= 2:
+            plot("pareto.png", lambda p: P.pareto(result.members_fitness, config.objective, 0, p))
+        C.write(record, rd.champion_path)  # the report reads it; written again, last, below
+        full = report_prices or _joined(prices, holdout)
+        files.append(write_report(rd, prices=full))
+    champion_path = C.write(record, rd.champion_path)  # last: its presence means the results are complete
+    files.append(champion_path)
+    rd.sync()  # a run at a storage URL: every result, champion.json last
+    return RunReport(rd.path, champion_path, record, summary, skipped, files, summary_oos)
+
+
+def validation_record(
+    config: RunConfig, weights, train: Prices, holdout: Prices | None, trials: dict, genes=None
+) -> dict:
+    """What a champion file says about how far to trust its figures: the trials that selected it
+    (``{"n", "sharpe_variance"}``), its deflated Sharpe ratio in sample, the in-sample window, and its metrics on
+    the held-out window (``out_of_sample``: None when nothing was held out), all with the strategy its ``genes``
+    say (when the run evolves genes)."""
+    w = np.asarray(weights, dtype=np.float64)[None, :]
+    g = None if genes is None or np.size(genes) == 0 else np.asarray(genes, dtype=np.float64)[None, :]
+    value = Evaluator.from_config(train, config).backtest(w, genes=g).value[:, 0]
+    out = {
+        "trials": dict(trials),
+        "deflated_sharpe": deflated_sharpe_of(value, config.portfolio.init_cash, trials),
+        "in_sample": window_record(train),
+        "out_of_sample": None,
+    }
+    if holdout is not None:
+        m = Evaluator.from_config(holdout, config).metrics(w, genes=g)
+        out["out_of_sample"] = {**window_record(holdout), "metrics": {k: float(m[k][0]) for k in METRICS if k in m}}
+    return out
+
+
+def _joined(train: Prices, holdout: Prices | None) -> Prices:
+    if holdout is None:
+        return train
+    funding = None
+    if train.funding is not None and holdout.funding is not None:
+        funding = np.vstack([train.funding, holdout.funding])
+    return Prices(
+        close=np.vstack([train.close, holdout.close]),
+        index=train.index.append(holdout.index),
+        symbols=train.symbols,
+        source=train.source,
+        periods_per_year=train.periods_per_year,
+        notes=train.notes,
+        funding=funding,
+    )
+
+
+def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices, Prices | None]:
+    """The resolved config of a run directory, the window it evolved on and its held-out window (None when the
+    run held nothing out), as ``genetic-sizer evolve`` split them."""
+    rd = RunDir.open_existing(run_dir)
+    config = rd.load_config()
+    train, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
+    return config, train, holdout
+
+
+def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, force: bool = False) -> Path:
+    """Write the champion file of member ``rank`` (hall of fame order, or compromise order on a Pareto front).
+
+    ``out`` must be a file path: a directory (or a path under a file), or an existing file without ``force``, is a
+    :class:`ConfigError`, raised before anything is loaded or written. The file is written atomically.
+    """
+    rd = RunDir.open_existing(run_dir)
+    out = check_new_file(out, "--out", force=force)
+    config, prices, holdout = load_run(rd)
+    result, gen = load_result(config, prices, rd)
+    n = len(result.members)
+    if not isinstance(rank, int) or not 0 <= rank < n:
+        raise ConfigError(f"--rank must be in [0, {n - 1}] for this run ({n} members), got {rank!r}")
+    genes = result.members_genes[rank] if result.genes is not None else None
+    record = champion_record(
+        config,
+        prices,
+        result.space,
+        result.members[rank],
+        rank=rank,
+        n_members=n,
+        evaluations=result.evaluations,
+        genes=genes,
+    )
+    record.update(validation_record(config, result.members[rank], prices, holdout, result.trials, genes))
+    if gen < config.evolution.generations:
+        record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
+    return C.write(record, out)

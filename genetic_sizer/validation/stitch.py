@@ -1,0 +1,222 @@
+"""The out-of-sample part of a walk-forward: every strategy's folds stitched into one continuous portfolio over the
+whole test span, its metrics, each fold's, and the record ``walkforward.json`` holds (:class:`WalkForwardResult`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
+from genetic_sizer.backtest.simulate import backtest
+from genetic_sizer.data.prices import Prices
+from genetic_sizer.validation.folds import Fold
+
+__all__ = ["STRATEGIES", "WalkForwardResult", "fold_strategy", "stitch"]
+
+STRATEGIES = ("GA", "equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
+"""Strategy names in ``walkforward.json`` and ``oos_values.csv``: the evolved champion, then the classical
+allocations refitted on every train window."""
+
+WALKFORWARD_SCHEMA = "genetic_sizer/walkforward"
+WALKFORWARD_VERSION = 1
+_RECORDED_PORTFOLIO_KEYS = (
+    "market",
+    "leverage",
+    "max_leverage",
+    "direction",
+    "rebalance",
+    "fees",
+    "slippage",
+    "init_cash",
+)
+"""The portfolio settings ``walkforward.json`` records."""
+
+
+def _metrics_dict(metrics: dict, i: int, names=None) -> dict:
+    return {k: float(v[i]) for k, v in metrics.items() if names is None or k in names}
+
+
+@dataclass
+class WalkForwardResult:
+    """A finished walk-forward: folds, what each produced, and the stitched out-of-sample portfolios.
+
+    ``oos_values`` is (n_test_bars, n_strategies), the value of every strategy over the whole test span (first
+    test bar to last) as ONE continuous portfolio each; ``oos`` their metrics; ``fold_oos[k]`` the metrics of
+    each strategy within fold k's test window (the same continuous portfolio, measured from the value it had
+    when the window began); ``record`` is what ``walkforward.json`` holds.
+    """
+
+    config: object
+    prices: Prices
+    folds: list[Fold]
+    fold_results: list[dict]
+    strategies: list[str]
+    skipped: dict
+    oos_index: pd.DatetimeIndex
+    oos_values: np.ndarray
+    oos_rebalance: np.ndarray
+    oos: dict
+    fold_oos: list[dict]
+    record: dict
+
+    @property
+    def champion(self) -> np.ndarray:
+        """The weights for live use: the last fold's GA champion (trained on the most recent window)."""
+        return np.asarray(self.fold_results[-1]["weights"]["GA"], dtype=np.float64)
+
+    @property
+    def champion_genes(self) -> np.ndarray | None:
+        """The last fold's GA champion's strategy genes (None when the run evolves none)."""
+        genes = self.fold_results[-1].get("genes")
+        return None if genes is None else np.asarray(genes, dtype=np.float64)
+
+    @property
+    def last_train(self) -> Prices:
+        f = self.folds[-1]
+        return self.prices.bars(f.train_start, f.train_end + 1)
+
+
+def _jsonable(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+def fold_strategy(config, result: dict, name: str) -> dict:
+    """How strategy ``name`` kept its weights in a fold (``{"rebalance", "threshold"}``, and ``"leverage"`` when the
+    run evolves it): as the fold's result records (the GA champion's evolved genes), else the run's policy without a
+    drift band (results written before strategy genes); a fold without a leverage is at ``portfolio.leverage``."""
+    recorded = (result.get("strategy") or {}).get(name)
+    return recorded or {"rebalance": config.portfolio.rebalance, "threshold": None}
+
+
+def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> WalkForwardResult:
+    """The out-of-sample part of a walk-forward from its folds' results (see :func:`run_walkforward`).
+
+    Each strategy is one continuous portfolio over the whole test span: its folds' weights as a schedule
+    (segments starting on each test window's first bar), each segment kept the way its fold says
+    (:func:`fold_strategy`): with evolved genes the GA's calendar policy, drift band and (perp) leverage may change
+    from one fold to the next, so they are passed per segment (``simulate(rebalance=[[...]], threshold=[[...]],
+    leverage=[[...]])``; at a fold's first bar its targets are sized with its leverage from the equity the account
+    has then).
+    """
+    pf = config.portfolio
+    skipped: dict[str, str] = {}
+    strategies = []
+    for s in STRATEGIES:
+        missing = [r["number"] for r in results if s not in r["weights"]]
+        if missing:
+            why = results[missing[0]]["skipped"].get(s, "not fitted")
+            skipped[s] = f"not available in fold(s) {missing}: {why}"
+        else:
+            strategies.append(s)
+    first, last = folds[0].test_start, folds[-1].test_end
+    test = prices.bars(first, last + 1)
+    schedule = np.array([[r["weights"][s] for r in results] for s in strategies], dtype=np.float64)
+    starts = [f.test_start - first for f in folds]
+    kept = [[fold_strategy(config, r, s) for r in results] for s in strategies]
+    account = pf.account()  # the perp account (funding rides with the prices' bars)
+    if pf.market == "perp":  # each segment at its fold's leverage (an evolved one with a leverage gene)
+        account["leverage"] = [[k.get("leverage", pf.leverage) for k in row] for row in kept]
+    bt = backtest(
+        test,
+        schedule,
+        segment_starts=starts,
+        rebalance=[[k["rebalance"] for k in row] for row in kept],
+        threshold=[[k["threshold"] for k in row] for row in kept],
+        fees=pf.fees,
+        slippage=pf.slippage,
+        init_cash=pf.init_cash,
+        engine=config.engine,
+        **account,
+    )
+    m = compute_metrics(bt.value, init_cash=pf.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
+    m.update(account_metrics(bt))
+    oos = {s: _metrics_dict(m, i) for i, s in enumerate(strategies)}
+    fold_oos = []
+    for f in folds:
+        lo, hi = f.test_start - first, f.test_end - first + 1
+        start_value = bt.value[lo - 1] if lo > 0 else np.full(len(strategies), pf.init_cash)
+        per = {}
+        for i, s in enumerate(strategies):
+            v = bt.value[lo:hi, i]
+            if hi - lo >= 2 and start_value[i] > 0:
+                mm = compute_metrics(v, init_cash=float(start_value[i]), periods_per_year=prices.periods_per_year)
+                per[s] = _metrics_dict(mm, 0)
+        fold_oos.append(per)
+    record = {
+        "schema": WALKFORWARD_SCHEMA,
+        "schema_version": WALKFORWARD_VERSION,
+        "symbols": list(prices.symbols),
+        "settings": {
+            "walkforward": {
+                "train": config.walkforward.train,
+                "test": config.walkforward.test,
+                "purge": config.walkforward.purge,
+                "anchored": config.walkforward.anchored,
+                "keep_partial": config.walkforward.keep_partial,
+            },
+            "portfolio": {k: getattr(pf, k) for k in _RECORDED_PORTFOLIO_KEYS},
+            "objective": list(config.objective),
+            "evolution": {
+                "seed": config.evolution.seed,
+                "population": config.evolution.population,
+                "generations": config.evolution.generations,
+                "genes": config.evolution.genes,
+            },
+            "engine": config.engine,
+            "config_sha256": config.sha256(),
+            "data": prices.provenance(),
+        },
+        "folds": [
+            {
+                "number": f.number,
+                **f.bounds(prices.index),
+                "seed": r["seed"],
+                "evaluations": r["evaluations"],
+                "weights": {s: dict(zip(prices.symbols, map(float, w), strict=True)) for s, w in r["weights"].items()},
+                "strategy": {s: fold_strategy(config, r, s) for s in r["weights"]},
+                "skipped": r["skipped"],
+                "in_sample": r["in_sample"],
+                "out_of_sample": fold_oos[k],
+                "trials": r["trials"],
+                "deflated_sharpe": r["deflated_sharpe"],
+                "pbo": r["pbo"],
+                **({"pbo_note": r["pbo_note"]} if r.get("pbo_note") else {}),
+            }
+            for k, (f, r) in enumerate(zip(folds, results, strict=True))
+        ],
+        "strategies": strategies,
+        "skipped": skipped,
+        "out_of_sample": oos,
+        "out_of_sample_window": {
+            "first_bar": test.index[0].isoformat(),
+            "last_bar": test.index[-1].isoformat(),
+            "n_bars": test.n_bars,
+        },
+        "deflated_sharpe": results[-1]["deflated_sharpe"],
+        "pbo": results[-1]["pbo"],
+    }
+    return WalkForwardResult(
+        config=config,
+        prices=prices,
+        folds=folds,
+        fold_results=results,
+        strategies=strategies,
+        skipped=skipped,
+        oos_index=test.index,
+        oos_values=bt.value,
+        oos_rebalance=bt.rebalance,
+        oos=oos,
+        fold_oos=fold_oos,
+        record=_jsonable(record),
+    )
