@@ -44,7 +44,7 @@ import numpy as np
 from genetic_sizer.config import load_config
 from genetic_sizer.data.loaders import load_default
 from genetic_sizer.evolution.evaluator import Evaluator
-from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.runs.evolve import evolve
 
 BUDGETS = (2_000, 5_000, 20_000)

@@ -37,7 +37,7 @@ import numpy as np
 from genetic_sizer.backtest.simulate import simulate
 from genetic_sizer.config import load_config
 from genetic_sizer.data.loaders import load_default
-from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.runs.evolve import evolve
 
 POPULATION = 100

@@ -27,7 +27,7 @@ from genetic_sizer.cluster.raymap import RayMap
 from genetic_sizer.evolution.loop import split_batches
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.evolution.evaluator import Evaluator
-from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.evolution.space import GenomeSpace
 
 
 def synthetic(n_bars: int, n_assets: int, seed: int = 0) -> Prices:

@@ -8,8 +8,8 @@ every row is the upper end).
 
 Engines, all on the same parents, masks and seeds:
 
-* ``numba``: :func:`genetic_sizer.evolution.genome.vary_population` (the compiled kernel), rows one after another (the
-  default), and with ``parallel=True`` on every Numba thread;
+* ``numba``: :func:`genetic_sizer.evolution.variation.vary_population` (the compiled kernel), rows one after another
+  (the default), and with ``parallel=True`` on every Numba thread;
 * ``python``: the same function with ``engine="python"`` (the Python operators on the same random streams: the
   reference the kernel is tested against);
 * ``numpy rng``: the loop the evolution used before, the Python operators with one
@@ -33,7 +33,9 @@ import time
 import numba
 import numpy as np
 
-from genetic_sizer.evolution import genome as G
+from genetic_sizer.evolution.operators import _child, mutate
+from genetic_sizer.evolution.space import GenomeSpace
+from genetic_sizer.evolution.variation import vary_population
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -45,15 +47,15 @@ def _best_time(fn, repeats: int) -> float:
     return best
 
 
-def _spaces(n_assets: int) -> dict[str, G.GenomeSpace]:
+def _spaces(n_assets: int) -> dict[str, GenomeSpace]:
     symbols = [f"S{k}" for k in range(n_assets)]
     half = n_assets // 2
     return {
-        "long-only": G.GenomeSpace.create(symbols),
-        "long-only K,min": G.GenomeSpace.create(
+        "long-only": GenomeSpace.create(symbols),
+        "long-only K,min": GenomeSpace.create(
             symbols, max_weight=min(1.0, 4.0 / n_assets), max_assets=half, min_position=0.01
         ),
-        "long/short K,min,groups,net": G.GenomeSpace.create(
+        "long/short K,min,groups,net": GenomeSpace.create(
             symbols,
             "longshort",
             -min(1.0, 5.0 / n_assets),
@@ -76,9 +78,9 @@ def _numpy_rng_loop(space, w, cross, mutating, seeds):
         pair = j // 2
         if pair < cross.shape[0] and cross[pair]:
             other = j + 1 if j % 2 == 0 else j - 1
-            out[j] = G._child(space, w[j], w[other], 0.5, rng)
+            out[j] = _child(space, w[j], w[other], 0.5, rng)
         if mutating[j]:
-            out[j] = G.mutate(space, out[j], rng)
+            out[j] = mutate(space, out[j], rng)
     return out
 
 
@@ -106,13 +108,13 @@ def main(argv=None) -> int:
                 seeds = rng.integers(0, 2**64, n, dtype=np.uint64)
 
                 def fast(w=w, cross=cross, mutating=mutating, seeds=seeds, space=space):
-                    return G.vary_population(space, w, cross, mutating, seeds)
+                    return vary_population(space, w, cross, mutating, seeds)
 
                 def par(w=w, cross=cross, mutating=mutating, seeds=seeds, space=space):
-                    return G.vary_population(space, w, cross, mutating, seeds, parallel=True)
+                    return vary_population(space, w, cross, mutating, seeds, parallel=True)
 
                 def ref(w=w, cross=cross, mutating=mutating, seeds=seeds, space=space):
-                    return G.vary_population(space, w, cross, mutating, seeds, engine="python")
+                    return vary_population(space, w, cross, mutating, seeds, engine="python")
 
                 a = fast()  # compile / load the kernels
                 assert np.array_equal(par(), a)

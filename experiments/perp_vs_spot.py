@@ -140,7 +140,7 @@ def evolve_both(prices, leverage: float, max_leverage: dict, direction: str, see
 
 def main(argv=None) -> int:
     from genetic_sizer.data.synthetic import perp_market
-    from genetic_sizer.evolution.genome import GenomeSpace
+    from genetic_sizer.evolution.space import GenomeSpace
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--genomes", type=int, default=2000)

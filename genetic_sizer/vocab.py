@@ -181,7 +181,7 @@ CONSTRAINT_KEYS = (
     "max_gross_long",
     "max_gross_short",
 )
-"""The ``portfolio`` config keys (and :meth:`genetic_sizer.evolution.genome.GenomeSpace.create` keywords) that build the
+"""The ``portfolio`` config keys (and :meth:`genetic_sizer.evolution.space.GenomeSpace.create` keywords) that build the
 constraints."""
 
 DEFAULT_MIN_POSITION = 1e-3

@@ -177,7 +177,7 @@ def test_evolve_config_errors_exit_2_and_name_the_key(tmp_path, capsys):
 
 
 def test_ctrl_c_during_evolve_says_how_to_resume(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.runs.evolve as E
+    import genetic_sizer.validation.holdout as E
 
     real = E.evolve
 
@@ -224,7 +224,7 @@ def test_backtest_says_when_a_long_short_genome_is_wiped_out(tmp_path, capsys):
 
 
 def test_run_summary_marks_wiped_out_allocations(tmp_path, capsys):
-    from genetic_sizer.cli.main import _print_summary
+    from genetic_sizer.cli.show import print_summary as _print_summary
     from genetic_sizer.runs.results import SUMMARY_METRICS, RunReport
 
     row = dict.fromkeys(SUMMARY_METRICS, 0.5) | {"wiped_out": 0.0}
@@ -314,14 +314,14 @@ def _main(argv) -> int:
 
 def test_ctrl_c_during_start_up_is_clean_and_leaves_nothing(tmp_path, capsys, monkeypatch):
     import genetic_sizer.cluster.raymap
-    import genetic_sizer.data.loaders
+    import genetic_sizer.validation.holdout
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     out = tmp_path / "run"
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.data.loaders, "load_from_config", interrupt)
+        m.setattr(genetic_sizer.validation.holdout, "load_from_config", interrupt)
         assert _main(["evolve", "--out", str(out), "--no-plots", *EVOLVE_SMALL]) == 130
     assert "interrupted before the run started; nothing was written" in capsys.readouterr().err
     assert not out.exists()
@@ -333,12 +333,12 @@ def test_ctrl_c_during_start_up_is_clean_and_leaves_nothing(tmp_path, capsys, mo
 
 
 def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, monkeypatch):
-    import genetic_sizer.data.loaders
     import genetic_sizer.runs.plots
-    from genetic_sizer.runs.evolve import load_result
+    import genetic_sizer.validation.holdout
     from genetic_sizer.runs import champion as C
-    from genetic_sizer.validation.holdout import load_run
+    from genetic_sizer.runs.evolve import load_result
     from genetic_sizer.storage.files import TMP_MARK
+    from genetic_sizer.validation.holdout import load_run
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -353,7 +353,7 @@ def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, mon
     assert not (out / "champion.json").exists() and not [p for p in out.iterdir() if TMP_MARK in p.name]
     # Ctrl-C while a resume loads its data changes nothing
     with monkeypatch.context() as m:
-        m.setattr(genetic_sizer.data.loaders, "load_from_config", interrupt)
+        m.setattr(genetic_sizer.validation.holdout, "load_from_config", interrupt)
         before = _files(out)
         assert _main(["evolve", "--resume", "--out", str(out)]) == 130
     assert "generation 3 of 3 is checkpointed" in capsys.readouterr().err

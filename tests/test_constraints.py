@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from genetic_sizer.errors import ConfigError, GenomeError
 from genetic_sizer.evolution.constraints import Constraints
-from genetic_sizer.evolution.genome import (
-    GenomeSpace,
+from genetic_sizer.evolution.operators import (
     add_mutation,
     drop_mutation,
     flip_mutation,
@@ -24,6 +23,7 @@ from genetic_sizer.evolution.genome import (
     swap_mutation,
     transfer_mutation,
 )
+from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.vocab import DEFAULT_MIN_POSITION
 
 PROPERTY = settings(

@@ -13,8 +13,8 @@ from genetic_sizer.config import load_config
 from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
-from genetic_sizer.evolution.genome import GenomeSpace
 from genetic_sizer.evolution.selection import rank_members
+from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.runs.evolve import evolve
 from genetic_sizer.runs.rundir import RunDir
 

@@ -10,9 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from genetic_sizer.errors import ConfigError, GenomeError
-from genetic_sizer.evolution.genome import (
-    GenomeSpace,
-    diversity,
+from genetic_sizer.evolution.operators import (
     flip_mutation,
     gaussian_mutation,
     line_crossover,
@@ -20,6 +18,8 @@ from genetic_sizer.evolution.genome import (
     shift_mutation,
     transfer_mutation,
 )
+from genetic_sizer.evolution.space import GenomeSpace
+from genetic_sizer.evolution.variation import diversity
 
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -189,7 +189,7 @@ def test_mainnet_needs_yes(fake, tmp_path, capsys, monkeypatch):
     champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "SOL": 0.5})
     monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
-    monkeypatch.setattr("genetic_sizer.exchange.client.is_mainnet", lambda url: True)
+    monkeypatch.setattr("genetic_sizer.live.loop.is_mainnet", lambda url: True)
     assert _size(fake, champ, "--execute") == 2
     assert "needs --yes" in capsys.readouterr().err and fake.exchange_requests == []
     assert _size(fake, champ, "--execute", "--yes") == 0

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genetic_sizer.errors import GenomeError
-from genetic_sizer.evolution.genome import GenomeSpace, vary_population
+from genetic_sizer.evolution.space import GenomeSpace
+from genetic_sizer.evolution.variation import vary_population
 from genetic_sizer.evolution.vary_nb import RowStream, _draw_mixed, _draw_streams, _pdot, _psum
 from tests.test_constraints import constrained_spaces
 from tests.test_genome import spaces
@@ -124,20 +125,21 @@ def test_pairwise_sums_are_numpys(n):
 
 # ---- the compiled operators are the Python operators ------------------------------------------------------
 def test_kernel_tolerances_are_genomes():
-    from genetic_sizer.evolution import genome, vary_nb
+    from genetic_sizer.evolution import operators, vary_nb
 
     assert (vary_nb.SNAP, vary_nb.ROW_TOL, vary_nb.FLAT, vary_nb.RANK_TOL) == (
-        genome._SNAP,
-        genome._ROW_TOL,
-        genome._FLAT,
-        genome._RANK_TOL,
+        operators._SNAP,
+        operators._ROW_TOL,
+        operators._FLAT,
+        operators._RANK_TOL,
     )
-    transfer_default = inspect.signature(genome.transfer_mutation).parameters["p_all"].default
+    transfer_default = inspect.signature(operators.transfer_mutation).parameters["p_all"].default
     assert vary_nb.P_ALL == transfer_default
 
 
 def test_importing_genome_does_not_import_numba():
-    code = "import sys, genetic_sizer.evolution.genome, genetic_sizer.runs.champion; print('numba' in sys.modules)"
+    modules = "genetic_sizer.evolution.space, genetic_sizer.evolution.operators, genetic_sizer.evolution.variation"
+    code = f"import sys, {modules}, genetic_sizer.runs.champion; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,8 +1,8 @@
 """Runs on a remote Ray cluster through Ray's Jobs API (the dashboard's port, 8265): the only module using
 ``ray.job_submission``.
 
-``genetic-sizer submit`` is :func:`connect`, :func:`prepare`, :func:`submit`, :func:`follow` and
-:func:`fetch_run`, in that order:
+``genetic-sizer submit`` (:func:`submit_run`) is :func:`connect`, :func:`prepare`, :func:`submit`, :func:`follow`
+and :func:`fetch_run`, in that order:
 
 * **the address** is ``--address`` (``http://HEAD:8265``), else ``RAY_API_SERVER_ADDRESS``, else
   ``RAY_ADDRESS``, as with ``ray job submit`` (but an explicit ``--address`` wins over the environment). An
@@ -40,10 +40,11 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genetic_sizer.errors import JobError
+from genetic_sizer.errors import ConfigError, JobError
 from genetic_sizer.storage import remote as storage
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "resolve_address",
     "stop",
     "submit",
+    "submit_run",
 ]
 
 DEFAULT_PORT = 8265
@@ -431,3 +433,65 @@ def stop(client, job_id: str) -> bool:
 def fetch_run(run: str, out: str | os.PathLike) -> Path:
     """Copy the finished run stored at ``run`` to the new local directory ``out``."""
     return storage.download(run, out)
+
+
+def submit_run(
+    command: str = "evolve",
+    config_path: str | None = None,
+    overrides=(),
+    *,
+    address: str | None = None,
+    storage_url: str | None = None,
+    working_dir: str | None = None,
+    resume: str | None = None,
+    no_plots: bool = False,
+    out: str | os.PathLike | None = None,
+    wait: bool = True,
+    on_event: Callable[..., None] | None = None,
+) -> JobReport | None:
+    """``genetic-sizer submit``: connect to the cluster at ``address``, :func:`prepare` the job, submit it and,
+    with ``wait``, follow its logs until it ends; with ``out``, copy the finished run from run storage there.
+    Returns the job's final report (None without ``wait``).
+
+    ``out`` must be a new or empty directory and the run must go to run storage (``storage_url`` or
+    ``run.storage``), both checked before anything is uploaded (:class:`ConfigError`). ``on_event(kind, **info)``
+    is told how it goes: ``"note"`` (``text``) for each of the job's notes, ``"submitting"`` (``submission_id``,
+    ``url``), ``"submitted"`` (``job_id``, ``url``, ``run``, ``stored``), ``"following"`` (``job_id``, ``url``),
+    ``"succeeded"`` (``job_id``, ``seconds`` followed) and ``"fetched"`` (``run``, ``path``).
+    """
+    tell = on_event or (lambda kind, **info: None)
+    if out is not None:
+        target = Path(out)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ConfigError(f"--out {out!r} exists and is not an empty directory (nothing is overwritten)")
+    client, url = connect(address)  # an unreachable address or a refused token: before any upload
+    spec = prepare(
+        command,
+        config_path,
+        overrides,
+        storage_url=storage_url,
+        working_dir=working_dir,
+        resume=resume,
+        no_plots=no_plots,
+    )
+    if out is not None and not spec.stored:
+        spec.cleanup()
+        raise ConfigError(
+            "--out copies the finished run back from run storage: give --storage URL (or run.storage in the "
+            "config), a place the cluster writes and this machine reads, e.g. s3://bucket/runs"
+        )
+    for note in spec.notes:
+        tell("note", text=note)
+    tell("submitting", submission_id=spec.submission_id, url=url)
+    job_id = submit(client, spec)
+    tell("submitted", job_id=job_id, url=url, run=spec.run, stored=spec.stored)
+    if not wait:
+        return None
+    t0 = time.perf_counter()
+    tell("following", job_id=job_id, url=url)
+    report = follow(client, job_id)
+    if report.succeeded:
+        tell("succeeded", job_id=job_id, seconds=time.perf_counter() - t0)
+        if out is not None:
+            tell("fetched", run=spec.run, path=fetch_run(spec.run, out))
+    return report

@@ -11,7 +11,9 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Checkpoint", "CheckpointStore"]
+from genetic_sizer.errors import ConfigError
+
+__all__ = ["Checkpoint", "CheckpointStore", "checkpoint_problems"]
 
 
 @dataclass
@@ -56,3 +58,34 @@ class CheckpointStore(Protocol):
     def write_checkpoint(self, cp: Checkpoint) -> object: ...
 
     def write_logbook(self, rows: list[dict]) -> object: ...
+
+
+def checkpoint_problems(cp: Checkpoint, run) -> list[str]:
+    """Why ``cp`` cannot continue ``run`` (an :class:`~genetic_sizer.evolution.loop.Evolution`): a ConfigError when
+    the configuration or the data differ from the interrupted run's, else the list of what does not fit (empty:
+    it fits)."""
+    if cp.config_sha256 != run.config.sha256():
+        raise ConfigError(
+            "cannot resume: the configuration differs from the interrupted run's "
+            f"(config sha256 {run.config.sha256()[:12]} vs {cp.config_sha256[:12]})"
+        )
+    if cp.data_sha256 != run.prices.sha256():
+        raise ConfigError("cannot resume: the price data differs from the interrupted run's (close sha256)")
+    ev = run.config.evolution
+    n, n_assets = cp.population.shape
+    problems = []
+    if n != ev.population:
+        problems.append(f"population of {n}, the config says {ev.population}")
+    if n_assets != run.space.n_assets:
+        problems.append(f"{n_assets} assets, the data has {run.space.n_assets}")
+    if cp.fitness.shape[1] != run.n_obj:
+        problems.append(f"{cp.fitness.shape[1]} objectives, the config has {run.n_obj}")
+    if len(cp.archive) == 0:
+        problems.append("an empty hall of fame")
+    if (too_big := run.strategy.archive_problem(len(cp.archive))) is not None:
+        problems.append(too_big)
+    if cp.generation > ev.generations:
+        problems.append(f"generation {cp.generation}, the config runs {ev.generations}")
+    if cp.n_genes != run.n_genes:
+        problems.append(f"{cp.n_genes} strategy genes, the config evolves {run.n_genes}")
+    return problems

@@ -1,13 +1,13 @@
 """Strategy genes: how a genome keeps its weights, evolved beside them.
 
 A genome with genes is a strategy: its weight vector (a row of the population's weight array, see
-:mod:`genetic_sizer.evolution.genome`) plus a short float vector of genes, one entry per gene of the run's
+:mod:`genetic_sizer.evolution.space`) plus a short float vector of genes, one entry per gene of the run's
 :class:`GeneSpace`, in the order of :data:`genetic_sizer.vocab.GENES`:
 
 =============  ==============  ==================================================================================
 ``threshold``  continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
-                               target by at least this much (``genetic_sizer.backtest.simulate.simulate(threshold=...)``),
-                               in ``[lo, hi]``
+                               target by at least this much
+                               (``genetic_sizer.backtest.simulate.simulate(threshold=...)``), in ``[lo, hi]``
 ``rebalance``  choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
                                the index of the choice
 ``leverage``   continuous      the gross leverage a perp genome's targets are sized at (``simulate(leverage=...)``),
@@ -39,6 +39,7 @@ from genetic_sizer.vocab import CONTINUOUS, normalize_genes
 
 __all__ = ["GeneSpace"]
 
+
 @dataclass(frozen=True)
 class GeneSpace:
     """The strategy genes a run evolves and their ranges (build with :meth:`create` or :meth:`from_config`).
@@ -58,7 +59,8 @@ class GeneSpace:
 
     @classmethod
     def create(cls, genes: dict, default_rebalance="M", default_leverage: float = 1.0) -> GeneSpace:
-        """From a genes mapping (checked with :func:`genetic_sizer.vocab.normalize_genes`), the portfolio's policy and its leverage."""
+        """From a genes mapping (checked with :func:`genetic_sizer.vocab.normalize_genes`), the portfolio's policy
+        and its leverage."""
         genes = normalize_genes(genes)
         th = genes.get("threshold")
         reb = genes.get("rebalance")
@@ -218,11 +220,11 @@ class GeneSpace:
     ) -> np.ndarray:
         """The genes of a whole offspring array after variation: a new (n, n_genes) array.
 
-        The pairs are those of :func:`genetic_sizer.evolution.genome.vary_population`: rows ``2i`` and ``2i + 1`` cross over
-        where ``cross[i]`` (``n // 2`` entries; an odd last row never crosses): a continuous gene is blended, each
-        child on the line through the parents at ``t`` uniform in ``[-alpha, 1 + alpha]`` and reflected into its
-        range; a choice gene is swapped between the two children with probability 1/2. Then every gene of every row
-        mutates with probability ``prob``: a continuous one by a Gaussian step of ``sigma`` times its range
+        The pairs are those of :func:`genetic_sizer.evolution.variation.vary_population`: rows ``2i`` and ``2i + 1``
+        cross over where ``cross[i]`` (``n // 2`` entries; an odd last row never crosses): a continuous gene is
+        blended, each child on the line through the parents at ``t`` uniform in ``[-alpha, 1 + alpha]`` and reflected
+        into its range; a choice gene is swapped between the two children with probability 1/2. Then every gene of
+        every row mutates with probability ``prob``: a continuous one by a Gaussian step of ``sigma`` times its range
         (reflected), a choice one to another of its choices.
 
         Draws, in this order and each for the whole array at once: per gene, the crossing pairs' blend factors

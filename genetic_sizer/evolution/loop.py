@@ -8,7 +8,7 @@ Single objective (``objective: sharpe``)::
     population <- seeds (optional classical allocations) + random valid genomes; evaluate
     each generation:
         parents <- population - elite tournaments (select_tournament: DEAP selTournament's rules, in numpy)
-        children <- genome.vary_population(parents): pairs (2i, 2i + 1) cross over (line crossover) with
+        children <- variation.vary_population(parents): pairs (2i, 2i + 1) cross over (line crossover) with
             crossover_prob, each row mutates with mutation_prob (a shift toward/away from one asset, a transfer
             between two, an add / drop / swap of an asset, a Gaussian step or, long/short, a flip; every child
             satisfies the bounds and constraints); their genes: GeneSpace.vary_population (same pairs)
@@ -63,14 +63,14 @@ import numpy as np
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import CheckpointError, ConfigError
-from genetic_sizer.evolution import genome as G
-from genetic_sizer.evolution.checkpoint import Checkpoint, CheckpointStore
+from genetic_sizer.evolution.checkpoint import Checkpoint, CheckpointStore, checkpoint_problems
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.genes import GeneSpace
-from genetic_sizer.evolution.result import EvolutionResult, Generation, generation_record
-from genetic_sizer.evolution.selection import rank_members
+from genetic_sizer.evolution.result import EvolutionResult, Generation, generation_record, result_of
+from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.evolution.strategies import NSGA2, SingleObjective
 from genetic_sizer.evolution.trials import Trials
+from genetic_sizer.evolution.variation import vary_population
 
 __all__ = ["Evolution", "check_run", "serial_map", "split_batches"]
 
@@ -128,7 +128,7 @@ class Evolution:
                 f"evolution.population must be a multiple of 4 for NSGA-II (DEAP's selTournamentDCD), "
                 f"got {ev.population}"
             )
-        self.space = G.GenomeSpace.from_config(prices.symbols, pf)
+        self.space = GenomeSpace.from_config(prices.symbols, pf)
         self.genes = GeneSpace.from_config(config)
         self.n_genes = 0 if self.genes is None else self.genes.n
         self.evaluator = Evaluator.from_config(prices, config)
@@ -195,8 +195,8 @@ class Evolution:
     def _vary(self, weights: np.ndarray, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The children of the selected rows and which of them differ from their parent.
 
-        Draws from the run's generator, in this order: the crossover coins of the pairs, the mutation coins of the
-        rows, one 64-bit seed per row (the weights' variation, :func:`genetic_sizer.evolution.genome.vary_population`),
+        Draws from the run's generator, in this order: the crossover coins of the pairs, the mutation coins of the rows,
+        one 64-bit seed per row (the weights' variation, :func:`genetic_sizer.evolution.variation.vary_population`),
         then the genes' variation (:meth:`GeneSpace.vary_population`, with the same pairs; nothing without genes). A
         child equal to its parent in weights and genes keeps the parent's row (and fitness)."""
         ev, rng = self.config.evolution, self.rng
@@ -204,7 +204,7 @@ class Evolution:
         cross = rng.random(n // 2) < ev.crossover_prob
         mutating = rng.random(n) < ev.mutation_prob
         seeds = rng.integers(0, 2**64, n, dtype=np.uint64)
-        children = G.vary_population(
+        children = vary_population(
             self.space,
             weights,
             cross,
@@ -319,37 +319,16 @@ class Evolution:
 
     def restore(self, cp: Checkpoint, where: object = "the checkpoint") -> None:
         """Continue from ``cp`` (same config and data required; ``where`` names it in errors)."""
-        if cp.config_sha256 != self.config.sha256():
-            raise ConfigError(
-                "cannot resume: the configuration differs from the interrupted run's "
-                f"(config sha256 {self.config.sha256()[:12]} vs {cp.config_sha256[:12]})"
-            )
-        if cp.data_sha256 != self.prices.sha256():
-            raise ConfigError("cannot resume: the price data differs from the interrupted run's (close sha256)")
-        ev = self.config.evolution
-        n, n_assets = cp.population.shape
-        problems = []
-        if n != ev.population:
-            problems.append(f"population of {n}, the config says {ev.population}")
-        if n_assets != self.space.n_assets:
-            problems.append(f"{n_assets} assets, the data has {self.space.n_assets}")
-        if cp.fitness.shape[1] != self.n_obj:
-            problems.append(f"{cp.fitness.shape[1]} objectives, the config has {self.n_obj}")
-        if len(cp.archive) == 0:
-            problems.append("an empty hall of fame")
-        if (too_big := self.strategy.archive_problem(len(cp.archive))) is not None:
-            problems.append(too_big)
-        if cp.generation > ev.generations:
-            problems.append(f"generation {cp.generation}, the config runs {ev.generations}")
-        if cp.n_genes != self.n_genes:
-            problems.append(f"{cp.n_genes} strategy genes, the config evolves {self.n_genes}")
+        problems = checkpoint_problems(cp, self)
         if problems:
             raise CheckpointError(f"{where} does not fit this run: {'; '.join(problems)}")
         self.gen = cp.generation
         self.evaluations = cp.evaluations
         self.elapsed = cp.elapsed
         self.weights = np.array(cp.population, dtype=np.float64)
-        self.genes_ = np.array(cp.population_genes, dtype=np.float64) if self.n_genes else np.empty((n, 0))
+        self.genes_ = (
+            np.array(cp.population_genes, dtype=np.float64) if self.n_genes else np.empty((len(cp.population), 0))
+        )
         self.fitness = np.array(cp.fitness, dtype=np.float64)
         self.crowding = np.array(cp.crowding, dtype=np.float64)
         self.strategy.restore(cp.archive, cp.archive_fitness, cp.archive_genes if self.n_genes else None)
@@ -409,32 +388,7 @@ class Evolution:
                 with suppress(Exception):  # a checkpoint that cannot be written now: the previous one stands
                     self._write(store)
             raise
-        return self._result()
-
-    def _result(self) -> EvolutionResult:
-        members, fit, members_genes = self.strategy.arrays()
-        if self.config.multi_objective:
-            order = rank_members(fit, self.maximize)
-            members, fit, members_genes = members[order], fit[order], members_genes[order]
-        n_assets = self.space.n_assets
-        sample = self.trials.sample
-        return EvolutionResult(
-            config=self.config,
-            space=self.space,
-            population=self.weights.copy(),
-            fitness=self.fitness.copy(),
-            members=members,
-            members_fitness=fit,
-            logbook=[dict(r) for r in self.logbook],
-            evaluations=self.evaluations,
-            seeds=self.seeds,
-            trials=self.trials.summary(),
-            trial_sample=sample[:, :n_assets].copy(),
-            genes=self.genes,
-            population_genes=self.genes_.copy(),
-            members_genes=members_genes,
-            trial_sample_genes=sample[:, n_assets:].copy(),
-        )
+        return result_of(self)
 
 
 def check_run(config: RunConfig, prices: Prices) -> None:
@@ -448,4 +402,4 @@ def restore_result(config: RunConfig, prices: Prices, cp: Checkpoint, where: obj
     """The result a checkpoint holds, and the generation it reached."""
     run = Evolution(config, prices)
     run.restore(cp, where)
-    return run._result(), run.gen
+    return result_of(run), run.gen

@@ -10,9 +10,11 @@ import numpy as np
 
 from genetic_sizer.config import RunConfig
 from genetic_sizer.evolution.genes import GeneSpace
-from genetic_sizer.evolution.genome import GenomeSpace, diversity
+from genetic_sizer.evolution.selection import rank_members
+from genetic_sizer.evolution.space import GenomeSpace
+from genetic_sizer.evolution.variation import diversity
 
-__all__ = ["EvolutionResult", "Generation", "generation_record"]
+__all__ = ["EvolutionResult", "Generation", "generation_record", "result_of"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,31 @@ def generation_record(run, nevals: int) -> dict:
             rec["leverage_mean"] = float(lev.mean())
             rec["leverage_std"] = float(lev.std())
     return rec
+
+
+def result_of(run) -> EvolutionResult:
+    """The end state of ``run`` (an :class:`~genetic_sizer.evolution.loop.Evolution`): its archive best first
+    (a Pareto front in compromise order), population, logbook, trials."""
+    members, fit, members_genes = run.strategy.arrays()
+    if run.config.multi_objective:
+        order = rank_members(fit, run.maximize)
+        members, fit, members_genes = members[order], fit[order], members_genes[order]
+    n_assets = run.space.n_assets
+    sample = run.trials.sample
+    return EvolutionResult(
+        config=run.config,
+        space=run.space,
+        population=run.weights.copy(),
+        fitness=run.fitness.copy(),
+        members=members,
+        members_fitness=fit,
+        logbook=[dict(r) for r in run.logbook],
+        evaluations=run.evaluations,
+        seeds=run.seeds,
+        trials=run.trials.summary(),
+        trial_sample=sample[:, :n_assets].copy(),
+        genes=run.genes,
+        population_genes=run.genes_.copy(),
+        members_genes=members_genes,
+        trial_sample_genes=sample[:, n_assets:].copy(),
+    )

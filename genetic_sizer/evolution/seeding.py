@@ -11,7 +11,7 @@ import numpy as np
 
 from genetic_sizer.allocators.classical import CLASSICAL, fit_allocations
 from genetic_sizer.data.prices import Prices
-from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.evolution.space import GenomeSpace
 
 __all__ = ["classical_allocations"]
 

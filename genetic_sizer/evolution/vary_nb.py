@@ -1,14 +1,14 @@
-"""Compiled variation: the genome operators of :mod:`genetic_sizer.evolution.genome` over a whole offspring array.
+"""Compiled variation: the genome operators of :mod:`genetic_sizer.evolution.operators` over a whole offspring array.
 
-:func:`vary_kernel` is :func:`genetic_sizer.evolution.genome.vary_population`'s engine: rows ``2i`` and ``2i + 1`` cross
-over where ``cross[i]``, then rows mutate where ``mutating[j]``, each row with its own workspace and its own random
-stream (one after another, or on request in a ``prange`` loop), so a child depends only on its parents and
-its seed (not on the thread count or on how rows are split). Every function here is a line-by-line port of its
-Python counterpart in :mod:`genetic_sizer.evolution.genome` (``_line``, ``_child``, ``_align``, ``_swap_line``, the mutations
-and ``mutate``): the same branches, the same random draws in the same order, and the same floating-point
-operations in the same order, so the compiled and the Python operators give the same children (the tests check it
-row for row). In particular every sum is numpy's pairwise summation (:func:`_psum`, what ``ndarray.sum`` does on
-a contiguous array) and every row product ``R @ x`` is written as ``(R * x).sum(axis=1)`` on both sides.
+:func:`vary_kernel` is :func:`genetic_sizer.evolution.variation.vary_population`'s engine: rows ``2i`` and ``2i + 1``
+cross over where ``cross[i]``, then rows mutate where ``mutating[j]``, each row with its own workspace and its own
+random stream (one after another, or on request in a ``prange`` loop), so a child depends only on its parents and its
+seed (not on the thread count or on how rows are split). Every function here is a line-by-line port of its Python
+counterpart in :mod:`genetic_sizer.evolution.operators` (``_line``, ``_child``, ``_align``, ``_swap_line``, the
+mutations and ``mutate``): the same branches, the same random draws in the same order, and the same floating-point
+operations in the same order, so the compiled and the Python operators give the same children (the tests check it row
+for row). In particular every sum is numpy's pairwise summation (:func:`_psum`, what ``ndarray.sum`` does on a
+contiguous array) and every row product ``R @ x`` is written as ``(R * x).sum(axis=1)`` on both sides.
 
 Random numbers: one :func:`xoshiro256** <_next>` stream per row, its state seeded from the row's uint64 seed by
 four steps of splitmix64 (the seeding its authors recommend). :class:`RowStream` is the same generator in Python
@@ -25,7 +25,7 @@ with the methods the operators use from ``numpy.random.Generator`` (``random``, 
   two ``random()`` draws, the sine half discarded (no cached state: one normal always costs two draws). ``log``,
   ``cos`` and ``sqrt`` are the C library's on both sides.
 
-The space arrives as plain arrays (:func:`genetic_sizer.evolution.genome.kernel_space` builds the tuple): held boxes per
+The space arrives as plain arrays (:func:`genetic_sizer.evolution.space.kernel_space` builds the tuple): held boxes per
 sign, ``zero_ok``, the group rows, the bounds of the constraint rows, the long-exposure row flag, ``max_assets``
 and the direction.
 """
@@ -63,8 +63,8 @@ def _rotl(x: int, k: int) -> int:
 class RowStream:
     """The kernel's random stream in Python: xoshiro256** seeded by splitmix64 from one uint64 seed.
 
-    It has the methods the genome operators use from ``numpy.random.Generator``, with the definitions in the
-    module docstring, so :func:`genetic_sizer.evolution.genome.vary_population` with ``engine="python"`` draws exactly the
+    It has the methods the genome operators use from ``numpy.random.Generator``, with the definitions in the module
+    docstring, so :func:`genetic_sizer.evolution.variation.vary_population` with ``engine="python"`` draws exactly the
     numbers the compiled kernel draws.
 
     Parameters
@@ -1232,7 +1232,7 @@ def vary_kernel(
     p_support,
     parallel=False,
 ):
-    """Crossover and mutation of every row of ``w``; see :func:`genetic_sizer.evolution.genome.vary_population`.
+    """Crossover and mutation of every row of ``w``; see :func:`genetic_sizer.evolution.variation.vary_population`.
 
     Parameters
     ----------
@@ -1245,9 +1245,9 @@ def vary_kernel(
     seeds : ndarray of uint64, shape (n,)
         Each row's stream seed.
     sp : tuple
-        The space as arrays (:attr:`genetic_sizer.evolution.genome.GenomeSpace.kernel_space`).
+        The space as arrays (:attr:`genetic_sizer.evolution.space.GenomeSpace.kernel_space`).
     alpha, sigma, shift_sigma, p_shift, p_transfer, p_flip, p_support : float
-        As in :func:`genetic_sizer.evolution.genome.vary_population`.
+        As in :func:`genetic_sizer.evolution.variation.vary_population`.
     parallel : bool
         Rows in a ``prange`` loop on the Numba threads, chunks of :data:`CHUNK` rows (True), or one after another
         (False, the default: 100 offspring of 20 assets take about 0.2-0.3 ms on one thread, 1,000 about 2-5 ms,

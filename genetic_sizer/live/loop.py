@@ -36,25 +36,36 @@ ended "complete" is not repeated.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from genetic_sizer.errors import ConfigError, GeneticSizerError
+from genetic_sizer.exchange.client import HyperliquidClient, is_mainnet, resolve_base_url
+from genetic_sizer.exchange.credentials import ENV_SECRET_KEY, load_credentials
+from genetic_sizer.live.account import resolve_account
 from genetic_sizer.live.execution import Executor
-from genetic_sizer.live.guards import Period, pass_id, period_of_champion
+from genetic_sizer.live.guards import Guards, Limits, Period, pass_id, period_of_champion
 from genetic_sizer.live.journal import Journal, JournalState, now_iso
 from genetic_sizer.live.orders import Orders
 from genetic_sizer.live.outcomes import EXIT_INCOMPLETE, EXIT_OK, EXIT_REJECTED, LoopResult, SizeResult, exit_code_for
 from genetic_sizer.live.passes import PassRunner
 from genetic_sizer.live.planning import Planner
 from genetic_sizer.live.session import Session, StopRequested
-from genetic_sizer.live.settings import LiveConfig
-from genetic_sizer.live.sizer import SizerSettings
+from genetic_sizer.live.settings import LiveConfig, calendar_of
+from genetic_sizer.live.sizer import DEFAULT_SLIPPAGE, EXCHANGE_MIN_NOTIONAL, SizerSettings
+from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.champion import Champion
 
-__all__ = ["Trader", "size_once"]
+__all__ = ["DEFAULT_JOURNAL", "Trader", "sigterm_as_interrupt", "size_once", "size_run"]
+
+DEFAULT_JOURNAL = "size-journal.jsonl"
+"""The journal ``size`` keeps when it executes or loops and none is named."""
 
 
 class Trader:
@@ -367,3 +378,141 @@ def size_once(
     finally:
         if own:
             j.close()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While active (main thread only), SIGTERM (a process supervisor's stop) raises KeyboardInterrupt, so the
+    loop stops as after Ctrl-C: journaled, exit code 0."""
+    old = None
+    if threading.current_thread() is threading.main_thread():
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def size_run(
+    champion_path: str | Path,
+    *,
+    network: str = "testnet",
+    base_url: str | None = None,
+    leverage: float | None = None,
+    allow_leverage_mismatch: bool = False,
+    min_trade_usd: float = EXCHANGE_MIN_NOTIONAL,
+    min_weight_change: float = 0.0,
+    keep_unlisted: bool = False,
+    max_notional_per_asset: float | None = None,
+    slippage: float = DEFAULT_SLIPPAGE,
+    address: str | None = None,
+    keystore: str | None = None,
+    timeout: float = 10.0,
+    execute: bool = False,
+    yes: bool = False,
+    journal: str | Path | None = None,
+    every: Period | bool | None = None,
+    threshold: float | str | None = None,
+    max_passes: int | None = None,
+    period: Period | None = None,
+    max_drawdown: float | None = None,
+    max_daily_loss: float | None = None,
+    flatten_on_stop: bool = False,
+    stop_file: str | None = None,
+    max_mid_deviation: float = 0.02,
+    max_data_age: float = 10.0,
+    pass_retries: int = 1,
+    clock_tolerance: float = 2.0,
+    report: Callable[[str], None] = print,
+    on_result: Callable[[SizeResult], None] | None = None,
+    confirm: Callable[[str], bool] | None = None,
+) -> LoopResult | None:
+    """``genetic-sizer size``: size the account from the champion file at ``champion_path``, one pass
+    (:meth:`Trader.run_once`) or, with ``every``, one pass per period (:meth:`Trader.run_loop`, at most
+    ``max_passes``). The arguments are the command's flags; returns how it ended, or None when the mainnet
+    confirmation was declined (nothing sent).
+
+    The champion's strategy applies unless a flag overrides it: its drift band unless ``threshold`` (a band >= 0,
+    or ``"none"``: every pass trades to target), and for ``every=True`` its calendar rebalance period (a
+    buy-and-hold champion has none: ConfigError); a single pass belongs to ``period``, else the champion's
+    rebalance period. A key is loaded (``HL_SECRET_KEY`` or ``keystore``) when executing or when one is given; the
+    account is :func:`~genetic_sizer.live.account.resolve_account`'s. Executing on mainnet without ``yes`` asks
+    ``confirm(address)`` (None: ConfigError); False aborts. The journal is ``journal``, else
+    :data:`DEFAULT_JOURNAL` when executing or looping, else none. While passes run, SIGTERM stops them as Ctrl-C
+    does (:func:`sigterm_as_interrupt`); ``report`` and ``on_result`` are the :class:`Trader`'s.
+    """
+    if max_passes is not None and every is None:
+        raise ConfigError("--max-passes needs --every")
+    if period is not None and every is not None:
+        raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
+    champ = C.load(champion_path)
+    # the champion's strategy, unless a flag overrides it: its drift band, and its rebalance period for --every
+    band = champ.threshold if threshold is None else (None if threshold == "none" else threshold)
+    settings = SizerSettings(
+        leverage=C.resolve_leverage(champ, leverage, allow_mismatch=allow_leverage_mismatch),
+        min_trade_usd=min_trade_usd,
+        min_weight_change=min_weight_change,
+        close_unlisted=not keep_unlisted,
+        max_notional_per_asset=max_notional_per_asset,
+        slippage=slippage,
+        drift_band=band,
+    )
+    loop_period = every
+    if every is True:  # --every alone: the champion's rebalance period
+        if calendar_of(champ) is None:
+            raise ConfigError(
+                "the champion buys and holds (rebalance once): give --every a period (e.g. --every 1d) for its "
+                "drift-band checks"
+            )
+        loop_period = period_of_champion(champ)
+    config = LiveConfig(
+        execute=execute,
+        period=loop_period or period or period_of_champion(champ),
+        guards=Guards(max_mid_deviation=max_mid_deviation or None, max_data_age=max_data_age),
+        limits=Limits(max_drawdown=max_drawdown, max_daily_loss=max_daily_loss),
+        pass_retries=pass_retries,
+        flatten_on_stop=flatten_on_stop,
+        stop_file=stop_file,
+    )
+    url = resolve_base_url(network, base_url)
+    mainnet = is_mainnet(url)
+    label = "mainnet" if mainnet else (url if base_url else network)
+    credentials = None
+    if execute or keystore or os.environ.get(ENV_SECRET_KEY):
+        credentials = load_credentials(keystore)
+    account = resolve_account(address, credentials, execute=execute)
+    if execute and mainnet and not yes:
+        if confirm is None:
+            raise ConfigError("sending real orders on mainnet needs --yes (or an interactive confirmation)")
+        if not confirm(account):
+            return None
+    path = journal or (DEFAULT_JOURNAL if execute or every else None)
+    log = Journal(path) if path else None
+    client = HyperliquidClient(
+        url, credentials=credentials if execute else None, timeout=timeout, clock_tolerance=clock_tolerance
+    )
+    try:
+        trader = Trader(
+            client,
+            champ,
+            settings,
+            address=account,
+            network=label,
+            config=config,
+            journal=log,
+            report=report,
+            on_result=on_result,
+        )
+        with sigterm_as_interrupt():
+            if every is not None:
+                return trader.run_loop(max_passes, base_url=url)
+            return trader.run_once(base_url=url)
+    finally:
+        client.close()
+        if log is not None:
+            log.close()

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from genetic_sizer.errors import ExchangeError
+from genetic_sizer.exchange.client import HyperliquidClient, resolve_base_url
 from genetic_sizer.live.journal import now_iso, read_journal
 from genetic_sizer.live.sizer import SizerSettings, plan_orders
+from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.champion import Champion
 
-__all__ = ["EXPECTATION_METRICS", "live_status", "realized_metrics"]
+__all__ = ["EXPECTATION_METRICS", "journal_status", "live_status", "realized_metrics"]
 
 _YEAR = 365 * 86400.0  # crypto trades every day: a year of hourly bars is 8760, as the champion counts them
 EXPECTATION_METRICS = ("total_return", "cagr", "annualized_volatility", "sharpe", "max_drawdown")
@@ -154,3 +159,42 @@ def live_status(
     out["expectation"] = {m: {"backtest": backtest.get(m), "realized": realized.get(m)} for m in EXPECTATION_METRICS}
     out["realized_days"] = realized["days"]
     return out
+
+
+def journal_status(
+    journal: str | Path,
+    *,
+    champion: str | Path | None = None,
+    network: str | None = None,
+    base_url: str | None = None,
+    offline: bool = False,
+    timeout: float = 10.0,
+    on_exchange_error: Callable[[ExchangeError], None] | None = None,
+) -> dict:
+    """``genetic-sizer live status``: :func:`live_status` of ``journal`` with the champion file ``champion`` (None:
+    the one the journal's last start records, when it still exists) and, unless ``offline``, the account read from
+    the exchange at ``base_url`` / ``network`` (None: the journal's). When the exchange cannot be read,
+    ``on_exchange_error(exc)`` is told and the status comes from the journal only."""
+    state = read_journal(journal)
+    start = state.starts[-1] if state.starts else {}
+    champ_path = champion or (start.get("champion") or {}).get("path")
+    champ = C.load(champ_path) if champ_path and (champion or os.path.exists(champ_path)) else None
+    client = None
+    if not offline and start.get("address"):
+        if base_url or network:
+            url = resolve_base_url(network or "testnet", base_url)
+        elif start.get("base_url"):
+            url = start["base_url"]
+        else:
+            url = resolve_base_url(start.get("network") or "testnet")
+        client = HyperliquidClient(url, timeout=timeout)
+    try:
+        try:
+            return live_status(journal, client=client, champion=champ)
+        except ExchangeError as exc:
+            if on_exchange_error is not None:
+                on_exchange_error(exc)
+            return live_status(journal, champion=champ)
+    finally:
+        if client is not None:
+            client.close()

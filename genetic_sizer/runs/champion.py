@@ -73,9 +73,9 @@ from genetic_sizer import vocab as V
 from genetic_sizer._version import __version__
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolution.constraints import Constraints
-from genetic_sizer.evolution.genome import DIRECTIONS, TOL
+from genetic_sizer.evolution.space import TOL
 from genetic_sizer.storage import files
-from genetic_sizer.vocab import CONSTRAINT_KEYS
+from genetic_sizer.vocab import CONSTRAINT_KEYS, DIRECTIONS
 
 __all__ = [
     "SCHEMA",

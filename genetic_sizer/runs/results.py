@@ -21,7 +21,7 @@ from genetic_sizer.config import RunConfig
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ChampionError
 from genetic_sizer.evolution.evaluator import Evaluator
-from genetic_sizer.evolution.genome import GenomeSpace
+from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.rundir import RunDir
 

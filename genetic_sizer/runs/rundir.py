@@ -43,20 +43,63 @@ holding only the same config's ``config.yaml``) and the same checks guard the ch
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genetic_sizer.config import RunConfig, apply_overrides, read_yaml
+from genetic_sizer.config import RunConfig, apply_overrides, load_config, read_yaml
 from genetic_sizer.errors import CheckpointError, ConfigError, RunDirError
 from genetic_sizer.evolution.checkpoint import Checkpoint
 from genetic_sizer.runs import checkpoint
 from genetic_sizer.storage import files
 from genetic_sizer.storage import remote as storage
 
-__all__ = ["RunDir", "RunPlan", "plan_new", "plan_resume"]
+__all__ = ["RunDir", "RunPlan", "plan_new", "plan_resume", "plan_run"]
+
+
+def _check_new_remote(rd: RunDir, config: RunConfig) -> None:
+    """The rules of :meth:`check_new` for the files stored at the URL; the staging directory is emptied."""
+    remote = rd._stage.remote
+    where = rd.url
+    if remote.is_file():
+        raise RunDirError(f"run storage {where!r} is a file; give a prefix that is new or empty")
+    stored = remote.listing()
+    if rd.LEGACY_CHECKPOINT in stored:
+        rd._stage.pull(force=True)
+        rd._refuse_legacy()
+    if rd.CHECKPOINT in stored:
+        raise RunDirError(
+            f"{where} already holds a run; continue it with --resume (genetic-sizer evolve --resume --out {where}) "
+            "or choose another --out"
+        )
+    names = sorted(
+        n for n in stored if files.TMP_MARK not in n.rsplit("/", 1)[-1] and not checkpoint.ARRAYS_NAME.fullmatch(n)
+    )
+    if names == [rd.CONFIG]:
+        text = remote.read_bytes(rd.CONFIG).decode("utf-8", errors="replace")
+        try:
+            from genetic_sizer.config import parse_yaml
+
+            saved = RunConfig.from_dict(parse_yaml(text, f"{where}/{rd.CONFIG}"))
+        except ConfigError as exc:
+            raise RunDirError(
+                f"{where} holds a {rd.CONFIG} that is not a run's ({exc}); choose a new or empty prefix for --out"
+            ) from None
+        if saved.sha256() != config.sha256():
+            raise RunDirError(
+                f"{where} holds a run of another configuration (its {rd.CONFIG} differs) that never finished a "
+                "generation; choose another --out, or delete it"
+            )
+    elif names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise RunDirError(
+            f"{where} is not empty ({shown}) and is not a run to resume; choose a new or empty prefix for --out "
+            "(nothing there is overwritten)"
+        )
+    rd._stage.reset()
 
 
 @dataclass(frozen=True)
@@ -142,47 +185,6 @@ class RunDir:
             return exc
         return type(exc)(str(exc).replace(str(self.path), self.url))
 
-    def _check_new_remote(self, config: RunConfig) -> None:
-        """The rules of :meth:`check_new` for the files stored at the URL; the staging directory is emptied."""
-        remote = self._stage.remote
-        where = self.url
-        if remote.is_file():
-            raise RunDirError(f"run storage {where!r} is a file; give a prefix that is new or empty")
-        stored = remote.listing()
-        if self.LEGACY_CHECKPOINT in stored:
-            self._stage.pull(force=True)
-            self._refuse_legacy()
-        if self.CHECKPOINT in stored:
-            raise RunDirError(
-                f"{where} already holds a run; continue it with --resume (genetic-sizer evolve --resume --out {where}) "
-                "or choose another --out"
-            )
-        names = sorted(
-            n for n in stored if files.TMP_MARK not in n.rsplit("/", 1)[-1] and not checkpoint.ARRAYS_NAME.fullmatch(n)
-        )
-        if names == [self.CONFIG]:
-            text = remote.read_bytes(self.CONFIG).decode("utf-8", errors="replace")
-            try:
-                from genetic_sizer.config import parse_yaml
-
-                saved = RunConfig.from_dict(parse_yaml(text, f"{where}/{self.CONFIG}"))
-            except ConfigError as exc:
-                raise RunDirError(
-                    f"{where} holds a {self.CONFIG} that is not a run's ({exc}); choose a new or empty prefix for --out"
-                ) from None
-            if saved.sha256() != config.sha256():
-                raise RunDirError(
-                    f"{where} holds a run of another configuration (its {self.CONFIG} differs) that never finished a "
-                    "generation; choose another --out, or delete it"
-                )
-        elif names:
-            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-            raise RunDirError(
-                f"{where} is not empty ({shown}) and is not a run to resume; choose a new or empty prefix for --out "
-                "(nothing there is overwritten)"
-            )
-        self._stage.reset()
-
     # ---- paths -------------------------------------------------------------------------------
     def file(self, name: str) -> Path:
         """The path of ``name`` inside the run directory."""
@@ -237,7 +239,7 @@ class RunDir:
         not. Nothing is created; see :meth:`create`."""
         rd = cls(path)
         if rd.url is not None:
-            rd._check_new_remote(config)
+            _check_new_remote(rd, config)
         p = rd.path
         if p.exists() and not p.is_dir():
             raise RunDirError(f"run directory {str(p)!r} is a file; give a directory that is new or empty")
@@ -419,6 +421,31 @@ def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None) -
             "(only parallel.* and run.* may change); resume with --out alone"
         )
     return RunPlan(rd, config, resume=rd.has_checkpoint)
+
+
+def plan_run(
+    config_path: str | Path | None = None,
+    overrides=(),
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    kind: str = "evolve",
+) -> RunPlan:
+    """Where and how an ``evolve`` (or ``walkforward``, ``kind``) command runs: a new run of the config at
+    ``config_path`` (None: the defaults) with ``overrides`` (``key.path=value``), or with ``resume`` the saved
+    config of the run in ``out`` (:func:`plan_resume`: ``overrides`` and a given config may only change what does
+    not change the results). A new run goes to ``out``, else ``<run.storage or runs>/<kind>-<UTC time>`` (a local
+    path or a storage URL). Nothing is created here."""
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out DIR, the run directory to continue")
+        given = load_config(config_path, overrides) if config_path is not None else None
+        return plan_resume(out, overrides, given)
+    config = load_config(config_path, overrides)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    # out, else <run.storage>/<kind>-<time>: a local path or a storage URL (RunDir stages and syncs a URL)
+    target = out if out else storage.join(config.run.storage or "runs", f"{kind}-{stamp}")
+    return plan_new(target, config)
 
 
 # ---- validation helpers --------------------------------------------------------------------------

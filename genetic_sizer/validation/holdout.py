@@ -6,25 +6,29 @@ on the held-out window, ``summary.csv`` (champion beside equal weight and the cl
 the plots and report and, last, ``champion.json`` (re-simulated with the reference engine before anything is
 written: vectorbt for a spot run, the plain-Python loop :func:`genetic_sizer.backtest.reference.reference_genome` for
 a perp run; a disagreement fails the run). :func:`export` writes the champion file of any ranked member of a
-finished run.
+finished run. :func:`evolve_run` is the ``evolve`` command's work: load, split, check, evolve, finalize.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from genetic_sizer.backtest.metrics import METRICS
 from genetic_sizer.backtest.stats import deflated_sharpe_of
+from genetic_sizer.cluster.raymap import close_map, make_map
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
+from genetic_sizer.evolution.loop import check_run
 from genetic_sizer.evolution.result import EvolutionResult
 from genetic_sizer.runs import champion as C
-from genetic_sizer.runs.evolve import load_result
+from genetic_sizer.runs.evolve import evolve, load_result
 from genetic_sizer.runs.results import (
     RunReport,
     _members_rows,
@@ -34,12 +38,12 @@ from genetic_sizer.runs.results import (
     fixed_strategy,
     summary_metrics,
 )
-from genetic_sizer.runs.rundir import RunDir
+from genetic_sizer.runs.rundir import RunDir, RunPlan
 from genetic_sizer.storage.files import check_new_file
 from genetic_sizer.validation.folds import MIN_TRAIN_BARS, _offset
 from genetic_sizer.vocab import parse_holdout, parse_window
 
-__all__ = ["export", "finalize", "load_run", "split_holdout", "validation_record", "window_record"]
+__all__ = ["evolve_run", "export", "finalize", "load_run", "split_holdout", "validation_record", "window_record"]
 
 
 def split_holdout(prices: Prices, holdout, key: str = "evolution.holdout") -> tuple[Prices, Prices | None]:
@@ -248,3 +252,46 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, forc
     if gen < config.evolution.generations:
         record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
     return C.write(record, out)
+
+
+def evolve_run(
+    plan: RunPlan,
+    *,
+    plots: bool = True,
+    on_event: Callable[..., None] | None = None,
+    on_generation: Callable | None = None,
+    display: contextlib.AbstractContextManager | None = None,
+) -> RunReport:
+    """``genetic-sizer evolve``: load the data of ``plan``'s config, split off the held-out window, check the run
+    (before Ray starts or a directory is created), evolve (or resume) it in ``plan.run_dir`` on the map its
+    ``parallel`` section asks for, then :func:`finalize` it. Returns the :class:`RunReport`.
+
+    ``on_event(kind, **info)`` is told how it goes, in this order: ``"loading"`` (``source``), ``"data"``
+    (``config``, ``everything``: the whole window, ``prices``: the window evolved on, ``holdout``: the held-out
+    window or None), ``"run_dir"`` (``run_dir``, ``resume``), with the Ray backend ``"connecting"`` (``address``:
+    the cluster's, None for a local instance) and ``"ray_ready"`` (``seconds``, ``workers``), and ``"finalizing"``
+    (``config``) when the evolution is done and the results are being written. ``on_generation`` is passed to
+    :func:`~genetic_sizer.runs.evolve.evolve`; ``display`` (a progress display) is entered around the evolution
+    itself. Ctrl-C (KeyboardInterrupt) propagates after the map is closed.
+    """
+    tell = on_event or (lambda kind, **info: None)
+    config, run_dir = plan.config, plan.run_dir
+    ev, par = config.evolution, config.parallel
+    tell("loading", source=config.data.source)
+    everything = load_from_config(config.data)
+    prices, holdout = split_holdout(everything, ev.holdout)
+    check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created
+    tell("data", config=config, everything=everything, prices=prices, holdout=holdout)
+    tell("run_dir", run_dir=run_dir, resume=plan.resume)
+    map_fn = make_map(par)
+    try:
+        if par.backend == "ray":
+            tell("connecting", address=map_fn.address)
+            map_fn.start()
+            tell("ray_ready", seconds=map_fn.startup_seconds, workers=map_fn.num_workers)
+        with display if display is not None else contextlib.nullcontext():
+            result = evolve(config, prices, run_dir, map_fn=map_fn, resume=plan.resume, on_generation=on_generation)
+    finally:
+        close_map(map_fn)
+    tell("finalizing", config=config)
+    return finalize(result, prices, run_dir, plots=plots, holdout=holdout, report_prices=everything)

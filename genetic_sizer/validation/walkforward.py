@@ -9,12 +9,15 @@ window dropped. Windows are counted in bars of closes (``train: 504``) or in cal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from genetic_sizer.backtest.stats import deflated_sharpe_of, returns_of
+from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.data.prices import Prices
+from genetic_sizer.evolution.loop import check_run
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.results import champion_record, fixed_strategy
 from genetic_sizer.runs.rundir import RunDir
@@ -22,7 +25,7 @@ from genetic_sizer.validation.folds import Fold, fold_config, make_folds
 from genetic_sizer.validation.holdout import window_record
 from genetic_sizer.validation.stitch import WalkForwardResult, _jsonable, _metrics_dict, stitch
 
-__all__ = ["finalize_walkforward", "run_fold", "run_walkforward"]
+__all__ = ["finalize_walkforward", "run_fold", "run_walkforward", "walkforward_run"]
 
 PBO_CANDIDATES = 1000
 PBO_BLOCKS = 16
@@ -209,7 +212,7 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     the reference engine on that window, with its walk-forward record attached. Returns the champion record."""
     import json
 
-    from genetic_sizer.evolution.genome import GenomeSpace
+    from genetic_sizer.evolution.space import GenomeSpace
 
     rd = RunDir(run_dir)
     config = wf.config
@@ -249,3 +252,43 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     C.write(record, rd.champion_path)  # last: its presence means the results are complete
     rd.sync()  # a run at a storage URL: every result, champion.json last
     return record
+
+
+def walkforward_run(
+    config,
+    run_dir: str | Path | RunDir,
+    *,
+    resume: bool = False,
+    plots: bool = True,
+    on_event: Callable[..., None] | None = None,
+    on_fold: Callable | None = None,
+) -> tuple[WalkForwardResult, dict]:
+    """``genetic-sizer walkforward``: load the data of ``config``, cut the folds, check the first fold's run (before
+    a directory is created), create ``run_dir`` (unless ``resume``: continue the walk-forward in it), run every
+    fold (:func:`run_walkforward`) and write the results (:func:`finalize_walkforward`). Returns the walk-forward
+    and the live champion's record.
+
+    ``on_event(kind, **info)`` is told how it goes, in this order: ``"loading"`` (``source``), ``"data"``
+    (``config``, ``prices``, ``folds``), ``"run_dir"`` (``run_dir``, ``resume``) and ``"finalizing"`` (``config``)
+    when every fold is done. ``on_fold(fold, bounds, result, done, total)`` is called after each fold, ``bounds``
+    being its windows' first and last bars (:meth:`Fold.bounds`).
+    """
+    tell = on_event or (lambda kind, **info: None)
+    tell("loading", source=config.data.source)
+    prices = load_from_config(config.data)
+    folds = make_folds(prices.index, config.walkforward)
+    first = folds[0]
+    check_run(fold_config(config, 0), prices.bars(first.train_start, first.train_end + 1))
+    tell("data", config=config, prices=prices, folds=folds)
+    if not resume:
+        run_dir = RunDir.create(run_dir, config)
+    tell("run_dir", run_dir=run_dir, resume=resume)
+
+    def fold_done(fold: Fold, rec: dict, done: int, total: int) -> None:
+        if on_fold is not None:
+            on_fold(fold, fold.bounds(prices.index), rec, done, total)
+
+    wf = run_walkforward(config, prices, run_dir, resume=resume, on_fold=fold_done)
+    tell("finalizing", config=config)
+    champion = finalize_walkforward(wf, run_dir, plots=plots)
+    return wf, champion
