@@ -28,7 +28,6 @@ SIZE_EXEMPT = {
 }
 NUMBA_OUTSIDE_KERNELS = {
     "genetic_sizer.backtest.vbt": "vectorbt's order and segment callbacks (the reference, not our kernels)",
-    "genetic_sizer.backtest.vbt_reference": "vectorbt's order and segment callbacks (the reference)",
 }
 
 

@@ -234,7 +234,7 @@ def test_a_fold_interrupted_mid_evolution_continues_from_its_checkpoint(wf_run, 
 
     cfg, _, wf = wf_run
     rd = RunDir.create(tmp_path / "mid", cfg)
-    real_evolve = __import__("genetic_sizer.evolution.loop", fromlist=["evolve"]).evolve
+    real_evolve = __import__("genetic_sizer.runs.evolve", fromlist=["evolve"]).evolve
     calls = []
 
     def interrupted_evolve(config, prices, run_dir, **kw):
