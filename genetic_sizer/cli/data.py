@@ -30,53 +30,42 @@ def cmd_data_info(args) -> int:
 
 
 def cmd_backtest(args) -> int:
-    import numpy as np
-
-    from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
-    from genetic_sizer.backtest.simulate import backtest
+    from genetic_sizer.backtest.portfolio import backtest_portfolio
 
     prices = _load(args)
-    if args.weights is None:
-        weights = np.full(prices.n_assets, 1.0 / prices.n_assets)
-        label = "equal weight"
-    else:
-        weights = np.array(args.weights, dtype=float)
-        label = "given weights"
-    rebalance = args.rebalance
-    account = {"market": args.market, "leverage": args.leverage, "max_leverage": args.max_leverage}
-    fees = args.fees if args.fees is not None else V.DEFAULT_FEES[args.market]
-    bt = backtest(
+    run = backtest_portfolio(
         prices,
-        weights,
-        rebalance=rebalance,
+        args.weights,
+        rebalance=args.rebalance,
         threshold=args.threshold,
-        fees=fees,
+        fees=args.fees,
         slippage=args.slippage,
         init_cash=args.init_cash,
         engine=args.engine,
-        **account,
+        market=args.market,
+        leverage=args.leverage,
+        max_leverage=args.max_leverage,
     )
-    m = compute_metrics(bt.value, init_cash=args.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
-    m.update(account_metrics(bt))
+    bt, m = run.result, run.metrics
     what = ""
     if args.market == "perp":
         funded = "with funding" if prices.funding is not None else "WITHOUT funding rates"
         what = f", perpetuals at leverage {args.leverage:g} {funded}"
     print(
-        f"{label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}"
-        f"{'' if args.threshold is None else f', drift band {args.threshold:g}'}, fees {fees:g}, "
+        f"{run.label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}"
+        f"{'' if args.threshold is None else f', drift band {args.threshold:g}'}, fees {run.fees:g}, "
         f"engine {args.engine}{what}"
     )
     if args.threshold is not None:
         print(f"  rebalanced on {int(bt.rebalance[:, 0].sum())} of {prices.n_bars} bars")
-    if m.get("liquidated", [0.0])[0]:
-        k = int(bt.liquidated[0])
+    if run.liquidated_bar is not None:
+        k = run.liquidated_bar
         print(
             f"  LIQUIDATED on {prices.index[k]} (bar {k} of {prices.n_bars}): the equity fell to the maintenance "
             f"margin; {bt.value[k, 0]:,.2f} was left and nothing traded after"
         )
-    if m["wiped_out"][0]:
-        k = int(np.argmax(bt.value[:, 0] <= 0))
+    if run.wiped_out_bar is not None:
+        k = run.wiped_out_bar
         print(
             f"  WIPED OUT: the value fell to {bt.value[k, 0]:,.2f} on {prices.index[k].date()} (bar {k} of "
             f"{prices.n_bars}); the figures below measure the portfolio up to that bar, where it is worth 0"
@@ -91,10 +80,10 @@ def cmd_backtest(args) -> int:
         "max_drawdown",
         "turnover",
     ):
-        print(f"  {name:<22}{m[name][0]: .6f}")
+        print(f"  {name:<22}{m[name]: .6f}")
     for name in ("funding_paid", "funding_received", "fees_paid"):
         if name in m:
-            print(f"  {name:<22}{m[name][0]: ,.2f}")
+            print(f"  {name:<22}{m[name]: ,.2f}")
     return 0
 
 

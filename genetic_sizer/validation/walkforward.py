@@ -103,12 +103,6 @@ def _fold_task(shared, fold: Fold) -> dict:
     return run_fold(config, prices, fold)
 
 
-def _fold_task(shared, fold: Fold) -> dict:
-    """One fold as a Ray task (``shared`` = (config, prices), put in the object store once)."""
-    config, prices = shared
-    return run_fold(config, prices, fold)
-
-
 def _fold_path(run_dir, k: int):
     from pathlib import Path
 
