@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer.cluster.raymap import RayMap
-from genetic_sizer.evolution.loop import split_batches
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.evolution.evaluator import Evaluator
+from genetic_sizer.evolution.loop import split_batches
 from genetic_sizer.evolution.space import GenomeSpace
 
 

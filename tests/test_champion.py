@@ -12,10 +12,9 @@ from genetic_sizer.config import load_config
 from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
-from genetic_sizer.runs.evolve import evolve
 from genetic_sizer.runs import champion as C
-from genetic_sizer.validation.holdout import export, finalize
-from genetic_sizer.validation.holdout import split_holdout
+from genetic_sizer.runs.evolve import evolve
+from genetic_sizer.validation.holdout import export, finalize, split_holdout
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY, MSFT, WMT]",

@@ -28,8 +28,8 @@ def test_every_shipped_config_is_valid_and_feasible(name, tmp_path):
     from genetic_sizer.data.loaders import load_from_config
     from genetic_sizer.evolution.evaluator import Evaluator
     from genetic_sizer.evolution.space import GenomeSpace
-    from genetic_sizer.validation.holdout import split_holdout
     from genetic_sizer.validation.folds import make_folds
+    from genetic_sizer.validation.holdout import split_holdout
 
     cfg = load_config(ROOT / "configs" / name)
     if cfg.data.source == "hyperliquid":  # a file the user fetches: a synthetic one in the fetched format

@@ -507,9 +507,9 @@ def test_classical_seeds_are_refitted_on_their_support_not_dropped_for_solver_no
     """skfolio's minimum variance and maximum Sharpe leave weights of ~1e-7 where the optimum holds nothing;
     under the default min_position they are refitted on their support (min_position as lower bound) instead of
     being left out as dust, and stay within a hair of the unconstrained optimum."""
-    from genetic_sizer.evolution.seeding import classical_allocations
     from genetic_sizer.data.loaders import load_default
     from genetic_sizer.evolution.evaluator import Evaluator
+    from genetic_sizer.evolution.seeding import classical_allocations
 
     prices = load_default(start="2015-01-01", end="2022-12-31")
     space = GenomeSpace.create(prices.symbols)

@@ -15,12 +15,12 @@ import pytest
 from genetic_sizer.config import load_config
 from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.errors import CheckpointError, ConfigError, RunDirError
-from genetic_sizer.runs.evolve import evolve
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.checkpoint import CHECKPOINT_VERSION
-from genetic_sizer.validation.holdout import export
+from genetic_sizer.runs.evolve import evolve
 from genetic_sizer.runs.rundir import RunDir, plan_new, plan_resume
 from genetic_sizer.storage import files
+from genetic_sizer.validation.holdout import export
 
 SMALL = [
     "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",
