@@ -12,10 +12,11 @@ Layout (every key optional; these are the defaults)::
            funding_path: null}          # null: the funding file saved next to hyperliquid prices; a path; false
     portfolio: {market: spot,           # spot | perp (leverage, hourly funding, taker fees, liquidation)
                 leverage: 1,            # perp: gross leverage the weights are sized at
-                max_leverage: null,     # perp: per asset, {SYMBOL: x, default: y}; maintenance margin 1/(2x)
+                max_leverage: null,     # perp: {SYMBOL: x, default: y}; null: the fetched NAME.meta.json's tiers
                 direction: longonly, min_weight: 0.0, max_weight: 1.0, rebalance: M,
                 fees: null,             # null: 0.0005 for spot, 0.00045 (Hyperliquid's base taker fee) for perp
                 slippage: 0.0, init_cash: 10000,
+                risk_free: 0.0,         # annual rate Sharpe/Sortino are measured in excess of, or {path, column, kind}
                 max_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
                 min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null}
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
@@ -157,6 +158,7 @@ class PortfolioConfig:
     fees: float | None = None
     slippage: float = 0.0
     init_cash: float = 10_000.0
+    risk_free: Any = 0.0
     max_assets: int | None = None
     min_position: float = V.DEFAULT_MIN_POSITION
     groups: Any = None
@@ -193,6 +195,7 @@ class PortfolioConfig:
         object.__setattr__(
             self, "init_cash", V.check_number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True)
         )
+        object.__setattr__(self, "risk_free", V.normalize_risk_free(self.risk_free))
 
     def account(self) -> dict:
         """The account-model keywords of :func:`genetic_sizer.backtest.simulate.backtest`: ``market``, ``leverage`` and
@@ -324,7 +327,12 @@ class WalkForwardConfig:
     ``purge``: bars left out between a train window's end and its test window (skfolio's ``purged_size``);
     ``anchored``: expanding train windows from the first bar instead of rolling ones;
     ``keep_partial``: keep a last test window shorter than ``test`` (skfolio's ``reduce_test``; by default it is
-    dropped, e.g. a final calendar year the data ends before).
+    dropped, e.g. a final calendar year the data ends before);
+    ``execution_delay``: 0 (default) trades each fold's weights at the close of the bar before its test window (for
+    a fold trained on bars [a, b) without purge, the close of bar b-1, the last one it saw), so the fold earns every
+    return of its test window; 1 trades them one bar later, at the close of the test window's first bar (a one-bar
+    delay, and what earlier versions did). It also places ``evolve``'s held-out window: 0 trades the champion at the
+    close of the last in-sample bar, 1 at the close of the first held-out bar.
     """
 
     train: int | str = "3Y"
@@ -332,6 +340,7 @@ class WalkForwardConfig:
     purge: int = 0
     anchored: bool = False
     keep_partial: bool = False
+    execution_delay: int = 0
 
     def __post_init__(self):
         train = V.parse_window("walkforward.train", self.train)
@@ -343,6 +352,12 @@ class WalkForwardConfig:
                 "both numbers of bars or both calendar spans",
             )
         V.check_number("walkforward.purge", self.purge, lo=0, integer=True)
+        if type(self.execution_delay) is not int or self.execution_delay not in (0, 1):
+            V.must_be(
+                "walkforward.execution_delay",
+                self.execution_delay,
+                "0 or 1 (the bars between the last close a fold saw and the close its weights are traded at)",
+            )
         for name in ("anchored", "keep_partial"):
             if not isinstance(getattr(self, name), bool):
                 V.must_be(f"walkforward.{name}", getattr(self, name), "true or false")
@@ -362,6 +377,8 @@ _ADDED_LATER = {
     ("portfolio", "leverage"): 1.0,
     ("portfolio", "max_leverage"): None,
     ("data", "funding_path"): None,
+    ("walkforward", "execution_delay"): 0,
+    ("portfolio", "risk_free"): 0.0,
 }
 """Keys added after runs were first fingerprinted, with the value that means what their absence meant: left out of
 :meth:`RunConfig.sha256` at that value, so a spot run started before they existed still resumes."""

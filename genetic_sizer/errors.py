@@ -30,6 +30,11 @@ class DataError(GeneticSizerError, ValueError):
     """Price data is invalid; the message names the file, the symbol and the timestamp where known."""
 
 
+class DataWarning(UserWarning):
+    """Price data that loads but may not be what it seems (weekend bars in a weekday market, holes far longer than
+    the usual spacing); the message names the file and the bars. The same text is in ``Prices.notes``."""
+
+
 class GenomeError(GeneticSizerError, ValueError):
     """A weight genome is not a valid weight vector; the message names the genome and the value."""
 
@@ -69,7 +74,23 @@ class PassRefused(GeneticSizerError):
 
 
 class KillSwitchTripped(GeneticSizerError):
-    """A risk limit of the live loop (maximum drawdown, maximum daily loss) is breached: trading stops."""
+    """A risk limit of the live loop (maximum drawdown, maximum daily loss) is breached: trading stops. Once tripped
+    it latches (journal and state directory) until a person runs ``genetic-sizer size --reset-kill``."""
+
+
+class PositionMismatch(GeneticSizerError):
+    """After a pass, the positions the exchange reports (read once its fills settled) differ from what the pass's
+    settled fills imply: another trader, a liquidation or a lost order moved the account. Trading stops."""
+
+
+class AnotherTrader(GeneticSizerError):
+    """Another genetic_sizer trader acts on the same account and network: its lock is held on this machine, or the
+    exchange shows fills or open orders whose client order ids carry another trader's id. Trading stops."""
+
+
+class JournalCorrupted(ConfigError):
+    """A journal line in the middle of the file is not a JSON record (not a torn last line): refusing to trade on
+    it; the message names the file and the line."""
 
 
 class OrderRejected(ExchangeError):

@@ -47,6 +47,8 @@ __all__ = [
     "REBALANCE_CODES",
     "REFERENCE_ENGINES",
     "RESERVED_GENES",
+    "RISK_FREE_BOUNDS",
+    "RISK_FREE_KINDS",
     "SPAN_UNITS",
     "check_choice",
     "check_leverage_gene",
@@ -54,6 +56,7 @@ __all__ = [
     "must_be",
     "normalize_constraint_keys",
     "normalize_genes",
+    "normalize_risk_free",
     "parse_holdout",
     "parse_rebalance",
     "parse_window",
@@ -407,3 +410,41 @@ def parse_holdout(key: str, value) -> float | int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
     must_be(key, value, 'a fraction of the bars in (0, 1), a number of bars, a calendar span such as "1Y", or 0')
+
+
+# ---- the risk-free rate (portfolio.risk_free; genetic_sizer.backtest.riskfree aligns it to the bars) ------------
+
+RISK_FREE_KINDS = ("per_period", "annual")
+"""What a file of risk-free rates holds: each row the return of cash over the period ending at its time
+(``per_period``, e.g. Kenneth French's ``RF``), or the annual rate in force from its time on (``annual``, a yield)."""
+RISK_FREE_BOUNDS = (-0.05, 0.5)
+"""Accepted annual risk-free rates (as fractions): from -5 % (below the most negative bill yields on record) to 50 %;
+outside them the figure is almost surely a unit slip (2 for 2 %, a per-period rate read as annual)."""
+RISK_FREE_KEYS = ("path", "column", "kind", "percent")
+
+
+def normalize_risk_free(value, key: str = "portfolio.risk_free") -> float | dict:
+    """``portfolio.risk_free``: a constant annual rate (a number; 0: Sharpe and Sortino of the returns themselves), or a
+    file of rates ``{path, column (default: the file's one rate column), kind: per_period | annual, percent (default
+    false: the values are fractions)}``, returned with every key."""
+    lo, hi = RISK_FREE_BOUNDS
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(RISK_FREE_KEYS))
+        if unknown:
+            must_be(key, dict(value), f"a number or a mapping of {list(RISK_FREE_KEYS)} (unknown key {unknown[0]!r})")
+        path, column = value.get("path"), value.get("column")
+        if not isinstance(path, str) or not path.strip():
+            must_be(f"{key}.path", path, "the path of a CSV or Parquet file of rates")
+        if column is not None and (not isinstance(column, str) or not column.strip()):
+            must_be(f"{key}.column", column, "a column name or null (the file's one rate column)")
+        kind = check_choice(f"{key}.kind", value.get("kind"), RISK_FREE_KINDS)
+        percent = value.get("percent", False)
+        if not isinstance(percent, bool):
+            must_be(f"{key}.percent", percent, "true (the values are in percent) or false (fractions)")
+        return {"path": path, "column": column, "kind": kind, "percent": percent}
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        must_be(key, value, "an annual rate (a number such as 0.02) or {path, column, kind, percent}")
+    if not lo <= value <= hi:
+        hint = f" (a rate in percent? {value:g} % is {value / 100:g})" if value > hi else ""
+        must_be(key, value, f"an annual rate as a fraction (0.02 for 2 %) in [{lo:g}, {hi:g}]{hint}")
+    return float(value)

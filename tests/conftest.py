@@ -67,3 +67,10 @@ def make_wipeout_prices(n_bars: int = 90, seed: int = 0, *, noise: float = 0.005
     close = 100.0 * trend * np.exp(np.cumsum(rng.normal(0.0, noise, (n_bars, 4)), axis=0))
     index = pd.date_range("2024-01-01", periods=n_bars, freq="D", tz="UTC")
     return Prices(close=close, index=index, symbols=["RALLY", "FLAT", "SLIDE", "DRIFT"], source="synthetic(wipeout)")
+
+
+@pytest.fixture(autouse=True)
+def _live_state_dir(tmp_path_factory, monkeypatch):
+    """The live sizer's state directory (account locks, the kill switch's latch, the high-water mark): a fresh one
+    for every test (inherited by the processes it starts), never the user's."""
+    monkeypatch.setenv("GENETIC_SIZER_STATE_DIR", str(tmp_path_factory.mktemp("state")))

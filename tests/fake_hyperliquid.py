@@ -22,6 +22,7 @@ import random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -108,6 +109,8 @@ class ExchangeRecord:
     held: float = 0.0  # the request was held this long BEFORE processing (still in flight)
     expires_after: int | None = None  # the request's expiresAfter (ms), if any
     dropped: bool = False  # processed, but the connection was closed without an answer
+    vault: str | None = None  # the request's vaultAddress (lower case), if any
+    refused: str | None = None  # why the signer may not trade that account (when ``account`` is None)
 
 
 @dataclass
@@ -125,6 +128,27 @@ class _Order:
     timestamp: int
     tif: str
     fills: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Book:
+    """One account the fake can trade: its margin, positions, orders (with their fills) and history.
+
+    ``kind`` is its role: ``user`` (an account of its own), ``subAccount`` (traded by its ``master`` with
+    ``vaultAddress``) or ``vault`` (traded by its leader, ``master``, with ``vaultAddress``). ``ledger`` holds
+    userNonFundingLedgerUpdates rows (``{"time", "hash", "delta"}``), ``value_history`` the account values that
+    ``portfolio`` reports (``[ms, value]``)."""
+
+    address: str
+    account_value: float
+    withdrawable: float
+    positions: dict[str, dict[str, float]] = field(default_factory=dict)
+    orders: list[_Order] = field(default_factory=list)
+    orders_by_cloid: dict[str, _Order] = field(default_factory=dict)
+    kind: str = "user"
+    master: str | None = None
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    value_history: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -164,7 +188,8 @@ class Chaos:
     (``partial``: per order; ``jump``: per ``allMids`` answer).
 
     - ``info_5xx`` / ``exchange_5xx``: HTTP 502 or 503, nothing processed;
-    - ``info_429`` / ``exchange_429``: HTTP 429 with ``Retry-After: retry_after``, nothing processed;
+    - ``info_429`` / ``exchange_429``: HTTP 429 with ``Retry-After: retry_after`` and the body ``body_429`` (the
+      exchange's ``{"code", "msg"}`` by default; any other text works too), nothing processed;
     - ``drop``: an /exchange request is processed, then the connection is closed without an answer;
     - ``late``: an /exchange request is processed, its answer held ``late_delay`` s (the client times out);
     - ``held``: an /exchange request is held ``held_delay`` s BEFORE it is processed (still in flight when the
@@ -184,6 +209,7 @@ class Chaos:
     partial: float = 0.0
     jump: float = 0.0
     retry_after: str = "1"
+    body_429: str = '{"code": 429, "msg": "chaos: too many requests"}'
     late_delay: float = 1.0
     held_delay: float = 1.0
     jump_size: float = 0.02
@@ -260,10 +286,39 @@ class FakeHyperliquid:
       ``allMids``), multiply mids by the given factors: the price moves between the client's read and its
       order.
     - ``marks``, ``oracles``: coin -> price overriding what ``metaAndAssetCtxs`` reports (default: the mid).
+    - ``spreads``: coin -> fraction: a thin book whose best bid and ask sit that far from the mid; an IOC matches
+      only if its limit reaches them, and fills there (default: at the mid).
     - :meth:`after_request` (kind, action, skip): call ``action(fake)`` right after a request of ``kind``
       (an info type, or "order") was answered: e.g. an account value that falls at a chosen moment.
     - ``chaos``: a :class:`Chaos` drawing random faults for every request (None: off); every injected fault
       is appended to ``fault_log``.
+    - ``clock_skew`` (0.0 s): how far the exchange's clock is ahead of this machine's (negative: behind); the
+      ``time`` of clearinghouseState and the ``expiresAfter`` check use the exchange's clock.
+    - :meth:`outage` (seconds, path): every request to ``path`` (None: any) is answered HTTP 503, unprocessed,
+      for that long (a whole-API outage).
+    - ``leverage``: coin -> ``{"type": "cross" | "isolated", "value": int}``, set by ``updateLeverage`` actions
+      (which are checked: an integer from 1 to the coin's maxLeverage; ``leverage_refusals`` coin -> message refuses
+      them); a coin not in it is at ``default_leverage`` (cross, 20x capped at its maxLeverage).
+      clearinghouseState reports it per position.
+    - ``fault_actions`` ({"order"}): the ``/exchange`` actions that the scheduled knobs (:meth:`fail_next`,
+      :meth:`drop_next`, :meth:`timeout_next_exchange`, :meth:`hold_next_exchange`, :meth:`refuse_next_exchange`)
+      apply to, so that "the next order request" means that even when other actions (``updateLeverage``) go
+      first; None: every action. Random ``chaos`` and :meth:`outage` hit every request.
+    - ``enforce_margin`` (False): an order that opens or increases a position is rejected with "Insufficient
+      margin to place order." when the margin of all positions after it (|size| x mid / the coin's leverage)
+      would exceed the account value.
+    - ``position_lag`` (0.0 s): clearinghouseState shows positions without the fills of the last
+      ``position_lag`` seconds (orderStatus and userFills are current): positions read right after a fill trail it.
+
+    Accounts and who may trade them (``userRole``, ``vaultAddress``): every tradeable account is a :class:`Book`
+    in ``books`` (``account_address``'s is ``book``; ``positions``, ``account_value``, ``orders`` ... are its
+    fields). :meth:`add_account` adds another: a ``user`` (its own key trades it), a ``subAccount`` or a ``vault``
+    (its master or leader trades it by signing with ``vaultAddress``); :meth:`add_agent` registers an API wallet
+    of any user (``agents`` are those of ``account_address``). A request lands where the real exchange puts it:
+    on the signer's own account, or its master's for an API wallet, or on ``vaultAddress`` when the signer's
+    account is its master or leader (otherwise it is refused). ``roles`` (address -> answer) overrides what
+    ``userRole`` says. ``ledger`` and ``value_history`` of a book answer ``userNonFundingLedgerUpdates`` and
+    ``portfolio``; ``frontendOpenOrders`` lists a book's resting orders with their cloids.
 
     Records: ``exchange_requests`` (list of :class:`ExchangeRecord`), ``info_requests`` (request
     bodies), ``orders`` (accepted orders, by cloid in ``orders_by_cloid``: the latest one),
@@ -294,9 +349,17 @@ class FakeHyperliquid:
         self.account_address = account_address.lower()
         self.agents = {a.lower() for a in agents}
         self.accept_any_signer = accept_any_signer
-        self.account_value = float(account_value)
-        self.withdrawable = float(withdrawable)
-        self.positions = {c: dict(p) for c, p in (positions or {}).items()}
+        self.books: dict[str, Book] = {
+            self.account_address: Book(
+                self.account_address,
+                float(account_value),
+                float(withdrawable),
+                {c: dict(p) for c, p in (positions or {}).items()},
+            )
+        }
+        self.agent_masters: dict[str, str] = {}  # API wallets of accounts other than account_address
+        self.roles: dict[str, Any] = {}  # address -> a userRole answer overriding the derived one
+        self.position_lag = 0.0
         self.other_accounts = {a.lower(): dict(v) for a, v in (other_accounts or {}).items()}
         self.candles = dict(candles or {})
         self.funding = dict(funding or {})
@@ -315,9 +378,18 @@ class FakeHyperliquid:
         self.enforce_expiry = True
         self.marks: dict[str, float] = {}
         self.oracles: dict[str, float] = {}
+        self.spreads: dict[str, float] = {}
         self.chaos: Chaos | None = None
+        self.clock_skew = 0.0
+        self.leverage: dict[str, dict[str, Any]] = {}
+        self.default_leverage = 20
+        self.leverage_refusals: dict[str, str] = {}
+        self.enforce_margin = False
+        self.fault_actions: set[str] | None = {"order"}
+        self._outages: list[tuple[float, str | None]] = []
         self.fault_log: list[tuple[str, str]] = []
         self.received_exchange = 0  # /exchange requests that arrived (counted before any hold)
+        self.received_actions: Counter[str] = Counter()  # the same, by action type ("order", "updateLeverage", ...)
         self._partials: list[_Partial] = []
         self._jumps: list[_Jump] = []
         self._hooks: list[_Hook] = []
@@ -329,8 +401,6 @@ class FakeHyperliquid:
 
         self.exchange_requests: list[ExchangeRecord] = []
         self.info_requests: list[dict[str, Any]] = []
-        self.orders: list[_Order] = []
-        self.orders_by_cloid: dict[str, _Order] = {}
         self.duplicate_cloids = 0
         self._next_oid = 1000
         self._next_tid = 1
@@ -394,6 +464,21 @@ class FakeHyperliquid:
         with self.lock:
             self._faults.append(_Fault(status, body or f"fake error {status}", count, path, skip, dict(headers or {})))
 
+    def outage(self, seconds: float, *, path: str | None = None) -> None:
+        """Answer every request to ``path`` (None: any) with HTTP 503, unprocessed, for the next ``seconds``."""
+        with self.lock:
+            self._outages.append((time.monotonic() + seconds, path))
+
+    def leverage_of(self, coin: str) -> dict[str, Any]:
+        """The coin's margin mode and leverage: ``{"type": "cross" | "isolated", "value": int}``."""
+        with self.lock:
+            default = {"type": "cross", "value": min(self.default_leverage, self._max_leverage(coin))}
+            return dict(self.leverage.get(coin, default))
+
+    def _max_leverage(self, coin: str) -> int:
+        meta = next((a for a in self.universe if a["name"] == coin), None)
+        return int(meta["maxLeverage"]) if meta is not None else 1
+
     def drop_next(self, count: int = 1, *, path: str | None = "/exchange") -> None:
         """Process the next ``count`` requests to ``path`` (None: any), then drop the connection unanswered."""
         with self.lock:
@@ -436,14 +521,95 @@ class FakeHyperliquid:
         with self.lock:
             self._timeouts.extend([0.0] * skip + [delay] * count)
 
-    def set_position(self, coin: str, szi: float, entry_px: float | None = None) -> None:
+    # ------------------------------------------------------------------ accounts
+    @property
+    def book(self) -> Book:
+        """The book of ``account_address``, the main simulated account."""
+        return self.books[self.account_address]
+
+    @property
+    def positions(self) -> dict[str, dict[str, float]]:
+        return self.book.positions
+
+    @positions.setter
+    def positions(self, value: dict[str, dict[str, float]]) -> None:
+        self.book.positions = value
+
+    @property
+    def account_value(self) -> float:
+        return self.book.account_value
+
+    @account_value.setter
+    def account_value(self, value: float) -> None:
+        self.book.account_value = float(value)
+
+    @property
+    def withdrawable(self) -> float:
+        return self.book.withdrawable
+
+    @withdrawable.setter
+    def withdrawable(self, value: float) -> None:
+        self.book.withdrawable = float(value)
+
+    @property
+    def orders(self) -> list[_Order]:
+        return self.book.orders
+
+    @orders.setter
+    def orders(self, value: list[_Order]) -> None:
+        self.book.orders = value
+
+    @property
+    def orders_by_cloid(self) -> dict[str, _Order]:
+        return self.book.orders_by_cloid
+
+    @orders_by_cloid.setter
+    def orders_by_cloid(self, value: dict[str, _Order]) -> None:
+        self.book.orders_by_cloid = value
+
+    def add_account(
+        self,
+        address: str,
+        *,
+        kind: str = "user",
+        master: str | None = None,
+        account_value: float = 0.0,
+        withdrawable: float | None = None,
+        positions: dict[str, float] | None = None,
+    ) -> Book:
+        """A tradeable account: ``kind`` "user" (its own key trades it), "subAccount" (of ``master``) or
+        "vault" (led by ``master``); positions as coin -> signed size."""
+        if kind not in ("user", "subAccount", "vault"):
+            raise ValueError(f"kind must be user, subAccount or vault, got {kind!r}")
+        if (kind == "user") != (master is None):
+            raise ValueError("a sub-account or vault needs its master (leader); a user has none")
+        with self.lock:
+            book = Book(
+                address.lower(),
+                float(account_value),
+                float(account_value if withdrawable is None else withdrawable),
+                {c: {"szi": float(s), "entryPx": float(self.mids.get(c, 1.0))} for c, s in (positions or {}).items()},
+                kind=kind,
+                master=master.lower() if master else None,
+            )
+            self.books[book.address] = book
+            return book
+
+    def add_agent(self, agent: str, master: str) -> None:
+        """Register ``agent`` as an API wallet acting for ``master``."""
+        with self.lock:
+            self.agent_masters[agent.lower()] = master.lower()
+
+    def set_position(self, coin: str, szi: float, entry_px: float | None = None, *, account: str | None = None) -> None:
         with self.lock:
             px = entry_px if entry_px is not None else self.mids.get(coin, 0.0)
-            self.positions[coin] = {"szi": float(szi), "entryPx": float(px)}
+            book = self.books[(account or self.account_address).lower()]
+            book.positions[coin] = {"szi": float(szi), "entryPx": float(px)}
 
-    def position(self, coin: str) -> float:
+    def position(self, coin: str, *, account: str | None = None) -> float:
         with self.lock:
-            return float(self.positions.get(coin, {}).get("szi", 0.0))
+            book = self.books[(account or self.account_address).lower()]
+            return float(book.positions.get(coin, {}).get("szi", 0.0))
 
     def orders_for(self, cloid: str) -> int:
         """How many accepted orders carry this cloid (must never exceed 1)."""
@@ -458,11 +624,25 @@ class FakeHyperliquid:
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         length = int(req.headers.get("Content-Length") or 0)
         raw = req.rfile.read(length) if length else b""
+        try:
+            peek = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            peek = None
+        action = peek.get("action") if isinstance(peek, dict) else None
+        kind = action.get("type") if isinstance(action, dict) else None
         with self.lock:
+            # the scheduled knobs count order requests (fault_actions), not the other actions sent between them
+            scheduled = req.path != "/exchange" or self.fault_actions is None or kind in self.fault_actions
             if req.path == "/exchange":
                 self.received_exchange += 1
+                self.received_actions[str(kind)] += 1
+            queued = len(self._faults)
             chaos = self._draw_chaos(req.path)  # a drawn 5xx or 429 is queued in front of the faults
-            fault = self._take_fault(req.path)
+            fault = self._take_fault(req.path) if scheduled or len(self._faults) > queued else None
+            now = time.monotonic()
+            self._outages = [(end, p) for end, p in self._outages if end > now]
+            if any(p is None or p == req.path for _, p in self._outages):
+                fault = _Fault(503, "fake outage: service unavailable", 1, req.path)
         if fault is not None:
             self._reply(req, fault.status, fault.body, content_type="text/plain", headers=fault.headers)
             return
@@ -473,13 +653,13 @@ class FakeHyperliquid:
             return
         delay = 0.0
         with self.lock:
-            drop = self._take_drop(req.path) or chaos == "drop"
+            drop = (scheduled and self._take_drop(req.path)) or chaos == "drop"
         if req.path == "/info":
             status, payload = self._info(body)
         elif req.path == "/exchange":
             with self.lock:
-                delay = self._timeouts.pop(0) if self._timeouts else 0.0
-                held = self._holds.pop(0) if self._holds else 0.0
+                delay = self._timeouts.pop(0) if self._timeouts and scheduled else 0.0
+                held = self._holds.pop(0) if self._holds and scheduled else 0.0
                 if chaos == "late":
                     delay = self.chaos.late_delay if self.chaos else 1.0
                 if chaos == "held":
@@ -532,9 +712,7 @@ class FakeHyperliquid:
         elif kind == "429":
             self._faults.insert(
                 0,
-                _Fault(
-                    429, '{"code": 429, "msg": "chaos: too many requests"}', 1, path, 0, {"Retry-After": c.retry_after}
-                ),
+                _Fault(429, c.body_429, 1, path, 0, {"Retry-After": c.retry_after}),
             )
             kind = None
         return kind
@@ -635,14 +813,111 @@ class FakeHyperliquid:
                 return 200, self._order_status(str(body.get("user", "")).lower(), body.get("oid"))
             if kind == "userFills":
                 return 200, self._user_fills(str(body.get("user", "")).lower())
+            if kind == "userRole":
+                return 200, self._user_role(str(body.get("user", "")).lower())
+            if kind == "frontendOpenOrders":
+                return 200, self._open_orders(str(body.get("user", "")).lower())
+            if kind == "userNonFundingLedgerUpdates":
+                return 200, self._ledger(body)
+            if kind == "portfolio":
+                return 200, self._portfolio(str(body.get("user", "")).lower())
             return 422, "Failed to deserialize the JSON body into the target type"
 
+    def _shown_positions(self, book: Book) -> dict[str, dict[str, float]]:
+        """The book's positions as clearinghouseState shows them: without the fills of the last ``position_lag`` s."""
+        if self.position_lag <= 0:
+            return book.positions
+        cutoff = time.time() * 1000 - self.position_lag * 1000
+        shown = {c: dict(p) for c, p in book.positions.items()}
+        for order in book.orders:
+            for f in order.fills:
+                if f["time"] > cutoff:
+                    signed = float(f["sz"]) if f["side"] == "B" else -float(f["sz"])
+                    pos = shown.setdefault(f["coin"], {"szi": 0.0, "entryPx": float(f["px"])})
+                    pos["szi"] = round(float(pos["szi"]) - signed, 10)
+        return shown
+
+    def _user_role(self, user: str) -> dict[str, Any]:
+        if user in self.roles:
+            return self.roles[user]
+        book = self.books.get(user)
+        if book is not None:
+            if book.kind == "subAccount":
+                return {"role": "subAccount", "data": {"master": book.master}}
+            return {"role": book.kind}
+        master = self._master_of(user)
+        if master is not None:
+            return {"role": "agent", "data": {"user": master}}
+        if user in self.other_accounts:
+            return {"role": "user"}
+        if self.accept_any_signer:  # any signer trades account_address: an API wallet of it, as the exchange sees it
+            return {"role": "agent", "data": {"user": self.account_address}}
+        return {"role": "missing"}
+
+    def _master_of(self, agent: str) -> str | None:
+        if agent in self.agents:
+            return self.account_address
+        return self.agent_masters.get(agent)
+
+    def _open_orders(self, user: str) -> list[dict[str, Any]]:
+        book = self.books.get(user)
+        if book is None:
+            return []
+        return [
+            {
+                "coin": o.coin,
+                "side": "B" if o.is_buy else "A",
+                "limitPx": o.limit_px,
+                "sz": _num(max(o.orig_sz - o.filled_sz, 0.0)),
+                "oid": o.oid,
+                "timestamp": o.timestamp,
+                "origSz": _num(o.orig_sz),
+                "orderType": "Limit",
+                "tif": o.tif,
+                "reduceOnly": False,
+                "isTrigger": False,
+                "triggerPx": "0.0",
+                "triggerCondition": "N/A",
+                "isPositionTpsl": False,
+                "children": [],
+                **({"cloid": o.cloid} if o.cloid else {}),
+            }
+            for o in book.orders
+            if o.status == "open"
+        ]
+
+    def _ledger(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        book = self.books.get(str(body.get("user", "")).lower())
+        if book is None:
+            return []
+        start = int(body.get("startTime") or 0)
+        end = body.get("endTime")
+        end = int(end) if end is not None else 2**62
+        return [dict(r) for r in sorted(book.ledger, key=lambda r: r["time"]) if start <= r["time"] <= end]
+
+    def _portfolio(self, user: str) -> list[Any]:
+        book = self.books.get(user)
+        history = sorted(book.value_history) if book is not None else []
+        now = time.time() * 1000
+        out = []
+        for name, span in (
+            ("day", 86_400_000),
+            ("week", 7 * 86_400_000),
+            ("month", 30 * 86_400_000),
+            ("allTime", None),
+        ):
+            points = [[int(t), _num(v)] for t, v in history if span is None or t >= now - span]
+            out.append(
+                [name, {"accountValueHistory": points, "pnlHistory": [[t, "0.0"] for t, _ in points], "vlm": "0.0"}]
+            )
+        return out
+
     def _clearinghouse(self, user: str) -> dict[str, Any]:
-        mine = user == self.account_address
+        book = self.books.get(user)
         other = self.other_accounts.get(user)
         asset_positions = []
         total_ntl = 0.0
-        positions = self.positions if mine else {}
+        positions = self._shown_positions(book) if book is not None else {}
         if other is not None:
             positions = {c: {"szi": float(s), "entryPx": self.mids.get(c, 1.0)} for c, s in other["positions"].items()}
         if positions:
@@ -664,12 +939,12 @@ class FakeHyperliquid:
                             "unrealizedPnl": _num(round(szi * (mid - float(pos["entryPx"])), 6)),
                             "returnOnEquity": "0.0",
                             "liquidationPx": None,
-                            "leverage": {"type": "cross", "value": 5},
+                            "leverage": self.leverage_of(coin),
                             "marginUsed": _num(round(value / 5, 6)),
                         },
                     }
                 )
-        value = self.account_value if mine else float(other["account_value"]) if other is not None else 0.0
+        value = book.account_value if book is not None else float(other["account_value"]) if other is not None else 0.0
         summary = {
             "accountValue": _num(value),
             "totalNtlPos": _num(round(total_ntl, 6)),
@@ -681,8 +956,8 @@ class FakeHyperliquid:
             "marginSummary": summary,
             "crossMarginSummary": dict(summary),
             "crossMaintenanceMarginUsed": "0.0",
-            "withdrawable": _num(self.withdrawable if mine else value if other is not None else 0.0),
-            "time": int(time.time() * 1000),
+            "withdrawable": _num(book.withdrawable if book is not None else value if other is not None else 0.0),
+            "time": int((time.time() + self.clock_skew) * 1000),
         }
 
     def _ctx(self, coin: str) -> dict[str, Any]:
@@ -723,11 +998,12 @@ class FakeHyperliquid:
 
     def _order_status(self, user: str, oid: Any) -> dict[str, Any]:
         order = None
-        if user == self.account_address:
+        book = self.books.get(user)
+        if book is not None:
             if isinstance(oid, str):
-                order = self.orders_by_cloid.get(oid.lower())
+                order = book.orders_by_cloid.get(oid.lower())
             else:
-                order = next((o for o in self.orders if o.oid == oid), None)
+                order = next((o for o in book.orders if o.oid == oid), None)
         if order is not None and not self._visible(order.timestamp):
             order = None
         if order is None:
@@ -756,9 +1032,10 @@ class FakeHyperliquid:
         }
 
     def _user_fills(self, user: str) -> list[dict[str, Any]]:
-        if user != self.account_address:
+        book = self.books.get(user)
+        if book is None:
             return []
-        fills = [f for o in self.orders for f in o.fills if self._visible(f["time"])]
+        fills = [f for o in book.orders for f in o.fills if self._visible(f["time"])]
         return sorted(fills, key=lambda f: f["time"], reverse=True)[:2000]
 
     # ------------------------------------------------------------------ /exchange
@@ -781,7 +1058,8 @@ class FakeHyperliquid:
             signer = None
         expires_after = body.get("expiresAfter")
         with self.lock:
-            account = self._account_for(signer)
+            vault = str(body["vaultAddress"]).lower() if body.get("vaultAddress") else None
+            account, refused = self._account_for(signer, vault)
             record = ExchangeRecord(
                 action=action,
                 nonce=int(nonce or 0),
@@ -790,6 +1068,8 @@ class FakeHyperliquid:
                 delayed=delay,
                 held=held,
                 expires_after=int(expires_after) if expires_after is not None else None,
+                vault=vault,
+                refused=refused,
             )
             self.exchange_requests.append(record)
             payload = self._process(action, record)
@@ -807,36 +1087,79 @@ class FakeHyperliquid:
             return refusal.message
         return None
 
-    def _account_for(self, signer: str | None) -> str | None:
+    def _account_for(self, signer: str | None, vault: str | None = None) -> tuple[str | None, str | None]:
+        """(the account a request signed by ``signer`` with ``vaultAddress`` ``vault`` lands on, None), or (None,
+        why it is refused): the signer's own account (a user), its master's (an API wallet), or ``vault`` when
+        that is a sub-account or vault of the signer's account."""
         if signer is None:
-            return None
-        if signer == self.account_address or signer in self.agents or self.accept_any_signer:
-            return self.account_address
-        return None
+            return None, None
+        own = self.books.get(signer)
+        acts_for = signer if own is not None and own.kind == "user" else self._master_of(signer)
+        if acts_for is None and self.accept_any_signer:
+            acts_for = self.account_address
+        if acts_for is None:
+            return None, None
+        if vault is None:
+            return (acts_for, None) if acts_for in self.books else (None, None)
+        target = self.books.get(vault)
+        if target is None or target.kind == "user" or target.master != acts_for:
+            return None, f"Account {vault} is not a sub-account or vault of {acts_for}."
+        return vault, None
 
     def _process(self, action: dict[str, Any], record: ExchangeRecord) -> dict[str, Any]:
         if record.signer is None:
             return {"status": "err", "response": "Invalid signature."}
         if record.account is None:
-            return {"status": "err", "response": f"User or API Wallet {record.signer} does not exist."}
+            return {
+                "status": "err",
+                "response": record.refused or f"User or API Wallet {record.signer} does not exist.",
+            }
         seen = self._nonces.setdefault(record.signer, set())
         if record.nonce in seen:
             return {"status": "err", "response": f"Invalid nonce: duplicate nonce {record.nonce}"}
         seen.add(record.nonce)
-        now = int(time.time() * 1000)
+        now = int((time.time() + self.clock_skew) * 1000)  # the exchange's clock
         if self.enforce_expiry and record.expires_after is not None and now > record.expires_after:
             return {"status": "err", "response": f"Action expired: expiresAfter {record.expires_after}, now {now}."}
         if self.exchange_error is not None:
             return {"status": "err", "response": self.exchange_error}
-        refusal = self._take_refusal()
+        scheduled = self.fault_actions is None or action.get("type") in self.fault_actions
+        refusal = self._take_refusal() if scheduled else None
         if refusal is not None:
             return {"status": "err", "response": refusal}
+        if action.get("type") == "updateLeverage":
+            return self._update_leverage(action)
         if action.get("type") != "order":
             return {"status": "err", "response": f"Unsupported action type {action.get('type')!r} (fake server)"}
-        statuses = [self._place(wire, record.nonce) for wire in action.get("orders", [])]
+        book = self.books[record.account]
+        statuses = [self._place(wire, record.nonce, book) for wire in action.get("orders", [])]
         return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
-    def _place(self, wire: dict[str, Any], nonce: int) -> dict[str, Any]:
+    def _update_leverage(self, action: dict[str, Any]) -> dict[str, Any]:
+        asset, value, cross = action.get("asset"), action.get("leverage"), action.get("isCross")
+        if not isinstance(asset, int) or not 0 <= asset < len(self.universe):
+            return {"status": "err", "response": f"Invalid asset {asset}"}
+        coin = self.universe[asset]["name"]
+        if coin in self.leverage_refusals:
+            return {"status": "err", "response": self.leverage_refusals[coin]}
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self._max_leverage(coin):
+            return {"status": "err", "response": f"Invalid leverage value {value!r} for {coin}"}
+        if not isinstance(cross, bool):
+            return {"status": "err", "response": "isCross must be a boolean"}
+        self.leverage[coin] = {"type": "cross" if cross else "isolated", "value": value}
+        return {"status": "ok", "response": {"type": "default"}}
+
+    def _margin_short(self, book: Book, coin: str, new_position: float) -> bool:
+        """True when the margin of every position of ``book``, with ``coin`` at ``new_position``, exceeds its
+        account value (the coins' leverage settings are the fake's, shared by its accounts)."""
+        positions = {c: float(p["szi"]) for c, p in book.positions.items()}
+        positions[coin] = new_position
+        need = sum(
+            abs(szi) * self.mids.get(c, 0.0) / self.leverage_of(c)["value"] for c, szi in positions.items() if szi
+        )
+        return need > book.account_value * (1 + 1e-9)
+
+    def _place(self, wire: dict[str, Any], nonce: int, book: Book) -> dict[str, Any]:
         asset = wire.get("a")
         if not isinstance(asset, int) or not 0 <= asset < len(self.universe):
             return {"error": f"Invalid asset {asset}"}
@@ -845,7 +1168,7 @@ class FakeHyperliquid:
         cloid = wire.get("c")
         if cloid is not None:
             cloid = str(cloid).lower()
-            if cloid in self.orders_by_cloid:
+            if cloid in book.orders_by_cloid:
                 self.duplicate_cloids += 1
                 if self.refuse_duplicate_cloids:
                     return {"error": DUPLICATE_CLOID_ERROR}
@@ -867,15 +1190,22 @@ class FakeHyperliquid:
         is_buy = bool(wire.get("b"))
         tif = (wire.get("t") or {}).get("limit", {}).get("tif", "Gtc")
         mid = self.mids.get(coin)
-        fill_px = float(price) if mid is None else float(mid)
-        crosses = mid is None or (float(price) >= mid if is_buy else float(price) <= mid)
+        spread = self.spreads.get(coin, 0.0)
+        touch = None if mid is None else float(mid) * (1 + spread if is_buy else 1 - spread)  # the book's best price
+        fill_px = float(price) if touch is None else touch
+        crosses = touch is None or (float(price) >= touch if is_buy else float(price) <= touch)
         now = int(time.time() * 1000)
         qty = float(size)
         if wire.get("r"):
-            pos = self.position(coin)
+            pos = float(book.positions.get(coin, {}).get("szi", 0.0))
             if pos == 0.0 or (pos > 0) == is_buy:
                 return {"error": REDUCE_ONLY_ERROR}
             qty = min(qty, abs(pos))
+        if self.enforce_margin and crosses and not wire.get("r"):
+            pos = float(book.positions.get(coin, {}).get("szi", 0.0))
+            after = pos + (qty if is_buy else -qty)
+            if abs(after) > abs(pos) and self._margin_short(book, coin, after):
+                return {"error": "Insufficient margin to place order."}
         fraction = self._take_partial(coin) if crosses else None
         if fraction is not None:
             qty = float(
@@ -886,12 +1216,12 @@ class FakeHyperliquid:
         if not crosses:
             if tif == "Ioc":
                 return {"error": IOC_NO_MATCH_ERROR.format(asset=asset)}
-            order = self._record(coin, asset, is_buy, wire["p"], float(size), 0.0, None, cloid, "open", now, tif)
+            order = self._record(book, coin, asset, is_buy, wire["p"], float(size), 0.0, None, cloid, "open", now, tif)
             return {"resting": {"oid": order.oid, **({"cloid": cloid} if cloid else {})}}
         status = "filled" if qty >= float(size) or fraction is None else "canceled"  # IOC remainder cancelled
-        order = self._record(coin, asset, is_buy, wire["p"], float(size), qty, fill_px, cloid, status, now, tif)
-        start_pos = self.position(coin)
-        self._apply_fill(coin, qty if is_buy else -qty, fill_px)
+        order = self._record(book, coin, asset, is_buy, wire["p"], float(size), qty, fill_px, cloid, status, now, tif)
+        start_pos = float(book.positions.get(coin, {}).get("szi", 0.0))
+        self._apply_fill(book, coin, qty if is_buy else -qty, fill_px)
         order.fills.append(
             {
                 "coin": coin,
@@ -936,6 +1266,7 @@ class FakeHyperliquid:
 
     def _record(
         self,
+        book: Book,
         coin: str,
         asset: int,
         is_buy: bool,
@@ -952,13 +1283,13 @@ class FakeHyperliquid:
         order = _Order(
             self._next_oid, coin, asset, is_buy, limit_px, orig_sz, filled_sz, avg_px, cloid, status, now, tif
         )
-        self.orders.append(order)
+        book.orders.append(order)
         if cloid:
-            self.orders_by_cloid[cloid] = order
+            book.orders_by_cloid[cloid] = order
         return order
 
-    def _apply_fill(self, coin: str, delta: float, px: float) -> None:
-        pos = self.positions.get(coin, {"szi": 0.0, "entryPx": px})
+    def _apply_fill(self, book: Book, coin: str, delta: float, px: float) -> None:
+        pos = book.positions.get(coin, {"szi": 0.0, "entryPx": px})
         old = float(pos["szi"])
         new = round(old + delta, 10)
         if old == 0.0 or ((old > 0) != (new > 0) and new != 0.0):
@@ -967,7 +1298,7 @@ class FakeHyperliquid:
             entry = (abs(old) * float(pos["entryPx"]) + abs(delta) * px) / abs(new)
         else:
             entry = float(pos["entryPx"])  # reduced
-        self.positions[coin] = {"szi": new, "entryPx": entry}
+        book.positions[coin] = {"szi": new, "entryPx": entry}
 
 
 def _decimals_ok(x: Decimal, max_decimals: int) -> bool:

@@ -348,7 +348,8 @@ GENES = "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"
 @pytest.fixture(scope="module")
 def genes_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("genes")
-    config = load_config(None, [*SMALL, GENES, "evolution.generations=5"])
+    # execution_delay 1: the out-of-sample references below start on the first held-out bar
+    config = load_config(None, [*SMALL, GENES, "evolution.generations=5", "walkforward.execution_delay=1"])
     config.dump(run_dir / "config.yaml")
     prices, holdout = split_holdout(load_from_config(config.data), config.evolution.holdout)
     result = evolve(config, prices, run_dir)
@@ -608,7 +609,8 @@ def perp_genes_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("perp_genes")
     path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
     genes = "evolution.genes={threshold: [0.0, 0.1], rebalance: [D, W, once]}"
-    config = load_config(None, [*PERP, f"data.path={path}", genes])
+    # execution_delay 1: the out-of-sample references below start on the first held-out bar
+    config = load_config(None, [*PERP, f"data.path={path}", genes, "walkforward.execution_delay=1"])
     run_dir = tmp / "run"
     run_dir.mkdir()
     config.dump(run_dir / "config.yaml")
@@ -665,7 +667,8 @@ def perp_leverage_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("perp_leverage")
     path, _ = perp_market(hours=24 * 60, seed=7).write(tmp / "hl_1h.parquet")
     genes = "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 6.0]}"
-    config = load_config(None, [*PERP, f"data.path={path}", genes, "objective=calmar"])
+    # execution_delay 1: the out-of-sample references below start on the first held-out bar
+    config = load_config(None, [*PERP, f"data.path={path}", genes, "objective=calmar", "walkforward.execution_delay=1"])
     run_dir = tmp / "run"
     run_dir.mkdir()
     config.dump(run_dir / "config.yaml")

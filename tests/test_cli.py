@@ -113,7 +113,8 @@ def test_data_info_names_the_close_column_used(tmp_path, capsys):
         "read             long form: symbol column 'Ticker', close column 'Adj Close' (adjusted; 'Close' not used)"
         in out
     )
-    assert pd.Timestamp(out.split("bars")[1].split("(")[1].split(" ..")[0]) == wide["timestamp"][0]
+    bars = next(line for line in out.splitlines() if line.startswith("bars "))  # the notes may say "bars" too
+    assert pd.Timestamp(bars.split("(")[1].split(" ..")[0]) == wide["timestamp"][0]
 
 
 @pytest.mark.parametrize("command", [["data", "info"], ["backtest"]])
@@ -365,3 +366,231 @@ def test_ctrl_c_while_writing_results_then_resume_finishes(tmp_path, capsys, mon
     result, gen = load_result(config, prices, out)
     assert gen == 3
     assert list(C.load(out / "champion.json").weights) == list(result.champion)
+
+
+# ---- runs resumed by the command that made them; clear errors instead of tracebacks ----------------------------
+WF_SMALL = [
+    a
+    for s in (
+        "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",
+        "data.start=2021-06-01",
+        "evolution.population=8",
+        "evolution.generations=2",
+        "evolution.hall_of_fame=2",
+        "walkforward.train=150",
+        "walkforward.test=100",
+    )
+    for a in ("--set", s)
+]
+"""A walk-forward of two folds on 399 bars; an evolve run of the same settings fits the folds too."""
+
+
+def _tree(path):
+    """Every file under ``path`` (relative name -> bytes)."""
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs_of_both_kinds(tmp_path_factory):
+    base = tmp_path_factory.mktemp("kinds")
+    assert main(["evolve", "--out", str(base / "ev"), "--no-plots", *WF_SMALL]) == 0
+    assert main(["walkforward", "--out", str(base / "wf"), "--no-plots", *WF_SMALL]) == 0
+    return base / "ev", base / "wf"
+
+
+def test_walkforward_resume_refuses_an_evolve_run_and_changes_nothing(runs_of_both_kinds, capsys):
+    ev, _ = runs_of_both_kinds
+    before = _tree(ev)
+    # its config fits the folds: before the fix this resumed it as a walk-forward, replacing champion.json with a
+    # fold's champion and writing walkforward.json and folds/ beside the evolve run's files
+    assert main(["walkforward", "--resume", "--out", str(ev), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {ev} is an evolve run; use evolve --resume (genetic-sizer evolve --resume --out {ev})" in err
+    assert "nothing in" in err and "Traceback" not in err
+    assert _tree(ev) == before
+    from genetic_sizer.config import load_config
+    from genetic_sizer.errors import RunDirError
+    from genetic_sizer.validation.walkforward import walkforward_run
+
+    with pytest.raises(RunDirError, match="is an evolve run; use evolve --resume"):  # the library refuses it too
+        walkforward_run(load_config(ev / "config.yaml"), ev, resume=True, plots=False)
+    assert _tree(ev) == before
+
+
+def test_evolve_resume_refuses_a_walkforward_run_before_loading_anything(runs_of_both_kinds, capsys, monkeypatch):
+    import genetic_sizer.validation.holdout
+
+    _, wf = runs_of_both_kinds
+    before = _tree(wf)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(genetic_sizer.validation.holdout, "load_from_config", no_loading)
+    assert main(["evolve", "--resume", "--out", str(wf), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {wf} is a walk-forward run; use walkforward --resume (genetic-sizer walkforward --resume" in err
+    assert _tree(wf) == before
+
+
+def test_export_of_a_walkforward_run_says_where_its_champion_is(runs_of_both_kinds, tmp_path, capsys):
+    _, wf = runs_of_both_kinds
+    target = tmp_path / "c.json"
+    assert main(["export", "--run", str(wf), "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{wf} is a walk-forward run: its champion, the GA champion of the last fold" in err
+    assert f"is {wf}/champion.json: use that file (genetic-sizer size --champion {wf}/champion.json)" in err
+    assert f"every fold's GA weights are in {wf}/walkforward.json" in err and "no checkpoint" not in err
+    assert (wf / "champion.json").is_file() and not target.exists()
+
+
+def test_resume_with_another_config_names_each_key_that_differs(runs_of_both_kinds, tmp_path, capsys):
+    import yaml
+
+    ev, _ = runs_of_both_kinds
+    saved = yaml.safe_load((ev / "config.yaml").read_text())
+    seed = saved["evolution"]["seed"]
+    args = ["evolve", "--resume", "--out", str(ev), "--no-plots"]
+    assert main([*args, "--seed", str(seed + 1)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ev}/config.yaml: evolution.seed: saved {seed}, given {seed + 1} (only parallel.* and run.*" in err
+    assert main([*args, "--set", "portfolio.fees=0.002", "--set", "data.symbols=[AAPL, AMD]"]) == 2
+    err = capsys.readouterr().err
+    assert "data.symbols: saved ['AAPL', 'AMD', 'BAC', 'CVX', 'JNJ', 'LLY'], given ['AAPL', 'AMD']" in err
+    assert f"portfolio.fees: saved {saved['portfolio']['fees']!r}, given 0.002" in err
+    other = dict(saved, walkforward=dict(saved["walkforward"], test=90))  # a --config file that differs in one key
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    assert main([*args, "--config", str(tmp_path / "other.yaml")]) == 2
+    assert "walkforward.test: saved 100, given 90 (only" in capsys.readouterr().err
+    assert main([*args, "--set", "run.checkpoint_every=5"]) == 0  # what does not change the results may change
+
+
+def _read_only(monkeypatch, directory):
+    """Make the operating system's calls refuse new files in ``directory`` (EACCES, "Permission denied"), as it
+    does for a directory without write permission: tests run as root, where ``chmod`` stops nothing. Every call
+    that creates or opens a file for writing there (``os.open``, ``io.open``/``open``), renames into it or makes a
+    directory in it fails; everything else reaches the real call."""
+    import builtins
+    import errno
+    import io
+    import os
+    from pathlib import Path
+
+    root = Path(directory).resolve()
+    real = {"open": os.open, "io": io.open, "replace": os.replace, "rename": os.rename, "mkdir": os.mkdir}
+
+    def inside(p) -> bool:
+        return isinstance(p, (str, bytes, os.PathLike)) and Path(os.fsdecode(p)).resolve().parent == root
+
+    def denied(p):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(p))
+
+    def os_open(path, flags, mode=0o777, *, dir_fd=None):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
+            raise denied(path)
+        return real["open"](path, flags, mode, dir_fd=dir_fd)
+
+    def io_open(file, mode="r", *args, **kwargs):
+        if set(mode) & set("wax+") and inside(file):
+            raise denied(file)
+        return real["io"](file, mode, *args, **kwargs)
+
+    def moved(name):
+        def move(src, dst, *args, **kwargs):
+            if inside(dst):
+                raise denied(dst)
+            return real[name](src, dst, *args, **kwargs)
+
+        return move
+
+    def mkdir(path, *args, **kwargs):
+        if inside(path):
+            raise denied(path)
+        return real["mkdir"](path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(io, "open", io_open)
+    monkeypatch.setattr(builtins, "open", io_open)
+    monkeypatch.setattr(os, "replace", moved("replace"))
+    monkeypatch.setattr(os, "rename", moved("rename"))
+    monkeypatch.setattr(os, "mkdir", mkdir)
+
+
+def test_a_read_only_out_is_a_clear_error_not_a_traceback(runs_of_both_kinds, tmp_path, capsys, monkeypatch):
+    ev, _ = runs_of_both_kinds
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    with monkeypatch.context() as m:
+        _read_only(m, ro)
+        for command in ("evolve", "walkforward"):  # an existing, empty, read-only directory
+            assert main([command, "--out", str(ro), "--no-plots", *WF_SMALL]) == 2
+            err = capsys.readouterr().err
+            assert f"error: run directory '{ro}' cannot be written: '{ro}' does not accept new files" in err
+            assert "(Permission denied); choose an --out you can write to" in err
+        assert main(["evolve", "--out", str(ro / "new"), "--no-plots", *WF_SMALL]) == 2  # a new one inside it
+        assert "does not accept new files (Permission denied)" in capsys.readouterr().err
+        target = ro / "champion.json"
+        assert main(["export", "--run", str(ev), "--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: --out '{target}' cannot be written: '{ro}' does not accept new files (Permission denied)" in err
+    assert list(ro.iterdir()) == []
+    import shutil
+
+    run = shutil.copytree(ev, tmp_path / "read-only-run")  # a run to resume that cannot be written: refused first
+    before = _tree(run)
+    with monkeypatch.context() as m:
+        _read_only(m, run)
+        assert main(["evolve", "--resume", "--out", str(run), "--no-plots"]) == 2
+        assert f"error: run directory '{run}' cannot be written: '{run}' does not accept new files" in (
+            capsys.readouterr().err
+        )
+    assert _tree(run) == before
+
+
+def _mount_namespaces_work(tmp_path) -> bool:
+    import shutil
+
+    probe = tmp_path / "mnt-probe"
+    probe.mkdir()
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return False
+    script = f'mount --bind -o ro "{probe}" "{probe}" && ! touch "{probe}/x" 2>/dev/null'
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True).returncode == 0
+
+
+def test_a_read_only_file_system_is_a_clear_error_in_a_real_mount(runs_of_both_kinds, tmp_path):
+    """The same through the kernel: ``--out`` on a read-only bind mount (a private mount namespace of the child
+    process, ``unshare -m``: nothing is mounted for anyone else), where even root cannot write."""
+    if not _mount_namespaces_work(tmp_path):
+        pytest.skip("needs unshare -m and mount (CAP_SYS_ADMIN) for a private read-only bind mount")
+    ev, _ = runs_of_both_kinds
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    script = f'mount --bind -o ro "{ro}" "{ro}" && exec "{sys.executable}" -m genetic_sizer "$@"'
+    for args in (
+        ["evolve", "--out", str(ro), "--no-plots", *WF_SMALL],
+        ["walkforward", "--out", str(ro), "--no-plots", *WF_SMALL],
+        ["export", "--run", str(ev), "--out", str(ro / "champion.json")],
+    ):
+        out = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *args], capture_output=True, text=True)
+        assert out.returncode == 2, out.stderr
+        assert "does not accept new files (Read-only file system)" in out.stderr
+        assert "Traceback" not in out.stderr
+    assert list(ro.iterdir()) == []
+
+
+def test_a_walkforward_whose_ray_address_fails_leaves_nothing(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    for command in ("walkforward", "evolve"):
+        out = tmp_path / command
+        assert main([command, "--out", str(out), "--no-plots", *WF_SMALL, "--ray-address", f"127.0.0.1:{port}"]) == 2
+        assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in capsys.readouterr().err
+        assert not out.exists(), sorted(p.name for p in out.iterdir())
+    mine = tmp_path / "mine"  # an empty directory the user made stays, empty
+    mine.mkdir()
+    assert main(["walkforward", "--out", str(mine), "--no-plots", *WF_SMALL, "--ray-address", f"127.0.0.1:{port}"]) == 2
+    assert mine.is_dir() and list(mine.iterdir()) == []

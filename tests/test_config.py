@@ -331,22 +331,25 @@ def test_the_perp_account_settings():
 
 
 def test_spot_fingerprints_are_those_of_configs_written_before_the_perp_keys():
-    """A run started before market / leverage / max_leverage / funding_path (and the strategy genes) existed still
-    resumes: its fingerprint is the hash of the config without those keys, as it was computed then."""
+    """A run started before market / leverage / max_leverage / risk_free / funding_path / walkforward.execution_delay
+    (and the strategy genes) existed still resumes: its fingerprint is the hash of the config without those keys, as it
+    was computed then."""
     import hashlib
     import json
 
     for cfg in (load_config(None), load_config(ROOT / "configs" / "constrained.yaml")):
         old = {k: v for k, v in cfg.to_dict().items() if k not in ("parallel", "run")}
-        for key in ("market", "leverage", "max_leverage"):
+        for key in ("market", "leverage", "max_leverage", "risk_free"):
             del old["portfolio"][key]
         del old["data"]["funding_path"]
+        del old["walkforward"]["execution_delay"]
         for key in ("genes", "gene_mutation_prob", "gene_sigma"):
             del old["evolution"][key]
         assert cfg.sha256() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()
     perp = load_config(None, ["portfolio.market=perp", "portfolio.fees=0.0005"])
     assert perp.sha256() != load_config(None).sha256()
     assert load_config(None, ["data.funding_path=false"]).sha256() != load_config(None).sha256()
+    assert load_config(None, ["portfolio.risk_free=0.02"]).sha256() != load_config(None).sha256()
 
 
 def test_perp_strategy_config_evolves_a_leverage_and_a_drift_band(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from genetic_sizer.data.funding import align_funding, funding_path_for
-from genetic_sizer.data.loaders import load, load_csv, load_default, load_parquet, save_parquet
+from genetic_sizer.data.loaders import CLOSES_ONLY, load, load_csv, load_default, load_parquet, save_parquet
 from genetic_sizer.data.prices import Prices, infer_periods_per_year
 from genetic_sizer.errors import ConfigError, DataError
 
@@ -315,7 +315,7 @@ def test_epoch_timestamp_column_in_wide_parquet(tmp_path):
     wide.to_parquet(tmp_path / "p.parquet", index=False)
     p = load_parquet(tmp_path / "p.parquet")
     assert (p.index == times).all() and p.periods_per_year == 365.0
-    assert p.notes == ("time column 'timestamp' read as epoch milliseconds",)
+    assert p.notes == ("time column 'timestamp' read as epoch milliseconds", CLOSES_ONLY)
 
 
 def test_epoch_numbers_that_fit_no_unit_or_mix_units_are_refused(tmp_path):
@@ -622,10 +622,11 @@ def test_a_rate_paid_at_h_belongs_to_the_bar_whose_close_is_at_h():
         ]
     )
     funding, note = align_funding(rates, prices)
-    expected = np.zeros((10, 2))
+    expected = np.full((10, 2), np.nan)  # a bar without a rate is a hole, not a rate of 0 (issue 22, item 6)
     expected[3, 0], expected[4, 1], expected[0, 0] = 1e-4, -2e-4, 3e-5
     np.testing.assert_array_equal(funding, expected)
     assert "BTC 2, ETH 1 hours with a rate" in note
+    assert "no rate in 8 of 9 bars for BTC, 8 of 9 bars for ETH" in note  # bars 1 on (bar 0 is never charged)
 
 
 def test_coarser_bars_and_gaps_sum_their_hours():
@@ -701,3 +702,181 @@ def test_synthetic_coarse_candles_sum_the_hourly_funding():
     four = perp_market(("BTC", "ETH"), hours=48, seed=1, interval="4h")
     np.testing.assert_array_equal(four.prices.close, hourly.prices.close[3::4])  # a 4h candle closes at its 4th hour
     np.testing.assert_allclose(four.prices.funding[1:], hourly.prices.funding.reshape(12, 4, 2).sum(axis=1)[1:])
+
+
+# ---- bar ranges (high, low), funding holes and prices, margin tiers (issue 22, items 6-9) --------------------------
+def _ranged_prices(n=12):
+    p = _hourly(n=n)
+    return p.with_fields({"high": p.close * 1.02, "low": p.close * 0.97})
+
+
+def test_prices_carry_high_and_low_through_windows_selections_and_joins():
+    from genetic_sizer.validation.holdout import _joined
+
+    p = _ranged_prices()
+    assert p.high.shape == p.close.shape and not p.high.flags.writeable
+    np.testing.assert_array_equal(p.bars(3, 9).low, p.close[3:9] * 0.97)
+    np.testing.assert_array_equal(p.select(["ETH", "BTC"], start=p.index[2]).high, p.close[2:, ::-1] * 1.02)
+    funded = p.with_funding(np.zeros(p.close.shape))
+    np.testing.assert_array_equal(funded.low, p.low)
+    joined = _joined(p.bars(0, 7), p.bars(7, 12))
+    np.testing.assert_array_equal(joined.high, p.high)
+    assert p.sha256() != _hourly(n=12).sha256() and p.provenance()["fields"] == ["high", "low"]
+    assert _hourly(n=12).high is None and _hourly(n=12).provenance()["fields"] == []
+
+
+def test_a_bar_range_is_validated_naming_the_field_symbol_and_time():
+    p = _hourly(n=5)
+    high, low = p.close * 1.01, p.close * 0.99
+    bad = high.copy()
+    bad[2, 1] = p.close[2, 1] * 0.5
+    with pytest.raises(DataError, match=r"high of 'ETH' at 2025-01-01T02:00:00\+00:00 is below the close"):
+        p.with_fields({"high": bad, "low": low})
+    with pytest.raises(DataError, match="needs both high and low, got only \\['high'\\]"):
+        p.with_fields({"high": high})
+    with pytest.raises(DataError, match="unknown price field 'volume'"):
+        p.with_fields({"volume": high})
+    with pytest.raises(DataError, match=r"low has shape \(4, 2\)"):
+        p.with_fields({"high": high, "low": low[:4]})
+    nan = low.copy()
+    nan[1, 0] = np.nan
+    with pytest.raises(DataError, match=r"low of 'BTC' at 2025-01-01T01:00:00\+00:00 is not a positive price"):
+        p.with_fields({"high": high, "low": nan})
+
+
+def test_ohlc_files_keep_the_range_and_close_only_files_say_so(tmp_path):
+    p = _ranged_prices()
+    path = save_parquet(p, tmp_path / "ohlc.parquet")
+    back = load_parquet(path)
+    np.testing.assert_array_equal(back.close, p.close)
+    np.testing.assert_array_equal(back.high, p.high)
+    np.testing.assert_array_equal(back.low, p.low)
+    assert CLOSES_ONLY not in back.notes
+    window = load_parquet(path, symbols=["ETH", "BTC"], start=p.index[4])
+    np.testing.assert_array_equal(window.low, p.low[4:, ::-1])
+    # Hyperliquid-like candle rows (t, s, o, h, l, c): h and l are the range
+    raw, _ = _candle_rows(n=30)
+    raw["h"], raw["l"] = raw["c"] + 2.0, raw["c"] - 1.0
+    raw.to_csv(tmp_path / "c.csv", index=False)
+    c = load_csv(tmp_path / "c.csv")
+    np.testing.assert_array_equal(c.high - c.close, np.full(c.close.shape, 2.0))
+    # adjusted closes: the range scaled by the same adjustment (a 4:1 split before the 4th day)
+    y, _ = _yahoo_long()
+    y["High"], y["Low"] = y["Close"] * 1.1, y["Close"] * 0.8
+    y.to_csv(tmp_path / "y.csv", index=False)
+    adj = load_csv(tmp_path / "y.csv")
+    np.testing.assert_allclose(adj.high / adj.close, 1.1, rtol=1e-12)
+    np.testing.assert_allclose(adj.low / adj.close, 0.8, rtol=1e-12)
+    # a range that does not contain the close is not used, and the notes say so
+    y["High"] = y["Close"] * 0.5
+    y.to_csv(tmp_path / "bad.csv", index=False)
+    bad = load_csv(tmp_path / "bad.csv")
+    assert bad.high is None and any(n.startswith(CLOSES_ONLY) and "were not used" in n for n in bad.notes)
+    assert CLOSES_ONLY in load_csv(_write_wide(tmp_path)).notes
+
+
+def _write_wide(tmp_path):
+    _wide().to_csv(tmp_path / "wide.csv", index=False)
+    return tmp_path / "wide.csv"
+
+
+def test_candles_keep_their_high_and_low():
+    from genetic_sizer.data.candles import prices_from_candles
+
+    rows = [{"t": k * 3_600_000, "c": str(100 + k), "h": str(103 + k), "l": str(98 + k)} for k in range(6)]
+    prices, _ = prices_from_candles({"BTC": rows, "ETH": rows}, "1h")
+    np.testing.assert_array_equal(prices.high[:, 0], 103.0 + np.arange(6))
+    np.testing.assert_array_equal(prices.low[:, 1], 98.0 + np.arange(6))
+
+
+def test_funding_inside_a_coarse_bar_is_charged_at_its_hours_close_by_hand():
+    """4-hour bars: the rates paid at 01:00, 02:00 and 03:00 fall inside bar 0 (00:00-04:00) and the one at 04:00 at
+    its close. With each hour's close in the file, bar 0's row is sum(rate x hour's close) / the bar's close, so the
+    kernel's q x close x row pays q x the sum of rate x hour's close; a payment without a price is charged at the
+    bar's close, and the note counts and dates those."""
+    four = Prices(
+        np.array([[100.0, 10.0], [104.0, 11.0], [108.0, 12.0]]),
+        pd.date_range("2025-01-01", periods=3, freq="4h", tz="UTC"),
+        ("BTC", "ETH"),
+    )
+    ts = pd.Timestamp
+    rows = [(ts(f"2025-01-01 0{h}:00:00.2", tz="UTC"), "BTC", 1e-4 * h, 100.0 + h) for h in (1, 2, 3, 4)] + [
+        (ts(f"2025-01-01 0{h}:00", tz="UTC"), "ETH", 2e-4, np.nan) for h in (5, 6, 7, 8)
+    ]
+    rates = pd.DataFrame(rows, columns=["time", "coin", "funding_rate", "price"])
+    funding, note = align_funding(rates, four)
+    expected = (1e-4 * 101.0 + 2e-4 * 102.0 + 3e-4 * 103.0) / 100.0 + 4e-4  # the 04:00 payment at the bar's close
+    assert funding[0, 0] == pytest.approx(expected, rel=1e-14)
+    assert funding[1, 1] == pytest.approx(8e-4, rel=1e-14)  # no prices: every hour at the bar's close
+    assert "3 of 6 payments inside a bar priced at their hour's close" in note
+    assert "3 at their bar's close (no hourly price; paid 2025-01-01T05:00:00+00:00 .. 2025-01-01T07:00:00+00:00)" in (
+        note
+    )
+    # hourly bars: every payment is at its bar's close, priced exactly as before (weight 1)
+    hourly = _hourly(n=6)
+    hours = [(ts(f"2025-01-01 0{h}:00", tz="UTC"), "BTC", 1e-5 * h, 55.5) for h in range(1, 7)]
+    funding, note = align_funding(pd.DataFrame(hours, columns=["time", "coin", "funding_rate", "price"]), hourly)
+    np.testing.assert_array_equal(funding[:, 0], 1e-5 * np.arange(1, 7))
+    assert "inside a bar" not in note
+
+
+def test_an_empty_funding_file_or_a_coin_without_rows_is_a_hole_not_a_rate_of_zero(tmp_path):
+    from genetic_sizer.data.funding import unfunded
+
+    prices = _hourly()
+    funding, note = align_funding(_rates([]), prices)
+    assert np.isnan(funding).all() and "no rates" in note
+    assert unfunded(prices.with_funding(funding)) == ["BTC", "ETH"]
+    ts = pd.Timestamp("2025-01-01 03:00", tz="UTC")
+    only_btc, note = align_funding(_rates([(ts, "BTC", 1e-5)]), prices)
+    with_btc = prices.with_funding(only_btc)
+    assert unfunded(with_btc) == ["ETH"] and unfunded(with_btc, ["BTC"]) == [] and unfunded(prices) == []
+    assert unfunded(with_btc.bars(4, 10)) == ["BTC", "ETH"]  # a window the rates do not reach
+
+
+def test_margin_tiers_are_read_from_the_saved_meta(tmp_path):
+    from genetic_sizer.data.margin import describe_tiers, save_meta, tiers_of
+    from genetic_sizer.data.synthetic import perp_market
+
+    meta = {
+        "universe": [
+            {"name": "BTC", "szDecimals": 5, "maxLeverage": 40, "marginTableId": 56},
+            {"name": "ETH", "szDecimals": 4, "maxLeverage": 25, "marginTableId": 25},
+            {"name": "SOL", "szDecimals": 2, "maxLeverage": 20},
+        ],
+        "marginTables": [
+            [
+                56,
+                {
+                    "description": "tiered 40x",
+                    "marginTiers": [
+                        {"lowerBound": "0.0", "maxLeverage": 40},
+                        {"lowerBound": "150000000.0", "maxLeverage": 20},
+                    ],
+                },
+            ],
+        ],
+    }
+    tiers = tiers_of(meta, ["BTC", "ETH", "SOL"])
+    assert tiers == {"BTC": ((0.0, 40.0), (150e6, 20.0)), "ETH": ((0.0, 25.0),), "SOL": ((0.0, 20.0),)}
+    assert describe_tiers(tiers) == "BTC 40x, 20x from 150M; ETH 25x; SOL 20x"
+    with pytest.raises(DataError, match=r"does not list \['DOGE'\]"):
+        tiers_of(meta, ["BTC", "DOGE"])
+    broken = {**meta, "universe": [{**meta["universe"][0], "marginTableId": 57}]}
+    with pytest.raises(DataError, match=r"BTC\.marginTableId 57 is not among the marginTables"):
+        tiers_of(broken, ["BTC"])
+    rising = {
+        **meta,
+        "marginTables": [
+            [56, {"marginTiers": [{"lowerBound": 0, "maxLeverage": 10}, {"lowerBound": 5, "maxLeverage": 20}]}]
+        ],
+    }
+    with pytest.raises(DataError, match="rise in notional and fall in leverage"):
+        tiers_of(rising, ["BTC"])
+    path, _ = perp_market(("BTC", "ETH", "SOL"), hours=48, seed=2).write(tmp_path / "hl.parquet")
+    assert load("hyperliquid", path).margin is None  # no meta saved
+    save_meta(meta, tmp_path / "hl.meta.json")
+    loaded = load("hyperliquid", path, symbols=["SOL", "BTC"])
+    assert loaded.margin == {"SOL": ((0.0, 20.0),), "BTC": ((0.0, 40.0), (150e6, 20.0))}
+    assert any(n.startswith("margin tiers from") and "BTC 40x, 20x from 150M" in n for n in loaded.notes)
+    assert loaded.select(["BTC", "SOL"]).margin == loaded.margin and loaded.bars(2, 9).margin == loaded.margin

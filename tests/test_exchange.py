@@ -643,6 +643,81 @@ def test_http_429_is_transient(fake, client):
     assert result.status == "filled" and fake.orders_for(intent.cloid) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"error": "Too many requests"}',  # JSON without code/msg: the SDK indexed err["code"] -> KeyError
+        '["rate limited"]',  # JSON, not an object: the SDK called err.get -> AttributeError
+        '"slow down"',
+        "<html><body>429 Too Many Requests</body></html>",
+        "",
+    ],
+)
+def test_any_http_429_body_is_retried_with_backoff(fake, body):
+    """Item 10: whatever an HTTP 429 carries, it is a rate limit: reads and orders are retried after the
+    Retry-After it asks for, and nothing is sent twice."""
+    waits: list[float] = []
+    with HyperliquidClient(
+        fake.url,
+        credentials=_creds(),
+        timeout=1.0,
+        max_retries=3,
+        backoff=0.01,
+        clock_tolerance=0.05,
+        sleep=waits.append,
+    ) as c:
+        c.meta()
+        fake.fail_next(429, path="/info", body=body, count=2, headers={"Retry-After": "3"})
+        assert c.mids() == MIDS
+        assert waits == [3.0, 3.0]  # backoff 0.01 s, raised to the Retry-After of each 429
+        fake.fail_next(429, path="/exchange", body=body, headers={"Retry-After": "2"})
+        intent = _intent("BTC", True, 0.01)
+        (result,) = c.place_orders([intent])
+        assert result.status == "filled" and fake.orders_for(intent.cloid) == 1
+        assert waits[2] >= 2.0  # the order request waited at least its Retry-After
+        fake.fail_next(429, path="/info", body=body, count=10)
+        with pytest.raises(RetryableExchangeError, match="HTTP 429") as err:
+            c.mids()  # a rate limit that outlasts the retries is a transient error, not a KeyError
+    assert "gave up after 4 attempts" in str(err.value)
+
+
+def test_a_4xx_with_an_odd_body_is_a_final_exchange_error(fake, client):
+    client.meta()
+    fake.fail_next(400, path="/info", body='{"error": "bad request"}')
+    with pytest.raises(ExchangeError, match="HTTP 400") as err:
+        client.mids()
+    assert not isinstance(err.value, RetryableExchangeError)
+
+
+def test_set_leverage_sets_the_margin_mode_and_an_integer_leverage_per_coin(fake, client):
+    """Item 12 (exchange side): ``updateLeverage`` signed by the agent for the main account; idempotent, so a lost
+    answer and an HTTP 429 are retried; a refusal names the coin; a non-integer never reaches the wire."""
+    assert fake.leverage_of("BTC") == {"type": "cross", "value": 20}  # the fake's default: cross, 20x
+    client.set_leverage("BTC", 3)
+    assert fake.leverage_of("BTC") == {"type": "cross", "value": 3}
+    (request,) = fake.exchange_requests
+    assert request.action == {"type": "updateLeverage", "asset": 0, "isCross": True, "leverage": 3}
+    assert request.account == MAIN.lower() and request.signer == AGENT.lower()
+    assert request.expires_after is not None  # it cannot execute long after it was sent
+    fake.fault_actions = None  # the scheduled faults below hit the next action, whatever it is
+    fake.drop_next()  # processed, answer lost: set again (the same value), no harm
+    fake.fail_next(429, body='{"error": "slow down"}')
+    client.set_leverage("ETH", 2, cross=False)
+    assert fake.leverage_of("ETH") == {"type": "isolated", "value": 2}
+    assert [r.action["type"] for r in fake.exchange_requests].count("updateLeverage") == 3
+    with pytest.raises(ExchangeError, match=r"refused cross margin at 30x for ETH: Invalid leverage value 30"):
+        client.set_leverage("ETH", 30)  # ETH's maxLeverage is 25
+    fake.leverage_refusals["SOL"] = "Cannot switch leverage type with open isolated position."
+    with pytest.raises(ExchangeError, match="SOL: Cannot switch leverage type"):
+        client.set_leverage("SOL", 2)
+    for bad in (2.5, 0, True):
+        with pytest.raises(ConfigError, match="leverage must be an integer >= 1"):
+            client.set_leverage("BTC", bad)
+    with pytest.raises(ExchangeError, match="unknown coin 'XRP'"):
+        client.set_leverage("XRP", 2)
+    assert fake.leverage_of("BTC") == {"type": "cross", "value": 3}
+
+
 def test_http_4xx_is_not_retried(fake, client):
     client.meta()
     fake.fail_next(400, path="/info", body='{"code": 400, "msg": "bad request"}')

@@ -460,7 +460,12 @@ def test_a_perp_run_needs_funding_rates_unless_told_to_go_without():
     with pytest.raises(ConfigError, match=r"data\.source 'default' carries none: set data\.funding_path"):
         Evaluator.from_config(prices, cfg)
     bare = load_config(None, ["portfolio.market=perp", "portfolio.leverage=2", "data.funding_path=false"])
-    assert Evaluator.from_config(prices, bare).account() == {"market": "perp", "leverage": 2.0, "max_leverage": None}
+    with pytest.raises(ConfigError, match=r"portfolio\.max_leverage is null"):  # no maintenance margin (issue 22)
+        Evaluator.from_config(prices, bare)
+    perp = ["portfolio.market=perp", "portfolio.leverage=2", "data.funding_path=false", "portfolio.max_leverage=10"]
+    bare = load_config(None, perp)
+    assert Evaluator.from_config(prices, bare).account() == {"market": "perp", "leverage": 2.0, "max_leverage": 10.0}
+    cfg = load_config(None, ["portfolio.market=perp", "portfolio.leverage=2", "portfolio.max_leverage=10"])
     funded = Evaluator.from_config(prices.with_funding(np.zeros(prices.close.shape)), cfg)
     assert funded.reference_engine == "reference" and Evaluator.from_config(prices, load_config(None)).account() == {}
     with pytest.raises(ConfigError, match=r"leverage 12 is above the max_leverage of 'A00' \(10\)"):
@@ -514,3 +519,148 @@ def test_an_evaluator_with_a_leverage_gene_simulates_each_genome_at_its_own_leve
     spot = Evaluator(prices, ("sharpe",), rebalance=6)
     with pytest.raises(ConfigError, match="a strategy's leverage is a setting of market perp"):
         spot.backtest_strategies(w[:1], [{"rebalance": 6, "threshold": None, "leverage": 2.0}])
+
+
+# ---- the risk-free rate (issue 22): Sharpe and Sortino of excess returns ----------------------------------------
+def _excess_reference(values, init_cash, ppy, rf):
+    """Sharpe and Sortino of the excess returns ``r_i - rf_i`` in a plain-Python loop over the bars (a wiped-out path
+    measured up to its ruin, as :func:`_plain_metrics`): the reference for a rate per bar."""
+    n = len(values)
+    wiped = False
+    for i, x in enumerate(values):
+        if x <= 0:
+            n, wiped = i + 1, True
+            break
+    v = [float(x) for x in values[:n]]
+    if wiped:
+        v[-1] = 0.0
+    prev, excess = init_cash, []
+    for i, x in enumerate(v):
+        excess.append((x - prev) / prev - float(rf[i]))
+        prev = x
+    mean = sum(excess) / n
+    std = (sum((e - mean) ** 2 for e in excess) / (n - 1)) ** 0.5
+    down = (sum(e * e for e in excess if e < 0) / n) ** 0.5
+    sortino = mean * ppy / (down * ppy**0.5) if down > 0 else np.copysign(CAP, mean)  # no downside: +-CAP
+    return {"sharpe": mean / std * ppy**0.5, "sortino": sortino}
+
+
+_NOT_RATIOS = ("total_return", "annualized_return", "annualized_volatility", "calmar", "max_drawdown", "wiped_out")
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "ppy", "rf"),
+    [
+        ("M", "longonly", 252, 0.0001),
+        ("W", "longshort", 365, 0.00025),
+        (5, "longonly", 252, -0.00002),
+        ("D", "longshort", 52, 0.0009),
+    ],
+)
+def test_excess_sharpe_and_sortino_of_a_constant_rate_equal_vectorbt(policy, kind, ppy, rf):
+    """A per-bar rate ``rf``: Sharpe equals vectorbt's ``sharpe_ratio(risk_free=rf)`` and Sortino its
+    ``sortino_ratio(required_return=rf)``, which is the Sortino ratio of the excess returns ``r - rf`` (vectorbt's
+    sortino has no risk_free argument; checked on ``pf.returns() - rf`` too), to 1e-9 relative; the other metrics are
+    those without a rate, bit for bit."""
+    prices = make_prices(500, 5, seed=7, vol=0.02)
+    w = random_weights(6, 5, seed=8, kind=kind)
+    pf = _vbt_portfolio(prices, w, policy, 0.001, 0.0005, 10_000.0, ppy)
+    bt = backtest(prices, w, rebalance=policy, fees=0.001, slippage=0.0005)
+    got = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=ppy, risk_free=rf)
+    plain = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=ppy)
+    with _year_of(ppy):
+        np.testing.assert_allclose(got["sharpe"], pf.sharpe_ratio(risk_free=rf), rtol=METRIC_RTOL, atol=0)
+        np.testing.assert_allclose(got["sortino"], pf.sortino_ratio(required_return=rf), rtol=METRIC_RTOL, atol=0)
+        excess = (pf.returns() - rf).vbt.returns(freq="1D")
+        np.testing.assert_allclose(got["sortino"], excess.sortino_ratio(), rtol=METRIC_RTOL, atol=0)
+        np.testing.assert_allclose(got["sharpe"], excess.sharpe_ratio(), rtol=METRIC_RTOL, atol=0)
+    assert (np.abs(got["sharpe"] - plain["sharpe"]) > 1e-3).all()  # the rate matters
+    for name in _NOT_RATIOS:
+        np.testing.assert_array_equal(got[name], plain[name], err_msg=name)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 9, 13, 250, 2001])
+@pytest.mark.parametrize("wipe", [False, True])
+def test_excess_sharpe_and_sortino_of_a_rate_per_bar_equal_a_plain_loop(n, wipe):
+    """A rate per bar (a series): the kernel's four-block sums of ``r_i - rf_i`` equal the plain loop to 1e-9 for
+    every length, a wiped-out path included (measured up to its ruin, rates included); the other metrics are those
+    without a rate, bit for bit."""
+    rng = np.random.default_rng(n + 100)
+    values = 10_000.0 * np.cumprod(1.0 + rng.normal(0.0008, 0.02, n))
+    if wipe:
+        values[n // 2] = -5.0
+    rf = rng.uniform(-0.00005, 0.0004, n)
+    got = compute_metrics(values, init_cash=10_000.0, periods_per_year=252.0, risk_free=rf)
+    want = _excess_reference(values, 10_000.0, 252.0, rf)
+    for name, x in want.items():
+        assert got[name][0] == pytest.approx(x, rel=1e-9, abs=0), name
+    plain = compute_metrics(values, init_cash=10_000.0, periods_per_year=252.0)
+    for name in _NOT_RATIOS:
+        np.testing.assert_array_equal(got[name], plain[name], err_msg=name)
+
+
+def test_excess_metrics_by_hand():
+    v = np.array([110.0, 99.0, 121.0, 108.9])  # returns +10%, -10%, +22.22%, -10% from 100
+    x = np.array([0.1, -0.1, 121 / 99 - 1, -0.1]) - 0.01  # in excess of 1 % a bar
+    m = compute_metrics(v, init_cash=100.0, periods_per_year=4, risk_free=0.01)
+    assert m["sharpe"][0] == pytest.approx(x.mean() / x.std(ddof=1) * 2, rel=1e-12)
+    assert m["sortino"][0] == pytest.approx(x.mean() * 4 / (np.sqrt(np.mean(np.minimum(x, 0) ** 2)) * 2), rel=1e-12)
+    series = compute_metrics(v, init_cash=100.0, periods_per_year=4, risk_free=[0.0, 0.02, 0.0, 0.02])
+    y = x + 0.01 - np.array([0.0, 0.02, 0.0, 0.02])
+    assert series["sharpe"][0] == pytest.approx(y.mean() / y.std(ddof=1) * 2, rel=1e-12)
+
+
+def test_a_rate_of_zero_is_no_rate_bit_for_bit():
+    """0, [0.0], an array of zeros: the figures of no rate at all, bit for bit (the kernels subtract nothing); a
+    constant given as an array of one rate per bar is that constant, bit for bit."""
+    prices = make_prices(400, 5, seed=4, vol=0.03)
+    w = random_weights(12, 5, seed=9, kind="longshort")
+    bt = backtest(prices, w, rebalance="W", fees=0.001)
+    base = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=252.0, traded=bt.traded)
+    const = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=252.0, traded=bt.traded, risk_free=2e-4)
+    for rf, expect in ((0, base), (0.0, base), ([0.0], base), (np.zeros(400), base), (np.full(400, 2e-4), const)):
+        got = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=252.0, traded=bt.traded, risk_free=rf)
+        for name in expect:
+            np.testing.assert_array_equal(got[name], expect[name], err_msg=f"{name} with {rf!r}")
+
+
+@pytest.mark.parametrize(
+    ("risk_free", "message"),
+    [
+        (np.zeros(4), r"risk_free must have one rate per bar \(5\), got 4"),
+        (0.02, r"risk_free \(0\.02 per bar, mean\) is 145\.\d+ a year, outside \[-0\.05, 0\.5\]"),
+        ([0.0, np.nan, 0.0, 0.0, 0.0], r"risk_free\[1\] must be a finite per-bar rate above -1, got nan"),
+        (-1.0, r"risk_free must be a finite per-bar rate above -1, got -1\.0"),
+        (-0.001, r"risk_free \(-0\.001 per bar, mean\) is -0\.22\d* a year, outside \[-0\.05, 0\.5\]"),
+        ("0.01", r"risk_free must be a per-bar rate or an array of one per bar, got '0\.01'"),
+        (True, r"risk_free must be a per-bar rate or an array of one per bar, got True"),
+    ],
+)
+def test_bad_risk_free_rates_are_errors_naming_the_value(risk_free, message):
+    with pytest.raises(ConfigError, match=message):
+        compute_metrics(np.linspace(100.0, 110.0, 5), init_cash=100.0, periods_per_year=252, risk_free=risk_free)
+
+
+def test_an_annual_rate_becomes_a_compounded_per_bar_rate_in_the_evaluator():
+    """``portfolio.risk_free: 0.03`` (the Evaluator's ``risk_free``) is the per-bar rate ``1.03 ** (1 / ppy) - 1``: a
+    year of bars compounds to 3 %. Every figure of the evaluator, the fitness and the trial Sharpe (the deflated
+    Sharpe's input) are of returns in excess of it."""
+    prices = make_prices(300, 4, seed=2)
+    ppy = prices.periods_per_year
+    ev = Evaluator(prices, ("sharpe", "sortino"), rebalance="M", fees=0.001, risk_free=0.03)
+    assert ev.rf.shape == (1,) and ev.rf[0] == pytest.approx(1.03 ** (1 / ppy) - 1, rel=1e-13)
+    assert (1 + ev.rf[0]) ** ppy == pytest.approx(1.03, rel=1e-13)
+    w = random_weights(6, 4, seed=1)
+    m = ev.metrics(w)
+    bt = ev.backtest(w)
+    want = compute_metrics(bt.value, init_cash=10_000.0, periods_per_year=ppy, traded=bt.traded, risk_free=ev.rf[0])
+    for name in want:
+        np.testing.assert_array_equal(m[name], want[name], err_msg=name)
+        np.testing.assert_array_equal(ev.metrics_of(bt)[name], want[name], err_msg=name)
+    f = ev.with_trial_sharpe()(w)
+    np.testing.assert_array_equal(f[:, :2], np.column_stack([m["sharpe"], m["sortino"]]))
+    np.testing.assert_array_equal(f[:, 2], m["sharpe"] / np.sqrt(ppy))
+    raw = Evaluator(prices, ("sharpe",), rebalance="M", fees=0.001).metrics(w)
+    assert (m["sharpe"] < raw["sharpe"]).all() and (m["annualized_volatility"] == raw["annualized_volatility"]).all()
+    with pytest.raises(ConfigError, match=r"portfolio\.risk_free must be an annual rate as a fraction .* got 3$"):
+        Evaluator(prices, ("sharpe",), risk_free=3)

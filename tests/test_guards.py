@@ -12,6 +12,7 @@ import pytest
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.exchange.wire import AssetContext, AssetInfo
 from genetic_sizer.live.guards import (
+    CLOID_MARK,
     Guards,
     Limits,
     Period,
@@ -23,6 +24,7 @@ from genetic_sizer.live.guards import (
     pass_id,
     period_of_champion,
     price_problems,
+    trader_of,
 )
 from genetic_sizer.live.sizer import Plan, plan_orders
 from genetic_sizer.live.status import EXPECTATION_METRICS, realized_metrics
@@ -92,8 +94,10 @@ def test_cloids_derive_from_account_champion_period_coin_leg_and_attempt():
     pid = pass_id(champ, period, period.index(T))
     assert pid == f"{champ}/1h@2025-05-14T13:00:00Z"
     base = ("0x" + "ab" * 20, pid, "BTC", "increase", 0)
-    cloid = order_cloid(*base)
-    assert cloid == order_cloid(base[0].upper().replace("0X", "0x"), *base[1:])  # the address's case is irrelevant
+    me = "0badc0de"
+    cloid = order_cloid(*base, trader=me)
+    # the address's case is irrelevant
+    assert cloid == order_cloid(base[0].upper().replace("0X", "0x"), *base[1:], trader=me)
     assert len(cloid) == 34 and cloid.startswith("0x")
     variants = [
         ("0x" + "cd" * 20, pid, "BTC", "increase", 0),
@@ -102,7 +106,15 @@ def test_cloids_derive_from_account_champion_period_coin_leg_and_attempt():
         (base[0], pid, "BTC", "open", 0),
         (base[0], pid, "BTC", "increase", 1),
     ]
-    assert len({cloid, *(order_cloid(*v) for v in variants)}) == 6
+    assert len({cloid, *(order_cloid(*v, trader=me) for v in variants)}) == 6
+    # the trader id is readable from the cloid (another trader on the account is recognized on the exchange), and a
+    # cloid of another trader differs; any other cloid (a random one, the SDK's, a person's) carries no trader id
+    assert cloid[:6] == "0x" + CLOID_MARK and trader_of(cloid) == me
+    other = order_cloid(*base, trader="12345678")
+    assert other != cloid and trader_of(other) == "12345678"
+    assert trader_of("0x" + "ab" * 16) is None and trader_of(None) is None
+    with pytest.raises(ConfigError, match="trader must be 8 lower-case hex digits"):
+        order_cloid(*base, trader="XYZ")
 
 
 # ---- guards -----------------------------------------------------------------------------------------

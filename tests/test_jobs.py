@@ -215,7 +215,10 @@ def test_submit_streams_the_logs_and_brings_back_the_serial_champion(cluster, se
     logs, _ = _cli(["jobs", "logs", job_id], laptop, base, RAY_API_SERVER_ADDRESS=head.url)  # address from env
     assert logs.returncode == 0 and "gen    3/3  best sharpe" in logs.stdout
     client = _client(laptop, monkeypatch, head.url)
-    assert jobs.job_report(client, job_id).entrypoint.startswith("genetic-sizer evolve --config _genetic_sizer_job/")
+    # Ray's convention: the interpreter runs the package, no console script needed on the cluster's PATH
+    assert jobs.job_report(client, job_id).entrypoint.startswith(
+        "python -m genetic_sizer evolve --config _genetic_sizer_job/"
+    )
 
 
 @pytest.mark.ray
@@ -345,7 +348,7 @@ def test_prepare_ships_the_config_and_the_price_file(tmp_path, monkeypatch):
     shipped = RunConfig.from_dict(read_yaml(staging / jobs.JOB_DIR / "config.yaml"))
     assert shipped.data.path == "data/p.csv" and shipped.parallel.backend == "ray" and shipped.parallel.address is None
     assert spec.run == f"s3://b/runs/{spec.submission_id}" and spec.stored
-    assert spec.entrypoint == f"genetic-sizer evolve --config _genetic_sizer_job/config.yaml --out {spec.run}"
+    assert spec.entrypoint == f"python -m genetic_sizer evolve --config _genetic_sizer_job/config.yaml --out {spec.run}"
     spec.cleanup()
     assert not staging.exists()
 
@@ -368,6 +371,104 @@ def test_prepare_ships_the_config_and_the_price_file(tmp_path, monkeypatch):
         jobs.prepare("evolve", None, ["evolution.popsize=3"])
     spec = jobs.prepare("evolve", resume="s3://b/runs/x/")
     assert spec.entrypoint == (
-        "genetic-sizer evolve --resume --out s3://b/runs/x --set parallel.backend=ray --set parallel.address=null"
+        "python -m genetic_sizer evolve --resume --out s3://b/runs/x --set parallel.backend=ray "
+        "--set parallel.address=null"
     )
     spec.cleanup()
+
+
+# ---- the entrypoint the cluster runs, and what a missing genetic_sizer there looks like ---------------------------
+def test_the_job_runs_the_package_with_the_clusters_python(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = jobs.prepare("walkforward", None, ["evolution.population=8"], storage_url="s3://b/runs")
+    assert spec.entrypoint.startswith("python -m genetic_sizer walkforward --config _genetic_sizer_job/config.yaml")
+    spec.cleanup()
+    spec = jobs.prepare("evolve", python="/opt/ray env/bin/python", resume="s3://b/runs/x")
+    assert spec.entrypoint.startswith("'/opt/ray env/bin/python' -m genetic_sizer evolve --resume --out s3://b/runs/x")
+    spec.cleanup()
+    with pytest.raises(JobError, match="--python must name the cluster's Python interpreter"):
+        jobs.prepare("evolve", python=" ")
+    import argparse
+
+    from genetic_sizer.cli.main import build_parser
+
+    args = build_parser().parse_args(["submit", "--python", "/venv/bin/python"])
+    assert isinstance(args, argparse.Namespace) and args.python == "/venv/bin/python"
+
+
+class _FailedJobs:
+    """A Jobs API client whose jobs failed the way Ray reports it: a status, the driver's exit code, a message."""
+
+    def __init__(self, exit_code, message, logs=""):
+        self.exit_code, self.message, self.log_text = exit_code, message, logs
+
+    def get_job_info(self, job_id):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(
+            status="FAILED",
+            message=self.message,
+            entrypoint="python -m genetic_sizer evolve",
+            metadata={},
+            start_time=1.0,
+            end_time=2.0,
+            driver_exit_code=self.exit_code,
+        )
+
+    def get_job_logs(self, job_id):
+        return self.log_text
+
+
+@pytest.mark.parametrize(
+    "exit_code, message, logs, why",
+    [
+        (127, "Job entrypoint command failed with exit code 127, ... sh: 1: python: not found", "", "exit code 127"),
+        (
+            1,
+            "Job entrypoint command failed with exit code 1",
+            "python: No module named genetic_sizer\n",
+            "No module",
+        ),
+        (None, "failed ... No module named genetic_sizer", "", "No module"),
+    ],
+    ids=["command-not-found", "no-module-in-logs", "no-module-in-message"],
+)
+def test_a_job_that_cannot_start_genetic_sizer_says_it_is_not_installed(exit_code, message, logs, why):
+    r = jobs.job_report(_FailedJobs(exit_code, message, logs), "j")
+    assert r.status == "FAILED" and r.message.startswith(jobs.NOT_INSTALLED + ": ")
+    assert why in r.message and "--python PATH" in r.message
+    other = jobs.job_report(_FailedJobs(2, "Job entrypoint command failed with exit code 2", "error: bad key"), "j")
+    assert other.message == "Job entrypoint command failed with exit code 2"  # a run's own failure is kept as is
+
+
+def test_jobs_against_an_unreachable_address_say_so_and_not_that_nothing_was_uploaded(capsys, monkeypatch):
+    for k in AUTH_ENV:
+        monkeypatch.delenv(k, raising=False)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    for command in (["jobs", "logs", "x"], ["jobs", "status", "x"], ["jobs", "stop", "x"]):
+        assert main([*command, "--address", url]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot reach the Ray Jobs API at '{url}': the address is unreachable (Connection refused)" in err
+        assert "uploaded" not in err.lower()
+    assert main(["submit", "--address", url]) == 2  # submitting: nothing left this machine either
+    assert "the address is unreachable (Connection refused)" in (err := capsys.readouterr().err)
+    assert err.rstrip().endswith("Nothing was uploaded")
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_cluster_without_genetic_sizer_is_named_as_the_cause(cluster, tmp_path):
+    """The job's interpreter is missing (exit 127) or is a Python without genetic_sizer: both say it is not
+    installed on the cluster, through the real Jobs API."""
+    head, laptop, _, base = cluster
+    bare = tmp_path / "bare-python"  # this machine's Python without site-packages, PYTHONPATH or the working dir
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -S "$@"\n')
+    bare.chmod(0o755)
+    for python, why in ((str(tmp_path / "no-such-python"), "exit code 127"), (str(bare), "No module named")):
+        out, _ = _cli(["submit", "--address", head.url, *SETS, "--python", python, "--no-plots"], laptop, base)
+        assert out.returncode == 1, out.stdout + out.stderr
+        job_id = out.stdout.split("submitted job ", 1)[1].split()[0]
+        assert f"job {job_id} FAILED: {jobs.NOT_INSTALLED}: " in out.stderr and why in out.stderr
+        status, _ = _cli(["jobs", "status", job_id, "--address", head.url], laptop, base)
+        assert status.returncode == 1 and f"message    {jobs.NOT_INSTALLED}" in status.stdout

@@ -350,8 +350,9 @@ def test_a_partial_fill_is_recorded_and_its_remainder_traded_in_a_second_round(f
     assert first["results"][0]["partial"] is True and first["results"][0]["size"] == 0.08333
     assert (second["attempt"], second["results"][0]["coin"]) == (1, "BTC")
     pid = result.pass_id
-    assert second["results"][0]["cloid"] == order_cloid(A, pid, "BTC", "increase", 1)
-    assert first["results"][0]["cloid"] == order_cloid(A, pid, "BTC", "increase", 0)
+    me = trader.session.trader_id
+    assert second["results"][0]["cloid"] == order_cloid(A, pid, "BTC", "increase", 1, trader=me)
+    assert first["results"][0]["cloid"] == order_cloid(A, pid, "BTC", "increase", 0, trader=me)
     assert "round 1: BTC filled 0.04166 of 0.08333" in result.notes
 
 
@@ -461,7 +462,10 @@ def test_an_order_the_exchange_knows_but_the_journal_does_not_is_never_sent_agai
     assert {c: fake.position(c) for c in TARGETS} == TARGETS
     before = {o["cloid"] for r in _events(tmp_path / "a.jsonl", "send") for o in r["orders"]}
     after = [o["cloid"] for r in _events(tmp_path / "b.jsonl", "send") for o in r["orders"]]
-    assert after == [order_cloid(A, result.pass_id, "BTC", "increase", 1)] and not before & set(after)
+    # the same installation (state directory): the same trader id, so the lost journal's cloids are recognized
+    assert first.session.trader_id == second.session.trader_id
+    me = second.session.trader_id
+    assert after == [order_cloid(A, result.pass_id, "BTC", "increase", 1, trader=me)] and not before & set(after)
     assert all(fake.orders_for(c) == 1 for c in before | set(after)) and fake.duplicate_cloids == 0
     (probe,) = [r for r in _events(tmp_path / "b.jsonl", "result") if r["source"] == "probe"]
     assert probe["attempt"] == 0 and probe["results"][0]["filled_size"] == 0.04166
@@ -483,7 +487,7 @@ def test_a_restart_waits_for_the_in_flight_request_then_settles_it_from_the_exch
 
         pid = pass_id(champion_id(champ.assets, champ.weights), trader.config.period, index)
         intents = [
-            OrderIntent(c, True, s, px, cloid=order_cloid(A, pid, c, "increase", 0))
+            OrderIntent(c, True, s, px, cloid=order_cloid(A, pid, c, "increase", 0, trader=trader.session.trader_id))
             for c, s, px in (("BTC", 0.08333, 60_600.0), ("ETH", 1.0, 3_030.0), ("SOL", 13.33, 151.5))
         ]
         client.place_orders(intents)  # what the killed process's request did

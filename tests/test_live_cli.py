@@ -36,8 +36,11 @@ UNIVERSE = [
 MIDS = {"BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "DOGE": 0.15, "AVAX": 20.0, "PEPE": 2.0}
 
 
-def write_champion(path, weights: dict, direction="longonly", strategy=None):
+def write_champion(path, weights: dict, direction="longonly", strategy=None, market="perp", leverage=1.0):
+    """A champion file holding ``weights``: evolved on perpetuals at ``leverage`` unless ``market`` is "spot" (the live
+    sizer refuses to execute a spot champion without --accept-spot-champion)."""
     assets = list(weights)
+    account = {"market": "perp", "leverage": leverage} if market == "perp" else {"market": "spot"}
     record = C.build(
         symbols=assets,
         weights=[weights[a] for a in assets],
@@ -51,6 +54,7 @@ def write_champion(path, weights: dict, direction="longonly", strategy=None):
             "fees": 0.0005,
             "slippage": 0.0,
             "init_cash": 10000.0,
+            **account,
         },
         data={
             "source": "hyperliquid:test",
@@ -157,7 +161,7 @@ def test_existing_positions_unlisted_coins_small_weights_and_all_size_decimals(f
     # reductions first, largest first: ETH close $6,000, BTC reduce $4,000, PEPE close $200
     assert legs[:3] == [("ETH", "close", True), ("BTC", "reduce", True), ("PEPE", "close", True)]
     assert ("ETH", "open", False) in legs
-    first, second = fake.exchange_requests[0].action["orders"], fake.exchange_requests[1].action["orders"]
+    first, second = fake.order_requests[0].action["orders"], fake.order_requests[1].action["orders"]
     assert all(o["r"] for o in first) and not any(o["r"] for o in second)  # reductions in the first request
 
 
@@ -178,9 +182,9 @@ def test_rejected_order_whole_request_error_and_timeout_without_duplicates(fake,
     fake.exchange_error = None
 
     fake.timeout_next_exchange(delay=3.0)  # processed by the exchange, but the answer comes too late
-    sent = len(fake.exchange_requests)
+    sent = len(fake.order_requests)
     assert _size(fake, champ, "--execute", "--timeout", "1", "--clock-tolerance", "0.2") == 0
-    assert fake.exchange_requests[sent].delayed  # the client timed out on this one...
+    assert fake.order_requests[sent].delayed  # the client timed out on this one...
     assert fake.position("SOL") == 33.33  # ...yet SOL (5,000 / 150) was bought exactly once
     assert fake.duplicate_cloids == 0
 
@@ -201,7 +205,7 @@ def test_errors_before_sending(fake, tmp_path, capsys, monkeypatch):
     champ = write_champion(tmp_path / "c.json", {"BTC": 0.5, "XRP": 0.5})
     assert _size(fake, champ) == 2
     assert "holds 'XRP', which the exchange does not list" in capsys.readouterr().err
-    champ = write_champion(tmp_path / "d.json", {"BTC": 0.5, "DOGE": 0.5})
+    champ = write_champion(tmp_path / "d.json", {"BTC": 0.5, "DOGE": 0.5}, market="spot")  # sized at --leverage
     assert _size(fake, champ, "--leverage", "12") == 2
     assert "leverage 12 is above DOGE's maxLeverage 10" in capsys.readouterr().err
     monkeypatch.setenv("HL_ACCOUNT_ADDRESS", AGENT_KEY)  # a key pasted in the wrong variable is not echoed
@@ -284,6 +288,68 @@ def test_data_fetch_pages_aligns_and_saves(fake, tmp_path, capsys):
     assert load("hyperliquid", out).n_bars < 115  # the new, shorter window replaced the old file
 
 
+def test_data_fetch_saves_the_meta_the_bars_range_and_the_price_of_every_funding_payment(fake, tmp_path, capsys):
+    """Daily bars (issue 22, items 7-9): the fetch saves the exchange's meta (NAME.meta.json, with BTC's margin
+    tiers), the candles' highs and lows, and every funding payment with its hour's close from the hourly candles,
+    which the exchange serves only for the newest hours (here the last two days): the older payments are charged at
+    their bar's close, and the notes say which and when."""
+    t0 = 1_735_689_600_000  # 2025-01-01T00:00Z
+    hour, day = 3_600_000, 86_400_000
+    meta = {
+        "universe": [dict(u, marginTableId=56) if u["name"] == "BTC" else dict(u) for u in UNIVERSE],
+        "marginTables": [
+            [
+                56,
+                {
+                    "description": "tiered 40x",
+                    "marginTiers": [
+                        {"lowerBound": "0.0", "maxLeverage": 40},
+                        {"lowerBound": "150000000.0", "maxLeverage": 20},
+                    ],
+                },
+            ]
+        ],
+    }
+    fake.info_overrides["meta"] = meta
+    fake.candles = {
+        ("BTC", "1d"): make_candles("BTC", "1d", t0, 5, price=60000.0, step=100.0),
+        ("ETH", "1d"): make_candles("ETH", "1d", t0, 5, price=3000.0, step=10.0),
+        ("BTC", "1h"): make_candles("BTC", "1h", t0 + 3 * day, 48, price=60350.0, step=1.0),
+        ("ETH", "1h"): make_candles("ETH", "1h", t0 + 3 * day, 48, price=3035.0, step=0.5),
+    }
+    fake.funding = {"BTC": make_funding("BTC", t0, 24 * 5 + 1), "ETH": make_funding("ETH", t0, 24 * 5 + 1)}
+    out = tmp_path / "hl_1d.parquet"
+    argv = ["data", "fetch", "--coins", "BTC", "ETH", "--interval", "1d", "--start", "2025-01-01"]
+    assert main([*argv, "--end", "2025-01-05", "--out", str(out), "--base-url", fake.url]) == 0
+    assert str(out.with_suffix(".meta.json")) in capsys.readouterr().out
+    assert json.loads(out.with_suffix(".meta.json").read_text()) == meta
+    prices = load("hyperliquid", out)
+    assert prices.margin == {"BTC": ((0.0, 40.0), (150e6, 20.0)), "ETH": ((0.0, 25.0),)}
+    candles = fake.candles[("BTC", "1d")]
+    np.testing.assert_array_equal(prices.high[:, 0], [float(c["h"]) for c in candles])
+    np.testing.assert_array_equal(prices.low[:, 0], [float(c["l"]) for c in candles])
+    rows = pd.read_parquet(out.with_suffix(".funding.parquet"))
+    assert len(rows) == 2 * (24 * 5 + 1)  # 2025-01-01T00:00 up to the last daily bar's close, 2025-01-06T00:00
+    btc = rows[rows["coin"] == "BTC"].set_index("time")
+    hourly = {c["t"] + hour: float(c["c"]) for c in fake.candles[("BTC", "1h")]}
+    for t, row in btc.iterrows():
+        ms = int(t.value // 1_000_000)
+        assert row["price"] == hourly[ms] if ms in hourly else np.isnan(row["price"])
+    # bar 4 (2025-01-05): every hour priced at its own close; its close (2025-01-06T00:00) at the bar's close
+    rates = {int(t.value // 1_000_000): r for t, r in btc["funding_rate"].items()}
+    bar4 = [t0 + 4 * day + h * hour for h in range(1, 25)]
+    want = sum(rates[t] * hourly[t] for t in bar4[:-1]) / prices.close[4, 0] + rates[bar4[-1]]
+    assert prices.funding[4, 0] == pytest.approx(want, rel=1e-12)
+    bar1 = [t0 + day + h * hour for h in range(1, 25)]  # 2025-01-02: no hourly candles, all at the bar's close
+    assert prices.funding[1, 0] == pytest.approx(sum(rates[t] for t in bar1), rel=1e-12)
+    note = next(n for n in prices.notes if n.startswith("funding from"))
+    assert "92 of 230 payments inside a bar priced at their hour's close" in note  # 2 coins x 2 days x 23 hours
+    assert (
+        "138 at their bar's close (no hourly price; paid 2025-01-01T01:00:00+00:00 .. 2025-01-03T23:00:00+00:00)"
+        in note
+    )
+
+
 # ---- defects: wrong account, partial passes, the loop's error policy, the minimum at the limit, bad flags ----
 STRANGER_KEY = "0x" + "33" * 32  # a wallet nobody authorized
 OTHER = "0x" + "ab" * 20  # another account, with its own equity and positions (read-only here)
@@ -350,7 +416,10 @@ def test_every_stops_on_a_permanent_exchange_error_with_exit_code_5(fake, tmp_pa
     assert code == 5
     out = capsys.readouterr().out
     assert ": ExchangeError:" in out and "does not exist" in out and "stopping (exit code 5)" in out
-    assert len(fake.exchange_requests) == 1  # not retried, in this period or the next
+    # refused before the first order (the exchange's userRole does not know the key), not retried, in this period or
+    # the next (was 1: the order request itself was sent and refused)
+    assert len(fake.exchange_requests) == 0
+    assert sum(r["type"] == "userRole" for r in fake.info_requests) == 1
     records = _journal(journal)
     (end,) = [r for r in records if r["event"] == "pass_end"]
     assert end["executed"] is True and end["status"] == "failed" and "does not exist" in end["error"]

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genetic_sizer.backtest.inputs import resolve_max_leverage
+from genetic_sizer.backtest.inputs import margin_tiers, resolve_max_leverage
 from genetic_sizer.backtest.kernels import perp
 from genetic_sizer.backtest.reference import reference_genome
 from genetic_sizer.backtest.schedule import rebalance_mask
-from genetic_sizer.backtest.simulate import backtest, holdings, simulate
+from genetic_sizer.backtest.simulate import backtest, holdings, score, simulate
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, DataError
 
@@ -25,11 +25,16 @@ def _prices(*columns, freq="h") -> Prices:
     return Prices(close, index, [f"C{k}" for k in range(close.shape[1])], source="hand")
 
 
-def independent_loop(close, schedule, starts, mask, *, leverage, funding, max_lev, fees, slippage, init, threshold):
+def independent_loop(
+    close, schedule, starts, mask, *, leverage, funding, max_lev, fees, slippage, init, threshold, low=None, high=None
+):
     """The perp account as the issue states it, one bar at a time with whole-vector numpy steps; written without
     looking at the package's kernel or reference (division form of the drift test, np.sign for the fill side).
     ``leverage`` and ``threshold`` are one number or one per segment (the segment's leverage sizes its targets and
-    measures its band)."""
+    measures its band). Liquidation as the exchange's rules (issue 22, item 7): tested at every position's adverse
+    extreme of the bar (``low`` for a long, ``high`` for a short) when a range is given, else at the closes; at those
+    prices an equity below 2/3 of the maintenance margin is taken whole by the backstop (0 left), otherwise the
+    positions are sold into the book there with slippage and the fee."""
     n, m = close.shape
     q = np.zeros(m)
     equity = float(init)
@@ -48,9 +53,20 @@ def independent_loop(close, schedule, starts, mask, *, leverage, funding, max_le
                 equity -= float(pay.sum())
                 paid += float(pay[pay > 0].sum())
                 received -= float(pay[pay < 0].sum())
-            margin = 0.0 if max_lev is None else float(np.sum(np.abs(q) * close[t] / (2.0 * max_lev)))
-            if equity <= margin:
-                values[t:] = max(equity, 0.0)
+            px = close[t] if low is None else np.where(q > 0, low[t], high[t])
+            at = equity + float(q @ (px - close[t]))
+
+            def margin(prices, q=q):
+                return 0.0 if max_lev is None else float(np.sum(np.abs(q) * prices / (2.0 * max_lev)))
+
+            if equity <= margin(close[t]) or at <= margin(px):
+                left = 0.0
+                if at > 0 and (margin(px) == 0 or at >= 2.0 / 3.0 * margin(px)):
+                    fill = px * (1.0 - slippage * np.sign(q))  # sells of longs, buys of shorts
+                    fee = fees * float(np.sum(np.abs(q) * fill))
+                    fees_paid += fee
+                    left = max(at - float(np.sum(np.abs(q) * np.abs(fill - px))) - fee, 0.0)
+                values[t:] = left
                 liquidated = t
                 break
         drift = band is not None and bool(np.any(np.abs(q * close[t] / (lev * equity) - w) >= band))
@@ -251,6 +267,9 @@ def test_drift_band_in_the_kernel_agrees_with_the_independent_loop(seed, thresho
         p.close,
         np.nan_to_num(kw["funding"]),
         True,
+        np.zeros((1, p.n_assets)),  # no bar range: the liquidation test at the closes
+        np.zeros((1, p.n_assets)),
+        False,
         np.ascontiguousarray(w3),
         starts,
         mask[None, :],
@@ -258,6 +277,8 @@ def test_drift_band_in_the_kernel_agrees_with_the_independent_loop(seed, thresho
         np.full((n_genomes, len(starts)), threshold),
         np.full((n_genomes, len(starts)), kw["leverage"]),
         np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0),
+        np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)[:, None],  # one margin tier per asset
+        np.zeros((p.n_assets, 1)),
         kw["fees"],
         kw["slippage"],
         kw["init_cash"],
@@ -508,8 +529,9 @@ def test_liquidation_after_a_leverage_increase_by_hand():
     kw = dict(segment_starts=[0, 2], rebalance="once", init_cash=1000.0, market="perp", funding=False)
     w = [[[1.0, 0.0], [1.0, 0.0]]]
     up = backtest(p, w, leverage=[[1.0, 8.0]], max_leverage=10, **kw)
-    # bar 2: 80 units; bar 3: 1000 - 80 x 10 = 200 <= 80 x 90 / 20 = 360: liquidated, 200 kept
-    np.testing.assert_allclose(up.value[:, 0], [1000.0, 1000.0, 1000.0, 200.0, 200.0], rtol=1e-14)
+    # bar 2: 80 units; bar 3: 1000 - 80 x 10 = 200 <= 80 x 90 / 20 = 360: liquidated; 200 is below 2/3 of 360 (240),
+    # so the backstop takes it all (the old account kept the 200: issue 22, item 7)
+    np.testing.assert_allclose(up.value[:, 0], [1000.0, 1000.0, 1000.0, 0.0, 0.0], rtol=1e-14)
     assert up.liquidated[0] == 3 and not up.rebalance[3:, 0].any()
     for lev in ([[1.0, 1.0]], [[8.0, 1.0]]):
         calm = backtest(p, w, leverage=lev, max_leverage=10, **kw)
@@ -517,7 +539,7 @@ def test_liquidation_after_a_leverage_increase_by_hand():
     np.testing.assert_allclose(backtest(p, w, leverage=[[8.0, 1.0]], max_leverage=10, **kw).value[3, 0], 900.0)
     fall = _prices([100.0, 100.0, 90.0, 95.0], [10.0] * 4)
     down = backtest(fall, w, leverage=[[8.0, 1.0]], max_leverage=10, **kw)
-    np.testing.assert_allclose(down.value[:, 0], [1000.0, 1000.0, 200.0, 200.0], rtol=1e-14)
+    np.testing.assert_allclose(down.value[:, 0], [1000.0, 1000.0, 0.0, 0.0], rtol=1e-14)  # backstop, as above
     assert down.liquidated[0] == 2
     ref = backtest(fall, w, leverage=[[8.0, 1.0]], max_leverage=10, engine="reference", **kw)
     assert ref.liquidated[0] == 2 and np.array_equal(ref.value, down.value)
@@ -605,3 +627,267 @@ def test_every_segments_leverage_is_checked_against_max_leverage():
         backtest(p, w, leverage=[11.0, 1.0], **kw)
     with pytest.raises(ConfigError, match="leverage must be a number or one per segment"):
         reference_genome(p.close, w[0], [0, 30], np.ones(60, bool), leverage=[1.0, 2.0, 3.0])
+
+
+# ------------------------------------------------------------ liquidation against the exchange's rules (issue 22)
+def _ranged(p: Prices, low, high) -> Prices:
+    return p.with_fields({"low": np.asarray(low, dtype=float), "high": np.asarray(high, dtype=float)})
+
+
+def test_a_gap_below_two_thirds_of_the_maintenance_margin_leaves_nothing_by_hand():
+    """Closes only: 4x long (40 units at 100), max leverage 10 (maintenance 1/20 of the notional). A gap to 77.5
+    leaves 1000 - 40 x 22.5 = 100 of equity against a maintenance margin of 40 x 77.5 / 20 = 155: below 2/3 of it
+    (103.3), so the backstop liquidator takes the positions and the margin. The old account kept the 100."""
+    p = _prices([100.0, 77.5, 90.0], [10.0, 10.0, 10.0])
+    kw = dict(rebalance="once", init_cash=1000.0, market="perp", leverage=4, max_leverage=10, funding=False)
+    for engine in ("fast", "reference"):
+        bt = backtest(p, [1.0, 0.0], engine=engine, **kw)
+        np.testing.assert_array_equal(bt.value[:, 0], [1000.0, 0.0, 0.0])
+        assert bt.liquidated[0] == 1
+
+
+def test_a_liquidation_through_the_book_pays_slippage_and_the_fee_by_hand():
+    """Closes only, 4x long with 4.5 bp fees and 10 bp slippage: bought 40 units at 100.1 (slippage 4, fee
+    0.00045 x 40 x 100.1), equity 994.1982; at 78 it is 994.1982 - 40 x 22 = 114.1982 <= 40 x 78 / 20 = 156 but
+    above 2/3 of it (104): the positions are sold into the book at 78 x 0.999, paying 40 x 78 x 0.001 of slippage
+    and 0.00045 x 40 x 77.922 of fee; the old account kept 114.1982."""
+    p = _prices([100.0, 78.0, 90.0], [10.0, 10.0, 10.0])
+    kw = dict(rebalance="once", init_cash=1000.0, market="perp", leverage=4, max_leverage=10, funding=False)
+    e1 = 1000.0 - 4.0 - 0.00045 * 40 * 100.1 - 40 * 22.0
+    left = e1 - 40 * 78 * 0.001 - 0.00045 * 40 * 77.922
+    for engine in ("fast", "reference"):
+        bt = backtest(p, [1.0, 0.0], fees=0.00045, slippage=0.001, engine=engine, **kw)
+        np.testing.assert_allclose(bt.value[:, 0], [1000.0 - 4.0 - 0.00045 * 40 * 100.1, left, left], rtol=1e-13)
+        assert bt.liquidated[0] == 1
+        assert bt.fees_paid[0] == pytest.approx(0.00045 * 40 * (100.1 + 77.922), rel=1e-13)
+
+
+def test_a_long_is_liquidated_on_the_bars_low_even_if_the_close_recovers_by_hand():
+    """4x long, max leverage 10: bar 1 closes at 99, but its low is 78, where the equity (1000 - 40 x 22 = 120) is
+    under the maintenance margin (40 x 78 / 20 = 156) and above 2/3 of it: closed at the low, 120 left. Without the
+    range the close-only test sees 960 and the account rides on (the old behaviour for every file)."""
+    p = _prices([100.0, 99.0, 104.0], [10.0, 10.0, 10.0])
+    ranged = _ranged(p, [[100.0, 10.0], [78.0, 9.0], [98.0, 9.5]], [[100.0, 10.0], [101.0, 11.0], [105.0, 10.0]])
+    kw = dict(rebalance="once", init_cash=1000.0, market="perp", leverage=4, max_leverage=10, funding=False)
+    for engine in ("fast", "reference"):
+        bt = backtest(ranged, [1.0, 0.0], engine=engine, **kw)
+        np.testing.assert_allclose(bt.value[:, 0], [1000.0, 120.0, 120.0], rtol=1e-14)
+        assert bt.liquidated[0] == 1
+        closes = backtest(p, [1.0, 0.0], engine=engine, **kw)
+        np.testing.assert_allclose(closes.value[:, 0], [1000.0, 960.0, 1160.0], rtol=1e-14)
+        assert closes.liquidated[0] == -1
+
+
+def test_a_short_is_tested_on_the_bars_high_by_hand():
+    """4x short: the high of 122 leaves 1000 - 40 x 22 = 120 against 40 x 122 / 20 = 244, below 2/3 of it: the
+    backstop takes everything. The low of 60 (a gain for a short) plays no part."""
+    p = _prices([100.0, 100.0, 100.0], [10.0, 10.0, 10.0])
+    ranged = _ranged(p, [[100.0, 10.0], [60.0, 10.0], [99.0, 10.0]], [[100.0, 10.0], [122.0, 10.0], [101.0, 10.0]])
+    kw = dict(rebalance="once", init_cash=1000.0, market="perp", leverage=4, max_leverage=10, funding=False)
+    for engine in ("fast", "reference"):
+        bt = backtest(ranged, [-1.0, 0.0], engine=engine, **kw)
+        np.testing.assert_array_equal(bt.value[:, 0], [1000.0, 0.0, 0.0])
+        assert bt.liquidated[0] == 1
+
+
+def test_every_position_at_its_adverse_extreme_at_once_is_the_documented_bound():
+    """Long 20 of C0 and short 20 of C1 (4x, max leverage 10). In bar 1 C0's low is 80 and C1's high 120: taken at
+    once the equity is 1000 - 400 - 400 = 200 against 20 x 80 / 20 + 20 x 120 / 20 = 200, liquidated (200 left).
+    Either extreme alone leaves 600 against 180 or 220: the account survives a bar in which the two did not happen
+    together, which a close-to-close path cannot tell; the bound is conservative for a cross-margined account."""
+    p = _prices([100.0, 100.0, 100.0], [100.0, 100.0, 100.0])
+    kw = dict(rebalance="once", init_cash=1000.0, market="perp", leverage=4, max_leverage=10, funding=False)
+    both = _ranged(p, [[100.0] * 2, [80.0, 100.0], [100.0] * 2], [[100.0] * 2, [100.0, 120.0], [100.0] * 2])
+    bt = backtest(both, [0.5, -0.5], **kw)
+    np.testing.assert_allclose(bt.value[:, 0], [1000.0, 200.0, 200.0], rtol=1e-14)
+    assert bt.liquidated[0] == 1
+    for low, high in (([80.0, 100.0], [100.0, 100.0]), ([100.0, 100.0], [100.0, 120.0])):
+        one = _ranged(p, [[100.0] * 2, low, [100.0] * 2], [[100.0] * 2, high, [100.0] * 2])
+        assert backtest(one, [0.5, -0.5], **kw).liquidated[0] == -1
+
+
+def _ranged_case(seed):
+    """_random_case with a range around every close (up to 8 % each way on some bars): liquidations within bars."""
+    p, w, kw = _random_case(seed)
+    rng = np.random.default_rng(500 + seed)
+    wide = np.where(rng.random(p.close.shape) < 0.05, 0.08, 0.01)
+    low = p.close * (1.0 - wide * rng.random(p.close.shape))
+    high = p.close * (1.0 + wide * rng.random(p.close.shape))
+    return _ranged(p, low, high), w, kw
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_within_bar_liquidation_in_the_kernel_and_reference_agrees_with_the_independent_loop(seed):
+    p, w, kw = _ranged_case(seed)
+    fast = backtest(p, w, **kw)
+    ref = backtest(p, w, **kw, engine="reference")
+    w3 = w if kw["segment_starts"] is not None else w[:, None, :]
+    starts = np.asarray(kw["segment_starts"] if kw["segment_starts"] is not None else [0])
+    mask = rebalance_mask(p.index, kw["rebalance"])
+    ml = None if kw["max_leverage"] is None else np.asarray(kw["max_leverage"], dtype=float)
+    loops = [
+        independent_loop(
+            p.close,
+            w3[g],
+            starts,
+            mask,
+            leverage=kw["leverage"],
+            funding=np.nan_to_num(kw["funding"]),
+            max_lev=ml,
+            fees=kw["fees"],
+            slippage=kw["slippage"],
+            init=kw["init_cash"],
+            threshold=None,
+            low=p.low,
+            high=p.high,
+        )
+        for g in range(len(w))
+    ]
+    expect = np.column_stack([r["value"] for r in loops])
+    scale = np.maximum(np.abs(expect), 1e-9 * kw["init_cash"])
+    for got in (fast, ref):
+        assert np.max(np.abs(got.value - expect) / scale) < 1e-9
+        np.testing.assert_array_equal(got.liquidated, [r["liquidated"] for r in loops])
+        np.testing.assert_allclose(got.fees_paid, [r["fees"] for r in loops], rtol=1e-9, atol=1e-9)
+    scored = score(p, w, **kw)
+    np.testing.assert_array_equal(scored["liquidated"], (fast.liquidated >= 0).astype(float))
+
+
+def test_the_ranged_cases_liquidate_within_bars_that_the_closes_miss():
+    earlier = 0
+    for seed in range(16):
+        p, w, kw = _ranged_case(seed)
+        ranged = backtest(p, w, **kw).liquidated
+        bare = Prices(p.close, p.index, p.symbols)
+        closes = backtest(bare, w, **kw).liquidated
+        never = np.where(closes < 0, p.n_bars, closes)
+        assert (np.where(ranged < 0, p.n_bars, ranged) <= never).all()  # a range only brings liquidation forward
+        earlier += int((np.where(ranged < 0, p.n_bars, ranged) < never).sum())
+    assert earlier >= 5
+
+
+def test_margin_tiers_raise_the_maintenance_margin_of_large_positions_by_hand():
+    """C0 on Hyperliquid-style tiers: 10x up to a notional of 2000, 5x past it (rates 0.05 and 0.1, deduction
+    2000 x 0.05 = 100). 4x long, 40 units: at 80 the notional is 3200, the maintenance margin 320 - 100 = 220, and the
+    equity 1000 - 800 = 200 is under it: liquidated (through the book, 200 left), where one tier at 10x (160) keeps
+    the account alive."""
+    p = _prices([100.0, 80.0, 90.0], [10.0, 10.0, 10.0])
+    tiered = p.with_fields(margin={"C0": ((0.0, 10.0), (2000.0, 5.0)), "C1": ((0.0, 10.0),)})
+    max_lev, rate, deduct = margin_tiers(None, tiered)
+    np.testing.assert_array_equal(max_lev, [10.0, 10.0])
+    np.testing.assert_array_equal(rate, [[0.05, 0.1], [0.05, 0.05]])
+    np.testing.assert_array_equal(deduct, [[0.0, 100.0], [0.0, 0.0]])
+    assert perp.maintenance_nb(3200.0, rate, deduct, 0) == pytest.approx(220.0, rel=1e-15)
+    assert perp.maintenance_nb(1000.0, rate, deduct, 0) == pytest.approx(50.0, rel=1e-15)  # first tier
+    assert perp.maintenance_nb(2000.0, rate, deduct, 0) == pytest.approx(100.0, rel=1e-15)  # continuous
+    kw = dict(rebalance="once", init_cash=1000.0, market="perp", leverage=4, funding=False)
+    for engine in ("fast", "reference"):
+        bt = backtest(tiered, [1.0, 0.0], engine=engine, **kw)
+        np.testing.assert_allclose(bt.value[:, 0], [1000.0, 200.0, 200.0], rtol=1e-14)
+        assert bt.liquidated[0] == 1
+        flat = backtest(tiered, [1.0, 0.0], engine=engine, max_leverage=10, **kw)  # given: one tier, the meta unused
+        assert flat.liquidated[0] == -1
+    with pytest.raises(ConfigError, match=r"leverage 12 is above the max_leverage of 'C0' \(10\)"):
+        backtest(tiered, [1.0, 0.0], rebalance="once", market="perp", leverage=12)
+
+
+def test_tiered_margins_with_ranges_agree_between_the_kernel_and_the_reference():
+    """Three tiers per asset (20x, then 6x past 10 % of the starting cash, 2.5x past 40 %), one asset on one tier:
+    the kernel equals the reference loop, and the tiers only bring liquidations forward."""
+    tiered_liquidations = 0
+    for seed in (2, 3, 6, 7):
+        p, w, kw = _ranged_case(seed)
+        cash = kw["init_cash"]
+        tiers = {s: ((0.0, 20.0), (0.1 * cash, 6.0), (0.4 * cash, 2.5)) for s in p.symbols}
+        tiers[p.symbols[0]] = ((0.0, 8.0),)
+        tiered = p.with_fields(margin=tiers)
+        kw = {**kw, "max_leverage": None, "leverage": min(2.0 * kw["leverage"], 8.0)}
+        fast = backtest(tiered, w, **kw)
+        ref = backtest(tiered, w, **kw, engine="reference")
+        scale = np.maximum(np.abs(ref.value), 1e-9 * cash)
+        assert np.max(np.abs(fast.value - ref.value) / scale) < 1e-9
+        np.testing.assert_array_equal(fast.liquidated, ref.liquidated)
+        np.testing.assert_allclose(fast.fees_paid, ref.fees_paid, rtol=1e-9, atol=1e-9)
+        flat = backtest(p, w, **{**kw, "max_leverage": [8.0] + [20.0] * (p.n_assets - 1)}).liquidated
+        first = np.where(fast.liquidated < 0, p.n_bars, fast.liquidated)
+        assert (first <= np.where(flat < 0, p.n_bars, flat)).all()
+        tiered_liquidations += int((first < np.where(flat < 0, p.n_bars, flat)).sum())
+    assert tiered_liquidations >= 3
+
+
+# ------------------------------------------------------------ what a perp run refuses (issue 22, items 6 and 9)
+def _perp_file(tmp_path, funding_rows=None):
+    """A fetched-format Hyperliquid file of BTC, ETH, SOL; ``funding_rows`` filters the saved funding rows."""
+    from genetic_sizer.data.synthetic import perp_market
+
+    path, funding_file = perp_market(("BTC", "ETH", "SOL"), hours=24 * 5, seed=3).write(tmp_path / "hl.parquet")
+    if funding_rows is not None:
+        rows = pd.read_parquet(funding_file)
+        funding_rows(rows).to_parquet(funding_file, index=False)
+    return path
+
+
+def _perp_config(path, *overrides):
+    from genetic_sizer.config import load_config
+
+    base = ["data.source=hyperliquid", f"data.path={path}", "portfolio.market=perp", "portfolio.leverage=2"]
+    return load_config(None, [*base, *overrides])
+
+
+def test_a_perp_run_refuses_coins_the_funding_file_has_no_rows_for(tmp_path, capsys):
+    from genetic_sizer.cli.main import main
+    from genetic_sizer.data.loaders import load_from_config
+    from genetic_sizer.evolution.evaluator import Evaluator
+
+    caps = "portfolio.max_leverage=10"
+    for name, keep, missing in (
+        ("no-eth", lambda rows: rows[rows["coin"] != "ETH"], r"\['ETH'\]"),
+        ("empty", lambda rows: rows.iloc[:0], r"\['BTC', 'ETH', 'SOL'\]"),
+    ):
+        path = _perp_file(tmp_path / name, keep)
+        cfg = _perp_config(path, caps)
+        prices = load_from_config(cfg.data)
+        with pytest.raises(ConfigError, match=rf"no rate for {missing} in .*data\.funding_path: false"):
+            Evaluator.from_config(prices, cfg)
+        Evaluator.from_config(prices, _perp_config(path, caps, "data.funding_path=false"))  # told: no funding
+    path = _perp_file(tmp_path / "cli", lambda rows: rows[rows["coin"] != "ETH"])
+    argv = ["backtest", "--source", "hyperliquid", "--path", str(path), "--market", "perp", "--max-leverage", "10"]
+    assert main(argv) == 2
+    assert "no rate for ['ETH']" in capsys.readouterr().err
+    assert main([*argv, "--weights", "0.5", "0", "0.5"]) == 0  # ETH not held: its rates are not needed
+    out = capsys.readouterr().out
+    assert "with funding, liquidation tested within each bar (highs and lows)" in out
+    whole = _perp_config(_perp_file(tmp_path / "whole"), caps)  # every coin funded: no refusal
+    assert Evaluator.from_config(load_from_config(whole.data), whole).market == "perp"
+
+
+def test_a_perp_run_refuses_no_maintenance_margin_unless_the_data_carries_the_exchanges_tiers(tmp_path, capsys):
+    from genetic_sizer.cli.main import main
+    from genetic_sizer.data.loaders import load_from_config
+    from genetic_sizer.data.margin import save_meta
+    from genetic_sizer.evolution.evaluator import Evaluator
+
+    path = _perp_file(tmp_path)
+    cfg = _perp_config(path)  # portfolio.max_leverage: null, the default
+    with pytest.raises(ConfigError, match=r"portfolio\.max_leverage is null .* no\s+maintenance margin"):
+        Evaluator.from_config(load_from_config(cfg.data), cfg)
+    argv = ["backtest", "--source", "hyperliquid", "--path", str(path), "--market", "perp", "--leverage", "2"]
+    assert main(argv) == 2 and "portfolio.max_leverage is null" in capsys.readouterr().err
+    universe = [{"name": c, "szDecimals": 2, "maxLeverage": 10} for c in ("BTC", "ETH", "SOL")]
+    universe[0].update(maxLeverage=40, marginTableId=56)
+    tiers = [{"lowerBound": "0.0", "maxLeverage": 40}, {"lowerBound": "20000.0", "maxLeverage": 20}]
+    save_meta({"universe": universe, "marginTables": [[56, {"marginTiers": tiers}]]}, tmp_path / "hl.meta.json")
+    prices = load_from_config(cfg.data)
+    ev = Evaluator.from_config(prices, cfg)  # the exchange's tiers: BTC 40x then 20x past 20k, ETH and SOL 10x
+    w = np.array([[0.6, 0.2, 0.2]])
+    np.testing.assert_array_equal(
+        ev.backtest(w).value,
+        backtest(prices, w, rebalance="M", fees=cfg.portfolio.fees, market="perp", leverage=2).value,
+    )
+    caps, rate, deduct = margin_tiers(None, prices)  # what the account runs on: the saved tiers
+    np.testing.assert_array_equal(caps, [40.0, 10.0, 10.0])
+    np.testing.assert_allclose(rate, [[1 / 80, 1 / 40], [1 / 20, 1 / 20], [1 / 20, 1 / 20]], rtol=1e-15)
+    np.testing.assert_allclose(deduct, [[0.0, 20000.0 * (1 / 40 - 1 / 80)], [0.0, 0.0], [0.0, 0.0]], rtol=1e-15)
+    assert main(argv) == 0
+    with pytest.raises(ConfigError, match=r"leverage 12 is above the max_leverage of 'ETH' \(10\)"):
+        Evaluator.from_config(prices, _perp_config(path, "portfolio.leverage=12"))

@@ -466,3 +466,82 @@ def test_damaged_gene_arrays_are_refused_naming_the_file(with_genes, prices, tmp
     with pytest.raises(CheckpointError, match=message) as info:
         evolve(cfg, prices, run, resume=True)
     assert str(run) in str(info.value)
+
+
+# ---- which command made a run; the keys a resume may not change; a run that never started -----------------------
+def test_run_kind_tells_evolve_and_walkforward_runs_apart_and_resume_keeps_to_its_own(finished, tmp_path):
+    from genetic_sizer.runs.rundir import run_kind
+
+    cfg, _result, path = finished
+    assert run_kind(RunDir(path)) == "evolve"
+    fresh = RunDir.create(tmp_path / "fresh", cfg)
+    assert run_kind(fresh) is None  # only config.yaml: either command may start it
+    assert plan_resume(fresh.path, kind="walkforward").resume is False
+    assert plan_resume(fresh.path, kind="evolve").resume is False
+    wf = RunDir.create(tmp_path / "wf", cfg)
+    (wf.path / "folds").mkdir()  # a walk-forward whose first fold is running
+    assert run_kind(wf) == "walkforward"
+    before = _tree(path)
+    with pytest.raises(RunDirError, match=f"^{path} is an evolve run; use evolve --resume"):
+        plan_resume(path, kind="walkforward")
+    with pytest.raises(RunDirError, match=f"^{wf.path} is a walk-forward run; use walkforward --resume"):
+        plan_resume(wf.path, kind="evolve")
+    assert plan_resume(path, kind="evolve").resume is True and _tree(path) == before
+    (wf.path / "folds").rmdir()
+    (wf.path / "walkforward.json").write_text("{}")  # a finished walk-forward
+    assert run_kind(wf) == "walkforward"
+
+
+def test_config_differences_name_every_key_that_changes_the_results():
+    from genetic_sizer.runs.rundir import config_differences
+
+    band = "evolution.genes={threshold: [0.0, 0.2]}"
+    saved = small_config(band)
+    assert config_differences(saved, small_config(band)) == []
+    given = small_config(
+        "evolution.seed=7",
+        "evolution.genes={threshold: [0.0, 0.3]}",
+        "portfolio.fees=0.002",
+        "parallel.batch_size=4",  # not part of the fingerprint: never named
+        "run.checkpoint_every=1",
+    )
+    assert config_differences(saved, given) == [  # in the order of the config's sections, nested keys by name
+        "portfolio.fees: saved 0.0005, given 0.002",
+        "evolution.seed: saved 42, given 7",
+        "evolution.genes.threshold: saved [0.0, 0.2], given [0.0, 0.3]",
+    ]
+    # the gene settings of a run without genes change nothing (they are outside the fingerprint)
+    assert config_differences(small_config(), small_config("evolution.gene_sigma=0.3")) == []
+    assert config_differences(saved, small_config(band, "evolution.gene_sigma=0.3")) == [
+        f"evolution.gene_sigma: saved {saved.evolution.gene_sigma!r}, given 0.3"
+    ]
+    with pytest.raises(ConfigError, match=r"evolution\.seed: saved 42, given 7 \(only parallel\.\* and run\.\*"):
+        plan_resume_of(saved, ["evolution.seed=7"])
+
+
+def plan_resume_of(config, overrides):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        rd = RunDir.create(Path(d) / "run", config)
+        return plan_resume(rd.path, overrides)
+
+
+def test_discard_unstarted_takes_back_only_what_create_made(finished, tmp_path):
+    from genetic_sizer.runs.rundir import discard_unstarted
+
+    cfg, _result, path = finished
+    made = RunDir.create(tmp_path / "made", cfg)
+    assert discard_unstarted(made) and not made.path.exists()
+    mine = tmp_path / "mine"  # the user's empty directory: config.yaml goes, the directory stays
+    mine.mkdir()
+    assert discard_unstarted(RunDir.create(mine, cfg)) and list(mine.iterdir()) == []
+    again = RunDir.create(tmp_path / "again", cfg)
+    assert not discard_unstarted(RunDir(again.path))  # not created by this RunDir: left alone
+    found = RunDir.create(again.path, cfg)  # config.yaml was there before this call: left alone
+    assert not discard_unstarted(found) and found.config_path.is_file()
+    started = RunDir.create(tmp_path / "started", cfg)
+    (started.path / "folds").mkdir()  # something of the run was written: kept
+    assert not discard_unstarted(started) and started.config_path.is_file()
+    before = _tree(path)
+    assert not discard_unstarted(RunDir(path)) and _tree(path) == before

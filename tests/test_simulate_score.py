@@ -19,7 +19,7 @@ from genetic_sizer.evolution.evaluator import Evaluator
 
 from .conftest import make_prices, make_wipeout_prices, random_weights
 from .test_fitness import METRIC_RTOL, VBT_METHODS, _vbt_portfolio, _year_of
-from .test_perp import _per_segment_case, _random_case
+from .test_perp import _per_segment_case, _random_case, _ranged_case
 
 
 def _two_pass(prices, w, engine="fast", **kw):
@@ -112,6 +112,26 @@ def test_perp_score_equals_backtest_then_metrics_exactly(seed, threshold):
         kw["leverage"] = np.random.default_rng(seed).uniform(0.5, top, size=len(w))
     expect, _ = _two_pass(p, w, **kw)
     _assert_same(score(p, w, **kw), expect)
+
+
+@pytest.mark.parametrize("seed", range(0, 16, 3))
+@pytest.mark.parametrize("tiers", [False, True])
+def test_perp_score_within_bars_and_on_margin_tiers_equals_backtest_then_metrics_exactly(seed, tiers):
+    """Liquidation tested within each bar (highs and lows) and, with ``tiers``, on the exchange's margin tiers: the
+    fused scorer and the value kernel agree bit for bit, liquidated genomes included."""
+    p, w, kw = _ranged_case(seed)
+    if tiers:
+        cash = kw["init_cash"]
+        p = p.with_fields(margin={s: ((0.0, 20.0), (0.1 * cash, 6.0), (0.4 * cash, 2.5)) for s in p.symbols})
+        kw = {**kw, "max_leverage": None, "leverage": min(2.0 * kw["leverage"], 8.0)}
+    expect, _ = _two_pass(p, w, **kw)
+    _assert_same(score(p, w, **kw), expect)
+    assert p.high is not None
+
+
+def test_the_ranged_perp_cases_cover_liquidations_within_bars():
+    got = np.concatenate([score(p, w, **kw)["liquidated"] for p, w, kw in map(_ranged_case, range(0, 16, 3))])
+    assert got.sum() >= 3 and (got == 0).sum() >= 30
 
 
 def test_the_perp_cases_cover_liquidations_and_funding():
@@ -218,3 +238,68 @@ def test_the_evaluator_scores_with_the_fused_kernel(monkeypatch):
     assert set(perp_ev.metrics(w)) == set(METRICS)
     with pytest.raises(AssertionError, match="value matrix"):
         ev.metrics_of(ev.backtest(w))
+
+
+# ---- the risk-free rate (issue 22) ------------------------------------------------------------------------------
+def _rates(prices, kind):
+    """No rate, one per-bar rate for every bar (4 % a year), or one per bar (a series of -1 % to 8 % a year)."""
+    ppy = prices.periods_per_year
+    if kind == "none":
+        return 0.0
+    if kind == "constant":
+        return 1.04 ** (1 / ppy) - 1
+    return np.random.default_rng(prices.n_bars).uniform(-0.01, 0.08, prices.n_bars) / ppy
+
+
+@pytest.mark.parametrize("rates", ["none", "constant", "series"])
+@pytest.mark.parametrize(("policy", "threshold", "kind", "fees", "slippage"), SPOT_CASES[::2])
+def test_spot_score_with_a_risk_free_rate_equals_backtest_then_metrics_exactly(
+    policy, threshold, kind, fees, slippage, rates
+):
+    """The fused kernel's Sharpe and Sortino of excess returns equal compute_metrics of the value matrix bit for bit,
+    for one rate and a rate per bar; every other figure is that without a rate, bit for bit."""
+    prices = make_prices(400, 6, seed=3, vol=0.03)
+    w = random_weights(30, 6, seed=5, kind=kind)
+    kw = {"rebalance": policy, "threshold": threshold, "fees": fees, "slippage": slippage, "init_cash": 5_000.0}
+    rf = _rates(prices, rates)
+    bt = backtest(prices, w, **kw)
+    expect = compute_metrics(
+        bt.value, init_cash=5_000.0, periods_per_year=prices.periods_per_year, traded=bt.traded, risk_free=rf
+    )
+    got = score(prices, w, risk_free=rf, **kw)
+    _assert_same(got, expect)
+    plain = score(prices, w, **kw)
+    for name in plain:
+        if name not in ("sharpe", "sortino"):
+            np.testing.assert_array_equal(got[name], plain[name], err_msg=name)
+        elif rates != "none":
+            assert (got[name] != plain[name]).all(), name
+
+
+@pytest.mark.parametrize("rates", ["constant", "series"])
+@pytest.mark.parametrize("seed", range(0, 24, 5))
+def test_perp_score_with_a_risk_free_rate_equals_backtest_then_metrics_exactly(seed, rates):
+    """The perp scorer takes the same rates (liquidated accounts measured up to their end, as without a rate)."""
+    p, w, kw = _random_case(seed)
+    rf = _rates(p, rates)
+    bt = backtest(p, w, **kw)
+    expect = compute_metrics(
+        bt.value,
+        init_cash=kw.get("init_cash", 10_000.0),
+        periods_per_year=p.periods_per_year,
+        traded=bt.traded,
+        risk_free=rf,
+    )
+    expect.update(account_metrics(bt))
+    _assert_same(score(p, w, risk_free=rf, **kw), expect)
+
+
+def test_score_with_a_rate_per_bar_checks_its_length_and_values():
+    prices = make_prices(50, 3)
+    w = random_weights(2, 3)
+    with pytest.raises(ConfigError, match=r"risk_free must have one rate per bar \(50\), got 49"):
+        score(prices, w, risk_free=np.zeros(49))
+    with pytest.raises(ConfigError, match=r"risk_free\[3\] must be a finite per-bar rate above -1, got inf"):
+        score(prices, w, risk_free=np.r_[np.zeros(3), np.inf, np.zeros(46)])
+    with pytest.raises(ConfigError, match=r"risk_free \(0\.05 per bar, mean\) is .* a year, outside"):
+        score(prices, w, risk_free=0.05, engine="vectorbt")

@@ -247,3 +247,113 @@ def test_unknown_storage_protocol_is_a_clear_error(problem):
     config, prices, _ = problem
     with pytest.raises(RunDirError, match=r"run storage 'nosuch://bucket/x'"):
         evolve(config, prices, "nosuch://bucket/x")
+
+
+def test_s3_walkforward_stores_the_running_folds_checkpoints_and_resumes_them(s3, tmp_path, monkeypatch):
+    """A walk-forward at s3://: the fold running when the job stops has its checkpoints in the bucket
+    (folds/fold-001/), a new machine resumes that fold from them to the uninterrupted run's results, and the bucket
+    keeps no fold checkpoints once every fold's result is stored."""
+    from genetic_sizer.validation.walkforward import run_walkforward
+
+    sets = [
+        "data.symbols=[AAPL, AMD, BAC, CVX]",
+        "data.start=2021-01-01",
+        "data.end=2022-12-31",
+        "evolution.population=8",
+        "evolution.generations=3",
+        "evolution.hall_of_fame=3",
+        "walkforward.train=200",
+        "walkforward.test=120",
+    ]
+    config = load_config(None, sets)
+    prices = load_from_config(config.data)
+    whole = run_walkforward(config, prices, RunDir.create(tmp_path / "local", config))
+    assert len(whole.folds) >= 2
+    import genetic_sizer.runs.evolve as E
+
+    real_evolve, calls, stopped = E.evolve, [], []
+
+    def evolve(cfg, train, run_dir, **kw):
+        calls.append(kw.get("resume", False))
+        if len(calls) == 2 and not stopped:  # fold 1 stops after its generation 1, once
+            stopped.append(True)
+
+            def halt(g):
+                if g.gen == 1:
+                    raise KeyboardInterrupt
+
+            return real_evolve(cfg, train, run_dir, on_generation=halt, **kw)
+        return real_evolve(cfg, train, run_dir, **kw)
+
+    monkeypatch.setattr(E, "evolve", evolve)
+    url = "s3://runs/team/wf-1"
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(config, prices, RunDir.create(url, config))
+    names = {p.split("runs/team/wf-1/", 1)[1] for p in s3.find("runs/team/wf-1")}
+    assert {"folds/fold-000.json", "folds/fold-001/checkpoint.json", "folds/fold-001/config.yaml"} <= names
+    assert json.loads(s3.cat_file("runs/team/wf-1/folds/fold-001/checkpoint.json"))["generation"] == 1
+    _new_machine()
+    calls.clear()
+    resumed = run_walkforward(config, prices, url, resume=True)
+    assert calls[0] is True  # fold 1 continued from the stored checkpoint
+    assert resumed.record == whole.record
+    np.testing.assert_array_equal(resumed.oos_values, whole.oos_values)
+    left = sorted(p.split("runs/team/wf-1/", 1)[1] for p in s3.find("runs/team/wf-1/folds"))
+    assert left == [f"folds/fold-{k:03d}.json" for k in range(len(whole.folds))]
+
+
+# ---- durable and clear: fsync of every run file and its directory; a refused write is an error, not a traceback ----
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads which file a descriptor is from /proc")
+def test_checkpoints_and_run_files_are_fsynced_then_renamed_then_their_directory_fsynced(
+    problem, tmp_path, monkeypatch
+):
+    """Each file of a run reaches the disk before its name points to it (fsync of the temporary file, then the
+    rename), and the rename reaches the disk before the next file is written (fsync of the directory), as the live
+    journal does: after a power failure checkpoint.json never names arrays that were lost, and the checkpoint is never
+    older than a logbook written after it."""
+    config, prices, _ = problem
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, *args, **kwargs):
+        events.append(("replace", os.fspath(src), os.fspath(dst)))
+        return real_replace(src, dst, *args, **kwargs)
+
+    run = (tmp_path / "run").resolve()
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    evolve(config, prices, run)
+    monkeypatch.undo()
+    arrays = json.loads((run / "checkpoint.json").read_text())["arrays"]
+    renames = [i for i, e in enumerate(events) if e[0] == "replace"]
+    for name in ("config.yaml", arrays, "checkpoint.json", "logbook.csv"):
+        mine = [i for i in renames if events[i][2] == str(run / name)]
+        assert mine, name
+        for i in mine:
+            assert events[i - 1] == ("fsync", events[i][1]), name  # the content, just before the rename
+            assert events[i + 1] == ("fsync", str(run)), name  # the directory, just after it
+    # generation by generation: the arrays, then the checkpoint naming them, then the logbook, each made durable
+    order = [Path(events[i][2]).name for i in renames if Path(events[i][2]).name != "config.yaml"]
+    assert order[-3:] == [arrays, "checkpoint.json", "logbook.csv"]
+
+
+def test_a_write_the_os_refuses_is_a_clear_error_and_the_old_file_stays(tmp_path, monkeypatch):
+    import errno
+
+    from genetic_sizer.errors import ConfigError
+    from genetic_sizer.storage import files
+
+    target = files.write_text(tmp_path / "champion.json", "old", "champion file")
+
+    def disk_full(src, dst, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(src), None, os.fspath(dst))
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(ConfigError, match=r"^champion file '.*champion\.json' could not be written \(No space left"):
+        files.write_text(target, "new", "champion file")
+    monkeypatch.undo()
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["champion.json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -147,14 +148,16 @@ def test_folds_evolve_on_their_train_window_and_the_benchmarks_are_refitted_ther
 
 
 def test_out_of_sample_is_one_continuous_portfolio_per_strategy(wf_run, wf_prices):
-    """The stitched values are an independent vectorbt simulation of the folds' weights as a schedule over the
-    whole test span, from init_cash; its metrics are compute_metrics on them; each fold's out-of-sample figures
-    measure the same portfolio inside the fold's test window."""
+    """The stitched values are an independent vectorbt simulation of the folds' weights as a schedule from init_cash,
+    each fold's weights traded at the close of the last bar before its test window (execution_delay 0); its metrics
+    are compute_metrics on them; each fold's out-of-sample figures measure the same portfolio over exactly the
+    returns its weights earned: its test window's."""
     _, _, wf = wf_run
-    first, last = wf.folds[0].test_start, wf.folds[-1].test_end
+    first, last = wf.folds[0].test_start - 1, wf.folds[-1].test_end  # from fold 0's last train bar
+    assert first == wf.folds[0].train_end
     test = wf_prices.bars(first, last + 1)
     schedule = np.array([[r["weights"][s] for r in wf.fold_results] for s in wf.strategies])
-    starts = [f.test_start - first for f in wf.folds]
+    starts = [f.test_start - 1 - first for f in wf.folds]
     ref = backtest(
         test, schedule, segment_starts=starts, rebalance="M", fees=0.001, init_cash=10_000, engine="vectorbt"
     )
@@ -164,17 +167,28 @@ def test_out_of_sample_is_one_continuous_portfolio_per_strategy(wf_run, wf_price
         assert wf.oos[s]["sharpe"] == pytest.approx(m["sharpe"][i], rel=1e-8)
         assert wf.oos[s]["turnover"] == pytest.approx(m["turnover"][i], rel=1e-8)
     ga = wf.strategies.index("GA")
+    growth = 1.0
     for k, f in enumerate(wf.folds):
-        lo, hi = f.test_start - first, f.test_end - first
-        before = ref.value[lo - 1, ga] if lo else 10_000.0
-        assert wf.fold_oos[k]["GA"]["total_return"] == pytest.approx(ref.value[hi, ga] / before - 1, rel=1e-8)
+        lo, hi = f.test_start - 1 - first, f.test_end - first  # traded at the close of lo, held to hi's
+        assert wf.fold_oos[k]["GA"]["total_return"] == pytest.approx(
+            ref.value[hi, ga] / ref.value[lo, ga] - 1, rel=1e-8
+        )
+        returns = ref.value[lo + 1 : hi + 1, ga] / ref.value[lo:hi, ga] - 1  # the test window's returns, no other
+        assert len(returns) == f.test_end - f.test_start + 1
+        sharpe = returns.mean() / returns.std(ddof=1) * np.sqrt(wf_prices.periods_per_year)
+        assert wf.fold_oos[k]["GA"]["sharpe"] == pytest.approx(sharpe, rel=1e-8)
+        growth *= 1 + wf.fold_oos[k]["GA"]["total_return"]
+    # the folds' returns are the stitched series' returns after its first bar (fold 0's purchase), each counted once
+    assert growth == pytest.approx(ref.value[-1, ga] / ref.value[0, ga], rel=1e-10)
     # switching weights at a fold boundary trades (and pays fees): a segment start is a rebalance bar
     assert wf.oos_rebalance[starts].all()  # every strategy, (n_bars, n_strategies)
 
 
 def test_no_look_ahead(wf_run, wf_prices, tmp_path):
-    """Every price after fold k's train end is changed: fold k's and every earlier fold's weights are unchanged
-    (later folds, which train on the changed bars, do change)."""
+    """Every price after fold k's train end (bar b-1) is changed: fold k's and every earlier fold's weights are
+    unchanged (later folds, which train on the changed bars, do change), and so is the stitched portfolio up to and
+    including the close of bar b-1, where fold k's weights are traded (execution_delay 0): nothing of bar b is
+    seen."""
     cfg, _, wf = wf_run
     k = 1
     cut = wf.folds[k].train_end
@@ -189,6 +203,10 @@ def test_no_look_ahead(wf_run, wf_prices, tmp_path):
         assert other.fold_results[j]["weights"] == wf.fold_results[j]["weights"], j
         assert other.fold_results[j]["in_sample"] == wf.fold_results[j]["in_sample"]
     assert other.fold_results[-1]["weights"]["GA"] != wf.fold_results[-1]["weights"]["GA"]
+    first = wf.folds[0].test_start - 1
+    assert wf.folds[k].traded_at(0) == cut and other.oos_index[cut - first] == wf_prices.index[cut]
+    np.testing.assert_array_equal(other.oos_values[: cut - first + 1], wf.oos_values[: cut - first + 1])
+    assert not np.allclose(other.oos_values[cut - first + 1], wf.oos_values[cut - first + 1])
 
 
 def test_resume_after_an_interrupted_fold_gives_the_same_walkforward(wf_run, wf_prices, tmp_path):
@@ -284,7 +302,13 @@ def test_walkforward_cli_writes_the_files_external_checks_read(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "out of sample the GA" in printed and "equal weight (1/N)" in printed
     wf = json.loads((out / "walkforward.json").read_text())
-    assert wf["schema"] == "genetic_sizer/walkforward" and wf["schema_version"] == 1
+    assert wf["schema"] == "genetic_sizer/walkforward" and wf["schema_version"] == 2
+    # 150 + 100 k bars leave a partial last window: it is listed, and printed with its reason
+    n_bars = wf["settings"]["data"]["n_bars"]
+    (tail,) = wf["dropped_windows"]
+    assert tail["n_bars"] == (n_bars - 150) % 100 > 0 and tail["last_bar"] == wf["settings"]["data"]["last_bar"]
+    assert "partial" in tail["reason"] and f"test window left out: {tail['first_bar'][:10]}" in printed
+    assert "weights traded at the close of the last bar before each test window" in printed
     assert wf["symbols"] == ["AAPL", "AMD", "BAC", "CVX", "JNJ", "LLY", "MSFT", "WMT"]
     assert isinstance(wf["deflated_sharpe"], float) and isinstance(wf["pbo"], float)
     assert set(wf["out_of_sample"]) == set(STRATEGIES) and "sharpe" in wf["out_of_sample"]["GA"]
@@ -300,7 +324,12 @@ def test_walkforward_cli_writes_the_files_external_checks_read(tmp_path, capsys)
     with open(out / "oos_values.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["time", *STRATEGIES]
-    assert pd.Timestamp(rows[1][0]) == pd.Timestamp(wf["folds"][0]["test_start"])
+    # the stitched series starts at the close fold 0's weights are traded at: its last train bar
+    assert (
+        pd.Timestamp(rows[1][0])
+        == pd.Timestamp(wf["folds"][0]["train_end"])
+        == pd.Timestamp(wf["folds"][0]["traded_at"])
+    )
     assert float(rows[1][1]) == pytest.approx(10_000 * (1 - 0.001), rel=1e-3)  # the first bar buys, paying fees
     champ = C.load(out / "champion.json")
     assert dict(zip(champ.assets, champ.weights, strict=True)) == pytest.approx(wf["folds"][-1]["weights"]["GA"])
@@ -360,9 +389,13 @@ def test_evolve_reports_the_held_out_window_beside_the_in_sample_one(tmp_path, c
     )
     champ = json.loads((out / "champion.json").read_text())
     assert champ["in_sample"]["last_bar"] == train.index[-1].isoformat()
-    assert champ["out_of_sample"]["first_bar"] == test.index[0].isoformat()
+    # traded at the close of the last in-sample bar (execution_delay 0): every held-out return is earned
+    assert champ["out_of_sample"]["first_bar"] == train.index[-1].isoformat()
+    assert champ["out_of_sample"]["last_bar"] == test.index[-1].isoformat()
+    assert champ["out_of_sample"]["n_bars"] == test.n_bars + 1
+    held = everything.bars(train.n_bars - 1, everything.n_bars)
     w = np.array([champ["weights"][s] for s in everything.symbols])
-    bt = backtest(test, w, rebalance="M", fees=0.0005, init_cash=10_000, engine="vectorbt")  # independent
+    bt = backtest(held, w, rebalance="M", fees=0.0005, init_cash=10_000, engine="vectorbt")  # independent
     m = compute_metrics(bt.value, init_cash=10_000, periods_per_year=everything.periods_per_year, traded=bt.traded)
     for k in ("sharpe", "cagr", "max_drawdown", "turnover"):
         assert champ["out_of_sample"]["metrics"][k] == pytest.approx(m[k][0], rel=1e-8)
@@ -411,8 +444,8 @@ def test_report_command_rewrites_the_report_of_an_evolve_run(tmp_path, capsys):
 
 
 def test_keep_partial_keeps_the_last_short_test_window():
-    folds = make_folds(_days(10), WalkForwardConfig(train=3, test=2, keep_partial=True))
-    assert _tuples(folds) == [(0, 2, 3, 4), (2, 4, 5, 6), (4, 6, 7, 8), (6, 8, 9, 9)]  # bar 9 alone: kept
+    folds = make_folds(_days(11), WalkForwardConfig(train=3, test=3, keep_partial=True))
+    assert _tuples(folds) == [(0, 2, 3, 5), (3, 5, 6, 8), (6, 8, 9, 10)]  # bars 9-10: kept (one bar alone is not)
     index = pd.bdate_range("2015-01-01", "2020-12-30", tz="UTC")  # 2020 lacks its last business day
     folds = make_folds(index, WalkForwardConfig(train="2Y", test="1Y", keep_partial=True))
     assert [index[f.test_start].year for f in folds] == [2017, 2018, 2019, 2020]
@@ -422,7 +455,11 @@ def test_keep_partial_keeps_the_last_short_test_window():
 # ---- strategy genes: each fold's champion keeps its weights its own way -------------------------------
 @pytest.fixture(scope="module")
 def wf_genes_run(wf_prices, tmp_path_factory):
-    cfg = wf_config("evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}")
+    # execution_delay 1: these tests are about the evolved strategies, their references trade on the test windows'
+    # first bars
+    cfg = wf_config(
+        "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}", "walkforward.execution_delay=1"
+    )
     rd = RunDir.create(tmp_path_factory.mktemp("wfg") / "run", cfg)
     return cfg, rd, run_walkforward(cfg, wf_prices, rd)
 
@@ -536,6 +573,7 @@ def test_a_perp_walkforward_evolves_and_stitches_in_the_perp_account(tmp_path):
             "evolution.hall_of_fame=2",
             "walkforward.train=400",
             "walkforward.test=250",
+            "walkforward.execution_delay=1",  # the references below trade on the test windows' first bars
         ],
     )
     prices = load_from_config(cfg.data)
@@ -593,6 +631,7 @@ def test_a_perp_walkforward_with_genes_keeps_each_folds_strategy_in_the_perp_acc
             "evolution.genes={threshold: [0.0, 0.1], rebalance: [D, once]}",
             "walkforward.train=400",
             "walkforward.test=250",
+            "walkforward.execution_delay=1",  # the references below trade on the test windows' first bars
         ],
     )
     prices = load_from_config(cfg.data)
@@ -652,6 +691,7 @@ def test_a_perp_walkforward_with_a_leverage_gene_follows_each_folds_leverage(tmp
             "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 6.0]}",
             "walkforward.train=400",
             "walkforward.test=250",
+            "walkforward.execution_delay=1",  # the references below trade on the test windows' first bars
         ],
     )
     prices = load_from_config(cfg.data)
@@ -733,3 +773,398 @@ def test_a_perp_walkforward_with_a_leverage_gene_follows_each_folds_leverage(tmp
     assert champ.leverage == champ.strategy["leverage"] == levs[-1] == record["portfolio"]["leverage"]
     page = (rd.path / "report.html").read_text()
     assert all(f"leverage {x:.3g}x" in page for x in levs)
+
+
+# ---- the first out-of-sample bar (execution_delay) -----------------------------------------------------
+def _hand_prices():
+    """9 daily bars of two assets: A gains 10% on bar 3 (fold 0's first test bar) and loses 10% on bar 6 (fold
+    1's), when B gains 10%."""
+    close = np.array(
+        [[10, 20], [10, 20], [10, 20], [11, 20], [11, 20], [11, 20], [9.9, 22], [9.9, 22], [9.9, 22]], dtype=float
+    )
+    return Prices(close=close, index=_days(9), symbols=["A", "B"], periods_per_year=252)
+
+
+def _hand_results(weights):
+    return [
+        {
+            "number": k,
+            "seed": k,
+            "evaluations": 1,
+            "weights": {"GA": w},
+            "skipped": {},
+            "in_sample": {},
+            "trials": {"n": 1, "sharpe_variance": 0.0},
+            "deflated_sharpe": None,
+            "pbo": None,
+        }
+        for k, w in enumerate(weights)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("delay", "first", "values", "per_fold"),
+    [
+        # traded at the close of each fold's last train bar (2, then 5): fold 0 earns A's +10% of bar 3, fold 1
+        # B's +10% of bar 6; the folds' figures cover bars 3-5 and 6-8, their test windows
+        (0, 2, [10_000, 11_000, 11_000, 11_000, 12_100, 12_100, 12_100], [0.10, 0.10]),
+        # execution_delay 1 (the earlier behaviour): fold 0 buys A at bar 3's close, after its gain, and still holds
+        # it over bar 6 (-10%), which is fold 0's, not fold 1's (fold 1 trades at bar 6's close)
+        (1, 3, [10_000, 10_000, 10_000, 9_000, 9_000, 9_000], [-0.10, 0.0]),
+    ],
+)
+def test_each_fold_earns_the_returns_after_the_close_its_weights_are_traded_at_by_hand(delay, first, values, per_fold):
+    """Folds train on bars [0, 3) and [3, 6), test on [3, 6) and [6, 9); fold 0 holds A, fold 1 B (no costs, no
+    rebalancing inside a fold). By hand: with the default delay 0 the stitched series starts at the close of bar 2
+    (fold 0's last train bar) and earns +21%; with a one-bar delay it starts at bar 3's close, loses A's gain of bar 3
+    and pays A's loss of bar 6: -10%. (Before execution_delay, walk-forwards did the latter and credited bar 6's
+    return, earned with fold 0's weights, to fold 1: -10% for fold 1, 0% for fold 0.)"""
+    from genetic_sizer.validation.stitch import stitch
+
+    prices = _hand_prices()
+    cfg = load_config(
+        None,
+        [
+            "walkforward.train=3",
+            "walkforward.test=3",
+            f"walkforward.execution_delay={delay}",
+            "portfolio.rebalance=once",
+            "portfolio.fees=0",
+        ],
+    )
+    folds = make_folds(prices.index, cfg.walkforward)
+    assert _tuples(folds) == [(0, 2, 3, 5), (3, 5, 6, 8)]
+    wf = stitch(cfg, prices, folds, _hand_results([[1.0, 0.0], [0.0, 1.0]]))
+    assert wf.strategies == ["GA"]
+    assert list(wf.oos_index) == list(prices.index[first:])
+    np.testing.assert_allclose(wf.oos_values[:, 0], values, rtol=1e-12)
+    assert wf.oos["GA"]["total_return"] == pytest.approx(values[-1] / 10_000 - 1, rel=1e-12)
+    for k, expected in enumerate(per_fold):
+        assert wf.fold_oos[k]["GA"]["total_return"] == pytest.approx(expected, abs=1e-12)
+    rec = wf.record
+    assert rec["settings"]["walkforward"]["execution_delay"] == delay and rec["schema_version"] == 2
+    assert rec["out_of_sample_window"]["first_bar"] == prices.index[first].isoformat()
+    assert [(f["traded_at"], f["held_until"]) for f in rec["folds"]] == [
+        (prices.index[2 + delay].isoformat(), prices.index[5 + delay].isoformat()),
+        (prices.index[5 + delay].isoformat(), prices.index[8].isoformat()),
+    ]
+
+
+def test_a_fold_with_costs_pays_its_switch_in_the_bar_it_trades_at():
+    """With fees, the stitched series pays each switch at the close it trades at: the per-fold figures are the
+    stitched returns between trade closes (a plain loop over oos_values), and they compound to the whole span's
+    growth after fold 0's purchase."""
+    from genetic_sizer.validation.stitch import stitch
+
+    prices = _hand_prices()
+    cfg = load_config(
+        None, ["walkforward.train=3", "walkforward.test=3", "portfolio.rebalance=D", "portfolio.fees=0.01"]
+    )
+    folds = make_folds(prices.index, cfg.walkforward)
+    wf = stitch(cfg, prices, folds, _hand_results([[0.7, 0.3], [0.2, 0.8]]))
+    v = wf.oos_values[:, 0]
+    assert v[0] == pytest.approx(10_000 / 1.01, rel=1e-12)  # bought at bar 2's close, 1% fees on the amount bought
+    assert wf.fold_oos[0]["GA"]["total_return"] == pytest.approx(v[3] / v[0] - 1, rel=1e-12)  # bars 3..5
+    assert wf.fold_oos[1]["GA"]["total_return"] == pytest.approx(v[6] / v[3] - 1, rel=1e-12)  # bars 6..8
+    total = (1 + wf.fold_oos[0]["GA"]["total_return"]) * (1 + wf.fold_oos[1]["GA"]["total_return"])
+    assert total == pytest.approx(v[-1] / v[0], rel=1e-12)
+
+
+@pytest.mark.parametrize(("delay", "first", "total"), [(0, 5, 0.21), (1, 6, 0.10)])
+def test_the_held_out_window_of_evolve_earns_its_first_return_by_hand(delay, first, total):
+    """evolve's held-out window: bars 6-8 of 9 are held out; A gains 10% on bar 6 and on bar 8. The champion (all A)
+    is traded at the close of the last in-sample bar (5) by default: +21% out of sample, the window's first bar that
+    close; with execution_delay 1 at the close of bar 6, after the first gain: +10% (what evolve reported before)."""
+    from genetic_sizer.validation.holdout import traded_window, validation_record
+
+    close = np.array([[10, 20]] * 6 + [[11, 20], [11, 20], [12.1, 20]], dtype=float)
+    prices = Prices(close=close, index=_days(9), symbols=["A", "B"], periods_per_year=252)
+    cfg = load_config(None, [f"walkforward.execution_delay={delay}", "portfolio.rebalance=once", "portfolio.fees=0"])
+    train, held_out = split_holdout(prices, 3)
+    assert (train.n_bars, held_out.n_bars) == (6, 3)  # what evolution sees is unchanged
+    window = traded_window(train, held_out, delay)
+    assert list(window.index) == list(prices.index[first:])
+    np.testing.assert_array_equal(window.close, prices.close[first:])
+    rec = validation_record(cfg, [1.0, 0.0], train, held_out, {"n": 1, "sharpe_variance": 0.0})
+    oos = rec["out_of_sample"]
+    assert oos["metrics"]["total_return"] == pytest.approx(total, rel=1e-12)
+    assert oos["first_bar"] == prices.index[first].isoformat() and oos["n_bars"] == 9 - first
+    assert oos["execution_delay"] == delay
+    assert rec["in_sample"]["last_bar"] == prices.index[5].isoformat()
+
+
+def test_execution_delay_is_0_or_1():
+    assert WalkForwardConfig().execution_delay == 0
+    for bad in (2, -1, 0.5, True, "1", None):
+        with pytest.raises(ConfigError, match=r"walkforward\.execution_delay must be 0 or 1"):
+            WalkForwardConfig(execution_delay=bad)
+    base = load_config(None, [])
+    assert load_config(None, ["walkforward.execution_delay=1"]).sha256() != base.sha256()  # results differ
+
+
+# ---- calendar windows the data covers ------------------------------------------------------------------
+def _sp500(start, end):
+    return load_from_config(load_config(None, [f"data.start={start}", f"data.end={end}"]).data).index
+
+
+def _years(index, folds):
+    return [index[f.test_start].year for f in folds]
+
+
+def test_calendar_windows_start_on_the_first_bar_after_a_holiday_and_end_on_the_last_trading_day():
+    """Data 2015-01-02 .. 2019-12-31 (2015-01-01 a holiday, 2019-12-31 the year's last trading day), train 2Y, test
+    1Y: three folds, 2017 (trained from the first bar), 2018 and 2019 (through the last bar); skfolio's splitter
+    gave one (2018). Monthly test windows: every month of 2017-2019."""
+    from genetic_sizer.validation.folds import plan_folds
+
+    index = _sp500("2015-01-01", "2019-12-31")
+    assert (index[0].date().isoformat(), index[-1].date().isoformat()) == ("2015-01-02", "2019-12-31")
+    plan = plan_folds(index, WalkForwardConfig(train="2Y", test="1Y"))
+    assert _years(index, plan.folds) == [2017, 2018, 2019]
+    f0, _, f2 = plan.folds
+    assert f0.train_start == 0 and f2.test_end == len(index) - 1
+    for f in plan.folds:
+        year = index[f.test_start].year
+        assert (f.test_start, f.test_end) == tuple(np.flatnonzero(index.year == year)[[0, -1]])
+        assert f.train_end == f.test_start - 1
+        # from the last close of the year three before (the close the first return starts from), or the first bar
+        before = np.flatnonzero(index < pd.Timestamp(f"{year - 2}-01-01", tz="UTC"))
+        assert f.train_start == (before[-1] if before.size else 0)
+    assert [d["reason"].split(":")[0] for d in plan.dropped] == ["too early"]
+    assert plan.dropped[0]["period_end"] == "2017-01-01T00:00:00+00:00"
+    months = plan_folds(index, WalkForwardConfig(train="2Y", test="1M")).folds
+    assert [(index[f.test_start].year, index[f.test_start].month) for f in months] == [
+        (y, m) for y in (2017, 2018, 2019) for m in range(1, 13)
+    ]
+    assert months[-1].test_end == len(index) - 1
+    for a, b in itertools.pairwise(months):
+        assert b.test_start == a.test_end + 1
+
+
+def test_a_window_missing_trading_days_is_still_dropped_and_says_why():
+    """The tolerance is one weekday (a holiday), and only for data that shows holidays: data ending 2019-12-27
+    misses two trading days of 2019, data starting 2015-01-06 misses two of 2015 (its 2017 fold would train on less
+    than two years)."""
+    from genetic_sizer.validation.folds import plan_folds
+
+    index = _sp500("2015-01-01", "2019-12-27")
+    plan = plan_folds(index, WalkForwardConfig(train="2Y", test="1Y"))
+    assert _years(index, plan.folds) == [2017, 2018]
+    last = plan.dropped[-1]
+    assert last["period_start"].startswith("2019-01-01") and last["n_bars"] == int((index.year == 2019).sum())
+    assert "partial" in last["reason"] and "2 weekday(s) before 2020-01-01 have no bar" in last["reason"]
+    assert "keep_partial" in last["reason"]
+    kept = plan_folds(index, WalkForwardConfig(train="2Y", test="1Y", keep_partial=True))
+    assert _years(index, kept.folds) == [2017, 2018, 2019] and kept.folds[-1].test_end == len(index) - 1
+    late = _sp500("2015-01-06", "2019-12-31")
+    assert _years(late, make_folds(late, WalkForwardConfig(train="2Y", test="1Y"))) == [2018, 2019]
+
+
+def test_make_walkforward_keeps_2008():
+    """configs/walkforward.yaml: data from 2005-01-03 (the first trading day of 2005), train 3Y: fifteen folds,
+    2008 .. 2022 (skfolio's splitter lost 2008); the data ends 2022-12-28, two trading days short of 2022, which
+    keep_partial keeps and which is otherwise dropped, saying so."""
+    from genetic_sizer.validation.folds import plan_folds
+
+    cfg = load_config("configs/walkforward.yaml")
+    index = load_from_config(cfg.data).index
+    plan = plan_folds(index, cfg.walkforward)
+    assert _years(index, plan.folds) == list(range(2008, 2023))
+    assert plan.folds[0].train_start == 0 and plan.folds[-1].test_end == len(index) - 1
+    strict = plan_folds(index, dataclasses.replace(cfg.walkforward, keep_partial=False))
+    assert _years(index, strict.folds) == list(range(2008, 2022))
+    assert strict.dropped[-1]["period_start"].startswith("2022-01-01")
+    assert "the data ends 2022-12-28" in strict.dropped[-1]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "years"),
+    [
+        ("2010-01-31", "2019-12-31", list(range(2013, 2020))),  # month-end bars: January's is January 31st
+        ("2010-02-28", "2019-12-31", list(range(2014, 2020))),  # January 2010 missing: 2013's train window is short
+        ("2010-01-31", "2019-11-30", list(range(2013, 2019))),  # December 2019 missing: 2019 is partial
+    ],
+)
+def test_calendar_windows_of_monthly_data(first, last, years):
+    index = pd.date_range(first, last, freq="ME", tz="UTC")
+    folds = make_folds(index, WalkForwardConfig(train="3Y", test="1Y"))
+    assert _years(index, folds) == years
+    assert all(f.test_end - f.test_start + 1 == 12 for f in folds)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "months"),
+    [
+        ("2024-01-01 00:00", "2024-06-30 23:00", [3, 4, 5, 6]),
+        ("2024-01-01 01:00", "2024-06-30 23:00", [4, 5, 6]),  # the bar of 00:00 is missing: March's train is short
+        ("2024-01-01 00:00", "2024-06-30 22:00", [3, 4, 5]),  # June's last hour is missing
+    ],
+)
+def test_calendar_windows_of_hourly_24_7_data(first, last, months):
+    index = pd.date_range(first, last, freq="h", tz="UTC")
+    folds = make_folds(index, WalkForwardConfig(train="2M", test="1M"))
+    assert [index[f.test_start].month for f in folds] == months
+
+
+# ---- test windows too short to measure -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (
+            WalkForwardConfig(train=4, test=1),
+            r"walkforward\.test = 1: fold 0's test window .* has 1 bar\(s\); at least 2",
+        ),
+        (
+            WalkForwardConfig(train=4, test=2, execution_delay=1),
+            r"walkforward\.test = 2: .* has 2 bar\(s\); at least 3 are needed with walkforward\.execution_delay: 1",
+        ),
+        (WalkForwardConfig(train="2W", test="1D"), r"walkforward\.test = '1D': fold 0's test window"),
+    ],
+)
+def test_test_windows_too_short_to_measure_are_refused_naming_the_key(cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        make_folds(_days(40), cfg)
+
+
+def test_a_short_partial_window_kept_by_keep_partial_is_dropped_and_listed():
+    from genetic_sizer.validation.folds import plan_folds
+
+    plan = plan_folds(_days(10), WalkForwardConfig(train=3, test=2, keep_partial=True))
+    assert _tuples(plan.folds) == [(0, 2, 3, 4), (2, 4, 5, 6), (4, 6, 7, 8)]  # bar 9 alone: one bar, no return
+    assert plan.dropped == [
+        {
+            "first_bar": _days(10)[9].isoformat(),
+            "last_bar": _days(10)[9].isoformat(),
+            "n_bars": 1,
+            "reason": "partial window of 1 bar(s) kept by walkforward.keep_partial, fewer than the 2 a test window "
+            "needs (its weights must earn 2 returns)",
+        }
+    ]
+
+
+def test_walkforward_refuses_short_test_windows_before_evolving_and_on_resume(tmp_path, capsys, monkeypatch):
+    """A test window of 1 bar used to fail after every fold had evolved, blaming the data source, and --resume did it
+    again: now nothing evolves and no run directory is created; resuming a run saved with it is refused too."""
+    from genetic_sizer.cli.main import main
+
+    def evolved(*args, **kwargs):
+        raise AssertionError("a fold evolved")
+
+    monkeypatch.setattr("genetic_sizer.validation.walkforward.run_fold", evolved)
+    sets = [a for item in [*WF, "walkforward.test=1"] for a in ("--set", item)]
+    out = tmp_path / "run"
+    assert main(["walkforward", "--out", str(out), *sets]) == 2
+    err = capsys.readouterr().err
+    assert "walkforward.test = 1" in err and "at least 2 are needed" in err and "load_sp500" not in err
+    assert not out.exists()
+    RunDir.create(out, wf_config("walkforward.test=1"))  # a run saved with it (by an earlier genetic_sizer)
+    assert main(["walkforward", "--resume", "--out", str(out)]) == 2
+    assert "walkforward.test = 1" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
+
+
+# ---- fold checkpoints at a storage URL ------------------------------------------------------------------
+def _interrupting_evolve(monkeypatch, stop_fold: int | None, seen: list):
+    """Patch the evolution: record each fold's ``resume`` flag and generations; the ``stop_fold``-th call stops after
+    its generation 1 (a preempted job)."""
+    current = __import__("genetic_sizer.runs.evolve", fromlist=["evolve"]).evolve
+    real_evolve = getattr(current, "real", current)  # not a patch of an earlier call
+
+    def evolve(config, prices, run_dir, **kw):
+        seen.append({"resume": kw.get("resume", False), "gens": []})
+        gens, stop = seen[-1]["gens"], len(seen) - 1 == stop_fold
+
+        def on_generation(g):
+            gens.append(g.gen)
+            if stop and g.gen == 1:
+                raise KeyboardInterrupt
+
+        return real_evolve(config, prices, run_dir, on_generation=on_generation, **kw)
+
+    evolve.real = real_evolve
+    monkeypatch.setattr("genetic_sizer.runs.evolve.evolve", evolve)
+
+
+def _stored(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_walkforward_at_a_storage_url_resumes_a_running_fold_from_its_stored_checkpoint(
+    wf_run, wf_prices, tmp_path, monkeypatch
+):
+    """A run at a URL stores the running fold's checkpoints there (folds/fold-001/): another machine resumes that fold
+    from its last stored generation, not from scratch, to the uninterrupted result; once a fold's result is stored
+    its checkpoints are removed from storage."""
+    from genetic_sizer.storage import remote as storage
+
+    cfg, _, wf = wf_run
+    url = (tmp_path / "nfs" / "wf").as_uri()
+    stored = tmp_path / "nfs" / "wf"
+    seen = []
+    _interrupting_evolve(monkeypatch, 1, seen)
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, RunDir.create(url, cfg))
+    files = _stored(stored / "folds")
+    assert "fold-000.json" in files and "fold-001/checkpoint.json" in files and "fold-001/config.yaml" in files
+    assert not [f for f in files if f.startswith("fold-000/")]  # fold 0's checkpoints left with its result
+    assert RunDir.open_existing(f"{url}/folds/fold-001").read_checkpoint().generation == 1
+    storage.forget_stages()  # another machine: only the stored run
+    seen.clear()
+    _interrupting_evolve(monkeypatch, None, seen)
+    resumed = run_walkforward(cfg, wf_prices, url, resume=True)
+    assert seen[0] == {"resume": True, "gens": [2, 3, 4]}  # fold 1 went on from generation 1
+    assert [s["resume"] for s in seen[1:]] == [False] * (len(wf.folds) - 2)
+    assert resumed.record == wf.record
+    np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
+    assert _stored(stored / "folds") == [f"fold-{k:03d}.json" for k in range(len(wf.folds))]
+
+
+def test_ray_fold_tasks_checkpoint_at_the_runs_storage_url(wf_prices, tmp_path, monkeypatch):
+    """On Ray each fold task checkpoints its evolution at <url>/folds/fold-NNN (a worker cannot reach the driver's
+    staging directory) and a resumed task continues from it; the driver removes them once the fold's result is
+    stored. The tasks run here in-process, as a Ray worker would run them (the Ray run itself: the ray-marked test)."""
+    from genetic_sizer.storage import remote as storage
+
+    def run_tasks(fn, shared, items, *, address=None, num_cpus=None, on_result=None):
+        out = []
+        for i, item in enumerate(items):
+            out.append(fn(shared, item))
+            on_result(i, out[-1])
+        return out
+
+    monkeypatch.setattr("genetic_sizer.cluster.raymap.run_tasks", run_tasks)
+    cfg = wf_config("parallel.backend=ray")
+    serial = run_walkforward(wf_config(), wf_prices, RunDir.create(tmp_path / "serial", wf_config()))
+    url = (tmp_path / "store" / "wf").as_uri()
+    stored = tmp_path / "store" / "wf"
+    seen = []
+    _interrupting_evolve(monkeypatch, 1, seen)
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, RunDir.create(url, cfg))
+    assert "fold-001/checkpoint.json" in _stored(stored / "folds")
+    storage.forget_stages()
+    seen.clear()
+    _interrupting_evolve(monkeypatch, None, seen)
+    resumed = run_walkforward(cfg, wf_prices, url, resume=True)
+    assert seen[0]["resume"] and seen[0]["gens"] == [2, 3, 4]
+    assert resumed.record == serial.record
+    assert _stored(stored / "folds") == [f"fold-{k:03d}.json" for k in range(len(serial.folds))]
+
+
+def test_a_ray_walkforward_stopped_in_its_first_fold_keeps_the_stored_run(tmp_path, monkeypatch):
+    """Stopped while its first Ray task evolves: the task has stored the fold's checkpoints at the URL, so the run
+    has started and is kept (config.yaml too), resumable, though the driver itself wrote nothing yet."""
+    from genetic_sizer.storage import remote as storage
+    from genetic_sizer.validation.walkforward import walkforward_run
+
+    def run_tasks(fn, shared, items, *, address=None, num_cpus=None, on_result=None):
+        return [on_result(i, fn(shared, item)) for i, item in enumerate(items)]
+
+    monkeypatch.setattr("genetic_sizer.cluster.raymap.run_tasks", run_tasks)
+    _interrupting_evolve(monkeypatch, 0, [])
+    url = (tmp_path / "store" / "wf").as_uri()
+    with pytest.raises(KeyboardInterrupt):
+        walkforward_run(wf_config("parallel.backend=ray"), url, plots=False)
+    assert {"config.yaml", "folds/fold-000/checkpoint.json"} <= set(_stored(tmp_path / "store" / "wf"))
+    storage.forget_stages()
+    assert RunDir.open_existing(url).load_config() == wf_config("parallel.backend=ray")

@@ -28,7 +28,9 @@ __all__ = [
     "check_leverage",
     "funding_args",
     "funding_rates",
+    "margin_tiers",
     "prepare",
+    "range_args",
     "resolve_max_leverage",
 ]
 
@@ -94,6 +96,34 @@ def resolve_max_leverage(max_leverage, symbols) -> np.ndarray:
     return out
 
 
+def margin_tiers(max_leverage, prices: Prices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each asset's maximum leverage (n_assets,) and margin tiers as the perp kernels take them: ``mm_rate`` and
+    ``mm_deduct`` (n_assets, n_tiers), the maintenance margin of a notional ``N`` being ``max_n (N * mm_rate[i, n] -
+    mm_deduct[i, n])`` (:mod:`genetic_sizer.data.margin`).
+
+    ``max_leverage`` None takes the tiers the prices carry (:attr:`Prices.margin`, the exchange's ``meta`` saved with
+    Hyperliquid data), or else none (no maintenance margin: liquidated only at zero equity, which runs refuse); any
+    other value is resolved by :func:`resolve_max_leverage`, one tier per asset. An asset with fewer tiers than
+    another repeats its last one.
+    """
+    if max_leverage is None and prices.margin is not None:
+        tiers = [prices.margin[s] for s in prices.symbols]
+    else:
+        tiers = [((0.0, float(c)),) for c in resolve_max_leverage(max_leverage, prices.symbols)]
+    n_tiers = max(len(t) for t in tiers)
+    rate = np.zeros((len(tiers), n_tiers))
+    deduct = np.zeros((len(tiers), n_tiers))
+    for i, ts in enumerate(tiers):
+        for j in range(n_tiers):
+            bound, lev = ts[min(j, len(ts) - 1)]
+            rate[i, j] = 0.5 / lev if math.isfinite(lev) else 0.0
+            if 0 < j < len(ts):
+                deduct[i, j] = deduct[i, j - 1] + bound * (rate[i, j] - rate[i, j - 1])
+            elif j > 0:
+                deduct[i, j] = deduct[i, j - 1]
+    return np.array([ts[0][1] for ts in tiers], dtype=np.float64), rate, deduct
+
+
 def check_leverage(leverage, n_genomes: int, max_lev: np.ndarray, symbols, n_segments: int = 1) -> np.ndarray:
     """The gross leverage of every genome in every segment, float64 (n_genomes, n_segments).
 
@@ -137,8 +167,9 @@ def check_leverage(leverage, n_genomes: int, max_lev: np.ndarray, symbols, n_seg
 def funding_rates(funding, prices: Prices) -> np.ndarray | None:
     """The funding rates a perp simulation charges, (n_bars, n_assets), or None for none (see
     :func:`genetic_sizer.backtest.simulate.simulate`)."""
-    if funding is None:
-        return prices.funding
+    if funding is None:  # NaN: a bar the funding file has no rate for (runs refuse coins with none at all)
+        carried = prices.funding
+        return np.nan_to_num(carried, nan=0.0) if carried is not None and np.isnan(carried).any() else carried
     if funding is False:
         return None
     shape = (prices.n_bars, prices.n_assets)
@@ -177,8 +208,9 @@ class Inputs:
     :func:`genetic_sizer.backtest.simulate.backtest` and :func:`genetic_sizer.backtest.simulate.score`: ``w``
     (n_genomes, n_segments, n_assets), ``starts`` (n_segments,), the calendar ``masks`` (n_masks, n_bars) with
     ``mask_of`` (n_genomes,), drift bands ``thresholds`` (n_genomes, n_segments, ``inf``: none; ``drift`` whether any
-    was given), the costs, and for perps the leverage (n_genomes, n_segments), the maintenance margin rate per asset
-    and the funding rates (None: none)."""
+    was given), the costs, and for perps the leverage (n_genomes, n_segments), the maintenance margin rate of each
+    asset's first tier (``mm_rate``) and its margin tiers (``tier_rate``, ``tier_deduct``: :func:`margin_tiers`), and
+    the funding rates (None: none)."""
 
     prices: Prices
     w: np.ndarray
@@ -194,6 +226,8 @@ class Inputs:
     lev: np.ndarray | None = None
     per_segment_leverage: bool = False
     mm_rate: np.ndarray | None = None
+    tier_rate: np.ndarray | None = None
+    tier_deduct: np.ndarray | None = None
     rates: np.ndarray | None = None
 
 
@@ -211,17 +245,18 @@ def prepare(
     else:
         w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
     fees, slippage, init_cash = check_costs(fees, slippage, init_cash)
-    masks, mask_of = rebalance_masks(prices.index, rebalance, w.shape[0], None if segment_starts is None else starts)
+    starts_or_none = None if segment_starts is None else starts
+    masks, mask_of = rebalance_masks(prices.calendar_index, rebalance, w.shape[0], starts_or_none)
     thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
     common = {"prices": prices, "w": w, "starts": starts, "masks": masks, "mask_of": mask_of}
     common.update(thresholds=thresholds, drift=threshold is not None, fees=fees, slippage=slippage, init_cash=init_cash)
     if market == "perp":
-        max_lev = resolve_max_leverage(max_leverage, prices.symbols)
+        max_lev, tier_rate, tier_deduct = margin_tiers(max_leverage, prices)
         lev = check_leverage(leverage, w.shape[0], max_lev, prices.symbols, starts.size)
-        mm_rate = np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0)
         rates = funding_rates(funding, prices)
         per_segment = np.ndim(leverage) == 2
-        return Inputs(**common, market="perp", lev=lev, per_segment_leverage=per_segment, mm_rate=mm_rate, rates=rates)
+        margin = {"mm_rate": np.ascontiguousarray(tier_rate[:, 0]), "tier_rate": tier_rate, "tier_deduct": tier_deduct}
+        return Inputs(**common, market="perp", lev=lev, per_segment_leverage=per_segment, **margin, rates=rates)
     if market != "spot":
         raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
     spot_only = {"leverage": bool(np.any(np.asarray(leverage) != 1.0)), "max_leverage": max_leverage is not None}
@@ -237,3 +272,12 @@ def funding_args(inp: Inputs) -> tuple[np.ndarray, bool]:
     if inp.rates is None:
         return np.zeros((1, inp.prices.n_assets)), False
     return np.ascontiguousarray(inp.rates), True
+
+
+def range_args(prices: Prices) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The perp kernels' ``low``, ``high`` and ``has_range`` arguments: the bars' ranges when the prices carry them
+    (the liquidation test within the bar), else placeholders (the test at the closes)."""
+    if prices.low is None:
+        placeholder = np.zeros((1, prices.n_assets))
+        return placeholder, placeholder, False
+    return prices.low, prices.high, True

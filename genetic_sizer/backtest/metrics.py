@@ -8,8 +8,8 @@ Definitions (all per genome, from the value series ``v`` of n bars and ``init_ca
 ``annualized_return``      ``prod(1 + r) ** (periods_per_year / n) - 1`` (CAGR)
 ``cagr``                   alias of ``annualized_return``
 ``annualized_volatility``  ``std(r, ddof=1) * sqrt(periods_per_year)``
-``sharpe``                 ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``
-``sortino``                ``mean(r) * ppy / (sqrt(mean(min(r, 0)**2)) * sqrt(ppy))``
+``sharpe``                 ``mean(x) / std(x, ddof=1) * sqrt(periods_per_year)``, ``x = r - rf`` the excess returns
+``sortino``                ``mean(x) * ppy / (sqrt(mean(min(x, 0)**2)) * sqrt(ppy))``
 ``calmar``                 ``annualized_return / |max_drawdown|``
 ``max_drawdown``           ``min(v / running_max(v) - 1)``, a number in ``[-1, 0]`` (vectorbt's sign)
 ``turnover``               annualized two-way turnover: the traded notional (buys plus sells, at fill
@@ -32,14 +32,16 @@ A perp account (``market: perp``) also reports, through :meth:`genetic_sizer.evo
                            margin), else 0.0
 =========================  ===================================================================
 
-where ``r[0] = v[0] / init_cash - 1`` and ``r[i] = v[i] / v[i-1] - 1``. These are vectorbt's definitions
-(``pf.sharpe_ratio()`` and friends, with ``freq`` and ``year_freq`` giving ``periods_per_year`` bars a
-year), and the test suite checks them against vectorbt to 1e-9 relative. Where vectorbt returns ``inf``,
+where ``r[0] = v[0] / init_cash - 1`` and ``r[i] = v[i] / v[i-1] - 1``, and ``rf[i]`` is the risk-free rate of bar
+``i`` (``risk_free``, 0 by default; :mod:`genetic_sizer.backtest.riskfree` turns ``portfolio.risk_free`` into per-bar
+rates). These are vectorbt's definitions (``pf.sharpe_ratio(risk_free=rf)``, ``pf.sortino_ratio(required_return=rf)``
+and friends, with ``freq`` and ``year_freq`` giving ``periods_per_year`` bars a year), and the test suite checks them
+against vectorbt to 1e-9 relative (and a risk-free series against a plain loop). Where vectorbt returns ``inf``,
 ``nan`` or a figure made of rounding noise, these return finite values that keep the ranking monotone:
 
 * every metric lies in ``[-CAP, CAP]`` (:data:`CAP` = 1e12);
 * a ratio with a zero denominator (Sharpe without volatility, Sortino without downside, Calmar without
-  drawdown) is ``+CAP``, ``-CAP`` or 0 by the sign of its numerator (mean return; annualized return for
+  drawdown) is ``+CAP``, ``-CAP`` or 0 by the sign of its numerator (mean excess return; annualized return for
   Calmar). Dispersions and drawdowns within rounding noise of zero (:data:`genetic_sizer.backtest.kernels.spot.NOISE` =
   1e-12) count as zero, and so does a numerator within it of zero (the ratio is then 0). So a
   constant-return series has Sharpe ``+CAP``, not 1e15, and a genome that gains without ever losing
@@ -63,6 +65,7 @@ import numpy as np
 
 from genetic_sizer import vocab as V
 from genetic_sizer.backtest.kernels import spot as nb
+from genetic_sizer.backtest.riskfree import check_rates
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
@@ -104,6 +107,7 @@ def compute_metrics(
     init_cash: float,
     periods_per_year: float,
     traded=None,
+    risk_free=0.0,
 ) -> dict[str, np.ndarray]:
     """Every fitness metric for every genome.
 
@@ -118,6 +122,10 @@ def compute_metrics(
     traded : array (n_genomes,), optional
         ``Backtest.traded`` from :func:`genetic_sizer.backtest.simulate.backtest`; when given, ``turnover`` is
         reported.
+    risk_free : float or array (n_bars,)
+        The risk-free rate per bar (vectorbt's ``risk_free``: a per-period rate, not an annual one), one for every
+        bar or one per bar; Sharpe and Sortino are those of the returns in excess of it. 0 (default): of the returns
+        themselves. See :func:`genetic_sizer.backtest.riskfree.check_rates` for what is refused.
 
     Returns
     -------
@@ -134,9 +142,10 @@ def compute_metrics(
     periods_per_year = check_periods_per_year(periods_per_year)
     if not np.isfinite(v).all():
         raise ConfigError("values contain NaN or infinity")
+    rf = check_rates(risk_free, v.shape[0], periods_per_year)
     vg = np.ascontiguousarray(v.T)  # genome-major for the kernel
     out = np.empty((len(nb.METRIC_NAMES), vg.shape[0]), dtype=np.float64)
-    nb.metrics_nb(vg, float(init_cash), float(periods_per_year), out)
+    nb.metrics_nb(vg, float(init_cash), float(periods_per_year), rf, out)
     result = {name: out[i] for i, name in enumerate(nb.METRIC_NAMES)}
     result["cagr"] = result["annualized_return"]
     if traded is not None:

@@ -27,7 +27,10 @@ def reference_genome(
     thresholds=None,
     leverage=1.0,
     mm_rate=None,
+    mm_deduct=None,
     funding=None,
+    low=None,
+    high=None,
     fees: float = 0.0,
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
@@ -37,8 +40,9 @@ def reference_genome(
     The reference the fast kernel is checked against (``genetic-sizer evolve`` re-simulates every perp champion
     with it, as it re-simulates spot champions with vectorbt). Same arguments as
     :func:`genetic_sizer.backtest.kernels.perp.simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate``
-    default 0, ``funding`` default none), except that ``leverage`` may be one number for every segment or a sequence
-    of one per segment.
+    default 0, ``mm_deduct`` default 0, ``funding`` default none, ``low`` and ``high`` default none: the liquidation
+    test at the closes only), except that ``leverage`` may be one number for every segment or a sequence of one per
+    segment and ``mm_rate`` one rate per asset (one tier each) or (n_assets, n_tiers).
 
     Returns
     -------
@@ -52,7 +56,16 @@ def reference_genome(
     starts = [int(s) for s in segment_starts]
     mask = [bool(b) for b in rebalance]
     bands = [math.inf] * len(starts) if thresholds is None else [float(x) for x in thresholds]
-    mm = [0.0] * n_assets if mm_rate is None else [float(x) for x in mm_rate]
+    rates_mm = np.zeros((n_assets, 1)) if mm_rate is None else np.asarray(mm_rate, dtype=np.float64)
+    rates_mm = rates_mm[:, None] if rates_mm.ndim == 1 else rates_mm
+    mm = [[float(x) for x in row] for row in rates_mm]
+    ded = [[0.0] * len(row) for row in mm] if mm_deduct is None else [[float(x) for x in r] for r in mm_deduct]
+    lows = None if low is None else [[float(x) for x in row] for row in np.asarray(low, dtype=np.float64)]
+    highs = None if high is None else [[float(x) for x in row] for row in np.asarray(high, dtype=np.float64)]
+
+    def maintenance(k, notional):  # Hyperliquid's tiered formula: the largest of notional x rate - deduction
+        return max(notional * r - d for r, d in zip(mm[k], ded[k], strict=True))
+
     rates = None if funding is None else [[float(x) for x in row] for row in np.asarray(funding, dtype=np.float64)]
     levs = [float(leverage)] * len(starts) if np.ndim(leverage) == 0 else [float(x) for x in leverage]
     if len(levs) != len(starts):
@@ -84,9 +97,23 @@ def reference_genome(
                         out["funding_paid"] += payment
                     else:
                         out["funding_received"] -= payment
-            maintenance = sum(abs(q[k]) * close[t][k] * mm[k] for k in range(n_assets))
-            if equity <= maintenance:
-                out["value"][t:] = max(equity, 0.0)
+            # liquidation prices: each position's adverse extreme of the bar (with a range), else the closes
+            px = list(close[t])
+            if lows is not None:
+                px = [lows[t][k] if q[k] > 0 else highs[t][k] for k in range(n_assets)]
+            at = equity + sum(q[k] * (px[k] - close[t][k]) for k in range(n_assets))
+            at_margin = sum(maintenance(k, abs(q[k]) * px[k]) for k in range(n_assets))
+            at_close = sum(maintenance(k, abs(q[k]) * close[t][k]) for k in range(n_assets))
+            if equity <= at_close or at <= at_margin:
+                left = 0.0
+                if at > 0 and at >= 2.0 / 3.0 * at_margin:  # through the book at px; below 2/3: the backstop
+                    for k in range(n_assets):
+                        fill = px[k] * (1.0 - slippage) if q[k] > 0 else px[k] * (1.0 + slippage)
+                        fee = fees * abs(q[k]) * fill
+                        out["fees_paid"] += fee
+                        at -= abs(q[k]) * abs(fill - px[k]) + fee
+                    left = max(at, 0.0)
+                out["value"][t:] = left
                 out["liquidated"] = t
                 return out
         trade = mask[t] or t == starts[seg]

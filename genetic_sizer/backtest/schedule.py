@@ -1,9 +1,11 @@
 """When each genome trades and toward what: calendar rebalance masks, drift bands, and the checks of weights and of
 weight schedules, shared by every engine of :mod:`genetic_sizer.backtest.simulate`.
 
-A policy is ``"once"`` (buy and hold), ``"D"``, ``"W"``, ``"M"``, ``"Q"`` (the first bar of each calendar period, UTC)
-or an int N (every N bars); :func:`rebalance_masks` turns one policy per genome (or per genome and segment) into a
-table of distinct masks. A weight schedule (``segment_starts``) gives each genome one weight vector per segment.
+A policy is ``"once"`` (buy and hold), ``"D"``, ``"W"``, ``"M"``, ``"Q"`` (the first bar of each calendar period, on
+the index's own clock: the engines pass ``Prices.calendar_index``, UTC for UTC data and the local time of timestamps
+written with a UTC offset) or an int N (every N bars); :func:`rebalance_masks` turns one policy per genome (or per
+genome and segment) into a table of distinct masks. A weight schedule (``segment_starts``) gives each genome one weight
+vector per segment.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def rebalance_mask(index: pd.DatetimeIndex, rebalance) -> np.ndarray:
     """Boolean mask of rebalance bars for a policy (a new array each call).
 
     ``"once"``: the first bar only (buy and hold). ``"D"``, ``"W"``, ``"M"``, ``"Q"``: the first bar of
-    each calendar day, week (Monday to Sunday), month or quarter, in UTC. An int N: every N bars,
-    starting with the first. The first bar is always a rebalance bar.
+    each calendar day, week (Monday to Sunday), month or quarter of ``index`` as it reads (a UTC index: in UTC;
+    ``Prices.calendar_index``: in the source's local time). An int N: every N bars, starting with the first. The
+    first bar is always a rebalance bar.
     """
     code = V.parse_rebalance(rebalance)
     key = (id(index), code)

@@ -50,12 +50,14 @@ from genetic_sizer.backtest.inputs import (
     check_leverage,
     funding_args,
     funding_rates,
+    margin_tiers,
     prepare,
-    resolve_max_leverage,
+    range_args,
 )
 from genetic_sizer.backtest.kernels import perp
 from genetic_sizer.backtest.kernels import spot as nb
 from genetic_sizer.backtest.reference import reference_genome
+from genetic_sizer.backtest.riskfree import check_rates
 from genetic_sizer.backtest.schedule import (
     is_policy,
     rebalance_masks,
@@ -177,6 +179,7 @@ def score(
     funding=None,
     max_leverage=None,
     periods_per_year: float | None = None,
+    risk_free=0.0,
 ) -> dict[str, np.ndarray]:
     """Every fitness metric of every genome: simulate and score in one pass per genome, without the value matrix.
 
@@ -194,6 +197,8 @@ funding, max_leverage :
         As for :func:`simulate`.
     periods_per_year : float, optional
         Bars per year, for the annualized metrics; default the prices' (:attr:`Prices.periods_per_year`).
+    risk_free : float or array (n_bars,)
+        The risk-free rate per bar (not annual), as for :func:`genetic_sizer.backtest.metrics.compute_metrics`.
 
     Returns
     -------
@@ -223,10 +228,14 @@ funding, max_leverage :
     ppy = check_periods_per_year(prices.periods_per_year if periods_per_year is None else periods_per_year)
     if engine != "fast":
         bt = _backtest(inp, engine)
-        m = compute_metrics(bt.value, init_cash=inp.init_cash, periods_per_year=ppy, traded=bt.traded)
+        m = compute_metrics(
+            bt.value, init_cash=inp.init_cash, periods_per_year=ppy, traded=bt.traded, risk_free=risk_free
+        )
         m.update(account_metrics(bt))
         return m
     import numba
+
+    rf = check_rates(risk_free, prices.n_bars, ppy)
 
     n_genomes = inp.w.shape[0]
     n_chunks = min(n_genomes, SCORE_CHUNKS_PER_THREAD * numba.get_num_threads())
@@ -238,6 +247,7 @@ funding, max_leverage :
                 prices.close,
                 f,
                 has_funding,
+                *range_args(prices),
                 inp.w,
                 inp.starts,
                 inp.masks,
@@ -245,10 +255,13 @@ funding, max_leverage :
                 inp.thresholds,
                 inp.lev,
                 inp.mm_rate,
+                inp.tier_rate,
+                inp.tier_deduct,
                 inp.fees,
                 inp.slippage,
                 inp.init_cash,
                 ppy,
+                rf,
                 n_chunks,
                 out,
             )
@@ -266,6 +279,7 @@ funding, max_leverage :
                 inp.init_cash,
                 longonly,
                 ppy,
+                rf,
                 n_chunks,
                 out,
             )
@@ -308,6 +322,7 @@ def _backtest_perp(inp: Inputs, engine: str) -> Backtest:
             prices.close,
             f,
             has_funding,
+            *range_args(prices),
             w,
             starts,
             inp.masks,
@@ -315,6 +330,8 @@ def _backtest_perp(inp: Inputs, engine: str) -> Backtest:
             inp.thresholds,
             lev,
             inp.mm_rate,
+            inp.tier_rate,
+            inp.tier_deduct,
             inp.fees,
             inp.slippage,
             inp.init_cash,
@@ -336,8 +353,11 @@ def _backtest_perp(inp: Inputs, engine: str) -> Backtest:
                 inp.masks[inp.mask_of[g]],
                 thresholds=inp.thresholds[g],
                 leverage=lev[g],
-                mm_rate=inp.mm_rate,
+                mm_rate=inp.tier_rate,
+                mm_deduct=inp.tier_deduct,
                 funding=inp.rates,
+                low=prices.low,
+                high=prices.high,
                 fees=inp.fees,
                 slippage=inp.slippage,
                 init_cash=inp.init_cash,
@@ -438,8 +458,10 @@ def simulate(
         (missing bars and symbols are 0). None (default): the rates ``close`` carries (:attr:`Prices.funding`,
         loaded next to Hyperliquid prices), or none; False: none.
     max_leverage : None, number, array (n_assets,) or {SYMBOL: x, default: y}
-        Perp: each asset's maximum leverage; the maintenance margin is ``|q| * p / (2 * max_leverage)``. None: no
-        maintenance margin (liquidated only when the equity reaches 0).
+        Perp: each asset's maximum leverage; the maintenance margin is ``|q| * p / (2 * max_leverage)``. None: the
+        exchange's margin tiers the prices carry (:attr:`Prices.margin`, from the ``meta`` saved with fetched data),
+        else no maintenance margin (liquidated only when the equity reaches 0; runs refuse that). Liquidation is
+        tested within each bar when the prices carry highs and lows (see :mod:`genetic_sizer.backtest.kernels.perp`).
 
     Returns
     -------
@@ -525,10 +547,10 @@ def holdings(
         raise GenomeError(f"holdings are those of one genome, got {w.shape[0]}")
     fees, slippage, init_cash = check_costs(fees, slippage, init_cash)
     policy = rebalance if is_policy(rebalance) else [rebalance]
-    masks, mask_of = rebalance_masks(prices.index, policy, 1, None if segment_starts is None else starts)
+    masks, mask_of = rebalance_masks(prices.calendar_index, policy, 1, None if segment_starts is None else starts)
     thresholds = None if threshold is None else validate_thresholds([threshold], 1, starts.size)
     if market == "perp":
-        max_lev = resolve_max_leverage(max_leverage, prices.symbols)
+        max_lev, mm_rate, mm_deduct = margin_tiers(max_leverage, prices)
         per_genome = leverage if np.ndim(leverage) == 0 else [leverage]
         lev = check_leverage(per_genome, 1, max_lev, prices.symbols, starts.size)[0]
         run = reference_genome(
@@ -538,8 +560,11 @@ def holdings(
             masks[mask_of[0]],
             thresholds=None if thresholds is None else thresholds[0],
             leverage=lev,
-            mm_rate=np.where(np.isfinite(max_lev), 0.5 / max_lev, 0.0),
+            mm_rate=mm_rate,
+            mm_deduct=mm_deduct,
             funding=funding_rates(funding, prices),
+            low=prices.low,
+            high=prices.high,
             fees=fees,
             slippage=slippage,
             init_cash=init_cash,

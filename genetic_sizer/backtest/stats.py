@@ -559,19 +559,22 @@ def pbo(returns, n_blocks: int = 16) -> float:
 
 
 # ---- value paths -------------------------------------------------------------------------------------
-def returns_of(values: np.ndarray, init_cash: float) -> np.ndarray:
+def returns_of(values: np.ndarray, init_cash: float, risk_free=0.0) -> np.ndarray:
     """Per-bar simple returns of value paths (n_bars,) or (n_bars, k), the first from ``init_cash`` (the
-    fitness metrics' convention)."""
+    fitness metrics' convention), in excess of ``risk_free``: the per-bar rate, one (a number or (1,)) or one per bar
+    (n_bars,), as the Sharpe ratio of :func:`genetic_sizer.backtest.metrics.compute_metrics` takes it."""
     v = np.asarray(values, dtype=np.float64)
     prev = np.concatenate([np.full((1, *v.shape[1:]), init_cash), v[:-1]])
-    return v / prev - 1.0
+    rf = np.asarray(risk_free, dtype=np.float64).reshape(-1, *(1,) * (v.ndim - 1))
+    return v / prev - 1.0 - rf
 
 
-def deflated_sharpe_of(values: np.ndarray, init_cash: float, trials: dict) -> float | None:
-    """Deflated Sharpe ratio of one value path given the trials that selected it (``{"n", "sharpe_variance"}``);
-    None when it cannot be computed (fewer than 2 trials or 3 returns)."""
+def deflated_sharpe_of(values: np.ndarray, init_cash: float, trials: dict, risk_free=0.0) -> float | None:
+    """Deflated Sharpe ratio of one value path given the trials that selected it (``{"n", "sharpe_variance"}``),
+    of its returns in excess of ``risk_free`` (see :func:`returns_of`), as the trials' Sharpe ratios are; None when it
+    cannot be computed (fewer than 2 trials or 3 returns)."""
     n, var = trials.get("n", 0), trials.get("sharpe_variance", math.nan)
-    r = returns_of(values, init_cash)
+    r = returns_of(values, init_cash, risk_free)
     if n < 2 or not math.isfinite(var) or len(r) < 3:
         return None
     return float(probabilistic_sharpe(r, expected_max_sharpe(n, var)))

@@ -33,6 +33,11 @@ def cmd_backtest(args) -> int:
     from genetic_sizer.backtest.portfolio import backtest_portfolio
 
     prices = _load(args)
+    if args.market == "perp":  # funding for every coin held, when there is funding; a maintenance margin
+        from genetic_sizer.evolution.evaluator import check_perp_data
+
+        held = None if args.weights is None else [s for s, x in zip(prices.symbols, args.weights, strict=False) if x]
+        check_perp_data(prices, args.max_leverage, held=held, funding=prices.funding is not None)
     run = backtest_portfolio(
         prices,
         args.weights,
@@ -50,7 +55,8 @@ def cmd_backtest(args) -> int:
     what = ""
     if args.market == "perp":
         funded = "with funding" if prices.funding is not None else "WITHOUT funding rates"
-        what = f", perpetuals at leverage {args.leverage:g} {funded}"
+        tested = "within each bar (highs and lows)" if prices.high is not None else "at the closes only (no highs/lows)"
+        what = f", perpetuals at leverage {args.leverage:g} {funded}, liquidation tested {tested}"
     print(
         f"{run.label} on {prices.n_assets} assets, {prices.n_bars} bars, rebalance {args.rebalance}"
         f"{'' if args.threshold is None else f', drift band {args.threshold:g}'}, fees {run.fees:g}, "
@@ -60,9 +66,14 @@ def cmd_backtest(args) -> int:
         print(f"  rebalanced on {int(bt.rebalance[:, 0].sum())} of {prices.n_bars} bars")
     if run.liquidated_bar is not None:
         k = run.liquidated_bar
+        how = (
+            "below 2/3 of it: the backstop liquidator took the positions and the margin"
+            if bt.value[k, 0] == 0.0
+            else "the positions were closed through the book (fees and slippage paid)"
+        )
         print(
             f"  LIQUIDATED on {prices.index[k]} (bar {k} of {prices.n_bars}): the equity fell to the maintenance "
-            f"margin; {bt.value[k, 0]:,.2f} was left and nothing traded after"
+            f"margin; {how}; {bt.value[k, 0]:,.2f} was left and nothing traded after"
         )
     if run.wiped_out_bar is not None:
         k = run.wiped_out_bar
@@ -165,6 +176,10 @@ def add_backtest_parser(sub) -> None:
     )
     bt.add_argument("--leverage", type=number_arg(low=0, low_open=True), default=1.0, help="perp: gross leverage")
     bt.add_argument(
-        "--max-leverage", type=number_arg(low=1), default=None, help="perp: maximum leverage of every asset"
+        "--max-leverage",
+        type=number_arg(low=1),
+        default=None,
+        help="perp: maximum leverage of every asset (default: the margin tiers data fetch saved with the data; "
+        "without them it is required)",
     )
     bt.set_defaults(func=cmd_backtest)

@@ -6,7 +6,14 @@ from __future__ import annotations
 import sys
 
 from genetic_sizer.cli.args import run_overrides
-from genetic_sizer.cli.show import account_of, print_summary, print_walkforward, progress_printer, reference_of
+from genetic_sizer.cli.show import (
+    account_of,
+    perp_lines,
+    print_summary,
+    print_walkforward,
+    progress_printer,
+    reference_of,
+)
 
 __all__ = [
     "add_evolve_parser",
@@ -66,6 +73,8 @@ def cmd_evolve(args) -> int:
                 f"generations, seed {ev.seed}; engine {config.engine}",
                 flush=True,
             )
+            for line in perp_lines(config, everything):
+                print(line, flush=True)
             if holdout is None:
                 print("no held-out window (evolution.holdout: 0): every figure below is IN-SAMPLE", flush=True)
             else:
@@ -118,6 +127,13 @@ def cmd_walkforward(args) -> int:
                 f"{'Ray' if config.parallel.backend == 'ray' else 'this process'}",
                 flush=True,
             )
+            for line in perp_lines(config, prices):
+                print(line, flush=True)
+            from genetic_sizer.validation.folds import describe_dropped, execution_text
+
+            print(execution_text(wfc), flush=True)
+            for d in info.get("dropped", ()):
+                print(f"test window left out: {describe_dropped(d)}", flush=True)
         elif kind == "run_dir":
             print(f"run directory: {info['run_dir']}{' (resuming)' if info['resume'] else ''}", flush=True)
         elif kind == "finalizing":
@@ -136,6 +152,9 @@ def cmd_walkforward(args) -> int:
             config, run_dir, resume=args.resume, plots=not args.no_plots, on_event=on_event, on_fold=on_fold
         )
     except KeyboardInterrupt:
+        if not run_dir.is_run:  # before the run was created, or taken back (nothing had been written)
+            print("\ninterrupted before the run started; nothing was written", file=sys.stderr)
+            return 130
         print(
             f"\ninterrupted; finished folds are saved. Continue with:\n  genetic-sizer walkforward --resume --out "
             f"{run_dir}",

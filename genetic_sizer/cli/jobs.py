@@ -44,6 +44,7 @@ def cmd_submit(args) -> int:
             working_dir=args.working_dir,
             resume=args.resume,
             no_plots=args.no_plots,
+            python=args.python,
             out=args.out,
             wait=not args.no_wait,
             on_event=on_event,
@@ -130,6 +131,13 @@ def add_submit_parser(sub) -> None:
     )
     sb.add_argument("--out", default=None, help="copy the finished run from storage to this new local directory")
     sb.add_argument("--working-dir", default=None, help="a directory shipped with the job (its working directory)")
+    sb.add_argument(
+        "--python",
+        default=None,
+        metavar="PATH",
+        help="the cluster's Python interpreter, which has genetic_sizer installed: the job runs PATH -m genetic_sizer "
+        "(default: python, as found on the cluster's PATH)",
+    )
     sb.add_argument("--resume", default=None, metavar="RUN", help="continue the stored run RUN (a storage URL)")
     sb.add_argument("--no-plots", action="store_true", help="skip the PNG plots and the HTML report")
     sb.add_argument("--no-wait", action="store_true", help="print the job id and return without following the job")

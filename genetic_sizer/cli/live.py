@@ -9,6 +9,8 @@ import sys
 from genetic_sizer import vocab as V
 from genetic_sizer.cli.args import CHAMPION_PERIOD, add_network_args, every_arg, number_arg, period_arg, threshold_arg
 from genetic_sizer.cli.show import print_plan, print_status
+from genetic_sizer.errors import GeneticSizerError
+from genetic_sizer.exchange.client import DEFAULT_CLOCK_TOLERANCE
 from genetic_sizer.live.sizer import EXCHANGE_MIN_NOTIONAL, MAX_SLIPPAGE
 
 __all__ = ["add_live_parser", "add_size_parser", "cmd_live_status", "cmd_size"]
@@ -20,11 +22,62 @@ def _confirm_mainnet(address: str) -> bool:
     return answer.strip().lower() == "yes"
 
 
+def _confirm_reset(question: str) -> bool:
+    return input(question).strip().lower() == "reset"
+
+
+def _reset_kill(args) -> int:
+    """``size --reset-kill``: clear a latched kill switch (no champion needed); 0 when reset or not tripped, 1 when
+    declined."""
+    from genetic_sizer.live.reset import size_reset_kill
+
+    if args.execute or args.every is not None:
+        print("error: --reset-kill only resets the kill switch; run size again without it to trade", file=sys.stderr)
+        return 2
+    done = size_reset_kill(
+        network=args.network,
+        base_url=args.base_url,
+        address=args.address,
+        keystore=args.keystore,
+        journal=args.journal,
+        yes=args.yes,
+        confirm=_confirm_reset if sys.stdin is not None and sys.stdin.isatty() else None,
+        report=lambda line: print(line, flush=True),
+    )
+    return 1 if done is False else 0  # declined: 1 (as a declined mainnet confirmation)
+
+
 def cmd_size(args) -> int:
     from genetic_sizer.live.loop import size_run
+    from genetic_sizer.live.outcomes import process_exit_code
+
+    if args.reset_kill:
+        try:
+            return _reset_kill(args)
+        except GeneticSizerError as exc:  # size's exit codes: 8 while a trader holds the lock, 6 transient, 2 ...
+            print(f"error: {exc}", file=sys.stderr)
+            return process_exit_code(exc)
+    if args.champion is None:
+        print("error: size needs --champion (except with --reset-kill)", file=sys.stderr)
+        return 2
 
     out = sys.stderr if args.json else sys.stdout  # --json keeps stdout for the JSON documents
-    outcome = size_run(
+    try:
+        outcome = _size(args, size_run, out)
+    except GeneticSizerError as exc:  # before or outside a pass: the same exit codes as a pass (6: run it again)
+        code = process_exit_code(exc)
+        print(f"error: {exc} (exit code {code})", file=sys.stderr)
+        return code
+    if outcome is None:
+        print("aborted; nothing sent")
+        return 1
+    if args.every is None and outcome.error:
+        print(f"error: {outcome.error} (exit code {outcome.exit_code})", file=sys.stderr)
+    return outcome.exit_code
+
+
+def _size(args, size_run, out):
+    return size_run(
         args.champion,
         network=args.network,
         base_url=args.base_url,
@@ -53,16 +106,13 @@ def cmd_size(args) -> int:
         max_data_age=args.max_data_age,
         pass_retries=args.pass_retries,
         clock_tolerance=args.clock_tolerance,
+        accept_spot_champion=args.accept_spot_champion,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         report=lambda line: print(line, file=out, flush=True),
         on_result=lambda result: print_plan(result, args.json),
         confirm=_confirm_mainnet if sys.stdin is not None and sys.stdin.isatty() else None,
     )
-    if outcome is None:
-        print("aborted; nothing sent")
-        return 1
-    if args.every is None and outcome.error:
-        print(f"error: {outcome.error} (exit code {outcome.exit_code})", file=sys.stderr)
-    return outcome.exit_code
 
 
 def cmd_live_status(args) -> int:
@@ -92,7 +142,7 @@ def cmd_live_status(args) -> int:
 
 def add_size_parser(sub) -> None:
     sz = sub.add_parser("size", help="size Hyperliquid positions from a champion (a dry run unless --execute)")
-    sz.add_argument("--champion", required=True, help="champion.json")
+    sz.add_argument("--champion", default=None, help="champion.json (required, except with --reset-kill)")
     add_network_args(sz)
     sz.add_argument(
         "--leverage",
@@ -136,7 +186,13 @@ def add_size_parser(sub) -> None:
         help="seconds per request before retrying, > 0 (default 10)",
     )
     sz.add_argument("--execute", action="store_true", help="send the orders (default: preview only)")
-    sz.add_argument("--yes", action="store_true", help="confirm mainnet execution without a prompt")
+    sz.add_argument("--yes", action="store_true", help="confirm mainnet execution (or --reset-kill) without a prompt")
+    sz.add_argument(
+        "--reset-kill",
+        action="store_true",
+        help="clear the account's latched kill switch (prints what tripped it and asks; no champion needed): "
+        "after a kill switch stop nothing trades until this is run",
+    )
     sz.add_argument("--json", action="store_true", help="print the plan as JSON")
     sz.add_argument(
         "--every",
@@ -208,8 +264,25 @@ def add_size_parser(sub) -> None:
     sz.add_argument(
         "--clock-tolerance",
         type=number_arg(low=0, low_open=True),
-        default=2.0,
-        help="largest accepted gap between this clock and the exchange's, in seconds (default 2)",
+        default=DEFAULT_CLOCK_TOLERANCE,
+        help="largest accepted gap between this clock and the exchange's, in seconds, measured every pass: a warning "
+        f"past 1 s, a stop past this (default {DEFAULT_CLOCK_TOLERANCE:g})",
+    )
+    sz.add_argument(
+        "--accept-spot-champion",
+        action="store_true",
+        help="execute a champion evolved on the spot account model as perpetuals (its backtest paid no funding)",
+    )
+    sz.add_argument(
+        "--metrics-port",
+        type=number_arg(low=0, high=65535, integer=True),
+        default=None,
+        help="with --every: serve Prometheus /metrics on this port (0: any free port)",
+    )
+    sz.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address /metrics binds to (default 127.0.0.1: this machine only)",
     )
     sz.set_defaults(func=cmd_size)
 

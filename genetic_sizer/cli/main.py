@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from genetic_sizer._version import __version__
 from genetic_sizer.cli import data, evolve, jobs, live
-from genetic_sizer.errors import GeneticSizerError
+from genetic_sizer.errors import DataWarning, GeneticSizerError, RetryableExchangeError
 
 __all__ = ["build_parser", "main"]
 
@@ -42,10 +43,26 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores Python's way of showing warnings on the way out
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except GeneticSizerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        # 6: transient (an exchange outage or rate limit outlasted the retries): running it again may succeed (the
+        # live sizer's EXIT_INCOMPLETE); 2: bad input, which running it again does not fix
+        return 6 if isinstance(exc, RetryableExchangeError) else 2
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A :class:`~genetic_sizer.errors.DataWarning` (weekend bars in a weekday market, a hole in the data) as
+    ``warning: ...`` on stderr; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        print(f"warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

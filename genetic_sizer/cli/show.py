@@ -6,6 +6,7 @@ from __future__ import annotations
 
 __all__ = [
     "account_of",
+    "perp_lines",
     "print_champion",
     "print_plan",
     "print_status",
@@ -109,6 +110,7 @@ def print_summary(report, url: str | None = None) -> None:
                 cells.append(f"{other[m]:.4f}" if other else "-")
         table.add_row(f"{name} (wiped out)" if lost else name, *cells)
     console.print(table)
+    _print_risk_free(console, rec.get("portfolio", {}).get("risk_free"))
     for name in wiped:
         console.print(f"  {name} was wiped out: its value reached zero or below; its figures measure it up to that bar")
     for name, why in report.skipped.items():
@@ -175,6 +177,29 @@ def account_of(config, prices) -> str:
     return f"perpetuals at leverage {pf.leverage:g} ({funding}), "
 
 
+def perp_lines(config, prices) -> list[str]:
+    """What a perp run's account rests on, for the start of its output: where liquidation is tested, where the
+    maintenance margin comes from, and how the funding was read (which price each payment was charged at)."""
+    if config.portfolio.market != "perp":
+        return []
+    tested = (
+        "within each bar, every position at its adverse extreme (the bars' highs and lows)"
+        if prices.high is not None
+        else "at the bars' closes only (the data has no highs and lows)"
+    )
+    caps = config.portfolio.max_leverage
+    margin = "portfolio.max_leverage" if caps is not None else "the exchange's margin tiers saved with the data"
+    out = [f"perp account: liquidation tested {tested}; maintenance margin from {margin}"]
+    return out + [note for note in prices.notes if note.startswith("funding from")]
+
+
+def _print_risk_free(console, record) -> None:
+    from genetic_sizer.backtest.riskfree import describe
+
+    if describe(record):
+        console.print(describe(record))
+
+
 def print_walkforward(wf, champion: dict, run_dir) -> None:
     import numpy as np
     from rich.console import Console
@@ -202,6 +227,7 @@ def print_walkforward(wf, champion: dict, run_dir) -> None:
             cells.append(f"{wf.oos[s][m]:.4f}")
         table.add_row(s, *cells)
     console.print(table)
+    _print_risk_free(console, wf.record["settings"]["portfolio"].get("risk_free"))
     for s, why in wf.skipped.items():
         console.print(f"  {s} left out: {why}")
     if wf.config.evolution.genes is not None:
@@ -342,6 +368,10 @@ def print_status(report: dict) -> None:
         print(f"unresolved       {coins}: settled by the next start")
     if report["kill"]:
         print(f"KILL SWITCH      fired at {report['kill'].get('time')}: {report['kill'].get('reason')}")
+        if report.get("kill_latched"):
+            print("                 latched: nothing trades until `genetic-sizer size --reset-kill`")
+        else:
+            print("                 reset since (genetic-sizer size --reset-kill)")
     eq = report["equity"]
     print(
         f"equity           {_fmt(eq['latest'], '$')} ({eq['latest_source']}); started {_fmt(eq['first'], '$')} at "

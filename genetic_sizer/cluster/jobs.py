@@ -14,9 +14,13 @@ and :func:`fetch_run`, in that order:
   runs with ``RAY_AUTH_MODE=token``. It is never printed. A cluster that refuses the request (no token here, or
   another one) is a ``JobError`` saying where the token was looked for and how to copy the head's
   (``ray get-auth-token`` on the head node);
-* **the job**: the entrypoint is ``genetic-sizer evolve`` (or ``walkforward``) with the resolved config shipped
-  in the runtime environment's ``working_dir`` (``_genetic_sizer_job/config.yaml``), together with the price
-  file ``data.path`` names when it is on this machine, and ``--working-dir`` when given. The run evaluates on
+* **the job**: the entrypoint is ``python -m genetic_sizer evolve`` (or ``walkforward``; Ray's convention, so a
+  cluster started from a virtualenv that is not on ``PATH`` needs no console script: ``--python PATH`` names the
+  cluster's interpreter) with the resolved config shipped in the runtime environment's ``working_dir``
+  (``_genetic_sizer_job/config.yaml``), together with the price file ``data.path`` names when it is on this
+  machine, and ``--working-dir`` when given. A job that fails because genetic_sizer is not there (the shell's exit
+  code 127, or ``No module named genetic_sizer``) reports "genetic_sizer is not installed on the cluster (see
+  runtime_env / the image)" (:func:`job_report`). The run evaluates on
   the cluster the job runs on (``parallel.backend: ray``; Ray sets ``RAY_ADDRESS`` in the job) and writes its
   run directory to ``<storage>/<submission id>`` (``--storage`` or ``run.storage``: a URL both the cluster
   and, for ``--out``, this machine can reach), else to ``~/genetic-sizer-runs/<submission id>`` on the node
@@ -51,6 +55,8 @@ __all__ = [
     "COMMANDS",
     "DEFAULT_PORT",
     "JOB_DIR",
+    "NOT_INSTALLED",
+    "PYTHON",
     "JobReport",
     "JobSpec",
     "auth_headers",
@@ -70,6 +76,10 @@ DEFAULT_PORT = 8265
 JOB_DIR = "_genetic_sizer_job"
 """The folder of the job's working directory that holds the shipped config and price file."""
 COMMANDS = ("evolve", "walkforward")
+PYTHON = "python"
+"""The interpreter a job runs ``-m genetic_sizer`` with, unless ``--python`` names the cluster's own."""
+NOT_INSTALLED = "genetic_sizer is not installed on the cluster (see runtime_env / the image)"
+"""What a job that could not start genetic_sizer reports (:func:`job_report`)."""
 LOCAL_RUNS = "$HOME/genetic-sizer-runs"
 """Where a job without run storage writes its run directory (on the node its driver runs on)."""
 ADDRESS_ENV = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
@@ -106,19 +116,24 @@ def resolve_address(address: str | None = None) -> str:
     return address
 
 
-def check_reachable(url: str, timeout: float = 5.0) -> None:
-    """Raise :class:`JobError` unless the Jobs API's host and port accept a connection."""
+def _unreachable(url: str, reason: str, submitting: bool) -> JobError:
+    return JobError(
+        f"cannot reach the Ray Jobs API at {url!r}: the address is unreachable ({reason}). Is the head running with "
+        f"its dashboard (ray start --head --dashboard-host 0.0.0.0, port {DEFAULT_PORT}) and reachable from here?"
+        + (" Nothing was uploaded" if submitting else "")
+    )
+
+
+def check_reachable(url: str, timeout: float = 5.0, *, submitting: bool = False) -> None:
+    """Raise :class:`JobError` unless the Jobs API's host and port accept a connection (``submitting``: the error
+    adds that nothing was uploaded)."""
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         with socket.create_connection((parts.hostname, port), timeout=timeout):
             pass
     except OSError as exc:
-        raise JobError(
-            f"cannot reach the Ray Jobs API at {url!r}: {exc.strerror or exc}. Is the head running with its "
-            f"dashboard (ray start --head --dashboard-host 0.0.0.0, port {DEFAULT_PORT}) and reachable from here? "
-            "Nothing was uploaded"
-        ) from None
+        raise _unreachable(url, exc.strerror or str(exc), submitting) from None
 
 
 def _token_sources() -> str:
@@ -189,11 +204,12 @@ def _without_address_env():
         os.environ.update(saved)
 
 
-def connect(address: str | None = None):
+def connect(address: str | None = None, *, submitting: bool = False):
     """A ``JobSubmissionClient`` for the cluster at ``address`` (see :func:`resolve_address`), checked: the
-    address answers, the Jobs API is there and accepts this machine's token. Returns ``(client, url)``."""
+    address answers, the Jobs API is there and accepts this machine's token. Returns ``(client, url)``.
+    ``submitting``: connecting to submit a job (an error says that nothing was uploaded)."""
     url = resolve_address(address)
-    check_reachable(url)
+    check_reachable(url, submitting=submitting)
     headers, source = auth_headers()
     try:
         from ray.exceptions import AuthenticationError
@@ -205,8 +221,8 @@ def connect(address: str | None = None):
             client = JobSubmissionClient(url, headers=dict(headers))
         except AuthenticationError as exc:
             raise JobError(_auth_message(url, str(exc), source)) from None
-        except ConnectionError:
-            raise JobError(f"cannot reach the Ray Jobs API at {url!r}; nothing was uploaded") from None
+        except ConnectionError as exc:
+            raise _unreachable(url, str(exc) or "connection failed", submitting) from None
         except RuntimeError as exc:
             raise JobError(f"the Ray Jobs API at {url!r} did not answer as expected: {exc}") from None
     return client, url
@@ -280,8 +296,10 @@ def prepare(
     working_dir: str | None = None,
     resume: str | None = None,
     no_plots: bool = False,
+    python: str | None = None,
 ) -> JobSpec:
-    """Validate a run here and build its job: the entrypoint, and a staging ``working_dir`` holding the resolved
+    """Validate a run here and build its job: the entrypoint (``PYTHON -m genetic_sizer COMMAND ...``, ``python``
+    naming the cluster's interpreter, default :data:`PYTHON`), and a staging ``working_dir`` holding the resolved
     config (``_genetic_sizer_job/config.yaml``), the price file and ``working_dir``'s files.
 
     ``resume`` is a stored run (a URL or a path on the cluster) to continue instead: no config is shipped.
@@ -293,6 +311,9 @@ def prepare(
 
     if command not in COMMANDS:
         raise JobError(f"the job command must be one of {list(COMMANDS)}, got {command!r}")
+    python = PYTHON if python is None else python.strip()
+    if not python:
+        raise JobError("--python must name the cluster's Python interpreter (a path or a command), got ''")
     sid = _submission_id(command)
     notes: list[str] = []
     parallel = ["--set", "parallel.backend=ray", "--set", "parallel.address=null"]
@@ -329,7 +350,7 @@ def prepare(
     quoted = [shlex.quote(a) for a in args]
     if not stored:  # let the job's shell expand $HOME on the cluster
         quoted[quoted.index(shlex.quote(run))] = f'"{run}"'
-    entrypoint = "genetic-sizer " + " ".join(quoted)
+    entrypoint = f"{shlex.quote(python)} -m genetic_sizer " + " ".join(quoted)
     return JobSpec(command, sid, entrypoint, {"working_dir": str(staging)}, run, stored, notes)
 
 
@@ -383,14 +404,42 @@ def _call(what: str, fn, *args):
         raise JobError(f"{what}: {exc}") from None
 
 
+def _not_installed(client, job_id: str, exit_code: int | None, message: str | None) -> str | None:
+    """Why a failed job could not start genetic_sizer, or None: the shell's exit code 127 (the interpreter or
+    command not found) or Python's ``No module named genetic_sizer`` (in Ray's message, else in the job's logs)."""
+    missing = "No module named genetic_sizer"
+    message = message or ""
+    if exit_code == 127 or "exit code 127" in message:
+        why = "the job's command was not found on the cluster (exit code 127)"
+    elif missing in message or missing in _logs_or_empty(client, job_id):
+        why = f"the job's Python says {missing!r}"
+    else:
+        return None
+    return (
+        f"{NOT_INSTALLED}: {why}. Install genetic_sizer in the cluster's image (configs/cluster/Dockerfile) or its "
+        "runtime_env, or name the interpreter that has it with --python PATH"
+    )
+
+
+def _logs_or_empty(client, job_id: str) -> str:
+    try:
+        return client.get_job_logs(job_id)
+    except Exception:
+        return ""
+
+
 def job_report(client, job_id: str) -> JobReport:
-    """The job's status, message, entrypoint and run directory."""
+    """The job's status, message, entrypoint and run directory. A job that failed because genetic_sizer could not
+    start on the cluster has the message :data:`NOT_INSTALLED` (with why and what to do)."""
     info = _call(f"cannot read job {job_id!r}", client.get_job_info, job_id)
-    status = getattr(info.status, "value", str(info.status))
+    status = str(getattr(info.status, "value", info.status))
+    message = info.message
+    if status == "FAILED":
+        message = _not_installed(client, job_id, info.driver_exit_code, message) or message
     return JobReport(
         job_id=job_id,
-        status=str(status),
-        message=info.message,
+        status=status,
+        message=message,
         entrypoint=info.entrypoint,
         run=(info.metadata or {}).get("run"),
         start_time=info.start_time,
@@ -445,6 +494,7 @@ def submit_run(
     working_dir: str | None = None,
     resume: str | None = None,
     no_plots: bool = False,
+    python: str | None = None,
     out: str | os.PathLike | None = None,
     wait: bool = True,
     on_event: Callable[..., None] | None = None,
@@ -464,7 +514,7 @@ def submit_run(
         target = Path(out)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise ConfigError(f"--out {out!r} exists and is not an empty directory (nothing is overwritten)")
-    client, url = connect(address)  # an unreachable address or a refused token: before any upload
+    client, url = connect(address, submitting=True)  # an unreachable address or a refused token: before any upload
     spec = prepare(
         command,
         config_path,
@@ -473,6 +523,7 @@ def submit_run(
         working_dir=working_dir,
         resume=resume,
         no_plots=no_plots,
+        python=python,
     )
     if out is not None and not spec.stored:
         spec.cleanup()

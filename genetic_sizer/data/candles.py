@@ -38,26 +38,31 @@ class CandleReport:
 def prices_from_candles(candles: dict[str, list[dict]], interval: str, source: str = "hyperliquid") -> tuple:
     """Align candles of several coins on one time index; return (Prices, CandleReport).
 
-    ``candles`` maps coin -> candles as the exchange sends them (``t`` open time in ms, ``c`` close as a
-    string). The bar time is the candle's open time, the price its close. Bars where any coin has no candle
-    (before a later listing, or exchange gaps) are dropped and reported, never filled.
+    ``candles`` maps coin -> candles as the exchange sends them (``t`` open time in ms, ``c`` close, ``h`` high and
+    ``l`` low as strings). The bar time is the candle's open time, the price its close; the high and low are the
+    bar's range (:attr:`Prices.high`, :attr:`Prices.low`: the perp account tests liquidation within the bar on
+    them). Bars where any coin has no candle (before a later listing, or exchange gaps) are dropped and reported,
+    never filled.
     """
     if interval not in V.INTERVAL_MS:
         raise ConfigError(f"interval must be one of {list(V.INTERVAL_MS)}, got {interval!r}")
     step = V.INTERVAL_MS[interval]
     series, report = {}, {}
+    ranges = {"high": {}, "low": {}}
     for coin, rows in candles.items():
         if not rows:
             raise DataError(f"{source}: no candles for {coin!r} in the requested window")
         try:
             t = np.array([int(r["t"]) for r in rows], dtype=np.int64)
             c = np.array([float(r["c"]) for r in rows], dtype=np.float64)
+            h = np.array([float(r["h"]) for r in rows], dtype=np.float64)
+            lo = np.array([float(r["l"]) for r in rows], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: malformed candle for {coin!r} ({exc!r})") from None
         order = np.argsort(t, kind="stable")
-        t, c = t[order], c[order]
+        t, c, h, lo = t[order], c[order], h[order], lo[order]
         keep = np.r_[True, t[1:] != t[:-1]]  # one candle per open time
-        t, c = t[keep], c[keep]
+        t, c, h, lo = t[keep], c[keep], np.maximum(h[keep], c[keep]), np.minimum(lo[keep], c[keep])  # c in range
         gaps = np.diff(t) // step - 1
         worst = int(np.argmax(gaps)) if gaps.size else 0
         report[coin] = {
@@ -67,7 +72,9 @@ def prices_from_candles(candles: dict[str, list[dict]], interval: str, source: s
             "largest_gap_bars": int(gaps[worst]) if gaps.size else 0,
             "largest_gap_at": fmt_ts(pd.Timestamp(t[worst], unit="ms", tz="UTC")) if gaps.size else None,
         }
-        series[coin] = pd.Series(c, index=pd.to_datetime(t, unit="ms", utc=True))
+        when = pd.to_datetime(t, unit="ms", utc=True)
+        series[coin] = pd.Series(c, index=when)
+        ranges["high"][coin], ranges["low"][coin] = pd.Series(h, index=when), pd.Series(lo, index=when)
     frame = pd.DataFrame(series)
     complete = frame.dropna()
     if len(complete) < MIN_BARS:
@@ -76,6 +83,8 @@ def prices_from_candles(candles: dict[str, list[dict]], interval: str, source: s
     prices = Prices.from_frame(
         complete, source=source, leading_gaps="error", periods_per_year=365 * V.INTERVAL_MS["1d"] / step
     )
+    fields = {k: pd.DataFrame(v).loc[complete.index, list(complete.columns)].to_numpy() for k, v in ranges.items()}
+    prices = prices.with_fields(fields)
     rep = CandleReport(
         interval=interval,
         coins=report,

@@ -5,13 +5,15 @@ column and one column per asset) or long form (time, symbol and close columns); 
 names recognised. What the loader chose (the time column, the epoch unit of numeric timestamps, the close column
 of a long-form file) is kept in :attr:`Prices.notes <genetic_sizer.data.prices.Prices.notes>`. A file without
 rows, without a recognisable time column, or with timestamps that cannot be read (an impossible date, epoch
-numbers of no unit or of mixed units) is a :class:`~genetic_sizer.errors.DataError`.
+numbers of no unit or of mixed units) is a :class:`~genetic_sizer.errors.DataError`. Timestamps written with a UTC
+offset keep it (:attr:`Prices.utc_offset <genetic_sizer.data.prices.Prices.utc_offset>`); what the data's calendar
+says (weekend bars in a weekday market, holes, an intraday window without a weekend: :mod:`genetic_sizer.data.calendar`)
+goes into the notes too, and weekend bars and holes are also a :class:`~genetic_sizer.errors.DataWarning`.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import itertools
 import re
 from collections.abc import Sequence
@@ -22,8 +24,9 @@ import pandas as pd
 
 from genetic_sizer import vocab as V
 from genetic_sizer.data.funding import align_funding, funding_path_for
+from genetic_sizer.data.margin import describe_tiers, load_meta, meta_path_for
 from genetic_sizer.data.prices import Prices
-from genetic_sizer.data.times import fmt_ts, parse_times, try_times
+from genetic_sizer.data.times import fmt_ts, local_offsets, parse_times, try_times
 from genetic_sizer.errors import ConfigError, DataError
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "load_from_config",
     "load_funding",
     "load_parquet",
+    "load_rates",
     "save_parquet",
 ]
 
@@ -145,11 +149,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return raw
 
 
-def _load_file(reader, path, symbols, start, end, periods_per_year, leading_gaps) -> Prices:
+def _load_file(reader, path, symbols, start, end, periods_per_year, leading_gaps, around_the_clock=False) -> Prices:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    return _from_table(reader(path), str(path), symbols, start, end, periods_per_year, leading_gaps)
+    table = reader(path)
+    return _from_table(table, str(path), symbols, start, end, periods_per_year, leading_gaps, around_the_clock)
 
 
 def load_csv(
@@ -195,13 +200,58 @@ def load_parquet(
 
 
 def save_parquet(prices: Prices, path: str | Path) -> Path:
-    """Write prices in wide form (a ``time`` column and one column per symbol)."""
+    """Write prices in wide form (a ``time`` column and one column per symbol), or, when they carry more than closes
+    (:attr:`Prices.fields`: a bar's high and low), in long form (``time``, ``symbol``, ``close`` and a column per
+    field), which :func:`load_parquet` reads back whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = prices.to_frame()
     frame.index.name = "time"
+    if prices.fields:
+        columns = {"close": prices.close, **prices.fields}
+        long = {k: pd.DataFrame(v, index=frame.index, columns=frame.columns).stack() for k, v in columns.items()}
+        frame = pd.DataFrame(long).rename_axis(["time", "symbol"])
     frame.reset_index().to_parquet(path, index=False)
     return path
+
+
+_HIGH_COLUMNS = ("high", "h")
+_LOW_COLUMNS = ("low", "l")
+"""A long-form file's bar range (Hyperliquid candles: ``h``, ``l``), kept as :attr:`Prices.high`, :attr:`Prices.low`."""
+CLOSES_ONLY = "closes only (no high and low): a perp account is tested for liquidation at the bars' closes only"
+"""The note of a file without a bar range."""
+
+
+def _ranges(raw: pd.DataFrame, long: pd.DataFrame, used, adj_col, raw_col, source) -> tuple[dict, str | None]:
+    """The high and low columns of a long-form table as ``long``'s extra columns (None: not used, with why)."""
+    hi = _find_column(raw.columns, _HIGH_COLUMNS, source, exclude=used)
+    lo = _find_column(raw.columns, _LOW_COLUMNS, source, exclude=used)
+    if hi is None or lo is None:
+        return {}, CLOSES_ONLY
+    out = {k: pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype=np.float64) for k, c in (("high", hi), ("low", lo))}
+    if adj_col is not None:  # an adjusted close: the range scaled by the same adjustment
+        if raw_col is None:
+            return {}, f"{CLOSES_ONLY} ({hi!r} and {lo!r} are not adjusted like {adj_col!r})"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = long["close"].to_numpy(dtype=np.float64) / pd.to_numeric(raw[raw_col], errors="coerce").to_numpy()
+        out = {k: v * factor for k, v in out.items()}
+    close = pd.to_numeric(long["close"], errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # the rounding of an adjustment, not a range that misses the close
+        for k, side in (("high", np.fmax), ("low", np.fmin)):
+            out[k] = np.where(np.abs(out[k] - close) <= 1e-12 * close, side(out[k], close), out[k])
+    return out, None
+
+
+def _with_ranges(prices: Prices, wide: pd.DataFrame, ranges: dict) -> Prices:
+    """``prices`` (read from ``wide``) with the ranges pivoted like ``wide``, or with the close-only note when they
+    do not fit the window it kept (a missing or non-positive high or low there)."""
+    rows = wide.index.get_indexer(prices.index)
+    cols = [list(wide.columns).index(s) for s in prices.symbols]
+    fields = {k: v.to_numpy(dtype=np.float64)[np.ix_(rows, cols)] for k, v in ranges.items()}
+    try:
+        return prices.with_fields(fields, note="each bar's high and low kept: the perp account's liquidation test")
+    except DataError as exc:
+        return prices.with_fields(note=f"{CLOSES_ONLY}; the high and low columns were not used ({exc})")
 
 
 _LOADERS = {"csv": load_csv, "parquet": load_parquet, "hyperliquid": load_parquet}
@@ -226,7 +276,8 @@ def load(
     ``funding_path`` attaches perpetual funding rates (:attr:`Prices.funding`, see :func:`load_funding`): None
     (default) reads the funding file ``genetic-sizer data fetch`` saved next to a ``hyperliquid`` price file
     (``NAME.funding.parquet`` beside ``NAME.parquet``) when there is one; a path reads that file (any source);
-    False reads none.
+    False reads none. A ``hyperliquid`` price file also gets the exchange's margin tiers (:attr:`Prices.margin`)
+    from the ``meta`` the fetch saved beside it (``NAME.meta.json``), when there is one.
     """
     kwargs = dict(periods_per_year=periods_per_year, leading_gaps=leading_gaps)
     if funding_path is not None and funding_path is not False and not isinstance(funding_path, (str, Path)):
@@ -238,17 +289,19 @@ def load(
     elif source in _LOADERS:
         if path is None:
             raise ConfigError(f"data.path is required for source {source!r}")
-        if source == "hyperliquid" and periods_per_year is None:
+        if source == "hyperliquid":
             # Hyperliquid trades around the clock: a 365-day year, as when the candles were fetched,
             # even for a window without a weekend
-            prices = load_parquet(path, symbols, start, end, leading_gaps=leading_gaps)
-            step = float(np.median(np.diff(prices.index.asi8))) / 1e9
-            if step < 5 * 86400:
-                prices = dataclasses.replace(prices, periods_per_year=365.0 * 86400 / step, _sha=[])
+            prices = _load_file(_read_parquet, path, symbols, start, end, periods_per_year, leading_gaps, True)
         else:
             prices = _LOADERS[source](path, symbols, start, end, **kwargs)
     else:
         raise ConfigError(f"data.source must be one of {list(V.DATA_SOURCES)}, got {source!r}")
+    if source == "hyperliquid" and meta_path_for(path).is_file():
+        tiers = load_meta(meta_path_for(path), prices.symbols)
+        prices = prices.with_fields(
+            margin=tiers, note=f"margin tiers from {meta_path_for(path)}: {describe_tiers(tiers)}"
+        )
     if funding_path is False:
         return prices
     if funding_path is None:
@@ -271,6 +324,38 @@ def load_funding(path: str | Path, prices: Prices) -> Prices:
     raw = _read_csv(path) if path.suffix.lower() == ".csv" else _read_parquet(path)
     funding, note = align_funding(raw, prices, source=str(path))
     return prices.with_funding(funding, note)
+
+
+def load_rates(path: str | Path, column: str | None = None, what: str = "rates") -> tuple[pd.Series, str]:
+    """A file of rates over time (Parquet or CSV: a time column, found as in price files, and the rate column
+    ``column``, or the file's one other column): ``(float Series on sorted UTC times, note)``. No rows, a missing or
+    non-numeric rate, or a time given twice is a DataError that starts with ``what`` and names the file and row."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what}: {path}: no such file")
+    raw = _read_csv(path) if path.suffix.lower() == ".csv" else _read_parquet(path)
+    source = f"{what}: {path}"
+    if len(raw) == 0:
+        raise DataError(f"{source}: no rows")
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    time_cols, times, note = _time_column(raw, source)
+    others = [str(c) for c in raw.columns if c not in time_cols]
+    if column is None and len(others) != 1:
+        raise DataError(f"{source}: which column holds the rates? It has {others} beside the time: name one")
+    column = others[0] if column is None else column
+    if column not in others:
+        raise DataError(f"{source}: no rate column {column!r} (its columns beside the time: {others})")
+    times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+    values = pd.to_numeric(raw[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        x = raw[column].iloc[i]
+        x = x.item() if isinstance(x, np.generic) else x
+        raise DataError(f"{source}: the rate at {fmt_ts(times[i])} is {x!r}, not a finite number")
+    if times.has_duplicates:
+        raise DataError(f"{source}: time {fmt_ts(times[times.duplicated()][0])} appears twice")
+    return pd.Series(values, index=times, name=column).sort_index(), f"{note}, rates from column {column!r}"
 
 
 def _norm(name) -> str:
@@ -329,7 +414,9 @@ def _time_column(raw: pd.DataFrame, source: str):
     )
 
 
-def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year, leading_gaps) -> Prices:
+def _from_table(
+    raw: pd.DataFrame, source, symbols, start, end, periods_per_year, leading_gaps, around_the_clock=False
+) -> Prices:
     """Wide or long table -> Prices.
 
     Long form is recognised by a symbol column (``symbol``, ``ticker``, ``coin``, ``asset``, or ``s``
@@ -348,6 +435,7 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
     layout = raw.attrs.get("layout")
     raw = raw.rename(columns=lambda c: str(c).strip())
     time_cols, times, time_note = _time_column(raw, source)
+    offsets = local_offsets(raw[time_cols[0]]) if len(time_cols) == 1 else None  # the times' own UTC offsets
     notes = [layout, time_note] if layout else [time_note]
     sym_col = _find_column(raw.columns, _SYMBOL_COLUMNS, source, exclude=time_cols)
     if sym_col is None:
@@ -375,6 +463,10 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
         long = pd.DataFrame(
             {"time": times, "symbol": sym.astype(str).str.strip().to_numpy(), "close": raw[close_col].to_numpy()}
         )
+        extra, closes_only = _ranges(raw, long, (*used, close_col), adj_col, raw_col, source)
+        for k, v in extra.items():
+            long[k] = v
+        notes.extend([closes_only] if closes_only else [])
         dup = long.duplicated(["time", "symbol"])
         if dup.any():
             row = long[dup].iloc[0]
@@ -386,8 +478,11 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
                 raise DataError(
                     f"{source}: timestamps of {sym!r} are not sorted: {fmt_ts(t[i])} comes after {fmt_ts(t[i - 1])}"
                 )
-        wide = long.pivot(index="time", columns="symbol", values="close")
-        wide = wide[list(dict.fromkeys(long["symbol"]))]
+        order = list(dict.fromkeys(long["symbol"]))
+        wide = long.pivot(index="time", columns="symbol", values="close")[order]
+        ranges = {k: long.pivot(index="time", columns="symbol", values=k)[order] for k in extra}
+        if offsets is not None:  # one per time (the first row's, if symbols disagree)
+            offsets = pd.Series(offsets, index=times).groupby(level=0).first().reindex(wide.index).to_numpy()
     else:
         wide = raw.drop(columns=list(time_cols))
         fields = [str(c) for c in wide.columns if _norm(c) in _BAR_FIELDS]
@@ -398,8 +493,10 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
                 f"close column per asset"
             )
         wide.index = pd.DatetimeIndex(times)
+        ranges = {}
+        notes.append(CLOSES_ONLY)
     wide.columns.name = None
-    return Prices.from_frame(
+    prices = Prices.from_frame(
         wide,
         source=source,
         symbols=symbols,
@@ -408,7 +505,10 @@ def _from_table(raw: pd.DataFrame, source, symbols, start, end, periods_per_year
         periods_per_year=periods_per_year,
         leading_gaps=leading_gaps,
         notes=notes,
+        utc_offset=offsets,
+        around_the_clock=around_the_clock,
     )
+    return _with_ranges(prices, wide, ranges) if ranges else prices
 
 
 def load_from_config(data_config) -> Prices:

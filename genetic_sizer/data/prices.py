@@ -26,7 +26,9 @@ Gaps *inside* the window are never filled: they are errors.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,10 +36,19 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer import vocab as V
-from genetic_sizer.data.times import as_utc_index, check_index, fmt_ts, parse_bound
-from genetic_sizer.errors import ConfigError, DataError
+from genetic_sizer.data.calendar import infer_periods_per_year, read_calendar
+from genetic_sizer.data.times import (
+    MAX_OFFSET_S,
+    as_utc_index,
+    check_index,
+    fmt_offset,
+    fmt_ts,
+    local_offsets,
+    parse_bound,
+)
+from genetic_sizer.errors import ConfigError, DataError, DataWarning
 
-__all__ = ["MIN_BARS", "Prices", "infer_periods_per_year"]
+__all__ = ["FIELDS", "MIN_BARS", "Prices", "infer_periods_per_year"]
 
 MIN_BARS = 3
 """The fewest bars a price set may have: two returns are needed for a standard deviation."""
@@ -58,19 +69,29 @@ class Prices:
     source : str
         Where the data came from (a file path or a dataset name), used in error messages and provenance.
     periods_per_year : float, optional
-        Bars per year for annualization; inferred from the bar spacing when not given
-        (see :func:`infer_periods_per_year`).
+        Bars per year for annualization; inferred from the bars in their own calendar when not given (see
+        :func:`~genetic_sizer.data.calendar.infer_periods_per_year`: calendar months, quarters and years; weekly;
+        24/7 or weekday markets).
     trimmed_bars : int
         Bars dropped at the start by the ``leading_gaps="trim"`` policy.
     notes : tuple of str
         How the loader read the source, for people: which columns it used (an adjusted close preferred
-        over a raw one), the epoch unit it detected for numeric timestamps. Carried into
-        :meth:`provenance` and printed by ``genetic-sizer data info``.
+        over a raw one), the epoch unit it detected for numeric timestamps, the UTC offset of the timestamps,
+        weekend bars in a weekday market, what was assumed of a window too short to show a weekend, holes far
+        longer than the usual spacing (:mod:`genetic_sizer.data.calendar`). Carried into :meth:`provenance` and
+        printed by ``genetic-sizer data info``.
     funding : ndarray of shape (n_bars, n_assets), optional
         Perpetual funding rates aligned to the bars (see :func:`~genetic_sizer.data.funding.align_funding`):
         row ``t`` holds the sum of the rates paid in (t-1, t] (positive: longs pay), 0 where none was paid. Loaded
         next to Hyperliquid prices (:func:`~genetic_sizer.data.loaders.load`); it travels with every window cut
-        from these prices (:meth:`bars`, :meth:`select`).
+        from these prices (:meth:`bars`, :meth:`select`). NaN marks a bar in which no rate was recorded for the coin
+        (a hole in the funding file): a perp run refuses such a coin rather than charging it nothing.
+    fields : dict of name -> (n_bars, n_assets), optional
+        Per-asset matrices beside ``close`` (:data:`FIELDS`: ``high`` and ``low``), carried like ``funding``.
+    margin : dict of symbol -> ((lower_bound, max_leverage), ...), optional
+        The exchange's margin tiers (:mod:`genetic_sizer.data.margin`), for the perp account.
+    utc_offset : int64 seconds (n_bars,), optional
+        The UTC offset each timestamp was written with (None: UTC), for :attr:`calendar_index` (:func:`_check_offset`).
     """
 
     close: np.ndarray
@@ -82,6 +103,9 @@ class Prices:
     notes: tuple[str, ...] = ()
     _sha: list = field(default_factory=list, repr=False, compare=False)
     funding: np.ndarray | None = None
+    fields: dict = field(default_factory=dict)
+    margin: dict | None = None
+    utc_offset: np.ndarray | None = None
 
     def __post_init__(self):
         close = np.ascontiguousarray(np.asarray(self.close, dtype=np.float64))
@@ -102,28 +126,23 @@ class Prices:
             raise DataError(f"{self.source}: need at least 2 assets, got {len(symbols)} ({list(symbols)})")
         if len(index) < MIN_BARS:
             raise DataError(f"{self.source}: need at least {MIN_BARS} bars, got {len(index)}")
+        utc_offset = _check_offset(self.utc_offset, len(index), self.source, self.index)
         ppy = self.periods_per_year
         if ppy is None:
-            ppy = infer_periods_per_year(index)
+            ppy = infer_periods_per_year(index, utc_offset)
         elif not (np.isfinite(ppy) and ppy > 0):
             raise ConfigError(f"periods_per_year must be a positive number, got {ppy!r}")
         close.setflags(write=False)
         if self.funding is not None:
-            funding = np.ascontiguousarray(np.asarray(self.funding, dtype=np.float64))
-            if funding.shape != close.shape:
-                raise DataError(f"{self.source}: funding has shape {funding.shape}, the prices {close.shape}")
-            if not np.isfinite(funding).all():
-                t, k = np.argwhere(~np.isfinite(funding))[0]
-                raise DataError(
-                    f"{self.source}: funding rate of {symbols[k]!r} at {fmt_ts(index[t])} is {funding[t, k]!r}"
-                )
-            funding.setflags(write=False)
-            object.__setattr__(self, "funding", funding)
+            object.__setattr__(self, "funding", _check_funding(self.funding, close, index, symbols, self.source))
+        object.__setattr__(self, "fields", _check_fields(self.fields, close, index, symbols, self.source))
+        object.__setattr__(self, "margin", _check_margin(self.margin, symbols, self.source))
         object.__setattr__(self, "close", close)
         object.__setattr__(self, "index", index)
         object.__setattr__(self, "symbols", symbols)
         object.__setattr__(self, "periods_per_year", float(ppy))
         object.__setattr__(self, "notes", notes)
+        object.__setattr__(self, "utc_offset", utc_offset)
 
     # ------------------------------------------------------------------ views
     @property
@@ -133,6 +152,21 @@ class Prices:
     @property
     def n_assets(self) -> int:
         return self.close.shape[1]
+
+    @property
+    def high(self) -> np.ndarray | None:
+        """Each bar's highest price (None: the data has closes only)."""
+        return self.fields.get("high")
+
+    @property
+    def low(self) -> np.ndarray | None:
+        """Each bar's lowest price (None: the data has closes only)."""
+        return self.fields.get("low")
+
+    @property
+    def calendar_index(self) -> pd.DatetimeIndex:
+        """The bars on their own clock, for calendar rebalances (see :func:`_calendar_index`)."""
+        return _calendar_index(self)
 
     def bars(self, start: int, stop: int) -> Prices:
         """Bars ``start`` to ``stop - 1`` (positions, as a slice), with the same symbols, source and bars per
@@ -148,20 +182,19 @@ class Prices:
             periods_per_year=self.periods_per_year,
             notes=self.notes,
             funding=None if self.funding is None else self.funding[start:stop],
+            fields={k: v[start:stop] for k, v in self.fields.items()},
+            margin=self.margin,
+            utc_offset=None if self.utc_offset is None else self.utc_offset[start:stop],
         )
 
     def with_funding(self, funding, note: str | None = None) -> Prices:
         """These prices with ``funding`` (n_bars, n_assets) attached (None: without), ``note`` added to the notes."""
-        return Prices(
-            close=self.close,
-            index=self.index,
-            symbols=self.symbols,
-            source=self.source,
-            periods_per_year=self.periods_per_year,
-            trimmed_bars=self.trimmed_bars,
-            notes=self.notes + ((note,) if note else ()),
-            funding=funding,
-        )
+        return dataclasses.replace(self, funding=funding, notes=self.notes + ((note,) if note else ()), _sha=[])
+
+    def with_fields(self, fields=None, margin=None, note: str | None = None) -> Prices:
+        """These prices with ``fields`` added to theirs, the ``margin`` tiers when given, and ``note``."""
+        merged, notes = {**self.fields, **(fields or {})}, self.notes + ((note,) if note else ())
+        return dataclasses.replace(self, fields=merged, margin=margin or self.margin, notes=notes, _sha=[])
 
     def funding_frame(self) -> pd.DataFrame | None:
         """The funding rates per bar as a DataFrame (UTC index, one column per symbol), or None."""
@@ -176,14 +209,7 @@ class Prices:
     def sha256(self) -> str:
         """SHA-256 of the close matrix, the index and the symbols: the data's fingerprint for provenance."""
         if not self._sha:
-            h = hashlib.sha256()
-            h.update(np.ascontiguousarray(self.close).tobytes())
-            h.update(self.index.asi8.tobytes())
-            h.update("\x1f".join(self.symbols).encode())
-            if self.funding is not None:  # funding changes the perp results: part of the fingerprint
-                h.update(b"funding")
-                h.update(np.ascontiguousarray(self.funding).tobytes())
-            self._sha.append(h.hexdigest())
+            self._sha.append(_fingerprint(self))
         return self._sha[0]
 
     def provenance(self) -> dict:
@@ -198,6 +224,9 @@ class Prices:
             "close_sha256": self.sha256(),
             "notes": list(self.notes),
             "funding": self.funding is not None,
+            "fields": sorted(self.fields),
+            "margin_tiers": self.margin is not None,
+            "utc_offset": _offsets_text(self.utc_offset),
         }
 
     def select(
@@ -219,12 +248,14 @@ class Prices:
             periods_per_year=self.periods_per_year,
             leading_gaps=leading_gaps,
             notes=self.notes,
+            utc_offset=self.utc_offset,
+            describe=False,
         )
-        if self.funding is None:
-            return out
         rows = self.index.get_indexer(out.index)
         cols = [self.symbols.index(s) for s in out.symbols]
-        return out.with_funding(self.funding[np.ix_(rows, cols)])
+        margin = None if self.margin is None else {s: self.margin[s] for s in out.symbols}
+        out = out.with_fields({k: v[np.ix_(rows, cols)] for k, v in self.fields.items()}, margin)
+        return out if self.funding is None else out.with_funding(self.funding[np.ix_(rows, cols)])
 
     # ----------------------------------------------------------- construction
     @classmethod
@@ -239,6 +270,9 @@ class Prices:
         periods_per_year: float | None = None,
         leading_gaps: str = "trim",
         notes: Sequence[str] = (),
+        utc_offset=None,
+        around_the_clock: bool = False,
+        describe: bool = True,
     ) -> Prices:
         """Build validated prices from a wide DataFrame (time index, one column per asset).
 
@@ -246,7 +280,8 @@ class Prices:
         gaps follow ``leading_gaps`` (see the module docstring); every other missing or bad price inside
         the window is a :class:`DataError`. A numeric index is read as epoch timestamps, the unit
         (seconds, milliseconds, microseconds or nanoseconds) detected by magnitude and recorded in
-        :attr:`notes`.
+        :attr:`notes`. ``utc_offset``: one per row of ``frame`` (see :attr:`utc_offset`). ``around_the_clock``: the
+        market trades every day (Hyperliquid). ``describe``: read the calendar into the notes (see :func:`_describe`).
         """
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -257,6 +292,7 @@ class Prices:
         frame = frame.copy()
         frame.columns = [str(c) for c in frame.columns]
         _check_symbols(tuple(frame.columns), source)
+        offsets = _check_offset(utc_offset, len(frame), source, frame.index)
         index, how = as_utc_index(frame.index, source)
         notes = tuple(notes) + ((f"time index read as {how}",) if how else ())
         check_index(index, source)
@@ -304,6 +340,10 @@ class Prices:
             trimmed = int(first_valid.max())
             values = values[trimmed:]
             frame = frame.iloc[trimmed:]
+        offsets = None if offsets is None else _check_offset(offsets[index.get_indexer(frame.index)], len(frame), "")
+        if len(frame) >= MIN_BARS and (describe or around_the_clock):  # fewer: refused by the constructor
+            calendar = (periods_per_year, notes, source, around_the_clock, describe)
+            periods_per_year, notes = _describe(frame.index, offsets, *calendar)
         return cls(
             close=values,
             index=frame.index,
@@ -312,10 +352,96 @@ class Prices:
             periods_per_year=periods_per_year,
             trimmed_bars=trimmed,
             notes=notes,
+            utc_offset=offsets,
         )
 
 
 # ---------------------------------------------------------------- validation
+FIELDS = {
+    "high": "the bar's highest traded (mark) price, >= low and >= close",
+    "low": "the bar's lowest traded (mark) price, > 0, <= close",
+}
+"""The per-asset matrices :class:`Prices` may carry beside ``close`` (``Prices.fields``): name -> what it holds.
+A new kind of data per bar and asset (market capitalisations, volumes) is a new entry here and in
+:func:`_check_fields`, and rides through every window, selection and join like these."""
+
+
+def _fingerprint(prices: Prices) -> str:
+    """:meth:`Prices.sha256`: the closes, index and symbols, and what else changes a perp account's results."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(prices.close).tobytes())
+    h.update(prices.index.asi8.tobytes())
+    h.update("\x1f".join(prices.symbols).encode())
+    if prices.funding is not None:  # funding changes the perp results: part of the fingerprint
+        h.update(b"funding")
+        h.update(np.ascontiguousarray(prices.funding).tobytes())
+    for name in sorted(prices.fields):  # the bars' ranges change the perp account's liquidations
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(prices.fields[name]).tobytes())
+    if prices.margin is not None:
+        h.update(repr(sorted(prices.margin.items())).encode())
+    if prices.utc_offset is not None:  # the local calendar moves calendar rebalances
+        h.update(b"utc_offset")
+        h.update(prices.utc_offset.tobytes())
+    return h.hexdigest()
+
+
+def _check_funding(funding, close: np.ndarray, index, symbols, source: str) -> np.ndarray:
+    """``funding`` as a read-only float64 matrix of ``close``'s shape: finite, or NaN where no rate was recorded."""
+    funding = np.ascontiguousarray(np.asarray(funding, dtype=np.float64))
+    if funding.shape != close.shape:
+        raise DataError(f"{source}: funding has shape {funding.shape}, the prices {close.shape}")
+    if np.isinf(funding).any():
+        t, k = np.argwhere(np.isinf(funding))[0]
+        raise DataError(f"{source}: funding rate of {symbols[k]!r} at {fmt_ts(index[t])} is {funding[t, k]!r}")
+    funding.setflags(write=False)
+    return funding
+
+
+def _check_fields(fields, close: np.ndarray, index, symbols, source: str) -> dict:
+    """``fields`` as read-only float64 matrices of ``close``'s shape, checked (see :data:`FIELDS`)."""
+    out = {}
+    for name, value in dict(fields or {}).items():
+        if name not in FIELDS:
+            raise DataError(f"{source}: unknown price field {name!r}; known: {sorted(FIELDS)}")
+        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float64))
+        if arr.shape != close.shape:
+            raise DataError(f"{source}: {name} has shape {arr.shape}, the closes {close.shape}")
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(arr) & (arr > 0))
+        if bad.any():
+            t, k = np.argwhere(bad)[0]
+            raise DataError(
+                f"{source}: {name} of {symbols[k]!r} at {fmt_ts(index[t])} is not a positive price: {arr[t, k]!r}"
+            )
+        arr.setflags(write=False)
+        out[name] = arr
+    if ("high" in out) != ("low" in out):
+        raise DataError(f"{source}: a bar's range needs both high and low, got only {sorted(out)}")
+    if "high" in out:
+        for name, bad in (("high", out["high"] < close), ("low", out["low"] > close)):
+            if bad.any():
+                t, k = np.argwhere(bad)[0]
+                side = "below" if name == "high" else "above"
+                raise DataError(
+                    f"{source}: {name} of {symbols[k]!r} at {fmt_ts(index[t])} is {side} the close "
+                    f"({out[name][t, k]!r} vs {close[t, k]!r})"
+                )
+    return out
+
+
+def _check_margin(margin, symbols, source: str) -> dict | None:
+    """``margin`` (symbol -> tiers) checked by :func:`genetic_sizer.data.margin.check_tiers`, one for every symbol."""
+    if margin is None:
+        return None
+    from genetic_sizer.data.margin import check_tiers
+
+    missing = [s for s in symbols if s not in margin]
+    if missing:
+        raise DataError(f"{source}: no margin tiers for {missing}")
+    return {s: check_tiers(s, margin[s], source) for s in symbols}
+
+
 def _check_symbols(symbols: tuple[str, ...], source: str) -> None:
     seen = set()
     for s in symbols:
@@ -350,38 +476,70 @@ def _numeric_values(frame: pd.DataFrame, source: str) -> np.ndarray:
     return frame.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-# ------------------------------------------------------------ annualization
-def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year implied by the spacing of ``index`` (UTC).
+# ------------------------------------------------------------ local calendar
+def _offsets_text(offsets: np.ndarray | None) -> str | None:
+    """The distinct UTC offsets, in order of appearance, as ``+09:00`` (``-05:00/-04:00`` across a DST change)."""
+    return None if offsets is None else "/".join(fmt_offset(s) for s in dict.fromkeys(offsets.tolist()))
 
-    * Bars a week or more apart (median spacing of 5 days or more) use calendar time: weekly gives
-      52.18, monthly about 12.
-    * Data with bars on a Saturday or Sunday trades around the clock (crypto) and uses a 365-day year:
-      daily bars give 365; intraday bars give 365 x 24 hours / the median spacing (hourly: 8760).
-    * Data without weekend bars (equities) uses 252 trading days: daily bars give 252; intraday bars give
-      252 x the bars of a trading day, counted in the data: the median number of bars per UTC calendar
-      day, leaving out the first and last day (often partial); with only two days, the larger count.
-      Hourly bars of a
-      6.5-hour session (7 a day) give 1764; 30-minute bars of it (13 a day) give 3276.
 
-    Pass ``periods_per_year`` explicitly to override.
-    """
-    index = pd.DatetimeIndex(index)
-    ints = index.as_unit("ns").asi8
-    if len(ints) < 2:
-        raise DataError("cannot infer bar spacing from fewer than 2 timestamps")
-    step = float(np.median(np.diff(ints))) / 1e9  # seconds
-    day = 86400.0
-    if step >= 5 * day:
-        return 365.25 * day / step
-    if index.tz is not None:
-        index = index.tz_convert("UTC")
-    has_weekend = bool(np.any(index.day_of_week >= 5))
-    if has_weekend:
-        return 365.0 if step >= 0.75 * day else 365.0 * day / step
-    if step >= 0.75 * day:
-        return 252.0
-    _, per_day = np.unique(ints // (86_400 * 10**9), return_counts=True)
-    if per_day.size <= 2:  # one or two (maybe partial) days: the fuller one
-        return 252.0 * float(per_day.max())
-    return 252.0 * float(np.median(per_day[1:-1]))
+def _describe(index, offsets, periods_per_year, notes, source: str, around_the_clock: bool, describe: bool):
+    """``(periods_per_year, notes)`` of :meth:`Prices.from_frame`: the bars per year inferred when not given
+    (:func:`~genetic_sizer.data.calendar.read_calendar`; ``around_the_clock``: a 365-day year whatever the window's
+    weekdays) and, with ``describe``, what the calendar says added to ``notes`` (the UTC offset, weekend bars in a
+    weekday market, what was assumed of an intraday window without a weekend, holes); what points at the data
+    (weekend bars, holes) is also a :class:`~genetic_sizer.errors.DataWarning` unless ``notes`` already say it (a
+    selection of noted prices)."""
+    cal = read_calendar(index, offsets, around_the_clock=around_the_clock, periods_per_year=periods_per_year)
+    new = [n for n in cal.notes if n not in notes] if describe else []
+    for note in (n for n in new if n in cal.warnings):
+        warnings.warn(f"{source}: {note}", DataWarning, stacklevel=4)
+    return (cal.periods_per_year if periods_per_year is None else periods_per_year), tuple(notes) + tuple(new)
+
+
+def _calendar_index(prices: Prices) -> pd.DatetimeIndex:
+    """:attr:`Prices.calendar_index`: :attr:`~Prices.index` itself for UTC data, else the local wall-clock times (UTC +
+    :attr:`~Prices.utc_offset`, timezone-naive), whose days, weekdays and months are the source's; calendar
+    rebalances (:func:`genetic_sizer.backtest.schedule.rebalance_masks`) are taken on it. The same object on every
+    call (the masks are cached per index object)."""
+    if prices.utc_offset is None:
+        return prices.index
+    cached = prices.__dict__.get("_calendar_index")
+    if cached is None:
+        cached = pd.DatetimeIndex((prices.index.asi8 + prices.utc_offset * 10**9).view("M8[ns]"))
+        object.__setattr__(prices, "_calendar_index", cached)
+    return cached
+
+
+def _check_offset(utc_offset, n: int, source: str, index=None) -> np.ndarray | None:
+    """``utc_offset`` (:attr:`Prices.utc_offset`) as read-only int64 seconds east of UTC, one per bar (a single
+    value, a ``timedelta``, applies to every bar; None takes the offsets of a timezone-aware ``index``), or None when
+    every one is 0 (UTC data is UTC data). The offsets are read by the loaders from the time column
+    (:func:`~genetic_sizer.data.times.local_offsets`) and put each bar on its own calendar day
+    (:attr:`Prices.calendar_index`) for the weekend test, the bars of a day and calendar rebalances; they travel
+    with every window (:meth:`Prices.bars`, :meth:`Prices.select`) and are part of :meth:`Prices.sha256`. A
+    DataError unless whole seconds within 18 hours of UTC."""
+    if utc_offset is None:
+        return local_offsets(index) if isinstance(index, pd.DatetimeIndex) else None
+    if isinstance(utc_offset, (pd.Timedelta, np.timedelta64)) or hasattr(utc_offset, "total_seconds"):
+        utc_offset = pd.Timedelta(utc_offset).total_seconds()
+    arr = np.asarray(utc_offset)
+    if arr.dtype.kind == "m":
+        arr = arr.astype("m8[s]").astype(np.int64)
+    try:
+        arr = np.broadcast_to(arr.astype(np.float64), (n,))
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{source}: utc_offset must be seconds east of UTC, one per bar ({n}) or one for all, got {utc_offset!r}"
+        ) from None
+    bad = ~(np.isfinite(arr) & (np.abs(arr) <= MAX_OFFSET_S) & (arr == np.round(arr)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{source}: utc_offset of bar {i} is {float(arr[i])!r}: whole seconds east of UTC, at most {MAX_OFFSET_S} "
+            f"(18 hours) either way"
+        )
+    if not arr.any():
+        return None
+    out = np.ascontiguousarray(arr, dtype=np.int64)
+    out.setflags(write=False)
+    return out

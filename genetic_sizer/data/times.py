@@ -17,7 +17,16 @@ import pandas as pd
 
 from genetic_sizer.errors import ConfigError, DataError
 
-__all__ = ["as_utc_index", "check_index", "fmt_ts", "parse_bound", "parse_times", "try_times"]
+__all__ = [
+    "as_utc_index",
+    "check_index",
+    "fmt_offset",
+    "fmt_ts",
+    "local_offsets",
+    "parse_bound",
+    "parse_times",
+    "try_times",
+]
 
 _EPOCH_UNITS = (("s", "seconds", 1e8, 1e10), ("ms", "milliseconds", 1e11, 1e13), ("us", "microseconds", 1e14, 1e16))
 _EPOCH_NS = ("ns", "nanoseconds", 1e17, 2**63 - 1)
@@ -155,6 +164,65 @@ def parse_times(values: pd.Series, what: str, source: str) -> tuple[pd.DatetimeI
         raise DataError(f"{source}: {what} holds {values.iloc[i]!r} (row {i}), which cannot be read as a timestamp")
     first = str(error).splitlines()[0]
     raise DataError(f"{source}: {what} cannot be read as timestamps ({first})")
+
+
+_TRAILING_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)\s*$"
+"""A UTC offset written after a time of day: ``Z``, ``+09:00``, ``-0530``, ``+09`` (a date alone has none)."""
+
+MAX_OFFSET_S = 18 * 3600
+"""The largest UTC offset a timestamp may carry (ISO 8601 and Python's ``datetime`` allow up to 18 hours)."""
+
+
+def local_offsets(values) -> np.ndarray | None:
+    """The UTC offset, in seconds, that each timestamp of ``values`` was written with: None when there is none
+    (epoch numbers, naive or UTC timestamps), else int64 seconds per value (0 for a naive or ``Z`` one).
+
+    ``values`` is what :func:`parse_times` read (a column: text with offsets such as ``2024-01-02T00:00:00+09:00``,
+    or timezone-aware datetimes) or a ``DatetimeIndex``. The timestamps themselves are kept as UTC instants; the
+    offsets say which local calendar day and weekday each bar belongs to (see ``Prices.utc_offset``).
+    """
+    if isinstance(values, pd.DatetimeIndex):
+        if values.tz is None:
+            return None
+        wall = values.tz_localize(None).as_unit("ns").asi8
+        utc = values.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8
+        return _nonzero((wall - utc) // 10**9)
+    values = pd.Series(values).reset_index(drop=True)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return local_offsets(pd.DatetimeIndex(values))
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+        return None
+    text = values.map(lambda x: x if isinstance(x, str) else None)
+    if text.notna().all():
+        found = text.str.extract(_TRAILING_OFFSET, flags=re.IGNORECASE)[0]
+        if found.isna().all():
+            return None
+        seconds = {code: _offset_seconds(code) for code in found.dropna().unique()}
+        return _nonzero(found.map(seconds).fillna(0).to_numpy(dtype=np.int64))
+    out = np.zeros(len(values), dtype=np.int64)  # datetime objects (or a mix): their own tzinfo
+    for i, x in enumerate(values):
+        off = pd.Timestamp(x).utcoffset() if not isinstance(x, str) else None
+        out[i] = 0 if off is None else int(off.total_seconds())
+    return _nonzero(out)
+
+
+def fmt_offset(seconds: int) -> str:
+    """A UTC offset in seconds as ``+09:00`` / ``-05:30``."""
+    h, m = divmod(abs(int(seconds)) // 60, 60)
+    return f"{'-' if seconds < 0 else '+'}{h:02d}:{m:02d}"
+
+
+def _offset_seconds(code: str) -> int:
+    if code.upper() == "Z":
+        return 0
+    digits = code[1:].replace(":", "")
+    sign = -1 if code[0] == "-" else 1
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
+
+
+def _nonzero(offsets: np.ndarray) -> np.ndarray | None:
+    offsets = np.asarray(offsets, dtype=np.int64)
+    return None if not offsets.any() else offsets
 
 
 def try_times(values: pd.Series, what: str, source: str):

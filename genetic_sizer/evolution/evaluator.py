@@ -16,10 +16,47 @@ from genetic_sizer.backtest.metrics import (
     compute_metrics,
     wiped_out_fitness,
 )
+from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.genes import GeneSpace
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluator", "check_perp_data"]
+
+
+def check_perp_data(prices, max_leverage, *, held=None, source: str | None = None, funding: bool = True) -> None:
+    """Refuse a perp account the data cannot back (a ConfigError naming the fix): no funding rates from the data
+    source ``source`` although ``funding`` is wanted (``data.funding_path`` not false), no rate at all for a coin of
+    ``held`` (default: every symbol) in funding rates that are there (an empty funding file, or one without rows for
+    the coin), or no maintenance margin (``max_leverage`` null and no margin tiers saved with the data)."""
+    from genetic_sizer.data.funding import unfunded
+
+    if funding:
+        if prices.funding is None:
+            where = (
+                "no funding file was found next to the prices (fetched with --no-funding?)"
+                if source == "hyperliquid"
+                else f"data.source {source!r} carries none"
+            )
+            raise ConfigError(
+                f"portfolio.market perp charges funding, but {where}: set data.funding_path to a funding file "
+                "(time, coin, funding_rate, as `genetic-sizer data fetch` saves it), or data.funding_path: false "
+                "to simulate perpetuals without funding"
+            )
+        missing = unfunded(prices, held)
+        if missing:
+            raise ConfigError(
+                f"the perp account charges funding, but the funding rates have no rate for {missing} in "
+                f"{prices.index[0].isoformat()} .. {prices.index[-1].isoformat()} (an empty funding file, or one "
+                "without rows for them): fetch the funding again (`genetic-sizer data fetch`), leave them out with "
+                "data.symbols, or set data.funding_path: false to simulate perpetuals without funding"
+            )
+    if max_leverage is None and prices.margin is None:
+        raise ConfigError(
+            "portfolio.max_leverage is null and the data carries no margin tiers: the perp account would have no "
+            "maintenance margin and be liquidated only at zero equity; set portfolio.max_leverage (a number, or "
+            "{SYMBOL: x, default: y} with the exchange's caps), or fetch the data with `genetic-sizer data fetch`, "
+            "which saves the exchange's meta (NAME.meta.json: each coin's max leverage and margin tiers) beside it"
+        )
 
 
 class Evaluator:
@@ -45,6 +82,10 @@ class Evaluator:
         leverage of weights without genes.
     genes : GeneSpace, optional
         The strategy genes each row carries after its weights.
+    risk_free : float, mapping or RiskFree
+        What Sharpe and Sortino are measured in excess of, as ``portfolio.risk_free`` says it (an annual rate, or a
+        file of rates; :class:`~genetic_sizer.backtest.riskfree.RiskFree`), aligned to ``prices`` here (:attr:`rf`,
+        the per-bar rates), so a bar without a rate fails before anything runs. 0 (default): none.
     """
 
     def __init__(
@@ -61,6 +102,7 @@ class Evaluator:
         leverage=1.0,
         max_leverage=None,
         genes=None,
+        risk_free=0.0,
     ):
         unknown = [o for o in objectives if o not in MAXIMIZE]
         if unknown or not objectives:
@@ -85,12 +127,14 @@ class Evaluator:
         self.leverage = leverage
         self.max_leverage = max_leverage
         self.genes = genes
+        self.risk_free = RiskFree.of(risk_free)
+        self.rf = self.risk_free.rates(prices)
         self.trial_sharpe = False
         caps = np.empty(0)
         if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
-            from genetic_sizer.backtest.inputs import check_leverage, resolve_max_leverage
+            from genetic_sizer.backtest.inputs import check_leverage, margin_tiers
 
-            caps = resolve_max_leverage(max_leverage, prices.symbols)
+            caps = margin_tiers(max_leverage, prices)[0]  # the exchange's, saved with the data, when not given
             check_leverage(leverage, 1, caps, prices.symbols)
         if genes is not None:  # a leverage gene: the perp account, and its range within every asset's max_leverage
             genes.check_max_leverage(caps, prices.symbols, market)
@@ -113,21 +157,16 @@ class Evaluator:
         """The evaluator a :class:`~genetic_sizer.config.RunConfig` describes, on ``prices`` (with the strategy
         genes of ``evolution.genes``, if any).
 
-        A perp run needs funding rates on ``prices`` unless ``data.funding_path`` is false: evolving perpetuals
-        without their funding is the spot backtest the perp account exists to replace.
+        A perp run needs funding rates on ``prices`` for every coin unless ``data.funding_path`` is false: evolving
+        perpetuals without their funding is the spot backtest the perp account exists to replace, and a coin the
+        funding file has no rate for would be charged nothing. It needs a maintenance margin too: ``portfolio.
+        max_leverage`` or the exchange's margin tiers saved with the data (:attr:`~genetic_sizer.data.prices.Prices.
+        margin`); without either the account would be liquidated only at zero equity.
         """
         pf = config.portfolio
-        if pf.market == "perp" and prices.funding is None and config.data.funding_path is not False:
-            where = (
-                "no funding file was found next to the prices (fetched with --no-funding?)"
-                if config.data.source == "hyperliquid"
-                else f"data.source {config.data.source!r} carries none"
-            )
-            raise ConfigError(
-                f"portfolio.market perp charges funding, but {where}: set data.funding_path to a funding file "
-                "(time, coin, funding_rate, as `genetic-sizer data fetch` saves it), or data.funding_path: false "
-                "to simulate perpetuals without funding"
-            )
+        if pf.market == "perp":
+            funding = config.data.funding_path is not False
+            check_perp_data(prices, pf.max_leverage, source=config.data.source, funding=funding)
         return cls(
             prices,
             config.objective,
@@ -137,6 +176,7 @@ class Evaluator:
             init_cash=pf.init_cash,
             engine=config.engine,
             genes=GeneSpace.from_config(config),
+            risk_free=pf.risk_free,
             **pf.account(),
         )
 
@@ -225,8 +265,9 @@ class Evaluator:
 
     def metrics_of(self, bt) -> dict[str, np.ndarray]:
         """Every metric of a backtest of this evaluator's settings (with the account figures of a perp backtest)."""
+        ppy = self.prices.periods_per_year
         m = compute_metrics(
-            bt.value, init_cash=self.init_cash, periods_per_year=self.prices.periods_per_year, traded=bt.traded
+            bt.value, init_cash=self.init_cash, periods_per_year=ppy, traded=bt.traded, risk_free=self.rf
         )
         m.update(account_metrics(bt))
         return m
@@ -253,6 +294,7 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             periods_per_year=self.prices.periods_per_year,
+            risk_free=self.rf,
             **self.account(leverage),
         )
 

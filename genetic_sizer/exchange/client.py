@@ -17,14 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from genetic_sizer.errors import ConfigError
+from genetic_sizer.errors import ConfigError, ExchangeError
 from genetic_sizer.exchange.credentials import Credentials
+from genetic_sizer.exchange.history import Fill, HistoryReader, LedgerFlow, OpenOrder
 from genetic_sizer.exchange.info import InfoReader
 from genetic_sizer.exchange.orders import OrderLookup, OrderSender
-from genetic_sizer.exchange.transport import Transport
+from genetic_sizer.exchange.roles import Role, Routing, route_orders
+from genetic_sizer.exchange.transport import DEFAULT_CLOCK_TOLERANCE, Transport
 from genetic_sizer.exchange.wire import AccountState, AssetContext, AssetMeta, OrderIntent, OrderResult
 
 __all__ = [
+    "DEFAULT_CLOCK_TOLERANCE",
     "MAINNET_API_URL",
     "NETWORKS",
     "TESTNET_API_URL",
@@ -71,8 +74,8 @@ class HyperliquidClient:
     :class:`ExchangeError` for refused requests (``{"status": "err"}``, HTTP 4xx) and malformed answers.
 
     ``clock_tolerance`` (seconds) is the largest difference between this machine's clock and the
-    exchange's that order placement accepts; it also pads every order request's expiry and the wait
-    after a lost request (see :meth:`place_orders`).
+    exchange's that order placement accepts (default :data:`DEFAULT_CLOCK_TOLERANCE`, 15 s); it also pads every
+    order request's expiry and the wait after a lost request (see :meth:`place_orders`).
 
     Retries back off exponentially with jitter: the n-th wait is drawn uniformly from
     [d/2, d] with d = ``backoff`` x 2^(n-1) (at most 30 s), and is at least the Retry-After an HTTP 429
@@ -88,7 +91,7 @@ class HyperliquidClient:
         timeout: float = 10.0,
         max_retries: int = 3,
         backoff: float = 0.2,
-        clock_tolerance: float = 2.0,
+        clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ):
@@ -103,8 +106,10 @@ class HyperliquidClient:
             rng=rng,
         )
         self._reader = InfoReader(self._transport)
+        self._history = HistoryReader(self._transport)
         self._lookup = OrderLookup(self._transport)
         self._sender = OrderSender(self._transport, self._reader, self._lookup)
+        self._routing: Routing | None = None
 
     # ------------------------------------------------------------------ settings (read-only)
     @property
@@ -170,6 +175,11 @@ class HyperliquidClient:
         """The perpetual universe: name -> AssetMeta (delisted assets included, flagged)."""
         return self._reader.meta()
 
+    def meta_document(self) -> dict:
+        """The ``meta`` answer as the exchange sent it (universe, marginTables), checked (see
+        :meth:`genetic_sizer.exchange.info.InfoReader.meta_document`)."""
+        return self._reader.meta_document()
+
     def mids(self) -> dict[str, float]:
         """Mid prices of every traded coin (coin -> price)."""
         return self._reader.mids()
@@ -208,11 +218,55 @@ class HyperliquidClient:
         see :meth:`genetic_sizer.exchange.info.InfoReader.funding`)."""
         return self._reader.funding(coin, start_ms, end_ms, on_page=on_page)
 
+    # ------------------------------------------------------------------ the account's identity and history
+    def user_role(self, address: str) -> Role:
+        """What the exchange says ``address`` is (``userRole``): user, agent (with its master), vault,
+        subAccount (with its master) or missing."""
+        return self._history.user_role(address)
+
+    def route_orders(self) -> Routing:
+        """Where this client's orders land, from the exchange's ``userRole`` answers (asked once, then kept):
+        the credentials' account (``HL_ACCOUNT_ADDRESS``, else the key's own), with ``vaultAddress`` set on every
+        action when that account is a sub-account or vault of the account the key acts for. ConfigError when
+        orders signed by the key cannot land there (see :func:`~genetic_sizer.exchange.roles.route_orders`).
+        :meth:`place_orders` asks this before its first order."""
+        if self._routing is None:
+            creds = self._transport.require_credentials()
+            routing = route_orders(self.user_role, creds.signer_address, creds.account_address)
+            self._transport.vault_address = routing.vault_address
+            if self._transport.exchange is not None:
+                self._transport.exchange.vault_address = routing.vault_address
+            self._routing = routing
+        return self._routing
+
+    def fills(self, address: str | None = None) -> list[Fill]:
+        """The account's most recent fills (at most 2000, newest first; default: the credentials' account)."""
+        return self._history.fills(address)
+
+    def open_orders(self, address: str | None = None) -> list[OpenOrder]:
+        """The account's resting orders with their client order ids."""
+        return self._history.open_orders(address)
+
+    def ledger(self, start_ms: int, end_ms: int | None = None, address: str | None = None) -> list[LedgerFlow]:
+        """Deposits, withdrawals and transfers since ``start_ms``, oldest first (``userNonFundingLedgerUpdates``)."""
+        return self._history.ledger(start_ms, end_ms, address)
+
+    def value_history(self, address: str | None = None) -> list[tuple[int, float]]:
+        """The account values the exchange recorded (``portfolio``), as (ms, value), oldest first."""
+        return self._history.value_history(address)
+
     # ------------------------------------------------------------------ orders
     def lookup_orders(self, intents: Sequence[OrderIntent]) -> dict[str, OrderResult]:
         """What the exchange knows of these orders, by cloid: cloid -> OrderResult for every order it reports
         (see :meth:`genetic_sizer.exchange.orders.OrderLookup.lookup_orders`)."""
         return self._lookup.lookup_orders(intents)
+
+    def set_leverage(self, coin: str, leverage: int, *, cross: bool = True) -> None:
+        """Set ``coin``'s margin mode (cross unless ``cross`` is False) and integer leverage on the traded account
+        (see :meth:`genetic_sizer.exchange.orders.OrderSender.set_leverage`); like an order, only once
+        :meth:`route_orders` says where the action lands."""
+        self.route_orders()
+        self._sender.set_leverage(coin, leverage, cross=cross)
 
     def place_orders(
         self,
@@ -224,5 +278,12 @@ class HyperliquidClient:
 
         Lost requests are retried without ever duplicating an order. What this guarantees, what it relies
         on, ``on_request`` and the errors raised: see
-        :meth:`genetic_sizer.exchange.orders.OrderSender.place_orders`."""
+        :meth:`genetic_sizer.exchange.orders.OrderSender.place_orders`. Before the first order, where orders land
+        is asked of the exchange (:meth:`route_orders`): nothing is sent unless that is the credentials' account."""
+        if intents:
+            try:
+                self.route_orders()
+            except ExchangeError as exc:  # nothing was sent
+                exc.results, exc.unknown = {}, []  # type: ignore[attr-defined]
+                raise
         return self._sender.place_orders(intents, on_request=on_request)

@@ -78,6 +78,17 @@ def _account_from_key(secret: str | bytes, source: str) -> LocalAccount:
         ) from None
 
 
+def _check_private(path: Path) -> None:
+    """A key file must be the owner's alone (mode 0600 or narrower): ConfigError otherwise, before any password is
+    asked (as ssh refuses a private key others can read)."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"keystore {str(path)!r} can be read or written by others (mode {mode:03o}); make it yours alone: "
+            f"chmod 600 {path}"
+        )
+
+
 def _decrypt_keystore(path: Path, env: Mapping[str, str], password_prompt: Callable[[str], str]) -> LocalAccount:
     from eth_account import Account
 
@@ -91,6 +102,7 @@ def _decrypt_keystore(path: Path, env: Mapping[str, str], password_prompt: Calla
         raise ConfigError(f"keystore {str(path)!r} is not JSON") from None
     if not isinstance(data, dict) or not ({"crypto", "Crypto"} & set(data)):
         raise ConfigError(f"keystore {str(path)!r} is not an encrypted key file (no 'crypto' section)")
+    _check_private(path)
     password = env.get(ENV_KEYSTORE_PASSWORD)
     if password is None:
         password = password_prompt(f"Password for keystore {path}: ")
@@ -115,8 +127,8 @@ def load_wallet(
 
     Sources, first match wins: the ``keystore`` argument (an encrypted JSON key file), ``HL_SECRET_KEY``
     (hex private key), ``HL_KEYSTORE`` (path of a key file). A key file's password comes from
-    ``HL_KEYSTORE_PASSWORD`` or else ``password_prompt``. Problems raise ConfigError; no message
-    contains the key or the password."""
+    ``HL_KEYSTORE_PASSWORD`` or else ``password_prompt``. A key file others can read or write (mode wider than
+    0600) is refused. Problems raise ConfigError; no message contains the key or the password."""
     if keystore is None:
         secret = (env.get(ENV_SECRET_KEY) or "").strip()
         if secret:

@@ -49,6 +49,15 @@ class InfoReader:
             self._t.exchange.info.set_perp_meta(raw, 0)
         return assets
 
+    def meta_document(self) -> dict:
+        """The ``meta`` answer as the exchange sent it (the universe, with each perpetual's ``maxLeverage`` and
+        ``marginTableId``, and the ``marginTables``), checked as :meth:`meta` checks it: what ``genetic-sizer data
+        fetch`` saves beside the candles."""
+        info = self._t.ensure()
+        raw = self._t.retrying("meta", info.meta)
+        _parse_meta(raw)
+        return raw
+
     def mids(self) -> dict[str, float]:
         """Mid prices of every traded coin (coin -> price)."""
         info = self._t.ensure()

@@ -341,6 +341,52 @@ class OrderSender:
             raise _with_results(err, results, unknown)
         return [results[i.cloid] for i in intents]
 
+    def set_leverage(self, coin: str, leverage: int, *, cross: bool = True) -> None:
+        """Set ``coin``'s margin mode (cross, or isolated with ``cross`` False) and leverage (an integer >= 1) on the
+        account (the SDK's ``update_leverage``, one signed ``updateLeverage`` action).
+
+        Setting a value is idempotent, so transport failures and HTTP 429 are retried (with the backoff of every
+        request; the action carries an expiry like an order request). A refusal (``{"status": "err"}``, e.g. a
+        leverage above the coin's maximum, or a margin mode the open position does not allow) raises ExchangeError
+        naming the coin; RetryableExchangeError when the retries run out."""
+        from hyperliquid.utils.error import ClientError
+
+        if isinstance(leverage, bool) or not isinstance(leverage, int) or leverage < 1:
+            raise ConfigError(
+                f"leverage must be an integer >= 1 (updateLeverage takes whole numbers), got {leverage!r}"
+            )
+        self._t.require_account()
+        self._t.coin(coin)
+        self._baseline_positions()  # the clocks agree (the action carries an expiry like an order)
+        mode = "cross" if cross else "isolated"
+        transport = _transport_errors()
+        last: BaseException | None = None
+        for attempt in range(self._t.max_retries + 1):
+            if attempt:
+                self._t.sleep(self._t.delay(attempt, last))
+            while int(time.time() * 1000) <= self._last_nonce_ms:
+                time.sleep(0.001)
+            self._t.exchange.set_expires_after(int((time.time() + self._t.timeout + self._t.clock_tolerance) * 1000))
+            try:
+                response = _check_garbled(self._t.exchange.update_leverage(leverage, coin, cross))
+            except (*transport, ClientError) as exc:
+                if isinstance(exc, ClientError) and not _rate_limited(exc):
+                    raise ExchangeError(f"setting {coin} to {mode} margin at {leverage}x: {_describe(exc)}") from None
+                last = exc
+                continue
+            finally:
+                self._last_nonce_ms = int(time.time() * 1000)
+            if not isinstance(response, dict) or response.get("status") != "ok":
+                why = response.get("response") if isinstance(response, dict) else response
+                raise ExchangeError(f"the exchange refused {mode} margin at {leverage}x for {coin}: {why}")
+            return
+        err = RetryableExchangeError(
+            f"setting {coin} to {mode} margin at {leverage}x at {self._t.base_url}: {_describe(last)}; gave up after "
+            f"{self._t.max_retries + 1} attempts"
+        )
+        err.retry_after = _retry_after(last)
+        raise err from last
+
     def _baseline_positions(self) -> dict[str, float]:
         """The positions before an order request (what a lost request is measured against); checks that
         this machine's clock agrees with the exchange's within ``clock_tolerance``."""

@@ -89,6 +89,38 @@ def _describe(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
+def _raise_for_status(response: Any) -> None:
+    """The SDK's ``API._handle_exception``, for any error body: HTTP 4xx -> ``ClientError`` (its ``code``, ``msg``
+    and ``data`` when the body is a JSON object that has them, else None and the raw text), HTTP 5xx ->
+    ``ServerError``. The SDK's own version indexes ``err["code"]`` and ``err["msg"]``, so an HTTP 429 whose JSON body
+    lacks them (``{"error": "..."}``, a list, a string) escaped the retry path as a ``KeyError``. The response
+    headers are in ``header`` (where :func:`_retry_after` finds Retry-After)."""
+    import json
+
+    from hyperliquid.utils.error import ClientError, ServerError
+
+    status = response.status_code
+    if status < 400:
+        return
+    if status >= 500:
+        raise ServerError(status, response.text)
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        body = None
+    code = body.get("code") if isinstance(body, dict) else None
+    message = body.get("msg") if isinstance(body, dict) else None
+    data = body.get("data") if isinstance(body, dict) else None
+    raise ClientError(status, code, message if message is not None else response.text, response.headers, data)
+
+
+def _harden(api: Any) -> Any:
+    """``api`` (an SDK ``API``: Info, Exchange, or the bare API) with :func:`_raise_for_status` in place of its
+    ``_handle_exception``, so that every HTTP error body is classified (transient or final), never a KeyError."""
+    api._handle_exception = _raise_for_status
+    return api
+
+
 def _check_garbled(response: Any) -> Any:
     if (
         isinstance(response, dict)

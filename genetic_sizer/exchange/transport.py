@@ -14,10 +14,22 @@ from typing import Any
 
 from genetic_sizer.errors import ConfigError, ExchangeError, RetryableExchangeError
 from genetic_sizer.exchange.credentials import Credentials
-from genetic_sizer.exchange.retry import _check_garbled, _describe, _rate_limited, _retry_after, _transport_errors
+from genetic_sizer.exchange.retry import (
+    _check_garbled,
+    _describe,
+    _harden,
+    _rate_limited,
+    _retry_after,
+    _transport_errors,
+)
 from genetic_sizer.exchange.wire import _parse_meta
 
-__all__ = ["Transport"]
+__all__ = ["DEFAULT_CLOCK_TOLERANCE", "Transport"]
+
+DEFAULT_CLOCK_TOLERANCE = 15.0
+"""Seconds this machine's clock may differ from the exchange's (``clock_tolerance``, ``--clock-tolerance``): wide
+enough for an exchange clock (or an API node) 2-10 s behind, which is seen in practice; every order request's
+expiry is padded by it, so a lost request is waited out for ``timeout`` + 2 x this before it is looked up."""
 
 
 class Transport:
@@ -37,7 +49,7 @@ class Transport:
         timeout: float = 10.0,
         max_retries: int = 3,
         backoff: float = 0.2,
-        clock_tolerance: float = 2.0,
+        clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ):
@@ -62,6 +74,7 @@ class Transport:
         self.info: Any = None
         self.exchange: Any = None
         self.fresh_meta: Any = None
+        self.vault_address: str | None = None  # sent with every action: the sub-account or vault traded
 
     def close(self) -> None:
         for api in (self.info, self.exchange):
@@ -108,7 +121,7 @@ class Transport:
         from hyperliquid.api import API
         from hyperliquid.info import Info
 
-        raw = API(self.base_url, timeout=self.timeout)
+        raw = _harden(API(self.base_url, timeout=self.timeout))
         try:
             meta = self.retrying("meta", lambda: raw.post("/info", {"type": "meta", "dex": ""}))
             spot = self.retrying("spotMeta", lambda: raw.post("/info", {"type": "spotMeta"}))
@@ -132,8 +145,12 @@ class Transport:
                 meta=meta,
                 spot_meta=spot,
                 account_address=self.credentials.account_address,
+                vault_address=self.vault_address,
                 timeout=self.timeout,
             )
+        for api in (info, self.exchange, getattr(self.exchange, "info", None)):
+            if api is not None:
+                _harden(api)
         self.info = info
         self.fresh_meta = meta
         return info
@@ -144,6 +161,12 @@ class Transport:
         if coin not in info.name_to_coin:
             raise ExchangeError(f"unknown coin {coin!r}: not in the exchange's universe")
         return info.name_to_coin[coin]
+
+    def require_credentials(self) -> Credentials:
+        """The credentials; ConfigError without them."""
+        if self.credentials is None:
+            raise ConfigError("this call needs credentials (HyperliquidClient(..., credentials=...))")
+        return self.credentials
 
     def require_account(self) -> str:
         """The traded account's address; ConfigError without credentials."""

@@ -8,7 +8,8 @@ answers, and tests call these functions directly.
   ``Q``). A restart inside the same period maps to the same pass.
 * A **pass** is identified by the champion (a fingerprint of its assets and weights) and the period; every
   order it sends carries a client order id derived from the account, the pass, the coin, the leg and the
-  attempt (:func:`order_cloid`), so that a restarted process finds the orders of a killed one.
+  attempt (:func:`order_cloid`), so that a restarted process finds the orders of a killed one; the id also
+  carries the trader's id, readable back (:func:`trader_of`), so that another trader's orders are recognized.
 * **Guards** refuse a pass on stale or inconsistent data: a mid too far from the mark or oracle price,
   account data older than allowed, a plan whose gross notional exceeds leverage x equity by more than
   rounding.
@@ -29,10 +30,12 @@ from dataclasses import dataclass
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
+    "CLOID_MARK",
     "Guards",
     "Limits",
     "Period",
     "champion_id",
+    "clock_problem",
     "data_age_problem",
     "gross_problem",
     "limit_breach",
@@ -41,6 +44,7 @@ __all__ = [
     "pass_id",
     "period_of_champion",
     "price_problems",
+    "trader_of",
 ]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -145,12 +149,29 @@ def pass_id(champion: str, period: Period, index: int) -> str:
     return f"{champion}/{period.label(index)}"
 
 
-def order_cloid(address: str, pass_: str, coin: str, leg: str, attempt: int) -> str:
-    """The client order id of one order: derived from the account, the pass (champion and period), the coin,
-    the leg ("reduce", "close", "open", "increase") and the attempt (the pass's send number, 0, 1, ...)."""
-    from genetic_sizer.exchange.wire import make_cloid
+CLOID_MARK = "9e51"
+"""The first 4 hex digits of every client order id the live sizer sends: the next 8 are its trader id."""
 
-    return make_cloid(f"genetic_sizer:{address.lower()}:{pass_}:{coin}:{leg}:{int(attempt)}")
+
+def order_cloid(address: str, pass_: str, coin: str, leg: str, attempt: int, *, trader: str) -> str:
+    """The client order id of one order: ``0x`` + :data:`CLOID_MARK` + the ``trader`` id (8 hex digits) + 20 hex
+    digits derived from the account, the pass (champion and period), the coin, the leg ("reduce", "close", "open",
+    "increase"), the attempt (the pass's send number, 0, 1, ...) and the trader. The trader id is readable from the
+    id (:func:`trader_of`): fills or orders of another trader on the same account are recognized on the exchange."""
+    if not (isinstance(trader, str) and len(trader) == 8 and all(c in "0123456789abcdef" for c in trader)):
+        raise ConfigError(f"trader must be 8 lower-case hex digits, got {trader!r}")
+    seed = f"genetic_sizer:{address.lower()}:{pass_}:{coin}:{leg}:{int(attempt)}:{trader}"
+    return "0x" + CLOID_MARK + trader + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:20]
+
+
+def trader_of(cloid: str | None) -> str | None:
+    """The trader id a live sizer's client order id carries (see :func:`order_cloid`), or None for any other id."""
+    if not isinstance(cloid, str):
+        return None
+    text = cloid.lower()
+    if len(text) != 34 or not text.startswith("0x" + CLOID_MARK):
+        return None
+    return text[6:14]
 
 
 # ---------------------------------------------------------------------------------------------- guards
@@ -208,16 +229,43 @@ def price_problems(coins, mids: Mapping[str, float], contexts: Mapping, max_devi
     return problems
 
 
-def data_age_problem(exchange_time_ms: int | None, now: float, max_age: float) -> str | None:
+def data_age_problem(
+    exchange_time_ms: int | None, now: float, max_age: float, clock_tolerance: float = 0.0
+) -> str | None:
     """Why account data stamped ``exchange_time_ms`` (the exchange's clock) is too old at ``now`` (this
-    machine's clock, seconds), or None. Data without a time stamp passes."""
+    machine's clock, seconds), or None. The stamp is on the exchange's clock, which may differ from this one by up
+    to ``clock_tolerance`` (see :func:`clock_problem`): the limit is ``max_age`` plus that. Data without a time
+    stamp passes."""
     if exchange_time_ms is None:
         return None
     age = now - exchange_time_ms / 1000.0
-    if age > max_age:
-        return f"account data is {age:.1f} s old (limit {max_age:g} s)"
-    if age < -max_age:
-        return f"account data is stamped {-age:.1f} s in the future (limit {max_age:g} s): check the clock"
+    limit = max_age + clock_tolerance
+    text = f"limit {max_age:g} s" + (f" + clock tolerance {clock_tolerance:g} s" if clock_tolerance else "")
+    if age > limit:
+        return f"account data is {age:.1f} s old ({text})"
+    if age < -limit:
+        return f"account data is stamped {-age:.1f} s in the future ({text}): check the clock"
+    return None
+
+
+def clock_problem(skew: float | None, uncertainty: float, tolerance: float) -> tuple[str, str] | None:
+    """How the clocks stand: ``skew`` is the exchange's clock minus this machine's (seconds, measured from an answer's
+    time stamp; None: not measured), known within ``uncertainty`` (half the request's round trip). Returns
+    ``("stop", why)`` past ``tolerance`` (order expiries and the waits after a lost request rely on the clocks
+    agreeing within it: no order may be sent), ``("warn", why)`` past a second or half the tolerance (whichever is
+    smaller), else None."""
+    if skew is None:
+        return None
+    size = abs(skew)
+    where = "behind" if skew < 0 else "ahead of"
+    text = f"the exchange's clock is {size:.2f} s {where} this machine's (clock tolerance {tolerance:g} s)"
+    if size > tolerance + uncertainty:
+        return "stop", (
+            f"{text}: past the tolerance, order expiries cannot be trusted to mean what they say, so no order is sent "
+            "(the loop stops before its first one); synchronize this machine's clock (NTP) or raise --clock-tolerance"
+        )
+    if size > min(1.0, tolerance / 2):
+        return "warn", f"{text}; synchronize this machine's clock (NTP): past the tolerance the loop stops"
     return None
 
 

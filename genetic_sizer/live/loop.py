@@ -22,13 +22,20 @@ A **pass** moves the account to the champion's weights for one wall-clock period
    that completed); otherwise the pass holds and sends nothing. The plan says which rule fired
    (``Plan.rule``: ``rebalance``, ``calendar``, ``drift`` or ``hold``), and a pass that decided to trade keeps
    that decision through its later rounds and a restart;
-4. it sends reductions, then increases, as IOC orders whose client order ids derive from the account, the
-   pass (champion and period), the coin, the leg and the attempt; before a request, the mids are read again
+4. it sends reductions, then increases (only once every reduction of the round settled in full), as IOC orders
+   whose client order ids derive from the account, the pass (champion and period), the coin, the leg, the attempt
+   and carry the trader's id; before a request, the mids are read again
    (a move beyond the guard re-plans), every cloid is looked up on the exchange (one it knows is never sent
    again), and the orders and then the request's expiry are journaled and fsync'ed;
 5. what is still missing afterwards (a partial fill, an IOC that did not match, a leg not sent) is planned
-   again from freshly read positions and sent as a new attempt, up to ``pass_retries`` times;
-6. it re-reads the account and journals how the pass ended, with the drift left per coin.
+   again from the positions the pass's settled fills imply (a fresh read can trail them) and sent as a new
+   attempt, up to ``pass_retries`` times;
+6. it reads the account until its positions agree with the settled fills (the post-trade check: a mismatch
+   stops the loop, exit code 7) and journals how the pass ended, with the drift left per coin.
+
+Before all of this, executing, the exchange is asked where the key's orders land (refused unless on the account
+read), the account's lock is held (one trader per account and network), a latched kill switch refuses the pass,
+and another trader's fills or orders on the account stop it (exit code 8).
 
 A restart in the same period resumes the pass (the journal gives the attempt numbers used); a pass that
 ended "complete" is not repeated.
@@ -36,29 +43,37 @@ ended "complete" is not repeated.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from genetic_sizer.errors import ConfigError, GeneticSizerError
-from genetic_sizer.exchange.client import HyperliquidClient, is_mainnet, resolve_base_url
+from genetic_sizer.exchange.client import DEFAULT_CLOCK_TOLERANCE, HyperliquidClient, is_mainnet, resolve_base_url
 from genetic_sizer.exchange.credentials import ENV_SECRET_KEY, load_credentials
 from genetic_sizer.live.account import resolve_account
 from genetic_sizer.live.execution import Executor
 from genetic_sizer.live.guards import Guards, Limits, Period, pass_id, period_of_champion
 from genetic_sizer.live.journal import Journal, JournalState, now_iso
 from genetic_sizer.live.orders import Orders
-from genetic_sizer.live.outcomes import EXIT_INCOMPLETE, EXIT_OK, EXIT_REJECTED, LoopResult, SizeResult, exit_code_for
+from genetic_sizer.live.outcomes import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_REJECTED,
+    LoopResult,
+    SizeResult,
+    exit_code_for,
+    process_exit_code,
+)
 from genetic_sizer.live.passes import PassRunner
 from genetic_sizer.live.planning import Planner
+from genetic_sizer.live.service import sigterm_as_interrupt, watch
 from genetic_sizer.live.session import Session, StopRequested
 from genetic_sizer.live.settings import LiveConfig, calendar_of
 from genetic_sizer.live.sizer import DEFAULT_SLIPPAGE, EXCHANGE_MIN_NOTIONAL, SizerSettings
+from genetic_sizer.live.state import AccountStore
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.champion import Champion
 
@@ -66,6 +81,25 @@ __all__ = ["DEFAULT_JOURNAL", "Trader", "sigterm_as_interrupt", "size_once", "si
 
 DEFAULT_JOURNAL = "size-journal.jsonl"
 """The journal ``size`` keeps when it executes or loops and none is named."""
+
+
+def _holding_the_account(method):
+    """A run of the :class:`Trader` (:meth:`~Trader.run_once`, :meth:`~Trader.run_loop`): the account's lock, taken
+    by its start, is let go of however it ends; a refusal at the start (where orders land, another trader, a latched
+    kill switch) ends it with that error's exit code, journaled, instead of an exception."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except GeneticSizerError as exc:
+            if not getattr(exc, "refused_at_start", False) or isinstance(exc, ConfigError):
+                raise  # bad input raises, as ever (exit code 2)
+            return self._refused(exc)
+        finally:
+            self.session.release()
+
+    return run
 
 
 class Trader:
@@ -93,6 +127,7 @@ class Trader:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        store: AccountStore | None = None,
     ):
         self.session = Session(
             client,
@@ -105,6 +140,7 @@ class Trader:
             report=report,
             clock=clock,
             sleep=sleep,
+            store=store,
         )
         self.planner = Planner(self.session)
         self.orders = Orders(self.session)
@@ -200,12 +236,30 @@ class Trader:
             f"({period.label(index + 1)})"
         )
 
+    def _refused(self, exc: GeneticSizerError) -> LoopResult:
+        code = process_exit_code(exc)
+        text = f"{type(exc).__name__}: {exc}"
+        self.session.report(f"not started: {text} (exit code {code})")
+        self.session.record(
+            {
+                "event": "stop",
+                "reason": "refused at start",
+                "error_type": type(exc).__name__,
+                "error": str(exc),
+                "exit_code": code,
+            }
+        )
+        return LoopResult(0, code, text)
+
+    @_holding_the_account
     def run_once(self, base_url: str | None = None) -> LoopResult:
         """One pass of the current period, resumed if an earlier process left it unfinished, skipped if it
         completed. Exit codes: 0 complete (or completed earlier), 3 an order rejected, 4 kill switch,
         5 permanent exchange error, 2 bad input, 6 not complete (transient errors, a guard's refusal, partial
-        fills): run it again in the same period to resume it."""
+        fills): run it again in the same period to resume it; 7 the post-trade check failed, 8 another trader acts
+        on the account."""
         self.session.start("single", base_url)
+        self.orders.margin.check_market()
         if self.session.stop_requested():
             return self._graceful_stop(0)
         index = self.config.period.index(self.session.clock())
@@ -301,6 +355,7 @@ class Trader:
                 )
                 self.session.wait_until(self.session.clock() + delay)
 
+    @_holding_the_account
     def run_loop(self, max_passes: int | None = None, base_url: str | None = None) -> LoopResult:
         """One pass per period until ``max_passes`` passes, Ctrl-C/SIGTERM, the stop file, the kill switch or a
         permanent error. The first pass is the current period's (resumed if unfinished; skipped if it
@@ -312,13 +367,14 @@ class Trader:
         ):
             raise ConfigError(f"max_passes must be an integer >= 1, got {max_passes!r}")
         self.session.start("loop", base_url)
+        self.orders.margin.check_market()
         period = self.config.period
         passes = 0
         try:
             if self.session.stop_requested():
                 raise StopRequested
-            if self.config.execute:
-                self.orders.recover()
+            # Orders an earlier process left without a known outcome are settled by the first pass (run_pass), under
+            # the loop's retry policy: an exchange outage at a restart is waited out, not a reason to exit.
             index = period.index(self.session.clock())
             while True:
                 if self.session.stop_requested():
@@ -363,9 +419,10 @@ def size_once(
     with ``execute``, send) the orders that move the account to the champion's weights.
 
     With ``execute``, ``address`` must be the account ``client`` trades (see
-    :func:`~genetic_sizer.live.account.resolve_account`), checked before anything is read. The pass is journaled
-    whatever happens; when it fails, the orders accepted before the failure are in the result and the journal, and
-    the exception is raised again with the pass attached as its ``size_result`` attribute."""
+    :func:`~genetic_sizer.live.account.resolve_account`), checked before anything is read, and the account's lock
+    is held while the pass runs (:class:`~genetic_sizer.errors.AnotherTrader` while another trader holds it). The pass
+    is journaled whatever happens; when it fails, the orders accepted before the failure are in the result and the
+    journal, and the exception is raised again with the pass attached as its ``size_result`` attribute."""
     cfg = config or LiveConfig(execute=execute, period=period or period_of_champion(champion))
     own = journal is not None and not isinstance(journal, Journal)
     j = Journal(journal) if own else journal
@@ -374,28 +431,17 @@ def size_once(
             client, champion, settings, address=address, network=network, config=cfg, journal=j, report=lambda s: None
         )
         trader.check_account()
-        return trader.run_pass(cfg.period.index(time.time()))
+        trader.orders.margin.check_market()
+        store = trader.session.store
+        if cfg.execute and store is not None:
+            store.acquire()  # one trader per account and network, as for run_once and run_loop
+        try:
+            return trader.run_pass(cfg.period.index(time.time()))
+        finally:
+            trader.session.release()
     finally:
         if own:
             j.close()
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """While active (main thread only), SIGTERM (a process supervisor's stop) raises KeyboardInterrupt, so the
-    loop stops as after Ctrl-C: journaled, exit code 0."""
-    old = None
-    if threading.current_thread() is threading.main_thread():
-
-        def handler(signum, frame):
-            raise KeyboardInterrupt
-
-        old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
 
 
 def size_run(
@@ -427,7 +473,10 @@ def size_run(
     max_mid_deviation: float = 0.02,
     max_data_age: float = 10.0,
     pass_retries: int = 1,
-    clock_tolerance: float = 2.0,
+    clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
+    accept_spot_champion: bool = False,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
     report: Callable[[str], None] = print,
     on_result: Callable[[SizeResult], None] | None = None,
     confirm: Callable[[str], bool] | None = None,
@@ -444,10 +493,15 @@ def size_run(
     account is :func:`~genetic_sizer.live.account.resolve_account`'s. Executing on mainnet without ``yes`` asks
     ``confirm(address)`` (None: ConfigError); False aborts. The journal is ``journal``, else
     :data:`DEFAULT_JOURNAL` when executing or looping, else none. While passes run, SIGTERM stops them as Ctrl-C
-    does (:func:`sigterm_as_interrupt`); ``report`` and ``on_result`` are the :class:`Trader`'s.
+    does (:func:`sigterm_as_interrupt`); ``report`` and ``on_result`` are the :class:`Trader`'s. A spot champion is
+    executed only with ``accept_spot_champion`` (:meth:`~genetic_sizer.live.margin.Margin.check_market`). A loop with
+    ``metrics_port`` serves ``/metrics`` on ``metrics_host``, and posts alerts when the alert webhook's URL is in the
+    environment (:func:`~genetic_sizer.live.service.watch`).
     """
     if max_passes is not None and every is None:
         raise ConfigError("--max-passes needs --every")
+    if metrics_port is not None and every is None:
+        raise ConfigError("--metrics-port needs --every (a single pass ends before anyone scrapes it)")
     if period is not None and every is not None:
         raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
     champ = C.load(champion_path)
@@ -478,6 +532,7 @@ def size_run(
         pass_retries=pass_retries,
         flatten_on_stop=flatten_on_stop,
         stop_file=stop_file,
+        accept_spot_champion=accept_spot_champion,
     )
     url = resolve_base_url(network, base_url)
     mainnet = is_mainnet(url)
@@ -508,7 +563,8 @@ def size_run(
             report=report,
             on_result=on_result,
         )
-        with sigterm_as_interrupt():
+        watcher = watch(trader.session, metrics_port=metrics_port, metrics_host=metrics_host, report=report)
+        with sigterm_as_interrupt(), watcher:
             if every is not None:
                 return trader.run_loop(max_passes, base_url=url)
             return trader.run_once(base_url=url)

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from genetic_sizer.errors import ExchangeError
 from genetic_sizer.exchange.wire import OrderIntent
 from genetic_sizer.live.guards import order_cloid
+from genetic_sizer.live.margin import Margin
 from genetic_sizer.live.outcomes import SizeResult
+from genetic_sizer.live.reconcile import settle_fills
 from genetic_sizer.live.session import Session
 from genetic_sizer.live.sizer import PlannedOrder
 
@@ -41,6 +43,7 @@ class Orders:
 
     def __init__(self, session: Session):
         self.session = session
+        self.margin = Margin(session)  # cross margin and leverage per coin, before the first order that needs margin
 
     def recover(self) -> None:
         """Settle the orders the journal sent without a known outcome (a killed process, a lost answer): wait
@@ -93,7 +96,7 @@ class Orders:
                     o.size,
                     o.limit_px,
                     o.reduce_only,
-                    order_cloid(self.session.address, pid, o.coin, o.leg, a),
+                    order_cloid(self.session.address, pid, o.coin, o.leg, a, trader=self.session.trader_id),
                 )
                 for o in group
             ]
@@ -131,6 +134,7 @@ class Orders:
         return None, a, why
 
     def send(self, result: SizeResult, pid: str, label: str, attempt: int, group, intents) -> list:
+        margin = self.margin.prepare(group)  # before anything of this group is journaled as sent
         orders = [
             {
                 "coin": o.coin,
@@ -144,7 +148,8 @@ class Orders:
             }
             for o, i in zip(group, intents, strict=True)
         ]
-        self.session.record({"event": "send", "pass": pid, "period": label, "attempt": attempt, "orders": orders})
+        record = {"event": "send", "pass": pid, "period": label, "attempt": attempt, "orders": orders}
+        self.session.record({**record, "margin": {"cross": True, "leverage": margin}} if margin else record)
         for i in intents:
             result.requested[i.cloid] = i.size
 
@@ -193,3 +198,21 @@ class Orders:
         result.results.extend(outcomes)
         result.errors.extend(f"{r.coin}: {r.error}" for r in outcomes if r.status == "rejected")
         return outcomes
+
+    def settle(self, pid: str, attempt: int, group, intents, outcomes) -> list:
+        """The settled outcome of each order just sent (:func:`~genetic_sizer.live.reconcile.settle_fills`: the
+        exchange's record by cloid, waited for up to ``settle_timeout``); where it differs from the answer, it is
+        journaled (a ``result`` record, source "settled") and wins."""
+        settled = settle_fills(
+            self.session.client.lookup_orders, intents, outcomes, timeout=self.session.config.settle_timeout
+        )
+        changed = [
+            result_entry(o, i.cloid, s)
+            for o, i, r, s in zip(group, intents, outcomes, settled, strict=True)
+            if (s.status, s.filled_size) != (r.status, r.filled_size)
+        ]
+        if changed:
+            self.session.record(
+                {"event": "result", "pass": pid, "attempt": attempt, "source": "settled", "results": changed}
+            )
+        return settled

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from genetic_sizer.errors import (
+    AnotherTrader,
     ExchangeError,
     GeneticSizerError,
     KillSwitchTripped,
     PassRefused,
+    PositionMismatch,
     RetryableExchangeError,
 )
 from genetic_sizer.live.sizer import Plan
@@ -19,11 +21,14 @@ __all__ = [
     "EXIT_EXCHANGE_ERROR",
     "EXIT_INCOMPLETE",
     "EXIT_KILLED",
+    "EXIT_MISMATCH",
     "EXIT_OK",
+    "EXIT_OTHER_TRADER",
     "EXIT_REJECTED",
     "LoopResult",
     "SizeResult",
     "exit_code_for",
+    "process_exit_code",
 ]
 
 EXIT_OK = 0
@@ -35,12 +40,19 @@ EXIT_REJECTED = 3
 """A single pass ended with an order the exchange rejected (insufficient margin, say; not an IOC that found
 no match, which is retried)."""
 EXIT_KILLED = 4
-"""The kill switch fired (maximum drawdown or daily loss reached); positions were flattened if asked."""
+"""The kill switch fired (maximum drawdown or daily loss reached; positions were flattened if asked), or is latched
+from an earlier trip: nothing trades until ``genetic-sizer size --reset-kill``."""
 EXIT_EXCHANGE_ERROR = 5
 """A permanent exchange error (refused request, bad signature, unauthorized wallet, unknown coin) stopped it."""
 EXIT_INCOMPLETE = 6
 """A single pass did not complete: transient errors outlasted the retries, a guard refused stale or
 inconsistent data, or fills stayed partial. Running it again in the same period resumes it."""
+EXIT_MISMATCH = 7
+"""The post-trade check failed: positions read after the fills settled differ from what the pass's settled fills
+imply (beyond rounding; partial fills are no mismatch). Something else moved the account: a person must look."""
+EXIT_OTHER_TRADER = 8
+"""Another trader acts on the same account and network: its lock is held on this machine, or the exchange shows
+fills or open orders carrying another trader's id. Stop the other one before starting this one again."""
 
 
 @dataclass
@@ -119,10 +131,14 @@ class LoopResult:
 def exit_code_for(exc: BaseException) -> int | None:
     """The exit code an error stops the loop with, or None when it is retried (within the period, then at the
     next one): :class:`KillSwitchTripped` -> 4; :class:`RetryableExchangeError` and :class:`PassRefused` ->
-    None; any other :class:`ExchangeError` -> 5; any other project error (bad input) -> 2. Anything else is
-    a bug and propagates."""
+    None; :class:`PositionMismatch` -> 7; :class:`AnotherTrader` -> 8; any other :class:`ExchangeError` -> 5; any
+    other project error (bad input) -> 2. Anything else is a bug and propagates."""
     if isinstance(exc, KillSwitchTripped):
         return EXIT_KILLED
+    if isinstance(exc, PositionMismatch):
+        return EXIT_MISMATCH
+    if isinstance(exc, AnotherTrader):
+        return EXIT_OTHER_TRADER
     if isinstance(exc, (RetryableExchangeError, PassRefused)):
         return None
     if isinstance(exc, ExchangeError):
@@ -130,3 +146,12 @@ def exit_code_for(exc: BaseException) -> int | None:
     if isinstance(exc, GeneticSizerError):
         return EXIT_BAD_INPUT
     raise exc
+
+
+def process_exit_code(exc: BaseException) -> int:
+    """The exit code of a process that ``exc`` ended, wherever it was raised (a pass, the start of a loop, the
+    settling of an earlier process's orders): :func:`exit_code_for`, with the errors a pass retries mapped to
+    :data:`EXIT_INCOMPLETE` (6): transient, so a supervisor restarts it (a transient error is never exit code 2,
+    which a supervisor treats as a configuration error and does not restart)."""
+    code = exit_code_for(exc)
+    return EXIT_INCOMPLETE if code is None else code

@@ -5,6 +5,7 @@ trade (the drift band, the calendar rebalance, a decision an earlier round took)
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
 from dataclasses import dataclass, replace
 
@@ -26,6 +27,23 @@ class Snapshot:
     account: object
     read_at: float  # time.monotonic() when the reads finished
     wall: float  # this machine's clock then
+    clock_skew: float | None = None  # the exchange's clock minus this machine's (s), from the account's time stamp
+    skew_error: float = 0.0  # how well that is known: half the account read's round trip (s)
+
+
+def _period_start(label, ended) -> float | None:
+    """When the period labelled ``label`` (``spec@YYYY-MM-DDTHH:MM:SS[.ffffff]Z``) started; else ``ended`` (a pass
+    record's ``ts``), else None."""
+    if isinstance(label, str) and "@" in label:
+        try:
+            stamp = _dt.datetime.fromisoformat(label.split("@", 1)[1].replace("Z", "+00:00"))
+        except ValueError:
+            stamp = None
+        if stamp is not None:
+            return stamp.replace(tzinfo=stamp.tzinfo or _dt.UTC).timestamp()
+    if isinstance(ended, int | float) and not isinstance(ended, bool):
+        return float(ended)
+    return None
 
 
 class Planner:
@@ -40,34 +58,45 @@ class Planner:
         contexts = (
             self.session.client.asset_contexts() if self.session.config.guards.max_mid_deviation is not None else {}
         )
+        before = time.time()  # the real clock, not the session's (replaced in tests): the skew is about this machine
         account = self.session.client.account(self.session.address)
-        return Snapshot(meta, mids, contexts, account, time.monotonic(), self.session.clock())
+        after = time.time()
+        stamp = getattr(account, "time_ms", None)
+        skew = stamp / 1000.0 - (before + after) / 2 if isinstance(stamp, int | float) else None
+        return Snapshot(
+            meta, mids, contexts, account, time.monotonic(), self.session.clock(), skew, (after - before) / 2
+        )
 
     def last_done(self) -> float | None:
-        """When the last pass of this champion that completed (a dry run: that ended as a dry run) ended, from
-        the journal (None: none yet)."""
+        """When the period of the last pass of this champion that completed (a dry run: that ended as a dry run)
+        started, from the journal (None: none yet). A pass belongs to its period, not to the moment it ended: a pass
+        of January 31st, 23:00-24:00 that ended at 00:00:05 on February 1st is a January pass (its period label,
+        ``spec@start``, says when its period started; a record without one counts by when it ended)."""
         want = "complete" if self.session.config.execute else "dry run"
         prefix = f"{self.session.champion_id}/"
         times = [
-            p.end.get("ts")
+            _period_start(p.end.get("period") or p.period, p.end.get("ts"))
             for pid, p in self.session.state.passes.items()
             if pid.startswith(prefix) and not pid.endswith("/flatten") and p.end and p.end.get("status") == want
         ]
-        times = [float(t) for t in times if isinstance(t, (int, float)) and not isinstance(t, bool)]
-        return max(times, default=None)
+        return max((t for t in times if t is not None), default=None)
 
-    def calendar_due(self) -> bool:
-        """Whether the champion's calendar rebalance is due now: with a drift band, when the last completed pass
-        (see :meth:`last_done`) lies in an earlier period of the champion's rebalance policy (:func:`calendar_of`)
-        than now. Never for the first pass (the band decides, as in the simulation where the first bar's drift
-        from nothing decides nothing: it always allocates, and a live account may already hold the book), nor for
-        a buy-and-hold champion or without a band (every pass then trades)."""
+    def calendar_due(self, index: int | None = None) -> bool:
+        """Whether the champion's calendar rebalance is due for the pass of period ``index`` (default: the period
+        now): with a drift band, when the last completed pass (see :meth:`last_done`) belongs to an earlier period
+        of the champion's rebalance policy (:func:`calendar_of`) than this pass's period does (both judged by when
+        their periods start, not by when a pass ended or runs). Never for the first pass (the band decides, as in
+        the simulation where the first bar's drift from nothing decides nothing: it always allocates, and a live
+        account may already hold the book), nor for a buy-and-hold champion or without a band (every pass then
+        trades)."""
         if self.session.settings.drift_band is None or self.session.calendar is None:
             return False
         last = self.last_done()
-        return last is not None and self.session.calendar.index(self.session.clock()) != self.session.calendar.index(
-            last
-        )
+        if last is None:
+            return False
+        period = self.session.config.period
+        start = period.start(period.index(self.session.clock()) if index is None else index)
+        return self.session.calendar.index(start) != self.session.calendar.index(last)
 
     def decided(self, pid: str) -> tuple[str, str] | None:
         """The rule of the first plan of pass ``pid`` that decided to trade (an earlier round, or a process that
@@ -103,7 +132,9 @@ class Planner:
         problems = []
         if check:
             guards = self.session.config.guards
-            age = data_age_problem(getattr(snap.account, "time_ms", None), snap.wall, guards.max_data_age)
+            age = data_age_problem(
+                getattr(snap.account, "time_ms", None), snap.wall, guards.max_data_age, self.session.tolerance()
+            )
             problems += [age] if age else []
             problems += price_problems(
                 [o.coin for o in plan.orders], snap.mids, snap.contexts, guards.max_mid_deviation

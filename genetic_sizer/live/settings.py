@@ -39,12 +39,19 @@ class LiveConfig:
         for a single pass).
     guards, limits : sanity guards and the kill switch's limits.
     pass_retries : rounds after the first in which a pass trades what is still missing (partial fills, IOCs
-        that did not match), sized from freshly read positions (default 1).
+        that did not match), sized from freshly read prices and equity and from the positions the pass's settled
+        fills imply (default 1).
     flatten_on_stop : when the kill switch fires or the stop file appears, close every position.
     stop_file : a path whose existence stops the loop gracefully (checked before every pass and while waiting).
     retry_base : first wait (seconds) before retrying a failed pass within its period, at most a tenth of the
         period; doubled each time, with jitter, and at least what an HTTP 429 asked for.
     round_pause : seconds between the rounds of a pass.
+    settle_timeout : how long (seconds) to wait for the exchange's records to settle: an order's fills to show up by
+        its client order id, and after a pass the positions to agree with the fills (default 10); past it, fills
+        fall back to the order's answer and a disagreement stops the loop (:class:`~genetic_sizer.errors.
+        PositionMismatch`, exit code 7).
+    accept_spot_champion : execute a champion evolved on the spot account model as perpetuals (refused otherwise:
+        its backtest never paid funding; see :func:`~genetic_sizer.live.margin.spot_champion_differences`).
     """
 
     execute: bool = False
@@ -56,11 +63,13 @@ class LiveConfig:
     stop_file: str | None = None
     retry_base: float = 1.0
     round_pause: float = 0.25
+    settle_timeout: float = 10.0
+    accept_spot_champion: bool = False
 
     def __post_init__(self):
         if isinstance(self.pass_retries, bool) or not isinstance(self.pass_retries, int) or self.pass_retries < 0:
             raise ConfigError(f"pass_retries must be an integer >= 0, got {self.pass_retries!r}")
-        for name in ("retry_base", "round_pause"):
+        for name in ("retry_base", "round_pause", "settle_timeout"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")

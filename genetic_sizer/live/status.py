@@ -111,6 +111,7 @@ def live_status(
         "interrupted": interrupted,
         "unresolved": [{"pass": o["pass"], "coin": o["coin"], "cloid": o["cloid"]} for o in state.unresolved()],
         "kill": state.kills[-1] if state.kills else None,
+        "kill_latched": state.latched is not None,  # tripped and not reset (`size --reset-kill`)
     }
     equity = list(state.equity)
     current = None

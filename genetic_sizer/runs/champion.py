@@ -26,7 +26,7 @@ Schema (version 4)::
                       direction, min_weight / max_weight per symbol, rebalance (the champion's calendar policy:
                       strategy.rebalance, so readers of earlier files keep working), fees, slippage, init_cash, and
                       the constraints: max_assets, min_position, groups, max_group_weight, min_group_weight,
-                      net_exposure, max_gross_long, max_gross_short (null / {} when unset)
+                      net_exposure, max_gross_long, max_gross_short (null / {} when unset), and risk_free (below)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
                       (its fingerprint covers the funding rates too), funding (whether any were charged),
                       perp: funding_path
@@ -43,6 +43,12 @@ Schema (version 4)::
 Version 1 files (written before the constraints existed) have no ``holdings`` and no constraint keys; they
 load with no constraints and ``min_position`` 0. Version 1 and 2 files have no ``portfolio.market`` (they are
 spot champions) and no ``strategy`` (they follow ``portfolio.rebalance`` with no drift band).
+
+``portfolio.risk_free`` was added to version 4 without a version bump, and is optional: what the Sharpe and Sortino of
+``metrics`` are in excess of, the setting (``annual``, or a file's ``path``, ``column``, ``kind``, ``percent``,
+``note`` and ``rates_sha256``) with ``per_bar`` (the mean per-bar rate on the champion's window) and ``annualized``
+(``(1 + per_bar) ** periods_per_year - 1``). A file without it was scored without a rate (0); nothing sizes with it,
+so a reader that predates it loses nothing.
 
 ``strategy.leverage`` was added to version 4 without a version bump: it is optional (version 4 perp files written
 before it load with their ``portfolio.leverage``), it always equals ``portfolio.leverage`` (which every reader sizes
@@ -186,6 +192,12 @@ class Champion:
     def market(self) -> str:
         """The account model it was evolved in: ``"spot"`` (every version 1 and 2 file) or ``"perp"``."""
         return self.portfolio.get("market", "spot")
+
+    @property
+    def risk_free(self) -> dict:
+        """What the Sharpe and Sortino of :attr:`metrics` are in excess of (``portfolio.risk_free``); a file written
+        before it was recorded was scored without a rate: ``{"annual": 0.0, "per_bar": 0.0, "annualized": 0.0}``."""
+        return dict(self.portfolio.get("risk_free") or {"annual": 0.0, "per_bar": 0.0, "annualized": 0.0})
 
     @property
     def leverage(self) -> float | None:
@@ -419,6 +431,7 @@ def _validate(raw, where: str) -> np.ndarray:
     for key in ("fees", "slippage", "init_cash"):
         _finite(where, f"portfolio.{key}", pf[key])
     _check_account(where, pf, assets)
+    _check_risk_free(where, pf.get("risk_free"))
     lo = _bounds(where, "min_weight", pf["min_weight"], assets)
     hi = _bounds(where, "max_weight", pf["max_weight"], assets)
     for k, a in enumerate(assets):
@@ -509,6 +522,17 @@ def _check_strategy_leverage(where: str, raw: dict, s: dict, genes: dict) -> Non
         lo, hi = genes["leverage"]
         if not lo <= lev <= hi:
             raise ChampionError(f"{where}: strategy.leverage {lev:g} is outside the evolved range [{lo:g}, {hi:g}]")
+
+
+def _check_risk_free(where: str, rf) -> None:
+    """``portfolio.risk_free`` (optional): the setting (``annual``, or a file's ``path``) and the mean rate."""
+    if rf is None:
+        return
+    if not isinstance(rf, dict) or not ("annual" in rf or isinstance(rf.get("path"), str)):
+        raise ChampionError(f"{where}: portfolio.risk_free must be an object with annual or path, got {rf!r}")
+    for key in ("annual", "per_bar", "annualized"):
+        if key in rf or key != "annual":
+            _finite(where, f"portfolio.risk_free.{key}", rf.get(key))
 
 
 def _check_account(where: str, pf: dict, assets) -> None:

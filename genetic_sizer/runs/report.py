@@ -272,6 +272,7 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
             "Champion beside classical allocations: IN SAMPLE ONLY (evolution.holdout is 0: no out-of-sample window)"
         )
     parts = [_table(is_rows, oos_rows or None, title)]
+    parts += _risk_free_note(champion["portfolio"].get("risk_free"))
     parts.append(_stat_block(champion.get("deflated_sharpe"), None, "(PBO is computed per fold by a walk-forward.)"))
     logbook = _read_csv(rd.logbook_path)
     parts.append(_fig_html(_fitness_figure({"run": logbook}, config.objective[0]), first))
@@ -376,8 +377,13 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
         f"({win['first_bar'][:10]} .. {win['last_bar'][:10]}); in sample = the mean over the folds' train windows"
     )
     parts = [_table(is_mean, wf["out_of_sample"], title)]
+    parts += _risk_free_note(wf["settings"]["portfolio"].get("risk_free"))
     for s, why in wf.get("skipped", {}).items():
         parts.append(f"<p class='meta'>{html.escape(s)} left out: {html.escape(why)}</p>")
+    for d in wf.get("dropped_windows", []):
+        lo, hi = d.get("period_start", d.get("first_bar", "")), d.get("period_end", d.get("last_bar", ""))
+        where = f"{lo[:10]} .. {hi[:10]}"
+        parts.append(f"<p class='meta'>test window {where} left out: {html.escape(d['reason'])}</p>")
     parts.append(
         _stat_block(wf.get("deflated_sharpe"), wf.get("pbo"), "(Both of the last fold, whose champion goes live.)")
     )
@@ -397,7 +403,8 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
     lo = int(np.flatnonzero(prices.index == index[0])[0])
     test = prices.bars(lo, lo + len(index))
     schedule = np.array([[f["weights"]["GA"][s] for s in prices.symbols] for f in folds])
-    starts = [int(np.flatnonzero(test.index == pd.Timestamp(f["test_start"]))[0]) for f in folds]
+    traded = [pd.Timestamp(f.get("traded_at", f["test_start"])) for f in folds]  # schema 1: at the test start
+    starts = [int(np.flatnonzero(test.index == t)[0]) for t in traded]
     pf = config.portfolio
     kept = [(f.get("strategy") or {}).get("GA") or {"rebalance": pf.rebalance, "threshold": None} for f in folds]
     held, mask = holdings(
@@ -411,7 +418,7 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
         init_cash=pf.init_cash,
         **_account_of(pf, kept),
     )
-    bounds = [(pd.Timestamp(f["test_start"]), f"fold {f['number']}") for f in folds]
+    bounds = [(t, f"fold {f['number']}") for t, f in zip(traded, folds, strict=True)]
     if config.evolution.genes is not None:  # each fold's champion keeps its weights its own way
         bounds = [(t, f"{label}: {_strategy_text(k)}") for (t, label), k in zip(bounds, kept, strict=True)]
     title = "GA allocation over time, out of sample (each fold's champion)"
@@ -419,6 +426,14 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
     title = "Out-of-sample equity and drawdown (stitched test windows)"
     parts.append(_fig_html(_equity_figure(index, curves, title), first))
     return parts
+
+
+def _risk_free_note(record) -> list[str]:
+    """The line under a table whose Sharpe and Sortino are of excess returns (none without a rate)."""
+    from genetic_sizer.backtest.riskfree import describe
+
+    text = describe(record)
+    return [f"<p class='meta'>{html.escape(text)}</p>"] if text else []
 
 
 def _account_text(pf, prices, config_genes=None) -> str:

@@ -72,17 +72,24 @@ def summary_metrics(config: RunConfig) -> tuple[str, ...]:
     return SUMMARY_METRICS + (PERP_SUMMARY_METRICS if config.portfolio.market == "perp" else ())
 
 
-def portfolio_record(config: RunConfig, space: GenomeSpace) -> dict:
+def portfolio_record(config: RunConfig, space: GenomeSpace, margin: dict | None = None) -> dict:
+    """The champion file's ``portfolio`` section; a perp champion's ``max_leverage`` per asset is
+    ``portfolio.max_leverage`` or, when that is null, the first tier of the exchange's ``margin`` tiers saved with
+    the data (recorded whole in ``margin_tiers``)."""
     pf = config.portfolio
     account = {"market": pf.market}
     if pf.market == "perp":
         from genetic_sizer.backtest.inputs import resolve_max_leverage
 
-        max_lev = resolve_max_leverage(pf.max_leverage, space.symbols)
         account["leverage"] = pf.leverage
-        account["max_leverage"] = (
-            None if pf.max_leverage is None else dict(zip(space.symbols, map(float, max_lev), strict=True))
-        )
+        if pf.max_leverage is None and margin is not None:
+            account["max_leverage"] = {s: float(margin[s][0][1]) for s in space.symbols}
+            account["margin_tiers"] = {s: [list(t) for t in margin[s]] for s in space.symbols}
+        elif pf.max_leverage is None:
+            account["max_leverage"] = None
+        else:
+            max_lev = resolve_max_leverage(pf.max_leverage, space.symbols)
+            account["max_leverage"] = dict(zip(space.symbols, map(float, max_lev), strict=True))
     return {
         **account,
         "direction": space.direction,
@@ -150,7 +157,7 @@ def champion_record(
         weights=w[0],
         metrics={k: fast[k] for k in METRICS if k in fast},
         objective=config.objective,
-        portfolio=portfolio_record(config, space),
+        portfolio={**portfolio_record(config, space, prices.margin), "risk_free": evaluator.risk_free.record(prices)},
         data=data,
         evolution={
             "seed": ev.seed,

@@ -21,23 +21,30 @@ Which directory may be used (:meth:`RunDir.check_new`, :meth:`RunDir.open_existi
   the same configuration's ``config.yaml`` (a run interrupted before its first generation finished).
   Anything else is refused with a :class:`~genetic_sizer.errors.RunDirError` naming the path: a file, a
   non-empty directory that is not a run, a run that already has a checkpoint (resume it instead);
-* a run is resumed from a directory with ``config.yaml``; without a checkpoint it starts at generation 0;
+* a run is resumed from a directory with ``config.yaml``; without a checkpoint it starts at generation 0. A
+  run is resumed by the command that made it (:func:`run_kind`): ``walkforward --resume`` refuses an evolve run
+  and ``evolve --resume`` a walk-forward run, before anything is read or written;
+* a directory that does not accept new files (read-only, another user's, a read-only file system) is refused
+  before the run starts, naming it;
 * ``checkpoint.pkl``, the pickle checkpoint of earlier genetic_sizer versions, is refused and never unpickled
   (reading a pickle runs whatever code it holds).
 
 The checkpoint holds only arrays, numbers, strings and random states, in JSON and an ``.npz`` read with
 ``np.load(allow_pickle=False)``. It is written in an order that survives the process dying anywhere: the
 arrays under a new name, then ``checkpoint.json`` naming them (each written to a temporary file and renamed),
-then the old arrays are removed. (It is not ``fsync``-ed, see :mod:`genetic_sizer.storage.files`: after a power
-failure lost content shows up as a SHA-256 mismatch.) Reading checks the format and version, every key,
-type, shape and dtype, that fitness values are finite and that the arrays file has the SHA-256 recorded
+then the old arrays are removed; each file and then its directory are ``fsync``-ed before the next step
+(:mod:`genetic_sizer.storage.files`), so after a power failure ``checkpoint.json`` never names arrays that were
+lost, and the checkpoint is never older than a logbook written after it. Reading checks the format and version,
+every key, type, shape and dtype, that fitness values are finite and that the arrays file has the SHA-256 recorded
 in the JSON; any mismatch is a :class:`~genetic_sizer.errors.CheckpointError` naming the file and what is wrong.
 
 A run directory may also live at a storage URL (``s3://bucket/prefix``, ``gs://...``, ``file:///nfs/runs/x``):
 ``RunDir(url)`` works in a local staging directory (``path``) that :mod:`genetic_sizer.storage.remote` mirrors to the
 URL after the config, every checkpoint and logbook, and the results are written (:meth:`RunDir.sync`), and
 pulls from on resume. The same rules decide which prefix a new run may use (a new or empty prefix, or one
-holding only the same config's ``config.yaml``) and the same checks guard the checkpoint read back.
+holding only the same config's ``config.yaml``) and the same checks guard the checkpoint read back. A run
+directory inside a stored run (:func:`nested`: a walk-forward fold's evolution, ``folds/fold-NNN``) shares its
+staging directory and is pushed with it, so its checkpoints are stored as they are written.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,7 +65,19 @@ from genetic_sizer.runs import checkpoint
 from genetic_sizer.storage import files
 from genetic_sizer.storage import remote as storage
 
-__all__ = ["RunDir", "RunPlan", "plan_new", "plan_resume", "plan_run"]
+__all__ = [
+    "RunDir",
+    "RunPlan",
+    "check_kind",
+    "config_differences",
+    "discard_unstarted",
+    "nested",
+    "plan_new",
+    "plan_resume",
+    "plan_run",
+    "remove_tree",
+    "run_kind",
+]
 
 
 def _check_new_remote(rd: RunDir, config: RunConfig) -> None:
@@ -102,6 +122,17 @@ def _check_new_remote(rd: RunDir, config: RunConfig) -> None:
     rd._stage.reset()
 
 
+def _check_writable(p: Path) -> None:
+    try:
+        files.check_writable(p, "run directory", directory=True)
+    except ConfigError as exc:
+        raise RunDirError(str(exc).replace("choose a directory", "choose an --out")) from None
+
+
+_KINDS = {"evolve": "an evolve run", "walkforward": "a walk-forward run"}
+"""What :func:`run_kind` names, in words."""
+
+
 @dataclass(frozen=True)
 class RunPlan:
     """Where an ``evolve`` command runs and how: ``resume`` continues from the checkpoint; otherwise the run
@@ -135,8 +166,9 @@ class RunDir:
         self.url: str | None = None
         """The storage URL the run lives at, or None for a local directory."""
         self._stage = None
+        self._nested = False  # inside a stored run's staging directory (:func:`nested`), synced with it
         if isinstance(path, RunDir):
-            self.path, self.url, self._stage = path.path, path.url, path._stage
+            self.path, self.url, self._stage, self._nested = path.path, path.url, path._stage, path._nested
         elif storage.is_url(path):
             self._stage = storage.stage_for(path)
             self.url, self.path = self._stage.url, self._stage.local
@@ -236,9 +268,9 @@ class RunDir:
     @classmethod
     def check_new(cls, path: str | Path | RunDir, config: RunConfig) -> RunDir:
         """The run directory a new run of ``config`` may use at ``path``, or :class:`RunDirError` saying why
-        not. Nothing is created; see :meth:`create`."""
+        not (a directory that does not accept new files included). Nothing is left behind; see :meth:`create`."""
         rd = cls(path)
-        if rd.url is not None:
+        if rd.url is not None and not rd._nested:
             _check_new_remote(rd, config)
         p = rd.path
         if p.exists() and not p.is_dir():
@@ -248,6 +280,7 @@ class RunDir:
                 if not parent.is_dir():
                     raise RunDirError(f"run directory {str(p)!r}: {str(parent)!r} is a file, not a directory")
                 break
+        _check_writable(p)  # a read-only directory (or file system): refused before the run starts
         if not p.exists():
             return rd
         rd._refuse_legacy()
@@ -283,14 +316,17 @@ class RunDir:
 
     @classmethod
     def create(cls, path: str | Path | RunDir, config: RunConfig) -> RunDir:
-        """Check ``path`` as :meth:`check_new` does, create the directory and save ``config.yaml``."""
+        """Check ``path`` as :meth:`check_new` does, create the directory and save ``config.yaml`` (``_created``:
+        whether the directory was made too; :func:`discard_unstarted` takes back a run that never ran)."""
         rd = cls.check_new(path, config)
+        made = not rd.path.exists()
         try:
             rd.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create the run directory {str(rd.path)!r}: {exc.strerror or exc}") from None
         if not rd.is_run:
             rd.write_config(config)
+            rd._created = made
         return rd
 
     @classmethod
@@ -298,7 +334,7 @@ class RunDir:
         """An existing run (a directory with ``config.yaml``), or :class:`RunDirError` saying why not. A run at a
         storage URL is copied into its staging directory first (once per process)."""
         rd = cls(path)
-        if rd.url is not None:
+        if rd.url is not None and not rd._nested:
             if rd._stage.remote.is_file():
                 raise RunDirError(f"{rd.url!r} is a file, not a run directory")
             if not rd._stage.pulled:
@@ -399,27 +435,134 @@ class RunDir:
         return checkpoint.read(self.path, self.checkpoint_path)
 
 
+def nested(rd: RunDir, rel: str) -> RunDir:
+    """The run directory ``rel`` inside ``rd`` (a walk-forward fold's evolution, ``folds/fold-NNN``). For a run at a
+    storage URL it lives in ``rd``'s staging directory and goes to ``<url>/<rel>`` with every :meth:`RunDir.sync`
+    (its checkpoints, in the order that keeps the stored run consistent): a job that is stopped resumes it from the
+    last stored checkpoint. The rules of a new run apply to its local copy."""
+    sub = RunDir(rd.path / rel)
+    if rd._stage is not None:
+        sub._stage, sub._nested, sub.url = rd._stage, True, f"{rd.url}/{rel.strip('/')}"
+    return sub
+
+
+def remove_tree(rd: RunDir, rel: str) -> None:
+    """Delete the folder ``rel`` of the run ``rd`` (here and, for a run at a storage URL, every file stored under it,
+    whoever stored it)."""
+    if rd._stage is not None:
+        rd._stage.remove_tree((rd.path / rel).relative_to(rd._stage.local).as_posix())
+    else:
+        shutil.rmtree(rd.path / rel, ignore_errors=True)
+
+
 def plan_new(out: str | Path, config: RunConfig) -> RunPlan:
     """A new run of ``config`` in ``out`` (checked, not yet created: :func:`genetic_sizer.runs.evolve.evolve` creates
     it once the config, the data and the genome space are validated)."""
     return RunPlan(RunDir.check_new(out, config), config, resume=False)
 
 
-def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None) -> RunPlan:
+# ---- which command made a run, and a run that never started -----------------------------------------------------
+FOLDS = "folds"
+"""A walk-forward run's folder of fold results (and of running folds' evolutions)."""
+EVOLVE_FILES = (RunDir.CHECKPOINT, RunDir.LOGBOOK, RunDir.HALL_OF_FAME, RunDir.PARETO, RunDir.SUMMARY, RunDir.VALUES)
+"""Files only an evolve run has at its top level."""
+
+
+def run_kind(rd: RunDir) -> str | None:
+    """Which command made the run in ``rd``: ``"walkforward"`` (``walkforward.json`` or ``folds/``), ``"evolve"`` (a
+    checkpoint, a logbook or an evolution's results at the top level), or None when nothing tells (only
+    ``config.yaml``: a run stopped before anything else was written, which either command may start)."""
+    if rd.file(RunDir.WALKFORWARD).is_file() or (rd.path / FOLDS).is_dir():
+        return "walkforward"
+    if any(rd.file(name).is_file() for name in EVOLVE_FILES):
+        return "evolve"
+    return None
+
+
+def check_kind(rd: RunDir, kind: str) -> None:
+    """Raise :class:`RunDirError` when the run in ``rd`` was made by another command than ``kind`` (``"evolve"`` or
+    ``"walkforward"``): resuming an evolve run as a walk-forward would replace its ``champion.json`` with a fold's
+    champion and write a walk-forward's files beside its own, and the other way round."""
+    have = run_kind(rd)
+    if have is None or have == kind:
+        return
+    where = rd.location
+    raise RunDirError(
+        f"{where} is {_KINDS[have]}; use {have} --resume (genetic-sizer {have} --resume --out {where}). "
+        f"{kind} --resume continues only {_KINDS[kind]}; nothing in {where} was changed"
+    )
+
+
+def discard_unstarted(rd: RunDir) -> bool:
+    """Take back what :meth:`RunDir.create` made when the run never started (a Ray address that fails, Ctrl-C
+    before the first fold or generation wrote anything): if the directory holds nothing but the ``config.yaml`` that
+    :meth:`~RunDir.create` wrote, remove it (here and at the storage URL) and the directory if ``create`` made it.
+    A run that wrote anything else, or a ``config.yaml`` that was there before, is left as it is. Returns True when
+    the run was removed."""
+    made_dir = getattr(rd, "_created", None)
+    if made_dir is None or not rd.path.is_dir():
+        return False
+    if [x.name for x in rd.path.iterdir() if files.TMP_MARK not in x.name] != [RunDir.CONFIG]:
+        return False
+    if rd._stage is not None and [n for n in rd._stage.remote.listing() if n != RunDir.CONFIG]:
+        return False  # stored by another process: a walk-forward fold's checkpoints, written by its Ray task
+    rd.config_path.unlink()
+    rd._created = None
+    rd.sync()  # a run at a storage URL: its config.yaml is deleted there too
+    if made_dir:
+        shutil.rmtree(rd.path, ignore_errors=True)
+    return True
+
+
+def config_differences(saved: RunConfig, given: RunConfig) -> list[str]:
+    """The keys that make ``given`` a different run than ``saved`` (what :meth:`RunConfig.sha256` covers), compared
+    key by key: ``"evolution.seed: saved 42, given 3"``, in the order of the config's sections."""
+    from genetic_sizer.config import NON_SEMANTIC
+
+    missing = object()
+    out: list[str] = []
+
+    def walk(a, b, key: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in [*a, *(k for k in b if k not in a)]:
+                walk(a.get(k, missing), b.get(k, missing), f"{key}.{k}" if key else str(k))
+        elif a != b or type(a) is not type(b):
+            shown = ("(absent)" if v is missing else repr(v) for v in (a, b))
+            out.append("{}: saved {}, given {}".format(key, *shown))
+
+    a, b = saved.to_dict(), given.to_dict()
+    for section in a:
+        if section not in NON_SEMANTIC:
+            walk(a[section], b.get(section, missing), section)
+    if saved.evolution.genes is None and given.evolution.genes is None:  # gene settings of a run without genes
+        out = [d for d in out if not d.startswith(("evolution.gene_mutation_prob:", "evolution.gene_sigma:"))]
+    return out
+
+
+def plan_resume(out: str | Path, overrides=(), given: RunConfig | None = None, *, kind: str | None = None) -> RunPlan:
     """Continue the run in ``out`` with its saved configuration.
 
     ``overrides`` (``key.path=value``) and a ``given`` configuration may only change what does not change the
-    results (``parallel.*``, ``run.*`` such as ``run.checkpoint_every``); anything else is a :class:`ConfigError`.
-    Without a checkpoint (interrupted before the first generation finished) the run starts again at generation 0.
+    results (``parallel.*``, ``run.*`` such as ``run.checkpoint_every``); anything else is a :class:`ConfigError`
+    naming each key that differs, with its saved and its given value. With ``kind`` (``"evolve"`` or
+    ``"walkforward"``, the command resuming), a run made by the other command is refused
+    (:func:`check_kind`). Without a checkpoint (interrupted before the first generation finished) the run
+    starts again at generation 0.
     """
     rd = RunDir.open_existing(out)
+    if kind is not None:
+        check_kind(rd, kind)
+    _check_writable(rd.path)  # a resume writes checkpoints and results: a read-only run fails now, not later
     saved = rd.load_config()
     config = rd.load_config(overrides)
-    if config.sha256() != saved.sha256() or (given is not None and given.sha256() != saved.sha256()):
-        raise ConfigError(
-            f"--resume: the given config differs from the one saved in {rd.config_path} "
-            "(only parallel.* and run.* may change); resume with --out alone"
-        )
+    for other in (config, given):
+        if other is not None and other.sha256() != saved.sha256():
+            diffs = config_differences(saved, other) or ["(a key the fingerprint covers)"]
+            shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+            raise ConfigError(
+                f"--resume: the given config differs from the one saved in {rd.location}/{rd.CONFIG}: {shown} "
+                "(only parallel.* and run.* may change); resume with --out alone"
+            )
     return RunPlan(rd, config, resume=rd.has_checkpoint)
 
 
@@ -440,7 +583,7 @@ def plan_run(
         if out is None:
             raise ConfigError("--resume needs --out DIR, the run directory to continue")
         given = load_config(config_path, overrides) if config_path is not None else None
-        return plan_resume(out, overrides, given)
+        return plan_resume(out, overrides, given, kind=kind)
     config = load_config(config_path, overrides)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     # out, else <run.storage>/<kind>-<time>: a local path or a storage URL (RunDir stages and syncs a URL)

@@ -4,8 +4,9 @@ A run whose ``--out`` (or ``run.storage``) is a URL (``s3://bucket/prefix``, ``g
 ``file:///shared/nfs/runs/x``) is written, as every run is, into a local directory, here a private staging
 directory of this process, and that directory is mirrored to the URL (:meth:`Stage.sync`):
 
-* after the run directory is created (``config.yaml``), after every checkpoint and logbook, after every
-  walk-forward fold and when the results are written, so ``--resume`` works from storage on any machine;
+* after the run directory is created (``config.yaml``), after every checkpoint and logbook (a walk-forward fold's
+  evolution too, under ``folds/fold-NNN/``, removed once the fold's result is stored), after every walk-forward
+  fold and when the results are written, so ``--resume`` works from storage on any machine;
 * files are pushed in an order that keeps the stored run consistent if the process dies at any moment: new
   and changed files first, then ``checkpoint.json`` (which names the arrays pushed before it), then
   ``champion.json`` (present means complete), and only then are files deleted that the run deleted locally
@@ -37,7 +38,7 @@ from pathlib import Path
 from genetic_sizer.errors import RunDirError
 from genetic_sizer.storage import files
 
-__all__ = ["Remote", "Stage", "download", "is_url", "join", "stage_for"]
+__all__ = ["Remote", "Stage", "download", "forget_stage", "is_url", "join", "stage_for"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"})
@@ -154,6 +155,23 @@ class Remote:
         except Exception as exc:
             self._fail(f"upload {rel}", exc)
 
+    def remove_tree(self, rel: str) -> list[str]:
+        """Delete every file under the folder ``rel`` (listed, one by one: an object store's prefix ``rel`` would
+        also match ``rel.json``), then, on a file system, the folder itself. Returns the relative paths deleted."""
+        prefix = rel.strip("/") + "/"
+        gone = sorted(r for r in self.listing() if r.startswith(prefix))
+        for r in gone:
+            self.remove(r)
+        if not self.atomic_upload:
+            try:
+                if self.fs.isdir(self._abs(rel.strip("/"))):
+                    self.fs.rm(self._abs(rel.strip("/")), recursive=True)
+            except FileNotFoundError:
+                pass
+            except Exception as exc:
+                self._fail(f"delete {rel}/", exc)
+        return gone
+
     def remove(self, rel: str) -> None:
         try:
             self.fs.rm_file(self._abs(rel))
@@ -230,6 +248,18 @@ class Stage:
             self.pulled = True  # the URL now holds what the staging directory holds
             return changed
 
+    def remove_tree(self, rel: str) -> list[str]:
+        """Delete the folder ``rel`` of the run, here and at the URL: every stored file under it, whoever pushed it
+        (a walk-forward fold's checkpoints, which a Ray worker may have stored), after the files synced before.
+        Returns the relative paths deleted at the URL."""
+        prefix = rel.strip("/") + "/"
+        with self._lock:
+            shutil.rmtree(self.local / rel, ignore_errors=True)
+            gone = self.remote.remove_tree(rel)
+            for r in [r for r in self._synced if r.startswith(prefix)]:
+                del self._synced[r]
+            return gone
+
 
 _STAGES: dict[str, Stage] = {}
 _STAGES_LOCK = threading.Lock()
@@ -243,6 +273,15 @@ def stage_for(url: str) -> Stage:
         if stage is None:
             stage = _STAGES[key] = Stage(key)
         return stage
+
+
+def forget_stage(url: str) -> None:
+    """Drop this process's staging directory of ``url``, if any: what is read next comes from the URL (a Ray worker
+    resuming a fold another process, or an earlier job in this one, may have moved on)."""
+    with _STAGES_LOCK:
+        stage = _STAGES.pop(url.rstrip("/"), None)
+    if stage is not None:
+        shutil.rmtree(stage.local, ignore_errors=True)
 
 
 def forget_stages() -> None:

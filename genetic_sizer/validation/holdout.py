@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from genetic_sizer.backtest.metrics import METRICS
+from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.backtest.stats import deflated_sharpe_of
 from genetic_sizer.cluster.raymap import close_map, make_map
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.data.prices import Prices
-from genetic_sizer.errors import ConfigError
+from genetic_sizer.errors import ConfigError, RunDirError
 from genetic_sizer.evolution.evaluator import Evaluator
 from genetic_sizer.evolution.loop import check_run
 from genetic_sizer.evolution.result import EvolutionResult
@@ -38,12 +39,21 @@ from genetic_sizer.runs.results import (
     fixed_strategy,
     summary_metrics,
 )
-from genetic_sizer.runs.rundir import RunDir, RunPlan
+from genetic_sizer.runs.rundir import RunDir, RunPlan, run_kind
 from genetic_sizer.storage.files import check_new_file
 from genetic_sizer.validation.folds import MIN_TRAIN_BARS, _offset
 from genetic_sizer.vocab import parse_holdout, parse_window
 
-__all__ = ["evolve_run", "export", "finalize", "load_run", "split_holdout", "validation_record", "window_record"]
+__all__ = [
+    "evolve_run",
+    "export",
+    "finalize",
+    "load_run",
+    "split_holdout",
+    "traded_window",
+    "validation_record",
+    "window_record",
+]
 
 
 def split_holdout(prices: Prices, holdout, key: str = "evolution.holdout") -> tuple[Prices, Prices | None]:
@@ -73,6 +83,16 @@ def split_holdout(prices: Prices, holdout, key: str = "evolution.holdout") -> tu
     return prices.bars(0, n - k), prices.bars(n - k, n)
 
 
+def traded_window(train: Prices, holdout: Prices, execution_delay: int = 0) -> Prices:
+    """The bars the out-of-sample figures of a held-out window are measured on: from the close the champion is traded
+    at to the last held-out bar. ``execution_delay`` 0 (``walkforward.execution_delay``, the default): the close of
+    the last in-sample bar, so every return of the held-out window is earned; 1: the close of its first bar (a one-bar
+    delay: the return from the last in-sample close to it is not)."""
+    if execution_delay == 0:
+        return _joined(train, holdout).bars(train.n_bars - 1, train.n_bars + holdout.n_bars)
+    return holdout
+
+
 def window_record(prices: Prices) -> dict:
     """A window's first and last bar (ISO-8601) and its number of bars."""
     return {"first_bar": prices.index[0].isoformat(), "last_bar": prices.index[-1].isoformat(), "n_bars": prices.n_bars}
@@ -90,11 +110,11 @@ def finalize(
     """Write the members, the summary, the plots, the report and the verified champion of a finished run.
 
     ``prices`` is the window the run evolved on (in sample); ``holdout`` the held-out window after it (out of
-    sample: the champion and every classical allocation, fitted on ``prices``, start there from ``init_cash``
-    with the run's rebalancing and costs). The champion is checked against the reference engine (vectorbt for
-    spot, the plain-Python perp loop for perps) before anything is written (a disagreement fails the run), and
-    ``champion.json`` is written last; every file is written
-    atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
+    sample: the champion and every classical allocation, fitted on ``prices``, are bought with ``init_cash`` at the
+    close of the last in-sample bar, :func:`traded_window`, and kept with the run's rebalancing and costs). The
+    champion is checked against the reference engine (vectorbt for spot, the plain-Python perp loop for perps)
+    before anything is written (a disagreement fails the run), and ``champion.json`` is written last; every file is
+    written atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
     rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
     """
     from genetic_sizer.evolution.seeding import classical_allocations
@@ -117,7 +137,8 @@ def finalize(
     member_metrics = evaluator.metrics(result.members, genes=genes)
     member_oos = None
     if holdout is not None:
-        member_oos = Evaluator.from_config(holdout, config).metrics(result.members, genes=genes)
+        held = traded_window(prices, holdout, config.walkforward.execution_delay)
+        member_oos = Evaluator.from_config(held, config).metrics(result.members, genes=genes)
     members_path = rd.members_path(config.multi_objective)
     member_strategies = [result.strategy(k) for k in range(len(result.members))] if genes is not None else None
     rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos, member_strategies)
@@ -139,11 +160,11 @@ def finalize(
     windows = [("in_sample", prices, bt.value)]
     summary_oos = None
     if holdout is not None:
-        oos_eval = Evaluator.from_config(holdout, config)
+        oos_eval = Evaluator.from_config(held, config)
         bt_oos = oos_eval.backtest_strategies(weights, list(strategies.values()))
         m_oos = oos_eval.metrics_of(bt_oos)
         summary_oos = {n: {k: float(m_oos[k][i]) for k in shown} for i, n in enumerate(names)}
-        windows.append(("out_of_sample", holdout, bt_oos.value))
+        windows.append(("out_of_sample", held, bt_oos.value))
     record.update(validation_record(config, result.champion, prices, holdout, result.trials, result.champion_genes))
     kept = strategies if result.genes is not None else None
     files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown, kept)))
@@ -181,20 +202,28 @@ def validation_record(
 ) -> dict:
     """What a champion file says about how far to trust its figures: the trials that selected it
     (``{"n", "sharpe_variance"}``), its deflated Sharpe ratio in sample, the in-sample window, and its metrics on
-    the held-out window (``out_of_sample``: None when nothing was held out), all with the strategy its ``genes``
-    say (when the run evolves genes)."""
+    the held-out window (``out_of_sample``: None when nothing was held out; its ``first_bar`` is the close the
+    champion is traded at, :func:`traded_window`: by default the last in-sample bar), all with the strategy its
+    ``genes`` say (when the run evolves genes)."""
     w = np.asarray(weights, dtype=np.float64)[None, :]
     g = None if genes is None or np.size(genes) == 0 else np.asarray(genes, dtype=np.float64)[None, :]
-    value = Evaluator.from_config(train, config).backtest(w, genes=g).value[:, 0]
+    evaluator = Evaluator.from_config(train, config)
+    value = evaluator.backtest(w, genes=g).value[:, 0]
     out = {
         "trials": dict(trials),
-        "deflated_sharpe": deflated_sharpe_of(value, config.portfolio.init_cash, trials),
+        "deflated_sharpe": deflated_sharpe_of(value, config.portfolio.init_cash, trials, evaluator.rf),
         "in_sample": window_record(train),
         "out_of_sample": None,
     }
     if holdout is not None:
-        m = Evaluator.from_config(holdout, config).metrics(w, genes=g)
-        out["out_of_sample"] = {**window_record(holdout), "metrics": {k: float(m[k][0]) for k in METRICS if k in m}}
+        delay = config.walkforward.execution_delay
+        held = traded_window(train, holdout, delay)
+        m = Evaluator.from_config(held, config).metrics(w, genes=g)
+        out["out_of_sample"] = {
+            **window_record(held),
+            "execution_delay": delay,
+            "metrics": {k: float(m[k][0]) for k in METRICS if k in m},
+        }
     return out
 
 
@@ -204,6 +233,10 @@ def _joined(train: Prices, holdout: Prices | None) -> Prices:
     funding = None
     if train.funding is not None and holdout.funding is not None:
         funding = np.vstack([train.funding, holdout.funding])
+    offset = None
+    if train.utc_offset is not None or holdout.utc_offset is not None:  # the local calendar of calendar rebalances
+        parts = [np.zeros(p.n_bars, np.int64) if p.utc_offset is None else p.utc_offset for p in (train, holdout)]
+        offset = np.concatenate(parts)
     return Prices(
         close=np.vstack([train.close, holdout.close]),
         index=train.index.append(holdout.index),
@@ -212,6 +245,9 @@ def _joined(train: Prices, holdout: Prices | None) -> Prices:
         periods_per_year=train.periods_per_year,
         notes=train.notes,
         funding=funding,
+        utc_offset=offset,
+        fields={k: np.vstack([v, holdout.fields[k]]) for k, v in train.fields.items() if k in holdout.fields},
+        margin=train.margin,
     )
 
 
@@ -224,13 +260,35 @@ def load_run(run_dir: str | Path | RunDir) -> tuple[RunConfig, Prices, Prices | 
     return config, train, holdout
 
 
+def _walkforward_champion(rd: RunDir) -> str:
+    """Where a walk-forward run's champion is (``export`` ranks the members of an evolve run only)."""
+    where = rd.location
+    if rd.champion_path.is_file():
+        found = (
+            f"its champion, the GA champion of the last fold (the one to trade), is {where}/{RunDir.CHAMPION}: use "
+            f"that file (genetic-sizer size --champion {where}/{RunDir.CHAMPION})"
+        )
+    else:
+        found = (
+            f"its champion is written to {where}/{RunDir.CHAMPION} when the walk-forward finishes (genetic-sizer "
+            f"walkforward --resume --out {where})"
+        )
+    return (
+        f"{where} is a walk-forward run: {found}; every fold's GA weights are in {where}/{RunDir.WALKFORWARD}. "
+        "export writes a ranked member of an evolve run's hall of fame or Pareto front"
+    )
+
+
 def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, force: bool = False) -> Path:
     """Write the champion file of member ``rank`` (hall of fame order, or compromise order on a Pareto front).
 
-    ``out`` must be a file path: a directory (or a path under a file), or an existing file without ``force``, is a
-    :class:`ConfigError`, raised before anything is loaded or written. The file is written atomically.
+    ``out`` must be a file path: a directory (or a path under a file), an existing file without ``force``, or a
+    directory that does not accept new files, is a :class:`ConfigError`, raised before anything is loaded or
+    written. The file is written atomically. A walk-forward run is refused with where its champion is.
     """
     rd = RunDir.open_existing(run_dir)
+    if run_kind(rd) == "walkforward":
+        raise RunDirError(_walkforward_champion(rd))
     out = check_new_file(out, "--out", force=force)
     config, prices, holdout = load_run(rd)
     result, gen = load_result(config, prices, rd)
@@ -281,6 +339,7 @@ def evolve_run(
     everything = load_from_config(config.data)
     prices, holdout = split_holdout(everything, ev.holdout)
     check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created
+    RiskFree.of(config.portfolio.risk_free).rates(everything)  # a bar without a risk-free rate: refused now, not later
     tell("data", config=config, everything=everything, prices=prices, holdout=holdout)
     tell("run_dir", run_dir=run_dir, resume=plan.resume)
     map_fn = make_map(par)

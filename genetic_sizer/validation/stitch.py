@@ -10,18 +10,23 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
+from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.backtest.simulate import backtest
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.validation.folds import Fold
 
-__all__ = ["STRATEGIES", "WalkForwardResult", "fold_strategy", "stitch"]
+__all__ = ["STRATEGIES", "WalkForwardResult", "fold_strategy", "held_windows", "stitch"]
 
 STRATEGIES = ("GA", "equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
 """Strategy names in ``walkforward.json`` and ``oos_values.csv``: the evolved champion, then the classical
 allocations refitted on every train window."""
 
 WALKFORWARD_SCHEMA = "genetic_sizer/walkforward"
-WALKFORWARD_VERSION = 1
+WALKFORWARD_VERSION = 2
+"""2: each fold's weights are traded at the close ``execution_delay`` bars after the last train bar (``traded_at``),
+the stitched series starts at fold 0's, each fold's out-of-sample figures cover the returns its weights earned
+(``traded_at`` to ``held_until``), and the test windows left out are listed (``dropped_windows``). 1: traded at the
+close of the test window's first bar, figures per test window."""
 _RECORDED_PORTFOLIO_KEYS = (
     "market",
     "leverage",
@@ -43,10 +48,12 @@ def _metrics_dict(metrics: dict, i: int, names=None) -> dict:
 class WalkForwardResult:
     """A finished walk-forward: folds, what each produced, and the stitched out-of-sample portfolios.
 
-    ``oos_values`` is (n_test_bars, n_strategies), the value of every strategy over the whole test span (first
-    test bar to last) as ONE continuous portfolio each; ``oos`` their metrics; ``fold_oos[k]`` the metrics of
-    each strategy within fold k's test window (the same continuous portfolio, measured from the value it had
-    when the window began); ``record`` is what ``walkforward.json`` holds.
+    ``oos_values`` is (n_bars, n_strategies), the value of every strategy as ONE continuous portfolio each, from
+    the close fold 0's weights were traded at (:meth:`Fold.traded_at`: the last bar before the first test window,
+    or with ``walkforward.execution_delay: 1`` its first bar) to the last test bar; ``oos`` their metrics;
+    ``fold_oos[k]`` the metrics of each strategy over the returns fold k's weights earned: the same continuous
+    portfolio from the close they were traded at to the close the next fold's were (the last fold's: the last
+    bar), measured from its value at the first; ``record`` is what ``walkforward.json`` holds.
     """
 
     config: object
@@ -99,15 +106,31 @@ def fold_strategy(config, result: dict, name: str) -> dict:
     return recorded or {"rebalance": config.portfolio.rebalance, "threshold": None}
 
 
-def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> WalkForwardResult:
+def held_windows(folds: list[Fold], execution_delay: int) -> list[tuple[int, int]]:
+    """``(traded, until)`` bar positions of each fold: its weights are traded at the close of bar ``traded`` and
+    held to the close of bar ``until``, where the next fold's are traded (the last fold: its last test bar); the
+    returns they earn are those of the bars ``traded + 1 .. until``. With delay 0 these are exactly the fold's test
+    window; with delay 1 each is one bar later (the last fold's one bar shorter)."""
+    traded = [f.traded_at(execution_delay) for f in folds]
+    return list(zip(traded, [*traded[1:], folds[-1].test_end], strict=True))
+
+
+def stitch(
+    config, prices: Prices, folds: list[Fold], results: list[dict], dropped: list[dict] | None = None
+) -> WalkForwardResult:
     """The out-of-sample part of a walk-forward from its folds' results (see :func:`run_walkforward`).
 
-    Each strategy is one continuous portfolio over the whole test span: its folds' weights as a schedule
-    (segments starting on each test window's first bar), each segment kept the way its fold says
+    Each strategy is one continuous portfolio from the close fold 0's weights are traded at to the last test bar:
+    its folds' weights as a schedule (segments starting at the close each fold's weights are traded at,
+    :func:`held_windows`: by default the last bar before its test window, so the fold earns every return of it;
+    ``walkforward.execution_delay: 1`` one bar later), each segment kept the way its fold says
     (:func:`fold_strategy`): with evolved genes the GA's calendar policy, drift band and (perp) leverage may change
     from one fold to the next, so they are passed per segment (``simulate(rebalance=[[...]], threshold=[[...]],
     leverage=[[...]])``; at a fold's first bar its targets are sized with its leverage from the equity the account
-    has then).
+    has then). Each fold's out-of-sample figures are those of the returns its weights earned (the costs of the
+    trades at a close are in that bar's value: a switch of weights is paid in the return of the bar it happens
+    at, the outgoing fold's last). ``dropped`` (the test windows left out, :func:`~.folds.plan_folds`) goes into
+    the record.
     """
     pf = config.portfolio
     skipped: dict[str, str] = {}
@@ -119,10 +142,12 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
             skipped[s] = f"not available in fold(s) {missing}: {why}"
         else:
             strategies.append(s)
-    first, last = folds[0].test_start, folds[-1].test_end
+    delay = config.walkforward.execution_delay
+    held = held_windows(folds, delay)
+    first, last = held[0][0], folds[-1].test_end
     test = prices.bars(first, last + 1)
     schedule = np.array([[r["weights"][s] for r in results] for s in strategies], dtype=np.float64)
-    starts = [f.test_start - first for f in folds]
+    starts = [traded - first for traded, _ in held]
     kept = [[fold_strategy(config, r, s) for r in results] for s in strategies]
     account = pf.account()  # the perp account (funding rides with the prices' bars)
     if pf.market == "perp":  # each segment at its fold's leverage (an evolved one with a leverage gene)
@@ -139,18 +164,24 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
         engine=config.engine,
         **account,
     )
-    m = compute_metrics(bt.value, init_cash=pf.init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
+    risk_free = RiskFree.of(pf.risk_free)
+    rf = risk_free.rates(test)  # Sharpe and Sortino of the returns in excess of it: one rate, or one per test bar
+    ppy = prices.periods_per_year
+    m = compute_metrics(bt.value, init_cash=pf.init_cash, periods_per_year=ppy, traded=bt.traded, risk_free=rf)
     m.update(account_metrics(bt))
     oos = {s: _metrics_dict(m, i) for i, s in enumerate(strategies)}
     fold_oos = []
-    for f in folds:
-        lo, hi = f.test_start - first, f.test_end - first + 1
-        start_value = bt.value[lo - 1] if lo > 0 else np.full(len(strategies), pf.init_cash)
+    for traded, until in held:  # the returns of bars traded + 1 .. until, from the value at the close of `traded`
+        lo, hi = traded - first, until - first
         per = {}
         for i, s in enumerate(strategies):
-            v = bt.value[lo:hi, i]
-            if hi - lo >= 2 and start_value[i] > 0:
-                mm = compute_metrics(v, init_cash=float(start_value[i]), periods_per_year=prices.periods_per_year)
+            if hi - lo >= 2 and bt.value[lo, i] > 0:
+                mm = compute_metrics(
+                    bt.value[lo + 1 : hi + 1, i],
+                    init_cash=float(bt.value[lo, i]),
+                    periods_per_year=prices.periods_per_year,
+                    risk_free=rf if rf.size == 1 else rf[lo + 1 : hi + 1],
+                )
                 per[s] = _metrics_dict(mm, 0)
         fold_oos.append(per)
     record = {
@@ -164,8 +195,9 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
                 "purge": config.walkforward.purge,
                 "anchored": config.walkforward.anchored,
                 "keep_partial": config.walkforward.keep_partial,
+                "execution_delay": delay,
             },
-            "portfolio": {k: getattr(pf, k) for k in _RECORDED_PORTFOLIO_KEYS},
+            "portfolio": {**{k: getattr(pf, k) for k in _RECORDED_PORTFOLIO_KEYS}, "risk_free": risk_free.record(test)},
             "objective": list(config.objective),
             "evolution": {
                 "seed": config.evolution.seed,
@@ -181,6 +213,8 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
             {
                 "number": f.number,
                 **f.bounds(prices.index),
+                "traded_at": prices.index[held[k][0]].isoformat(),
+                "held_until": prices.index[held[k][1]].isoformat(),
                 "seed": r["seed"],
                 "evaluations": r["evaluations"],
                 "weights": {s: dict(zip(prices.symbols, map(float, w), strict=True)) for s, w in r["weights"].items()},
@@ -195,10 +229,11 @@ def stitch(config, prices: Prices, folds: list[Fold], results: list[dict]) -> Wa
             }
             for k, (f, r) in enumerate(zip(folds, results, strict=True))
         ],
+        "dropped_windows": list(dropped or []),
         "strategies": strategies,
         "skipped": skipped,
         "out_of_sample": oos,
-        "out_of_sample_window": {
+        "out_of_sample_window": {  # first_bar: the close fold 0's weights were traded at; its returns follow
             "first_bar": test.index[0].isoformat(),
             "last_bar": test.index[-1].isoformat(),
             "n_bars": test.n_bars,

@@ -1,10 +1,15 @@
 """Walk-forward evolution: evolve on a train window, hold the champion over the following test window, repeat.
 
-Folds follow skfolio's :class:`~skfolio.model_selection.WalkForward` (which this module calls):
-rolling train windows (expanding from the first bar when ``anchored``), ``purge`` bars left out between a
-train window's end and its test window, test windows back to back without overlap, the last partial
-window dropped. Windows are counted in bars of closes (``train: 504``) or in calendar spans
-(``train: "3Y", test: "1Y"``: test windows start on the first bar of each period, as skfolio's ``freq``).
+The folds (:mod:`genetic_sizer.validation.folds`): rolling train windows (expanding from the first bar when
+``anchored``), ``purge`` bars left out between a train window's end and its test window, test windows back to back
+without overlap, windows the data does not cover left out and listed. Windows are counted in bars of closes
+(``train: 504``) or in calendar spans (``train: "3Y", test: "1Y"``: test windows start on the first bar of each
+period). A fold's weights are traded at the close of the last bar before its test window (``execution_delay: 1``:
+one bar later) and held until the next fold's are (:func:`~genetic_sizer.validation.stitch.held_windows`).
+
+A run at a storage URL stores each running fold's evolution checkpoints under ``folds/fold-NNN/`` (on Ray too: the
+task writes them there), so a job that is stopped resumes every fold from where it was; they are removed once the
+fold's result (``folds/fold-NNN.json``) is stored.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.backtest.stats import deflated_sharpe_of, returns_of
 from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.evolution.loop import check_run
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.results import champion_record, fixed_strategy
-from genetic_sizer.runs.rundir import RunDir
-from genetic_sizer.validation.folds import Fold, fold_config, make_folds
+from genetic_sizer.runs.rundir import RunDir, check_kind, discard_unstarted, nested, remove_tree
+from genetic_sizer.validation.folds import Fold, fold_config, plan_folds
 from genetic_sizer.validation.holdout import window_record
-from genetic_sizer.validation.stitch import WalkForwardResult, _jsonable, _metrics_dict, stitch
+from genetic_sizer.validation.stitch import WalkForwardResult, _jsonable, _metrics_dict, held_windows, stitch
 
 __all__ = ["finalize_walkforward", "run_fold", "run_walkforward", "walkforward_run"]
 
@@ -78,7 +84,7 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
         "skipped": dict(skipped),
         "in_sample": {s: _metrics_dict(metrics, i) for i, s in enumerate(names)},
         "trials": dict(result.trials),
-        "deflated_sharpe": deflated_sharpe_of(bt.value[:, 0], cfg.portfolio.init_cash, result.trials),
+        "deflated_sharpe": deflated_sharpe_of(bt.value[:, 0], cfg.portfolio.init_cash, result.trials, evaluator.rf),
         "pbo": None,
         "pbo_note": None,
         "logbook": result.logbook,
@@ -92,21 +98,39 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     else:
         sample_genes = None if result.genes is None else result.trial_sample_genes[:PBO_CANDIDATES]
         values = evaluator.backtest(sample[:PBO_CANDIDATES], genes=sample_genes).value
-        out["pbo"] = float(stats.pbo(returns_of(values, cfg.portfolio.init_cash), n_blocks=PBO_BLOCKS))
+        excess = returns_of(values, cfg.portfolio.init_cash, evaluator.rf)  # the trials' Sharpe is of excess returns
+        out["pbo"] = float(stats.pbo(excess, n_blocks=PBO_BLOCKS))
         out["pbo_candidates"] = int(min(len(sample), PBO_CANDIDATES))
     return out
 
 
-def _fold_task(shared, fold: Fold) -> dict:
-    """One fold as a Ray task (``shared`` = (config, prices), put in the object store once)."""
+def _fold_task(shared, task: tuple[Fold, str | None]) -> dict:
+    """One fold as a Ray task (``shared`` = (config, prices), put in the object store once). ``task`` is the fold
+    and the storage URL its evolution checkpoints to (a run at a URL), or None (no checkpoints)."""
+    from genetic_sizer.storage import remote
+
     config, prices = shared
-    return run_fold(config, prices, fold)
+    fold, store = task
+    if store is None:
+        return run_fold(config, prices, fold)
+    remote.forget_stage(store)  # read what is stored now, not what this worker process staged before
+    try:
+        fold_dir = RunDir(store)
+        fold_dir.pull()
+        return run_fold(config, prices, fold, run_dir=fold_dir, resume=fold_dir.has_checkpoint)
+    finally:
+        remote.forget_stage(store)
 
 
 def _fold_path(run_dir, k: int):
     from pathlib import Path
 
     return Path(run_dir) / "folds" / f"fold-{k:03d}.json"
+
+
+def _fold_dir(k: int) -> str:
+    """A running fold's evolution (checkpoints, logbook), inside the run directory."""
+    return f"folds/fold-{k:03d}"
 
 
 def _read_fold(path, fold: Fold) -> dict | None:
@@ -165,39 +189,42 @@ def run_walkforward(
     """
     rd = RunDir(run_dir)
     if resume:
-        rd.pull()  # a run at a storage URL: its finished folds
-    folds = make_folds(prices.index, config.walkforward)
+        rd.pull()  # a run at a storage URL: its finished folds and the running ones' checkpoints
+    plan = plan_folds(prices.index, config.walkforward)
+    folds = plan.folds
     results: list[dict | None] = [(_read_fold(_fold_path(rd.path, f.number), f) if resume else None) for f in folds]
     todo = [f for f, r in zip(folds, results, strict=True) if r is None]
+    for f, r in zip(folds, results, strict=True):
+        if r is not None and (rd.path / _fold_dir(f.number)).exists():  # stopped before its checkpoints went
+            remove_tree(rd, _fold_dir(f.number))
 
     def finished(fold: Fold, rec: dict) -> None:
-        import shutil
-
         _write_fold(_fold_path(rd.path, fold.number), rec)
         results[fold.number] = rec
-        # the fold's checkpoints are no longer needed: its result (logbook included) is saved
-        shutil.rmtree(rd.path / "folds" / f"fold-{fold.number:03d}", ignore_errors=True)
         rd.sync()  # a run at a storage URL keeps every finished fold
+        # the fold's checkpoints are no longer needed: its result (logbook included) is saved
+        remove_tree(rd, _fold_dir(fold.number))
         if on_fold is not None:
             on_fold(fold, rec, sum(r is not None for r in results), len(folds))
 
     if todo and config.parallel.backend == "ray":
         from genetic_sizer.cluster.raymap import run_tasks
 
+        # a run at a storage URL: each task checkpoints its fold there (a worker cannot reach a local directory)
+        stores = [None if rd.url is None else f"{rd.url}/{_fold_dir(f.number)}" for f in todo]
         run_tasks(
             _fold_task,
             (config, prices),
-            todo,
+            list(zip(todo, stores, strict=True)),
             address=config.parallel.address,
             on_result=lambda i, rec: finished(todo[i], rec),
         )
     else:
         for fold in todo:
-            fold_dir = rd.path / "folds" / f"fold-{fold.number:03d}"
-            again = RunDir(fold_dir).has_checkpoint
-            finished(fold, run_fold(config, prices, fold, run_dir=fold_dir, resume=again))
+            fold_dir = nested(rd, _fold_dir(fold.number))
+            finished(fold, run_fold(config, prices, fold, run_dir=fold_dir, resume=fold_dir.has_checkpoint))
 
-    return stitch(config, prices, folds, results)
+    return stitch(config, prices, folds, results, plan.dropped)
 
 
 def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True) -> dict:
@@ -226,8 +253,9 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     record["trials"] = res["trials"]
     record["deflated_sharpe"] = res["deflated_sharpe"]
     record["in_sample"] = window_record(train)
-    test = wf.prices.bars(last.test_start, last.test_end + 1)
-    record["out_of_sample"] = {**window_record(test), "metrics": wf.fold_oos[-1].get("GA")}
+    traded, until = held_windows(wf.folds, config.walkforward.execution_delay)[-1]
+    held = wf.prices.bars(traded, until + 1)  # from the close its weights were traded at: the returns they earned
+    record["out_of_sample"] = {**window_record(held), "metrics": wf.fold_oos[-1].get("GA")}
     record["walkforward"] = {
         "folds": len(wf.folds),
         "out_of_sample_window": wf.record["out_of_sample_window"],
@@ -264,16 +292,25 @@ def walkforward_run(
 
     ``on_event(kind, **info)`` is told how it goes, in this order: ``"loading"`` (``source``), ``"data"``
     (``config``, ``prices``, ``folds``), ``"run_dir"`` (``run_dir``, ``resume``) and ``"finalizing"`` (``config``)
-    when every fold is done. ``on_fold(fold, bounds, result, done, total)`` is called after each fold, ``bounds``
-    being its windows' first and last bars (:meth:`Fold.bounds`).
-    """
+    when every fold is done; ``"data"`` also gives ``dropped``, the test windows left out (a list of records with a
+    ``reason``, :class:`~genetic_sizer.validation.folds.FoldPlan`). ``on_fold(fold, bounds, result, done, total)`` is
+    called after each fold, ``bounds`` being its windows' first and last bars (:meth:`Fold.bounds`).
+
+    The folds are cut and checked (a test window too short to measure, a train window too short, no fold) before
+    anything evolves or is written, on ``resume`` too. ``resume`` of a run that ``evolve`` made is refused
+    (:func:`~genetic_sizer.runs.rundir.check_kind`) before anything is read. A new run that stops before any fold
+    wrote anything (a Ray address that fails, Ctrl-C) is removed again
+    (:func:`~genetic_sizer.runs.rundir.discard_unstarted`)."""
     tell = on_event or (lambda kind, **info: None)
+    if resume:  # an evolve run is never continued as a walk-forward (its champion.json would be replaced)
+        check_kind(RunDir.open_existing(run_dir), "walkforward")
     tell("loading", source=config.data.source)
     prices = load_from_config(config.data)
-    folds = make_folds(prices.index, config.walkforward)
-    first = folds[0]
+    plan = plan_folds(prices.index, config.walkforward)
+    first = plan.folds[0]
     check_run(fold_config(config, 0), prices.bars(first.train_start, first.train_end + 1))
-    tell("data", config=config, prices=prices, folds=folds)
+    RiskFree.of(config.portfolio.risk_free).rates(prices)  # a bar without a risk-free rate: refused before any fold
+    tell("data", config=config, prices=prices, folds=plan.folds, dropped=plan.dropped)
     if not resume:
         run_dir = RunDir.create(run_dir, config)
     tell("run_dir", run_dir=run_dir, resume=resume)
@@ -282,7 +319,15 @@ def walkforward_run(
         if on_fold is not None:
             on_fold(fold, fold.bounds(prices.index), rec, done, total)
 
-    wf = run_walkforward(config, prices, run_dir, resume=resume, on_fold=fold_done)
+    try:
+        wf = run_walkforward(config, prices, run_dir, resume=resume, on_fold=fold_done)
+    except BaseException:
+        if not resume:  # e.g. a Ray address that fails: a run that never started leaves nothing behind
+            try:
+                discard_unstarted(run_dir)
+            except Exception:
+                pass  # the error that stopped the run is the one to report
+        raise
     tell("finalizing", config=config)
     champion = finalize_walkforward(wf, run_dir, plots=plots)
     return wf, champion

@@ -11,11 +11,31 @@ signed position ``q_i`` (units) per asset; ``E_0 = init_cash``, no position. Wit
 1. **Mark**: ``E += sum_i q_i * (p_i,t - p_i,t-1)``.
 2. **Funding** for the interval (t-1, t] on the positions held during it, at the bar's price:
    ``E -= sum_i q_i * p_i,t * f_i,t`` (a positive rate: longs pay, shorts receive). Row 0 of ``funding`` is never
-   charged (nothing is held before bar 0's close).
-3. **Liquidation**, on the positions held before any trade of the bar: if ``E <= sum_i |q_i| * p_i,t * mm_i``
-   (the maintenance margin; ``mm_i = 1 / (2 * max_leverage_i)``, 0 for no maintenance margin, when the account is
-   liquidated only at ``E <= 0``), every position is closed at ``p_t`` without fee or slippage; the value is
-   ``max(E, 0)`` and stays there for the rest of the run, which never trades again.
+   charged (nothing is held before bar 0's close). Hyperliquid pays funding every hour at that hour's price: on
+   hourly bars that is the bar's close; on coarser bars the loader weights each hour's rate by its hour's close over
+   the bar's (:func:`genetic_sizer.data.funding.align_funding`), so ``p_i,t * f_i,t`` is the sum of the hours'
+   ``price * rate``. The whole bar's funding is charged before the liquidation test.
+3. **Liquidation**, on the positions held before any trade of the bar (Hyperliquid's rules, its documentation's
+   "Liquidations" and "Margin tiers"): the account is liquidated when its equity is at or below the maintenance
+   margin ``MM = sum_i mm_i(|q_i| * p_i)``, where ``mm_i(N) = max_n (N * r_i,n - d_i,n)`` over the asset's margin
+   tiers (one tier: ``N / (2 * max_leverage_i)``; ``r = 0``: no maintenance margin, liquidated only at ``E <= 0``;
+   see :mod:`genetic_sizer.data.margin`).
+
+   *Where it is tested.* The exchange liquidates continuously on the mark price. With each bar's ``high`` and
+   ``low`` the test is made within the bar at every position's adverse extreme at once (the low for a long, the
+   high for a short): ``E_x = E + sum_i q_i * (x_i - p_i,t)`` against ``MM(x)``. Every asset at its worst at the
+   same moment is a bound, not a path: a cross-margined account whose assets bottom at different times may
+   survive a bar this test liquidates, never the reverse (``E - MM`` falls as each price moves against its
+   position, so the bar's true minimum of ``E - MM`` is at or above ``E_x - MM(x)``). Without a bar range the test
+   is made at the closes only (``x = p_t``), and a move inside the bar that recovers by its close goes unseen.
+
+   *What is left.* At the liquidation prices ``x``: if ``E_x < 2/3 MM(x)`` the backstop liquidator takes the
+   positions and the whole margin, and the value is 0; otherwise the positions are closed through the book at ``x``
+   (sells at ``x * (1 - slippage)``, buys at ``x * (1 + slippage)``, paying ``fees`` on the fill notional, counted
+   in the fees paid), and the value is ``max(E_x - costs, 0)``. Taking ``x`` for the closing prices is
+   conservative too: the exchange's book liquidation starts as soon as ``E`` touches ``MM``, leaving about
+   ``MM - costs``, while a price that gaps through the liquidation level (or, here, a bar range that reaches
+   past it) leaves less or nothing. The value stays there for the rest of the run, which never trades again.
 4. **Rebalance** on a bar of the genome's calendar mask, a segment start, or (with a drift band ``x``) when some
    asset's current weight ``q_i * p_i / (L * E)`` differs from its target ``w_i`` by at least ``x`` (written
    ``|q_i * p_i - w_i * L * E| >= x * L * E``): every target is sized from the same pre-trade equity,
@@ -39,7 +59,7 @@ from numba import njit, prange
 from genetic_sizer.backtest.kernels import spot as _nb
 from genetic_sizer.backtest.kernels.spot import chunk_bounds, score_row_nb
 
-__all__ = ["score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
+__all__ = ["maintenance_nb", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
 
 _FASTMATH = {
     "reassoc",
@@ -80,12 +100,17 @@ def simulate_perp_genome_nb(
     close,
     funding,
     has_funding,
+    low,
+    high,
+    has_range,
     schedule,
     segment_starts,
     rebalance,
     thresholds,
     leverage,
     mm_rate,
+    tier_rate,
+    tier_deduct,
     fees,
     slippage,
     init_cash,
@@ -102,6 +127,9 @@ def simulate_perp_genome_nb(
     funding : float64 (n_bars, n_assets) or (1, n_assets)
         Row ``t``: the summed funding rates paid in (t-1, t]; read only when ``has_funding``.
     has_funding : bool
+    low, high : float64 (n_bars, n_assets) or (1, n_assets)
+        Each bar's range; read only when ``has_range`` (the liquidation test within the bar).
+    has_range : bool
     schedule : float64 (n_segments, n_assets)
         Targets per segment (static weights: one segment), each of unit gross exposure.
     segment_starts : int64 (n_segments,)
@@ -112,7 +140,11 @@ def simulate_perp_genome_nb(
     leverage : float64 (n_segments,)
         Gross leverage the targets of each segment are sized at (and the drift band measured against).
     mm_rate : float64 (n_assets,)
-        Maintenance margin per unit of notional, ``1 / (2 * max_leverage)`` (0: none).
+        Maintenance margin per unit of notional on each asset's first tier, ``1 / (2 * max_leverage)`` (0: none).
+    tier_rate, tier_deduct : float64 (n_assets, n_tiers)
+        Each asset's margin tiers: the maintenance margin of a notional ``N`` is ``max_n (N * tier_rate[i, n] -
+        tier_deduct[i, n])`` (``tier_rate[:, 0]`` is ``mm_rate``, ``tier_deduct[:, 0]`` 0); with one tier
+        (``n_tiers`` 1) it is ``N * mm_rate[i]``.
     fees, slippage, init_cash : float
     value_out : float64 (n_bars,)
         Written: the equity after each bar.
@@ -129,14 +161,18 @@ def simulate_perp_genome_nb(
     -----
     The equity is kept as ``cash + sum_i q_i * p_i,t`` with ``cash = E - sum_i q_i * p_i`` fixed at each trade and
     debited with funding: the same mark to market as step 1 (``E_t - E_t-1 = sum_i q_i * (p_i,t - p_i,t-1)``), with
-    one dot product a bar instead of a difference of prices, and the maintenance margin as a second dot product
-    (``margin_units`` is updated when positions change).
+    one dot product a bar instead of a difference of prices, and the maintenance margin of one-tier assets as a
+    second dot product (``margin_units`` is updated when positions change).
     """
     n_bars, n_assets = close.shape
+    tiered = tier_rate.shape[1] > 1
     cash = init_cash
     for k in range(n_assets):
         position[k] = 0.0
         margin_units[k] = 0.0
+    # with a bar range: the long units (marked at the low) and the short units (at the high), kept at every trade
+    longs = np.zeros(n_assets if has_range else 0)
+    shorts = np.zeros(n_assets if has_range else 0)
     traded_sum = 0.0
     paid = 0.0
     received = 0.0
@@ -175,9 +211,41 @@ def simulate_perp_genome_nb(
                 cash -= net
         equity = cash + held
         if i > 0:
-            # 3. liquidation, before any trade of the bar
-            if equity <= margin:
-                left = max(equity, 0.0)
+            # 3. liquidation, before any trade of the bar: at the closes, or at every position's adverse extreme
+            if tiered:
+                margin = 0.0
+                for k in range(n_assets):
+                    margin += maintenance_nb(abs(position[k]) * close[i, k], tier_rate, tier_deduct, k)
+            hit = equity <= margin
+            at = equity  # the equity and margin at the liquidation prices
+            at_margin = margin
+            if has_range:
+                at = cash
+                at_margin = 0.0
+                if tiered:
+                    for k in range(n_assets):
+                        px = low[i, k] if position[k] > 0.0 else high[i, k]
+                        at += position[k] * px
+                        at_margin += maintenance_nb(abs(position[k]) * px, tier_rate, tier_deduct, k)
+                else:  # branch-free, so that it vectorizes: a long at the low, a short at the high
+                    for k in range(n_assets):
+                        lo = longs[k] * low[i, k]
+                        hi = shorts[k] * high[i, k]
+                        at += lo + hi
+                        at_margin += mm_rate[k] * (lo - hi)
+                hit = hit or at <= at_margin
+            if hit:
+                left = 0.0
+                if at > 0.0 and 3.0 * at >= 2.0 * at_margin:  # closed through the book, else the backstop
+                    cost = 0.0
+                    for k in range(n_assets):
+                        px = close[i, k]
+                        if has_range:
+                            px = low[i, k] if position[k] > 0.0 else high[i, k]
+                        fee = fees * (abs(position[k]) * px - slippage * position[k] * px)
+                        cost += slippage * abs(position[k]) * px + fee
+                        fees_paid += fee
+                    left = max(at - cost, 0.0)
                 for j in range(i, n_bars):
                     value_out[j] = left
                     rebalanced_out[j] = False
@@ -214,8 +282,23 @@ def simulate_perp_genome_nb(
                 traded_sum += traded / equity
             equity -= cost
             cash = equity - held
+            if has_range:  # a loop of its own: the trade loop above stays the one it was before bar ranges
+                for k in range(n_assets):
+                    longs[k] = max(position[k], 0.0)
+                    shorts[k] = min(position[k], 0.0)
         value_out[i] = equity
     return traded_sum, paid, received, fees_paid, -1
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def maintenance_nb(notional, rate, deduct, k):
+    """The maintenance margin of a position of ``notional`` (>= 0) in asset ``k`` on margin tiers ``rate``,
+    ``deduct`` (n_assets, n_tiers): ``max_n (notional * rate[k, n] - deduct[k, n])``, Hyperliquid's tiered formula
+    (see :mod:`genetic_sizer.data.margin`)."""
+    m = notional * rate[k, 0] - deduct[k, 0]
+    for n in range(1, rate.shape[1]):
+        m = max(m, notional * rate[k, n] - deduct[k, n])
+    return m
 
 
 @njit(cache=True, parallel=True)
@@ -223,6 +306,9 @@ def simulate_perp_population_nb(
     close,
     funding,
     has_funding,
+    low,
+    high,
+    has_range,
     weights,
     segment_starts,
     masks,
@@ -230,6 +316,8 @@ def simulate_perp_population_nb(
     thresholds,
     leverage,
     mm_rate,
+    tier_rate,
+    tier_deduct,
     fees,
     slippage,
     init_cash,
@@ -246,6 +334,8 @@ def simulate_perp_population_nb(
     close : float64 (n_bars, n_assets)
     funding : float64 (n_bars, n_assets), or (1, n_assets) when ``has_funding`` is False
     has_funding : bool
+    low, high : float64 (n_bars, n_assets), or (1, n_assets) when ``has_range`` is False
+    has_range : bool
     weights : float64 (n_genomes, n_segments, n_assets)
     segment_starts : int64 (n_segments,)
     masks : bool (n_masks, n_bars)
@@ -256,6 +346,7 @@ def simulate_perp_population_nb(
     leverage : float64 (n_genomes, n_segments)
         Gross leverage of each genome in each segment.
     mm_rate : float64 (n_assets,)
+    tier_rate, tier_deduct : float64 (n_assets, n_tiers)
     fees, slippage, init_cash : float
     value_out : float64 (n_genomes, n_bars)
         Written: equity after each bar (genome-major).
@@ -277,12 +368,17 @@ def simulate_perp_population_nb(
             close,
             funding,
             has_funding,
+            low,
+            high,
+            has_range,
             weights[g],
             segment_starts,
             masks[mask_of[g]],
             thresholds[g],
             leverage[g],
             mm_rate,
+            tier_rate,
+            tier_deduct,
             fees,
             slippage,
             init_cash,
@@ -303,6 +399,9 @@ def score_perp_population_nb(
     close,
     funding,
     has_funding,
+    low,
+    high,
+    has_range,
     weights,
     segment_starts,
     masks,
@@ -310,10 +409,13 @@ def score_perp_population_nb(
     thresholds,
     leverage,
     mm_rate,
+    tier_rate,
+    tier_deduct,
     fees,
     slippage,
     init_cash,
     ann_factor,
+    rf,
     n_chunks,
     out,
 ):
@@ -325,11 +427,14 @@ def score_perp_population_nb(
 
     Parameters
     ----------
-    close, funding, has_funding, weights, segment_starts, masks, mask_of, thresholds, leverage, mm_rate, fees, \
-slippage, init_cash :
+    close, funding, has_funding, low, high, has_range, weights, segment_starts, masks, mask_of, thresholds, \
+leverage, mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash :
         As for :func:`simulate_perp_population_nb`.
     ann_factor : float
         Bars per year.
+    rf : float64 (n_bars,) or (1,)
+        Risk-free rate per bar, or one for every bar: Sharpe and Sortino are of the excess returns (see
+        :func:`genetic_sizer.backtest.kernels.spot.metrics_nb`).
     n_chunks : int
         Contiguous chunks of genomes, the iterations of the parallel loop (see
         :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`).
@@ -352,12 +457,17 @@ slippage, init_cash :
                 close,
                 funding,
                 has_funding,
+                low,
+                high,
+                has_range,
                 weights[g],
                 segment_starts,
                 masks[mask_of[g]],
                 thresholds[g],
                 leverage[g],
                 mm_rate,
+                tier_rate,
+                tier_deduct,
                 fees,
                 slippage,
                 init_cash,
@@ -367,7 +477,7 @@ slippage, init_cash :
                 margin_units,
             )
             row = out[g]
-            score_row_nb(value, init_cash, ann_factor, row)
+            score_row_nb(value, init_cash, ann_factor, rf, row)
             row[SCORE_TRADED] = traded
             row[SCORE_ACCOUNT] = paid
             row[SCORE_ACCOUNT + 1] = received

@@ -639,8 +639,49 @@ def _lane_bounds(lo, hi):
 
 
 @njit(cache=True)
-def metrics_genome_nb(values, init_cash, ann_factor, out):
+def _excess_moments(rets, rf, n):
+    """``(mean, sum of squared deviations, sum of squared losses)`` of the excess returns ``rets[i] - rf[i]`` over
+    ``[0, n)``, summed in the four blocks of :func:`metrics_genome_nb` (a risk-free rate per bar)."""
+    size = n // 4
+    s0 = s1 = s2 = s3 = 0.0
+    for j in range(size):
+        s0 += rets[j] - rf[j]
+        s1 += rets[j + size] - rf[j + size]
+        s2 += rets[j + 2 * size] - rf[j + 2 * size]
+        s3 += rets[j + 3 * size] - rf[j + 3 * size]
+    for i in range(4 * size, n):
+        s3 += rets[i] - rf[i]
+    mean = ((s0 + s1) + (s2 + s3)) / n
+    q0 = q1 = q2 = q3 = 0.0
+    w0 = w1 = w2 = w3 = 0.0
+    for j in range(size):
+        x0 = rets[j] - rf[j]
+        x1 = rets[j + size] - rf[j + size]
+        x2 = rets[j + 2 * size] - rf[j + 2 * size]
+        x3 = rets[j + 3 * size] - rf[j + 3 * size]
+        q0 += (x0 - mean) * (x0 - mean)
+        q1 += (x1 - mean) * (x1 - mean)
+        q2 += (x2 - mean) * (x2 - mean)
+        q3 += (x3 - mean) * (x3 - mean)
+        w0 += x0 * x0 if x0 < 0 else 0.0
+        w1 += x1 * x1 if x1 < 0 else 0.0
+        w2 += x2 * x2 if x2 < 0 else 0.0
+        w3 += x3 * x3 if x3 < 0 else 0.0
+    for i in range(4 * size, n):
+        x = rets[i] - rf[i]
+        q3 += (x - mean) * (x - mean)
+        w3 += x * x if x < 0 else 0.0
+    return mean, (q0 + q1) + (q2 + q3), (w0 + w1) + (w2 + w3)
+
+
+@njit(cache=True)
+def metrics_genome_nb(values, init_cash, ann_factor, rf, out):
     """Metrics of one value series (vectorbt's definitions on returns from ``init_cash``); see metrics_nb.
+
+    ``rf`` holds the risk-free rate per bar (n_bars,), or one rate for every bar (1,): Sharpe and Sortino are those
+    of the excess returns ``r_i - rf_i``. One rate is subtracted where it is used (the mean, and each return in the
+    downside sum; the dispersion of ``r - c`` is that of ``r``), so a rate of 0 computes what it computed without
+    one, bit for bit; a series of rates has its own pass (:func:`_excess_moments`).
 
     Written for speed, with results that depend only on the series (the same on every run, thread and caller):
 
@@ -691,7 +732,8 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
         g3 *= rets[i] + 1.0
     mean = ((s0 + s1) + (s2 + s3)) / n
     growth = (g0 * g1) * (g2 * g3)
-    # pass 2: deviations and downside, in the same blocks
+    # pass 2: deviations and downside (of the excess returns r - c for one rate c), in the same blocks
+    c = rf[0] if rf.shape[0] == 1 else 0.0
     q0 = q1 = q2 = q3 = 0.0
     w0 = w1 = w2 = w3 = 0.0
     for j in range(size):
@@ -703,16 +745,26 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
         q1 += (r1 - mean) * (r1 - mean)
         q2 += (r2 - mean) * (r2 - mean)
         q3 += (r3 - mean) * (r3 - mean)
-        w0 += r0 * r0 if r0 < 0 else 0.0
-        w1 += r1 * r1 if r1 < 0 else 0.0
-        w2 += r2 * r2 if r2 < 0 else 0.0
-        w3 += r3 * r3 if r3 < 0 else 0.0
+        x0 = r0 - c
+        x1 = r1 - c
+        x2 = r2 - c
+        x3 = r3 - c
+        w0 += x0 * x0 if x0 < 0 else 0.0
+        w1 += x1 * x1 if x1 < 0 else 0.0
+        w2 += x2 * x2 if x2 < 0 else 0.0
+        w3 += x3 * x3 if x3 < 0 else 0.0
     for i in range(4 * size, n):
         r = rets[i]
         q3 += (r - mean) * (r - mean)
-        w3 += r * r if r < 0 else 0.0
+        x = r - c
+        w3 += x * x if x < 0 else 0.0
     ss = (q0 + q1) + (q2 + q3)
     down = (w0 + w1) + (w2 + w3)
+    if rf.shape[0] == 1:
+        mean_ex = mean - c
+        ss_ex = ss
+    else:
+        mean_ex, ss_ex, down = _excess_moments(rets, rf, n)
     # the drawdown (a wiped-out portfolio's is -1): the lowest value while each running peak stands, over that peak
     max_dd = 0.0
     if not wiped:
@@ -729,10 +781,14 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
                 low = min(low, x)
         max_dd = min(0.0, min(ratio, low / peak) - 1.0)
     std = np.sqrt(ss / (n - 1)) if n > 1 else 0.0  # ddof=1
+    std_ex = np.sqrt(ss_ex / (n - 1)) if n > 1 else 0.0
     down_dev = np.sqrt(down / n)  # per bar
     zero = NOISE * (1.0 + abs(mean))  # a dispersion at or below this is rounding noise
     if std <= zero:
         std = 0.0
+    zero_ex = NOISE * (1.0 + abs(mean_ex))
+    if std_ex <= zero_ex:
+        std_ex = 0.0
 
     if wiped:
         total_return = -1.0
@@ -745,15 +801,15 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
             max_dd = 0.0
     ann_vol = _clip(std * np.sqrt(ann_factor))
     # a ratio is 0 when its numerator is rounding noise, +-CAP when its denominator is zero
-    if abs(mean) <= NOISE:
+    if abs(mean_ex) <= NOISE:
         sharpe = 0.0
         sortino = 0.0
     else:
-        sharpe = _clip(mean / std * np.sqrt(ann_factor)) if std > 0 else np.copysign(CAP, mean)
-        if down_dev > zero:
-            sortino = _clip(mean * ann_factor / (down_dev * np.sqrt(ann_factor)))
+        sharpe = _clip(mean_ex / std_ex * np.sqrt(ann_factor)) if std_ex > 0 else np.copysign(CAP, mean_ex)
+        if down_dev > zero_ex:
+            sortino = _clip(mean_ex * ann_factor / (down_dev * np.sqrt(ann_factor)))
         else:
-            sortino = np.copysign(CAP, mean)
+            sortino = np.copysign(CAP, mean_ex)
     if abs(ann_ret) <= NOISE:
         calmar = 0.0
     else:
@@ -769,7 +825,7 @@ def metrics_genome_nb(values, init_cash, ann_factor, out):
 
 
 @njit(cache=True, parallel=True)
-def metrics_nb(values, init_cash, ann_factor, out):
+def metrics_nb(values, init_cash, ann_factor, rf, out):
     """Fitness metrics of every genome, in parallel.
 
     Parameters
@@ -780,16 +836,21 @@ def metrics_nb(values, init_cash, ann_factor, out):
         Value before the first bar; the first return is ``values[0] / init_cash - 1``.
     ann_factor : float
         Bars per year.
+    rf : float64 (n_bars,) or (1,)
+        The risk-free rate of each bar (the return cash earned over it), or one rate for every bar.
     out : float64 (len(METRIC_NAMES), n_genomes)
         Written, row by row in the order of ``METRIC_NAMES``.
 
-    Definitions follow vectorbt's returns accessor (``ddof=1``, no risk-free rate, required return 0).
+    Definitions follow vectorbt's returns accessor (``ddof=1``): Sharpe is ``sharpe_ratio(risk_free=rf)``, the mean
+    over the standard deviation of the excess returns ``r - rf``, and Sortino is ``sortino_ratio`` of those excess
+    returns (``sortino_ratio(required_return=rf)`` for one rate: their mean over the root mean square of their
+    negative part); the other metrics are of the returns themselves.
     Where vectorbt would return ``inf``, ``nan`` or a figure inflated by rounding noise for a degenerate
     series, these kernels return finite values that keep the ranking monotone:
 
     * every metric is clipped to ``[-CAP, CAP]``;
     * Sharpe with zero volatility, Sortino with no downside and Calmar with no drawdown are ``+CAP``,
-      ``-CAP`` or 0 by the sign of the mean return (Sharpe, Sortino) or of the annualized return (Calmar);
+      ``-CAP`` or 0 by the sign of the mean excess return (Sharpe, Sortino) or of the annualized return (Calmar);
     * zero is judged with the rounding tolerance ``NOISE``: a dispersion or drawdown within it is zero, and
       a ratio whose numerator (mean or annualized return) is within it of zero is 0;
     * a portfolio whose value reaches zero or below at some bar is wiped out (``wiped_out`` = 1): it is
@@ -798,7 +859,7 @@ def metrics_nb(values, init_cash, ann_factor, out):
     """
     n_genomes = values.shape[0]
     for g in prange(n_genomes):
-        metrics_genome_nb(values[g], init_cash, ann_factor, out[:, g])
+        metrics_genome_nb(values[g], init_cash, ann_factor, rf, out[:, g])
 
 
 # ---- fused simulate-and-score ----------------------------------------------------------------------------
@@ -814,10 +875,10 @@ SCORE_NONFINITE = SCORE_TRADED + 1
 
 
 @njit(cache=True)
-def score_row_nb(values, init_cash, ann_factor, row):
+def score_row_nb(values, init_cash, ann_factor, rf, row):
     """Score one simulated value path into ``row`` (a row of a scoring kernel's output): its metrics
     (:func:`metrics_genome_nb`, so they equal the two-pass path bit for bit) and the non-finite flag."""
-    metrics_genome_nb(values, init_cash, ann_factor, row[: len(METRIC_NAMES)])
+    metrics_genome_nb(values, init_cash, ann_factor, rf, row[: len(METRIC_NAMES)])
     finite = True
     for i in range(values.shape[0]):
         finite &= abs(values[i]) < np.inf  # False for NaN too
@@ -843,6 +904,7 @@ def score_population_nb(
     init_cash,
     longonly,
     ann_factor,
+    rf,
     n_chunks,
     out,
 ):
@@ -859,6 +921,8 @@ def score_population_nb(
         As for :func:`simulate_population_nb`.
     ann_factor : float
         Bars per year.
+    rf : float64 (n_bars,) or (1,)
+        Risk-free rate per bar, or one for every bar (see :func:`metrics_nb`).
     n_chunks : int
         The genomes are split into this many contiguous chunks (1 <= n_chunks <= n_genomes), the iterations of the
         parallel loop; each chunk allocates its scratch rows once. More chunks than threads balance the load when
@@ -898,5 +962,5 @@ def score_population_nb(
                 buys,
             )
             row = out[g]
-            score_row_nb(value, init_cash, ann_factor, row)
+            score_row_nb(value, init_cash, ann_factor, rf, row)
             row[SCORE_TRADED] = traded
