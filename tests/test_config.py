@@ -338,7 +338,7 @@ def test_spot_fingerprints_are_those_of_configs_written_before_the_perp_keys():
     import json
 
     for cfg in (load_config(None), load_config(ROOT / "configs" / "constrained.yaml")):
-        old = {k: v for k, v in cfg.to_dict().items() if k not in ("parallel", "run")}
+        old = {k: v for k, v in cfg.to_dict().items() if k not in ("parallel", "run", "robust")}
         for key in ("market", "leverage", "max_leverage", "risk_free"):
             del old["portfolio"][key]
         del old["data"]["funding_path"]
@@ -348,6 +348,8 @@ def test_spot_fingerprints_are_those_of_configs_written_before_the_perp_keys():
         assert cfg.sha256() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()
     perp = load_config(None, ["portfolio.market=perp", "portfolio.fees=0.0005"])
     assert perp.sha256() != load_config(None).sha256()
+    robust = load_config(None, ["robust.resample=blocks"])
+    assert robust.sha256() != load_config(None).sha256()
     assert load_config(None, ["data.funding_path=false"]).sha256() != load_config(None).sha256()
     assert load_config(None, ["portfolio.risk_free=0.02"]).sha256() != load_config(None).sha256()
 

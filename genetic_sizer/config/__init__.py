@@ -28,6 +28,7 @@ Layout (every key optional; these are the defaults)::
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
     run: {storage: null,         # where run directories go without --out: a path or an fsspec URL (default runs/)
           checkpoint_every: 5}   # seconds between checkpoints of an evolution (0: after every generation)
+    robust: {...}                # out-of-sample-aimed fitness and selection: genetic_sizer.config.robust
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
 keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.evolution.constraints`; their types
@@ -48,6 +49,8 @@ from typing import Any
 import yaml
 
 from genetic_sizer import vocab as V
+from genetic_sizer.config.robust import RobustConfig
+from genetic_sizer.config.yamlio import apply_overrides, parse_yaml, read_yaml
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
@@ -55,11 +58,14 @@ __all__ = [
     "EvolutionConfig",
     "ParallelConfig",
     "PortfolioConfig",
+    "RobustConfig",
     "RunConfig",
     "RunStorageConfig",
     "WalkForwardConfig",
     "apply_overrides",
     "load_config",
+    "parse_yaml",
+    "read_yaml",
 ]
 
 OBJECTIVES = tuple(V.OBJECTIVES)
@@ -393,6 +399,7 @@ _SECTIONS = {
     "walkforward": WalkForwardConfig,
     "parallel": ParallelConfig,
     "run": RunStorageConfig,
+    "robust": RobustConfig,
 }
 
 
@@ -406,6 +413,7 @@ class RunConfig:
     walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     run: RunStorageConfig = field(default_factory=RunStorageConfig)
+    robust: RobustConfig = field(default_factory=RobustConfig)
 
     def __post_init__(self):
         obj = self.objective
@@ -508,6 +516,8 @@ class RunConfig:
         for (section, key), neutral in _ADDED_LATER.items():
             if semantic[section].get(key, neutral) == neutral and type(semantic[section].get(key)) is type(neutral):
                 del semantic[section][key]
+        if not self.robust.active:  # the section came later: a plain run keeps its fingerprint
+            del semantic["robust"]
         if self.evolution.genes is None:
             for key in _GENE_KEYS:
                 semantic["evolution"].pop(key)
@@ -517,81 +527,6 @@ class RunConfig:
         path = Path(path)
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
-
-
-def _parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise ConfigError(f"--set expects key.path=value, got {item!r}")
-    key, text = item.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"--set: bad key {key!r}")
-    value = parse_yaml(text, f"--set {key}") if text.strip() else None
-    return parts, value
-
-
-def apply_overrides(raw: dict, overrides) -> dict:
-    """Apply ``key.path=value`` strings (values parsed as YAML) to a raw config mapping; returns a copy."""
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"a config is a mapping of sections (data:, portfolio:, ...), got {type(raw).__name__}")
-    out = json.loads(json.dumps(raw or {}, default=str))
-    for item in overrides or ():
-        parts, value = _parse_override(item)
-        node = out
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"--set {'.'.join(parts)}: {p!r} is not a section")
-            node = nxt
-        node[parts[-1]] = value
-    return out
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML as users write it: ``1e-3`` is a number (YAML 1.2; PyYAML's 1.1 rules read it as a string), and
-    dates stay text (``2015-02-30`` would otherwise fail inside the parser with no key to name); the
-    config's own validation checks them and names the key."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def parse_yaml(text: str, where: str):
-    """Parse YAML text with the config's rules (see :class:`_Loader`); errors name ``where``."""
-    try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: invalid YAML ({exc})") from None
-
-
-def read_yaml(path: str | Path) -> dict:
-    """The mapping of sections in a YAML config file; anything else is a ConfigError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        bad = exc.object[exc.start : exc.start + 1]
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {bad!r})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    raw = parse_yaml(text, str(path))
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: a config is a mapping of sections (data:, portfolio:, ...), got a {type(raw).__name__}"
-        )
-    return raw
 
 
 def load_config(path: str | Path | None = None, overrides=()) -> RunConfig:
