@@ -16,7 +16,7 @@ the hall of fame's best genome deployed), so a config without the section behave
              nested: false,             # inner validation split chooses among candidates
              inner_validation: 0.25,    # the last part of each training window: a fraction or a span ("1Y")
              inner_purge: 0,            # bars left out between the inner train and validation parts
-             candidates: [hall_of_fame, equal_weight, min_variance, inverse_vol, hrp, max_sharpe],
+             candidates: [hall_of_fame, equal_weight, inverse_volatility, min_variance, max_sharpe, hrp],
              refit: true,               # refit the winning method on the whole training window
              methods: []}               # walk-forward: methods reported beside GA as GA_<method> (and GA_plain)
 """
@@ -33,7 +33,7 @@ __all__ = ["CANDIDATES", "COMBINES", "ENSEMBLES", "METHODS", "RESAMPLES", "Robus
 RESAMPLES = ("none", "blocks", "bootstrap")
 COMBINES = ("mean_std", "quantile", "min")
 ENSEMBLES = ("none", "top_k", "cluster", "resampled")
-CLASSICAL = ("equal_weight", "inverse_vol", "min_variance", "max_sharpe", "hrp")
+CLASSICAL = ("equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
 CANDIDATES = ("hall_of_fame", *CLASSICAL)
 METHODS = ("plain", "resampled", "shrink", "ensemble", "nested")
 """Names reported in walk-forward as ``GA_<method>``."""
