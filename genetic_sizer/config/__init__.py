@@ -389,6 +389,9 @@ _ADDED_LATER = {
 """Keys added after runs were first fingerprinted, with the value that means what their absence meant: left out of
 :meth:`RunConfig.sha256` at that value, so a spot run started before they existed still resumes."""
 
+_LATER_SECTIONS = ("robust",)
+"""Sections added after runs were first fingerprinted: left out of :meth:`RunConfig.sha256` at their defaults."""
+
 _GENE_KEYS = ("genes", "gene_mutation_prob", "gene_sigma")
 """Evolution keys that only matter with ``evolution.genes`` (left out of the fingerprint without it)."""
 
@@ -516,8 +519,9 @@ class RunConfig:
         for (section, key), neutral in _ADDED_LATER.items():
             if semantic[section].get(key, neutral) == neutral and type(semantic[section].get(key)) is type(neutral):
                 del semantic[section][key]
-        if not self.robust.active:  # the section came later: a plain run keeps its fingerprint
-            del semantic["robust"]
+        for name in _LATER_SECTIONS:  # sections that came later: at their defaults a run keeps its fingerprint
+            if getattr(self, name) == _SECTIONS[name]():
+                del semantic[name]
         if self.evolution.genes is None:
             for key in _GENE_KEYS:
                 semantic["evolution"].pop(key)
