@@ -29,8 +29,8 @@ consumes.
 Then, in a fresh subprocess, the peak resident memory of scoring 2000 genomes x 50 assets x 5000 bars through the
 fitness path (``Evaluator.metrics``, the fused scorer); the limit is 1 GiB.
 
-Run: ``make bench`` or ``.venv/bin/python experiments/bench_simulate.py [--quick | --speed-only | --scaling-only |
---perp-only]``. Timings use Numba's default thread count (printed).
+Run: ``make bench`` or ``.venv/bin/python experiments/bench_simulate.py [--quick | --speed-only | --frame-only |
+--scaling-only | --perp-only]``. Timings use Numba's default thread count (printed).
 """
 
 from __future__ import annotations
@@ -196,6 +196,82 @@ def bench_speed(n_genomes: int, n_assets: int, n_bars: int, vbt_repeats: int, se
         "turnover) vs from_orders + pf.value() + " + ", ".join(f"pf.{m}()" for m in VBT_METRICS) + "\n"
         f"fast 1t: simulate() on one Numba thread (the other columns: {numba.get_num_threads()} threads); vectorbt "
         "runs on one"
+    )
+    return rows
+
+
+def bench_frame(n_genomes: int = 200, n_assets: int = 20, n_bars: int = 2000, vbt_repeats: int = 2) -> list[dict]:
+    """simulate() as users call it: a random-walk DataFrame of ``n_bars`` calendar days x ``n_assets`` passed on every
+    call (checked and converted each time), against vectorbt's from_orders on the same frame, and where the time
+    outside the kernel goes: the same call on ``Prices`` (checked once), and the kernel alone on prepared arrays. Every
+    figure in this run, interleaved (the best of many); ratios are vectorbt's time over ours."""
+    import numba
+
+    from genetic_sizer.backtest import simulate as sim
+    from genetic_sizer.backtest.inputs import prepare
+    from genetic_sizer.backtest.schedule import rebalance_mask
+    from genetic_sizer.data.prices import Prices
+
+    rng = np.random.default_rng(7)
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, size=(n_bars, n_assets)), axis=0))
+    index = pd.date_range("2015-01-01", periods=n_bars, freq="D", tz="UTC")
+    frame = pd.DataFrame(close, index=index, columns=[f"S{k:02d}" for k in range(n_assets)])
+    prices = Prices.from_frame(frame)
+    w = rng.dirichlet(np.ones(n_assets), size=n_genomes)
+    print(
+        f"\nsimulate() on a DataFrame each call: {n_genomes} genomes x {n_assets} assets x {n_bars} calendar days "
+        f"(random walks), fees 5 bp; {numba.get_num_threads()} Numba threads"
+    )
+    rows = []
+    for policy in ("M", "D"):
+        kw = {"rebalance": policy, "fees": 0.0005}
+        inp = prepare(frame, w, None, policy, None, 0.0005, 0.0, 10_000.0, "spot", 1.0, None, None)
+        args = (inp.prices.close, inp.w, inp.starts, inp.masks, inp.mask_of, inp.thresholds, inp.fees, inp.slippage)
+
+        def kernel(args=args, init_cash=inp.init_cash):
+            return sim._simulate_fast(*args, init_cash)
+
+        sim.simulate(frame, w[:2], **kw)  # compile / warm up
+        _vectorbt_values(prices, w[:2], rebalance_mask(prices.index, policy), 0.0005)
+        values = sim.simulate(frame, w, **kw)
+        t_frame = t_prices = t_kernel = np.inf
+        for _ in range(FAST_REPEATS):
+            t_frame = min(t_frame, _best_time(lambda kw=kw: sim.simulate(frame, w, **kw), 1))
+            t_prices = min(t_prices, _best_time(lambda kw=kw: sim.simulate(prices, w, **kw), 1))
+            t_kernel = min(t_kernel, _best_time(kernel, 1))
+        t_vbt, ref = np.inf, None
+        for _ in range(vbt_repeats):
+            t0 = time.perf_counter()
+            ref = _vectorbt_values(prices, w, rebalance_mask(prices.index, policy), 0.0005)
+            t_vbt = min(t_vbt, time.perf_counter() - t0)
+        rows.append(
+            {
+                "rebalance": {"M": "monthly", "D": "daily"}[policy],
+                "vbt_s": t_vbt,
+                "frame_s": t_frame,
+                "prices_s": t_prices,
+                "kernel_s": t_kernel,
+                "frame_ratio": t_vbt / t_frame,
+                "prices_ratio": t_vbt / t_prices,
+                "frame_overhead": 1.0 - t_kernel / t_frame,
+                "prices_overhead": 1.0 - t_kernel / t_prices,
+                "max_rel_err": float(np.max(np.abs(values - ref) / ref)),
+            }
+        )
+    print(
+        f"{'rebalance':<10}{'vectorbt g/s':>14}{'DataFrame g/s':>15}{'ratio':>8}{'Prices g/s':>12}{'ratio':>8}"
+        f"{'kernel g/s':>12}{'outside kernel: frame':>23}{'Prices':>8}{'max rel diff':>14}"
+    )
+    for r in rows:
+        print(
+            f"{r['rebalance']:<10}{n_genomes / r['vbt_s']:>14.1f}"
+            f"{n_genomes / r['frame_s']:>15.0f}{r['frame_ratio']:>7.0f}x"
+            f"{n_genomes / r['prices_s']:>12.0f}{r['prices_ratio']:>7.0f}x{n_genomes / r['kernel_s']:>12.0f}"
+            f"{r['frame_overhead']:>22.1%}{r['prices_overhead']:>9.1%}{r['max_rel_err']:>14.1e}"
+        )
+    print(
+        "targets: >= 1,000x monthly and >= 300x daily (DataFrame and Prices); outside the kernel: what simulate() "
+        "spends besides the kernel on prepared arrays (checks, conversion, rebalance masks, the output's transpose)"
     )
     return rows
 
@@ -479,6 +555,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller workload, one vectorbt repeat")
     ap.add_argument("--perp-only", action="store_true", help="only the perp-vs-spot case")
     ap.add_argument("--speed-only", action="store_true", help="only the kernel-vs-vectorbt speed table")
+    ap.add_argument("--frame-only", action="store_true", help="only simulate() on a DataFrame each call")
     ap.add_argument("--scaling-only", action="store_true", help="only thread scaling and memory")
     ap.add_argument("--memory-child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -490,9 +567,14 @@ def main(argv=None) -> int:
         return 0
     if args.speed_only:
         bench_speed(200, 20, 2000, 2)
+        bench_frame(200, 20, 2000, 2)
+        return 0
+    if args.frame_only:
+        bench_frame(200, 20, 2000, 2)
         return 0
     if args.quick:
         bench_speed(50, 20, 1000, 1)
+        bench_frame(50, 20, 1000, 1)
         bench_drift(50, 20, 1000, 1)
         bench_perp(50, 20, 1000)
         bench_scaling(128, 50, 2000, 2)
@@ -503,6 +585,7 @@ def main(argv=None) -> int:
         bench_memory(2000, 50, 5000)
         return 0
     bench_speed(200, 20, 2000, 2)
+    bench_frame(200, 20, 2000, 2)
     bench_drift(200, 20, 2000, 1)
     bench_perp(200, 20, 2000)
     bench_scaling(1024, 50, 5000)

@@ -70,7 +70,9 @@ def _calendar_mask(index: pd.DatetimeIndex, code) -> np.ndarray:
     if code == "once":
         mask[0] = True
         return mask
-    if code == "D":
+    if getattr(index, "tz", None) is None or str(index.tz) == "UTC":  # wall times are the int64 ns: numpy does it
+        key = _period_keys(np.asarray(index.as_unit("ns").asi8), code)
+    elif code == "D":
         key = index.normalize().asi8
     elif code == "W":
         key = (index.normalize() - pd.to_timedelta(index.day_of_week, unit="D")).asi8
@@ -81,6 +83,20 @@ def _calendar_mask(index: pd.DatetimeIndex, code) -> np.ndarray:
     mask[0] = True
     mask[1:] = key[1:] != key[:-1]
     return mask
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _period_keys(ns: np.ndarray, code: str) -> np.ndarray:
+    """The calendar day, week (from Monday), month or quarter of each timestamp (int64 nanoseconds of wall time), as
+    integers that change exactly where the period does: what pandas' ``normalize``, ``day_of_week``, ``year``,
+    ``month`` and ``quarter`` give, without building their arrays (checked against them in the tests)."""
+    if code in ("D", "W"):
+        days = ns // _DAY_NS  # floor: days since 1970-01-01 (a Thursday), before 1970 too
+        return days if code == "D" else days - (days + 3) % 7
+    months = ns.view("M8[ns]").astype("M8[M]").view(np.int64)  # months since 1970-01
+    return months if code == "M" else months // 3
 
 
 def is_policy(value) -> bool:

@@ -35,6 +35,8 @@ a note naming the bars on either side and its length: the return across a hole c
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,9 +99,36 @@ def read_calendar(index, utc_offset=None, *, around_the_clock: bool = False, per
     if len(utc) < 2:
         raise DataError("cannot infer bar spacing from fewer than 2 timestamps")
     offsets = None if utc_offset is None else np.broadcast_to(np.asarray(utc_offset, dtype=np.int64), utc.shape)
+    key = _content_key(utc, offsets, around_the_clock, periods_per_year is None)
+    cal = _READ.get(key)
+    if cal is None:
+        cal = _read_calendar(utc, offsets, around_the_clock, periods_per_year is None)
+        with _READ_LOCK:
+            _READ[key] = cal
+            while len(_READ) > _READ_SIZE:
+                del _READ[next(iter(_READ))]
+    return cal
+
+
+_READ: dict = {}
+"""The calendars read last (:func:`read_calendar` is pure): keyed by the bytes of the timestamps and offsets (their
+content, never an object's identity), at most :data:`_READ_SIZE` of them, the oldest dropped first."""
+_READ_SIZE = 64
+_READ_LOCK = threading.Lock()
+
+
+def _content_key(utc: np.ndarray, offsets, around_the_clock: bool, inferred: bool) -> tuple:
+    h = hashlib.blake2b(np.ascontiguousarray(utc).tobytes(), digest_size=20)
+    if offsets is not None:
+        h.update(b"offsets")
+        h.update(np.ascontiguousarray(offsets).tobytes())
+    return h.digest(), len(utc), bool(around_the_clock), bool(inferred)
+
+
+def _read_calendar(utc: np.ndarray, offsets, around_the_clock: bool, inferred: bool) -> Calendar:
+    """:func:`read_calendar` of int64 UTC nanoseconds and offsets in seconds (or None)."""
     local = utc if offsets is None else utc + offsets * 10**9
     step_ns = float(np.median(np.diff(utc)))
-    inferred = periods_per_year is None
     head = () if offsets is None else (_offset_note(offsets),)
     if step_ns >= 5 * _DAY_NS:
         cal = _slow(local, step_ns)

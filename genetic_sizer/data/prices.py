@@ -289,9 +289,10 @@ class Prices:
             raise ConfigError(f"leading_gaps must be one of {V.LEADING_GAP_POLICIES}, got {leading_gaps!r}")
         if len(frame) == 0:
             raise DataError(f"{source}: no rows (columns {[str(c) for c in frame.columns]})")
-        frame = frame.copy()
-        frame.columns = [str(c) for c in frame.columns]
-        _check_symbols(tuple(frame.columns), source)
+        frame = frame.copy(deep=False)  # new axes over the same data (copy-on-write: the caller's frame is untouched)
+        cols = [str(c) for c in frame.columns]  # a list: pandas' string columns are slow to iterate
+        frame.columns = pd.Index(cols, dtype=object)
+        _check_symbols(tuple(cols), source)
         offsets = _check_offset(utc_offset, len(frame), source, frame.index)
         index, how = as_utc_index(frame.index, source)
         notes = tuple(notes) + ((f"time index read as {how}",) if how else ())
@@ -300,12 +301,12 @@ class Prices:
 
         if symbols is not None:
             symbols = [str(s) for s in symbols]
-            missing = [s for s in symbols if s not in frame.columns]
+            missing = [s for s in symbols if s not in cols]
             if missing:
-                raise DataError(f"{source}: symbol(s) {missing} not found; available: {sorted(frame.columns)}")
+                raise DataError(f"{source}: symbol(s) {missing} not found; available: {sorted(cols)}")
             if len(set(symbols)) != len(symbols):
                 raise DataError(f"{source}: symbols asked for twice in {symbols}")
-            frame = frame[symbols]
+            frame, cols = frame[symbols], symbols
 
         start_ts = parse_bound(start, "start")
         end_ts = parse_bound(end, "end")
@@ -324,13 +325,13 @@ class Prices:
         values = _numeric_values(frame, source)
         finite = np.isfinite(values)
         trimmed = 0
-        for j, sym in enumerate(frame.columns):
-            if not finite[:, j].any():
-                raise DataError(f"{source}: symbol {sym!r} has no data in the window")
+        empty = ~finite.any(axis=0)
+        if empty.any():
+            raise DataError(f"{source}: symbol {cols[int(np.argmax(empty))]!r} has no data in the window")
         first_valid = np.argmax(finite, axis=0)
         if first_valid.max() > 0:
             j = int(np.argmax(first_valid))
-            sym, first_ts = frame.columns[j], frame.index[first_valid[j]]
+            sym, first_ts = cols[j], frame.index[first_valid[j]]
             if leading_gaps == "error":
                 raise DataError(
                     f"{source}: symbol {sym!r} has no price before {fmt_ts(first_ts)} "
@@ -347,7 +348,7 @@ class Prices:
         return cls(
             close=values,
             index=frame.index,
-            symbols=tuple(frame.columns),
+            symbols=tuple(cols),
             source=source,
             periods_per_year=periods_per_year,
             trimmed_bars=trimmed,
@@ -464,6 +465,11 @@ def _check_values(close: np.ndarray, index: pd.DatetimeIndex, symbols, source: s
 
 
 def _numeric_values(frame: pd.DataFrame, source: str) -> np.ndarray:
+    raw = frame.to_numpy()
+    if raw.dtype.kind in "biuf":  # every column plain numbers (one look at the frame, no column taken out)
+        return raw.astype(np.float64, copy=False)
+    if all(pd.api.types.is_numeric_dtype(d) for d in frame.dtypes):  # nullable or extension numbers
+        return frame.to_numpy(dtype=np.float64, na_value=np.nan)
     for col in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[col]):
             coerced = pd.to_numeric(frame[col], errors="coerce")

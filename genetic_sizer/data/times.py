@@ -9,6 +9,7 @@ naming the source, the row and the value.
 
 from __future__ import annotations
 
+import datetime
 import re
 import warnings
 
@@ -182,8 +183,8 @@ def local_offsets(values) -> np.ndarray | None:
     offsets say which local calendar day and weekday each bar belongs to (see ``Prices.utc_offset``).
     """
     if isinstance(values, pd.DatetimeIndex):
-        if values.tz is None:
-            return None
+        if values.tz is None or values.tz is datetime.UTC or str(values.tz) == "UTC":
+            return None  # naive or UTC: no offset (the test is cheap; a UTC index's wall times are its instants)
         wall = values.tz_localize(None).as_unit("ns").asi8
         utc = values.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8
         return _nonzero((wall - utc) // 10**9)

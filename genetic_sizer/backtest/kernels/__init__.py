@@ -1,1 +1,98 @@
-"""backtest/kernels"""
+"""The compiled (Numba) kernels, and where their compiled code is cached.
+
+Numba's on-disk cache (``cache=True``) is keyed per source file by its modification time and size. Two consequences:
+a cache cannot travel in git (a clone's files have new times), and a kernel that calls a helper of another file (the
+perp kernels call the spot scorer's) can be loaded from the cache after only that helper changed: a stale kernel.
+
+Here every kernel module of this package and :mod:`genetic_sizer.evolution.vary_nb` caches into one directory named by
+a hash of all their sources and of Numba's version (:data:`CACHE_DIR`, ``numba-<16 hex digits>`` under
+:func:`cache_root`): an edit of any kernel source names another directory, so code compiled from other sources is never
+loaded. The package imports its kernel modules at once, inside :func:`kernel_cache`, so that the cache directory is
+theirs whatever imports them; ``vary_nb`` decorates with :func:`njit`. Numba's own setting (``numba.config.CACHE_DIR``,
+what other libraries' kernels, vectorbt's, use) is restored afterwards. ``make install`` fills the directory
+(:mod:`genetic_sizer.runs.warm`), so a first run does not compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+
+import numba
+
+__all__ = ["CACHE_DIR", "CACHE_ENV", "cache_root", "kernel_cache", "kernel_sources", "njit", "source_hash"]
+
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+"""Numba's parallel kernels run on OpenMP threads (its ``omp`` threading layer, the one this install has). By default
+OpenMP threads spin after each parallel region; beside another CPU-bound process the spinning threads take the CPU the
+working ones need and every small region waits on them (``make evolve`` beside one busy process, on this 2-core
+machine: 13,100 evaluations/s spinning, 28,400 passive, 29,100 on one thread; README "Under load"). Set before OpenMP
+starts (at the first parallel call); an ``OMP_WAIT_POLICY`` of the user's is kept."""
+
+CACHE_ENV = "GENETIC_SIZER_CACHE_DIR"
+"""The environment variable that moves the cache (its parent directory); else ``NUMBA_CACHE_DIR``, else the user's
+cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``) + ``/genetic_sizer``."""
+
+_HERE = Path(__file__).resolve().parent
+
+
+def kernel_sources() -> tuple[Path, ...]:
+    """The source files whose compiled code shares the cache: this package's modules and ``evolution/vary_nb.py``."""
+    return (*sorted(_HERE.glob("*.py")), _HERE.parents[1] / "evolution" / "vary_nb.py")
+
+
+def source_hash(paths=None) -> str:
+    """16 hex digits of the SHA-256 of Numba's version and of every kernel source (name and bytes, in order)."""
+    h = hashlib.sha256(f"numba {numba.__version__}\0".encode())
+    for path in kernel_sources() if paths is None else paths:
+        path = Path(path)
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    """The directory the kernel caches live in, one subdirectory per :func:`source_hash` (see :data:`CACHE_ENV`)."""
+    base = os.environ.get(CACHE_ENV) or os.environ.get("NUMBA_CACHE_DIR")
+    if base:
+        return Path(base).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "genetic_sizer"
+
+
+CACHE_DIR = cache_root() / f"numba-{source_hash()}"
+"""Where the kernels of these sources keep their compiled code."""
+
+
+@contextlib.contextmanager
+def kernel_cache():
+    """Numba functions decorated inside this block cache their compiled code in :data:`CACHE_DIR`."""
+    saved = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(CACHE_DIR)
+    try:
+        yield CACHE_DIR
+    finally:
+        numba.config.CACHE_DIR = saved
+
+
+def njit(*args, **kwargs):
+    """``numba.njit`` whose cache (``cache=True``) is :data:`CACHE_DIR`: ``@njit``, ``@njit(cache=True, ...)``."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        with kernel_cache():
+            return numba.njit(args[0])
+    decorate = numba.njit(*args, **kwargs)
+
+    def wrap(fn):
+        with kernel_cache():
+            return decorate(fn)
+
+    return wrap
+
+
+for _module in pkgutil.iter_modules([str(_HERE)]):  # every kernel module of the package, decorated in the directory
+    with kernel_cache():
+        importlib.import_module(f"{__name__}.{_module.name}")

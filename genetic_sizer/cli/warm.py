@@ -1,0 +1,125 @@
+"""Compile the kernels ahead of the first run: ``python -m genetic_sizer.cli.warm`` (``make install`` runs it).
+
+Numba compiles a kernel for each combination of argument types it is called with and caches the machine code on disk
+(:data:`genetic_sizer.backtest.kernels.CACHE_DIR`, a directory named by a hash of the kernel sources, so the code of
+other sources is never loaded). :func:`warm` calls what runs call, on small inputs of the same types: an evolution
+(``genetic-sizer evolve``, the default configuration on a few assets and generations) and a walk-forward, then the
+simulation API (spot and perp, calendar, daily and drift-band rebalancing, schedules, leverage per genome and segment,
+funding and bar ranges, the two-pass path and the fused scorer), and with ``reference=True`` the vectorbt reference
+(vectorbt's own kernels are cached beside its package). A first ``make evolve`` then loads every kernel from the cache
+instead of compiling it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["warm"]
+
+_SMALL = (
+    "data.symbols=[AAPL, AMD, BAC, CVX, JNJ, LLY]",
+    "data.start=2021-06-01",
+    "evolution.population=8",
+    "evolution.generations=2",
+    "evolution.hall_of_fame=2",
+)
+
+
+def _synthetic(n_bars: int = 120, n_assets: int = 4, seed: int = 0):
+    from genetic_sizer.data.prices import Prices
+
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, (n_bars, n_assets)), axis=0))
+    index = pd.date_range("2024-01-01", periods=n_bars, freq="D", tz="UTC")
+    spread = np.exp(np.abs(rng.normal(0.0, 0.01, close.shape)))
+    prices = Prices(close=close, index=index, symbols=[f"A{k}" for k in range(n_assets)], source="warm-up")
+    ranged = prices.with_fields({"high": close * spread, "low": close / spread})
+    funding = rng.normal(1e-5, 1e-5, close.shape)
+    return prices, ranged, funding
+
+
+def _api(reference: bool) -> None:
+    from genetic_sizer.backtest.simulate import backtest, score
+
+    prices, ranged, funding = _synthetic()
+    n = prices.n_assets
+    longonly = np.full((3, n), 1.0 / n)
+    longshort = np.tile(np.r_[0.5, -0.25, 0.25, -0.0][:n] / 1.0, (3, 1))
+    longshort /= np.abs(longshort).sum(axis=1, keepdims=True)
+    starts = [0, 40, 80]
+    schedule = np.repeat(longonly[:, None, :], len(starts), axis=1)
+    for w in (longonly, longshort):
+        for kw in ({"rebalance": "M"}, {"rebalance": "D"}, {"rebalance": "once", "threshold": 0.05}):
+            backtest(prices, w, fees=0.0005, **kw)
+            score(prices, w, fees=0.0005, **kw)
+            score(prices, w, fees=0.0005, risk_free=np.full(prices.n_bars, 1e-4), **kw)
+    backtest(prices, schedule, segment_starts=starts, rebalance="M")
+    score(prices, schedule, segment_starts=starts, rebalance="M")
+    for p in (prices, ranged):
+        for f in (None, funding, pd.DataFrame(funding, index=prices.index, columns=list(prices.symbols))):
+            for w in (longonly, longshort):
+                kw = {"market": "perp", "leverage": 2.0, "max_leverage": 10.0, "funding": f, "fees": 0.00045}
+                backtest(p, w, **kw)
+                score(p, w, **kw)
+                score(p, w, threshold=0.05, **kw)
+        per_segment = np.full((3, len(starts)), 2.0)
+        perp = {"market": "perp", "max_leverage": 10.0, "segment_starts": starts}
+        backtest(p, schedule, leverage=per_segment, **perp)
+        score(p, schedule, leverage=per_segment, **perp)
+    if reference:
+        backtest(prices, longonly, engine="vectorbt", fees=0.0005)
+        backtest(prices, longonly, engine="vectorbt", rebalance="once", threshold=0.05, fees=0.0005)
+
+
+def _runs(tmp: Path) -> None:
+    from genetic_sizer.cli.main import main
+
+    args = [a for s in _SMALL for a in ("--set", s)]
+    wf = ["--set", "walkforward.train=150", "--set", "walkforward.test=100"]
+    for command, extra in (("evolve", []), ("walkforward", wf)):
+        out = tmp / command
+        code = main([command, "--out", str(out), "--no-plots", *args, *extra])
+        if code != 0:
+            raise RuntimeError(f"warm-up: genetic-sizer {command} exited with {code}")
+
+
+def warm(*, reference: bool = False, quiet: bool = True) -> dict[str, float]:
+    """Compile (or load from the cache) every kernel the runs and the simulation API use; seconds per step."""
+    from genetic_sizer.backtest.kernels import CACHE_DIR
+
+    seconds = {}
+    sink = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="genetic_sizer-warm-") as tmp:
+        for name, step in (("runs", lambda: _runs(Path(tmp))), ("api", lambda: _api(reference))):
+            t0 = time.perf_counter()
+            if quiet:
+                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                    step()
+            else:
+                step()
+            seconds[name] = time.perf_counter() - t0
+    seconds["cache_dir"] = str(CACHE_DIR)
+    return seconds
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference", action="store_true", help="also compile the vectorbt reference's kernels")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    done = warm(reference=args.reference)
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in done.items() if k != "cache_dir")
+    print(f"kernels compiled into {done['cache_dir']} in {time.perf_counter() - t0:.1f} s ({steps})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""Where the compiled kernels are cached (genetic_sizer.backtest.kernels): one directory named by a hash of every kernel
+source, so that code compiled from other sources (a stale kernel) can never be loaded, and the warm-up `make install`
+runs (genetic_sizer.cli.warm) leaves nothing for a first run to compile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import pytest
+from numba.core.registry import CPUDispatcher
+
+from genetic_sizer.backtest import kernels
+from genetic_sizer.backtest.kernels import CACHE_DIR, kernel_sources, source_hash
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _dispatchers(module):
+    return [v for v in vars(module).values() if isinstance(v, CPUDispatcher) and v._cache is not None]
+
+
+def test_every_kernel_caches_in_the_directory_named_by_the_hash_of_the_sources():
+    import importlib
+    import pkgutil
+
+    from genetic_sizer.evolution import vary_nb
+
+    assert CACHE_DIR.name == f"numba-{source_hash()}" and len(source_hash()) == 16
+    modules = [
+        importlib.import_module(f"genetic_sizer.backtest.kernels.{m.name}")
+        for m in pkgutil.iter_modules(kernels.__path__)
+    ]
+    names = {m.__name__ for m in modules}
+    assert {"genetic_sizer.backtest.kernels.spot", "genetic_sizer.backtest.kernels.perp"} <= names
+    seen = 0
+    for module in [*modules, vary_nb]:
+        for d in _dispatchers(module):
+            path = Path(d._cache._cache_path)
+            assert path.parent == CACHE_DIR, (module.__name__, d.__name__, path)
+            seen += 1
+    assert seen >= 40
+    # every file of the package and vary_nb is hashed; Numba's own setting is left as the environment has it
+    assert {p.name for p in kernel_sources()} >= {"spot.py", "perp.py", "__init__.py", "vary_nb.py"}
+    assert numba.config.CACHE_DIR == os.environ.get("NUMBA_CACHE_DIR", "")
+
+
+def test_an_edit_of_any_kernel_source_names_another_cache_directory(tmp_path):
+    """A helper edited in one file (the perp kernels inline the spot scorer's) changes the directory of every kernel:
+    Numba's per-file stamps alone would load the perp kernel compiled against the old helper."""
+    copies = []
+    for p in kernel_sources():
+        dst = tmp_path / p.parent.name / p.name
+        dst.parent.mkdir(exist_ok=True)
+        shutil.copyfile(p, dst)
+        copies.append(dst)
+    base = source_hash(copies)
+    assert base == source_hash()  # the content, not the place, names it
+    hashes = {base}
+    for p in copies:
+        text = p.read_bytes()
+        p.write_bytes(text + b"\n# edited\n")
+        hashes.add(source_hash(copies))
+        p.write_bytes(text)
+    assert len(hashes) == len(copies) + 1
+    assert source_hash(copies) == base
+
+
+def test_the_cache_directory_follows_the_environment(tmp_path):
+    code = (
+        "from genetic_sizer.backtest.kernels import CACHE_DIR; import numba; print(CACHE_DIR); "
+        "print(repr(numba.config.CACHE_DIR))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "GENETIC_SIZER_CACHE_DIR")}
+    for extra, root in (
+        ({"GENETIC_SIZER_CACHE_DIR": str(tmp_path / "a")}, tmp_path / "a"),
+        ({"NUMBA_CACHE_DIR": str(tmp_path / "b")}, tmp_path / "b"),
+        ({"XDG_CACHE_HOME": str(tmp_path / "c")}, tmp_path / "c" / "genetic_sizer"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True, cwd=ROOT
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        path, setting = out.stdout.splitlines()
+        assert Path(path) == root / f"numba-{source_hash()}"
+        assert setting == repr(extra.get("NUMBA_CACHE_DIR", ""))  # other libraries' kernels keep Numba's setting
+
+
+WARM_THEN_COUNT = """
+import sys, tempfile
+from numba.core.registry import CPUDispatcher
+from genetic_sizer.cli.main import main
+from genetic_sizer.cli.warm import _SMALL
+
+args = [a for s in _SMALL for a in ("--set", s)]
+args += ["--set", "evolution.generations=3", "--set", "evolution.population=10"]
+with tempfile.TemporaryDirectory() as tmp:
+    assert main(["evolve", "--out", tmp + "/run", "--no-plots", *args]) == 0
+import gc
+misses = {}
+for obj in gc.get_objects():
+    if isinstance(obj, CPUDispatcher) and obj._cache is not None and obj.__module__.startswith("genetic_sizer"):
+        n = sum(obj.stats.cache_misses.values())
+        if n:
+            misses[obj.__module__ + "." + obj.__name__] = n
+print("MISSES", misses)
+"""
+
+
+@pytest.mark.slow
+def test_after_the_warm_up_a_first_evolve_compiles_nothing():
+    """What `make install` runs (genetic_sizer.cli.warm) covers every kernel and every type signature of an evolution: a
+    fresh process then loads each from the cache, none is compiled."""
+    from genetic_sizer.cli.warm import warm
+
+    warm()
+    out = subprocess.run(
+        [sys.executable, "-c", WARM_THEN_COUNT], capture_output=True, text=True, cwd=ROOT, timeout=1200
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = [s for s in out.stdout.splitlines() if s.startswith("MISSES")][-1]
+    assert line == "MISSES {}", line
+
+
+def test_make_install_warms_the_cache_again_when_a_kernel_source_changes(tmp_path):
+    """`make install` (and so `make evolve`, `make test`) runs the warm-up once the package is installed, and again
+    after any kernel source changed (a dry run of make on a copy of the Makefile with the stamps in place)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copyfile(ROOT / "Makefile", tmp_path / "Makefile")
+    for name in ("pyproject.toml", "constraints.txt"):
+        shutil.copyfile(ROOT / name, tmp_path / name)
+    for p in kernel_sources():
+        dst = tmp_path / p.relative_to(ROOT)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, dst)
+    python = venv / "bin" / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+
+    def dry_run() -> str:
+        done = subprocess.run(["make", "-n", "install"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    (venv / ".installed").touch()
+    assert "-m genetic_sizer.cli.warm" in dry_run() and "pip install" not in dry_run()
+    (venv / ".warmed").touch()
+    assert dry_run().strip() == "" or "genetic_sizer.cli.warm" not in dry_run()
+    spot = tmp_path / "genetic_sizer" / "backtest" / "kernels" / "spot.py"
+    os.utime(spot, (spot.stat().st_atime, (venv / ".warmed").stat().st_mtime + 10))
+    assert "-m genetic_sizer.cli.warm" in dry_run()
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
+    """Spinning OpenMP threads beside a busy process halve an evolution's evaluations per second (README, "Under
+    load"): the kernels' package asks OpenMP for passive waiting before the first parallel call; a user's setting
+    stays."""
+    code = (
+        "import os, numpy as np\n"
+        "import genetic_sizer.backtest.kernels\n"
+        "from genetic_sizer.backtest.simulate import simulate\n"
+        "from tests.conftest import make_prices, random_weights\n"
+        "simulate(make_prices(60, 3), random_weights(4, 3))\n"
+        "import numba\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), numba.threading_layer())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for extra, want in (({}, "passive"), ({"OMP_WAIT_POLICY": "active"}, "active")):
+        out = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True, cwd=ROOT, timeout=600
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        policy, layer = out.stdout.split()
+        assert policy == want
+        assert layer in ("omp", "tbb", "workqueue")
