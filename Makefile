@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH  := $(VENV)/.installed-bench
+WARM   := $(VENV)/.warmed
+KERNELS := $(wildcard genetic_sizer/backtest/kernels/*.py) genetic_sizer/evolution/vary_nb.py
 CONFIG ?= configs/default.yaml
 # Ray must stay on the loopback interface on these machines (see README, "Ray on loopback").
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
@@ -19,11 +21,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# The compiled kernels, warmed into their cache (genetic_sizer.backtest.kernels.CACHE_DIR, named by a hash of their
+# sources): again whenever a kernel source changes, so that no run starts by compiling.
+$(WARM): $(STAMP) $(KERNELS)
+	$(PY) -m genetic_sizer.cli.warm --reference
+	@touch $(WARM)
+
 $(BENCH): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@touch $(BENCH)
 
-install: $(STAMP)  ## create .venv and install the package with dev extras (no-op when current)
+install: $(STAMP) $(WARM)  ## create .venv, install the package with dev extras, compile the kernels (no-op when current)
 
 test: install  ## run the whole test suite
 	$(PY) -m pytest -q
@@ -43,8 +51,11 @@ format: install  ## apply ruff fixes and formatting
 evolve: install  ## evolve on the embedded data, a final window held out: in-sample beside out-of-sample
 	$(VENV)/bin/genetic-sizer evolve --config $(CONFIG)
 
-walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchmarks (configs/walkforward.yaml)
-	$(VENV)/bin/genetic-sizer walkforward --config configs/walkforward.yaml
+# `make walkforward` runs configs/walkforward.yaml unless CONFIG is given (`make walkforward CONFIG=configs/robust.yaml`)
+WALKFORWARD_CONFIG := $(if $(filter command line environment,$(origin CONFIG)),$(CONFIG),configs/walkforward.yaml)
+
+walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchmarks (configs/walkforward.yaml; CONFIG=...)
+	$(VENV)/bin/genetic-sizer walkforward --config $(WALKFORWARD_CONFIG)
 
 bench: $(BENCH)  ## speed vs vectorbt, the evolution loop vs the kernel, search quality vs known optima, Ray scaling
 	$(PY) experiments/bench_simulate.py
@@ -52,6 +63,7 @@ bench: $(BENCH)  ## speed vs vectorbt, the evolution loop vs the kernel, search 
 	$(PY) experiments/bench_variation.py
 	$(PY) experiments/bench_quality.py
 	$(PY) experiments/bench_constraints.py
+	$(PY) experiments/bench_frontier.py
 	$(PY) experiments/bench_ray.py
 
 clean:  ## remove the virtualenv, caches and run outputs

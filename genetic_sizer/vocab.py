@@ -8,6 +8,7 @@ loaders import their names from here instead of listing them again.
 ``ENGINES``            simulation engines: the Numba kernel, or the vectorbt reference
 ``DIRECTIONS``         genome kinds: long-only on the simplex, long/short with gross exposure 1
 ``DATA_SOURCES``       where prices come from (``hyperliquid`` reads a ``data fetch`` file)
+``DATA_KINDS``         what a data file holds: prices, or returns (``RETURNS_UNITS``: fraction or percent)
 ``LEADING_GAP_POLICIES``  what to do with assets listed later than the others
 ``PARALLEL_BACKENDS``  where evaluation runs
 ``INTERVAL_MS``        Hyperliquid candle intervals, in milliseconds
@@ -30,6 +31,7 @@ from genetic_sizer.errors import ConfigError
 __all__ = [
     "CONSTRAINT_KEYS",
     "CONTINUOUS",
+    "DATA_KINDS",
     "DATA_SOURCES",
     "DEFAULT_FEES",
     "DEFAULT_MIN_POSITION",
@@ -47,10 +49,12 @@ __all__ = [
     "REBALANCE_CODES",
     "REFERENCE_ENGINES",
     "RESERVED_GENES",
+    "RETURNS_UNITS",
     "RISK_FREE_BOUNDS",
     "RISK_FREE_KINDS",
     "SPAN_UNITS",
     "check_choice",
+    "check_data_kind",
     "check_leverage_gene",
     "check_number",
     "must_be",
@@ -82,6 +86,10 @@ OBJECTIVES = {
 ENGINES = ("fast", "vectorbt")
 DIRECTIONS = ("longonly", "longshort")
 DATA_SOURCES = ("default", "csv", "parquet", "hyperliquid")
+DATA_KINDS = ("prices", "returns")
+"""``data.kind``: what a file holds (``returns``: per-period simple returns, compounded into prices)."""
+RETURNS_UNITS = ("fraction", "percent")
+"""``data.returns_unit`` of a file of returns: 0.012 or 1.2 for 1.2 %."""
 LEADING_GAP_POLICIES = ("trim", "error")
 PARALLEL_BACKENDS = ("serial", "ray")
 NETWORKS = ("testnet", "mainnet")
@@ -176,6 +184,7 @@ def check_choice(key, value, choices):
 
 CONSTRAINT_KEYS = (
     "max_assets",
+    "min_assets",
     "min_position",
     "groups",
     "max_group_weight",
@@ -203,6 +212,7 @@ def normalize_constraint_keys(
     direction: str,
     *,
     max_assets=None,
+    min_assets=None,
     min_position=DEFAULT_MIN_POSITION,
     groups=None,
     max_group_weight=None,
@@ -219,6 +229,14 @@ def normalize_constraint_keys(
         if isinstance(max_assets, bool) or not isinstance(max_assets, (int, np.integer)) or max_assets < 1:
             raise ConfigError(f"portfolio.max_assets must be a positive integer or null, got {max_assets!r}")
         max_assets = int(max_assets)
+    if min_assets is not None:
+        if isinstance(min_assets, bool) or not isinstance(min_assets, (int, np.integer)) or min_assets < 1:
+            raise ConfigError(f"portfolio.min_assets must be a positive integer or null, got {min_assets!r}")
+        min_assets = int(min_assets)
+        if max_assets is not None and min_assets > max_assets:
+            raise ConfigError(
+                f"portfolio.min_assets {min_assets} > portfolio.max_assets {max_assets} (exactly K assets: min = max)"
+            )
     min_position = _num("portfolio.min_position", min_position, 0.0, 1.0)
     clean: dict[str, tuple[str, ...]] | None = None
     if groups is not None:
@@ -270,6 +288,7 @@ def normalize_constraint_keys(
         max_gross_short = _num("portfolio.max_gross_short", max_gross_short, 0.0, 1.0)
     return {
         "max_assets": max_assets,
+        "min_assets": min_assets,
         "min_position": min_position,
         "groups": clean,
         "max_group_weight": gmax,
@@ -282,11 +301,11 @@ def normalize_constraint_keys(
 
 # ---- strategy genes (genetic_sizer.evolution.genes builds their space) ------------------------------------
 
-GENES = ("threshold", "rebalance", "leverage")
+GENES = ("threshold", "rebalance", "leverage", "shrink")
 """Genes a run can evolve, in the order they are stored (a run's genes keep this order, so the columns of runs that
-evolve the first two are what they were before ``leverage`` existed)."""
+evolve the first two are what they were before ``leverage`` existed, and those of earlier runs before ``shrink``)."""
 
-CONTINUOUS = ("threshold", "leverage")
+CONTINUOUS = ("threshold", "leverage", "shrink")
 """The continuous genes (``[lo, hi]`` ranges); the others are choices."""
 
 RESERVED_GENES: dict[str, str] = {}
@@ -316,7 +335,9 @@ def _range(where: str, spec, what: str, *, lo_open: bool, top: float = math.inf)
 def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
     """The ``evolution.genes`` setting checked and in canonical form: None, or any of ``{"threshold": [lo, hi]}``,
     ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`parse_rebalance`)
-    and ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``), in the order of :data:`GENES`. Errors are ConfigErrors naming
+    ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``) and ``{"shrink": [lo, hi]}`` (``0 <= lo <= hi <= 1``: the
+    weights a genome is evaluated with are ``(1 - s) w + s t``, ``t`` the target of ``robust.shrink_toward``), in the
+    order of :data:`GENES`. Errors are ConfigErrors naming
     the key and the value. Whether the account has leverage (``portfolio.market: perp``) and whether ``hi`` is
     within every asset's maximum leverage is checked with the portfolio (:func:`check_leverage_gene`)."""
     if value is None:
@@ -337,6 +358,10 @@ def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
             out[name] = _range(where, spec, "the range of the drift band", lo_open=False)
         elif name == "leverage":
             out[name] = _range(where, spec, "the range of the gross leverage", lo_open=True, top=MAX_LEVERAGE_GENE)
+        elif name == "shrink":
+            out[name] = _range(
+                where, spec, "the range of the mixing coefficient toward robust.shrink_toward", lo_open=False, top=1.0
+            )
         else:  # rebalance
             if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
                 raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")
@@ -448,3 +473,23 @@ def normalize_risk_free(value, key: str = "portfolio.risk_free") -> float | dict
         hint = f" (a rate in percent? {value:g} % is {value / 100:g})" if value > hi else ""
         must_be(key, value, f"an annual rate as a fraction (0.02 for 2 %) in [{lo:g}, {hi:g}]{hint}")
     return float(value)
+
+
+def check_data_kind(kind: str, returns_unit: str | None, source: str | None = None) -> str | None:
+    """Check ``data.kind`` / ``data.returns_unit`` (and, given, that ``data.source`` reads files): the unit when the
+    data are returns, None when they are prices. Errors name the key and the value."""
+    check_choice("data.kind", kind, DATA_KINDS)
+    if kind == "prices":
+        if returns_unit is not None:
+            must_be("data.returns_unit", returns_unit, "null for data.kind prices (a setting of data.kind returns)")
+        return None
+    if returns_unit is None:
+        must_be(
+            "data.returns_unit",
+            returns_unit,
+            f"one of {list(RETURNS_UNITS)} for data.kind returns (never guessed: 0.5 could be 50 % or 0.5 %)",
+        )
+    check_choice("data.returns_unit", returns_unit, RETURNS_UNITS)
+    if source is not None and source not in ("csv", "parquet"):
+        must_be("data.source", source, "csv or parquet for data.kind returns (a file of returns)")
+    return returns_unit

@@ -52,6 +52,11 @@ def test_finished_run_writes_everything(run):
         "min_variance",
         "max_sharpe",
         "hrp",
+        "risk_parity",  # issue 26's allocators (market_cap needs a market-cap file)
+        "risk_budgeting",
+        "black_litterman",
+        "equal_minvar_blend",  # issue 23's cheap rules
+        "volatility_timing",
     ]
     rows = (report.run_dir / "hall_of_fame.csv").read_text().splitlines()
     assert rows[0].startswith("rank,total_return") and rows[0].endswith(",".join(prices.symbols))

@@ -346,7 +346,9 @@ def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
     res = evolve(cfg, prices, tmp_path)
     space = GenomeSpace.create(prices.symbols)
     allocations, _ = classical_allocations(prices, space)
-    assert sorted(res.seeds["used"]) == sorted(allocations) and len(allocations) == 5
+    # 5 classical + risk_parity, risk_budgeting, black_litterman (issue 26; market_cap needs a cap file) + the cheap
+    # rules equal_minvar_blend and volatility_timing (issue 23)
+    assert sorted(res.seeds["used"]) == sorted(allocations) and len(allocations) == 10
     sharpe = Evaluator.from_config(prices, cfg)(np.stack(list(allocations.values())))[:, 0]
     assert res.logbook[0]["sharpe_best"] >= sharpe.max()
 
@@ -360,6 +362,21 @@ def test_seeding_with_classical_allocations(prices, tmp_path, monkeypatch):
     monkeypatch.setattr(genetic_sizer.evolution.seeding, "classical_allocations", refit)
     report = finalize(res, prices, tmp_path, plots=False)
     assert sorted(report.summary) == sorted(["champion", *allocations])
+    # issue 26: the champion file records how the toolkit's allocators were fitted, and the champion's analytics
+    rec = report.champion
+    assert rec["allocators"]["black_litterman"].startswith("equilibrium from 1/N (no market-cap file")
+    ins = rec["analytics"]["in_sample"]
+    w = np.array([rec["weights"][s] for s in prices.symbols])
+    assert ins["diversification"]["hhi"] == pytest.approx(float(np.sum((w / w.sum()) ** 2)), rel=1e-12)
+    assert sum(ins["diversification"]["risk_contribution"].values()) == pytest.approx(100.0)
+    import pandas as pd
+
+    values = pd.read_csv(tmp_path / "values.csv")
+    values = values[values["window"] == "in_sample"]
+    active = values["champion"].pct_change().dropna() - values["equal_weight"].pct_change().dropna()
+    assert rec["analytics"]["benchmark"] == "equal_weight"
+    assert ins["attribution"]["active_return"] == pytest.approx(prices.periods_per_year * active.mean(), rel=1e-9)
+    assert ins["attribution"]["tracking_error"] == pytest.approx(np.sqrt(252) * active.std(ddof=1), rel=1e-9)
 
 
 def test_injected_map_and_batches_do_not_change_the_result(prices, tmp_path):

@@ -26,6 +26,11 @@ def test_notebook_runs(path, tmp_path):
     if path.name == "quickstart.ipynb":
         assert "out of sample the GA" in outputs and "deflated Sharpe" in outputs
         assert "report.html" in outputs
+    if path.name == "portfolio_toolkit.ipynb":  # issue 26: one section per item, each printing its figures
+        assert "risk parity: largest deviation from 1/N of the variance" in outputs
+        assert "black_litterman: equilibrium from the market caps as of" in outputs
+        assert "out of sample (" in outputs and "in_sample: effective assets" in outputs
+        assert "GFC 2008-09" in outputs and "shock: AAPL+MSFT -25%" in outputs
 
 
 def test_there_is_a_quickstart():

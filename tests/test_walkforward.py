@@ -126,7 +126,8 @@ def test_folds_evolve_on_their_train_window_and_the_benchmarks_are_refitted_ther
     cfg, _, wf = wf_run
     assert len(wf.folds) == (wf_prices.n_bars - 150) // 100 >= 4
     for fold, rec in zip(wf.folds, wf.fold_results, strict=True):
-        assert set(rec["weights"]) == set(STRATEGIES)
+        assert set(rec["weights"]) == set(STRATEGIES) - {"market_cap"}  # issue 26: no market-cap file, left out
+        assert rec["skipped"] == {"market_cap": "no market-cap file (allocators.market_caps)"}
         np.testing.assert_allclose(rec["weights"]["equal_weight"], 1 / 8)
         train = wf_prices.bars(fold.train_start, fold.train_end + 1)
         returns = prices_to_returns(train.to_frame())
@@ -311,19 +312,21 @@ def test_walkforward_cli_writes_the_files_external_checks_read(tmp_path, capsys)
     assert "weights traded at the close of the last bar before each test window" in printed
     assert wf["symbols"] == ["AAPL", "AMD", "BAC", "CVX", "JNJ", "LLY", "MSFT", "WMT"]
     assert isinstance(wf["deflated_sharpe"], float) and isinstance(wf["pbo"], float)
-    assert set(wf["out_of_sample"]) == set(STRATEGIES) and "sharpe" in wf["out_of_sample"]["GA"]
+    fitted = [s for s in STRATEGIES if s != "market_cap"]  # issue 26: market_cap needs a market-cap file
+    assert set(wf["out_of_sample"]) == set(fitted) and "sharpe" in wf["out_of_sample"]["GA"]
+    assert wf["skipped"]["market_cap"].endswith("no market-cap file (allocators.market_caps)")
     for f in wf["folds"]:
         for key in ("train_start", "train_end", "test_start", "test_end"):
             assert pd.Timestamp(f[key]).tzinfo is not None
         assert f["evaluations"] > 0
-        assert set(f["weights"]) == set(STRATEGIES)
+        assert set(f["weights"]) == set(fitted)
         assert all(set(w) == set(wf["symbols"]) for w in f["weights"].values())
-        assert set(f["in_sample"]) == set(STRATEGIES)
+        assert set(f["in_sample"]) == set(fitted)
         assert set(f["trials"]) == {"n", "sharpe_variance"}
         assert "deflated_sharpe" in f
     with open(out / "oos_values.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["time", *STRATEGIES]
+    assert rows[0] == ["time", *fitted]
     # the stitched series starts at the close fold 0's weights are traded at: its last train bar
     assert (
         pd.Timestamp(rows[1][0])
@@ -407,6 +410,54 @@ def test_evolve_reports_the_held_out_window_beside_the_in_sample_one(tmp_path, c
     assert {r["allocation"] for r in rows if r["window"] == "out_of_sample"} == {
         r["allocation"] for r in rows if r["window"] == "in_sample"
     }
+
+
+def test_evolve_judges_the_champion_against_one_over_n_not_against_zero_skill(tmp_path, capsys):
+    """make evolve used to print "deflated Sharpe 0.996 ... >= 0.95 is convincing" for a champion that lost to 1/N
+    out of sample: it now says whether 1/N is beaten and gives the deflated Sharpe of the excess over 1/N."""
+    import csv
+    import json
+
+    from genetic_sizer.cli.main import main
+
+    out = tmp_path / "run"
+    sets = [a for item in WF[:6] for a in ("--set", item)]
+    assert main(["evolve", "--out", str(out), "--no-plots", *sets]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "convincing" not in printed
+    champ = json.loads((out / "champion.json").read_text())
+    x = champ["excess_deflated_sharpe"]
+    assert x["raw"]["n_trials"] == champ["trials"]["n"] and 1 <= x["effective"]["n_trials"] <= x["raw"]["n_trials"]
+    assert x["verdict"] == (
+        "skill" if min(x["raw"]["deflated_sharpe"], x["effective"]["deflated_sharpe"]) >= 0.95 else "no skill"
+    )
+    assert f"{x['raw']['deflated_sharpe']:.3f} given {x['raw']['n_trials']:,} trials" in printed
+    with open(out / "summary.csv", newline="") as fh:
+        oos = {r["allocation"]: float(r["sharpe"]) for r in csv.DictReader(fh) if r["window"] == "out_of_sample"}
+    beaten = oos["champion"] > oos["equal_weight"]
+    assert ("out of sample the champion beats 1/N" in printed) == beaten
+    assert ("out of sample the champion does NOT beat 1/N" in printed) == (not beaten)
+
+
+def test_the_evolve_verdict_says_plainly_when_one_over_n_is_not_beaten():
+    from genetic_sizer.cli.show import beats_equal_weight_lines
+
+    rec = {
+        "deflated_sharpe": 0.996,
+        "trials": {"n": 5000},
+        "excess_deflated_sharpe": {
+            "raw": {"deflated_sharpe": 0.12, "n_trials": 5000},
+            "effective": {"deflated_sharpe": 0.97, "n_trials": 3},
+            "threshold": 0.95,
+            "verdict": "no skill",
+        },
+    }
+    oos = {"champion": {"sharpe": 0.45}, "equal_weight": {"sharpe": 0.83}}
+    lines = beats_equal_weight_lines(rec, {}, oos)
+    assert lines[0].startswith("out of sample the champion does NOT beat 1/N: Sharpe 0.450 vs 0.830")
+    assert "0.120 given 5,000 trials, 0.970 given 3 effective (clustered) trials" in lines[1]
+    assert lines[1].endswith("no skill") and "no skill beyond 1/N" in lines[2]
+    assert not any("0.996" in line or "convincing" in line for line in lines)
 
 
 def test_evolve_without_a_holdout_says_it_is_in_sample_only(tmp_path, capsys):
@@ -1168,3 +1219,249 @@ def test_a_ray_walkforward_stopped_in_its_first_fold_keeps_the_stored_run(tmp_pa
     assert {"config.yaml", "folds/fold-000/checkpoint.json"} <= set(_stored(tmp_path / "store" / "wf"))
     storage.forget_stages()
     assert RunDir.open_existing(url).load_config() == wf_config("parallel.backend=ray")
+
+
+# ---- the robust: section in walk-forward (issue 23: nested selection, GA_<method>, significance) ---------------------
+ROBUST = ["robust.nested=true", "robust.methods=[plain, nested]", "robust.inner_purge=2", "robust.inner_validation=0.3"]
+
+
+@pytest.fixture(scope="module")
+def robust_run(wf_prices, tmp_path_factory):
+    from genetic_sizer.validation.walkforward import finalize_walkforward
+
+    cfg = wf_config(*ROBUST)
+    rd = RunDir.create(tmp_path_factory.mktemp("wf") / "robust", cfg)
+    wf = run_walkforward(cfg, wf_prices, rd)
+    finalize_walkforward(wf, rd, plots=False)
+    return cfg, rd, wf
+
+
+def _oos_csv(path):
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+
+
+def test_a_robust_walkforward_reports_the_deployed_choice_the_plain_ga_and_each_method(robust_run, wf_run):
+    import json
+
+    _, rd, wf = robust_run
+    rec = json.loads((rd.path / "walkforward.json").read_text())
+    expected = ["GA", "GA_plain", "GA_nested", *(s for s in STRATEGIES[1:] if s != "market_cap")]  # no cap file
+    assert rec["strategies"] == expected and set(rec["out_of_sample"]) == set(expected)
+    header, values = _oos_csv(rd.path / "oos_values.csv")
+    assert header == ["time", *expected]
+    col = {s: values[:, i] for i, s in enumerate(expected)}
+    # nested: true: GA is nested selection's choice, in every fold
+    np.testing.assert_array_equal(col["GA"], col["GA_nested"])
+    # GA_plain is the walk-forward without the robust section, bit for bit (same folds, seeds, evolution)
+    _, plain = wf_run[2], wf_run[2].oos_values[:, wf_run[2].strategies.index("GA")]
+    np.testing.assert_array_equal(col["GA_plain"], plain)
+    for f, r in zip(rec["folds"], wf.fold_results, strict=True):
+        sel = f["selection"]
+        assert sel["candidate"] in sel["scores"] and sel["scores"][sel["candidate"]] == max(
+            v for v in sel["scores"].values() if v is not None
+        )
+        assert sel["split"]["purged_bars"] == 2
+        if sel["method"] == "GA":
+            assert f["deployed"].startswith("GA, ")
+        else:  # a classical allocation won: the fold deploys it, refitted on the whole train window
+            assert f["weights"]["GA"] == f["weights"][sel["method"]]
+            assert ("trade 1/N" in f["deployed"]) == (sel["method"] == "equal_weight")
+        assert "raw" in f["excess_deflated_sharpe"] or "note" in f["excess_deflated_sharpe"]
+        assert f["representative_pbo"]["window"] == "inner validation"
+        assert r["weights"]["GA_plain"] == wf_run[2].fold_results[f["number"]]["weights"]["GA"]
+    assert rec["settings"]["robust"]["nested"] is True
+
+
+def test_the_significance_block_is_sharpe_significance_of_the_csv_columns(robust_run):
+    import json
+
+    from genetic_sizer.backtest.significance import sharpe_significance, spa_test
+
+    cfg, rd, wf = robust_run
+    rec = json.loads((rd.path / "walkforward.json").read_text())
+    sig = rec["significance"]
+    header, values = _oos_csv(rd.path / "oos_values.csv")
+    names = header[1:]
+    prev = np.vstack([np.full((1, values.shape[1]), cfg.portfolio.init_cash), values[:-1]])
+    r = {s: (values / prev - 1.0)[:, i] for i, s in enumerate(names)}  # risk-free rate 0
+    ppy = wf.prices.periods_per_year
+    classical = [s for s in STRATEGIES[1:] if s in names]
+    best = max(classical, key=lambda s: rec["out_of_sample"][s]["sharpe"])
+    assert sig["best_classical"]["benchmark"] == best and "after the fact" in sig["best_classical"]["selection"]
+    for key, bench in (("equal_weight", "equal_weight"), ("best_classical", best)):
+        if np.array_equal(r["GA"], r[bench]):
+            assert sig[key]["p_value"] == 1.0 and sig[key]["method"] == "identical"
+            continue
+        want = sharpe_significance(r["GA"], {bench: r[bench]}, ppy, seed=cfg.evolution.seed)[bench]
+        for k in ("sharpe_difference", "sharpe_difference_annualized", "p_value", "block_length"):
+            assert sig[key][k] == pytest.approx(want[k], rel=1e-9, abs=1e-15), (key, k)
+        assert sig[key]["method"] == "ledoit_wolf_bootstrap" and 0 < sig[key]["p_value"] <= 1
+    variants = ["GA", "GA_plain", "GA_nested"]
+    spa = spa_test(np.column_stack([r[s] for s in variants]), r["equal_weight"], ppy, seed=cfg.evolution.seed)
+    assert sig["spa"]["candidates"] == variants and sig["spa"]["p_value"] == pytest.approx(spa.p_value)
+    assert sig["spa"]["best_strategy"] == variants[spa.best]
+
+
+def test_a_robust_walkforward_is_deterministic_and_resumes_an_interrupted_inner_evolution(
+    robust_run, wf_prices, tmp_path, monkeypatch
+):
+    import genetic_sizer.validation.nested as N
+
+    cfg, _, wf = robust_run
+    rd = RunDir.create(tmp_path / "cut", cfg)
+    real_write = RunDir.write_text
+    writes = []
+
+    def write_text(self, name, text):
+        out = real_write(self, name, text)
+        if name == N.GENERATIONS_FILE and "fold-001" in str(self.path):
+            writes.append(name)
+            if len(writes) == 3:  # fold 1's inner evolution stops after its generation 2
+                raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(RunDir, "write_text", write_text)
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(cfg, wf_prices, rd)
+    inner = rd.path / "folds" / "fold-001" / "inner"
+    assert RunDir(inner).read_checkpoint().generation == 2
+    monkeypatch.setattr(RunDir, "write_text", real_write)
+    gens = []
+    real_result_of = __import__("genetic_sizer.evolution.result", fromlist=["result_of"]).result_of
+
+    def result_of(run):
+        gens.append((run.prices.index[0], run.gen))
+        return real_result_of(run)
+
+    monkeypatch.setattr("genetic_sizer.evolution.result.result_of", result_of)
+    resumed = run_walkforward(cfg, wf_prices, rd, resume=True)
+    first = [g for t, g in gens if t == gens[0][0]]
+    assert first[:2] == [3, 4]  # fold 1's inner evolution continued from its checkpoint, not from scratch
+    assert resumed.record == wf.record  # the same walk-forward as the uninterrupted one (and deterministic)
+    np.testing.assert_array_equal(resumed.oos_values, wf.oos_values)
+    assert not (rd.path / "folds" / "fold-001").exists()
+
+
+def test_each_fold_reports_the_excess_deflated_sharpe_and_pbo_on_a_window_the_trials_were_not_bred_on(
+    wf_run, wf_prices
+):
+    from genetic_sizer.backtest.selection import representative_pbo
+    from genetic_sizer.backtest.stats import returns_of
+    from genetic_sizer.validation.stitch import held_windows
+
+    cfg, _, wf = wf_run
+    held = held_windows(wf.folds, 0)
+    for f, r, rec in zip(wf.folds, wf.fold_results, wf.record["folds"], strict=True):
+        train = wf_prices.bars(f.train_start, f.train_end + 1)
+        # the excess over 1/N of the champion's in-sample returns, by an independent simulation (vectorbt)
+        w = np.array([r["weights"]["GA"], r["weights"]["equal_weight"]])
+        bt = backtest(train, w, rebalance="M", fees=0.001, init_cash=10_000, engine="vectorbt")
+        x = returns_of(bt.value, 10_000)
+        d = x[:, 0] - x[:, 1]
+        e = rec["excess_deflated_sharpe"]
+        assert e["excess_sharpe"] == pytest.approx(d.mean() / d.std(ddof=1), rel=1e-8)
+        assert e["raw"]["n_trials"] == r["trials"]["n"] and e["effective"]["n_trials"] >= 1
+        assert e["raw"]["expected_max_sharpe"] > 0 and e["verdict"] in ("skill", "no skill")
+        # PBO over cluster representatives of the fold's trials on its held window (bred on the train window)
+        t, u = held[f.number]
+        window = wf_prices.bars(t, u + 1)
+        trials = np.array(r["oos_trials"]["weights"])
+        assert len(trials) == min(200, r["pbo_candidates"])
+        v = backtest(window, trials, rebalance="M", fees=0.001, init_cash=10_000, engine="vectorbt").value
+        want = representative_pbo(returns_of(v, 10_000)[1:], n_blocks=16, seed=cfg.evolution.seed)
+        got = rec["representative_pbo"]
+        assert got["window"] == "test (held out)" and got["n_candidates"] == want["n_candidates"]
+        assert got["pbo"] == (None if want["pbo"] is None else pytest.approx(want["pbo"], rel=1e-9))
+
+
+def test_a_fold_fits_the_toolkit_allocators_with_the_configs_allocators_section(wf_prices):
+    """The walk-forward's risk budgeting takes the config's budgets (not the defaults' equal budgets)."""
+    from genetic_sizer.validation.folds import plan_folds
+    from genetic_sizer.validation.walkforward import run_fold
+
+    first = wf_prices.symbols[0]
+    cfg = wf_config(f"allocators.budgets={{{first}: 4, default: 1}}", "evolution.generations=1")
+    fold = plan_folds(wf_prices.index, cfg.walkforward).folds[0]
+    rec = run_fold(cfg, wf_prices, fold)
+    train = wf_prices.bars(fold.train_start, fold.train_end + 1)
+    r = train.close[1:] / train.close[:-1] - 1.0
+    cov = np.cov(r, rowvar=False)
+    w = np.array(rec["weights"]["risk_budgeting"])
+    budgets = np.array([4.0] + [1.0] * (wf_prices.n_assets - 1))
+    np.testing.assert_allclose(w * (cov @ w) / (w @ cov @ w), budgets / budgets.sum(), atol=1e-5)
+
+
+def test_significance_lines_say_whether_the_difference_is_significant():
+    from genetic_sizer.cli.show import significance_lines
+
+    base = {"method": "ledoit_wolf_bootstrap", "block_length": 2, "sharpe_difference_annualized": -0.2}
+    lines = significance_lines(
+        {"equal_weight": {**base, "p_value": 0.126}, "best_classical": {**base, "p_value": 0.014, "benchmark": "hrp"}}
+    )
+    assert lines[0].endswith("block 2; not significant at 5%: could be luck)") and "-0.200 a year" in lines[0]
+    assert "the best classical (hrp, chosen after the fact)" in lines[1] and lines[1].endswith("significant at 5%)")
+    assert "not significant" not in lines[1]
+
+
+# ---- issue 23: the evolved shrink gene is refused in walk-forward ----------------------------------------------
+def test_a_walkforward_with_the_shrink_gene_is_refused_before_any_fold_runs(tmp_path, monkeypatch):
+    """Walk-forward trades and scores each fold's raw champion, so ``evolution.genes.shrink`` is refused (pointing
+    at the fixed ``robust.shrink``) before any fold runs, data is loaded or a directory is created."""
+    from genetic_sizer.validation import walkforward as W
+
+    def no_fold(*a, **k):
+        raise AssertionError("a fold ran")
+
+    monkeypatch.setattr(W, "run_fold", no_fold)
+    monkeypatch.setattr(W, "load_from_config", no_fold)
+    cfg = load_config(None, ["evolution.genes={shrink: [0.1, 0.5]}", "evolution.population=8"])
+    prices = Prices(
+        close=100.0 * np.cumprod(1 + np.random.default_rng(0).normal(0, 0.01, (300, 3)), axis=0),
+        index=pd.bdate_range("2020-01-01", periods=300, tz="UTC"),
+        symbols=["A", "B", "C"],
+        source="test",
+    )
+    for call in (
+        lambda: run_walkforward(cfg, prices, tmp_path / "wf"),
+        lambda: W.walkforward_run(cfg, tmp_path / "wf2"),
+    ):
+        with pytest.raises(ConfigError, match=r"evolution\.genes\.shrink.*robust\.shrink"):
+            call()
+    assert not (tmp_path / "wf").exists() and not (tmp_path / "wf2").exists()
+
+
+def test_evolve_says_the_walkforward_only_robust_keys_do_not_apply(tmp_path, capsys):
+    from genetic_sizer.cli.main import main
+
+    sets = [a for item in [*WF[:6], "robust.nested=true"] for a in ("--set", item)]
+    assert main(["evolve", "--out", str(tmp_path / "run"), "--no-plots", *sets]) == 0
+    printed = capsys.readouterr().out
+    assert "robust.nested and robust.methods choose and report per fold in `genetic-sizer walkforward` only" in printed
+    sets = [a for item in WF[:6] for a in ("--set", item)]
+    assert main(["evolve", "--out", str(tmp_path / "plain"), "--no-plots", *sets]) == 0
+    assert "walkforward` only" not in capsys.readouterr().out
+
+
+def test_a_fold_that_deploys_an_allocator_reports_no_ga_overfitting_statistics(wf_prices):
+    """Nested selection that deploys 1/N: the GA's trials do not describe what was deployed, so no deflated Sharpe
+    or PBO of them is reported as the fold's."""
+    from genetic_sizer.validation.folds import plan_folds
+    from genetic_sizer.validation.walkforward import run_fold
+
+    cfg = wf_config(
+        "robust.nested=true",
+        "robust.candidates=[equal_weight]",
+        "robust.inner_validation=0.3",
+        "evolution.generations=2",
+    )
+    fold = plan_folds(wf_prices.index, cfg.walkforward).folds[0]
+    rec = run_fold(cfg, wf_prices, fold)
+    np.testing.assert_allclose(rec["weights"]["GA"], rec["weights"]["equal_weight"], atol=1e-15)
+    assert rec["deflated_sharpe"] is None and rec["pbo"] is None
+    assert rec["pbo_note"].startswith("no GA was deployed") and rec["excess_deflated_sharpe"] == {
+        "note": rec["pbo_note"]
+    }

@@ -21,11 +21,16 @@ import warnings
 
 import numpy as np
 
+from genetic_sizer.allocators.rules import RULES, equal_minvar_blend, simple_returns, volatility_timing
+from genetic_sizer.allocators.toolkit import TOOLKIT, fit_toolkit
 from genetic_sizer.data.prices import Prices
+from genetic_sizer.errors import ConfigError
 
 __all__ = ["CLASSICAL", "fit_allocations"]
 
-CLASSICAL = ("equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
+CLASSICAL = ("equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp", *TOOLKIT, *RULES)
+"""Every allocator, in the order of tables and files (then :mod:`genetic_sizer.allocators.toolkit`'s four and the cheap
+rules of :mod:`genetic_sizer.allocators.rules`)."""
 
 
 def _estimators(lo: np.ndarray, hi: np.ndarray):
@@ -68,7 +73,14 @@ def _fit(est, returns) -> np.ndarray:
 
 
 def fit_allocations(
-    prices: Prices, lower: np.ndarray, upper: np.ndarray, min_position: float
+    prices: Prices,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    min_position: float,
+    *,
+    names=CLASSICAL,
+    settings=None,
+    notes=None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Fit the classical allocations on ``prices`` with per-asset weight bounds (their long side is used).
 
@@ -79,6 +91,12 @@ def fit_allocations(
         Bounds of each asset's weight; negative parts (a long/short space's short side) are ignored.
     min_position : float
         The least weight of a held asset: a convex optimum holding dust under it is refitted without those assets.
+    names : sequence of str, optional
+        Only these allocators (default: all of :data:`CLASSICAL`).
+    settings : AllocatorsConfig, optional
+        The ``allocators:`` section (risk budgets, Black-Litterman views, the market-cap file); None: its defaults.
+    notes : dict, optional
+        Filled with how the toolkit's allocators were fitted, by name (e.g. which equilibrium Black-Litterman used).
 
     Returns
     -------
@@ -87,12 +105,18 @@ def fit_allocations(
     """
     from skfolio.preprocessing import prices_to_returns
 
+    names_asked = tuple(names)
     returns = prices_to_returns(prices.to_frame())
     lo = np.maximum(np.asarray(lower, dtype=np.float64), 0.0)
     hi = np.maximum(np.asarray(upper, dtype=np.float64), 0.0)
     allocations, skipped = {}, {}
     m = min_position
+    wanted_rules = tuple(n for n in RULES if n in names)
+    if "equal_minvar_blend" in wanted_rules and "min_variance" not in names:
+        names = (*names, "min_variance")  # the blend's part, fitted with the same bounds and dust refit
     for name, est in _estimators(lo, hi).items():
+        if name not in names:
+            continue
         try:
             w = _fit(est, returns)
             dust = (w != 0) & (np.abs(w) < m)
@@ -104,4 +128,29 @@ def fit_allocations(
             skipped[name] = f"{type(exc).__name__}: {exc}"
             continue
         allocations[name] = w
-    return allocations, skipped
+    wanted = tuple(n for n in TOOLKIT if n in names)
+    more, failed, how = fit_toolkit(prices, returns, lo, hi, m, settings, names=wanted) if wanted else ({}, {}, {})
+    allocations.update(more)
+    skipped.update(failed)
+    if notes is not None:
+        notes.update(how)
+    _fit_rules(prices, wanted_rules, allocations, skipped)
+    keep = names_asked
+    return {k: v for k, v in allocations.items() if k in keep}, {k: v for k, v in skipped.items() if k in keep}
+
+
+def _fit_rules(prices: Prices, wanted, allocations: dict, skipped: dict) -> None:
+    """Add the cheap rules (:mod:`genetic_sizer.allocators.rules`) to ``allocations`` (or their reasons to
+    ``skipped``): the blend from 1/N and the minimum-variance weights fitted above, volatility timing from the
+    window's sample variances."""
+    n = prices.n_assets
+    if "equal_minvar_blend" in wanted:
+        if "min_variance" in allocations:
+            allocations["equal_minvar_blend"] = equal_minvar_blend(np.full(n, 1.0 / n), allocations["min_variance"])
+        else:
+            skipped["equal_minvar_blend"] = f"the minimum-variance part failed: {skipped.get('min_variance')}"
+    if "volatility_timing" in wanted:
+        try:
+            allocations["volatility_timing"] = volatility_timing(simple_returns(prices))
+        except ConfigError as exc:
+            skipped["volatility_timing"] = str(exc)

@@ -96,6 +96,8 @@ class Backtest:
         Perp: the bar on which each genome was liquidated, -1 if never.
     leverage : ndarray (n_genomes,) or (n_genomes, n_segments), or None for spot
         Perp: the gross leverage each genome was sized at; per segment when it was given per segment.
+    turnover : ndarray (n_bars, n_genomes), or None
+        Each bar's term of ``traded`` (0 where none counts), when the engine reports it (vectorbt's), for resampling.
     """
 
     value: np.ndarray
@@ -108,6 +110,7 @@ class Backtest:
     fees_paid: np.ndarray | None = None
     liquidated: np.ndarray | None = None
     leverage: np.ndarray | None = None
+    turnover: np.ndarray | None = None
 
 
 def backtest(
@@ -149,9 +152,10 @@ def _backtest(inp: Inputs, engine: str) -> Backtest:
     elif engine == "vectorbt":
         from genetic_sizer.backtest.vbt import simulate_vectorbt  # imports vectorbt: seconds
 
-        value, traded, rebalanced = simulate_vectorbt(
+        value, traded, rebalanced, turnover = simulate_vectorbt(
             inp.prices, inp.w, inp.starts, inp.masks[inp.mask_of].T, inp.thresholds if inp.drift else None, *costs
         )
+        return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=inp.starts, turnover=turnover)
     else:
         raise ConfigError(f"engine must be one of {list(V.ENGINES)}, got {engine!r}")
     return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=inp.starts)
@@ -180,7 +184,8 @@ def score(
     max_leverage=None,
     periods_per_year: float | None = None,
     risk_free=0.0,
-) -> dict[str, np.ndarray]:
+    resamples=None,
+):
     """Every fitness metric of every genome: simulate and score in one pass per genome, without the value matrix.
 
     The fitness path. With ``engine="fast"`` each genome is simulated into a scratch row of ``n_bars`` values
@@ -199,13 +204,15 @@ funding, max_leverage :
         Bars per year, for the annualized metrics; default the prices' (:attr:`Prices.periods_per_year`).
     risk_free : float or array (n_bars,)
         The risk-free rate per bar (not annual), as for :func:`genetic_sizer.backtest.metrics.compute_metrics`.
+    resamples : :class:`genetic_sizer.backtest.resample.Resamples`, optional
+        Also score K resamples of each genome's one simulated path (fast: in the same pass; vectorbt: its paths).
 
     Returns
     -------
     dict of metric name -> float64 array (n_genomes,)
         The names of :func:`genetic_sizer.backtest.metrics.compute_metrics` with ``turnover``; for perps also
         ``funding_paid``, ``funding_received``, ``fees_paid`` and ``liquidated`` (1.0 or 0.0), as
-        :func:`genetic_sizer.backtest.metrics.account_metrics`.
+        :func:`genetic_sizer.backtest.metrics.account_metrics`. With ``resamples``: ``(this, name -> (n_genomes, K))``.
 
     Raises
     ------
@@ -216,6 +223,7 @@ funding, max_leverage :
         close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
         max_leverage,
     )  # fmt: skip
+    from genetic_sizer.backtest import resample as rs
     from genetic_sizer.backtest.metrics import (
         account_metrics,
         annualized_turnover,
@@ -226,16 +234,18 @@ funding, max_leverage :
 
     prices = inp.prices
     ppy = check_periods_per_year(prices.periods_per_year if periods_per_year is None else periods_per_year)
+    res = rs.NONE if resamples is None else resamples
     if engine != "fast":
         bt = _backtest(inp, engine)
         m = compute_metrics(
             bt.value, init_cash=inp.init_cash, periods_per_year=ppy, traded=bt.traded, risk_free=risk_free
         )
         m.update(account_metrics(bt))
-        return m
+        return m if res.k == 0 else (m, rs.of_backtest(bt, m, inp.init_cash, ppy, risk_free, res))
     import numba
 
     rf = check_rates(risk_free, prices.n_bars, ppy)
+    res_args = (res.idx, res.ptr, np.empty((inp.w.shape[0], res.k, nb.RESAMPLE_WIDTH)))  # K = 0: no resampling
 
     n_genomes = inp.w.shape[0]
     n_chunks = min(n_genomes, SCORE_CHUNKS_PER_THREAD * numba.get_num_threads())
@@ -264,6 +274,7 @@ funding, max_leverage :
                 rf,
                 n_chunks,
                 out,
+                *res_args,
             )
         else:
             longonly = (inp.w >= 0).all(axis=(1, 2))
@@ -282,6 +293,7 @@ funding, max_leverage :
                 rf,
                 n_chunks,
                 out,
+                *res_args,
             )
     if out[:, nb.SCORE_NONFINITE].any():
         g = int(np.argmax(out[:, nb.SCORE_NONFINITE]))
@@ -294,7 +306,7 @@ funding, max_leverage :
         for j, name in enumerate(perp.ACCOUNT_FIELDS):
             m[name] = cols[perp.SCORE_ACCOUNT + j]
         m["liquidated"] = liquidated_flag(cols[perp.SCORE_LIQUIDATED])
-    return m
+    return m if res.k == 0 else (m, rs.as_metrics(res_args[2], res, ppy))
 
 
 def _perp_engine_error(engine) -> ConfigError:

@@ -167,13 +167,15 @@ def simulate_vectorbt(prices: Prices, w, starts, gmask, thresholds, fees, slippa
 
     ``w`` (n_genomes, n_segments, n_assets) with segments starting at ``starts``; ``gmask`` (n_bars, n_genomes)
     each genome's calendar bars; ``thresholds`` (n_genomes, n_segments) or None (calendar rebalancing only:
-    ``from_orders``).
+    ``from_orders``). Returns ``(value, traded, rebalanced, turnover)``, ``turnover`` (n_bars, n_genomes) each bar's
+    term of ``traded`` (:func:`_vbt_turnover`).
     """
     n_bars, n_assets = prices.close.shape
     n_genomes = w.shape[0]
     chunk = max(1, VBT_CHUNK_CELLS // (n_bars * n_assets))
     value = np.empty((n_bars, n_genomes), dtype=np.float64)
     traded = np.empty(n_genomes, dtype=np.float64)
+    turnover = np.zeros((n_bars, n_genomes), dtype=np.float64)
     rebalanced = np.empty((n_bars, n_genomes), dtype=np.bool_)
     for lo in range(0, n_genomes, chunk):
         hi = min(n_genomes, lo + chunk)
@@ -181,15 +183,18 @@ def simulate_vectorbt(prices: Prices, w, starts, gmask, thresholds, fees, slippa
         th = None if thresholds is None else thresholds[lo:hi]
         pf, tiled, reb = vbt_portfolio(prices, w[lo:hi], starts, gmask[:, lo:hi], th, fees, slippage, init_cash)
         value[:, lo:hi] = pf.value().to_numpy().reshape(n_bars, m)
-        traded[lo:hi] = _vbt_traded(pf, tiled, reb, m, n_assets)
+        terms = _vbt_turnover(pf, tiled, reb, m, n_assets)
+        traded[lo:hi] = terms.sum(axis=0)
+        turnover[1:, lo:hi] = terms
         rebalanced[:, lo:hi] = reb
-    return value, traded, rebalanced
+    return value, traded, rebalanced, turnover
 
 
-def _vbt_traded(pf, tiled_close, rebalanced, n_groups, n_assets) -> np.ndarray:
-    """Turnover sum from vectorbt's order records, the same definition as the fast kernel's: over each genome's
-    rebalance bars after the first (``rebalanced`` (n_bars, n_groups)), the traded notional divided by the group
-    value before trading (bars where that value is not positive count nothing)."""
+def _vbt_turnover(pf, tiled_close, rebalanced, n_groups, n_assets) -> np.ndarray:
+    """The terms of the turnover sum from vectorbt's order records, bars 1 .. n-1 (n_bars - 1, n_groups), the same
+    definition as the fast kernel's: on each genome's rebalance bars after the first (``rebalanced`` (n_bars,
+    n_groups)), the traded notional divided by the group value before trading (bars where that value is not positive
+    count nothing), else 0."""
     rec = pf.orders.values
     cash = pf.cash().to_numpy().reshape(-1, n_groups)  # after each bar's orders
     assets = pf.assets().to_numpy()  # (n_bars, n_columns)
@@ -200,4 +205,4 @@ def _vbt_traded(pf, tiled_close, rebalanced, n_groups, n_assets) -> np.ndarray:
     np.add.at(notional, (rec["idx"], rec["col"] // n_assets), rec["size"] * rec["price"])
     counted = rebalanced[1:] & (pre_value > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(counted, notional[1:] / pre_value, 0.0).sum(axis=0)
+        return np.where(counted, notional[1:] / pre_value, 0.0)

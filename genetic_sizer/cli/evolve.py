@@ -91,6 +91,8 @@ def cmd_evolve(args) -> int:
             print(f"connecting to {where} ...", flush=True)
         elif kind == "ray_ready":
             print(f"Ray ready in {info['seconds']:.1f} s: {info['workers']} workers", flush=True)
+        elif kind == "resampling":
+            print(f"robust.ensemble resampled: {info['runs']} more runs on resampled histories ...", flush=True)
         elif kind == "finalizing":
             writing_results = True
             print(f"checking the champion with {reference_of(config)} and writing results ...", flush=True)
@@ -102,6 +104,12 @@ def cmd_evolve(args) -> int:
         print(_interrupted(run_dir, ev.generations, writing_results), file=sys.stderr)
         return 130
     print_summary(report, run_dir.url)
+    if config.robust.nested or config.robust.methods:
+        print(
+            "robust.nested and robust.methods choose and report per fold in `genetic-sizer walkforward` only: "
+            "evolve deployed the champion above",
+            flush=True,
+        )
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from genetic_sizer._version import __version__
-from genetic_sizer.cli import data, evolve, jobs, live
+from genetic_sizer.cli import data, evolve, frontier, jobs, live, stress
 from genetic_sizer.errors import DataWarning, GeneticSizerError, RetryableExchangeError
 
 __all__ = ["build_parser", "main"]
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_submit_parser(sub)
     jobs.add_jobs_parser(sub)
     evolve.add_export_parser(sub)
+    stress.add_stress_parser(sub)
+    frontier.add_frontier_parser(sub)
     return ap
 
 

@@ -115,12 +115,17 @@ def print_summary(report, url: str | None = None) -> None:
         console.print(f"  {name} was wiped out: its value reached zero or below; its figures measure it up to that bar")
     for name, why in report.skipped.items():
         console.print(f"  {name} left out: {why}")
-    dsr, trials = rec.get("deflated_sharpe"), rec.get("trials") or {}
-    if dsr is not None:
-        console.print(
-            f"deflated Sharpe of the champion (in sample, given {trials.get('n', 0):,} distinct genomes tried): "
-            f"{dsr:.3f} (the probability its Sharpe is not just the luckiest of the trials; >= 0.95 is convincing)"
-        )
+    for line in beats_equal_weight_lines(rec, report.summary, oos):
+        console.print(line, markup=False)
+    built = rec.get("construction") or {}
+    if built.get("method", "plain") != "plain" or "shrink_gene" in built:
+        beside = "; plain_champion is the hall of fame's best" if built["method"] != "plain" else ""
+        console.print(f"deployed champion: {describe_construction(built)}{beside}")
+    if rec.get("analytics"):
+        from genetic_sizer.runs.analytics import describe_analytics
+
+        for line in describe_analytics(rec["analytics"]):
+            console.print(line, markup=False)
     weights = rec["weights"]
     top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
     shown = ", ".join(f"{s} {w:.3f}" for s, w in top if abs(w) >= 5e-4)
@@ -155,6 +160,26 @@ def print_summary(report, url: str | None = None) -> None:
     if url:  # a run at a storage URL: the staging directory is this process's copy
         where, champion = url, f"{url}/{report.champion_path.name}"
     console.print(f"run directory: {where}  (champion: {champion})")
+
+
+def describe_construction(built: dict) -> str:
+    """How a champion file's ``construction`` says its weights were built, in words."""
+    parts = [f"method {built['method']}"]
+    gene = built.get("shrink_gene")
+    if gene:
+        parts.append(f"its evolved shrink gene {gene['coefficient']:.4g} toward {gene['target']} applied")
+        if gene.get("projected"):
+            parts.append(f"projected onto the genome space (moved {gene['distance']:.2g})")
+    if built.get("ensemble"):
+        parts.append(f"{built['ensemble']} ensemble of {built.get('size', len(built.get('members', [])))} members")
+        if built.get("projected"):
+            parts.append(f"projected onto the genome space (moved {built['distance']:.4f})")
+    shrink = built.get("shrink")
+    if shrink:
+        parts.append(f"shrunk {shrink['coefficient']:g} toward {shrink['target']}")
+        if shrink.get("projected"):
+            parts.append(f"projected onto the genome space (moved {shrink['distance']:.4f})")
+    return ", ".join(parts)
 
 
 def reference_of(config) -> str:
@@ -198,6 +223,85 @@ def _print_risk_free(console, record) -> None:
 
     if describe(record):
         console.print(describe(record))
+
+
+def beats_equal_weight_lines(rec: dict, summary: dict, oos: dict | None) -> list[str]:
+    """Does the evolve champion beat 1/N? Out of sample (the held-out window) and by the deflated Sharpe ratio of its
+    in-sample returns in excess of 1/N's (raw and effective trials). The deflated Sharpe of its raw returns is not
+    a verdict: on a long-only run every trial earns the market's premium, so it reads near 1 for any champion."""
+    out = []
+    ew = "equal_weight"
+    if oos is not None and ew in oos and "champion" in oos:
+        c, e = oos["champion"]["sharpe"], oos[ew]["sharpe"]
+        if c > e:
+            out.append(f"out of sample the champion beats 1/N: Sharpe {c:.3f} vs {e:.3f} on the held-out window")
+        else:
+            out.append(
+                f"out of sample the champion does NOT beat 1/N: Sharpe {c:.3f} vs {e:.3f} on the held-out window; "
+                "1/N is the better portfolio to trade here"
+            )
+    elif ew in summary and "champion" in summary:
+        c, e = summary["champion"]["sharpe"], summary[ew]["sharpe"]
+        out.append(f"in sample only (nothing held out): champion Sharpe {c:.3f} vs 1/N {e:.3f}")
+    excess = rec.get("excess_deflated_sharpe")
+    if excess:
+        out.append(excess_dsr_text(excess))
+        if excess.get("verdict") != "skill":
+            out.append("the search shows no skill beyond 1/N: nothing says its champion is better than 1/N")
+    elif rec.get("deflated_sharpe") is not None:
+        trials = rec.get("trials") or {}
+        out.append(
+            f"deflated Sharpe of the champion's raw returns (in sample, given {trials.get('n', 0):,} trials): "
+            f"{rec['deflated_sharpe']:.3f}; it does not say whether the champion beats 1/N"
+        )
+    return out
+
+
+def _p(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def significance_lines(sig: dict) -> list[str]:
+    """The walk-forward's significance block (``walkforward.json``) in words."""
+    out = []
+    for key in ("equal_weight", "best_classical"):
+        t = sig.get(key)
+        if not t:
+            continue
+        who = "1/N" if key == "equal_weight" else f"the best classical ({t['benchmark']}, chosen after the fact)"
+        if t.get("p_value") is None:
+            out.append(f"GA vs {who}: no test ({t.get('note')})")
+            continue
+        d = t.get("sharpe_difference_annualized") or 0.0
+        block = f", block {t['block_length']}" if t.get("block_length") else ""
+        verdict = "significant at 5%" if t["p_value"] < 0.05 else "not significant at 5%: could be luck"
+        out.append(
+            f"GA vs {who}: out-of-sample Sharpe difference {d:+.3f} a year, p-value {_p(t['p_value'])} "
+            f"({t['method']}{block}; {verdict})"
+        )
+    spa = sig.get("spa")
+    if spa:
+        cands = ", ".join(spa.get("candidates", []))
+        if spa.get("p_value") is None:
+            out.append(f"does any of {cands} beat 1/N? no test ({spa.get('note')})")
+        else:
+            out.append(
+                f"does any of {cands} beat 1/N? Hansen's SPA p-value {_p(spa['p_value'])} (best: "
+                f"{spa['best_strategy']}, {spa['difference_annualized']:+.3f} a year)"
+            )
+    return out
+
+
+def excess_dsr_text(excess: dict) -> str:
+    """The deflated Sharpe of the champion's excess over 1/N (raw and effective trials) in words."""
+    if "raw" not in excess:
+        return f"deflated Sharpe of the champion's returns minus 1/N's: n/a ({excess.get('note', 'not computed')})"
+    raw, eff = excess["raw"], excess["effective"]
+    return (
+        f"deflated Sharpe of the champion's returns minus 1/N's (in sample): {raw['deflated_sharpe']:.3f} "
+        f"given {raw['n_trials']:,} trials, {eff['deflated_sharpe']:.3f} given {eff['n_trials']} effective "
+        f"(clustered) trials; 'skill' needs both >= {excess['threshold']}: {excess['verdict']}"
+    )
 
 
 def print_walkforward(wf, champion: dict, run_dir) -> None:
@@ -248,12 +352,21 @@ def print_walkforward(wf, champion: dict, run_dir) -> None:
             f"CAGR {ga['cagr']:.2%} vs {ew['cagr']:.2%}, "
             f"max drawdown {ga['max_drawdown']:.2%} vs {ew['max_drawdown']:.2%}"
         )
+    for line in significance_lines(wf.record.get("significance") or {}):
+        console.print(line, markup=False)
+    chosen = [f"fold {f['number']}: {f['deployed']}" for f in wf.record["folds"] if f.get("deployed")]
+    if wf.config.robust.active and chosen:
+        console.print("deployed per fold (GA): " + "; ".join(chosen), markup=False)
+    excess = wf.record["folds"][-1].get("excess_deflated_sharpe")
+    if excess:
+        console.print("last fold: " + excess_dsr_text(excess), markup=False)
     dsr, pbo = wf.record["deflated_sharpe"], wf.record["pbo"]
     console.print(
-        "last fold (its champion goes live): deflated Sharpe "
+        "last fold (its champion goes live), against zero skill and over trials bred on its window: deflated Sharpe "
         + (f"{dsr:.3f}" if dsr is not None else "n/a")
         + ", probability of backtest overfitting "
         + (f"{pbo:.3f}" if pbo is not None else "n/a")
+        + (f" ({wf.fold_results[-1]['pbo_note']})" if dsr is None and wf.fold_results[-1].get("pbo_note") else "")
         + " (see report.html for how to read them)"
     )
     weights = champion["weights"]

@@ -9,7 +9,9 @@ Layout (every key optional; these are the defaults)::
     data: {source: default, path: null,  # source: default | csv | parquet | hyperliquid (a fetched file)
            symbols: null, start: null, end: null, leading_gaps: trim,
            periods_per_year: null,
-           funding_path: null}          # null: the funding file saved next to hyperliquid prices; a path; false
+           funding_path: null,          # null: the funding file saved next to hyperliquid prices; a path; false
+           kind: prices,                # prices | returns (csv/parquet of per-period simple returns, compounded)
+           returns_unit: null}          # kind returns: fraction (0.012) | percent (1.2); never guessed
     portfolio: {market: spot,           # spot | perp (leverage, hourly funding, taker fees, liquidation)
                 leverage: 1,            # perp: gross leverage the weights are sized at
                 max_leverage: null,     # perp: {SYMBOL: x, default: y}; null: the fetched NAME.meta.json's tiers
@@ -17,18 +19,21 @@ Layout (every key optional; these are the defaults)::
                 fees: null,             # null: 0.0005 for spot, 0.00045 (Hyperliquid's base taker fee) for perp
                 slippage: 0.0, init_cash: 10000,
                 risk_free: 0.0,         # annual rate Sharpe/Sortino are measured in excess of, or {path, column, kind}
-                max_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
-                min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null}
+                max_assets: null, min_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
+                min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null,
+                min_effective_assets: null}   # 1 / sum(w^2) >= this (DeMiguel et al. 2009's norm constraint)
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...,
                 genes: null}     # strategy genes evolved beside the weights, e.g.
                                  # {threshold: [0.0, 0.2], rebalance: [W, M, Q, once]} (genetic_sizer.evolution.genes);
-                                 # perp also {leverage: [lo, hi]}, hi <= every asset's max_leverage
+                                 # perp also {leverage: [lo, hi]}, hi <= every asset's max_leverage;
+                                 # {shrink: [lo, hi]}: evolved mixing toward robust.shrink_toward
     engine: fast                 # fast | vectorbt
     parallel: {backend: serial}  # or {backend: ray, address: null, num_workers: null, batch_size: null}
     run: {storage: null,         # where run directories go without --out: a path or an fsspec URL (default runs/)
           checkpoint_every: 5}   # seconds between checkpoints of an evolution (0: after every generation)
     robust: {...}                # out-of-sample-aimed fitness and selection: genetic_sizer.config.robust
+    allocators: {...}            # budgets, Black-Litterman views, a market-cap file: genetic_sizer.config.allocators
 
 ``min_weight`` / ``max_weight`` are numbers or ``{SYMBOL: number, default: number}`` mappings. The constraint
 keys (``max_assets`` ... ``max_gross_short``) are described in :mod:`genetic_sizer.evolution.constraints`; their types
@@ -49,11 +54,13 @@ from typing import Any
 import yaml
 
 from genetic_sizer import vocab as V
+from genetic_sizer.config.allocators import AllocatorsConfig
 from genetic_sizer.config.robust import RobustConfig
 from genetic_sizer.config.yamlio import apply_overrides, parse_yaml, read_yaml
 from genetic_sizer.errors import ConfigError
 
 __all__ = [
+    "AllocatorsConfig",
     "DataConfig",
     "EvolutionConfig",
     "ParallelConfig",
@@ -114,9 +121,12 @@ class DataConfig:
     leading_gaps: str = "trim"
     periods_per_year: float | None = None
     funding_path: str | bool | None = None
+    kind: str = "prices"
+    returns_unit: str | None = None
 
     def __post_init__(self):
         V.check_choice("data.source", self.source, V.DATA_SOURCES)
+        V.check_data_kind(self.kind, self.returns_unit, self.source)
         object.__setattr__(self, "path", _opt_str("data.path", self.path))
         if self.source == "default" and self.path is not None:
             V.must_be("data.path", self.path, "null for source 'default'")
@@ -166,6 +176,7 @@ class PortfolioConfig:
     init_cash: float = 10_000.0
     risk_free: Any = 0.0
     max_assets: int | None = None
+    min_assets: int | None = None
     min_position: float = V.DEFAULT_MIN_POSITION
     groups: Any = None
     max_group_weight: Any = None
@@ -173,9 +184,13 @@ class PortfolioConfig:
     net_exposure: Any = None
     max_gross_long: float | None = None
     max_gross_short: float | None = None
+    min_effective_assets: float | None = None  # 1 / sum(w^2) >= this (genetic_sizer.evolution.robust)
 
     def __post_init__(self):
         V.check_choice("portfolio.market", self.market, V.MARKETS)
+        if self.min_effective_assets is not None:
+            enc = V.check_number("portfolio.min_effective_assets", self.min_effective_assets, lo=1.0, hi=1e6)
+            object.__setattr__(self, "min_effective_assets", enc)
         lev = V.check_number("portfolio.leverage", self.leverage, lo=0.0, lo_open=True, hi=1000.0)
         object.__setattr__(self, "leverage", lev)
         object.__setattr__(self, "max_leverage", _max_leverage("portfolio.max_leverage", self.max_leverage))
@@ -385,11 +400,15 @@ _ADDED_LATER = {
     ("data", "funding_path"): None,
     ("walkforward", "execution_delay"): 0,
     ("portfolio", "risk_free"): 0.0,
+    ("data", "kind"): "prices",
+    ("data", "returns_unit"): None,
+    ("portfolio", "min_assets"): None,
+    ("portfolio", "min_effective_assets"): None,
 }
 """Keys added after runs were first fingerprinted, with the value that means what their absence meant: left out of
 :meth:`RunConfig.sha256` at that value, so a spot run started before they existed still resumes."""
 
-_LATER_SECTIONS = ("robust",)
+_LATER_SECTIONS = ("robust", "allocators")
 """Sections added after runs were first fingerprinted: left out of :meth:`RunConfig.sha256` at their defaults."""
 
 _GENE_KEYS = ("genes", "gene_mutation_prob", "gene_sigma")
@@ -403,6 +422,7 @@ _SECTIONS = {
     "parallel": ParallelConfig,
     "run": RunStorageConfig,
     "robust": RobustConfig,
+    "allocators": AllocatorsConfig,
 }
 
 
@@ -417,6 +437,7 @@ class RunConfig:
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     run: RunStorageConfig = field(default_factory=RunStorageConfig)
     robust: RobustConfig = field(default_factory=RobustConfig)
+    allocators: AllocatorsConfig = field(default_factory=AllocatorsConfig)
 
     def __post_init__(self):
         obj = self.objective

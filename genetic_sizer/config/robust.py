@@ -17,6 +17,7 @@ the hall of fame's best genome deployed), so a config without the section behave
              inner_validation: 0.25,    # the last part of each training window: a fraction or a span ("1Y")
              inner_purge: 0,            # bars left out between the inner train and validation parts
              candidates: [hall_of_fame, equal_weight, inverse_volatility, min_variance, max_sharpe, hrp],
+                                        # also: risk_parity, risk_budgeting, black_litterman, market_cap
              refit: true,               # refit the winning method on the whole training window
              methods: []}               # walk-forward: methods reported beside GA as GA_<method> (and GA_plain)
 """
@@ -28,13 +29,40 @@ from typing import Any
 
 from genetic_sizer import vocab as V
 
-__all__ = ["CANDIDATES", "COMBINES", "ENSEMBLES", "METHODS", "RESAMPLES", "RobustConfig"]
+__all__ = [
+    "CANDIDATES",
+    "CLASSICAL",
+    "COMBINES",
+    "DEFAULT_CANDIDATES",
+    "ENSEMBLES",
+    "METHODS",
+    "RESAMPLES",
+    "RobustConfig",
+]
 
 RESAMPLES = ("none", "blocks", "bootstrap")
 COMBINES = ("mean_std", "quantile", "min")
 ENSEMBLES = ("none", "top_k", "cluster", "resampled")
-CLASSICAL = ("equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
+CLASSICAL = (
+    "equal_weight",
+    "inverse_volatility",
+    "min_variance",
+    "max_sharpe",
+    "hrp",
+    "risk_parity",
+    "risk_budgeting",
+    "black_litterman",
+    "market_cap",
+    "equal_minvar_blend",
+    "volatility_timing",
+)
+"""The allocators' names (``genetic_sizer.allocators.classical.CLASSICAL``; config cannot import it: a test keeps
+the two equal)."""
 CANDIDATES = ("hall_of_fame", *CLASSICAL)
+"""Every name ``robust.candidates`` may list."""
+DEFAULT_CANDIDATES = ("hall_of_fame", "equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
+"""``robust.candidates`` by default (the allocators added later, risk_parity ... market_cap, are opt-in: a config
+that leaves the key out keeps its fingerprint and its nested selection)."""
 METHODS = ("plain", "resampled", "shrink", "ensemble", "nested")
 """Names reported in walk-forward as ``GA_<method>``."""
 
@@ -54,7 +82,7 @@ class RobustConfig:
     nested: bool = False
     inner_validation: float | str = 0.25
     inner_purge: int = 0
-    candidates: Any = CANDIDATES
+    candidates: Any = DEFAULT_CANDIDATES
     refit: bool = True
     methods: Any = ()
 

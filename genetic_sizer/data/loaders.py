@@ -26,6 +26,7 @@ from genetic_sizer import vocab as V
 from genetic_sizer.data.funding import align_funding, funding_path_for
 from genetic_sizer.data.margin import describe_tiers, load_meta, meta_path_for
 from genetic_sizer.data.prices import Prices
+from genetic_sizer.data.returns import compound_table
 from genetic_sizer.data.times import fmt_ts, local_offsets, parse_times, try_times
 from genetic_sizer.errors import ConfigError, DataError
 
@@ -149,12 +150,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return raw
 
 
-def _load_file(reader, path, symbols, start, end, periods_per_year, leading_gaps, around_the_clock=False) -> Prices:
+def _load_file(
+    reader, path, symbols, start, end, periods_per_year, leading_gaps, around_the_clock=False, returns_unit=None
+) -> Prices:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     table = reader(path)
-    return _from_table(table, str(path), symbols, start, end, periods_per_year, leading_gaps, around_the_clock)
+    args = (symbols, start, end, periods_per_year, leading_gaps, around_the_clock)
+    return _from_table(table, str(path), *args, returns_unit=returns_unit)
 
 
 def load_csv(
@@ -165,6 +169,8 @@ def load_csv(
     *,
     periods_per_year: float | None = None,
     leading_gaps: str = "trim",
+    kind: str = "prices",
+    returns_unit: str | None = None,
 ) -> Prices:
     """Load a CSV file in wide form (time column + one column per asset) or long form (time, symbol, close).
 
@@ -182,8 +188,13 @@ def load_csv(
       ignored.
     * wide form: every other column is an asset. A wide file whose columns are one asset's bar fields
       (``Open``, ``High``, ``Close``, ``Volume`` ...) is refused.
+
+    ``kind="returns"``: the file holds per-period simple returns in ``returns_unit`` (``fraction`` or ``percent``,
+    never guessed), in wide form, compounded into prices from 1.0 one bar before the first return
+    (:mod:`genetic_sizer.data.returns`).
     """
-    return _load_file(_read_csv, path, symbols, start, end, periods_per_year, leading_gaps)
+    unit = V.check_data_kind(kind, returns_unit)
+    return _load_file(_read_csv, path, symbols, start, end, periods_per_year, leading_gaps, returns_unit=unit)
 
 
 def load_parquet(
@@ -194,9 +205,12 @@ def load_parquet(
     *,
     periods_per_year: float | None = None,
     leading_gaps: str = "trim",
+    kind: str = "prices",
+    returns_unit: str | None = None,
 ) -> Prices:
-    """Load a Parquet file in wide or long form (see :func:`load_csv`)."""
-    return _load_file(_read_parquet, path, symbols, start, end, periods_per_year, leading_gaps)
+    """Load a Parquet file in wide or long form (see :func:`load_csv`; ``kind``, ``returns_unit`` too)."""
+    unit = V.check_data_kind(kind, returns_unit)
+    return _load_file(_read_parquet, path, symbols, start, end, periods_per_year, leading_gaps, returns_unit=unit)
 
 
 def save_parquet(prices: Prices, path: str | Path) -> Path:
@@ -269,6 +283,8 @@ def load(
     periods_per_year: float | None = None,
     leading_gaps: str = "trim",
     funding_path: str | Path | bool | None = None,
+    kind: str = "prices",
+    returns_unit: str | None = None,
 ) -> Prices:
     """Load prices from ``source`` (one of :data:`genetic_sizer.vocab.DATA_SOURCES`) and select symbols and
     window.
@@ -278,8 +294,13 @@ def load(
     (``NAME.funding.parquet`` beside ``NAME.parquet``) when there is one; a path reads that file (any source);
     False reads none. A ``hyperliquid`` price file also gets the exchange's margin tiers (:attr:`Prices.margin`)
     from the ``meta`` the fetch saved beside it (``NAME.meta.json``), when there is one.
+
+    ``kind="returns"`` (``csv`` and ``parquet`` only): the file holds simple returns in ``returns_unit``, compounded
+    into prices (see :func:`load_csv`).
     """
     kwargs = dict(periods_per_year=periods_per_year, leading_gaps=leading_gaps)
+    if V.check_data_kind(kind, returns_unit, source if source in V.DATA_SOURCES else None) is not None:
+        kwargs.update(kind=kind, returns_unit=returns_unit)
     if funding_path is not None and funding_path is not False and not isinstance(funding_path, (str, Path)):
         raise ConfigError(f"data.funding_path must be a file path, false or null, got {funding_path!r}")
     if source == "default":
@@ -415,8 +436,9 @@ def _time_column(raw: pd.DataFrame, source: str):
 
 
 def _from_table(
-    raw: pd.DataFrame, source, symbols, start, end, periods_per_year, leading_gaps, around_the_clock=False
-) -> Prices:
+    raw: pd.DataFrame, source, symbols, start, end, periods_per_year, leading_gaps, around_the_clock=False, *,
+    returns_unit=None,
+) -> Prices:  # fmt: skip
     """Wide or long table -> Prices.
 
     Long form is recognised by a symbol column (``symbol``, ``ticker``, ``coin``, ``asset``, or ``s``
@@ -442,6 +464,11 @@ def _from_table(
         weak = _find_column(raw.columns, _WEAK_SYMBOL_COLUMNS, source, exclude=time_cols)
         if weak is not None and not pd.api.types.is_numeric_dtype(raw[weak]):
             sym_col = weak
+    if sym_col is not None and returns_unit is not None:
+        raise DataError(
+            f"{source}: data.kind returns reads wide files (a time column and one column of returns per asset), "
+            f"not long form (symbol column {sym_col!r})"
+        )
     if sym_col is not None:
         used = (*time_cols, sym_col)
         adj_col = _find_column(raw.columns, _ADJ_CLOSE_COLUMNS, source, exclude=used)
@@ -495,6 +522,9 @@ def _from_table(
         wide.index = pd.DatetimeIndex(times)
         ranges = {}
         notes.append(CLOSES_ONLY)
+        if returns_unit is not None:
+            wide, offsets, note = compound_table(wide, offsets, symbols, returns_unit, source)
+            notes.append(note)
     wide.columns.name = None
     prices = Prices.from_frame(
         wide,
@@ -524,4 +554,6 @@ def load_from_config(data_config) -> Prices:
         periods_per_year=dc.periods_per_year,
         leading_gaps=dc.leading_gaps,
         funding_path=dc.funding_path,
+        kind=getattr(dc, "kind", "prices"),
+        returns_unit=getattr(dc, "returns_unit", None),
     )

@@ -31,7 +31,17 @@ from genetic_sizer.data.loaders import save_parquet
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.vocab import INTERVAL_MS
 
-__all__ = ["COINS", "SyntheticPerpMarket", "perp_market"]
+__all__ = [
+    "CALENDARS",
+    "COINS",
+    "KnownTruthMarket",
+    "SyntheticPerpMarket",
+    "equal_market",
+    "known_truth_market",
+    "perp_market",
+    "tilted_market",
+    "true_max_sharpe",
+]
 
 COINS = {
     # coin: (first price, annual volatility, funding bias a year on top of the interest component)
@@ -170,3 +180,168 @@ def perp_market(
     )
     rates, note = align_funding(frame, prices, source="synthetic funding")
     return SyntheticPerpMarket(candles=candles, funding=funding, prices=prices.with_funding(rates, note))
+
+
+# ---- known-truth markets: returns with given means and covariance --------------------------------------------------
+CALENDARS = {"monthly": 12.0, "daily": 252.0}
+"""Calendars of :func:`known_truth_market`: bars per year (month ends; weekdays, a 252-day year like equities)."""
+
+
+@dataclass(frozen=True)
+class KnownTruthMarket:
+    """A market drawn from known parameters (:func:`known_truth_market`), with the truth a strategy is judged by.
+
+    ``mean`` and ``cov`` are per bar (the annual figures divided by ``periods_per_year``) of simple returns;
+    ``returns`` (n_bars - 1, n_assets) are the draws, ``prices`` the closes they compound into from 1.0.
+    ``optimum`` is the true long-only maximum-Sharpe portfolio (:func:`true_max_sharpe`).
+    """
+
+    prices: Prices
+    returns: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+    periods_per_year: float
+    optimum: np.ndarray
+
+    def sharpe(self, weights) -> float:
+        """The true annualized Sharpe ratio of constant ``weights`` (rebalanced every bar, no costs):
+        ``w'mu / sqrt(w'Sigma w) x sqrt(periods_per_year)``."""
+        w = np.asarray(weights, dtype=np.float64)
+        return float(w @ self.mean / np.sqrt(w @ self.cov @ w) * np.sqrt(self.periods_per_year))
+
+    @property
+    def optimum_sharpe(self) -> float:
+        return self.sharpe(self.optimum)
+
+    @property
+    def equal_weight_sharpe(self) -> float:
+        n = len(self.mean)
+        return self.sharpe(np.full(n, 1.0 / n))
+
+    @property
+    def distance(self) -> float:
+        """How far the true optimum is from 1/N: half the L1 distance, the fraction of capital to move."""
+        n = len(self.mean)
+        return float(0.5 * np.abs(self.optimum - 1.0 / n).sum())
+
+
+def true_max_sharpe(mean, cov) -> np.ndarray:
+    """The long-only, fully invested portfolio of the highest ``w'mu / sqrt(w'Sigma w)`` for known ``mean``, ``cov``.
+
+    Solved exactly as the quadratic program ``min y'Sigma y`` s.t. ``mu'y = 1``, ``y >= 0``, ``w = y / sum(y)``
+    (scipy's SLSQP, started from the unconstrained tangency clipped at 0), then solved exactly on the assets it holds
+    (the tangency of that subset), so the others are exactly 0; when the tangency ``Sigma^-1 mu`` is already
+    long-only it is the answer. Needs at least one positive mean.
+    """
+    from scipy.optimize import minimize
+
+    mu = np.asarray(mean, dtype=np.float64)
+    sigma = np.asarray(cov, dtype=np.float64)
+    if not (mu > 0).any():
+        raise ValueError("true_max_sharpe: no asset has a positive mean: the maximum-Sharpe portfolio is undefined")
+    tangency = np.linalg.solve(sigma, mu)
+    if (tangency >= 0).all():
+        return tangency / tangency.sum()
+    y0 = np.clip(tangency, 0.0, None)
+    y0 = y0 / (mu @ y0) if mu @ y0 > 0 else np.where(mu > 0, 1.0, 0.0) / mu[mu > 0].sum()
+    res = minimize(
+        lambda y: y @ sigma @ y,
+        y0,
+        jac=lambda y: 2.0 * sigma @ y,
+        constraints=[{"type": "eq", "fun": lambda y: mu @ y - 1.0, "jac": lambda y: mu}],
+        bounds=[(0.0, None)] * len(mu),
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
+    y = np.clip(res.x, 0.0, None)
+    support = y > 1e-8 * y.max()  # the active set SLSQP found: solved exactly there (no solver dust elsewhere)
+    exact = np.linalg.solve(sigma[np.ix_(support, support)], mu[support])
+    if (exact > 0).all():
+        y = np.zeros_like(y)
+        y[support] = exact
+    return y / y.sum()
+
+
+def known_truth_market(
+    mean,
+    cov,
+    *,
+    n_returns: int,
+    calendar: str = "monthly",
+    seed: int = 0,
+    dof: float | None = None,
+    start: str = "2000-01-01",
+    symbols=None,
+) -> KnownTruthMarket:
+    """Draw simple returns with known annual ``mean`` (n_assets,) and covariance ``cov`` (n_assets, n_assets).
+
+    Per bar the returns are ``mean / ppy + L z`` with ``L L' = cov / ppy`` (``ppy`` = :data:`CALENDARS`), ``z``
+    standard normal, or with ``dof`` a multivariate Student-t scaled to unit variance (``dof > 2``: the same
+    covariance, fatter tails). ``calendar``: ``monthly`` (month-end bars) or ``daily`` (weekdays) from ``start``.
+    The prices compound the returns from 1.0 at the first bar, so there are ``n_returns + 1`` bars. A draw of -100 %
+    or worse (a volatility too high for simple returns) is a ValueError. Same seed, same market.
+    """
+    if calendar not in CALENDARS:
+        raise ValueError(f"calendar must be one of {list(CALENDARS)}, got {calendar!r}")
+    ppy = CALENDARS[calendar]
+    mu = np.asarray(mean, dtype=np.float64) / ppy
+    sigma = np.asarray(cov, dtype=np.float64) / ppy
+    n = len(mu)
+    if n < 2 or sigma.shape != (n, n) or not np.allclose(sigma, sigma.T):
+        raise ValueError(f"mean must have n >= 2 entries and cov be a symmetric (n, n) matrix; got {n}, {sigma.shape}")
+    if isinstance(n_returns, bool) or not isinstance(n_returns, (int, np.integer)) or n_returns < 2:
+        raise ValueError(f"n_returns must be an integer >= 2, got {n_returns!r}")
+    if dof is not None and not dof > 2:
+        raise ValueError(f"dof must be > 2 (a finite variance), got {dof!r}")
+    chol = np.linalg.cholesky(sigma)  # raises LinAlgError for a covariance that is not positive definite
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((int(n_returns), n))
+    if dof is not None:  # a multivariate t: one chi-square scale per bar, rescaled to unit variance
+        z *= np.sqrt((dof - 2.0) / rng.chisquare(dof, size=(int(n_returns), 1)))
+    returns = mu + z @ chol.T
+    if (returns <= -1.0).any():
+        i, j = np.argwhere(returns <= -1.0)[0]
+        raise ValueError(
+            f"a drawn return of asset {j} at bar {i + 1} is {returns[i, j]:.3f} (<= -100 %): lower the vol"
+        )
+    freq = "ME" if calendar == "monthly" else "B"
+    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=int(n_returns) + 1, freq=freq)
+    close = np.vstack([np.ones((1, n)), np.cumprod(1.0 + returns, axis=0)])
+    names = [f"A{i:02d}" for i in range(n)] if symbols is None else [str(s) for s in symbols]
+    dist = "normal" if dof is None else f"Student-t({dof:g})"
+    prices = Prices.from_frame(
+        pd.DataFrame(close, index=index, columns=names),
+        source=f"known-truth market ({calendar}, multivariate {dist}, seed={seed})",
+        periods_per_year=ppy,
+    )
+    return KnownTruthMarket(prices, returns, mu, sigma, ppy, true_max_sharpe(mu, sigma))
+
+
+def equal_market(
+    n_assets: int = 10, *, mean: float = 0.08, vol: float = 0.16, corr: float = 0.5, **kwargs
+) -> KnownTruthMarket:
+    """Case (a): every asset has the same annual mean, volatility and pairwise correlation, so 1/N is the true
+    maximum-Sharpe portfolio (any other portfolio has more variance for the same mean). Keywords as
+    :func:`known_truth_market`."""
+    cov = vol**2 * (corr * np.ones((n_assets, n_assets)) + (1.0 - corr) * np.eye(n_assets))
+    return known_truth_market(np.full(n_assets, mean), cov, **kwargs)
+
+
+def tilted_market(
+    n_assets: int = 10,
+    *,
+    sharpe_low: float = 0.1,
+    sharpe_high: float = 0.9,
+    vol_low: float = 0.12,
+    vol_high: float = 0.24,
+    corr: float = 0.3,
+    **kwargs,
+) -> KnownTruthMarket:
+    """Case (b): equal pairwise correlation, annual volatilities spread evenly from ``vol_low`` to ``vol_high`` and
+    Sharpe ratios from ``sharpe_high`` (the least volatile asset) down to ``sharpe_low`` (the most volatile), so the
+    true maximum-Sharpe portfolio (:attr:`KnownTruthMarket.optimum`) leans toward the calm, rewarding assets and is
+    away from 1/N by :attr:`KnownTruthMarket.distance`. Keywords as :func:`known_truth_market`."""
+    vols = np.linspace(vol_low, vol_high, n_assets)
+    sharpes = np.linspace(sharpe_high, sharpe_low, n_assets)
+    corr_m = corr * np.ones((n_assets, n_assets)) + (1.0 - corr) * np.eye(n_assets)
+    return known_truth_market(sharpes * vols, np.outer(vols, vols) * corr_m, **kwargs)

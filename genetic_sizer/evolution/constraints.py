@@ -6,6 +6,8 @@ mixed-integer). :class:`Constraints` holds them for one list of assets;
 :func:`~genetic_sizer.evolution.feasibility.check_feasible` decides whether all of them can hold at once.
 
 * ``max_assets`` (K): at most K non-zero weights.
+* ``min_assets``: at least this many non-zero weights (``min_assets = max_assets``: exactly K, the cardinality model
+  of Chang, Meade, Beasley and Sharaiha 2000).
 * ``min_position`` (m): every non-zero weight has ``|w| >= m`` (semi-continuous positions). The default,
   :data:`genetic_sizer.vocab.DEFAULT_MIN_POSITION` = 0.001 of gross exposure, rules out dust no exchange can trade;
   0 turns the rule off. An asset whose ``min_weight`` is above 0 must be held, so its effective lower bound is
@@ -55,6 +57,7 @@ class Constraints:
     symbols: tuple[str, ...]
     direction: str = "longonly"
     max_assets: int | None = None
+    min_assets: int | None = None
     min_position: float = DEFAULT_MIN_POSITION
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_group_weight: Mapping[str, float] = field(default_factory=dict)
@@ -76,6 +79,7 @@ class Constraints:
         direction: str = "longonly",
         *,
         max_assets=None,
+        min_assets=None,
         min_position=DEFAULT_MIN_POSITION,
         groups=None,
         max_group_weight=None,
@@ -90,6 +94,7 @@ class Constraints:
         keys = normalize_constraint_keys(
             direction,
             max_assets=max_assets,
+            min_assets=min_assets,
             min_position=min_position,
             groups=groups,
             max_group_weight=max_group_weight,
@@ -99,6 +104,9 @@ class Constraints:
             max_gross_short=max_gross_short,
         )
         max_assets, min_position, clean = keys["max_assets"], keys["min_position"], keys["groups"] or {}
+        min_assets = keys["min_assets"]
+        if min_assets is not None and min_assets > n:
+            raise ConfigError(f"portfolio.min_assets is {min_assets} but there are only {n} assets")
         net_exposure, max_gross_long, max_gross_short = (
             keys["net_exposure"],
             keys["max_gross_long"],
@@ -148,6 +156,7 @@ class Constraints:
             symbols=symbols,
             direction=direction,
             max_assets=max_assets,
+            min_assets=min_assets,
             min_position=min_position,
             groups=clean,
             max_group_weight=gmax,
@@ -172,6 +181,11 @@ class Constraints:
     def k(self) -> int:
         """The largest number of positions (``max_assets``, or every asset)."""
         return self.n_assets if self.max_assets is None else min(self.max_assets, self.n_assets)
+
+    @property
+    def k_min(self) -> int:
+        """The smallest number of positions (``min_assets``, or 1)."""
+        return 1 if self.min_assets is None else self.min_assets
 
     @property
     def has_long_row(self) -> bool:
@@ -210,6 +224,8 @@ class Constraints:
         count = int(held.sum())
         if count > self.k:
             return f"holds {count} assets, more than max_assets {self.k}"
+        if count < self.k_min:
+            return f"holds {count} assets, fewer than min_assets {self.k_min}"
         if len(self.group_names):
             total = self.group_matrix @ m
             for r, g in enumerate(self.group_names):
@@ -243,6 +259,7 @@ class Constraints:
         held = w != 0
         bad = (held & (m < self.min_position - TOL)).any(axis=1)
         bad |= held.sum(axis=1) > self.k
+        bad |= held.sum(axis=1) < self.k_min
         if len(self.group_names):
             total = m @ self.group_matrix.T
             bad |= ((total > self.group_hi + TOL) | (total < self.group_lo - TOL)).any(axis=1)
@@ -270,6 +287,7 @@ class Constraints:
         """The constraint keys as the champion file's ``portfolio`` section stores them (JSON-able)."""
         return {
             "max_assets": self.max_assets,
+            "min_assets": self.min_assets,
             "min_position": self.min_position,
             "groups": {g: list(m) for g, m in self.groups.items()},
             "max_group_weight": dict(self.max_group_weight),
@@ -287,6 +305,7 @@ class Constraints:
             symbols,
             direction,
             max_assets=portfolio.get("max_assets"),
+            min_assets=portfolio.get("min_assets"),
             min_position=portfolio.get("min_position", 0.0),
             groups=portfolio.get("groups") or None,
             max_group_weight=portfolio.get("max_group_weight") or None,

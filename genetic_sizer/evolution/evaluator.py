@@ -16,9 +16,11 @@ from genetic_sizer.backtest.metrics import (
     compute_metrics,
     wiped_out_fitness,
 )
+from genetic_sizer.backtest.resample import label, of_config, robust_fitness
 from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.genes import GeneSpace
+from genetic_sizer.evolution.robust import ENC_TOL, check_min_effective_assets, effective_assets, gene_weights
 
 __all__ = ["Evaluator", "check_perp_data"]
 
@@ -86,6 +88,9 @@ class Evaluator:
         What Sharpe and Sortino are measured in excess of, as ``portfolio.risk_free`` says it (an annual rate, or a
         file of rates; :class:`~genetic_sizer.backtest.riskfree.RiskFree`), aligned to ``prices`` here (:attr:`rf`,
         the per-bar rates), so a bar without a rate fails before anything runs. 0 (default): none.
+    robust, seed : RobustConfig, int
+        ``robust.resample`` blocks or bootstrap (indices drawn from ``seed``): the resampled fitness of
+        :mod:`genetic_sizer.backtest.resample`.
     """
 
     def __init__(
@@ -103,6 +108,10 @@ class Evaluator:
         max_leverage=None,
         genes=None,
         risk_free=0.0,
+        robust=None,
+        seed=0,
+        shrink_toward=None,
+        min_effective_assets=None,
     ):
         unknown = [o for o in objectives if o not in MAXIMIZE]
         if unknown or not objectives:
@@ -130,6 +139,11 @@ class Evaluator:
         self.risk_free = RiskFree.of(risk_free)
         self.rf = self.risk_free.rates(prices)
         self.trial_sharpe = False
+        self.resampling = robust if robust is not None and robust.resample != "none" else None  # RobustConfig
+        self.seed = int(seed)
+        self._resamples = None
+        self.shrink_toward, self._shrink_target = shrink_toward, None  # a shrink gene: evolution.robust.gene_target
+        self.min_effective_assets = min_effective_assets  # the norm constraint's death penalty (in __call__)
         caps = np.empty(0)
         if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
             from genetic_sizer.backtest.inputs import check_leverage, margin_tiers
@@ -147,7 +161,8 @@ class Evaluator:
     def with_trial_sharpe(self) -> Evaluator:
         """A copy whose call returns one more column after the objectives: each genome's in-sample per-period
         (not annualized) Sharpe ratio, which the evolution records for every trial
-        (:mod:`genetic_sizer.evolution.trials`)."""
+        (:mod:`genetic_sizer.evolution.trials`). Draws the :attr:`resamples` first: the copy takes them to workers."""
+        _ = self.resamples
         other = copy.copy(self)
         other.trial_sharpe = True
         return other
@@ -177,6 +192,10 @@ class Evaluator:
             engine=config.engine,
             genes=GeneSpace.from_config(config),
             risk_free=pf.risk_free,
+            robust=getattr(config, "robust", None),
+            seed=config.evolution.seed,
+            shrink_toward=_shrink_spec(config),
+            min_effective_assets=_min_effective_assets(config, prices),
             **pf.account(),
         )
 
@@ -272,15 +291,17 @@ class Evaluator:
         m.update(account_metrics(bt))
         return m
 
-    def metrics(self, weights, engine: str | None = None, genes=None) -> dict[str, np.ndarray]:
+    def metrics(self, weights, engine: str | None = None, genes=None, *, resampled: bool = False):
         """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given).
 
         With the fast engine this is :func:`genetic_sizer.backtest.simulate.score`, which simulates and scores each
         genome in one pass without a value matrix (the fitness path); the figures equal :meth:`metrics_of` of
-        :meth:`backtest` bit for bit, which the other engines compute.
+        :meth:`backtest` bit for bit, which the other engines compute. ``resampled``: ``(metrics, every metric on
+        each of the K resamples (name -> (n_genomes, K)) of the same simulation)``, with a resampled fitness.
         """
         engine = engine or self.engine
-        if engine != "fast":
+        res = self.resamples if resampled else None
+        if engine != "fast" and res is None:
             return self.metrics_of(self.backtest(weights, engine, genes))
         from genetic_sizer.backtest.simulate import score
 
@@ -293,10 +314,24 @@ class Evaluator:
             fees=self.fees,
             slippage=self.slippage,
             init_cash=self.init_cash,
+            engine=engine,
             periods_per_year=self.prices.periods_per_year,
             risk_free=self.rf,
+            resamples=res,
             **self.account(leverage),
         )
+
+    @property
+    def resamples(self):
+        """The window's :class:`~genetic_sizer.backtest.resample.Resamples` (None: plain), drawn on first use."""
+        if self.resampling is not None and self._resamples is None:  # lazily: a held-out window only serves metrics
+            self._resamples = of_config(self.resampling, self.prices.n_bars, self.seed)
+        return self._resamples
+
+    @property
+    def fitness_label(self) -> str:
+        """The fitness computed, as the logbook's ``fitness`` column names it (``blocks K=4 mean_std penalty=1``)."""
+        return label(self.resampling, self.resamples)
 
     def split(self, batch) -> tuple[np.ndarray, np.ndarray | None]:
         """A batch's rows as ``(weights, genes)`` (genes None without strategy genes)."""
@@ -308,12 +343,40 @@ class Evaluator:
 
     def __call__(self, batch) -> np.ndarray:
         weights, genes = self.split(batch)
-        m = self.metrics(weights, genes=genes)
-        fitness = np.column_stack([m[o] for o in self.objectives])
-        lost = m["wiped_out"] > 0
+        weights, unprojectable = gene_weights(self, weights, genes)  # shrink gene: the projected mix (as deployed)
+        if self.resampling is None:
+            m = self.metrics(weights, genes=genes)
+            fitness = np.column_stack([m[o] for o in self.objectives])
+        else:  # the resampled fitness; the wiped-out test and the trial Sharpe stay whole-window
+            m, resampled = self.metrics(weights, genes=genes, resampled=True)
+            fitness = robust_fitness(resampled, self.objectives, self.resampling)
+        lost = (m["wiped_out"] > 0) | (False if unprojectable is None else unprojectable)  # no valid projection
         if "liquidated" in m:  # a liquidated account is the worst outcome, whatever it earned before
             lost |= m["liquidated"] > 0
+        if self.min_effective_assets is not None:  # 1 / sum(w^2) under the floor: ranked with the wiped-out genomes
+            lost |= effective_assets(weights) < self.min_effective_assets - ENC_TOL
         fitness[lost] = self.wiped_out_fitness
         if self.trial_sharpe:
             return np.column_stack([fitness, m["sharpe"] / math.sqrt(self.prices.periods_per_year)])
         return fitness
+
+
+def _shrink_spec(config) -> tuple | None:
+    """``(robust.shrink_toward, portfolio, allocators)`` when the config evolves a ``shrink`` gene, else None: the
+    ``allocators:`` section fits a classical target with the settings the deployment uses (budgets, views)."""
+    genes = config.evolution.genes or {}
+    robust = getattr(config, "robust", None)
+    if "shrink" not in genes:
+        return None
+    toward = "equal_weight" if robust is None else robust.shrink_toward
+    return toward, config.portfolio, getattr(config, "allocators", None)
+
+
+def _min_effective_assets(config, prices) -> float | None:
+    """``portfolio.min_effective_assets``, checked against the space it constrains (None when unset)."""
+    value = getattr(config.portfolio, "min_effective_assets", None)
+    if value is not None:
+        from genetic_sizer.evolution.space import GenomeSpace
+
+        check_min_effective_assets(GenomeSpace.from_config(prices.symbols, config.portfolio), value)
+    return value

@@ -5,7 +5,9 @@
 
 * without groups and exposure bounds, in closed form: the assets that must be held (``min_weight > 0``), plus the
   ``t`` optional assets with the largest ``max_weight``, for the largest ``t`` that ``max_assets`` and
-  ``min_position`` allow (``t`` positions need ``t x min_position`` of the budget), must reach a gross of 1;
+  ``min_position`` allow (``t`` positions need ``t x min_position`` of the budget), must reach a gross of 1, and
+  that largest count must reach ``min_assets`` (a support of any size between the two is then feasible: the
+  reach only grows with ``t``);
 * with groups or exposure bounds, it is a small mixed-integer feasibility problem (a binary "held long / held
   short" per asset, the bounds, the count, the rows), solved with HiGHS through ``scipy.optimize.milp``. When it
   is infeasible, each family of constraints is relaxed in turn to find a minimal conflicting set, which the
@@ -109,7 +111,16 @@ def _count_range(sides: SideBoxes, cons: Constraints) -> tuple[int, int, str | N
         extra = f"; assets that cannot hold a position of min_position {m:g}: {_names(cannot)}" if cannot else ""
         return 0, 0, (f"portfolio.max_weight: the assets can reach a {what} of at most {reach[t_max]:g} < 1{extra}")
     t_min = int(np.argmax(reach >= 1 - TOL))
-    return n_forced + t_min, n_forced + t_max, None
+    if n_forced + t_max < cons.k_min:
+        if t_max == by_size and by_size < n_opt:
+            top = n_forced + t_max
+            why = f"portfolio.min_position {m:g} allows at most {top} positions ({top} x {m:g} <= 1)"
+        elif t_max == by_count and by_count < n_opt:
+            why = f"portfolio.max_assets is {cons.k}"
+        else:
+            why = f"only {n_forced + n_opt} assets can hold a position (min_weight / max_weight / min_position)"
+        return 0, 0, f"portfolio.min_assets is {cons.k_min} but {why}"
+    return max(n_forced + t_min, cons.k_min), n_forced + t_max, None
 
 
 def check_feasible(lower: np.ndarray, upper: np.ndarray, cons: Constraints) -> Feasibility:
@@ -188,6 +199,8 @@ def _families(cons: Constraints) -> dict[str, str]:
     fam = {}
     if cons.max_assets is not None:
         fam["max_assets"] = f"max_assets {cons.max_assets}"
+    if cons.min_assets is not None and cons.min_assets > 1:
+        fam["min_assets"] = f"min_assets {cons.min_assets}"
     if cons.min_position > 0:
         fam["min_position"] = f"min_position {cons.min_position:g}"
     for r, g in enumerate(cons.group_names):
@@ -251,7 +264,8 @@ def _milp_point(lower: np.ndarray, upper: np.ndarray, cons: Constraints, active:
         elif not sides.zero_ok[i]:
             return None
     k = cons.k if "max_assets" in active else n
-    add(np.zeros(v), np.ones(v), 0.0, float(k))
+    k_min = cons.k_min if "min_assets" in active else 0
+    add(np.zeros(v), np.ones(v), float(k_min), float(k))
     add(np.ones(v), np.zeros(v), 1.0, 1.0)
     for r, g in enumerate(cons.group_names):
         member = np.array([cons.group_matrix[r, i] for i, _ in cols])

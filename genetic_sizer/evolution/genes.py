@@ -13,6 +13,11 @@ A genome with genes is a strategy: its weight vector (a row of the population's 
 ``leverage``   continuous      the gross leverage a perp genome's targets are sized at (``simulate(leverage=...)``),
                                in ``[lo, hi]`` with ``0 < lo``; only for ``portfolio.market: perp``, and ``hi`` at
                                most every asset's ``portfolio.max_leverage``
+``shrink``     continuous      the mixing coefficient ``s`` in ``[lo, hi]`` (within [0, 1]) toward the target of
+                               ``robust.shrink_toward`` (1/N or a classical allocation fitted on the training window):
+                               the genome is evaluated with ``(1 - s) w + s t``
+                               (:meth:`~genetic_sizer.evolution.evaluator.Evaluator.effective_weights`), and a
+                               deployed champion's weights are the shrunk ones
 =============  ==============  ==================================================================================
 
 ``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``,
@@ -56,6 +61,7 @@ class GeneSpace:
     default_rebalance: str | int
     leverage: tuple[float, float] | None = None
     default_leverage: float = 1.0
+    shrink: tuple[float, float] | None = None
 
     @classmethod
     def create(cls, genes: dict, default_rebalance="M", default_leverage: float = 1.0) -> GeneSpace:
@@ -65,6 +71,7 @@ class GeneSpace:
         th = genes.get("threshold")
         reb = genes.get("rebalance")
         lev = genes.get("leverage")
+        shr = genes.get("shrink")
         return cls(
             names=tuple(genes),
             threshold=None if th is None else (th[0], th[1]),
@@ -72,6 +79,7 @@ class GeneSpace:
             default_rebalance=V.parse_rebalance(default_rebalance, "portfolio.rebalance"),
             leverage=None if lev is None else (lev[0], lev[1]),
             default_leverage=float(default_leverage),
+            shrink=None if shr is None else (shr[0], shr[1]),
         )
 
     @classmethod
@@ -89,7 +97,7 @@ class GeneSpace:
         return self.names.index(name)
 
     def _bounds(self, name: str) -> tuple[float, float]:
-        return self.threshold if name == "threshold" else self.leverage
+        return {"threshold": self.threshold, "leverage": self.leverage, "shrink": self.shrink}[name]
 
     def record(self) -> dict:
         """The evolved genes and their ranges, as the config states them (JSON-able)."""
@@ -100,6 +108,8 @@ class GeneSpace:
             out["rebalance"] = list(self.rebalance)
         if self.leverage is not None:
             out["leverage"] = list(self.leverage)
+        if self.shrink is not None:
+            out["shrink"] = list(self.shrink)
         return out
 
     # ---- validity --------------------------------------------------------------------------------
@@ -169,6 +179,14 @@ class GeneSpace:
         g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
         return g[:, self._col("leverage")].copy()
 
+    def shrinks(self, genes) -> np.ndarray | None:
+        """The mixing coefficient toward ``robust.shrink_toward`` of each genome (rows of ``genes``), or None when it
+        is not evolved."""
+        if self.shrink is None:
+            return None
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        return g[:, self._col("shrink")].copy()
+
     def strategy(self, genes) -> dict:
         """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``, and ``"leverage"`` when the
         leverage is evolved."""
@@ -184,7 +202,9 @@ class GeneSpace:
         s = self.strategy(genes)
         band = "no drift band" if s["threshold"] is None else f"drift band {s['threshold']:.4g}"
         lev = "" if "leverage" not in s else f", leverage {s['leverage']:.3g}x"
-        return f"rebalance {s['rebalance']}, {band}{lev}"
+        shr = self.shrinks(genes)
+        shr = "" if shr is None else f", shrink {float(shr[0]):.3g}"
+        return f"rebalance {s['rebalance']}, {band}{lev}{shr}"
 
     # ---- operators -------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genetic_sizer.allocators.toolkit import allocator_notes
 from genetic_sizer.config import RunConfig
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import CheckpointError, ConfigError
@@ -129,6 +130,7 @@ class Evolution:
                 f"got {ev.population}"
             )
         self.space = GenomeSpace.from_config(prices.symbols, pf)
+        allocator_notes(prices, config.allocators)  # the allocators: section against the data, before any work
         self.genes = GeneSpace.from_config(config)
         self.n_genes = 0 if self.genes is None else self.genes.n
         self.evaluator = Evaluator.from_config(prices, config)
@@ -235,7 +237,7 @@ class Evolution:
         if ev.seed_with_classical:
             from genetic_sizer.evolution.seeding import classical_allocations
 
-            allocations, skipped = classical_allocations(self.prices, self.space)
+            allocations, skipped = classical_allocations(self.prices, self.space, self.config)
             self.seeds = {
                 "used": sorted(allocations)[: ev.population],
                 "skipped": skipped,

@@ -130,8 +130,8 @@ def _line(space: Space, u: np.ndarray, v: np.ndarray, signs: np.ndarray, target:
     weights; None when no point of the line is valid.
 
     The valid ``t`` are (a) the interval where every moving asset is held (each in its held box) and every row
-    holds, if that many positions fit in ``max_assets``, and (b) the points ``t = -u_i / v_i`` where a moving
-    asset reaches exactly 0, checked one by one (count, boxes, rows, coincident zeros).
+    holds, if that many positions fit in ``min_assets .. max_assets``, and (b) the points ``t = -u_i / v_i`` where
+    a moving asset reaches exactly 0, checked one by one (count, boxes, rows, coincident zeros).
     """
     lo, hi = space.held_box(signs)
     zero_ok = space.sides.zero_ok
@@ -153,7 +153,7 @@ def _line(space: Space, u: np.ndarray, v: np.ndarray, signs: np.ndarray, target:
     um, vm = u[moving], v[moving]
     lom, him = lo[moving], hi[moving]
     best_t, best_d, point = 0.0, np.inf, -1
-    if n_fixed + int(moving.sum()) <= space.constraints.k and (him >= lom).all():
+    if space.constraints.k_min <= n_fixed + int(moving.sum()) <= space.constraints.k and (him >= lom).all():
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             a, b = (lom - um) / vm, (him - um) / vm
             t_lo = float(np.where(vm > 0, a, b).max()) if vm.size else -np.inf
@@ -183,6 +183,7 @@ def _line(space: Space, u: np.ndarray, v: np.ndarray, signs: np.ndarray, target:
             ok = ~(held & ((x < lo - _SNAP) | (x > hi + _SNAP))).any(axis=1)
             ok &= ~(~held & ~zero_ok).any(axis=1)
             ok &= held.sum(axis=1) <= space.constraints.k
+            ok &= held.sum(axis=1) >= space.constraints.k_min
             if has_rows:
                 rv = _rowdots(R, x)
                 ok &= ~((rv < rlo - _ROW_TOL) | (rv > rhi + _ROW_TOL)).any(axis=1)
@@ -408,12 +409,13 @@ def add_mutation(space: Space, w: np.ndarray, rng: np.random.Generator) -> np.nd
 
 
 def drop_mutation(space: Space, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Close one position whose bounds allow 0: its weight goes to the other positions in proportion to their
-    size (a shift away from it), or, with probability 1/2, to one other position (a full transfer)."""
+    """Close one position whose bounds allow 0 (when more than ``min_assets`` are held): its weight goes to the other
+    positions in proportion to their size (a shift away from it), or, with probability 1/2, to one other position (a
+    full transfer)."""
     signs = space.signs(w)
     m = np.abs(w)
     cand = np.flatnonzero((m != 0.0) & space.sides.zero_ok)
-    if cand.size == 0 or np.count_nonzero(m) <= 1:
+    if cand.size == 0 or np.count_nonzero(m) <= max(1, space.constraints.k_min):
         return w.copy()
     i = int(rng.choice(cand))
     if rng.random() < 0.5:
@@ -467,12 +469,12 @@ def swap_mutation(space: Space, w: np.ndarray, rng: np.random.Generator) -> np.n
 
 def support_mutation(space: Space, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Change the support: add, drop or swap an asset, uniformly among the moves the count allows (no add at
-    ``max_assets`` positions, no drop at one)."""
+    ``max_assets`` positions, no drop at one or at ``min_assets``)."""
     held = int(np.count_nonzero(w))
     moves = [swap_mutation]
     if held < space.max_assets:
         moves.append(add_mutation)
-    if held > 1:
+    if held > max(1, space.constraints.k_min):
         moves.append(drop_mutation)
     return moves[int(rng.integers(len(moves)))](space, w, rng)
 

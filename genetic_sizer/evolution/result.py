@@ -82,9 +82,13 @@ class EvolutionResult:
 def generation_record(run, nevals: int) -> dict:
     """The logbook row of the generation ``run`` (an :class:`~genetic_sizer.evolution.loop.Evolution`) just
     finished: counters, each objective's best, mean and standard deviation over the live genomes, the wiped-out
-    count, the diversity and, with genes, where the population's strategies are."""
+    count, the diversity and, with genes, where the population's strategies are. With a resampled fitness
+    (``robust.resample``) the row also says which (``fitness``: :attr:`~genetic_sizer.evolution.evaluator.Evaluator.
+    fitness_label`), and the objectives' statistics are of that fitness."""
     fit = run.fitness
     rec = {"gen": run.gen, "nevals": nevals, "evaluations": run.evaluations}
+    if run.evaluator.resampling is not None:  # the plain GA's rows stay as they were
+        rec["fitness"] = run.evaluator.fitness_label
     # statistics of the live genomes only: a wiped-out genome's fitness is a sentinel, not a value
     wiped = run.evaluator.is_wiped_out(fit)
     live = fit[~wiped]

@@ -16,15 +16,24 @@ from genetic_sizer.evolution.space import GenomeSpace
 __all__ = ["classical_allocations"]
 
 
-def classical_allocations(prices: Prices, space: GenomeSpace) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def classical_allocations(
+    prices: Prices, space: GenomeSpace, settings=None, notes: dict | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Fit the classical allocations on ``prices`` and keep those that are valid genomes of ``space``.
+
+    ``settings`` is the run's ``allocators:`` section (:class:`~genetic_sizer.config.AllocatorsConfig`, or a
+    :class:`~genetic_sizer.config.RunConfig` holding it; None: its defaults: equal risk budgets, no views, no
+    market-cap file); ``notes``, when given, is filled with how the toolkit's allocators were fitted, by name.
 
     Returns
     -------
     allocations : dict name -> weights (n_assets,), each a valid genome of ``space``
     skipped : dict name -> why it was left out
     """
-    fitted, failed = fit_allocations(prices, space.lower, space.upper, space.min_position)
+    settings = getattr(settings, "allocators", settings)
+    fitted, failed = fit_allocations(
+        prices, space.lower, space.upper, space.min_position, settings=settings, notes=notes
+    )
     allocations, skipped = {}, {}
     for name in CLASSICAL:  # the allocators' order, in both results
         if name in failed:

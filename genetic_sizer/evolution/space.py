@@ -7,8 +7,9 @@ A genome *is* its weight vector (no genotype-to-weights mapping): one float64 we
 * Long/short (``direction="longshort"``): every weight in ``[lower_i, upper_i]`` (``lower_i`` may be negative)
   and the gross exposure ``sum |w_i|`` is 1.
 * On top of the bounds, the :class:`~genetic_sizer.evolution.constraints.Constraints` the space composes: at most
-  ``max_assets`` non-zero weights, every non-zero ``|w_i| >= min_position`` (default 0.001: no dust), group
-  bounds on summed ``|w|``, and long/short exposure bounds. Every one holds for every genome at once.
+  ``max_assets`` (and at least ``min_assets``) non-zero weights, every non-zero ``|w_i| >= min_position`` (default
+  0.001: no dust), group bounds on summed ``|w|``, and long/short exposure bounds. Every one holds for every genome at
+  once.
 
 :meth:`GenomeSpace.create` checks that the bounds and constraints can hold together
 (:func:`~genetic_sizer.evolution.feasibility.check_feasible`); :meth:`GenomeSpace.validate` is the boundary check of
@@ -80,6 +81,7 @@ class GenomeSpace:
         max_weight=1.0,
         *,
         max_assets=None,
+        min_assets=None,
         min_position=DEFAULT_MIN_POSITION,
         groups=None,
         max_group_weight=None,
@@ -143,6 +145,7 @@ class GenomeSpace:
             symbols,
             direction,
             max_assets=max_assets,
+            min_assets=min_assets,
             min_position=min_position,
             groups=groups,
             max_group_weight=max_group_weight,
@@ -187,6 +190,11 @@ class GenomeSpace:
         return self.constraints.k
 
     @property
+    def min_assets(self) -> int:
+        """The fewest non-zero weights a genome may have (``min_assets``, or 1)."""
+        return self.constraints.k_min
+
+    @property
     def min_position(self) -> float:
         return self.constraints.min_position
 
@@ -200,7 +208,8 @@ class GenomeSpace:
         """The space as the plain arrays the compiled operators take (:mod:`genetic_sizer.evolution.vary_nb`):
         held boxes of long and short positions (``lo_long, hi_long, ok_long, lo_short, hi_short, ok_short``),
         ``zero_ok``, the group matrix, the lower and upper bounds of every constraint row (groups, then the gross long
-        exposure when bounded), ``long_lo``, ``long_hi``, ``has_long_row``, ``max_assets`` and ``longonly``."""
+        exposure when bounded), ``long_lo``, ``long_hi``, ``has_long_row``, ``max_assets``, ``longonly`` and
+        ``min_assets``."""
         return kernel_space(self)
 
     # ---- signs and magnitude boxes -------------------------------------------------------------
@@ -374,6 +383,7 @@ def kernel_space(space: GenomeSpace) -> tuple:
         has_long,
         int(c.k),
         bool(space.longonly),
+        int(c.k_min),
     )
 
 

@@ -26,8 +26,8 @@ with the methods the operators use from ``numpy.random.Generator`` (``random``, 
   ``cos`` and ``sqrt`` are the C library's on both sides.
 
 The space arrives as plain arrays (:func:`genetic_sizer.evolution.space.kernel_space` builds the tuple): held boxes per
-sign, ``zero_ok``, the group rows, the bounds of the constraint rows, the long-exposure row flag, ``max_assets``
-and the direction.
+sign, ``zero_ok``, the group rows, the bounds of the constraint rows, the long-exposure row flag, ``max_assets``,
+the direction and ``min_assets`` (index 15).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from genetic_sizer.backtest.kernels import njit  # numba.njit with the kernels' cache directory
 
 __all__ = ["RowStream", "vary_kernel"]
 
@@ -478,7 +480,7 @@ def _line(u, v, signs, target, sp, wk, out):
     best_t = 0.0
     best_d = np.inf
     point = -1
-    if n_fixed + n_moving <= k:
+    if n_fixed + n_moving <= k and n_fixed + n_moving >= sp[15]:
         boxes = True
         for q in range(n):
             if v[q] != 0.0 and not hi[q] >= lo[q]:
@@ -564,7 +566,7 @@ def _line(u, v, signs, target, sp, wk, out):
                 elif not zero_ok[q]:
                     good = False
                     break
-            if not good or count > k:
+            if not good or count > k or count < sp[15]:
                 continue
             for r in range(nr):
                 rv = _pdot(R[r], x, 0, n)
@@ -947,7 +949,7 @@ def _drop(w, sp, wk, res):
             if zero_ok[q]:
                 idx[c] = q
                 c += 1
-    if c == 0 or held <= 1:
+    if c == 0 or held <= 1 or held <= sp[15]:
         _copy(w, res)
         return
     i = idx[_integers(st, c)]
@@ -1043,13 +1045,14 @@ def _swap(w, sp, wk, res):
 
 @njit(cache=True)
 def _support(w, sp, wk, res):
-    """``genome.support_mutation``: swap, add (room under max_assets), drop (more than one position)."""
+    """``genome.support_mutation``: swap, add (room under max_assets), drop (more than one position and more than
+    min_assets)."""
     held = 0
     for q in range(w.shape[0]):
         if w[q] != 0:
             held += 1
     can_add = held < sp[13]
-    can_drop = held > 1
+    can_drop = held > 1 and held > sp[15]
     move = _integers(wk[6], 1 + (1 if can_add else 0) + (1 if can_drop else 0))
     if move == 0:
         _swap(w, sp, wk, res)

@@ -25,8 +25,9 @@ Schema (version 4)::
                       max_leverage per symbol or null),
                       direction, min_weight / max_weight per symbol, rebalance (the champion's calendar policy:
                       strategy.rebalance, so readers of earlier files keep working), fees, slippage, init_cash, and
-                      the constraints: max_assets, min_position, groups, max_group_weight, min_group_weight,
-                      net_exposure, max_gross_long, max_gross_short (null / {} when unset), and risk_free (below)
+                      the constraints: max_assets, min_assets (optional), min_position, groups, max_group_weight,
+                      min_group_weight, net_exposure, max_gross_long, max_gross_short (null / {} when unset), and
+                      risk_free (below)
     data              source, path, symbols, first_bar, last_bar, n_bars, periods_per_year, close_sha256
                       (its fingerprint covers the funding rates too), funding (whether any were charged),
                       perp: funding_path
@@ -55,6 +56,9 @@ before it load with their ``portfolio.leverage``), it always equals ``portfolio.
 at), and a file whose leverage was evolved lists ``leverage`` in ``strategy.genes``, which a genetic_sizer without
 the leverage gene refuses to load.
 
+``construction`` and ``portfolio.min_effective_assets`` (optional, version 4 without a bump): how the weights were
+built (``robust:``) and the norm constraint they meet; see :mod:`genetic_sizer.runs.deployment`.
+
 Two kinds of version 3 file exist, written by two lines of development before they were merged into version 4:
 one added the account model (``portfolio.market``, ``leverage``, ``max_leverage``, ``verification.against``;
 no ``strategy``), the other the ``strategy`` section (spot only; ``verification.reference``). :func:`load` tells
@@ -80,6 +84,7 @@ from genetic_sizer._version import __version__
 from genetic_sizer.errors import ChampionError, ConfigError
 from genetic_sizer.evolution.constraints import Constraints
 from genetic_sizer.evolution.space import TOL
+from genetic_sizer.runs.deployment import check_deployment
 from genetic_sizer.storage import files
 from genetic_sizer.vocab import CONSTRAINT_KEYS, DIRECTIONS
 
@@ -133,6 +138,7 @@ _REQUIRED = {
 _PORTFOLIO_KEYS = ("direction", "min_weight", "max_weight", "rebalance", "fees", "slippage", "init_cash")
 _NO_CONSTRAINTS = {
     "max_assets": None,
+    "min_assets": None,
     "min_position": 0.0,
     "groups": {},
     "max_group_weight": {},
@@ -142,6 +148,8 @@ _NO_CONSTRAINTS = {
     "max_gross_short": None,
 }
 """What :func:`build` records for constraint keys its ``portfolio`` leaves out: none (and no minimum position)."""
+_OPTIONAL_CONSTRAINTS = ("min_assets",)
+"""Constraint keys added to version 4 files without a version bump: a file without them was evolved without them."""
 _DATA_KEYS = ("source", "first_bar", "last_bar", "n_bars", "periods_per_year", "close_sha256")
 
 
@@ -451,6 +459,7 @@ def _validate(raw, where: str) -> np.ndarray:
             raise ChampionError(f"{where}: missing field 'data.{key}'")
     if version >= 2:
         _check_constraints(where, raw, w)
+    check_deployment(where, raw, w)  # construction and portfolio.min_effective_assets (genetic_sizer.runs.deployment)
     if has_strategy(raw):  # version 4, and version 3 files of the strategy kind (see the module docstring)
         _check_strategy(where, raw)
     elif version >= 4:
@@ -564,7 +573,7 @@ def _check_constraints(where: str, raw: dict, w: np.ndarray) -> None:
     assets with a non-zero weight."""
     pf, assets = raw["portfolio"], raw["assets"]
     for key in CONSTRAINT_KEYS:
-        if key not in pf:
+        if key not in pf and key not in _OPTIONAL_CONSTRAINTS:
             raise ChampionError(f"{where}: missing field 'portfolio.{key}'")
     try:
         cons = Constraints.from_record(assets, pf["direction"], pf)

@@ -1,5 +1,6 @@
 """Plots of a run (the only module importing matplotlib): fitness curves, the champion's allocation,
-equity curves against the classical allocations, and the Pareto front of multi-objective runs.
+equity curves against the classical allocations, the Pareto front of multi-objective runs, and efficient frontiers
+(``genetic-sizer frontier``).
 
 Each function writes one PNG and returns its path; the Agg backend is used, so no display is needed.
 """
@@ -131,6 +132,27 @@ def pareto(fitness: np.ndarray, objectives, champion: int, path: Path) -> Path:
     ax.set_title("Pareto front")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def frontier(curves, path: Path, title: str = "Efficient frontiers", xlabel: str = "variance of return") -> Path:
+    """Frontiers in (risk, return): ``curves`` is a list of ``(label, risks, returns, style)``, ``style`` "line"
+    (a reference drawn as a line) or "points" (traced portfolios as markers)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for k, (label, risk, ret, style) in enumerate(curves):
+        if style == "line":
+            ax.plot(risk, ret, lw=1.2, color=f"C{k}", label=label)
+        else:
+            ax.plot(risk, ret, "o", ms=3.5, color=f"C{k}", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mean return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genetic_sizer.runs.analytics import analytics_html
 from genetic_sizer.runs.rundir import RunDir
 
 __all__ = ["REPORT_FILE", "write_report"]
@@ -38,12 +39,16 @@ REPORT_FILE = "report.html"
 DSR_SENTENCE = (
     "The deflated Sharpe ratio is the probability that the champion's Sharpe ratio is not just the luckiest "
     "of all the genomes the search tried, given how many it tried and how widely their Sharpe ratios spread; "
-    "below 0.95 the champion cannot be told apart from the best of that many strategies without skill."
+    "below 0.95 the champion cannot be told apart from the best of that many strategies without skill. Its null is "
+    "zero skill, so on a long-only run it mostly measures the equity premium: the test of skill beyond 1/N is the "
+    "deflated Sharpe of the returns in excess of 1/N (raw and effective trials, both needed)."
 )
 PBO_SENTENCE = (
     "The probability of backtest overfitting is the share of in-sample / out-of-sample splits of the train "
     "window (CSCV) in which the genome that was best in sample ranks in the bottom half out of sample; near 0 "
-    "selecting by in-sample Sharpe generalises, near 0.5 or above it is no better than picking at random."
+    "selecting by in-sample Sharpe generalises, near 0.5 or above it is no better than picking at random. Over "
+    "trials bred on the very window CSCV splits it reads high even on pure noise: the representative PBO, on a "
+    "window the candidates were not bred on, is the one to read."
 )
 
 _SHOWN = ("sharpe", "cagr", "max_drawdown", "annualized_volatility", "sortino", "calmar", "turnover")
@@ -274,6 +279,7 @@ def _evolve_parts(rd: RunDir, config, prices, first: list[bool]) -> list[str]:
     parts = [_table(is_rows, oos_rows or None, title)]
     parts += _risk_free_note(champion["portfolio"].get("risk_free"))
     parts.append(_stat_block(champion.get("deflated_sharpe"), None, "(PBO is computed per fold by a walk-forward.)"))
+    parts += analytics_html(champion.get("analytics"))  # diversification and attribution
     logbook = _read_csv(rd.logbook_path)
     parts.append(_fig_html(_fitness_figure({"run": logbook}, config.objective[0]), first))
     if logbook and "leverage_mean" in logbook[0]:
@@ -387,6 +393,7 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
     parts.append(
         _stat_block(wf.get("deflated_sharpe"), wf.get("pbo"), "(Both of the last fold, whose champion goes live.)")
     )
+    parts += _significance_parts(wf)
     parts.append(_fig_html(_folds_figure(folds), first))
     logbooks = {}
     for f in folds:
@@ -425,6 +432,55 @@ def _walkforward_parts(rd: RunDir, config, prices, first: list[bool]) -> list[st
     parts.append(_fig_html(_allocation_figure(held, mask, bounds, title), first))
     title = "Out-of-sample equity and drawdown (stitched test windows)"
     parts.append(_fig_html(_equity_figure(index, curves, title), first))
+    return parts
+
+
+def _significance_parts(wf: dict) -> list[str]:
+    """The significance of GA's out-of-sample Sharpe difference (``walkforward.json`` ``significance``) and what each
+    fold deployed, with its excess-of-1/N deflated Sharpe."""
+    sig, rows = wf.get("significance") or {}, []
+    for key in ("equal_weight", "best_classical"):
+        t = sig.get(key)
+        if t:
+            d = t.get("sharpe_difference_annualized")
+            rows.append(
+                f"<tr><th>GA vs {html.escape(t['benchmark'])}{' (best classical)' if key != 'equal_weight' else ''}"
+                f"</th><td>{_fmt(d)}</td><td>{_fmt(t.get('p_value'))}</td><td>{html.escape(str(t.get('method')))}"
+                f"</td><td>{t.get('block_length') or ''}</td></tr>"
+            )
+    spa = sig.get("spa")
+    if spa:
+        rows.append(
+            f"<tr><th>any of {html.escape(', '.join(spa['candidates']))} vs 1/N (Hansen's SPA)</th>"
+            f"<td>{_fmt(spa.get('difference_annualized'))}</td><td>{_fmt(spa.get('p_value'))}</td><td>hansen_spa</td>"
+            f"<td>{spa.get('block_length') or ''}</td></tr>"
+        )
+    parts = []
+    if rows:
+        parts.append(
+            "<h2>Is the out-of-sample Sharpe difference real?</h2><table><tr><th>test</th><th>Sharpe difference "
+            "(a year)</th><th>p-value</th><th>method</th><th>block length</th></tr>" + "".join(rows) + "</table>"
+            "<p class='meta'>Two-sided p-values of the stitched out-of-sample returns (Ledoit and Wolf's studentized "
+            "block bootstrap; SPA: one-sided, does any GA variant beat 1/N); below 0.05 the difference is unlikely to "
+            f"be luck. {html.escape((sig.get('best_classical') or {}).get('selection', ''))}</p>"
+        )
+    body = []
+    for f in wf["folds"]:
+        x = f.get("excess_deflated_sharpe") or {}
+        dsr = (
+            "n/a" if "raw" not in x else f"{x['raw']['deflated_sharpe']:.3f} / {x['effective']['deflated_sharpe']:.3f}"
+        )
+        pbo = (f.get("representative_pbo") or {}).get("pbo")
+        body.append(
+            f"<tr><th>{f['number']}</th><td>{f['test_start'][:10]}</td><td style='text-align:left'>"
+            f"{html.escape(f.get('deployed', 'GA champion'))}</td><td>{dsr}</td><td>{_fmt(pbo)} "
+            f"<small>{html.escape((f.get('representative_pbo') or {}).get('window') or '')}</small></td></tr>"
+        )
+    parts.append(
+        "<h2>What each fold deployed</h2><table><tr><th>fold</th><th>test from</th><th>GA deployed</th><th>deflated "
+        "Sharpe of the excess over 1/N (raw / effective trials)</th><th>PBO (cluster representatives, on a window "
+        "the trials were not bred on)</th></tr>" + "".join(body) + "</table>"
+    )
     return parts
 
 

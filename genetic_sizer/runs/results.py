@@ -100,6 +100,7 @@ def portfolio_record(config: RunConfig, space: GenomeSpace, margin: dict | None 
         "slippage": pf.slippage,
         "init_cash": pf.init_cash,
         **space.constraints.record(),
+        **({} if pf.min_effective_assets is None else {"min_effective_assets": pf.min_effective_assets}),
     }
 
 

@@ -106,6 +106,7 @@ def finalize(
     plots: bool = True,
     holdout: Prices | None = None,
     report_prices: Prices | None = None,
+    resampled: list | None = None,
 ) -> RunReport:
     """Write the members, the summary, the plots, the report and the verified champion of a finished run.
 
@@ -116,29 +117,44 @@ def finalize(
     before anything is written (a disagreement fails the run), and ``champion.json`` is written last; every file is
     written atomically. Finalizing again (``evolve --resume`` of a finished run, e.g. after Ctrl-C during this step)
     rewrites the same files. ``report_prices`` (the whole window) saves the report from loading it again.
+
+    The champion is what the config's ``robust:`` section deploys (:func:`genetic_sizer.evolution.robust.deploy`:
+    the plain champion by default, else an ensemble and/or its shrinkage; ``resampled``: the champions of the runs
+    on resampled histories, for ``robust.ensemble: resampled``); its file records how it was built
+    (``construction``), and the summary shows the plain champion beside it (``plain_champion``).
     """
+    from genetic_sizer.allocators.toolkit import allocator_notes
+    from genetic_sizer.evolution.robust import deploy, effective_weights
     from genetic_sizer.evolution.seeding import classical_allocations
+    from genetic_sizer.runs.analytics import champion_analytics
+    from genetic_sizer.validation.excess import excess_record
 
     rd = RunDir(run_dir)
     config, space = result.config, result.space
     evaluator = Evaluator.from_config(prices, config)
+    deployed = deploy(result, prices, config.robust, resampled=resampled)
     record = champion_record(
         config,
         prices,
         space,
-        result.champion,
+        deployed.weights,
         rank=0,
         n_members=len(result.members),
         evaluations=result.evaluations,
-        genes=result.champion_genes,
+        genes=deployed.genes,
     )
+    if deployed.method != "plain":
+        record["selection"] = f"deployed by robust: {deployed.method} (see construction), {record['selection']}"
+    record["construction"] = deployed.record
+    record["allocators"] = allocator_notes(prices, config.allocators)  # how the toolkit's allocators were fitted
     files = []
     genes = result.members_genes if result.genes is not None else None
-    member_metrics = evaluator.metrics(result.members, genes=genes)
+    scored = effective_weights(evaluator, result.members, genes)  # with a shrink gene: the shrunk weights
+    member_metrics = evaluator.metrics(scored, genes=genes)
     member_oos = None
     if holdout is not None:
         held = traded_window(prices, holdout, config.walkforward.execution_delay)
-        member_oos = Evaluator.from_config(held, config).metrics(result.members, genes=genes)
+        member_oos = Evaluator.from_config(held, config).metrics(scored, genes=genes)
     members_path = rd.members_path(config.multi_objective)
     member_strategies = [result.strategy(k) for k in range(len(result.members))] if genes is not None else None
     rows = _members_rows(prices.symbols, result.members, member_metrics, member_oos, member_strategies)
@@ -147,12 +163,16 @@ def finalize(
     if "allocations" in result.seeds:  # fitted on this window when the run was seeded
         allocations, skipped = result.seeds["allocations"], result.seeds["skipped"]
     else:
-        allocations, skipped = classical_allocations(prices, space)
-    names = ["champion", *allocations]
-    weights = np.stack([result.champion, *allocations.values()])
+        allocations, skipped = classical_allocations(prices, space, config)
+    shown_plain = deployed.method != "plain"  # the plain champion beside the deployed one
+    names = ["champion", *(["plain_champion"] if shown_plain else []), *allocations]
+    rows_w = [deployed.weights, *([result.champion] if shown_plain else []), *allocations.values()]
+    weights = np.stack(rows_w)
     # the champion keeps its weights by its own strategy; the classical allocations by the run's policy
     strategies = {n: fixed_strategy(config, result.genes) for n in names}
-    strategies["champion"] = result.strategy(0)
+    strategies["champion"] = result.strategy(0) if deployed.genes is None else result.genes.strategy(deployed.genes)
+    if shown_plain:
+        strategies["plain_champion"] = result.strategy(0)
     bt = evaluator.backtest_strategies(weights, list(strategies.values()))
     metrics = evaluator.metrics_of(bt)
     shown = summary_metrics(config)
@@ -165,7 +185,12 @@ def finalize(
         m_oos = oos_eval.metrics_of(bt_oos)
         summary_oos = {n: {k: float(m_oos[k][i]) for k in shown} for i, n in enumerate(names)}
         windows.append(("out_of_sample", held, bt_oos.value))
-    record.update(validation_record(config, result.champion, prices, holdout, result.trials, result.champion_genes))
+    record.update(validation_record(config, deployed.weights, prices, holdout, result.trials, deployed.genes))
+    ew = bt.value[:, names.index("equal_weight")] if "equal_weight" in names else None  # 1/N: the bar to beat
+    record["excess_deflated_sharpe"] = excess_record(config, evaluator, result, bt.value[:, 0], ew)
+    lev = (record.get("strategy") or {}).get("leverage") or record["portfolio"].get("leverage") or 1.0
+    scale = float(lev) if config.portfolio.market == "perp" else 1.0  # perp weights are of leverage x equity
+    record["analytics"] = champion_analytics(config, windows, names, weights, scale)  # diversification, attribution
     kept = strategies if result.genes is not None else None
     files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown, kept)))
     files.append(rd.write_csv(RunDir.VALUES, _values_rows(names, windows)))
@@ -180,10 +205,10 @@ def finalize(
             files.append(rd.file(name))
 
         plot("fitness.png", lambda p: P.fitness_curve(result.logbook, config.objective, p, genes=result.genes))
-        title = "Champion allocation"
+        title = "Champion allocation" + (f" ({deployed.method})" if shown_plain else "")
         if result.genes is not None:
-            title += f" ({result.genes.describe(result.champion_genes)})"
-        plot("allocation.png", lambda p: P.allocation(prices.symbols, result.champion, p, title=title))
+            title += f" ({result.genes.describe(deployed.genes)})"
+        plot("allocation.png", lambda p: P.allocation(prices.symbols, deployed.weights, p, title=title))
         panels = [(w, p.index, {n: v[:, i] for i, n in enumerate(names)}) for w, p, v in windows]
         plot("equity.png", lambda p: P.equity_windows(panels, p))
         if config.multi_objective and len(config.objective) >= 2:
@@ -295,18 +320,21 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, forc
     n = len(result.members)
     if not isinstance(rank, int) or not 0 <= rank < n:
         raise ConfigError(f"--rank must be in [0, {n - 1}] for this run ({n} members), got {rank!r}")
-    genes = result.members_genes[rank] if result.genes is not None else None
+    from genetic_sizer.evolution.robust import member, norm_checked
+
+    chosen = norm_checked(result, member(result, prices, rank))  # with a shrink gene: the shrunk weights
     record = champion_record(
         config,
         prices,
         result.space,
-        result.members[rank],
+        chosen.weights,
         rank=rank,
         n_members=n,
         evaluations=result.evaluations,
-        genes=genes,
+        genes=chosen.genes,
     )
-    record.update(validation_record(config, result.members[rank], prices, holdout, result.trials, genes))
+    record["construction"] = chosen.record
+    record.update(validation_record(config, chosen.weights, prices, holdout, result.trials, chosen.genes))
     if gen < config.evolution.generations:
         record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
     return C.write(record, out)
@@ -327,7 +355,8 @@ def evolve_run(
     ``on_event(kind, **info)`` is told how it goes, in this order: ``"loading"`` (``source``), ``"data"``
     (``config``, ``everything``: the whole window, ``prices``: the window evolved on, ``holdout``: the held-out
     window or None), ``"run_dir"`` (``run_dir``, ``resume``), with the Ray backend ``"connecting"`` (``address``:
-    the cluster's, None for a local instance) and ``"ray_ready"`` (``seconds``, ``workers``), and ``"finalizing"``
+    the cluster's, None for a local instance) and ``"ray_ready"`` (``seconds``, ``workers``), with ``robust.ensemble:
+    resampled`` ``"resampling"`` (``runs``) before those runs, and ``"finalizing"``
     (``config``) when the evolution is done and the results are being written. ``on_generation`` is passed to
     :func:`~genetic_sizer.runs.evolve.evolve`; ``display`` (a progress display) is entered around the evolution
     itself. Ctrl-C (KeyboardInterrupt) propagates after the map is closed.
@@ -350,7 +379,15 @@ def evolve_run(
             tell("ray_ready", seconds=map_fn.startup_seconds, workers=map_fn.num_workers)
         with display if display is not None else contextlib.nullcontext():
             result = evolve(config, prices, run_dir, map_fn=map_fn, resume=plan.resume, on_generation=on_generation)
+        resampled = None
+        if config.robust.ensemble == "resampled":  # the champions of runs on resampled histories
+            from genetic_sizer.runs.resampled import resampled_champions
+
+            tell("resampling", runs=config.robust.ensemble_size)
+            resampled = resampled_champions(config, prices, map_fn=map_fn)
     finally:
         close_map(map_fn)
     tell("finalizing", config=config)
-    return finalize(result, prices, run_dir, plots=plots, holdout=holdout, report_prices=everything)
+    return finalize(
+        result, prices, run_dir, plots=plots, holdout=holdout, report_prices=everything, resampled=resampled
+    )

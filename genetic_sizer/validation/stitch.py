@@ -3,23 +3,39 @@ whole test span, its metrics, each fold's, and the record ``walkforward.json`` h
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from genetic_sizer.allocators.classical import CLASSICAL
 from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
 from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.backtest.simulate import backtest
+from genetic_sizer.backtest.stats import returns_of
+from genetic_sizer.config.robust import METHODS
 from genetic_sizer.data.prices import Prices
+from genetic_sizer.errors import ConfigError
+from genetic_sizer.validation.excess import trials_pbo
 from genetic_sizer.validation.folds import Fold
 
-__all__ = ["STRATEGIES", "WalkForwardResult", "fold_strategy", "held_windows", "stitch"]
+__all__ = [
+    "STRATEGIES",
+    "WalkForwardResult",
+    "deployed_text",
+    "fold_strategy",
+    "held_windows",
+    "significance_record",
+    "stitch",
+    "strategy_names",
+]
 
-STRATEGIES = ("GA", "equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "hrp")
-"""Strategy names in ``walkforward.json`` and ``oos_values.csv``: the evolved champion, then the classical
-allocations refitted on every train window."""
+STRATEGIES = ("GA", *CLASSICAL)
+"""Strategy names in ``walkforward.json`` and ``oos_values.csv``: the deployed champion, then the classical
+allocations refitted on every train window; with the ``robust:`` section, ``GA_plain`` and each ``GA_<method>``
+come after ``GA`` (:func:`strategy_names`)."""
 
 WALKFORWARD_SCHEMA = "genetic_sizer/walkforward"
 WALKFORWARD_VERSION = 2
@@ -95,6 +111,8 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return _jsonable(value.item())
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
     return value
 
 
@@ -104,6 +122,103 @@ def fold_strategy(config, result: dict, name: str) -> dict:
     drift band (results written before strategy genes); a fold without a leverage is at ``portfolio.leverage``."""
     recorded = (result.get("strategy") or {}).get(name)
     return recorded or {"rebalance": config.portfolio.rebalance, "threshold": None}
+
+
+def strategy_names(results: list[dict]) -> list[str]:
+    """The strategies of a walk-forward, in the order of ``walkforward.json`` and ``oos_values.csv``: ``GA`` (the
+    deployed champion), ``GA_plain`` and each ``GA_<method>`` any fold reports (:data:`~genetic_sizer.config.robust.
+    METHODS` order), then the classical allocations."""
+    seen = set()
+    for r in results:
+        seen.update(r["weights"])
+        seen.update(r.get("skipped", {}))
+    methods = [f"GA_{m}" for m in METHODS if f"GA_{m}" in seen]
+    return [STRATEGIES[0], *methods, *STRATEGIES[1:]]
+
+
+def deployed_text(result: dict) -> str:
+    """What a fold deployed as GA, in words: the GA champion, or nested selection's choice ("trade 1/N" when 1/N
+    won)."""
+    sel = result.get("selection")
+    if not sel or sel.get("candidate") is None:
+        return "GA champion" if not sel else f"GA ({sel.get('deployed') or sel.get('method')})"
+    if sel.get("trade"):
+        return f"{sel['trade']} (nested selection: equal_weight won the inner validation)"
+    if sel.get("method") != "GA":
+        return f"{sel['method']} (nested selection: it won the inner validation)"
+    return f"GA, {sel['candidate']} won the inner validation; {sel.get('generations')} generation(s)"
+
+
+def significance_record(strategies: list[str], returns: np.ndarray, oos: dict, periods_per_year, seed: int) -> dict:
+    """Is the deployed champion's out-of-sample Sharpe ratio different from 1/N's and the best classical allocator's,
+    and does any GA variant beat 1/N? The tests of :func:`~genetic_sizer.backtest.significance.sharpe_significance`
+    (headline: Ledoit and Wolf's studentized circular block bootstrap) and Hansen's SPA test
+    (:func:`~genetic_sizer.backtest.significance.spa_test`) on the stitched out-of-sample per-bar returns
+    (``returns``: the values of ``oos_values.csv`` from ``portfolio.init_cash``, in excess of the risk-free rate)."""
+    from genetic_sizer.backtest.significance import DEFAULT_REPS, sharpe_significance, spa_test
+
+    out: dict = {
+        "strategy": "GA",
+        "returns": "per-bar returns of the stitched out-of-sample values (oos_values.csv) from portfolio.init_cash, "
+        "in excess of the risk-free rate",
+        "reps": DEFAULT_REPS,
+        "seed": int(seed),
+    }
+    col = {s: returns[:, i] for i, s in enumerate(strategies)}
+    classical = [s for s in STRATEGIES[1:] if s in col]
+    if "GA" not in col or not classical:
+        out["note"] = "no GA or no classical allocation to compare"
+        return out
+    best = max(classical, key=lambda s: (oos[s].get("sharpe", -math.inf), -classical.index(s)))
+    chosen = (
+        "the classical allocation with the highest out-of-sample Sharpe ratio, chosen after the fact among "
+        f"{classical} (a benchmark picked with hindsight: a harder one than any fixed choice)"
+    )
+    benchmarks = {}
+    if "equal_weight" in col:
+        benchmarks["equal_weight"] = "equal_weight"
+    benchmarks["best_classical"] = best
+    ga = col["GA"]
+    for key, name in benchmarks.items():
+        b = col[name]
+        if np.array_equal(ga, b):
+            out[key] = {
+                "benchmark": name,
+                "sharpe_difference": 0.0,
+                "sharpe_difference_annualized": 0.0,
+                "p_value": 1.0,
+                "method": "identical",
+                "block_length": None,
+                "note": "GA's out-of-sample returns are the benchmark's",
+            }
+        else:
+            try:
+                tested = sharpe_significance(ga, {name: b}, periods_per_year, seed=seed)[name]
+                out[key] = {"benchmark": name, **tested}
+            except ConfigError as exc:
+                out[key] = {
+                    "benchmark": name,
+                    **dict.fromkeys(("sharpe_difference", "sharpe_difference_annualized", "p_value", "method")),
+                    "block_length": None,
+                    "note": str(exc),
+                }
+        if key == "best_classical":
+            out[key]["selection"] = chosen
+    variants = [s for s in strategies if s == "GA" or s.startswith("GA_")]
+    if "equal_weight" in col:
+        try:
+            spa = spa_test(
+                np.column_stack([col[s] for s in variants]), col["equal_weight"], periods_per_year, seed=seed
+            )
+            out["spa"] = {
+                "benchmark": "equal_weight",
+                "candidates": variants,
+                "best_strategy": variants[spa.best],
+                **spa.as_dict(),
+            }
+        except ConfigError as exc:
+            out["spa"] = {"benchmark": "equal_weight", "candidates": variants, "p_value": None, "note": str(exc)}
+    return out
 
 
 def held_windows(folds: list[Fold], execution_delay: int) -> list[tuple[int, int]]:
@@ -135,7 +250,7 @@ def stitch(
     pf = config.portfolio
     skipped: dict[str, str] = {}
     strategies = []
-    for s in STRATEGIES:
+    for s in strategy_names(results):
         missing = [r["number"] for r in results if s not in r["weights"]]
         if missing:
             why = results[missing[0]]["skipped"].get(s, "not fitted")
@@ -184,6 +299,14 @@ def stitch(
                 )
                 per[s] = _metrics_dict(mm, 0)
         fold_oos.append(per)
+    trials_pbos = [
+        None
+        if "oos_trials" not in r
+        else trials_pbo(
+            config, prices.bars(t, u + 1), r["oos_trials"]["weights"], r["oos_trials"]["genes"], "test (held out)"
+        )
+        for r, (t, u) in zip(results, held, strict=True)
+    ]
     record = {
         "schema": WALKFORWARD_SCHEMA,
         "schema_version": WALKFORWARD_VERSION,
@@ -226,6 +349,9 @@ def stitch(
                 "deflated_sharpe": r["deflated_sharpe"],
                 "pbo": r["pbo"],
                 **({"pbo_note": r["pbo_note"]} if r.get("pbo_note") else {}),
+                **{k: r[k] for k in ("selection", "excess_deflated_sharpe", "representative_pbo") if k in r},
+                **({"representative_pbo": trials_pbos[k]} if trials_pbos[k] is not None else {}),
+                "deployed": deployed_text(r),
             }
             for k, (f, r) in enumerate(zip(folds, results, strict=True))
         ],
@@ -240,7 +366,14 @@ def stitch(
         },
         "deflated_sharpe": results[-1]["deflated_sharpe"],
         "pbo": results[-1]["pbo"],
+        "significance": significance_record(
+            strategies, returns_of(bt.value, pf.init_cash, rf), oos, ppy, config.evolution.seed
+        ),
     }
+    if config.robust.active:
+        record["settings"]["robust"] = {
+            f.name: getattr(config.robust, f.name) for f in dataclasses.fields(config.robust)
+        }
     return WalkForwardResult(
         config=config,
         prices=prices,

@@ -27,9 +27,17 @@ from genetic_sizer.evolution.loop import check_run
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.results import champion_record, fixed_strategy
 from genetic_sizer.runs.rundir import RunDir, check_kind, discard_unstarted, nested, remove_tree
+from genetic_sizer.validation.excess import OOS_TRIALS, excess_dsr, trials_pbo
 from genetic_sizer.validation.folds import Fold, fold_config, plan_folds
 from genetic_sizer.validation.holdout import window_record
-from genetic_sizer.validation.stitch import WalkForwardResult, _jsonable, _metrics_dict, held_windows, stitch
+from genetic_sizer.validation.stitch import (
+    WalkForwardResult,
+    _jsonable,
+    _metrics_dict,
+    deployed_text,
+    held_windows,
+    stitch,
+)
 
 __all__ = ["finalize_walkforward", "run_fold", "run_walkforward", "walkforward_run"]
 
@@ -49,7 +57,15 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     each keeps its weights: the GA champion by its evolved genes when the run evolves them, the others by the run's
     policy and leverage), ``genes`` (the GA champion's
     genes, or None), ``skipped`` ``{strategy: reason}``, ``in_sample`` ``{strategy: {metric: value}}``, ``trials``,
-    ``deflated_sharpe``, ``pbo`` (None with ``pbo_note`` when it cannot be computed), ``logbook``.
+    ``deflated_sharpe``, ``pbo`` (None with ``pbo_note`` when it cannot be computed), ``logbook``,
+    ``excess_deflated_sharpe`` (:func:`~genetic_sizer.validation.excess.excess_dsr`) and ``representative_pbo``
+    (:func:`fold_representative_pbo`).
+
+    With the ``robust:`` section active (:mod:`genetic_sizer.validation.methods`) ``weights`` also holds ``GA_plain``
+    and each ``GA_<method>``, ``GA`` being the deployed champion (nested selection's choice, 1/N included, or the
+    champion deployed as the config says); ``selection`` records how it was chosen (nested selection: every
+    candidate's inner validation score, the winner, the generations, "trade 1/N"), ``method_genes`` each method's
+    strategy genes. Its evolutions checkpoint in subdirectories of ``run_dir`` (a temporary one without).
     """
     import tempfile
 
@@ -60,20 +76,36 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
 
     cfg = fold_config(config, fold.number)
     train = prices.bars(fold.train_start, fold.train_end + 1)
-    if run_dir is None:
+    if cfg.robust.active and run_dir is None:
         with tempfile.TemporaryDirectory(prefix=f"gs-fold{fold.number}-") as tmp:
-            result = evolve(cfg, train, tmp)
+            return run_fold(config, prices, fold, run_dir=RunDir(Path(tmp) / "fold"))
+    selection = inner = None
+    ga_deployed = True
+    if cfg.robust.active:
+        from genetic_sizer.validation.methods import robust_fold
+
+        got = robust_fold(cfg, train, RunDir(run_dir))
+        result = got["result"] or got["plain"]
+        ga_deployed = got["result"] is not None  # False: nested selection deployed an allocator (1/N included)
+        allocations, skipped = classical_allocations(train, result.space, cfg)
+        skipped = {**got["skipped"], **skipped}
+        weights = {"GA": got["weights"]["GA"], **got["weights"], **allocations}  # GA first
+        selection, inner = got["selection"], got["inner"]
     else:
-        result = evolve(cfg, train, run_dir, resume=resume)
-    allocations, skipped = classical_allocations(train, result.space)
-    weights = {"GA": result.champion, **allocations}
+        if run_dir is None:
+            with tempfile.TemporaryDirectory(prefix=f"gs-fold{fold.number}-") as tmp:
+                result = evolve(cfg, train, tmp)
+        else:
+            result = evolve(cfg, train, run_dir, resume=resume)
+        allocations, skipped = classical_allocations(train, result.space, cfg)
+        weights = {"GA": result.champion, **allocations}
+        got = {"strategy": {"GA": result.strategy(0)}, "genes": {"GA": result.champion_genes}}
     evaluator = Evaluator.from_config(train, cfg)
     names = list(weights)
-    strategies = {s: fixed_strategy(cfg, result.genes) for s in names}
-    strategies["GA"] = result.strategy(0)
+    strategies = {s: got["strategy"].get(s) or fixed_strategy(cfg, result.genes) for s in names}
     bt = evaluator.backtest_strategies(np.stack([weights[s] for s in names]), [strategies[s] for s in names])
     metrics = evaluator.metrics_of(bt)
-    genes = result.champion_genes
+    genes = got["genes"]["GA"]
     out = {
         "number": fold.number,
         "seed": cfg.evolution.seed,
@@ -89,8 +121,12 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
         "pbo_note": None,
         "logbook": result.logbook,
     }
+    if selection is not None:
+        out["selection"] = selection
+        out["method_genes"] = {s: (None if g is None else [float(x) for x in g]) for s, g in got["genes"].items()}
     sample = result.trial_sample
     n_returns = train.n_bars
+    trial_returns = None
     if sample is None or len(sample) < 2:
         out["pbo_note"] = f"fewer than 2 distinct genomes evaluated ({0 if sample is None else len(sample)})"
     elif n_returns < PBO_BLOCKS:
@@ -98,10 +134,44 @@ def run_fold(config, prices: Prices, fold: Fold, run_dir=None, resume: bool = Fa
     else:
         sample_genes = None if result.genes is None else result.trial_sample_genes[:PBO_CANDIDATES]
         values = evaluator.backtest(sample[:PBO_CANDIDATES], genes=sample_genes).value
-        excess = returns_of(values, cfg.portfolio.init_cash, evaluator.rf)  # the trials' Sharpe is of excess returns
-        out["pbo"] = float(stats.pbo(excess, n_blocks=PBO_BLOCKS))
+        trial_returns = returns_of(values, cfg.portfolio.init_cash, evaluator.rf)  # trials' Sharpe: excess returns
+        out["pbo"] = float(stats.pbo(trial_returns, n_blocks=PBO_BLOCKS))
         out["pbo_candidates"] = int(min(len(sample), PBO_CANDIDATES))
+    fold_returns = returns_of(bt.value, cfg.portfolio.init_cash, evaluator.rf)
+    out["excess_deflated_sharpe"] = excess_dsr(
+        fold_returns[:, 0],
+        fold_returns[:, names.index("equal_weight")] if "equal_weight" in names else None,
+        trial_returns,
+        result.trials,
+        train.periods_per_year,
+        cfg.evolution.seed,
+    )
+    out["representative_pbo"] = fold_representative_pbo(cfg, inner)
+    if not ga_deployed:  # the GA's trials are not what was deployed: their statistics would describe another portfolio
+        why = f"no GA was deployed (nested selection chose {selection.get('method') or 'an allocator'})"
+        out["deflated_sharpe"], out["pbo"], out["pbo_note"] = None, None, why
+        out["excess_deflated_sharpe"] = {"note": why}
+    if inner is None and sample is not None and len(sample) >= 2:  # for PBO on the test window (stitch)
+        k = min(len(sample), OOS_TRIALS)
+        out["oos_trials"] = {
+            "weights": sample[:k].tolist(),
+            "genes": None if result.genes is None else result.trial_sample_genes[:k].tolist(),
+        }
     return out
+
+
+def fold_representative_pbo(cfg, inner) -> dict:
+    """PBO over the cluster representatives of the inner evolution's trials, on the inner validation window they
+    were not bred on (:func:`~genetic_sizer.validation.excess.trials_pbo`); without nested selection every trial was
+    bred on the whole training window, which CSCV must not split: the fold's held window is used instead, after the
+    fact (:func:`~genetic_sizer.validation.stitch.stitch`, from ``oos_trials``)."""
+    if inner is None:
+        return {"pbo": None, "note": "the trials were bred on the whole train window: measured on the test window"}
+    res = inner["result"]
+    n = 0 if res.trial_sample is None else min(len(res.trial_sample), PBO_CANDIDATES)
+    genes = None if res.genes is None else res.trial_sample_genes[:n]
+    w = None if res.trial_sample is None else res.trial_sample[:n]
+    return trials_pbo(cfg, inner["window"], w, genes, "inner validation")
 
 
 def _fold_task(shared, task: tuple[Fold, str | None]) -> dict:
@@ -187,6 +257,9 @@ def run_walkforward(
     -------
     WalkForwardResult
     """
+    from genetic_sizer.evolution.robust import check_no_shrink_gene
+
+    check_no_shrink_gene(config, "walk-forward")  # before any fold runs
     rd = RunDir(run_dir)
     if resume:
         rd.pull()  # a run at a storage URL: its finished folds and the running ones' checkpoints
@@ -246,8 +319,9 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     record = champion_record(
         cfg, train, space, wf.champion, rank=0, n_members=1, evaluations=res["evaluations"], genes=wf.champion_genes
     )
+    what = "GA champion" if "selection" not in res else f"deployed GA ({deployed_text(res)})"
     record["selection"] = (
-        f"GA champion of the last of {len(wf.folds)} walk-forward folds (trained on "
+        f"{what} of the last of {len(wf.folds)} walk-forward folds (trained on "
         f"{train.index[0].date()} .. {train.index[-1].date()}, the most recent train window)"
     )
     record["trials"] = res["trials"]
@@ -301,6 +375,9 @@ def walkforward_run(
     (:func:`~genetic_sizer.runs.rundir.check_kind`) before anything is read. A new run that stops before any fold
     wrote anything (a Ray address that fails, Ctrl-C) is removed again
     (:func:`~genetic_sizer.runs.rundir.discard_unstarted`)."""
+    from genetic_sizer.evolution.robust import check_no_shrink_gene
+
+    check_no_shrink_gene(config, "walk-forward")  # before any data is loaded or directory made
     tell = on_event or (lambda kind, **info: None)
     if resume:  # an evolve run is never continued as a walk-forward (its champion.json would be replaced)
         check_kind(RunDir.open_existing(run_dir), "walkforward")

@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit, prange
 
 from genetic_sizer.backtest.kernels import spot as _nb
-from genetic_sizer.backtest.kernels.spot import chunk_bounds, score_row_nb
+from genetic_sizer.backtest.kernels.spot import chunk_bounds, resample_genome_nb, score_row_nb
 
 __all__ = ["maintenance_nb", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
 
@@ -118,6 +118,7 @@ def simulate_perp_genome_nb(
     rebalanced_out,
     position,
     margin_units,
+    turnover_out,
 ):
     """Simulate one genome's perp account (see the module docstring).
 
@@ -152,6 +153,8 @@ def simulate_perp_genome_nb(
         Written: whether the genome traded on each bar.
     position, margin_units : float64 (n_assets,)
         Scratch: the positions and ``|position| * mm_rate`` (so the bar loop never allocates).
+    turnover_out : float64 (n_bars,) or (0,)
+        When it has ``n_bars`` elements: written, each bar's term of the turnover sum (0.0 where none is counted).
 
     Returns
     -------
@@ -167,6 +170,9 @@ def simulate_perp_genome_nb(
     n_bars, n_assets = close.shape
     tiered = tier_rate.shape[1] > 1
     cash = init_cash
+    per_bar = turnover_out.shape[0] > 0
+    if per_bar:
+        turnover_out[:] = 0.0
     for k in range(n_assets):
         position[k] = 0.0
         margin_units[k] = 0.0
@@ -279,7 +285,10 @@ def simulate_perp_genome_nb(
                 margin_units[k] = abs(target) * mm_rate[k]
                 held += target * p
             if i > 0:
-                traded_sum += traded / equity
+                term = traded / equity
+                traded_sum += term
+                if per_bar:
+                    turnover_out[i] = term
             equity -= cost
             cash = equity - held
             if has_range:  # a loop of its own: the trade loop above stays the one it was before bar ranges
@@ -361,6 +370,7 @@ def simulate_perp_population_nb(
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
+    no_turnover = np.empty(0)  # the per-bar turnover terms are not wanted here
     for g in prange(n_genomes):
         position = np.empty(n_assets)
         margin_units = np.empty(n_assets)
@@ -386,6 +396,7 @@ def simulate_perp_population_nb(
             rebalanced_out[g],
             position,
             margin_units,
+            no_turnover,
         )
         traded_out[g] = traded
         account_out[g, 0] = paid
@@ -418,6 +429,9 @@ def score_perp_population_nb(
     rf,
     n_chunks,
     out,
+    res_idx,
+    res_ptr,
+    res_out,
 ):
     """Simulate and score every genome's perp account, without a (genomes x bars) array: the fitness path.
 
@@ -442,16 +456,24 @@ leverage, mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash :
         Written, one row per genome: the columns of :func:`genetic_sizer.backtest.kernels.spot.score_population_nb`,
         then funding paid, funding received and fees paid from ``SCORE_ACCOUNT`` on, and the liquidation bar (-1.0:
         never) at ``SCORE_LIQUIDATED``.
+    res_idx, res_ptr, res_out :
+        The resampled fitness, as for :func:`genetic_sizer.backtest.kernels.spot.score_population_nb` (K = 0: none):
+        each genome's resamples are scored from its one simulated equity path in the same pass
+        (:func:`genetic_sizer.backtest.kernels.spot.resample_genome_nb`).
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
     n_bars = close.shape[0]
+    n_res = res_ptr.shape[0] - 1
+    n_scratch = n_bars if n_res > 0 else 0
     for c in prange(n_chunks):
         lo, hi = chunk_bounds(c, n_chunks, n_genomes)
         value = np.empty(n_bars)
         rebalanced = np.empty(n_bars, dtype=np.bool_)
         position = np.empty(n_assets)
         margin_units = np.empty(n_assets)
+        turnover = np.empty(n_scratch)
+        scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
         for g in range(lo, hi):
             traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
                 close,
@@ -475,6 +497,7 @@ leverage, mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash :
                 rebalanced,
                 position,
                 margin_units,
+                turnover,
             )
             row = out[g]
             score_row_nb(value, init_cash, ann_factor, rf, row)
@@ -483,3 +506,7 @@ leverage, mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash :
             row[SCORE_ACCOUNT + 1] = received
             row[SCORE_ACCOUNT + 2] = fees_paid
             row[SCORE_LIQUIDATED] = liq
+            if n_res > 0:
+                resample_genome_nb(
+                    value, turnover, init_cash, ann_factor, rf, res_idx, res_ptr, row, scratch, res_out[g]
+                )

@@ -394,9 +394,11 @@ def simulate_genome_nb(
     order_value,
     sells,
     buys,
+    turnover_out,
 ):
     """Simulate one genome; writes its value at every bar into ``value_out``, whether it rebalanced on each
-    bar into ``rebalanced_out``, and returns the turnover sum.
+    bar into ``rebalanced_out``, and returns the turnover sum. When ``turnover_out`` has ``n_bars`` elements (it
+    may have none), bar ``i``'s term of the turnover sum is written into it (0.0 on the bars that count nothing).
 
     ``schedule`` (n_segments, n_assets) holds the genome's targets per segment: from bar
     ``segment_starts[s]`` on (``segment_starts[0] == 0``, strictly increasing) the targets are
@@ -445,6 +447,9 @@ def simulate_genome_nb(
     for k in range(n_assets):
         position[k] = 0.0
     rebalanced_out[:] = False  # set on the bars that trade, below
+    per_bar = turnover_out.shape[0] > 0
+    if per_bar:
+        turnover_out[:] = 0.0
     n_segments = segment_starts.shape[0]
     seg = -1  # the active segment; the next one starts at bar next_start (n_bars: no next one)
     next_start = 0
@@ -486,7 +491,10 @@ def simulate_genome_nb(
                 )
             cash = cash_after
             if i > 0 and value > 0:
-                traded_sum += traded / value
+                term = traded / value
+                traded_sum += term
+                if per_bar:
+                    turnover_out[i] = term
         # 4. the value at the close, after this bar's orders
         value_out[i] = _group_value(cash, position, close, i)
     return traded_sum
@@ -509,6 +517,7 @@ def _simulate_genome_banded_nb(
     order_value,
     sells,
     buys,
+    turnover_out,
 ):
     """:func:`simulate_genome_nb` with ``thresholds`` (n_segments,) when some segment has a drift band, else its
     specialization without the drift test (``thresholds`` None: calendar rebalancing pays nothing for bands)."""
@@ -518,11 +527,11 @@ def _simulate_genome_banded_nb(
     if drift:
         return simulate_genome_nb(
             close, schedule, segment_starts, rebalance, thresholds, fees, slippage, init_cash, longonly, value_out,
-            rebalanced_out, position, order_value, sells, buys,
+            rebalanced_out, position, order_value, sells, buys, turnover_out,
         )  # fmt: skip
     return simulate_genome_nb(
         close, schedule, segment_starts, rebalance, None, fees, slippage, init_cash, longonly, value_out,
-        rebalanced_out, position, order_value, sells, buys,
+        rebalanced_out, position, order_value, sells, buys, turnover_out,
     )  # fmt: skip
 
 
@@ -571,6 +580,7 @@ def simulate_population_nb(
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
+    no_turnover = np.empty(0)  # the per-bar turnover terms are not wanted here
     for g in prange(n_genomes):
         position = np.empty(n_assets)
         order_value = np.empty(n_assets)
@@ -592,6 +602,7 @@ def simulate_population_nb(
             order_value,
             sells,
             buys,
+            no_turnover,
         )
 
 
@@ -885,6 +896,80 @@ def score_row_nb(values, init_cash, ann_factor, rf, row):
     row[SCORE_NONFINITE] = 0.0 if finite else 1.0
 
 
+RESAMPLE_WIDTH = SCORE_TRADED + 1
+"""Columns of a resample's row in the resampled scorers' ``res_out``: ``METRIC_NAMES`` in order, then the resample's
+turnover sum (its bars' terms of the turnover sum) at ``SCORE_TRADED``."""
+
+
+@njit(cache=True)
+def resample_genome_nb(values, turnover, init_cash, ann_factor, rf, res_idx, res_ptr, whole, scratch, res_out):
+    """Score resamples of one genome's simulated value path: no second simulation.
+
+    The path's bar returns are ``r_0 = values[0] / init_cash - 1`` and ``r_i = values[i] / values[i-1] - 1``
+    (written as the metrics write them). Resample ``k`` is the return series ``r[res_idx[res_ptr[k]:res_ptr[k+1]]]``
+    (contiguous blocks or stationary-bootstrap draws, chosen in Python): it is compounded from ``init_cash`` into
+    ``path`` (``path_j = path_{j-1} * (1 + r_{idx_j})``) and scored by :func:`metrics_genome_nb` (the same
+    definitions as the whole window's, drawdowns from the compounded resampled path), with the risk-free rates of
+    the same bars (``rf[idx]``; one rate for every bar stays one rate). Its turnover sum is the sum of the drawn bars'
+    terms ``turnover[idx]`` (the per-bar terms of the genome's turnover sum).
+
+    ``whole`` is the genome's whole-window metric row (``METRIC_NAMES`` order): a wiped-out genome (its returns
+    after the bar it was wiped out on are meaningless) gets that row in every resample, with the turnover sum
+    ``sum(turnover) * m / n_bars`` (the whole window's annualized turnover); its fitness is the wiped-out sentinel
+    anyway. ``scratch`` (3, n_bars): the returns (divided out once per genome), a resample's path and its rates;
+    ``res_out`` (K, RESAMPLE_WIDTH) is written.
+    """
+    n_bars = values.shape[0]
+    n_metrics = SCORE_TRADED
+    per_bar_rf = rf.shape[0] > 1
+    rets = scratch[0]
+    path = scratch[1]
+    rf_buf = scratch[2]
+    if whole[n_metrics - 1] > 0:  # wiped out
+        total = 0.0
+        for i in range(n_bars):
+            total += turnover[i]
+        for k in range(res_ptr.shape[0] - 1):
+            for j in range(n_metrics):
+                res_out[k, j] = whole[j]
+            res_out[k, n_metrics] = total * (res_ptr[k + 1] - res_ptr[k]) / n_bars
+        return
+    if not per_bar_rf:
+        rf_buf[0] = rf[0]
+    rets[0] = (values[0] - init_cash) / init_cash
+    for i in range(1, n_bars):
+        rets[i] = (values[i] - values[i - 1]) / values[i - 1]
+    for k in range(res_ptr.shape[0] - 1):
+        lo = res_ptr[k]
+        m = res_ptr[k + 1] - lo
+        v = init_cash
+        t = 0.0
+        for j in range(m):
+            i = res_idx[lo + j]
+            v *= 1.0 + rets[i]
+            path[j] = v
+            t += turnover[i]
+            if per_bar_rf:
+                rf_buf[j] = rf[i]
+        metrics_genome_nb(path[:m], init_cash, ann_factor, rf_buf[: m if per_bar_rf else 1], res_out[k, :n_metrics])
+        res_out[k, n_metrics] = t
+
+
+@njit(cache=True, parallel=True)
+def resample_population_nb(values, turnover, init_cash, ann_factor, rf, res_idx, res_ptr, whole, res_out):
+    """:func:`resample_genome_nb` of every genome of simulated value paths (the vectorbt engine's), in parallel.
+
+    ``values`` and ``turnover`` (n_genomes, n_bars): each genome's value path and per-bar turnover terms; ``whole``
+    (n_genomes, len(METRIC_NAMES)): their whole-window metrics; ``res_out`` (n_genomes, K, RESAMPLE_WIDTH), written.
+    """
+    n_genomes, n_bars = values.shape
+    for g in prange(n_genomes):
+        scratch = np.empty((3, n_bars))
+        resample_genome_nb(
+            values[g], turnover[g], init_cash, ann_factor, rf, res_idx, res_ptr, whole[g], scratch, res_out[g]
+        )
+
+
 @njit(cache=True)
 def chunk_bounds(c, n_chunks, n):
     """The items ``[lo, hi)`` of chunk ``c`` of ``n_chunks`` nearly equal chunks of ``n`` items."""
@@ -907,6 +992,9 @@ def score_population_nb(
     rf,
     n_chunks,
     out,
+    res_idx,
+    res_ptr,
+    res_out,
 ):
     """Simulate and score every genome, without a (genomes x bars) array: the fitness path.
 
@@ -931,10 +1019,19 @@ def score_population_nb(
         Written, one row per genome: the metrics in the order of ``METRIC_NAMES`` (see :func:`metrics_nb`), the
         turnover sum at ``SCORE_TRADED`` and the non-finite flag at ``SCORE_NONFINITE``; the other columns are
         padding (left as they were).
+    res_idx, res_ptr : int64 (total,), (K + 1,)
+        The resamples of the resampled fitness (``robust.resample``): resample ``k`` is the bars
+        ``res_idx[res_ptr[k]:res_ptr[k+1]]`` (see :func:`resample_genome_nb`). ``res_ptr = [0]`` (K = 0): none, the
+        plain fitness path (nothing more is computed or allocated).
+    res_out : float64 (n_genomes, K, RESAMPLE_WIDTH)
+        Written when K > 0: each resample's metrics and turnover sum, computed from the genome's one simulated path
+        in the same pass (:func:`resample_genome_nb`).
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
     n_bars = close.shape[0]
+    n_res = res_ptr.shape[0] - 1
+    n_scratch = n_bars if n_res > 0 else 0
     for c in prange(n_chunks):
         lo, hi = chunk_bounds(c, n_chunks, n_genomes)
         value = np.empty(n_bars)
@@ -943,6 +1040,8 @@ def score_population_nb(
         order_value = np.empty(n_assets)
         sells = np.empty(n_assets, dtype=np.int64)
         buys = np.empty(n_assets, dtype=np.int64)
+        turnover = np.empty(n_scratch)
+        scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
         for g in range(lo, hi):
             traded = _simulate_genome_banded_nb(
                 close,
@@ -960,7 +1059,12 @@ def score_population_nb(
                 order_value,
                 sells,
                 buys,
+                turnover,
             )
             row = out[g]
             score_row_nb(value, init_cash, ann_factor, rf, row)
             row[SCORE_TRADED] = traded
+            if n_res > 0:
+                resample_genome_nb(
+                    value, turnover, init_cash, ann_factor, rf, res_idx, res_ptr, row, scratch, res_out[g]
+                )
