@@ -74,6 +74,10 @@ def test_attribution_by_hand(returns):
     # a benchmark price column: no weights, no per-asset benchmark contributions
     col = attribution(returns, w, p, b * 0.5, 252.0)
     assert col["active_contribution"] is None and col["benchmark_contribution"] is None
+    # the residual is then the portfolio's own return the constant-mix contributions leave out (here none)
+    assert col["residual"] == pytest.approx(0.0, abs=1e-15)
+    col2 = attribution(returns, w, p - costs, b * 0.5, 252.0)
+    assert col2["residual"] == pytest.approx(-252 * 1e-5, rel=1e-9)
     same = attribution(returns, w, p, p, 252.0)
     assert same["tracking_error"] == 0.0 and same["information_ratio"] is None
 

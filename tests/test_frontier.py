@@ -451,3 +451,10 @@ def test_cli_frontier_risk_flag(tmp_path, capsys):
     src.write_text(_moments_csv(["A", "B", "C"], mu, cov))
     assert main(["frontier", "--moments", str(src), "--risk", "cvar", "--out", str(tmp_path / "o2")]) == 2
     assert "--risk cvar needs --config" in capsys.readouterr().err
+
+
+def test_exact_cardinality_needs_a_positive_min_weight():
+    """With min_weight 0 a weight of 0 counts as not held, so exactly K cannot be kept: refused before any work."""
+    mu, cov = _small_moments(9, seed=5)
+    with pytest.raises(ConfigError, match=r"--exact-cardinality needs --min-weight > 0 .*got 0.0"):
+        trace_frontier([f"s{i}" for i in range(9)], moments_evaluator(mu, cov), k=4, exact=True, min_weight=0.0)

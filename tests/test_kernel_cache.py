@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numba
@@ -88,6 +89,20 @@ def test_the_cache_directory_follows_the_environment(tmp_path):
         path, setting = out.stdout.splitlines()
         assert Path(path) == root / f"numba-{source_hash()}"
         assert setting == repr(extra.get("NUMBA_CACHE_DIR", ""))  # other libraries' kernels keep Numba's setting
+    # a root that cannot be written: the same name under the temporary directory, said (never the in-tree cache)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "GENETIC_SIZER_CACHE_DIR": str(blocked)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    path = Path(out.stdout.splitlines()[0])
+    assert path.name == f"numba-{source_hash()}" and path.parent.parent == Path(tempfile.gettempdir())
+    assert f"the kernel cache directory {str(blocked / path.name)!r} cannot be written" in out.stderr
 
 
 WARM_THEN_COUNT = """

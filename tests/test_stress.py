@@ -54,6 +54,11 @@ def test_named_crises_only_when_the_data_covers_them():
     assert index[a] == pd.Timestamp("2020-02-19", tz="UTC") and index[b] == pd.Timestamp("2020-03-23", tz="UTC")
     assert got["GFC 2008-09"] == "not covered: the data spans 2019-12-02 .. 2020-12-31"
     assert got["2022 drawdown"].startswith("not covered")
+    # closes stamped at 21:00 UTC: the trough day's close is in the window too
+    late = index + pd.Timedelta(hours=21)
+    a, b = S.crisis_windows(late)["COVID crash 2020"]
+    assert late[a] == pd.Timestamp("2020-02-19 21:00", tz="UTC")
+    assert late[b] == pd.Timestamp("2020-03-23 21:00", tz="UTC")
 
 
 def test_parametric_losses_by_hand():

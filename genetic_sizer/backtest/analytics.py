@@ -122,7 +122,8 @@ def attribution(
         "information_ratio": active_return / te if te > 1e-15 else None,
         "benchmark_contribution": None,
         "active_contribution": None,
-        "residual": active_return - float(contribution.sum()),
+        # without benchmark weights: the part of the portfolio's own return the constant mix leaves out
+        "residual": ppy * float(p.mean()) - float(contribution.sum()),
     }
     if benchmark_weights is not None:
         bw = _weights(benchmark_weights, n, "benchmark_weights")

@@ -84,7 +84,8 @@ def crisis_windows(index, crises=None) -> dict[str, tuple[int, int] | str]:
         if idx[0] > start or idx[-1] < end:
             out[name] = f"not covered: the data spans {idx[0]:%Y-%m-%d} .. {idx[-1]:%Y-%m-%d}"
             continue
-        i, j = int(idx.searchsorted(start)), int(idx.searchsorted(end, side="right")) - 1
+        # every bar stamped on the crisis's last day counts (a close at 21:00 UTC too), not only one at midnight
+        i, j = int(idx.searchsorted(start)), int(idx.searchsorted(end + pd.Timedelta(days=1), side="left")) - 1
         out[name] = (i, j) if j > i else f"not covered: no two bars between {a} and {b}"
     return out
 

@@ -30,7 +30,11 @@ def add_frontier_parser(sub) -> None:
     p.add_argument(
         "--cardinality", "-K", type=number_arg(low=1, integer=True), default=None, metavar="K", help="at most K assets"
     )
-    p.add_argument("--exact-cardinality", action="store_true", help="exactly K assets (Chang et al.'s model)")
+    p.add_argument(
+        "--exact-cardinality",
+        action="store_true",
+        help="exactly K assets (Chang et al.'s model; needs --min-weight > 0)",
+    )
     p.add_argument(
         "--min-weight",
         type=number_arg(low=0.0, high=1.0),

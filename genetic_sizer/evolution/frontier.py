@@ -114,6 +114,7 @@ class _Polisher:
         self.cov = np.ascontiguousarray(cov, dtype=np.float64)
         self.lo = float(space.min_position)
         self.hi = np.asarray(space.upper, dtype=np.float64)
+        self.k_min = space.min_assets
 
     def __call__(self, w: np.ndarray, lam: float) -> tuple[np.ndarray, int]:
         sup = np.flatnonzero(w)
@@ -122,6 +123,8 @@ class _Polisher:
         )
         out = np.zeros_like(w)
         out[sup] = _exact(x, self.lo, self.hi[sup])
+        if np.count_nonzero(out) < self.k_min:  # the optimum on the support closes positions min_assets needs
+            return w, int(its)
         return out, int(its)
 
 
@@ -168,6 +171,11 @@ def trace_frontier(
     names = tuple(str(s) for s in names)
     if method not in METHODS:
         raise ConfigError(f"method must be one of {list(METHODS)}, got {method!r}")
+    if exact and not min_weight > 0:
+        raise ConfigError(
+            f"--exact-cardinality needs --min-weight > 0 (the least weight of a held asset; Chang et al. use 0.01), "
+            f"got {min_weight!r}: with 0 a weight of 0 counts as not held, so exactly K assets cannot be kept"
+        )
     space = _space(names, k, exact, min_weight, max_weight)
     n = space.n_assets
     budget = 1000 * n if budget is None else int(budget)

@@ -64,8 +64,34 @@ def cache_root() -> Path:
     return Path(xdg) / "genetic_sizer"
 
 
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
 CACHE_DIR = cache_root() / f"numba-{source_hash()}"
-"""Where the kernels of these sources keep their compiled code."""
+"""Where the kernels of these sources keep their compiled code: a directory this process can write (else Numba would
+fall back, silently, to the per-file cache beside the sources), or the same name under the system's temporary
+directory, with a warning."""
+if not _writable(CACHE_DIR):
+    import tempfile
+    import warnings
+
+    _fallback = (
+        Path(tempfile.gettempdir()) / f"genetic_sizer-{getattr(os, 'getuid', lambda: 'user')()}" / CACHE_DIR.name
+    )
+    warnings.warn(
+        f"the kernel cache directory {str(CACHE_DIR)!r} cannot be written: caching in {str(_fallback)!r} instead",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    CACHE_DIR = _fallback
 
 
 @contextlib.contextmanager
