@@ -3,10 +3,10 @@
 Every figure is out of sample and, within a data set, every strategy is measured on the same walk-forward folds:
 :func:`genetic_sizer.validation.walkforward.run_walkforward` evolves the GA (the deployed champion ``GA``, the plain
 GA ``GA_plain`` and each robust method ``GA_<method>`` the tree implements at run time) and refits the classical
-allocators on each train window; the cheap rules of :mod:`genetic_sizer.allocators.rules` (the 1/N and
-minimum-variance 50/50 blend, Kirby and Ostdiek's volatility timing) are refitted here on the same train windows and
-stitched through the same held windows (:func:`genetic_sizer.validation.stitch.held_windows`) with the same costs;
-the stitch is checked by re-stitching 1/N, which must equal the walk-forward's own 1/N to 1e-9.
+allocators on each train window, the cheap rules of :mod:`genetic_sizer.allocators.rules` among them (the 1/N and
+minimum-variance 50/50 blend, Kirby and Ostdiek's volatility timing). The synthetic study stitches fixed weights
+through the same held windows (:func:`genetic_sizer.validation.stitch.held_windows`) with the same costs; that stitch
+is checked on every real data set by re-stitching 1/N, which must equal the walk-forward's own 1/N to 1e-9.
 
 Part ``real``: per data set, a table of the annualized out-of-sample Sharpe ratio (of returns in excess of the
 risk-free rate where the data has one), the p-value of its difference from 1/N's (the studentized circular block
@@ -183,7 +183,7 @@ def available_methods(robust: dict, args) -> tuple[list[str], dict]:
     return ok, why
 
 
-# ---- one walk-forward with the rules stitched beside it ----------------------------------------------------------
+# ---- one walk-forward, and the stitch of fixed weights checked against it -----------------------------------------
 def stitch_fixed(cfg: RunConfig, prices: Prices, folds, weights: dict[str, list[np.ndarray]]):
     """Values (n_bars, k) of fold weight schedules held as the walk-forward holds its benchmarks."""
     pf = cfg.portfolio
@@ -209,38 +209,21 @@ def stitch_fixed(cfg: RunConfig, prices: Prices, folds, weights: dict[str, list[
     return bt.value, {s: {k: float(v[i]) for k, v in m.items()} for i, s in enumerate(names)}, rf
 
 
-def walk(cfg: RunConfig, prices: Prices, extra: dict | None = None) -> dict:
-    """Walk forward; the rules (and ``extra``: name -> fixed weights) stitched beside; every strategy's OOS values."""
+def walk(cfg: RunConfig, prices: Prices) -> dict:
+    """Walk forward (the cheap rules are allocators of the walk-forward itself); every strategy's OOS values. 1/N is
+    stitched again by :func:`stitch_fixed` and must match the walk-forward's to 1e-9, so that the synthetic study's
+    :func:`walk_light` (which stitches with it) is comparable."""
     with tempfile.TemporaryDirectory(prefix="gs-evidence-") as tmp:
         wf = run_walkforward(cfg, prices, Path(tmp) / "wf")
-    space = GenomeSpace.from_config(prices.symbols, cfg.portfolio)
-    rules: dict[str, list] = {"equal_weight": []}
-    skipped = {}
-    for f, r in zip(wf.folds, wf.fold_results, strict=True):
-        train = prices.bars(f.train_start, f.train_end + 1)
-        fitted, failed = fit_allocations(train, space.lower, space.upper, space.min_position, names=RULES)
-        rules["equal_weight"].append(np.asarray(r["weights"]["equal_weight"]))
-        for name, w in fitted.items():
-            why = space.violation(w)
-            if why is None:
-                rules.setdefault(name, []).append(w)
-            else:
-                skipped[name] = f"fold {f.number}: {why}"
-        skipped.update({k: f"fold {f.number}: {v}" for k, v in failed.items()})
-    for name, w in (extra or {}).items():
-        rules[name] = [np.asarray(w, dtype=np.float64)] * len(wf.folds)
-    rules = {k: v for k, v in rules.items() if len(v) == len(wf.folds) and k not in skipped}
-    values, metrics, rf = stitch_fixed(cfg, prices, wf.folds, rules)
+    equal = [np.asarray(r["weights"]["equal_weight"]) for r in wf.fold_results]
+    values, _, rf = stitch_fixed(cfg, prices, wf.folds, {"equal_weight": equal})
     ew = wf.strategies.index("equal_weight")
     gap = float(np.max(np.abs(values[:, 0] / wf.oos_values[:, ew] - 1.0)))
     if gap > 1e-9:
-        raise AssertionError(f"re-stitched 1/N differs from the walk-forward's by {gap:.2e}: rules not comparable")
+        raise AssertionError(f"re-stitched 1/N differs from the walk-forward's by {gap:.2e}: stitches not comparable")
     series = {s: wf.oos_values[:, i] for i, s in enumerate(wf.strategies)}
     oos = {s: dict(wf.oos[s]) for s in wf.strategies}
-    for i, s in enumerate(rules):
-        if s != "equal_weight":
-            series[s], oos[s] = values[:, i], metrics[s]
-    return {"wf": wf, "series": series, "oos": oos, "rf": rf, "skipped": skipped}
+    return {"wf": wf, "series": series, "oos": oos, "rf": rf}
 
 
 def walk_light(cfg: RunConfig, prices: Prices, extra: dict | None = None) -> dict:
@@ -260,9 +243,8 @@ def walk_light(cfg: RunConfig, prices: Prices, extra: dict | None = None) -> dic
         train = prices.bars(f.train_start, f.train_end + 1)
         with tempfile.TemporaryDirectory(prefix="gs-evidence-fold-") as tmp:
             got = robust_fold(fold_config(cfg, f.number), train, RunDir(Path(tmp) / "fold"))
-        fitted, _ = fit_allocations(train, space.lower, space.upper, space.min_position, names=classical)
-        rules, _ = fit_allocations(train, space.lower, space.upper, space.min_position, names=RULES)
-        for name, w in {"GA": got["weights"]["GA"], **got["weights"], **fitted, **rules, **(extra or {})}.items():
+        fitted, _ = fit_allocations(train, space.lower, space.upper, space.min_position, names=(*classical, *RULES))
+        for name, w in {"GA": got["weights"]["GA"], **got["weights"], **fitted, **(extra or {})}.items():
             if space.violation(w) is None:
                 schedule.setdefault(name, []).append(np.asarray(w, dtype=np.float64))
     schedule = {k: v for k, v in schedule.items() if len(v) == len(folds)}
@@ -302,7 +284,7 @@ def part_real(names, robust, methods, args, workdir: Path) -> dict:
             "folds": len(wf.folds),
             "out_of_sample": wf.record["out_of_sample_window"],
             "settings": {k: cfg.to_dict()[k] for k in ("portfolio", "walkforward", "evolution", "robust")},
-            "skipped": {**wf.skipped, **res["skipped"]},
+            "skipped": dict(wf.skipped),
             "strategies": rows,
             "seconds": round(time.perf_counter() - t0, 1),
         }

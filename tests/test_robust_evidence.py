@@ -1,5 +1,6 @@
-"""experiments/robust_evidence.py --quick on tiny settings: every strategy of a data set on the same folds, the rules
-stitched beside the walk-forward (its 1/N re-stitched to 1e-9, checked inside), p-values, and the known-truth study."""
+"""experiments/robust_evidence.py --quick on tiny settings: every strategy of a data set on the same folds (the rules
+among the walk-forward's allocators; its 1/N re-stitched to 1e-9, checked inside), p-values, and the known-truth
+study."""
 
 from __future__ import annotations
 
