@@ -33,11 +33,16 @@ $(BENCH): $(STAMP)
 
 install: $(STAMP) $(WARM)  ## create .venv, install the package with dev extras, compile the kernels (no-op when current)
 
-test: install  ## run the whole test suite
-	$(PY) -m pytest -q
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a process so that its module fixtures (a
+# Ray head, an evolved run) are built once; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST_N := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
+test: install  ## run the whole test suite (TEST_WORKERS=2 processes; 0: one)
+	$(PY) -m pytest -q $(PYTEST_N)
 
 test-fast: install  ## the suite without tests marked slow or ray
-	$(PY) -m pytest -q -m "not slow and not ray"
+	$(PY) -m pytest -q $(PYTEST_N) -m "not slow and not ray"
 
 lint: install  ## ruff check + format check + the import-linter layer contracts of pyproject.toml
 	$(VENV)/bin/ruff check genetic_sizer tests experiments
@@ -60,6 +65,7 @@ walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchm
 bench: $(BENCH)  ## speed vs vectorbt, the evolution loop vs the kernel, search quality vs known optima, Ray scaling
 	$(PY) experiments/bench_simulate.py
 	$(PY) experiments/bench_loop.py
+	$(PY) experiments/bench_serial.py
 	$(PY) experiments/bench_variation.py
 	$(PY) experiments/bench_quality.py
 	$(PY) experiments/bench_constraints.py

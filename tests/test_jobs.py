@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from genetic_sizer.backtest.kernels import CACHE_DIR
 from genetic_sizer.cli.main import main
 from genetic_sizer.cluster import jobs
 from genetic_sizer.errors import ConfigError, JobError
@@ -60,6 +61,8 @@ def _env(home: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in AUTH_ENV}
     env.update(
         HOME=str(home),
+        # the kernels compiled by `make install`, not a cold compile under the throwaway HOME in every job
+        GENETIC_SIZER_CACHE_DIR=str(CACHE_DIR.parent),
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
