@@ -3,7 +3,8 @@
 Numba compiles a kernel for each combination of argument types it is called with and caches the machine code on disk
 (:data:`genetic_sizer.backtest.kernels.CACHE_DIR`, a directory named by a hash of the kernel sources, so the code of
 other sources is never loaded). :func:`warm` calls what runs call, on small inputs of the same types: an evolution
-(``genetic-sizer evolve``, the default configuration on a few assets and generations) and a walk-forward, then the
+(``genetic-sizer evolve``, the default configuration on a few assets and generations), a walk-forward and a
+constrained frontier on moments (``genetic-sizer frontier``, the moments kernel and its support QP), then the
 simulation API (spot and perp, calendar, daily and drift-band rebalancing, schedules, leverage per genome and segment,
 funding and bar ranges, the two-pass path and the fused scorer), and with ``reference=True`` the vectorbt reference
 (vectorbt's own kernels are cached beside its package). A first ``make evolve`` then loads every kernel from the cache
@@ -74,6 +75,10 @@ def _api(reference: bool) -> None:
         perp = {"market": "perp", "max_leverage": 10.0, "segment_starts": starts}
         backtest(p, schedule, leverage=per_segment, **perp)
         score(p, schedule, leverage=per_segment, **perp)
+    policy = {"min_trade": 0.01, "max_turnover": 0.5, "vol_target": 0.2}  # the rebalancing policies' kernels
+    for kw in ({}, {"market": "perp", "leverage": 2.0, "max_leverage": 10.0, "funding": funding}):
+        backtest(prices, longonly, policy=policy, **kw)
+        score(prices, longonly, policy=policy, **kw)
     if reference:
         backtest(prices, longonly, engine="vectorbt", fees=0.0005)
         backtest(prices, longonly, engine="vectorbt", rebalance="once", threshold=0.05, fees=0.0005)
@@ -91,6 +96,22 @@ def _runs(tmp: Path) -> None:
             raise RuntimeError(f"warm-up: genetic-sizer {command} exited with {code}")
 
 
+def _frontier(tmp: Path) -> None:
+    """``genetic-sizer frontier`` on the shipped port1 (the moments kernel, the support QP, the return spacing and the
+    operators under exact cardinality), and the weighted objective kernel."""
+    from genetic_sizer.backtest.kernels.moments import population_objective
+    from genetic_sizer.cli.main import main
+    from genetic_sizer.data.moments import example_path, load_orlib
+
+    port1 = str(example_path("port1"))
+    args = ["-K", "3", "--exact-cardinality", "--min-weight", "0.01", "--points", "3", "--budget", "200"]
+    code = main(["frontier", "--moments", port1, *args, "--out", str(tmp / "frontier")])
+    if code != 0:
+        raise RuntimeError(f"warm-up: genetic-sizer frontier exited with {code}")
+    m = load_orlib(port1)
+    population_objective(np.full((2, m.n_assets), 1.0 / m.n_assets), m.mu, m.cov, 0.5)
+
+
 def warm(*, reference: bool = False, quiet: bool = True) -> dict[str, float]:
     """Compile (or load from the cache) every kernel the runs and the simulation API use; seconds per step."""
     from genetic_sizer.backtest.kernels import CACHE_DIR
@@ -98,7 +119,12 @@ def warm(*, reference: bool = False, quiet: bool = True) -> dict[str, float]:
     seconds = {}
     sink = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="genetic_sizer-warm-") as tmp:
-        for name, step in (("runs", lambda: _runs(Path(tmp))), ("api", lambda: _api(reference))):
+        steps = (
+            ("runs", lambda: _runs(Path(tmp))),
+            ("frontier", lambda: _frontier(Path(tmp))),
+            ("api", lambda: _api(reference)),
+        )
+        for name, step in steps:
             t0 = time.perf_counter()
             if quiet:
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):

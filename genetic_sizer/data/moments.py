@@ -15,7 +15,8 @@ Three kinds of file, each read into one validated :class:`Moments` (errors name 
   estimator skfolio's ``ShrunkCovariance`` family builds on). The units are the file's periods.
 
 :func:`load_portef` reads an OR-Library unconstrained efficient frontier (``portef1.txt``: lines ``return variance``).
-The OR-Library port1 problem (Hang Seng, 31 assets) and its frontier ship with the package: :func:`example_path`.
+The five OR-Library problems (Hang Seng 31, DAX 100 85, FTSE 100 89, S&P 100 98 and Nikkei 225 assets) and their
+frontiers ship with the package: :func:`example_path`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = [
 ESTIMATORS = ("sample", "ledoit_wolf")
 """How :func:`moments_from_returns` estimates the covariance matrix of a returns file."""
 
-_EXAMPLES = {"port1": "port1.txt", "portef1": "portef1.txt"}
+_EXAMPLES = {f"{kind}{k}": f"{kind}{k}.txt" for kind in ("port", "portef") for k in range(1, 6)}
 _SYM_TOL = 1e-12
 _PSD_TOL = 1e-10
 
@@ -67,8 +68,8 @@ class Moments:
 
 
 def example_path(name: str = "port1") -> Path:
-    """The path of a data file shipped with the package: ``port1`` (OR-Library problem 1) or ``portef1`` (its
-    unconstrained efficient frontier)."""
+    """The path of a data file shipped with the package: ``port1`` .. ``port5`` (OR-Library problems 1 to 5) or
+    ``portef1`` .. ``portef5`` (their unconstrained efficient frontiers)."""
     if name not in _EXAMPLES:
         raise DataError(f"no example data set {name!r}; there are {sorted(_EXAMPLES)}")
     return Path(__file__).with_name("orlib") / _EXAMPLES[name]

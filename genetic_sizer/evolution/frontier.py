@@ -8,10 +8,18 @@ to 1. Two ways to trace the frontier, measured against each other in ``experimen
   return), minimize ``lam * risk - (1 - lam) * return`` with a steady GA (tournaments, the compiled constraint-keeping
   operators of :mod:`genetic_sizer.evolution.variation`, an elite); each point's population starts from the final
   population of its neighbour (the previous ``lam``), so a point refines a nearby optimum instead of starting afresh.
-  The ``lam`` values are spaced so that the points spread along the frontier: ``lam_p = s_p / (s_p + 1)`` with
-  slopes ``s_p = c tan(theta_p)``, ``theta_p`` evenly spaced over a quarter turn, ``c`` the frontier's typical slope
-  ``d return / d risk`` (the span of the single assets' returns over the span of their risks);
-  ``spacing="linear"`` takes Chang et al.'s evenly spaced ``lam``.
+  The ``lam`` values are spaced so that the points spread along the frontier:
+
+  - ``spacing="return"`` (the default with moments): the ``lam`` at which the *unconstrained* long-only frontier
+    (weights in ``[0, max_weight]``) has ``P`` evenly spaced returns, from its minimum-variance to its maximum-return
+    portfolio (how OR-Library's ``portef`` files and skfolio's ``efficient_frontier_size`` sample a frontier). That
+    frontier is traced exactly by :func:`~genetic_sizer.backtest.kernels.moments.support_qp` on all assets over a grid
+    of ``t = (1 - lam) / lam`` (on a piece of the critical line the optimum is affine in ``t``, so interpolating ``t``
+    at a target return is exact within a piece); its QP iterations are counted as evaluations of the first point;
+  - ``spacing="slope"`` (the default without moments): ``lam_p = s_p / (s_p + 1)`` with slopes ``s_p = c
+    tan(theta_p)``, ``theta_p`` evenly spaced over a quarter turn, ``c`` the frontier's typical slope ``d return /
+    d risk`` (the span of the single assets' returns over the span of their risks);
+  - ``spacing="linear"``: Chang et al.'s evenly spaced ``lam``.
 * ``method="nsga2"``: one NSGA-II run on (risk, return) whose final front is thinned to ``P`` points evenly spread
   in return (see :func:`trace_nsga2`).
 
@@ -35,10 +43,19 @@ from genetic_sizer.evolution.selection import select_best, select_tournament
 from genetic_sizer.evolution.space import GenomeSpace
 from genetic_sizer.evolution.variation import vary_population
 
-__all__ = ["METHODS", "FrontierResult", "frontier_lambdas", "moments_evaluator", "trace_frontier"]
+__all__ = [
+    "METHODS",
+    "SPACINGS",
+    "FrontierOptions",
+    "FrontierResult",
+    "frontier_lambdas",
+    "moments_evaluator",
+    "return_lambdas",
+    "trace_frontier",
+]
 
 METHODS = ("weighted", "nsga2")
-SPACINGS = ("slope", "linear")
+SPACINGS = ("return", "slope", "linear")
 
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``evaluate(W) -> (returns, risks)`` for a population (n, n_assets)."""
@@ -78,6 +95,25 @@ def moments_evaluator(mu: np.ndarray, cov: np.ndarray) -> Evaluate:
     return evaluate
 
 
+@dataclass(frozen=True)
+class FrontierOptions:
+    """The constraints and tracing settings of one frontier, as :func:`trace_frontier` takes them (the flags of
+    ``genetic-sizer frontier``): ``FrontierOptions(...).kwargs()`` are its keywords."""
+
+    k: int | None = None
+    exact: bool = False
+    min_weight: float = 0.0
+    max_weight: float = 1.0
+    points: int = 50
+    seed: int = 0
+    method: str = "weighted"
+    budget: int | None = None
+    spacing: str | None = None
+
+    def kwargs(self) -> dict:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
 def frontier_lambdas(points: int, spacing: str = "slope", scale: float | None = None) -> np.ndarray:
     """``points`` values of ``lam`` from 1 down to 0 (see the module docstring); ``scale``: the typical slope
     ``d return / d risk`` (needed for ``spacing="slope"``)."""
@@ -85,6 +121,8 @@ def frontier_lambdas(points: int, spacing: str = "slope", scale: float | None = 
         raise ConfigError(f"--points must be at least 2, got {points}")
     if spacing not in SPACINGS:
         raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
+    if spacing == "return":
+        raise ConfigError("spacing 'return' reads the moments: see return_lambdas")
     if spacing == "linear" or scale is None or not np.isfinite(scale) or scale <= 0:
         return np.linspace(1.0, 0.0, points)
     c = float(scale)
@@ -92,6 +130,72 @@ def frontier_lambdas(points: int, spacing: str = "slope", scale: float | None = 
     theta = np.linspace(np.pi / 2.0, 0.0, points)
     s = c * np.tan(theta[1:-1])
     return np.concatenate(([1.0], s / (s + 1.0), [0.0]))
+
+
+def return_lambdas(points: int, mu, cov, max_weight: float = 1.0, grid: int = 400) -> tuple[np.ndarray, int]:
+    """``points`` values of ``lam`` from 1 down to 0 at which the unconstrained long-only frontier (every weight in
+    ``[0, max_weight]``) has evenly spaced returns (``spacing="return"``, see the module docstring), and the QP
+    iterations spent (each one candidate portfolio)."""
+    if points < 2:
+        raise ConfigError(f"--points must be at least 2, got {points}")
+    mu = np.ascontiguousarray(mu, dtype=np.float64)
+    cov = np.ascontiguousarray(cov, dtype=np.float64)
+    n = mu.size
+    if max_weight * n < 1.0 - 1e-12:
+        raise ConfigError(f"--max-weight {max_weight!r} x {n} assets is below 1: no portfolio is feasible")
+    sup = np.arange(n)
+    lo, hi = np.zeros(n), np.full(n, float(max_weight))
+    var1 = np.diag(cov)
+    c = max(float(np.ptp(var1)), 1e-300) / max(float(np.ptp(mu)), 1e-300)  # var per return: the scale of t
+    ts = np.concatenate(([0.0], c * np.geomspace(1e-5, 1e5, grid)))
+    w = np.clip(np.full(n, 1.0 / n), 0.0, max_weight)
+    rets = np.empty(ts.size)
+    ws = np.empty((ts.size, n))
+    used = 0
+
+    def solve(t, w0):
+        w, its, ok = support_qp(sup, w0, mu, cov, 1.0 / (1.0 + t), lo, hi)
+        for _ in range(50):  # from 1/N on hundreds of assets the active set can need more than one call's limit
+            if ok:
+                break
+            w, more, ok = support_qp(sup, w, mu, cov, 1.0 / (1.0 + t), lo, hi)
+            its += more
+        return w, float(w @ mu), int(its)
+
+    for i, t in enumerate(ts):  # warm-started along the critical line: a few iterations each
+        w, rets[i], its = solve(t, w)
+        ws[i] = w
+        used += its
+    w_top, its, _ok = support_qp(sup, w, mu, cov, 0.0, lo, hi)
+    used += int(its)
+    top = float(w_top @ mu)
+    rets = np.maximum.accumulate(rets)  # the optimum's return never falls as t grows (rounding aside)
+    targets = np.linspace(rets[0], top, points)
+    tol = 1e-12 * max(abs(top), abs(rets[0]), 1e-300)
+    t_at = np.empty(points - 2)
+    for p, target in enumerate(targets[1:-1]):
+        # regula falsi in t between the grid points that bracket the target: exact in one step within a piece
+        b = int(np.searchsorted(rets, target))
+        if b >= ts.size:  # beyond the grid's last return: the grid's end
+            t_at[p] = ts[-1]
+            continue
+        if rets[b] == target or b == 0:
+            t_at[p] = ts[b]
+            continue
+        ta, ra, tb, rb = ts[b - 1], rets[b - 1], ts[b], rets[b]
+        t = ta
+        for _ in range(40):
+            t = ta + (target - ra) * (tb - ta) / (rb - ra)
+            _w, r, its = solve(t, ws[b])
+            used += its
+            if abs(r - target) <= tol:
+                break
+            if r < target:
+                ta, ra = t, r
+            else:
+                tb, rb = t, r
+        t_at[p] = t
+    return np.concatenate(([1.0], 1.0 / (1.0 + t_at), [0.0])), used
 
 
 def _space(names, k: int | None, exact: bool, min_weight: float, max_weight: float) -> GenomeSpace:
@@ -116,10 +220,12 @@ class _Polisher:
         self.hi = np.asarray(space.upper, dtype=np.float64)
         self.k_min = space.min_assets
 
-    def __call__(self, w: np.ndarray, lam: float) -> tuple[np.ndarray, int]:
+    def __call__(self, w: np.ndarray, lam: float, max_it: int = 200) -> tuple[np.ndarray, int]:
+        """The polished ``w`` and the iterations spent (at most ``max_it``: a stopped polish keeps its last feasible
+        iterate, no worse than ``w``)."""
         sup = np.flatnonzero(w)
         x, its, _ok = support_qp(
-            sup, w[sup].copy(), self.mu, self.cov, float(lam), np.full(sup.size, self.lo), self.hi[sup].copy()
+            sup, w[sup].copy(), self.mu, self.cov, float(lam), np.full(sup.size, self.lo), self.hi[sup].copy(), max_it
         )
         out = np.zeros_like(w)
         out[sup] = _exact(x, self.lo, self.hi[sup])
@@ -157,16 +263,18 @@ def trace_frontier(
     mu=None,
     cov=None,
     polish: bool = True,
-    spacing: str = "slope",
-    stall: int = 40,
+    spacing: str | None = None,
+    stall: int = 100,
 ) -> FrontierResult:
     """Trace ``points`` points of the constrained frontier (see the module docstring).
 
-    ``budget`` is the most evaluations per point (default ``1000 x n_assets``, Chang et al.'s; a polish started below
-    it is finished, so a point can pass it by one polish's iterations); a point stops early
+    ``budget`` is the most evaluations per point (default ``1000 x n_assets``, Chang et al.'s; a polish is cut at the
+    iterations left, so no point passes it); a point stops early
     after ``stall`` generations without improving its best objective by more than 1e-15 relative. ``mu`` / ``cov``
-    (moments) enable the polish. The slope spacing of ``lam`` reads the scale from the ``n`` single-asset portfolios
-    (evaluated once, counted on the first point).
+    (moments) enable the polish and the return spacing of ``lam`` (``spacing=None``: ``"return"`` with moments,
+    ``"slope"`` without). The slope spacing reads the scale from the ``n`` single-asset portfolios (evaluated once,
+    counted on the first point, as are the return spacing's QP iterations: the first point's GA gets what its budget
+    leaves, so only a budget below that setup, a few hundred, is passed, by the first point).
     """
     names = tuple(str(s) for s in names)
     if method not in METHODS:
@@ -176,6 +284,12 @@ def trace_frontier(
             f"--exact-cardinality needs --min-weight > 0 (the least weight of a held asset; Chang et al. use 0.01), "
             f"got {min_weight!r}: with 0 a weight of 0 counts as not held, so exactly K assets cannot be kept"
         )
+    if spacing is None:
+        spacing = "return" if (mu is not None and cov is not None) else "slope"
+    if spacing not in SPACINGS:
+        raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
+    if spacing == "return" and (mu is None or cov is None):
+        raise ConfigError("spacing 'return' needs the moments (mu and cov): use 'slope' or 'linear' without them")
     space = _space(names, k, exact, min_weight, max_weight)
     n = space.n_assets
     budget = 1000 * n if budget is None else int(budget)
@@ -193,10 +307,14 @@ def trace_frontier(
         ret1, risk1 = evaluate(np.eye(n))
         archive.add(ret1, risk1)
         scale = max(float(np.ptp(ret1)), 1e-300) / max(float(np.ptp(risk1)), 1e-300)
-        lambdas = frontier_lambdas(points, spacing, scale)
         W = np.empty((points, n))
         evals = np.zeros(points, dtype=np.int64)
         evals[0] = n
+        if spacing == "return":
+            lambdas, used = return_lambdas(points, mu, cov, max_weight)
+            evals[0] += used
+        else:
+            lambdas = frontier_lambdas(points, spacing, scale)
         pop = space.sample(rng, population)
         for p, lam in enumerate(lambdas):
             W[p], pop, used = _point(space, evaluate, pop, float(lam), rng, budget - evals[p], polisher, stall, archive)
@@ -283,7 +401,10 @@ def _point(space, evaluate, pop, lam, rng, budget, polisher, stall, archive) -> 
     evals = 0
     if polisher is not None:
         for g in range(size):
-            pop[g], its = polisher(pop[g], lam)
+            room = budget - evals - size  # the kernel's evaluation of the population comes after
+            if room < 1:
+                break
+            pop[g], its = polisher(pop[g], lam, min(room, 200))
             evals += its
     f = _objective(evaluate, pop, lam, archive)
     evals += size
@@ -301,9 +422,10 @@ def _point(space, evaluate, pop, lam, rng, budget, polisher, stall, archive) -> 
         fk = np.where(same, f[pidx], np.inf)
         if polisher is not None:
             for g in changed:
-                if evals + changed.size >= budget:  # keep room for the kernel's evaluation of the children
+                room = budget - evals - changed.size  # keep room for the kernel's evaluation of the children
+                if room < 1:
                     break
-                kids[g], its = polisher(kids[g], lam)
+                kids[g], its = polisher(kids[g], lam, min(room, 200))
                 evals += its
         fk[changed] = _objective(evaluate, kids[changed], lam, archive)
         evals += changed.size

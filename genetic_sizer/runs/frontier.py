@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from genetic_sizer.errors import ConfigError
-from genetic_sizer.evolution.frontier import FrontierResult, moments_evaluator, trace_frontier
-from genetic_sizer.evolution.frontier_errors import FrontierErrors, frontier_errors
+from genetic_sizer.evolution.frontier import FrontierOptions, FrontierResult, moments_evaluator, trace_frontier
+from genetic_sizer.evolution.frontier_errors import DEFINITIONS, FrontierErrors, frontier_errors
 from genetic_sizer.storage.files import check_new_file, write_text
 
 __all__ = ["FILES", "FrontierRun", "check_rows", "frontier_csv", "frontier_from_moments", "write_frontier"]
@@ -35,14 +35,7 @@ __all__ = ["FILES", "FrontierRun", "check_rows", "frontier_csv", "frontier_from_
 FILES = ("frontier.csv", "unconstrained.csv", "frontier.json", "frontier.png")
 FEAS_TOL = 1e-12
 
-ERROR_DEFINITIONS = {
-    "mean_euclidean_distance": "mean over the points of min_i sqrt((v*_i - v)^2 + (r*_i - r)^2), the nearest "
-    "reference point, in the data's units (variance, return)",
-    "variance_error_pct": "mean of 100 |v - v*(r)| / v*(r), v*(r) the reference's variance interpolated linearly at "
-    "the point's return (points whose return lies outside the reference's range are left out)",
-    "return_error_pct": "mean of 100 |r - r*(v)| / r*(v), r*(v) the reference's return interpolated linearly at the "
-    "point's variance on its efficient branch (points outside the reference's variance range are left out)",
-}
+ERROR_DEFINITIONS = DEFINITIONS
 
 
 @dataclass
@@ -79,6 +72,11 @@ def check_rows(W: np.ndarray, *, k: int | None, exact: bool, min_weight: float, 
         else:
             continue
         raise ConfigError(f"frontier point {p} is not feasible within {FEAS_TOL:g}: it {why}")
+
+
+def _finite(d: dict) -> dict:
+    """``d`` with its non-finite numbers (a measure no point covers) as ``None`` (JSON has no NaN)."""
+    return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in d.items()}
 
 
 def _num(x: float) -> str:
@@ -132,7 +130,7 @@ def write_frontier(
         "lambdas": [None if np.isnan(x) else float(x) for x in result.lambdas],
         "evaluations": {"total": result.total_evaluations, "per_point": [int(x) for x in result.evaluations]},
         "seconds": result.seconds,
-        "errors": None if errors is None else {**errors.as_dict(), "definitions": ERROR_DEFINITIONS},
+        "errors": None if errors is None else {**_finite(errors.as_dict()), "definitions": ERROR_DEFINITIONS},
         **(extra or {}),
     }
     written.append(write_text(targets[2], json.dumps(record, indent=2, allow_nan=False) + "\n"))
@@ -143,41 +141,23 @@ def write_frontier(
 def frontier_from_moments(
     moments_path,
     out,
+    options: FrontierOptions | None = None,
     *,
-    k: int | None,
-    exact: bool = False,
-    min_weight: float = 0.0,
-    max_weight: float = 1.0,
-    points: int = 50,
-    seed: int = 0,
     reference=None,
     estimator: str = "sample",
-    method: str = "weighted",
-    budget: int | None = None,
 ) -> FrontierRun:
     """The moments mode: trace the constrained frontier of a moments file and write ``out`` (see the module
-    docstring). ``reference``: an OR-Library ``portef`` file to measure against."""
+    docstring) with ``options`` (the defaults: no cardinality limit, weights in [0, 1], 50 points); ``reference``: an
+    OR-Library ``portef`` file to measure against."""
     from genetic_sizer.allocators.frontier import unconstrained_frontier
     from genetic_sizer.data.moments import load_moments, load_portef
 
     _targets(out)  # refuse an existing file before the work
     m = load_moments(moments_path, estimator=estimator)
     ref = None if reference is None else load_portef(reference)
-    result = trace_frontier(
-        m.names,
-        moments_evaluator(m.mu, m.cov),
-        k=k,
-        exact=exact,
-        min_weight=min_weight,
-        max_weight=max_weight,
-        points=points,
-        seed=seed,
-        method=method,
-        budget=budget,
-        mu=m.mu,
-        cov=m.cov,
-    )
-    unc = unconstrained_frontier(m.mu, m.cov, max(points, 100), min_weight=0.0, max_weight=max_weight)
+    options = options or FrontierOptions()
+    result = trace_frontier(m.names, moments_evaluator(m.mu, m.cov), **options.kwargs(), mu=m.mu, cov=m.cov)
+    unc = unconstrained_frontier(m.mu, m.cov, max(options.points, 100), min_weight=0.0, max_weight=options.max_weight)
     extra = {
         "moments": {"source": m.source, "kind": m.kind, "n_assets": m.n_assets, "estimator": estimator},
         "reference": None if reference is None else str(reference),

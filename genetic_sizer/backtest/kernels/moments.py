@@ -77,12 +77,12 @@ def _grad(w, mu, cov, lam, sup, k, g):
 
 
 @njit(cache=True)
-def support_qp(sup, w0, mu, cov, lam, lo, hi):
+def support_qp(sup, w0, mu, cov, lam, lo, hi, max_it=_MAX_IT):
     """Minimize ``lam w'Sigma w - (1 - lam) mu'w`` over weights ``w`` (k,) of the assets ``sup`` (k,) with
     ``sum w = 1`` and ``lo[a] <= w[a] <= hi[a]``, from the feasible ``w0`` (k,).
 
-    Returns ``(w, iterations, ok)``; ``ok`` is False when the iteration limit was reached (``w`` is then the last
-    feasible iterate, still feasible).
+    Returns ``(w, iterations, ok)``; ``ok`` is False when the iteration limit ``max_it`` was reached (``w`` is then
+    the last feasible iterate, still feasible, its objective no higher than ``w0``'s).
     """
     k = sup.shape[0]
     if lam == 0.0:  # linear objective: every weight at its floor, the rest to the best mean returns first
@@ -104,7 +104,7 @@ def support_qp(sup, w0, mu, cov, lam, lo, hi):
             state[a] = 1
     g = np.empty(k)
     it = 0
-    while it < _MAX_IT:
+    while it < max_it:
         it += 1
         nf = 0
         fixed_sum = 0.0
