@@ -255,3 +255,114 @@ def test_a_leverage_gene_evolves_on_ray_exactly_as_serially(tmp_path):
     np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
     np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
     assert serial.trials == on_ray.trials and serial.logbook[-1]["leverage_std"] > 0
+
+
+def threads_in_batch(batch):
+    """An evaluator reporting, per row, the Numba threads of the thread that evaluates the batch (in the actor)."""
+    import numba
+
+    return np.full((len(batch), 1), float(numba.get_num_threads()))
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize(("workers", "cpus"), [(1, 2), (2, 2)])
+def test_each_actor_runs_as_many_numba_threads_as_the_cpus_it_reserved(workers, cpus):
+    """1 worker on 2 CPUs evaluates on 2 Numba threads (not 1: a CPU left idle); 2 workers on 2 CPUs on 1 each (not 2:
+    oversubscribed cores); read inside the evaluation itself, where the kernels run."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray_map = RayMap(num_workers=workers, num_cpus=cpus)
+    try:
+        out = ray_map(threads_in_batch, [np.zeros((3, 2))] * (2 * workers))
+        info = ray_map.worker_info()
+    finally:
+        ray_map.close()
+    share = cpus // workers
+    assert ray_map.cpus_per_worker == share
+    assert [float(o[0, 0]) for o in out] == [float(share)] * (2 * workers)
+    assert [(i["cpus"], i["numba_threads"], i["batches"]) for i in info] == [(share, share, 2)] * workers
+    assert all(i["busy_seconds"] > 0 for i in info)
+
+
+def test_an_actor_never_asks_for_more_cpus_than_one_node_has():
+    from genetic_sizer.cluster.raymap import cpus_per_worker
+
+    assert cpus_per_worker(4, 2) == 2 and cpus_per_worker(3, 2) == 1 and cpus_per_worker(2, 4) == 1
+    assert cpus_per_worker(8, 1, [4, 4]) == 4  # one worker on two 4-CPU nodes: 4 threads on one node
+    assert cpus_per_worker(2, 1, [1, 1]) == 1  # 2 CPUs would never be granted: no node has them
+    assert cpus_per_worker(8, 2, [2, 6]) == 4 and cpus_per_worker(8, 2, []) == 4
+
+
+class WritableProbe:
+    """An evaluator holding arrays large enough to travel through Ray's shared-memory object store, one writable and
+    one read-only (as :class:`Prices` keeps its closes); it reports their flags and the batch's where it runs."""
+
+    def __init__(self):
+        self.data = np.zeros(40_000)  # 320 kB: stored in shared memory, not inlined
+        self.frozen = np.ones(40_000)
+        self.frozen.setflags(write=False)
+
+    def __call__(self, batch):
+        flags = [self.data.flags.writeable, self.frozen.flags.writeable, batch.flags.writeable, self.frozen.sum()]
+        return np.array([flags] * len(batch), dtype=np.float64)
+
+
+@pytest.mark.ray
+def test_actors_see_arrays_as_writable_or_read_only_as_the_driver_so_the_cached_kernels_fit():
+    """Ray hands actors read-only views of its shared memory, and Numba compiles its kernels anew for every other
+    combination of read-only arguments: minutes per worker that the kernel cache (filled in one process) does not
+    cover. Workers get their arrays writable or read-only as they are in the driver, and writable batches."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray_map = RayMap(num_workers=1, num_cpus=1)
+    try:
+        out = ray_map(WritableProbe(), [np.zeros((1000, 50))])  # 400 kB: through shared memory too
+    finally:
+        ray_map.close()
+    assert out[0].shape == (1000, 4) and (out[0] == [1.0, 0.0, 1.0, 40_000.0]).all()
+    from genetic_sizer.cluster.raymap import run_tasks
+
+    frozen = np.ones(40_000)
+    frozen.setflags(write=False)
+    flags = run_tasks(shared_flags, {"prices": np.zeros(40_000), "frozen": frozen}, [0, 1], num_cpus=1)
+    assert flags == [(True, False)] * 2  # the shared data of Ray tasks (walk-forward folds) too
+
+
+def shared_flags(shared, item):
+    return bool(shared["prices"].flags.writeable), bool(shared["frozen"].flags.writeable)
+
+
+def test_a_local_instance_passes_batches_inside_the_call(monkeypatch):
+    """Batches of a few hundred kB reach the actors in the call (Ray's default limit is 100 kB, above which they go
+    through the shared-memory store: half of Ray's overhead per generation on 2 CPUs); a user's setting wins."""
+    import genetic_sizer.cluster.raymap as P
+
+    calls = []
+
+    class FakeRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kw):
+            calls.append(kw)
+
+        @staticmethod
+        def cluster_resources():
+            return {"CPU": 2.0}
+
+        @staticmethod
+        def nodes():
+            return [{"Alive": True, "Resources": {"CPU": 2.0}}]
+
+    monkeypatch.setattr(P, "_import_ray", lambda local: FakeRay)
+    monkeypatch.delenv(P.DIRECT_CALL_ENV, raising=False)
+    m = RayMap(num_workers=2, num_cpus=2).start()
+    assert calls[-1]["_system_config"] == {"max_direct_call_object_size": 8 * 1024 * 1024}
+    assert calls[-1]["address"] == "local" and m.cpus_per_worker == 1
+    monkeypatch.setenv(P.DIRECT_CALL_ENV, "1000")
+    RayMap(num_workers=1, num_cpus=2).start()
+    assert "_system_config" not in calls[-1]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genetic_sizer import vocab as V
+from genetic_sizer.backtest.kernels import threads_for
 from genetic_sizer.backtest.metrics import account_metrics, compute_metrics
 from genetic_sizer.backtest.simulate import Backtest, backtest
 from genetic_sizer.data.prices import Prices
@@ -51,19 +52,20 @@ def backtest_portfolio(
         weights = np.array(weights, dtype=float)
         label = "given weights"
     fees = fees if fees is not None else V.DEFAULT_FEES[market]
-    bt = backtest(
-        prices,
-        weights,
-        rebalance=rebalance,
-        threshold=threshold,
-        fees=fees,
-        slippage=slippage,
-        init_cash=init_cash,
-        engine=engine,
-        market=market,
-        leverage=leverage,
-        max_leverage=max_leverage,
-    )
+    with threads_for(np.size(weights) * prices.n_bars):  # one genome: one thread below the serial threshold
+        bt = backtest(
+            prices,
+            weights,
+            rebalance=rebalance,
+            threshold=threshold,
+            fees=fees,
+            slippage=slippage,
+            init_cash=init_cash,
+            engine=engine,
+            market=market,
+            leverage=leverage,
+            max_leverage=max_leverage,
+        )
     m = compute_metrics(bt.value, init_cash=init_cash, periods_per_year=prices.periods_per_year, traded=bt.traded)
     m.update(account_metrics(bt))
     liquidated = int(bt.liquidated[0]) if m.get("liquidated", [0.0])[0] else None

@@ -13,8 +13,10 @@ Ray, the way it is used here:
   naming it, raised before any work is done;
 * the evaluator, with the price matrix, goes into the object store once per run (``ray.put``); each actor
   receives it once, when it starts;
-* long-lived actors (one per worker, ``num_cpus`` each = CPUs / workers, and as many Numba threads) evaluate
-  the batches, so Numba loads its cached kernels once per worker process, not per batch;
+* long-lived actors (one per worker, ``num_cpus`` each = CPUs / workers, capped at the largest node's CPUs:
+  :func:`cpus_per_worker`) evaluate the batches, each on exactly as many Numba threads as the CPUs it reserved
+  (set in the actor's process, and again in the thread running each batch, since Numba's setting is per thread), so
+  workers sharing a node never oversubscribe its cores; Numba loads its cached kernels once per worker process;
 * results are gathered in input order, so a seeded run gives bit-for-bit the serial result;
 * an actor whose process dies (killed, out of memory) is restarted by Ray and its unfinished batches are
   retried (``max_restarts`` / ``max_task_retries``): a lost worker costs a retry, not the run.
@@ -22,6 +24,7 @@ Ray, the way it is used here:
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import sys
@@ -37,6 +40,7 @@ __all__ = [
     "RayMap",
     "check_reachable",
     "close_map",
+    "cpus_per_worker",
     "make_map",
     "run_tasks",
 ]
@@ -47,6 +51,12 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 MAX_RESTARTS = 4
 """How often Ray may restart a dead evaluation actor (and retry its batches) in one run."""
 ACTOR_START_TIMEOUT = 120.0
+DIRECT_CALL_BYTES = 8 * 1024 * 1024
+"""A local instance passes arguments and results up to this size inside the call (Ray's default: 100 kB) instead of
+through its shared-memory store: a batch of 512 genomes x 50 assets (200 kB) then reaches its actor without a store
+round trip, which halved Ray's overhead per generation on 2 CPUs (``experiments/bench_ray.py``: 3.6 ms against
+6.4-8.9 ms, 1,024 x 50 x 5,000). ``RAY_max_direct_call_object_size`` set by the user wins; a cluster keeps its own."""
+DIRECT_CALL_ENV = "RAY_max_direct_call_object_size"
 """Seconds to wait for every evaluation actor to start before giving up with a ParallelError."""
 
 
@@ -79,18 +89,39 @@ class _Worker:
     def __init__(self, evaluator, numba_threads: int):
         import numba
 
+        # as many Numba threads as the CPUs Ray reserved for this actor (its num_cpus): no more (workers sharing a
+        # node would oversubscribe its cores), no fewer (a worker holding 4 CPUs would leave 3 idle)
         numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
-        self.evaluator = evaluator
+        self.cpus = numba_threads
+        self.evaluator = _unpack(evaluator)  # its arrays as writable or read-only as in the driver: see _pack
         self.batches = 0
+        self.busy = 0.0  # seconds spent inside the evaluator (the rest of a generation's wall time is overhead)
+        self.cpu = 0.0  # CPU seconds of the evaluating thread in there (not of other Numba threads; no waits)
 
     def evaluate(self, batch):
+        import numba
+
+        numba.set_num_threads(max(1, min(self.cpus, numba.config.NUMBA_NUM_THREADS)))  # per thread: Ray's may differ
+        t0, c0 = time.perf_counter(), time.thread_time()
         self.batches += 1
-        return self.evaluator(batch)
+        if isinstance(batch, np.ndarray) and not batch.flags.writeable:  # a view of shared memory: see _pack
+            batch = batch.copy()
+        out = self.evaluator(batch)
+        self.busy += time.perf_counter() - t0
+        self.cpu += time.thread_time() - c0
+        return out
 
     def info(self) -> dict:
         import numba
 
-        return {"pid": os.getpid(), "batches": self.batches, "numba_threads": numba.get_num_threads()}
+        return {
+            "pid": os.getpid(),
+            "batches": self.batches,
+            "cpus": self.cpus,
+            "numba_threads": numba.get_num_threads(),
+            "busy_seconds": self.busy,
+            "cpu_seconds": self.cpu,
+        }
 
     def node(self) -> str:
         import ray
@@ -138,7 +169,10 @@ class RayMap:
             raise ParallelError("Ray is already initialized in this process; RayMap starts and stops its own")
         if local:
             cpus = self.num_cpus or os.cpu_count() or 1
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, configure_logging=False)
+            extra = {}
+            if DIRECT_CALL_ENV not in os.environ:  # batches go to the actors in the call, not via shared memory
+                extra["_system_config"] = {"max_direct_call_object_size": DIRECT_CALL_BYTES}
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, configure_logging=False, **extra)
             self.started_local = True
         else:
             try:
@@ -156,7 +190,7 @@ class RayMap:
                 f"num_workers <= {total}, or leave it unset for one worker per CPU"
             )
         self.num_workers = self.requested_workers or max(1, total)
-        self._cpus_per_worker = max(1, total // self.num_workers)
+        self._cpus_per_worker = cpus_per_worker(total, self.num_workers, _node_cpus(ray))
         self.startup_seconds = time.perf_counter() - t0
         return self
 
@@ -186,7 +220,7 @@ class RayMap:
             ray.kill(actor)
         # once per run: every actor reads the same object; the map holds the reference for its lifetime,
         # because a restarted actor (after its process died) gets its constructor argument from the store again
-        ref = self._evaluator_ref = ray.put(evaluator)
+        ref = self._evaluator_ref = ray.put(_pack(evaluator))
         remote = ray.remote(num_cpus=self._cpus_per_worker, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(
             _Worker
         )
@@ -202,11 +236,19 @@ class RayMap:
             )
         ray.get(ready)
 
-    def __call__(self, fn, batches):
+    @property
+    def cpus_per_worker(self) -> int:
+        """The CPUs each evaluation actor reserves (Ray's ``num_cpus``), and its Numba threads (after :meth:`start`)."""
+        return self._cpus_per_worker
+
+    def __call__(self, fn, batches, workers: int | None = None):
+        """Evaluate ``batches`` (batch i on actor i modulo the actors; ``workers``: only the first ``workers`` of
+        them, e.g. to time one worker against all in the same instance); results in input order."""
         if self._ray is None:
             self.start()
         self._ensure_actors(fn)
-        refs = [self._actors[i % len(self._actors)].evaluate.remote(b) for i, b in enumerate(batches)]
+        actors = self._actors[: workers or len(self._actors)]
+        refs = [actors[i % len(actors)].evaluate.remote(b) for i, b in enumerate(batches)]
         try:
             return self._ray.get(refs)
         except self._ray.exceptions.RayActorError as exc:
@@ -220,12 +262,60 @@ class RayMap:
         return [i["pid"] for i in self.worker_info()]
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def _pack(obj) -> bytes:
+    """``obj`` pickled (by Ray's cloudpickle) so that :func:`_unpack` gives its arrays back writable or read-only as
+    they are here.
+
+    Numba compiles a kernel once per type of its arguments, and a read-only array is another type than a writable
+    one. Objects Ray passes through its store come back with every array a read-only view of shared memory, which
+    the kernel cache (filled by the warm-up in one process, where e.g. the risk-free rates are writable and
+    :class:`~genetic_sizer.data.prices.Prices` read-only) does not hold: each worker compiled every kernel before its
+    first batch (minutes). Unpickled from these bytes, an array is a private copy with the flag it had here.
+    """
+    import ray.cloudpickle as cloudpickle
+
+    class Pickler(cloudpickle.CloudPickler):
+        def reducer_override(self, o):
+            if isinstance(o, np.ndarray) and not o.flags.writeable:
+                return _read_only, (np.array(o),)  # a writable copy, pickled as usual, made read-only when loaded
+            return super().reducer_override(o)
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=5).dump(obj)
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes):
+    import pickle
+
+    return pickle.loads(data)
+
+
+def _node_cpus(ray) -> list[int]:
+    """The CPUs of every live node of the instance or cluster Ray is connected to."""
+    return [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+
+
+def cpus_per_worker(total: int, workers: int, node_cpus: Sequence[int] = ()) -> int:
+    """Each evaluation actor's share of the CPUs: ``total // workers`` (at least 1), but no more than the largest
+    node has (``node_cpus``), since an actor runs on one node: 1 worker on two 1-CPU nodes takes 1 CPU, not 2, which
+    no node could give it."""
+    share = max(1, total // max(1, workers))
+    largest = max(node_cpus, default=0)
+    return min(share, largest) if largest > 0 else share
+
+
 def _task(fn, shared, item):
     """The body of a Ray task: one CPU, so one Numba thread."""
     import numba
 
     numba.set_num_threads(1)
-    return fn(shared, item)
+    return fn(_unpack(shared), item)  # arrays as in the driver: the kernels the cache holds (see _pack)
 
 
 def run_tasks(fn, shared, items, *, address: str | None = None, num_cpus: int | None = None, on_result=None) -> list:
@@ -241,7 +331,7 @@ def run_tasks(fn, shared, items, *, address: str | None = None, num_cpus: int | 
     ray_map = RayMap(address=address, num_cpus=num_cpus).start()
     try:
         ray = ray_map._ray
-        ref = ray.put(shared)
+        ref = ray.put(_pack(shared))
         remote = ray.remote(num_cpus=1, max_retries=MAX_RESTARTS)(_task)
         pending = {remote.remote(fn, ref, item): i for i, item in enumerate(items)}
         results: list = [None] * len(items)

@@ -24,7 +24,18 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["CACHE_DIR", "CACHE_ENV", "cache_root", "kernel_cache", "kernel_sources", "njit", "source_hash"]
+__all__ = [
+    "CACHE_DIR",
+    "CACHE_ENV",
+    "SERIAL_BELOW",
+    "SERIAL_ENV",
+    "cache_root",
+    "kernel_cache",
+    "kernel_sources",
+    "njit",
+    "source_hash",
+    "threads_for",
+]
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 """Numba's parallel kernels run on OpenMP threads (its ``omp`` threading layer, the one this install has). By default
@@ -32,6 +43,30 @@ OpenMP threads spin after each parallel region; beside another CPU-bound process
 working ones need and every small region waits on them (``make evolve`` beside one busy process, on this 2-core
 machine: 13,100 evaluations/s spinning, 28,400 passive, 29,100 on one thread; README "Under load"). Set before OpenMP
 starts (at the first parallel call); an ``OMP_WAIT_POLICY`` of the user's is kept."""
+
+SERIAL_ENV = "GENETIC_SIZER_SERIAL_BELOW"
+"""The environment variable that sets :data:`SERIAL_BELOW` (an integer; 0: never serial)."""
+
+
+def _serial_below(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        from genetic_sizer.errors import ConfigError
+
+        raise ConfigError(f"{SERIAL_ENV} must be a whole number >= 0 (genomes x assets x bars), got {text!r}")
+    return value
+
+
+SERIAL_BELOW = _serial_below(os.environ.get(SERIAL_ENV, "1000000"))
+"""Work (genomes x assets x bars) below which a population kernel runs on one thread (:func:`threads_for`). A parallel
+region costs little on a quiet machine, but beside other CPU-bound processes each one waits until every thread has
+been scheduled again: several milliseconds. Below 1,000,000 (25 genomes of 20 assets x 2,000 bars: about 0.5 ms on one
+thread here) the second thread saves at most a fraction of a millisecond when the machine is quiet, and costs several
+when it is not; measured in ``experiments/bench_serial.py``. Which way a kernel runs never changes a result: every
+genome is computed by the same code on one thread either way."""
 
 CACHE_ENV = "GENETIC_SIZER_CACHE_DIR"
 """The environment variable that moves the cache (its parent directory); else ``NUMBA_CACHE_DIR``, else the user's
@@ -103,6 +138,22 @@ def kernel_cache():
         yield CACHE_DIR
     finally:
         numba.config.CACHE_DIR = saved
+
+
+@contextlib.contextmanager
+def threads_for(work: int):
+    """Parallel kernels called inside this block run on one thread when ``work`` (genomes x assets x bars) is below
+    :data:`SERIAL_BELOW`, else on this thread's Numba threads (unchanged); the setting is restored afterwards. Yields
+    the number of threads."""
+    threads = numba.get_num_threads()
+    if threads == 1 or work >= SERIAL_BELOW:
+        yield threads
+        return
+    numba.set_num_threads(1)
+    try:
+        yield 1
+    finally:
+        numba.set_num_threads(threads)
 
 
 def njit(*args, **kwargs):
