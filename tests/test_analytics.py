@@ -142,3 +142,28 @@ def test_champion_analytics_against_an_allocator_a_left_out_1_over_n_and_a_price
     cfg = load_config(None, [f"allocators.benchmark={{path: {tmp_path / 'short.csv'}, column: SPY}}"])
     with pytest.raises(DataError, match=r"benchmark: .*short.csv: no positive price in column 'SPY' at"):
         champion_analytics(cfg, [("in_sample", prices, values)], ["champion", "hrp"], np.stack([w, hrp]))
+
+
+def test_a_perp_benchmark_is_sized_at_the_leverage_it_was_traded_at():
+    """A perp run that evolves its leverage trades the champion at its own (here 3) and the classical allocations at
+    ``portfolio.leverage`` (2, :func:`~genetic_sizer.runs.results.fixed_strategy`): the benchmark's contributions are
+    of its weights x 2, consistent with its traded returns, not x the champion's 3."""
+    from genetic_sizer.config import load_config
+    from genetic_sizer.runs.analytics import champion_analytics
+    from tests.conftest import make_prices
+
+    prices = make_prices(60, 3, seed=4, freq="B")
+    r = simple_returns(prices.close)
+    w, hrp = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.2, 0.6])
+    values = 100 * np.cumprod(np.vstack([np.ones((1, 2)), 1 + r @ np.column_stack([3 * w, 2 * hrp])]), axis=0)
+    cfg = load_config(None, ["portfolio.market=perp", "portfolio.leverage=2", "allocators.benchmark=hrp"])
+    got = champion_analytics(cfg, [("in_sample", prices, values)], ["champion", "hrp"], np.stack([w, hrp]), 3.0)
+    a, ppy = got["in_sample"]["attribution"], prices.periods_per_year
+    assert a["benchmark_contribution"]["A02"] == pytest.approx(ppy * (r[:, 2] * 2 * 0.6).mean(), rel=1e-9)  # old: x3
+    assert a["contribution"]["A02"] == pytest.approx(ppy * (r[:, 2] * 3 * 0.2).mean(), rel=1e-9)
+    assert sum(a["benchmark_contribution"].values()) == pytest.approx(a["benchmark_return"], rel=1e-9)
+    # 1/N left out of the run: the constant mix it is measured as is sized at portfolio.leverage too
+    cfg = load_config(None, ["portfolio.market=perp", "portfolio.leverage=2"])
+    ew = champion_analytics(cfg, [("in_sample", prices, values)], ["champion", "hrp"], np.stack([w, hrp]), 3.0)
+    b = ew["in_sample"]["attribution"]
+    assert b["benchmark_return"] == pytest.approx(ppy * (r @ np.full(3, 2 / 3)).mean(), rel=1e-9)

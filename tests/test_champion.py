@@ -99,6 +99,27 @@ def test_export_other_ranks(run, tmp_path):
         export(report.run_dir, tmp_path / "x.json", rank=4)
 
 
+def test_an_exported_member_carries_the_analytics_of_the_run_champion_file(run, tmp_path):
+    """Issue 26: every champion file has its analytics; exporting rank 0 gives the run's own champion analytics (the
+    finished run computed them from the values it wrote, the export by trading the member again)."""
+    import json
+
+    _config, _prices, result, report = run
+    own = json.loads(report.champion_path.read_text())["analytics"]
+    rank0 = json.loads(export(report.run_dir, tmp_path / "first.json").read_text())["analytics"]
+    assert set(rank0) == {"benchmark", "in_sample", "out_of_sample"}
+    for label in ("in_sample", "out_of_sample"):
+        for part in ("diversification", "attribution"):
+            for key, value in own[label][part].items():
+                if isinstance(value, dict):
+                    assert rank0[label][part][key] == pytest.approx(value, rel=1e-12, abs=1e-14), (label, key)
+                else:
+                    assert rank0[label][part][key] == pytest.approx(value, rel=1e-12, abs=1e-14), (label, key)
+    second = json.loads(export(report.run_dir, tmp_path / "second.json", rank=1).read_text())["analytics"]
+    w = result.members[1]
+    assert second["in_sample"]["diversification"]["hhi"] == pytest.approx(float(np.sum(w**2)), rel=1e-12)
+
+
 def test_export_refuses_changed_data(run, tmp_path):
     config, _prices, _result, report = run
     (tmp_path / "config.yaml").write_text((report.run_dir / "config.yaml").read_text())

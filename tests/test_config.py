@@ -345,6 +345,9 @@ def test_spot_fingerprints_are_those_of_configs_written_before_the_perp_keys():
         del old["portfolio"]["min_assets"]  # issue 25's least number of positions, added later
         del old["data"]["funding_path"]
         del old["data"]["kind"], old["data"]["returns_unit"]  # issue 23's files of returns, added later
+        del old["data"]["strategies"]  # issue 26's run directories as assets, added later
+        for key in ("vol_target", "vol_lookback", "min_trade", "min_trade_value", "max_turnover"):
+            del old["portfolio"][key]  # issue 26's rebalancing policies, added later
         del old["walkforward"]["execution_delay"]
         for key in ("genes", "gene_mutation_prob", "gene_sigma"):
             del old["evolution"][key]

@@ -31,6 +31,9 @@ def test_notebook_runs(path, tmp_path):
         assert "black_litterman: equilibrium from the market caps as of" in outputs
         assert "out of sample (" in outputs and "in_sample: effective assets" in outputs
         assert "GFC 2008-09" in outputs and "shock: AAPL+MSFT -25%" in outputs
+        assert "multi-strategy risk_budgeting: weights" in outputs and "(budgets 33.33 / 66.67 %)" in outputs
+        assert "multi-strategy combined book:" in outputs and "a new period of its calendar" in outputs
+        assert "monthly, vol target 10%: realized volatility" in outputs  # the rebalancing policies' section
 
 
 def test_there_is_a_quickstart():

@@ -1465,3 +1465,30 @@ def test_a_fold_that_deploys_an_allocator_reports_no_ga_overfitting_statistics(w
     assert rec["pbo_note"].startswith("no GA was deployed") and rec["excess_deflated_sharpe"] == {
         "note": rec["pbo_note"]
     }
+
+
+def test_the_walkforward_champion_file_carries_its_analytics_in_and_out_of_sample(wf_run, tmp_path):
+    """Issue 26: the live champion of a walk-forward (the last fold's) has diversification and attribution against
+    1/N on its train window and over the returns its weights earned after it: the same returns as the stitched
+    out-of-sample series of that fold."""
+    from genetic_sizer.validation.stitch import held_windows
+    from genetic_sizer.validation.walkforward import finalize_walkforward
+
+    cfg, _, wf = wf_run
+    rec = finalize_walkforward(wf, RunDir.create(tmp_path / "wf", cfg), plots=False)
+    an = rec["analytics"]
+    assert an["benchmark"] == "equal_weight" and set(an) == {"benchmark", "in_sample", "out_of_sample"}
+    w = np.asarray(wf.champion)
+    for label in ("in_sample", "out_of_sample"):
+        d = an[label]["diversification"]
+        assert d["hhi"] == pytest.approx(float(np.sum(w**2)), rel=1e-12)
+        assert sum(d["risk_contribution"].values()) == pytest.approx(100.0)
+    traded, _ = held_windows(wf.folds, cfg.walkforward.execution_delay)[-1]
+    t0 = wf.prices.index[traded]
+    at = wf.oos_index.get_loc(t0)
+    ga = wf.oos_values[at:, wf.strategies.index("GA")]
+    ew = wf.oos_values[at:, wf.strategies.index("equal_weight")]
+    active = np.diff(ga) / ga[:-1] - np.diff(ew) / ew[:-1]
+    a = an["out_of_sample"]["attribution"]
+    assert a["active_return"] == pytest.approx(wf.prices.periods_per_year * active.mean(), rel=1e-9)
+    assert a["tracking_error"] == pytest.approx(np.sqrt(wf.prices.periods_per_year) * active.std(ddof=1), rel=1e-9)

@@ -210,7 +210,8 @@ class Inputs:
     ``mask_of`` (n_genomes,), drift bands ``thresholds`` (n_genomes, n_segments, ``inf``: none; ``drift`` whether any
     was given), the costs, and for perps the leverage (n_genomes, n_segments), the maintenance margin rate of each
     asset's first tier (``mm_rate``) and its margin tiers (``tier_rate``, ``tier_deduct``: :func:`margin_tiers`), and
-    the funding rates (None: none)."""
+    the funding rates (None: none); ``policy`` the kernels' rebalancing policy rows (n_genomes, POLICY_WIDTH) or None
+    (:func:`genetic_sizer.backtest.policy.policy_rows`)."""
 
     prices: Prices
     w: np.ndarray
@@ -229,15 +230,19 @@ class Inputs:
     tier_rate: np.ndarray | None = None
     tier_deduct: np.ndarray | None = None
     rates: np.ndarray | None = None
+    policy: np.ndarray | None = None
 
 
 def prepare(
     close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
-    max_leverage,
+    max_leverage, policy=None, periods_per_year=None,
 ) -> Inputs:  # fmt: skip
     """Validate the arguments :func:`genetic_sizer.backtest.simulate.backtest` and
     :func:`genetic_sizer.backtest.simulate.score` share (see :func:`genetic_sizer.backtest.simulate.simulate`); the
-    engine is checked by each of them afterwards."""
+    engine is checked by each of them afterwards. ``policy`` (a :class:`genetic_sizer.backtest.policy.RebalancePolicy`
+    or None) measures volatility with ``periods_per_year`` (default the prices')."""
+    from genetic_sizer.backtest.policy import policy_rows
+
     prices = as_prices(close)
     if segment_starts is None:
         w = validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :]
@@ -250,8 +255,10 @@ def prepare(
     thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
     common = {"prices": prices, "w": w, "starts": starts, "masks": masks, "mask_of": mask_of}
     common.update(thresholds=thresholds, drift=threshold is not None, fees=fees, slippage=slippage, init_cash=init_cash)
+    ppy = prices.periods_per_year if periods_per_year is None else periods_per_year
     if market == "perp":
         max_lev, tier_rate, tier_deduct = margin_tiers(max_leverage, prices)
+        common["policy"] = policy_rows(policy, w.shape[0], ppy, float(max_lev.min()))
         lev = check_leverage(leverage, w.shape[0], max_lev, prices.symbols, starts.size)
         rates = funding_rates(funding, prices)
         per_segment = np.ndim(leverage) == 2
@@ -264,7 +271,7 @@ def prepare(
     if any(spot_only.values()):
         name = next(k for k, v in spot_only.items() if v)
         raise ConfigError(f"{name} is a setting of market='perp'; the spot account has none")
-    return Inputs(**common, market="spot")
+    return Inputs(**common, market="spot", policy=policy_rows(policy, w.shape[0], ppy, 1.0))
 
 
 def funding_args(inp: Inputs) -> tuple[np.ndarray, bool]:

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from genetic_sizer.backtest.kernels import rules
 from genetic_sizer.errors import ConfigError
 
 __all__ = ["reference_genome"]
@@ -34,6 +35,7 @@ def reference_genome(
     fees: float = 0.0,
     slippage: float = 0.0,
     init_cash: float = 10_000.0,
+    policy=None,
 ) -> dict:
     """The perp account of one genome, as a plain-Python loop over bars and assets (no Numba, no numpy arithmetic).
 
@@ -42,7 +44,9 @@ def reference_genome(
     :func:`genetic_sizer.backtest.kernels.perp.simulate_perp_genome_nb` (``thresholds`` default ``inf``, ``mm_rate``
     default 0, ``mm_deduct`` default 0, ``funding`` default none, ``low`` and ``high`` default none: the liquidation
     test at the closes only), except that ``leverage`` may be one number for every segment or a sequence of one per
-    segment and ``mm_rate`` one rate per asset (one tier each) or (n_assets, n_tiers).
+    segment and ``mm_rate`` one rate per asset (one tier each) or (n_assets, n_tiers). ``policy``: a rebalancing
+    policy row (:mod:`genetic_sizer.backtest.kernels.rules`: volatility targeting, minimum trade, maximum turnover),
+    applied here from that specification in plain Python; None: none.
 
     Returns
     -------
@@ -70,6 +74,26 @@ def reference_genome(
     levs = [float(leverage)] * len(starts) if np.ndim(leverage) == 0 else [float(x) for x in leverage]
     if len(levs) != len(starts):
         raise ConfigError(f"leverage must be a number or one per segment ({len(starts)}), got {len(levs)}")
+    pol = None if policy is None else [float(x) for x in policy]
+    e_last = 1.0  # the exposure of the last rebalance
+
+    def exposure(t, w, lev):  # the vol target over the target portfolio's realized volatility (ddof=1), capped
+        lookback = int(pol[rules.P_LOOKBACK])
+        if not pol[rules.P_VOL_TARGET] > 0 or t < lookback:
+            return 1.0
+        rets = [
+            sum(w[k] * (close[u][k] / close[u - 1][k] - 1.0) for k in range(n_assets))
+            for u in range(t - lookback + 1, t + 1)
+        ]
+        mean = sum(rets) / lookback
+        sigma = math.sqrt(sum((r - mean) ** 2 for r in rets) / (lookback - 1)) * math.sqrt(pol[rules.P_ANN])
+        cap = pol[rules.P_CAP] / lev
+        return cap if sigma <= 0 else min(cap, pol[rules.P_VOL_TARGET] / sigma)
+
+    def big(x, pre):  # a trade of at least the minimum: as a fraction of equity, and valued at its fill price
+        at_fill = abs(x) * (1.0 + math.copysign(slippage, x))
+        return x != 0 and abs(x) >= pol[rules.P_MIN_TRADE] * pre and at_fill >= pol[rules.P_MIN_VALUE]
+
     q = [0.0] * n_assets
     equity = float(init_cash)
     out = {
@@ -119,15 +143,26 @@ def reference_genome(
         trade = mask[t] or t == starts[seg]
         if not trade and bands[seg] < math.inf:
             gross = lev * equity  # |current weight - target| >= band, written with products as in the kernel
+            aim = gross if pol is None else e_last * gross  # a policy's targets: those of the last rebalance
             for k in range(n_assets):
-                if abs(q[k] * close[t][k] - w[k] * gross) >= bands[seg] * gross:
+                if abs(q[k] * close[t][k] - w[k] * aim) >= bands[seg] * gross:
                     trade = True
         if trade:
             out["rebalanced"][t] = True
             pre = equity
             traded = 0.0
+            targets = [w[k] * lev * pre / close[t][k] for k in range(n_assets)]
+            if pol is not None:  # exposure, then a minimum trade and a cap on the summed trades (scaled together)
+                e_last = exposure(t, w, lev)
+                d = [e_last * w[k] * (lev * pre) - q[k] * close[t][k] for k in range(n_assets)]
+                kept = [big(x, pre) for x in d]
+                total = sum(abs(x) for x, keep in zip(d, kept, strict=True) if keep)
+                if total > pol[rules.P_MAX_TURNOVER] * pre:
+                    d = [x * (pol[rules.P_MAX_TURNOVER] * pre / total) for x in d]
+                    kept = [keep and big(x, pre) for x, keep in zip(d, kept, strict=True)]
+                targets = [q[k] + d[k] / close[t][k] if kept[k] else q[k] for k in range(n_assets)]
             for k in range(n_assets):
-                target = w[k] * lev * pre / close[t][k]
+                target = targets[k]
                 dq = target - q[k]
                 fill = close[t][k] * (1.0 + slippage) if dq > 0 else close[t][k] * (1.0 - slippage)
                 traded += abs(dq) * fill

@@ -56,6 +56,7 @@ from genetic_sizer.backtest.inputs import (
 )
 from genetic_sizer.backtest.kernels import perp
 from genetic_sizer.backtest.kernels import spot as nb
+from genetic_sizer.backtest.policy import policy_rows
 from genetic_sizer.backtest.reference import reference_genome
 from genetic_sizer.backtest.riskfree import check_rates
 from genetic_sizer.backtest.schedule import (
@@ -128,6 +129,7 @@ def backtest(
     leverage=1.0,
     funding=None,
     max_leverage=None,
+    policy=None,
 ) -> Backtest:
     """Simulate a population of genomes; return values, turnover and the bars each genome rebalanced on.
 
@@ -135,7 +137,7 @@ def backtest(
     """
     inp = prepare(
         close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
-        max_leverage,
+        max_leverage, policy,
     )  # fmt: skip
     return _backtest(inp, engine)
 
@@ -147,13 +149,14 @@ def _backtest(inp: Inputs, engine: str) -> Backtest:
     costs = (inp.fees, inp.slippage, inp.init_cash)
     if engine == "fast":
         value, traded, rebalanced = _simulate_fast(
-            inp.prices.close, inp.w, inp.starts, inp.masks, inp.mask_of, inp.thresholds, *costs
+            inp.prices.close, inp.w, inp.starts, inp.masks, inp.mask_of, inp.thresholds, *costs, inp.policy
         )
     elif engine == "vectorbt":
         from genetic_sizer.backtest.vbt import simulate_vectorbt  # imports vectorbt: seconds
 
+        band = inp.thresholds if inp.drift or inp.policy is not None else None
         value, traded, rebalanced, turnover = simulate_vectorbt(
-            inp.prices, inp.w, inp.starts, inp.masks[inp.mask_of].T, inp.thresholds if inp.drift else None, *costs
+            inp.prices, inp.w, inp.starts, inp.masks[inp.mask_of].T, band, *costs, policy=inp.policy
         )
         return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=inp.starts, turnover=turnover)
     else:
@@ -185,6 +188,7 @@ def score(
     periods_per_year: float | None = None,
     risk_free=0.0,
     resamples=None,
+    policy=None,
 ):
     """Every fitness metric of every genome: simulate and score in one pass per genome, without the value matrix.
 
@@ -198,7 +202,7 @@ def score(
     Parameters
     ----------
     close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, engine, market, leverage, \
-funding, max_leverage :
+funding, max_leverage, policy :
         As for :func:`simulate`.
     periods_per_year : float, optional
         Bars per year, for the annualized metrics; default the prices' (:attr:`Prices.periods_per_year`).
@@ -219,9 +223,11 @@ funding, max_leverage :
     GenomeError, ConfigError, DataError
         As :func:`simulate`; also a ConfigError for a bad ``periods_per_year`` or a value path that is not finite.
     """
+    # the policy's volatility is annualized with the data's bars per year, as in backtest() (periods_per_year: the
+    # metrics' only), so that the fused scorer simulates the value path's trades at any periods_per_year
     inp = prepare(
         close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
-        max_leverage,
+        max_leverage, policy,
     )  # fmt: skip
     from genetic_sizer.backtest import resample as rs
     from genetic_sizer.backtest.metrics import (
@@ -254,47 +260,16 @@ funding, max_leverage :
         if inp.market == "perp":
             f, has_funding = funding_args(inp)
             perp.score_perp_population_nb(
-                prices.close,
-                f,
-                has_funding,
-                *range_args(prices),
-                inp.w,
-                inp.starts,
-                inp.masks,
-                inp.mask_of,
-                inp.thresholds,
-                inp.lev,
-                inp.mm_rate,
-                inp.tier_rate,
-                inp.tier_deduct,
-                inp.fees,
-                inp.slippage,
-                inp.init_cash,
-                ppy,
-                rf,
-                n_chunks,
-                out,
-                *res_args,
-            )
+                prices.close, f, has_funding, *range_args(prices), inp.w, inp.starts, inp.masks, inp.mask_of,
+                inp.thresholds, inp.lev, inp.mm_rate, inp.tier_rate, inp.tier_deduct, inp.fees, inp.slippage,
+                inp.init_cash, ppy, rf, n_chunks, out, *res_args, inp.policy,
+            )  # fmt: skip
         else:
             longonly = (inp.w >= 0).all(axis=(1, 2))
             nb.score_population_nb(
-                prices.close,
-                inp.w,
-                inp.starts,
-                inp.masks,
-                inp.mask_of,
-                inp.thresholds,
-                inp.fees,
-                inp.slippage,
-                inp.init_cash,
-                longonly,
-                ppy,
-                rf,
-                n_chunks,
-                out,
-                *res_args,
-            )
+                prices.close, inp.w, inp.starts, inp.masks, inp.mask_of, inp.thresholds, inp.fees, inp.slippage,
+                inp.init_cash, longonly, ppy, rf, n_chunks, out, *res_args, inp.policy,
+            )  # fmt: skip
     if out[:, nb.SCORE_NONFINITE].any():
         g = int(np.argmax(out[:, nb.SCORE_NONFINITE]))
         raise ConfigError(f"values contain NaN or infinity (genome {g})")
@@ -352,6 +327,7 @@ def _backtest_perp(inp: Inputs, engine: str) -> Backtest:
             rebalanced,
             account,
             liquidated,
+            inp.policy,
         )
         paid, received, fees_paid = account.T
         value = value.T
@@ -373,6 +349,7 @@ def _backtest_perp(inp: Inputs, engine: str) -> Backtest:
                 fees=inp.fees,
                 slippage=inp.slippage,
                 init_cash=inp.init_cash,
+                policy=None if inp.policy is None else inp.policy[g],
             )
             for g in range(n_genomes)
         ]
@@ -413,6 +390,7 @@ def simulate(
     leverage=1.0,
     funding=None,
     max_leverage=None,
+    policy=None,
 ) -> np.ndarray:
     """Portfolio value of every genome at every bar.
 
@@ -474,6 +452,9 @@ def simulate(
         exchange's margin tiers the prices carry (:attr:`Prices.margin`, from the ``meta`` saved with fetched data),
         else no maintenance margin (liquidated only when the equity reaches 0; runs refuse that). Liquidation is
         tested within each bar when the prices carry highs and lows (see :mod:`genetic_sizer.backtest.kernels.perp`).
+    policy : :class:`genetic_sizer.backtest.policy.RebalancePolicy`, a mapping of its fields, or None
+        What each rebalance does beyond trading to target: volatility targeting, a minimum trade, a maximum turnover
+        (semantics: :mod:`genetic_sizer.backtest.kernels.rules`; spot reference: ``from_order_func``). None: none.
 
     Returns
     -------
@@ -504,10 +485,11 @@ def simulate(
         leverage=leverage,
         funding=funding,
         max_leverage=max_leverage,
+        policy=policy,
     ).value
 
 
-def _simulate_fast(close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash):
+def _simulate_fast(close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash, policy=None):
     """The Numba population kernel; ``w`` (n_genomes, n_segments, n_assets), ``starts`` (n_segments,), ``masks``
     (n_masks, n_bars) with ``mask_of`` (n_genomes,), ``thresholds`` (n_genomes, n_segments)."""
     n_genomes = w.shape[0]
@@ -517,8 +499,9 @@ def _simulate_fast(close, w, starts, masks, mask_of, thresholds, fees, slippage,
     rebalanced = np.empty((n_genomes, n_bars), dtype=np.bool_)
     longonly = (w >= 0).all(axis=(1, 2))
     nb.simulate_population_nb(
-        close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash, longonly, value, traded, rebalanced
-    )
+        close, w, starts, masks, mask_of, thresholds, fees, slippage, init_cash, longonly, value, traded, rebalanced,
+        policy,
+    )  # fmt: skip
     return value.T, traded, rebalanced.T
 
 
@@ -536,6 +519,7 @@ def holdings(
     leverage=1.0,
     funding=None,
     max_leverage=None,
+    policy=None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """What one genome holds at every bar's close: each asset's value as a fraction of the portfolio value
     (weights drift between rebalances), computed by the reference engine (vectorbt for spot, the plain-Python
@@ -546,7 +530,7 @@ def holdings(
     segment; ``threshold`` and, for perps, ``leverage`` a number, or one per segment). Returns the weights over
     time (a DataFrame: time index, one column per symbol; spot: cash is what the columns leave to 1; perp: each
     position's signed notional over the bar's segment's ``leverage`` x equity, the quantity the targets are, NaN
-    once the account is liquidated) and the bars it rebalanced on (n_bars,).
+    once the account is liquidated) and the bars it rebalanced on (n_bars,). ``policy``: as for :func:`simulate`.
     """
     prices = as_prices(close)
     w = np.asarray(weights, dtype=np.float64)
@@ -558,11 +542,13 @@ def holdings(
     if w.shape[0] != 1:
         raise GenomeError(f"holdings are those of one genome, got {w.shape[0]}")
     fees, slippage, init_cash = check_costs(fees, slippage, init_cash)
-    policy = rebalance if is_policy(rebalance) else [rebalance]
-    masks, mask_of = rebalance_masks(prices.calendar_index, policy, 1, None if segment_starts is None else starts)
+    calendar = rebalance if is_policy(rebalance) else [rebalance]
+    masks, mask_of = rebalance_masks(prices.calendar_index, calendar, 1, None if segment_starts is None else starts)
     thresholds = None if threshold is None else validate_thresholds([threshold], 1, starts.size)
+    ppy = prices.periods_per_year
     if market == "perp":
         max_lev, mm_rate, mm_deduct = margin_tiers(max_leverage, prices)
+        rows = policy_rows(policy, 1, ppy, float(max_lev.min()))
         per_genome = leverage if np.ndim(leverage) == 0 else [leverage]
         lev = check_leverage(per_genome, 1, max_lev, prices.symbols, starts.size)[0]
         run = reference_genome(
@@ -580,6 +566,7 @@ def holdings(
             fees=fees,
             slippage=slippage,
             init_cash=init_cash,
+            policy=None if rows is None else rows[0],
         )
         segment = np.searchsorted(starts, np.arange(prices.n_bars), side="right") - 1
         gross = lev[segment][:, None] * run["value"][:, None]  # each bar's segment's leverage x equity
@@ -592,7 +579,10 @@ def holdings(
         raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
     from genetic_sizer.backtest.vbt import vbt_portfolio  # imports vectorbt: seconds
 
-    pf, _, rebalanced = vbt_portfolio(prices, w, starts, masks[mask_of].T, thresholds, fees, slippage, init_cash)
+    rows = policy_rows(policy, 1, ppy, 1.0)
+    if rows is not None and thresholds is None:
+        thresholds = np.full((1, starts.size), np.inf)
+    pf, _, rebalanced = vbt_portfolio(prices, w, starts, masks[mask_of].T, thresholds, fees, slippage, init_cash, rows)
     asset_value = pf.asset_value(group_by=False).to_numpy()
     total = pf.value().to_numpy().reshape(-1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):

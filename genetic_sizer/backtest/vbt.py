@@ -23,6 +23,13 @@ cash sharing, one group per genome:
 Written this way, with thresholds of ``inf``, it equals ``Portfolio.from_orders`` with the same targets on the
 same bars (tested). The drift test is the one of :func:`genetic_sizer.backtest.kernels.spot.simulate_genome_nb`:
 ``V > 0`` and ``|position_k * close_k - w_k * V| >= x * V`` for some asset ``k``.
+
+A rebalancing policy (volatility targeting, minimum trade, maximum turnover; see
+:mod:`genetic_sizer.backtest.kernels.rules`) is ``from_order_func`` too, with :func:`pre_segment_policy_nb` and
+:func:`order_func_policy_nb`: the pre-segment function decides the bar as above (the drift band measured against
+the exposure-scaled targets of the last rebalance), computes the exposure and the trades the policy keeps, written
+here again from the specification (not calling the kernels' helpers), and sorts the call sequence by the adjusted
+target percents; the order function places target-percent orders for the kept assets and nothing for the others.
 """
 
 from __future__ import annotations
@@ -34,10 +41,18 @@ from numba import njit
 from vectorbt.portfolio import nb as vnb
 from vectorbt.portfolio.enums import Direction, SizeType
 
+from genetic_sizer.backtest.kernels import rules as nb_rules
 from genetic_sizer.backtest.kernels import spot as nb
 from genetic_sizer.data.prices import Prices
 
-__all__ = ["order_func_nb", "pre_segment_nb", "simulate_vectorbt", "vbt_portfolio"]
+__all__ = [
+    "order_func_nb",
+    "order_func_policy_nb",
+    "pre_segment_nb",
+    "pre_segment_policy_nb",
+    "simulate_vectorbt",
+    "vbt_portfolio",
+]
 
 TARGET_PERCENT = int(SizeType.TargetPercent)
 
@@ -97,14 +112,106 @@ def order_func_nb(c, w, trade, fees, slippage, directions, min_size):
     )
 
 
-def vbt_portfolio(prices: Prices, wc, starts, gmask, thresholds, fees, slippage, init_cash):
+@njit(cache=True)
+def pre_segment_policy_nb(c, schedule, starts, masks, thresholds, directions, rebalanced_out, policy, e_last, slip):
+    """:func:`pre_segment_nb` under a rebalancing policy ``policy`` (n_groups, POLICY_WIDTH); ``e_last`` (n_groups,)
+    holds each group's exposure of its last rebalance (1.0 at first), ``slip`` the slippage. Returns ``(adjusted
+    targets, kept, trade)``."""
+    g = c.group
+    i = c.i
+    n = c.group_len
+    seg = np.searchsorted(starts, i, side="right") - 1
+    w = schedule[g, seg]
+    for k in range(n):
+        col = c.from_col + k
+        c.last_val_price[col] = c.close[i, col]
+    value = vnb.get_group_value_ctx_nb(c)
+    trade = masks[i, g] or starts[seg] == i
+    x = thresholds[g, seg]
+    if not trade and x < np.inf and value > 0:
+        xv = x * value
+        ev = e_last[g] * value
+        for k in range(n):
+            col = c.from_col + k
+            if abs(c.last_position[col] * c.close[i, col] - w[k] * ev) >= xv:
+                trade = True
+                break
+    rebalanced_out[i, g] = trade
+    adj = np.zeros(n)
+    kept = np.zeros(n, dtype=np.bool_)
+    if not trade:
+        return adj, kept, trade
+    pol = policy[g]
+    # the exposure: the vol target over the target portfolio's realized volatility (ddof=1), capped
+    e = 1.0
+    lookback = int(pol[nb_rules.P_LOOKBACK])
+    if pol[nb_rules.P_VOL_TARGET] > 0 and i >= lookback:
+        rets = np.empty(lookback)
+        for j in range(lookback):
+            t = i - lookback + 1 + j
+            r = 0.0
+            for k in range(n):
+                col = c.from_col + k
+                r += w[k] * (c.close[t, col] / c.close[t - 1, col] - 1.0)
+            rets[j] = r
+        sigma = np.sqrt(np.sum((rets - rets.mean()) ** 2) / (lookback - 1)) * np.sqrt(pol[nb_rules.P_ANN])
+        e = pol[nb_rules.P_CAP] if sigma <= 0 else min(pol[nb_rules.P_CAP], pol[nb_rules.P_VOL_TARGET] / sigma)
+    e_last[g] = e
+    if not value > 0:
+        return adj, kept, False
+    # the trades: a minimum, then a cap on their summed notional (scaled together), then the minimum again
+    floor = pol[nb_rules.P_MIN_TRADE] * value
+    d = np.empty(n)
+    held = np.empty(n)
+    for k in range(n):
+        col = c.from_col + k
+        held[k] = c.last_position[col] * c.close[i, col]
+        d[k] = e * w[k] * value - held[k]
+    at_fill = np.abs(d) * np.where(d > 0, 1.0 + slip, 1.0 - slip)  # the trade's value at its fill price
+    for k in range(n):
+        kept[k] = d[k] != 0 and abs(d[k]) >= floor and at_fill[k] >= pol[nb_rules.P_MIN_VALUE]
+    total = np.sum(np.abs(d) * kept)
+    if total > pol[nb_rules.P_MAX_TURNOVER] * value:
+        d = d * (pol[nb_rules.P_MAX_TURNOVER] * value / total)
+        at_fill = np.abs(d) * np.where(d > 0, 1.0 + slip, 1.0 - slip)
+        for k in range(n):
+            kept[k] = kept[k] and abs(d[k]) >= floor and at_fill[k] >= pol[nb_rules.P_MIN_VALUE]
+    for k in range(n):
+        adj[k] = (held[k] + d[k]) / value if kept[k] else held[k] / value
+    order_value_out = np.empty(n, dtype=np.float64)
+    size_type = np.full(1, TARGET_PERCENT)
+    direction = np.full(1, directions[g])
+    vnb.sort_call_seq_nb(c, adj, size_type, direction, order_value_out, ctx_select=False)
+    return adj, kept, trade
+
+
+@njit(cache=True)
+def order_func_policy_nb(c, adj, kept, trade, fees, slippage, directions, min_size):
+    """A target-percent order of the adjusted target for a kept asset on a rebalance bar, nothing otherwise."""
+    k = c.col - c.from_col
+    if not trade or not kept[k]:
+        return vnb.order_nothing_nb()
+    return vnb.order_nb(
+        size=adj[k],
+        price=c.close[c.i, c.col],
+        size_type=TARGET_PERCENT,
+        direction=directions[c.group],
+        fees=fees,
+        slippage=slippage,
+        min_size=min_size,
+    )
+
+
+def vbt_portfolio(prices: Prices, wc, starts, gmask, thresholds, fees, slippage, init_cash, policy=None):
     """The vectorbt reference for genomes ``wc`` (m, n_segments, n_assets), one group each.
 
     ``gmask`` (n_bars, m) holds each genome's calendar bars (the segment starts are added here). Without a
     drift band (``thresholds`` None) this is ``from_orders``: on every rebalance bar the size array holds the
     active segment's targets. With ``thresholds`` (m, n_segments) it is ``from_order_func`` with the callbacks of
-    this module (:func:`pre_segment_nb`, :func:`order_func_nb`), which decide each bar. Returns ``(portfolio, tiled
-    close, the bars each genome rebalanced on (n_bars, m))``.
+    this module (:func:`pre_segment_nb`, :func:`order_func_nb`), which decide each bar; with a rebalancing ``policy``
+    (m, POLICY_WIDTH) it is ``from_order_func`` with :func:`pre_segment_policy_nb` and :func:`order_func_policy_nb`
+    (``thresholds`` then required, ``inf`` for no band). Returns ``(portfolio, tiled close, the bars each genome
+    rebalanced on (n_bars, m))``.
     """
     n_assets = prices.n_assets
     m = wc.shape[0]
@@ -138,6 +245,32 @@ def vbt_portfolio(prices: Prices, wc, starts, gmask, thresholds, fees, slippage,
         return pf, tiled, gmask
     directions = np.where(longonly, int(Direction.LongOnly), int(Direction.Both)).astype(np.int64)
     rebalanced = np.zeros((prices.n_bars, m), dtype=np.bool_)
+    if policy is not None:
+        pf = vbt.Portfolio.from_order_func(
+            close,
+            order_func_policy_nb,
+            float(fees),
+            float(slippage),
+            directions,
+            float(nb.MIN_SIZE),
+            pre_segment_func_nb=pre_segment_policy_nb,
+            pre_segment_args=(
+                np.ascontiguousarray(wc),
+                np.asarray(starts, dtype=np.int64),
+                np.ascontiguousarray(gmask),
+                np.ascontiguousarray(thresholds, dtype=np.float64),
+                directions,
+                rebalanced,
+                np.ascontiguousarray(policy, dtype=np.float64),
+                np.ones(m),
+                float(slippage),
+            ),
+            group_by=group_by,
+            cash_sharing=True,
+            init_cash=init_cash,
+            freq=None,
+        )
+        return pf, tiled, rebalanced
     pf = vbt.Portfolio.from_order_func(
         close,
         order_func_nb,
@@ -162,12 +295,13 @@ def vbt_portfolio(prices: Prices, wc, starts, gmask, thresholds, fees, slippage,
     return pf, tiled, rebalanced
 
 
-def simulate_vectorbt(prices: Prices, w, starts, gmask, thresholds, fees, slippage, init_cash):
+def simulate_vectorbt(prices: Prices, w, starts, gmask, thresholds, fees, slippage, init_cash, policy=None):
     """The reference, one group per genome, in bounded chunks of genomes (see :func:`vbt_portfolio`).
 
     ``w`` (n_genomes, n_segments, n_assets) with segments starting at ``starts``; ``gmask`` (n_bars, n_genomes)
     each genome's calendar bars; ``thresholds`` (n_genomes, n_segments) or None (calendar rebalancing only:
-    ``from_orders``). Returns ``(value, traded, rebalanced, turnover)``, ``turnover`` (n_bars, n_genomes) each bar's
+    ``from_orders``); ``policy`` (n_genomes, POLICY_WIDTH) or None: rebalancing policies (see :func:`vbt_portfolio`).
+    Returns ``(value, traded, rebalanced, turnover)``, ``turnover`` (n_bars, n_genomes) each bar's
     term of ``traded`` (:func:`_vbt_turnover`).
     """
     n_bars, n_assets = prices.close.shape
@@ -181,7 +315,8 @@ def simulate_vectorbt(prices: Prices, w, starts, gmask, thresholds, fees, slippa
         hi = min(n_genomes, lo + chunk)
         m = hi - lo
         th = None if thresholds is None else thresholds[lo:hi]
-        pf, tiled, reb = vbt_portfolio(prices, w[lo:hi], starts, gmask[:, lo:hi], th, fees, slippage, init_cash)
+        pol = None if policy is None else policy[lo:hi]
+        pf, tiled, reb = vbt_portfolio(prices, w[lo:hi], starts, gmask[:, lo:hi], th, fees, slippage, init_cash, pol)
         value[:, lo:hi] = pf.value().to_numpy().reshape(n_bars, m)
         terms = _vbt_turnover(pf, tiled, reb, m, n_assets)
         traded[lo:hi] = terms.sum(axis=0)

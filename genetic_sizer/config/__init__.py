@@ -11,7 +11,9 @@ Layout (every key optional; these are the defaults)::
            periods_per_year: null,
            funding_path: null,          # null: the funding file saved next to hyperliquid prices; a path; false
            kind: prices,                # prices | returns (csv/parquet of per-period simple returns, compounded)
-           returns_unit: null}          # kind returns: fraction (0.012) | percent (1.2); never guessed
+           returns_unit: null,          # kind returns: fraction (0.012) | percent (1.2); never guessed
+           strategies: null}            # [run dir, {name: run dir}, ...]: earlier champions' return streams as
+                                        # the assets (genetic_sizer.runs.strategies)
     portfolio: {market: spot,           # spot | perp (leverage, hourly funding, taker fees, liquidation)
                 leverage: 1,            # perp: gross leverage the weights are sized at
                 max_leverage: null,     # perp: {SYMBOL: x, default: y}; null: the fetched NAME.meta.json's tiers
@@ -21,7 +23,9 @@ Layout (every key optional; these are the defaults)::
                 risk_free: 0.0,         # annual rate Sharpe/Sortino are measured in excess of, or {path, column, kind}
                 max_assets: null, min_assets: null, min_position: 0.001, groups: null, max_group_weight: null,
                 min_group_weight: null, net_exposure: null, max_gross_long: null, max_gross_short: null,
-                min_effective_assets: null}   # 1 / sum(w^2) >= this (DeMiguel et al. 2009's norm constraint)
+                min_effective_assets: null,   # 1 / sum(w^2) >= this (DeMiguel et al. 2009's norm constraint)
+                vol_target: null, vol_lookback: 20, min_trade: 0.0, min_trade_value: 0.0, max_turnover: null}
+                                 # rebalancing policies (genetic_sizer.config.rebalance)
     objective: sharpe            # or a list for NSGA-II, e.g. [sharpe, max_drawdown, turnover]
     evolution: {population: 200, generations: 50, seed: 42, seed_with_classical: false, ...,
                 genes: null}     # strategy genes evolved beside the weights, e.g.
@@ -54,8 +58,10 @@ from typing import Any
 import yaml
 
 from genetic_sizer import vocab as V
+from genetic_sizer.config import rebalance
 from genetic_sizer.config.allocators import AllocatorsConfig
 from genetic_sizer.config.robust import RobustConfig
+from genetic_sizer.config.strategies import check_strategies, strategy_dirs
 from genetic_sizer.config.yamlio import apply_overrides, parse_yaml, read_yaml
 from genetic_sizer.errors import ConfigError
 
@@ -123,9 +129,12 @@ class DataConfig:
     funding_path: str | bool | None = None
     kind: str = "prices"
     returns_unit: str | None = None
+    strategies: tuple | None = None  # run directories whose champions' return streams are the assets (runs layer)
 
     def __post_init__(self):
         V.check_choice("data.source", self.source, V.DATA_SOURCES)
+        if self.strategies is not None:
+            object.__setattr__(self, "strategies", check_strategies(self))
         V.check_data_kind(self.kind, self.returns_unit, self.source)
         object.__setattr__(self, "path", _opt_str("data.path", self.path))
         if self.source == "default" and self.path is not None:
@@ -149,6 +158,10 @@ class DataConfig:
             V.must_be("data.funding_path", True, "a funding file, null (the file next to hyperliquid prices) or false")
         if self.funding_path is not False:
             object.__setattr__(self, "funding_path", _opt_str("data.funding_path", self.funding_path))
+
+    def strategy_dirs(self) -> tuple[tuple[str, str], ...]:
+        """``(name, run directory)`` of each of ``data.strategies``, in order (empty without them)."""
+        return strategy_dirs(self.strategies)
 
 
 def _max_leverage(key, value):
@@ -185,9 +198,15 @@ class PortfolioConfig:
     max_gross_long: float | None = None
     max_gross_short: float | None = None
     min_effective_assets: float | None = None  # 1 / sum(w^2) >= this (genetic_sizer.evolution.robust)
+    vol_target: float | None = None  # rebalancing policies: genetic_sizer.backtest.kernels.rules
+    vol_lookback: int = 20
+    min_trade: float = 0.0
+    min_trade_value: float = 0.0
+    max_turnover: float | None = None
 
     def __post_init__(self):
         V.check_choice("portfolio.market", self.market, V.MARKETS)
+        rebalance.check(self)
         if self.min_effective_assets is not None:
             enc = V.check_number("portfolio.min_effective_assets", self.min_effective_assets, lo=1.0, hi=1e6)
             object.__setattr__(self, "min_effective_assets", enc)
@@ -217,6 +236,10 @@ class PortfolioConfig:
             self, "init_cash", V.check_number("portfolio.init_cash", self.init_cash, lo=0.0, lo_open=True)
         )
         object.__setattr__(self, "risk_free", V.normalize_risk_free(self.risk_free))
+
+    def policy(self) -> dict | None:
+        """The rebalancing policy (:func:`genetic_sizer.config.rebalance.policy_of`), or None: the defaults."""
+        return rebalance.policy_of(self)
 
     def account(self) -> dict:
         """The account-model keywords of :func:`genetic_sizer.backtest.simulate.backtest`: ``market``, ``leverage`` and
@@ -402,8 +425,10 @@ _ADDED_LATER = {
     ("portfolio", "risk_free"): 0.0,
     ("data", "kind"): "prices",
     ("data", "returns_unit"): None,
+    ("data", "strategies"): None,
     ("portfolio", "min_assets"): None,
     ("portfolio", "min_effective_assets"): None,
+    **{("portfolio", key): neutral for key, neutral in rebalance.NEUTRAL.items()},
 }
 """Keys added after runs were first fingerprinted, with the value that means what their absence meant: left out of
 :meth:`RunConfig.sha256` at that value, so a spot run started before they existed still resumes."""

@@ -523,7 +523,7 @@ def _from_table(
         ranges = {}
         notes.append(CLOSES_ONLY)
         if returns_unit is not None:
-            wide, offsets, note = compound_table(wide, offsets, symbols, returns_unit, source)
+            wide, offsets, note = compound_table(wide, offsets, symbols, returns_unit, source, leading_gaps)
             notes.append(note)
     wide.columns.name = None
     prices = Prices.from_frame(
@@ -543,8 +543,14 @@ def _from_table(
 
 def load_from_config(data_config) -> Prices:
     """Load the prices a run's ``data`` section (:class:`genetic_sizer.config.DataConfig`) describes (with the
-    funding rates ``data.funding_path`` names, or those saved next to Hyperliquid prices)."""
+    funding rates ``data.funding_path`` names, or those saved next to Hyperliquid prices). ``data.strategies`` (run
+    directories) are loaded a layer up, by :func:`genetic_sizer.runs.strategies.load_data`."""
     dc = data_config
+    if getattr(dc, "strategies", None):
+        raise ConfigError(
+            f"data.strategies {list(dc.strategies)!r} are run directories: load them with "
+            "genetic_sizer.runs.strategies.load_data (the data layer reads price and return files only)"
+        )
     return load(
         dc.source,
         dc.path,

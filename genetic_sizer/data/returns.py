@@ -11,7 +11,8 @@ Where the first price sits (its timestamp) follows the data's own spacing (:func
 
 Every return of the columns read must be a number greater than -100 %: a missing return (a gap cannot be compounded)
 or a return of -100 % or less (a price of zero or below) is a :class:`~genetic_sizer.errors.DataError` naming the
-column and the date.
+column and the date. Leading rows where some column has no return yet (a strategy that started later) are trimmed
+under ``data.leading_gaps: trim``, the loaders' default (:func:`compound_table`).
 """
 
 from __future__ import annotations
@@ -96,16 +97,33 @@ def prices_from_returns(frame: pd.DataFrame, unit: str, source: str) -> tuple[pd
     return prices, note
 
 
-def compound_table(wide: pd.DataFrame, offsets, symbols, unit: str, source: str):
+def compound_table(wide: pd.DataFrame, offsets, symbols, unit: str, source: str, leading_gaps: str = "error"):
     """A wide table of returns -> (prices, UTC offsets, note) for the loaders: only the columns ``symbols`` selects are
     checked and compounded (an unknown symbol is refused, as ``Prices.from_frame`` refuses it); the first price takes
-    the first return's UTC offset."""
+    the first return's UTC offset.
+
+    ``leading_gaps="trim"`` (``data.leading_gaps``, the loaders' default): leading rows where some selected column has
+    no return yet (a strategy or fund that started later) are dropped, so the returns start on the first row every
+    column has one, and the note says so; ``"error"``: such a row is an error like any missing return."""
     if symbols is not None:
         missing = [str(s) for s in symbols if str(s) not in map(str, wide.columns)]
         if missing:
             raise DataError(f"{source}: symbol(s) {missing} not found; available: {sorted(map(str, wide.columns))}")
         wide = wide[[c for s in symbols for c in wide.columns if str(c) == str(s)]]
+    trimmed = None
+    if leading_gaps == "trim" and len(wide):
+        complete = wide.notna().all(axis=1).to_numpy()
+        k = int(np.argmax(complete)) if complete.any() else 0
+        if k > 0:
+            late = [str(c) for c in wide.columns if pd.isna(wide.iloc[k - 1][c])]
+            trimmed = (
+                f"{k} leading row(s) trimmed: no return yet for {late} before {fmt_ts(pd.Timestamp(wide.index[k]))}"
+            )
+            wide = wide.iloc[k:]
+            offsets = None if offsets is None else np.asarray(offsets)[k:]
     prices, note = prices_from_returns(wide, unit, source)
+    if trimmed is not None:
+        note = f"{note}; {trimmed} (data.leading_gaps: trim)"
     if offsets is not None:
         offsets = np.concatenate([np.asarray(offsets)[:1], np.asarray(offsets)])
     return prices, offsets, note

@@ -112,6 +112,7 @@ class Evaluator:
         seed=0,
         shrink_toward=None,
         min_effective_assets=None,
+        policy=None,
     ):
         unknown = [o for o in objectives if o not in MAXIMIZE]
         if unknown or not objectives:
@@ -143,7 +144,7 @@ class Evaluator:
         self.seed = int(seed)
         self._resamples = None
         self.shrink_toward, self._shrink_target = shrink_toward, None  # a shrink gene: evolution.robust.gene_target
-        self.min_effective_assets = min_effective_assets  # the norm constraint's death penalty (in __call__)
+        self.min_effective_assets, self.policy = min_effective_assets, policy  # the norm constraint; rebalancing
         caps = np.empty(0)
         if market == "perp":  # a leverage above an asset's max_leverage: a ConfigError before anything runs
             from genetic_sizer.backtest.inputs import check_leverage, margin_tiers
@@ -196,6 +197,7 @@ class Evaluator:
             seed=config.evolution.seed,
             shrink_toward=_shrink_spec(config),
             min_effective_assets=_min_effective_assets(config, prices),
+            policy=pf.policy(),
             **pf.account(),
         )
 
@@ -269,12 +271,10 @@ class Evaluator:
         )
 
     def account(self, leverage=None) -> dict:
-        """The account-model keywords this evaluator passes to :func:`genetic_sizer.backtest.simulate.backtest` (perp:
-        at ``leverage``, one number or one per genome, when given, else the portfolio's)."""
-        if self.market == "spot":
-            return {}
+        """The account-model keywords this evaluator passes to :func:`genetic_sizer.backtest.simulate.backtest`
+        (:func:`_account_keywords`)."""
         lev = self.leverage if leverage is None else leverage
-        return {"market": self.market, "leverage": lev, "max_leverage": self.max_leverage}
+        return _account_keywords(self.market, lev, self.max_leverage, self.policy)
 
     @property
     def reference_engine(self) -> str:
@@ -303,23 +303,25 @@ class Evaluator:
         res = self.resamples if resampled else None
         if engine != "fast" and res is None:
             return self.metrics_of(self.backtest(weights, engine, genes))
+        from genetic_sizer.backtest.kernels import threads_for
         from genetic_sizer.backtest.simulate import score
 
         rebalance, threshold, leverage = self.strategy_of(genes)
-        return score(
-            self.prices,
-            weights,
-            rebalance=rebalance,
-            threshold=threshold,
-            fees=self.fees,
-            slippage=self.slippage,
-            init_cash=self.init_cash,
-            engine=engine,
-            periods_per_year=self.prices.periods_per_year,
-            risk_free=self.rf,
-            resamples=res,
-            **self.account(leverage),
-        )
+        with threads_for(np.size(weights) * self.prices.n_bars):  # a small batch: one thread (bit-for-bit the same)
+            return score(
+                self.prices,
+                weights,
+                rebalance=rebalance,
+                threshold=threshold,
+                fees=self.fees,
+                slippage=self.slippage,
+                init_cash=self.init_cash,
+                engine=engine,
+                periods_per_year=self.prices.periods_per_year,
+                risk_free=self.rf,
+                resamples=res,
+                **self.account(leverage),
+            )
 
     @property
     def resamples(self):
@@ -359,6 +361,15 @@ class Evaluator:
         if self.trial_sharpe:
             return np.column_stack([fitness, m["sharpe"] / math.sqrt(self.prices.periods_per_year)])
         return fitness
+
+
+def _account_keywords(market, leverage, max_leverage, policy) -> dict:
+    """The account-model keywords of :func:`genetic_sizer.backtest.simulate.backtest` (perp: at ``leverage``, one number
+    or one per genome), with the rebalancing ``policy`` (RebalancePolicy keywords) when there is one."""
+    out = {} if policy is None else {"policy": policy}
+    if market == "spot":
+        return out
+    return {"market": market, "leverage": leverage, "max_leverage": max_leverage, **out}
 
 
 def _shrink_spec(config) -> tuple | None:

@@ -505,16 +505,29 @@ def size_run(
     if period is not None and every is not None:
         raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
     champ = C.load(champion_path)
+    if champ.data.get("strategies"):  # a multi-strategy allocation: its assets are strategies, not coins
+        raise ConfigError(
+            f"{champion_path} allocates between strategies ({', '.join(champ.assets)}), not coins: its book is the sum "
+            "of theirs (genetic_sizer.live.combine: parts_of, combine); genetic-sizer size does not trade it itself"
+        )
     # the champion's strategy, unless a flag overrides it: its drift band, and its rebalance period for --every
     band = champ.threshold if threshold is None else (None if threshold == "none" else threshold)
+    pf = champ.portfolio  # its rebalancing policy: the backtest's minimum trade and turnover cap apply here too
+    if pf.get("vol_target") is not None:
+        raise ConfigError(
+            f"the champion targets a volatility (portfolio.vol_target {pf['vol_target']:g}), which needs the price "
+            "history the live sizer does not read: size it from a champion evolved without vol_target"
+        )
     settings = SizerSettings(
         leverage=C.resolve_leverage(champ, leverage, allow_mismatch=allow_leverage_mismatch),
-        min_trade_usd=min_trade_usd,
+        min_trade_usd=max(min_trade_usd, float(pf.get("min_trade_value", 0.0))),
         min_weight_change=min_weight_change,
         close_unlisted=not keep_unlisted,
         max_notional_per_asset=max_notional_per_asset,
         slippage=slippage,
         drift_band=band,
+        min_trade=float(pf.get("min_trade", 0.0)),
+        max_turnover=pf.get("max_turnover"),
     )
     loop_period = every
     if every is True:  # --every alone: the champion's rebalance period

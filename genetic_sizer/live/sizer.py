@@ -7,9 +7,14 @@ For every coin the champion holds (and every coin with an open position):
 * delta = target - current; the order's notional is ``|delta| x mid``;
 * every order carries the IOC limit price it is sent at: ``mid x (1 + slippage)`` for a buy,
   ``mid x (1 - slippage)`` for a sell, rounded to a valid price (:func:`~genetic_sizer.exchange.rounding.limit_price`);
-* a coin is skipped, with the reason, when it is already on target, when the order, valued at that limit
-  price (``size x limit price``, what the exchange checks), would be under ``min_trade_usd`` (never below
-  the exchange's $10 minimum), or when its weight moves by less than ``min_weight_change``;
+* a coin is skipped, with the reason, when it is already on target, when its weight moves by less than
+  ``min_weight_change``, or when the backtest's minimum-trade rule drops its trade: the rule the kernels apply at a
+  rebalance (:func:`genetic_sizer.backtest.kernels.rules.trade_rule_nb`, the same function), with the trade ``delta x
+  mid`` for the close and the order's limit price for the fill: a trade under ``min_trade`` x the account value, or,
+  valued at its limit price (``size x limit price``, what the exchange checks), under ``min_trade_usd`` (never below
+  the exchange's $10 minimum), is not made; with ``max_turnover`` the trades are scaled down together so that their
+  summed notional (at the mid) is at most that fraction of the account value (a trade scaled under the minimum is
+  then dropped). Each leg of a flip must also reach ``min_trade_usd`` at its limit price (the exchange's check);
 * positions in coins the champion does not hold are closed (``close_unlisted``, default true) or left
   alone with a reason;
 * an order that only shrinks a position is reduce-only; a flip (long to short or back) is a reduce-only
@@ -34,6 +39,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
+
+from genetic_sizer.backtest.kernels.rules import trade_rule_nb
 from genetic_sizer.errors import SizingError
 from genetic_sizer.exchange.rounding import limit_price, round_size
 from genetic_sizer.exchange.wire import AssetInfo
@@ -72,6 +80,10 @@ class SizerSettings:
     drift_band : trade the whole book only when some coin's weight has drifted at least this far from its target
         (or a calendar rebalance is due), otherwise send nothing; a number >= 0 (0: always trade), or None (no
         band: every pass trades to target), default None. The champion's ``strategy.threshold``.
+    min_trade : skip a trade under this fraction of the account value (the backtest's ``portfolio.min_trade``),
+        in [0, 1), default 0.
+    max_turnover : scale the pass's trades down together so that their summed notional is at most this fraction of
+        the account value (the backtest's ``portfolio.max_turnover``), a number > 0 or None (no cap), default None.
     """
 
     leverage: float = 1.0
@@ -81,6 +93,8 @@ class SizerSettings:
     max_notional_per_asset: float | None = None
     slippage: float = DEFAULT_SLIPPAGE
     drift_band: float | None = None
+    min_trade: float = 0.0
+    max_turnover: float | None = None
 
     def __post_init__(self):
         def bad(name, value, what):
@@ -113,6 +127,19 @@ class SizerSettings:
             and self.drift_band >= 0
         ):
             bad("drift_band", self.drift_band, "a difference of weights >= 0 (0.05: 5 points) or None")
+        if not (
+            isinstance(self.min_trade, (int, float))
+            and not isinstance(self.min_trade, bool)
+            and 0 <= self.min_trade < 1
+        ):
+            bad("min_trade", self.min_trade, "a fraction of the account value in [0, 1)")
+        if self.max_turnover is not None and not (
+            isinstance(self.max_turnover, (int, float))
+            and not isinstance(self.max_turnover, bool)
+            and math.isfinite(self.max_turnover)
+            and self.max_turnover > 0
+        ):
+            bad("max_turnover", self.max_turnover, "a positive fraction of the account value or None")
 
 
 @dataclass(frozen=True)
@@ -256,8 +283,10 @@ def plan_orders(
     coins: list[CoinPlan] = []
     reducing: list[PlannedOrder] = []
     increasing: list[PlannedOrder] = []
-    for coin in sorted(set(weights) | {c for c, s in positions.items() if s != 0}):
-        plan, legs = _plan_coin(coin, weights, account_value, positions, mids, meta, settings)
+    book = sorted(set(weights) | {c for c, s in positions.items() if s != 0})
+    ruled = _trade_rule(book, weights, account_value, positions, mids, meta, settings)
+    for coin in book:
+        plan, legs = _plan_coin(coin, weights, account_value, positions, mids, meta, settings, ruled.get(coin))
         coins.append(plan)
         for o in legs:
             (reducing if o.reduce_only else increasing).append(o)
@@ -298,7 +327,49 @@ def _order(coin, side, size, mid, reduce_only, leg, info, settings) -> PlannedOr
     return PlannedOrder(coin, side, size, mid, size * mid, reduce_only, leg, px)
 
 
-def _plan_coin(coin, weights, account_value, positions, mids, meta, settings) -> tuple[CoinPlan, list[PlannedOrder]]:
+def _wanted(coin, weights, account_value, positions, mids, meta, settings) -> float | None:
+    """The size a coin would trade before the minimum-trade rule (as :func:`_plan_coin` computes it), or None."""
+    info = meta.get(coin)
+    if info is None or (coin not in weights and not settings.close_unlisted):
+        return None
+    current = positions.get(coin, 0.0)
+    mid = float(mids[coin])
+    target = _target(weights.get(coin, 0.0), account_value, mid, info, settings)
+    delta = round_size(target - current, info.sz_decimals)
+    change = abs(weights.get(coin, 0.0) - current * mid / (account_value * settings.leverage))
+    if delta == 0 or change < settings.min_weight_change:
+        return None
+    return delta
+
+
+def _trade_rule(book, weights, account_value, positions, mids, meta, settings) -> dict:
+    """The backtest's minimum-trade and maximum-turnover rule (:func:`trade_rule_nb`, the kernels' function) over the
+    coins that would trade, each trade ``delta x mid`` with its fill at the order's limit price: coin -> the size it
+    trades instead (0.0: dropped), for every coin whose trade the rule drops or scales."""
+    wanted = {c: d for c in book if (d := _wanted(c, weights, account_value, positions, mids, meta, settings))}
+    if not wanted:
+        return {}
+    coins = list(wanted)
+    mid = np.array([float(mids[c]) for c in coins])
+    desired = np.array([wanted[c] for c in coins]) * mid
+    fill = np.empty(len(coins))
+    for j, c in enumerate(coins):
+        order = _order(c, "buy" if desired[j] > 0 else "sell", abs(wanted[c]), mid[j], False, "-", meta[c], settings)
+        fill[j] = order.limit_px / mid[j]
+    out = np.empty(len(coins))
+    cap = math.inf if settings.max_turnover is None else float(settings.max_turnover)
+    rates = (float(settings.min_trade), float(settings.min_trade_usd), cap)
+    trade_rule_nb(desired, fill, float(account_value), *rates, out)
+    ruled = {}
+    for j, c in enumerate(coins):
+        if out[j] != desired[j]:
+            ruled[c] = 0.0 if out[j] == 0.0 else round_size(out[j] / mid[j], meta[c].sz_decimals)
+    return ruled
+
+
+def _plan_coin(
+    coin, weights, account_value, positions, mids, meta, settings, ruled=None
+) -> tuple[CoinPlan, list[PlannedOrder]]:
     weight = weights.get(coin, 0.0)
     current = positions.get(coin, 0.0)
     info = meta.get(coin)
@@ -325,6 +396,27 @@ def _plan_coin(coin, weights, account_value, positions, mids, meta, settings) ->
             delta,
             notional,
         )
+    small = _order(coin, "buy" if delta > 0 else "sell", abs(delta), mid, False, "-", info, settings)
+    scaled = ""
+    if ruled == 0.0:  # the minimum-trade rule dropped the trade (a scaled trade below the minimum included)
+        if notional < settings.min_trade * account_value:
+            why = (
+                f"trade of ${notional:,.2f} below min_trade {settings.min_trade:g} of the account value "
+                f"(${settings.min_trade * account_value:,.2f})"
+            )
+        elif small.limit_notional < settings.min_trade_usd:
+            why = (
+                f"order of ${small.limit_notional:,.2f} at its limit price {small.limit_px:g} is below the minimum "
+                f"of ${settings.min_trade_usd:g}"
+            )
+        else:
+            why = f"trade scaled by max_turnover {settings.max_turnover:g} below the minimum trade"
+        return skip(why, target, delta, notional)
+    if ruled is not None:  # scaled down with the others to max_turnover
+        delta = ruled
+        target = current + delta
+        notional = abs(delta) * mid
+        scaled = f" (scaled to max_turnover {settings.max_turnover:g})"
     flip = current != 0 and target != 0 and (current > 0) != (target > 0)
     if flip:
         legs = _flip_legs(coin, current, target, delta, mid, info, settings)
@@ -342,7 +434,7 @@ def _plan_coin(coin, weights, account_value, positions, mids, meta, settings) ->
             delta,
             notional,
         )
-    reason = "flip: close then open" if flip and len(legs) == 2 else legs[0].leg
+    reason = ("flip: close then open" if flip and len(legs) == 2 else legs[0].leg) + scaled
     return CoinPlan(coin, weight, mid, current, target, delta, cur_w, notional, "trade", reason), legs
 
 

@@ -20,7 +20,14 @@ from genetic_sizer.data.prices import Prices
 from genetic_sizer.data.times import fmt_ts
 from genetic_sizer.errors import DataError
 
-__all__ = ["analytics_html", "benchmark_returns", "champion_analytics", "describe_analytics"]
+__all__ = [
+    "account_scale",
+    "analytics_html",
+    "analytics_of",
+    "benchmark_returns",
+    "champion_analytics",
+    "describe_analytics",
+]
 
 
 def _by_symbol(symbols, values) -> dict | None:
@@ -52,10 +59,13 @@ def champion_analytics(config, windows, names, weights, scale: float = 1.0) -> d
     windows : list of (label, Prices, values (n_bars, n_names)): the traded values of every row of ``names``
     names : the rows' names (``names[0]`` the champion)
     weights : (n_names, n_assets) the rows' target weights
-    scale : the gross exposure the weights are sized at (a perp account's leverage; 1 on the spot account)
+    scale : the gross exposure the champion's weights are sized at (a perp account's leverage; 1 on the spot
+        account); the benchmark allocation's are sized at ``portfolio.leverage``, as the run traded them
     """
     spec = config.allocators.benchmark
     w = np.asarray(weights[0], dtype=np.float64) * scale
+    # the allocations (and 1/N) trade at portfolio.leverage (fixed_strategy), whatever leverage the champion evolved
+    bscale = float(config.portfolio.leverage) if config.portfolio.market == "perp" else 1.0
     out = {"benchmark": spec if isinstance(spec, str) else f"{spec['path']}:{spec['column'] or 'its column'}"}
     for label, prices, values in windows:
         r = simple_returns(prices.close)
@@ -67,10 +77,10 @@ def champion_analytics(config, windows, names, weights, scale: float = 1.0) -> d
         if isinstance(spec, dict):
             bench = benchmark_returns(spec, prices)
         elif spec in names:
-            bw = np.asarray(weights[names.index(spec)], dtype=np.float64) * scale
+            bw = np.asarray(weights[names.index(spec)], dtype=np.float64) * bscale
             bench = simple_returns(values[:, names.index(spec)])
         elif spec == "equal_weight":
-            bw = np.full(prices.n_assets, scale / prices.n_assets)
+            bw = np.full(prices.n_assets, bscale / prices.n_assets)
             bench = r @ bw
             entry["benchmark_note"] = "1/N was left out of the run (its constraints): measured as a constant mix"
         else:
@@ -82,6 +92,30 @@ def champion_analytics(config, windows, names, weights, scale: float = 1.0) -> d
             entry["attribution"] = a
         out[label] = entry
     return out
+
+
+def account_scale(config, record: dict) -> float:
+    """The gross exposure a champion file's weights are sized at: its leverage (evolved, else the portfolio's) on a
+    perp account, 1 on the spot account."""
+    if config.portfolio.market != "perp":
+        return 1.0
+    lev = (record.get("strategy") or {}).get("leverage") or record["portfolio"].get("leverage") or 1.0
+    return float(lev)
+
+
+def analytics_of(config, windows, names, weights, strategies, scale: float = 1.0) -> dict:
+    """:func:`champion_analytics` of ``weights`` (rows named ``names``, ``names[0]`` the champion) traded over each
+    window of ``windows`` (``[(label, Prices)]``) from its first close, each row kept by its entry of ``strategies``
+    (as :meth:`~genetic_sizer.evolution.evaluator.Evaluator.backtest_strategies` takes them) with the config's costs:
+    for champions whose run left no traded values to reuse (a walk-forward's last fold, an exported member)."""
+    from genetic_sizer.evolution.evaluator import Evaluator
+
+    weights = np.asarray(weights, dtype=np.float64)
+    traded = []
+    for label, prices in windows:
+        bt = Evaluator.from_config(prices, config).backtest_strategies(weights, list(strategies))
+        traded.append((label, prices, bt.value))
+    return champion_analytics(config, traded, list(names), weights, scale)
 
 
 def describe_analytics(analytics: dict) -> list[str]:

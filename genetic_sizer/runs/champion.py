@@ -56,8 +56,9 @@ before it load with their ``portfolio.leverage``), it always equals ``portfolio.
 at), and a file whose leverage was evolved lists ``leverage`` in ``strategy.genes``, which a genetic_sizer without
 the leverage gene refuses to load.
 
-``construction`` and ``portfolio.min_effective_assets`` (optional, version 4 without a bump): how the weights were
-built (``robust:``) and the norm constraint they meet; see :mod:`genetic_sizer.runs.deployment`.
+``construction``, ``portfolio.min_effective_assets`` and the rebalancing policy (``portfolio.min_trade``, ...; present
+only when set) are optional, version 4 without a bump: how the weights were built (``robust:``) and the norm
+constraint they meet (:mod:`genetic_sizer.runs.deployment`), and the rule the live sizer trades them by.
 
 Two kinds of version 3 file exist, written by two lines of development before they were merged into version 4:
 one added the account model (``portfolio.market``, ``leverage``, ``max_leverage``, ``verification.against``;

@@ -343,6 +343,8 @@ def _account_of(pf, strategies: list[dict]) -> dict:
     if pf.market == "perp":
         levs = [s.get("leverage") or pf.leverage for s in strategies]
         account["leverage"] = levs[0] if len(levs) == 1 else levs
+    if pf.policy() is not None:  # the rebalancing policy: minimum trade, maximum turnover, volatility target
+        account["policy"] = pf.policy()
     return account
 
 
@@ -510,12 +512,12 @@ def _account_text(pf, prices, config_genes=None) -> str:
 def write_report(run_dir, prices=None) -> Path:
     """Write ``report.html`` for the run in ``run_dir`` (an ``evolve`` or a ``walkforward`` run) and return its
     path. ``prices`` is the run's whole data window (loaded from its config when not given)."""
-    from genetic_sizer.data.loaders import load_from_config
+    from genetic_sizer.runs.strategies import load_data
 
     rd = RunDir.open_existing(run_dir)
     config = rd.load_config()
     if prices is None:
-        prices = load_from_config(config.data)
+        prices = load_data(config.data)
     first = [True]
     kind = "walk-forward" if rd.file(RunDir.WALKFORWARD).is_file() else "evolution"
     if kind == "walk-forward":

@@ -101,6 +101,7 @@ def portfolio_record(config: RunConfig, space: GenomeSpace, margin: dict | None 
         "init_cash": pf.init_cash,
         **space.constraints.record(),
         **({} if pf.min_effective_assets is None else {"min_effective_assets": pf.min_effective_assets}),
+        **(pf.policy() or {}),  # the rebalancing policy, which the live sizer applies too (when one is set)
     }
 
 
@@ -150,6 +151,11 @@ def champion_record(
     against = "vectorbt-drift" if engine == "vectorbt" and strategy["threshold"] is not None else engine
     data = prices.provenance()
     data["path"] = config.data.path
+    if config.data.strategies:  # the run directories whose champions are the assets (live: their books combined)
+        from genetic_sizer.runs.strategies import champion_identities
+
+        data["strategies"] = dict(config.data.strategy_dirs())
+        data["strategy_champions"] = champion_identities(config.data)  # what the live book checks it trades
     if config.portfolio.market == "perp":
         data["funding_path"] = _funding_path(config)
     ev = config.evolution

@@ -68,16 +68,22 @@ def _bounds(value, symbols) -> np.ndarray:
 
 
 def _prices(champion, config):
-    from genetic_sizer.data.loaders import DEFAULT_SOURCE, load, load_from_config
+    from genetic_sizer.data.loaders import DEFAULT_SOURCE, load
+    from genetic_sizer.runs.strategies import load_data
 
     if config is not None:
-        prices = load_from_config(config.data)
+        prices = load_data(config.data)
         missing = [s for s in champion.assets if s not in prices.symbols]
         if missing:
             raise DataError(f"the config's data has no {missing[0]!r}, an asset of the champion {champion.path}")
         return prices.select(list(champion.assets)), "the config's data section"
     data = champion.data
     path, ppy = data.get("path"), data.get("periods_per_year")
+    if data.get("strategies"):  # a multi-strategy allocation: the streams of the run directories it recorded
+        from genetic_sizer.config import DataConfig
+
+        dc = DataConfig(strategies=[{n: d} for n, d in data["strategies"].items()], periods_per_year=ppy)
+        return load_data(dc).select(list(champion.assets)), "the strategies' run directories (recorded)"
     if path is None:
         if data.get("source") != DEFAULT_SOURCE:
             raise ConfigError(f"{champion.path}: its data source {data.get('source')!r} has no path: give --config")

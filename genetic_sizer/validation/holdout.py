@@ -22,7 +22,6 @@ from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.backtest.stats import deflated_sharpe_of
 from genetic_sizer.cluster.raymap import close_map, make_map
 from genetic_sizer.config import RunConfig
-from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, RunDirError
 from genetic_sizer.evolution.evaluator import Evaluator
@@ -40,6 +39,7 @@ from genetic_sizer.runs.results import (
     summary_metrics,
 )
 from genetic_sizer.runs.rundir import RunDir, RunPlan, run_kind
+from genetic_sizer.runs.strategies import load_data as load_from_config  # data.strategies: the runs layer
 from genetic_sizer.storage.files import check_new_file
 from genetic_sizer.validation.folds import MIN_TRAIN_BARS, _offset
 from genetic_sizer.vocab import parse_holdout, parse_window
@@ -126,7 +126,7 @@ def finalize(
     from genetic_sizer.allocators.toolkit import allocator_notes
     from genetic_sizer.evolution.robust import deploy, effective_weights
     from genetic_sizer.evolution.seeding import classical_allocations
-    from genetic_sizer.runs.analytics import champion_analytics
+    from genetic_sizer.runs.analytics import account_scale, champion_analytics
     from genetic_sizer.validation.excess import excess_record
 
     rd = RunDir(run_dir)
@@ -188,8 +188,7 @@ def finalize(
     record.update(validation_record(config, deployed.weights, prices, holdout, result.trials, deployed.genes))
     ew = bt.value[:, names.index("equal_weight")] if "equal_weight" in names else None  # 1/N: the bar to beat
     record["excess_deflated_sharpe"] = excess_record(config, evaluator, result, bt.value[:, 0], ew)
-    lev = (record.get("strategy") or {}).get("leverage") or record["portfolio"].get("leverage") or 1.0
-    scale = float(lev) if config.portfolio.market == "perp" else 1.0  # perp weights are of leverage x equity
+    scale = account_scale(config, record)  # perp weights are of leverage x equity
     record["analytics"] = champion_analytics(config, windows, names, weights, scale)  # diversification, attribution
     kept = strategies if result.genes is not None else None
     files.append(rd.write_csv(RunDir.SUMMARY, _summary_rows(summary, summary_oos, shown, kept)))
@@ -335,9 +334,30 @@ def export(run_dir: str | Path | RunDir, out: str | Path, rank: int = 0, *, forc
     )
     record["construction"] = chosen.record
     record.update(validation_record(config, chosen.weights, prices, holdout, result.trials, chosen.genes))
+    record["analytics"] = _member_analytics(config, prices, holdout, result, rank, chosen, record)
     if gen < config.evolution.generations:
         record["selection"] += f"; run stopped at generation {gen} of {config.evolution.generations}"
     return C.write(record, out)
+
+
+def _member_analytics(config, prices, holdout, result, rank: int, chosen, record: dict) -> dict:
+    """Diversification and attribution of an exported member, in sample and on the held-out window, against the
+    config's benchmark (the classical allocations of the training window beside it, traded by the run's policy)."""
+    from genetic_sizer.evolution.seeding import classical_allocations
+    from genetic_sizer.runs.analytics import account_scale, analytics_of
+
+    if "allocations" in result.seeds:
+        allocations = result.seeds["allocations"]
+    else:
+        allocations, _ = classical_allocations(prices, result.space, config)
+    own = result.strategy(rank) if chosen.genes is None else result.genes.strategy(chosen.genes)
+    names = ["champion", *allocations]
+    strategies = [own, *(fixed_strategy(config, result.genes) for _ in allocations)]
+    windows = [("in_sample", prices)]
+    if holdout is not None:
+        windows.append(("out_of_sample", traded_window(prices, holdout, config.walkforward.execution_delay)))
+    weights = np.stack([chosen.weights, *allocations.values()])
+    return analytics_of(config, windows, names, weights, strategies, account_scale(config, record))
 
 
 def evolve_run(
@@ -364,7 +384,7 @@ def evolve_run(
     tell = on_event or (lambda kind, **info: None)
     config, run_dir = plan.config, plan.run_dir
     ev, par = config.evolution, config.parallel
-    tell("loading", source=config.data.source)
+    tell("loading", source="strategies" if config.data.strategies else config.data.source)
     everything = load_from_config(config.data)
     prices, holdout = split_holdout(everything, ev.holdout)
     check_run(config, prices)  # bounds, NSGA-II rules: fail before Ray starts or a directory is created

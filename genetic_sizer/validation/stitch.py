@@ -277,6 +277,7 @@ def stitch(
         slippage=pf.slippage,
         init_cash=pf.init_cash,
         engine=config.engine,
+        policy=pf.policy(),  # the rebalancing policy (minimum trade, maximum turnover, volatility target)
         **account,
     )
     risk_free = RiskFree.of(pf.risk_free)

@@ -21,12 +21,12 @@ import numpy as np
 
 from genetic_sizer.backtest.riskfree import RiskFree
 from genetic_sizer.backtest.stats import deflated_sharpe_of, returns_of
-from genetic_sizer.data.loaders import load_from_config
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.evolution.loop import check_run
 from genetic_sizer.runs import champion as C
 from genetic_sizer.runs.results import champion_record, fixed_strategy
 from genetic_sizer.runs.rundir import RunDir, check_kind, discard_unstarted, nested, remove_tree
+from genetic_sizer.runs.strategies import load_data as load_from_config  # data.strategies: the runs layer
 from genetic_sizer.validation.excess import OOS_TRIALS, excess_dsr, trials_pbo
 from genetic_sizer.validation.folds import Fold, fold_config, plan_folds
 from genetic_sizer.validation.holdout import window_record
@@ -300,6 +300,24 @@ def run_walkforward(
     return stitch(config, prices, folds, results, plan.dropped)
 
 
+def _last_fold_analytics(wf, cfg, train: Prices, held: Prices, record: dict) -> dict:
+    """The live champion's diversification and attribution on the last fold's train window (in sample, beside that
+    fold's refitted allocations, each kept by its fold strategy) and over the bars its weights were held after it
+    (out of sample: the stitched values of ``oos_values.csv`` there, the walk-forward's own out-of-sample figures)."""
+    from genetic_sizer.evolution.evaluator import Evaluator
+    from genetic_sizer.runs.analytics import account_scale, champion_analytics
+
+    res = wf.fold_results[-1]
+    names = ["GA", *(s for s in res["weights"] if s != "GA" and s in wf.strategies)]
+    weights = np.stack([np.asarray(wf.champion, dtype=np.float64), *(res["weights"][s] for s in names[1:])])
+    strategies = [res["strategy"].get(s) for s in names]
+    ins = Evaluator.from_config(train, cfg).backtest_strategies(weights, strategies).value
+    at = wf.oos_index.get_loc(held.index[0])
+    oos = wf.oos_values[at : at + held.n_bars, [wf.strategies.index(s) for s in names]]
+    windows = [("in_sample", train, ins), ("out_of_sample", held, oos)]
+    return champion_analytics(cfg, windows, names, weights, account_scale(cfg, record))
+
+
 def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True) -> dict:
     """Write a finished walk-forward's files: ``walkforward.json``, ``oos_values.csv``, ``report.html`` and,
     last, ``champion.json``: the last fold's GA champion (trained on the most recent window), checked against
@@ -330,6 +348,7 @@ def finalize_walkforward(wf, run_dir: str | Path | RunDir, *, plots: bool = True
     traded, until = held_windows(wf.folds, config.walkforward.execution_delay)[-1]
     held = wf.prices.bars(traded, until + 1)  # from the close its weights were traded at: the returns they earned
     record["out_of_sample"] = {**window_record(held), "metrics": wf.fold_oos[-1].get("GA")}
+    record["analytics"] = _last_fold_analytics(wf, cfg, train, held, record)
     record["walkforward"] = {
         "folds": len(wf.folds),
         "out_of_sample_window": wf.record["out_of_sample_window"],
@@ -381,7 +400,7 @@ def walkforward_run(
     tell = on_event or (lambda kind, **info: None)
     if resume:  # an evolve run is never continued as a walk-forward (its champion.json would be replaced)
         check_kind(RunDir.open_existing(run_dir), "walkforward")
-    tell("loading", source=config.data.source)
+    tell("loading", source="strategies" if config.data.strategies else config.data.source)
     prices = load_from_config(config.data)
     plan = plan_folds(prices.index, config.walkforward)
     first = plan.folds[0]

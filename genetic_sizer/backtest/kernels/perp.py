@@ -47,6 +47,13 @@ signed position ``q_i`` (units) per asset; ``E_0 = init_cash``, no position. Wit
    ``slippage * |dq_i| * p_i``), and each trade pays ``fees * |dq_i| * fill price``. No cash cut-down and no minimum
    order size: margin, not cash, limits size.
 
+A rebalancing policy (``policy``, a row of :mod:`genetic_sizer.backtest.kernels.rules`) changes step 4: the targets
+are ``e * w_i * L * E`` with the exposure ``e`` of volatility targeting (1 without; at most ``min(max_leverage) / L``),
+the desired trades ``e * w_i * L * E - q_i * p_i`` pass :func:`~genetic_sizer.backtest.kernels.rules.trade_rule_nb` on
+the equity ``E`` (minimum trade, maximum turnover), each kept trade ``d_i`` moves the position to ``q_i + d_i / p_i``
+and a dropped one leaves it; the drift band then measures against the last rebalance's targets,
+``|q_i * p_i - e * w_i * L * E| >= x * L * E``.
+
 The value reported for bar ``t`` is the equity after that bar's fees. Turnover is counted as in the spot
 simulator: over the rebalances after the first, traded notional at fill prices divided by the pre-trade equity.
 """
@@ -57,6 +64,7 @@ import numpy as np
 from numba import njit, prange
 
 from genetic_sizer.backtest.kernels import spot as _nb
+from genetic_sizer.backtest.kernels.rules import P_MAX_TURNOVER, P_MIN_TRADE, P_MIN_VALUE, exposure_nb, trade_rule_nb
 from genetic_sizer.backtest.kernels.spot import chunk_bounds, resample_genome_nb, score_row_nb
 
 __all__ = ["maintenance_nb", "score_perp_population_nb", "simulate_perp_genome_nb", "simulate_perp_population_nb"]
@@ -119,6 +127,7 @@ def simulate_perp_genome_nb(
     position,
     margin_units,
     turnover_out,
+    policy=None,
 ):
     """Simulate one genome's perp account (see the module docstring).
 
@@ -155,6 +164,8 @@ def simulate_perp_genome_nb(
         Scratch: the positions and ``|position| * mm_rate`` (so the bar loop never allocates).
     turnover_out : float64 (n_bars,) or (0,)
         When it has ``n_bars`` elements: written, each bar's term of the turnover sum (0.0 where none is counted).
+    policy : float64 (POLICY_WIDTH,), optional
+        The genome's rebalancing policy (None, pruned when compiled: none; see the module docstring).
 
     Returns
     -------
@@ -188,6 +199,7 @@ def simulate_perp_genome_nb(
     next_start = 0
     x = np.inf
     lev = 1.0
+    e_last = 1.0  # the exposure of the last rebalance (a policy's volatility targeting)
     for i in range(n_bars):
         started = i == next_start
         if started:
@@ -263,18 +275,33 @@ def simulate_perp_genome_nb(
         gross = lev * equity
         if not trade and x < np.inf:
             band = x * gross
+            aim = gross
+            if policy is not None:
+                aim = e_last * gross
             hits = 0
             for k in range(n_assets):
-                hits += abs(position[k] * close[i, k] - w[k] * gross) >= band
+                hits += abs(position[k] * close[i, k] - w[k] * aim) >= band
             trade = hits > 0
         rebalanced_out[i] = trade
         if trade:
+            if policy is not None:
+                e_last = exposure_nb(close, i, w, policy, lev)
+                desired = np.empty(n_assets)
+                fill = np.empty(n_assets)
+                trades = np.empty(n_assets)
+                for k in range(n_assets):
+                    desired[k] = e_last * w[k] * gross - position[k] * close[i, k]
+                    fill[k] = 1.0 + slippage if desired[k] > 0 else 1.0 - slippage
+                pmin, pval, pmax = policy[P_MIN_TRADE], policy[P_MIN_VALUE], policy[P_MAX_TURNOVER]
+                trade_rule_nb(desired, fill, equity, pmin, pval, pmax, trades)
             cost = 0.0
             traded = 0.0
             held = 0.0
             for k in range(n_assets):
                 p = close[i, k]
                 target = w[k] * gross / p
+                if policy is not None:
+                    target = position[k] + trades[k] / p if trades[k] != 0.0 else position[k]
                 dq = target - position[k]
                 notional = abs(dq) * p + slippage * dq * p  # at the fill price p * (1 +/- slippage)
                 fee = fees * notional
@@ -335,6 +362,7 @@ def simulate_perp_population_nb(
     rebalanced_out,
     account_out,
     liquidated_out,
+    policy=None,
 ):
     """Simulate every genome's perp account (first axis of ``weights``), in parallel over genomes.
 
@@ -367,6 +395,8 @@ def simulate_perp_population_nb(
         Written: funding paid, funding received, fees paid (see ``ACCOUNT_FIELDS``).
     liquidated_out : int64 (n_genomes,)
         Written: the bar each genome was liquidated on, or -1.
+    policy : float64 (n_genomes, POLICY_WIDTH), optional
+        Each genome's rebalancing policy (:mod:`genetic_sizer.backtest.kernels.rules`); None (default): none.
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
@@ -374,30 +404,18 @@ def simulate_perp_population_nb(
     for g in prange(n_genomes):
         position = np.empty(n_assets)
         margin_units = np.empty(n_assets)
-        traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
-            close,
-            funding,
-            has_funding,
-            low,
-            high,
-            has_range,
-            weights[g],
-            segment_starts,
-            masks[mask_of[g]],
-            thresholds[g],
-            leverage[g],
-            mm_rate,
-            tier_rate,
-            tier_deduct,
-            fees,
-            slippage,
-            init_cash,
-            value_out[g],
-            rebalanced_out[g],
-            position,
-            margin_units,
-            no_turnover,
-        )
+        if policy is None:
+            traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+                close, funding, has_funding, low, high, has_range, weights[g], segment_starts, masks[mask_of[g]],
+                thresholds[g], leverage[g], mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash, value_out[g],
+                rebalanced_out[g], position, margin_units, no_turnover,
+            )  # fmt: skip
+        else:
+            traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+                close, funding, has_funding, low, high, has_range, weights[g], segment_starts, masks[mask_of[g]],
+                thresholds[g], leverage[g], mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash, value_out[g],
+                rebalanced_out[g], position, margin_units, no_turnover, policy[g],
+            )  # fmt: skip
         traded_out[g] = traded
         account_out[g, 0] = paid
         account_out[g, 1] = received
@@ -432,6 +450,7 @@ def score_perp_population_nb(
     res_idx,
     res_ptr,
     res_out,
+    policy=None,
 ):
     """Simulate and score every genome's perp account, without a (genomes x bars) array: the fitness path.
 
@@ -460,6 +479,8 @@ leverage, mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash :
         The resampled fitness, as for :func:`genetic_sizer.backtest.kernels.spot.score_population_nb` (K = 0: none):
         each genome's resamples are scored from its one simulated equity path in the same pass
         (:func:`genetic_sizer.backtest.kernels.spot.resample_genome_nb`).
+    policy : float64 (n_genomes, POLICY_WIDTH), optional
+        Each genome's rebalancing policy, as for :func:`simulate_perp_population_nb` (None: none).
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
@@ -475,30 +496,18 @@ leverage, mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash :
         turnover = np.empty(n_scratch)
         scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
         for g in range(lo, hi):
-            traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
-                close,
-                funding,
-                has_funding,
-                low,
-                high,
-                has_range,
-                weights[g],
-                segment_starts,
-                masks[mask_of[g]],
-                thresholds[g],
-                leverage[g],
-                mm_rate,
-                tier_rate,
-                tier_deduct,
-                fees,
-                slippage,
-                init_cash,
-                value,
-                rebalanced,
-                position,
-                margin_units,
-                turnover,
-            )
+            if policy is None:
+                traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+                    close, funding, has_funding, low, high, has_range, weights[g], segment_starts, masks[mask_of[g]],
+                    thresholds[g], leverage[g], mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash, value,
+                    rebalanced, position, margin_units, turnover,
+                )  # fmt: skip
+            else:
+                traded, paid, received, fees_paid, liq = simulate_perp_genome_nb(
+                    close, funding, has_funding, low, high, has_range, weights[g], segment_starts, masks[mask_of[g]],
+                    thresholds[g], leverage[g], mm_rate, tier_rate, tier_deduct, fees, slippage, init_cash, value,
+                    rebalanced, position, margin_units, turnover, policy[g],
+                )  # fmt: skip
             row = out[g]
             score_row_nb(value, init_cash, ann_factor, rf, row)
             row[SCORE_TRADED] = traded

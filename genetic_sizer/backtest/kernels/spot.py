@@ -29,6 +29,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from genetic_sizer.backtest.kernels.rules import (
+    P_MAX_TURNOVER,
+    P_MIN_TRADE,
+    P_MIN_VALUE,
+    exposure_nb,
+    policy_active,
+    trade_rule_nb,
+)
+
 REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
 ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol
 _FASTMATH = {"reassoc", "contract"}  # reorders the independent sums (valuation, summed fills): ~1.5x on daily
@@ -377,6 +386,46 @@ def _rebalance_exact(close, i, w, value, cash, position, order_value, sells, buy
     return cash, traded
 
 
+@njit(cache=True, error_model="numpy")
+def _rebalance_policy(close, i, w, value, cash, position, order_value, seq, fees, slippage, longonly, policy):
+    """One rebalance under a policy (see :mod:`genetic_sizer.backtest.kernels.rules`): the targets scaled by the
+    exposure, the trades filtered and capped by :func:`~genetic_sizer.backtest.kernels.rules.trade_rule_nb` on the
+    value before trading, then vectorbt's exact sequence (target-percent orders of the adjusted targets, in ascending
+    order of approximate order value, a stable insertion sort; the dropped assets place no order). Returns ``(cash,
+    traded notional, exposure)``; ``value`` <= 0 places no order."""
+    n_assets = position.shape[0]
+    e = exposure_nb(close, i, w, policy, 1.0)
+    if not value > 0:
+        return cash, 0.0, e
+    desired = np.empty(n_assets)
+    trades = np.empty(n_assets)
+    adj = np.empty(n_assets)  # first the fill price over the close, then the adjusted targets
+    for k in range(n_assets):
+        desired[k] = e * w[k] * value - position[k] * close[i, k]
+        adj[k] = 1.0 + slippage if desired[k] > 0 else 1.0 - slippage
+    trade_rule_nb(desired, adj, value, policy[P_MIN_TRADE], policy[P_MIN_VALUE], policy[P_MAX_TURNOVER], trades)
+    for k in range(n_assets):
+        held = position[k] * close[i, k]
+        adj[k] = (held + trades[k]) / value if trades[k] != 0.0 else held / value
+        order_value[k] = adj[k] * value - held  # vectorbt's approx_order_value_nb
+        seq[k] = k
+    for j in range(1, n_assets):  # vectorbt's insertion_argsort_nb: stable, ascending
+        key = order_value[seq[j]]
+        idx = seq[j]
+        m = j - 1
+        while m >= 0 and order_value[seq[m]] > key:
+            seq[m + 1] = seq[m]
+            m -= 1
+        seq[m + 1] = idx
+    traded = 0.0
+    for j in range(n_assets):
+        k = seq[j]
+        if trades[k] != 0.0:
+            cash, t = _execute(k, close[i, k], adj[k], value, cash, position, fees, slippage, longonly)
+            traded += t
+    return cash, traded, e
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def simulate_genome_nb(
     close,
@@ -395,6 +444,7 @@ def simulate_genome_nb(
     sells,
     buys,
     turnover_out,
+    policy,
 ):
     """Simulate one genome; writes its value at every bar into ``value_out``, whether it rebalanced on each
     bar into ``rebalanced_out``, and returns the turnover sum. When ``turnover_out`` has ``n_bars`` elements (it
@@ -440,6 +490,12 @@ def simulate_genome_nb(
     at the close. They are written out in the loop rather than as inlined helpers returning tuples: an
     inlined ``_rebalance`` helper alone cost 7-11% on the static path, measured against this layout in one
     process.
+
+    ``policy`` (None, or a row of :mod:`genetic_sizer.backtest.kernels.rules`): with one, every rebalance runs
+    :func:`_rebalance_policy` (volatility targeting, minimum trade, maximum turnover; vectorbt's exact sequence) and
+    the drift band measures each asset against the targets of the last rebalance, ``e * w`` (``e`` the exposure it
+    chose): ``|position_k * close_k - e * w_k * V| >= x * V``. None is pruned when compiled: the path without a
+    policy is the one above.
     """
     n_bars, n_assets = close.shape
     cash = init_cash
@@ -454,6 +510,7 @@ def simulate_genome_nb(
     seg = -1  # the active segment; the next one starts at bar next_start (n_bars: no next one)
     next_start = 0
     x = np.inf  # the active segment's drift band
+    e_last = 1.0  # the exposure of the last rebalance (a policy's volatility targeting; else 1)
     for i in range(n_bars):
         # 1. which targets are active: the next segment becomes active on its start bar
         started = i == next_start
@@ -471,8 +528,11 @@ def simulate_genome_nb(
                 drifted = False
                 if value > 0:
                     xv = x * value
+                    ev = value
+                    if policy is not None:
+                        ev = e_last * value
                     for k in range(n_assets):  # branch-free: vectorized (a boolean OR is faster than a count)
-                        drifted |= abs(position[k] * close[i, k] - schedule[seg, k] * value) >= xv
+                        drifted |= abs(position[k] * close[i, k] - schedule[seg, k] * ev) >= xv
                 if not drifted:
                     value_out[i] = value
                     continue
@@ -482,13 +542,18 @@ def simulate_genome_nb(
             # 3. trade to the active targets at this bar's close, sized on the value before any order
             value = _group_value(cash, position, close, i)
             w = schedule[seg]
-            ok, cash_after, traded = _rebalance_fast(
-                close, i, w, value, cash, position, order_value, fees, slippage, longonly
-            )
-            if not ok:
-                cash_after, traded = _rebalance_exact(
-                    close, i, w, value, cash, position, order_value, sells, buys, fees, slippage, longonly
+            if policy is not None:
+                cash_after, traded, e_last = _rebalance_policy(
+                    close, i, w, value, cash, position, order_value, sells, fees, slippage, longonly, policy
                 )
+            else:
+                ok, cash_after, traded = _rebalance_fast(
+                    close, i, w, value, cash, position, order_value, fees, slippage, longonly
+                )
+                if not ok:
+                    cash_after, traded = _rebalance_exact(
+                        close, i, w, value, cash, position, order_value, sells, buys, fees, slippage, longonly
+                    )
             cash = cash_after
             if i > 0 and value > 0:
                 term = traded / value
@@ -518,20 +583,28 @@ def _simulate_genome_banded_nb(
     sells,
     buys,
     turnover_out,
+    policy,
 ):
     """:func:`simulate_genome_nb` with ``thresholds`` (n_segments,) when some segment has a drift band, else its
-    specialization without the drift test (``thresholds`` None: calendar rebalancing pays nothing for bands)."""
+    specialization without the drift test (``thresholds`` None: calendar rebalancing pays nothing for bands); with
+    ``policy`` (a row of :mod:`genetic_sizer.backtest.kernels.rules`) when it is active, else without one."""
     drift = False
     for s in range(thresholds.shape[0]):
         drift |= thresholds[s] < np.inf
+    if policy is not None:  # pruned when compiled for None
+        if policy_active(policy):
+            return simulate_genome_nb(
+                close, schedule, segment_starts, rebalance, thresholds, fees, slippage, init_cash, longonly,
+                value_out, rebalanced_out, position, order_value, sells, buys, turnover_out, policy,
+            )  # fmt: skip
     if drift:
         return simulate_genome_nb(
             close, schedule, segment_starts, rebalance, thresholds, fees, slippage, init_cash, longonly, value_out,
-            rebalanced_out, position, order_value, sells, buys, turnover_out,
+            rebalanced_out, position, order_value, sells, buys, turnover_out, None,
         )  # fmt: skip
     return simulate_genome_nb(
         close, schedule, segment_starts, rebalance, None, fees, slippage, init_cash, longonly, value_out,
-        rebalanced_out, position, order_value, sells, buys, turnover_out,
+        rebalanced_out, position, order_value, sells, buys, turnover_out, None,
     )  # fmt: skip
 
 
@@ -550,6 +623,7 @@ def simulate_population_nb(
     value_out,
     traded_out,
     rebalanced_out,
+    policy=None,
 ):
     """Simulate every genome (first axis of ``weights``) over ``close``, in parallel over genomes.
 
@@ -577,6 +651,9 @@ def simulate_population_nb(
         Written: per genome, the sum over rebalance bars after the first of traded notional / value.
     rebalanced_out : bool (n_genomes, n_bars)
         Written: whether each genome rebalanced on each bar (policy, segment start or drift).
+    policy : float64 (n_genomes, POLICY_WIDTH), optional
+        Each genome's rebalancing policy (:mod:`genetic_sizer.backtest.kernels.rules`: volatility targeting, minimum
+        trade, maximum turnover); None (default) or rows that are all off: none.
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
@@ -586,24 +663,17 @@ def simulate_population_nb(
         order_value = np.empty(n_assets)
         sells = np.empty(n_assets, dtype=np.int64)
         buys = np.empty(n_assets, dtype=np.int64)
-        traded_out[g] = _simulate_genome_banded_nb(
-            close,
-            weights[g],
-            segment_starts,
-            masks[mask_of[g]],
-            thresholds[g],
-            fees,
-            slippage,
-            init_cash,
-            longonly[g],
-            value_out[g],
-            rebalanced_out[g],
-            position,
-            order_value,
-            sells,
-            buys,
-            no_turnover,
-        )
+        if policy is None:
+            traded_out[g] = _simulate_genome_banded_nb(
+                close, weights[g], segment_starts, masks[mask_of[g]], thresholds[g], fees, slippage, init_cash,
+                longonly[g], value_out[g], rebalanced_out[g], position, order_value, sells, buys, no_turnover, None,
+            )  # fmt: skip
+        else:
+            traded_out[g] = _simulate_genome_banded_nb(
+                close, weights[g], segment_starts, masks[mask_of[g]], thresholds[g], fees, slippage, init_cash,
+                longonly[g], value_out[g], rebalanced_out[g], position, order_value, sells, buys, no_turnover,
+                policy[g],
+            )  # fmt: skip
 
 
 # ---- fitness metrics -----------------------------------------------------------------------------------
@@ -995,6 +1065,7 @@ def score_population_nb(
     res_idx,
     res_ptr,
     res_out,
+    policy=None,
 ):
     """Simulate and score every genome, without a (genomes x bars) array: the fitness path.
 
@@ -1026,6 +1097,8 @@ def score_population_nb(
     res_out : float64 (n_genomes, K, RESAMPLE_WIDTH)
         Written when K > 0: each resample's metrics and turnover sum, computed from the genome's one simulated path
         in the same pass (:func:`resample_genome_nb`).
+    policy : float64 (n_genomes, POLICY_WIDTH), optional
+        Each genome's rebalancing policy, as for :func:`simulate_population_nb` (None: none).
     """
     n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
@@ -1043,24 +1116,16 @@ def score_population_nb(
         turnover = np.empty(n_scratch)
         scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
         for g in range(lo, hi):
-            traded = _simulate_genome_banded_nb(
-                close,
-                weights[g],
-                segment_starts,
-                masks[mask_of[g]],
-                thresholds[g],
-                fees,
-                slippage,
-                init_cash,
-                longonly[g],
-                value,
-                rebalanced,
-                position,
-                order_value,
-                sells,
-                buys,
-                turnover,
-            )
+            if policy is None:
+                traded = _simulate_genome_banded_nb(
+                    close, weights[g], segment_starts, masks[mask_of[g]], thresholds[g], fees, slippage, init_cash,
+                    longonly[g], value, rebalanced, position, order_value, sells, buys, turnover, None,
+                )  # fmt: skip
+            else:
+                traded = _simulate_genome_banded_nb(
+                    close, weights[g], segment_starts, masks[mask_of[g]], thresholds[g], fees, slippage, init_cash,
+                    longonly[g], value, rebalanced, position, order_value, sells, buys, turnover, policy[g],
+                )  # fmt: skip
             row = out[g]
             score_row_nb(value, init_cash, ann_factor, rf, row)
             row[SCORE_TRADED] = traded
