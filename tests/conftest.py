@@ -74,3 +74,13 @@ def _live_state_dir(tmp_path_factory, monkeypatch):
     """The live sizer's state directory (account locks, the kill switch's latch, the high-water mark): a fresh one
     for every test (inherited by the processes it starts), never the user's."""
     monkeypatch.setenv("GENETIC_SIZER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+FIRST = ("test_isa.py", "test_selection.py", "test_jobs.py")
+"""The longest test files (a cold compile for another instruction set, thirty evolutions, a Ray head running jobs),
+started first so that ``make test``'s two processes (pytest-xdist, a file to a process) do not end on one of them."""
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: every file keeps its own order
