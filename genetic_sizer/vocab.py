@@ -301,11 +301,12 @@ def normalize_constraint_keys(
 
 # ---- strategy genes (genetic_sizer.evolution.genes builds their space) ------------------------------------
 
-GENES = ("threshold", "rebalance", "leverage", "shrink")
+GENES = ("threshold", "rebalance", "leverage", "shrink", "vol_target")
 """Genes a run can evolve, in the order they are stored (a run's genes keep this order, so the columns of runs that
-evolve the first two are what they were before ``leverage`` existed, and those of earlier runs before ``shrink``)."""
+evolve the first two are what they were before ``leverage`` existed, and those of earlier runs before ``shrink`` and
+``vol_target``)."""
 
-CONTINUOUS = ("threshold", "leverage", "shrink")
+CONTINUOUS = ("threshold", "leverage", "shrink", "vol_target")
 """The continuous genes (``[lo, hi]`` ranges); the others are choices."""
 
 RESERVED_GENES: dict[str, str] = {}
@@ -335,9 +336,10 @@ def _range(where: str, spec, what: str, *, lo_open: bool, top: float = math.inf)
 def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
     """The ``evolution.genes`` setting checked and in canonical form: None, or any of ``{"threshold": [lo, hi]}``,
     ``{"rebalance": [policy, ...]}`` (policies in canonical form, see :func:`parse_rebalance`)
-    ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``) and ``{"shrink": [lo, hi]}`` (``0 <= lo <= hi <= 1``: the
-    weights a genome is evaluated with are ``(1 - s) w + s t``, ``t`` the target of ``robust.shrink_toward``), in the
-    order of :data:`GENES`. Errors are ConfigErrors naming
+    ``{"leverage": [lo, hi]}`` (``0 < lo <= hi``), ``{"shrink": [lo, hi]}`` (``0 <= lo <= hi <= 1``: the
+    weights a genome is evaluated with are ``(1 - s) w + s t``, ``t`` the target of ``robust.shrink_toward``) and
+    ``{"vol_target": [lo, hi]}`` (``0 < lo <= hi <= 100``, annualized volatilities: each genome's
+    ``portfolio.vol_target``), in the order of :data:`GENES`. Errors are ConfigErrors naming
     the key and the value. Whether the account has leverage (``portfolio.market: perp``) and whether ``hi`` is
     within every asset's maximum leverage is checked with the portfolio (:func:`check_leverage_gene`)."""
     if value is None:
@@ -362,6 +364,8 @@ def normalize_genes(value, key: str = "evolution.genes") -> dict | None:
             out[name] = _range(
                 where, spec, "the range of the mixing coefficient toward robust.shrink_toward", lo_open=False, top=1.0
             )
+        elif name == "vol_target":
+            out[name] = _range(where, spec, "the range of the annualized volatility target", lo_open=True, top=100.0)
         else:  # rebalance
             if isinstance(spec, (str, int)) or not isinstance(spec, (list, tuple)) or not spec:
                 raise ConfigError(f"{where} must be a non-empty list of policies, e.g. [W, M, Q, once], got {spec!r}")

@@ -40,7 +40,8 @@ def test_genes_config_is_normalized_and_stays_out_of_old_fingerprints():
     [
         (
             "{drift: [0, 1]}",
-            r"unknown gene evolution\.genes\.drift; genes are \['threshold', 'rebalance', 'leverage', 'shrink'\]",
+            r"unknown gene evolution\.genes\.drift; genes are "
+            r"\['threshold', 'rebalance', 'leverage', 'shrink', 'vol_target'\]",
         ),
         ("{threshold: 0.05}", r"evolution\.genes\.threshold must be \[lo, hi\]"),
         ("{threshold: [-0.1, 0.2]}", r"evolution\.genes\.threshold lo must be a finite number >= 0, got -0\.1"),

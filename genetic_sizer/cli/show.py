@@ -141,6 +141,9 @@ def print_summary(report, url: str | None = None) -> None:
             f"{100 * band:.1f} points from it)"
         )
         lev = "" if "leverage" not in strategy["genes"] else f", leverage {strategy['leverage']:.4g}x"
+        vt = strategy.get("vol_target")
+        if vt is not None:  # an evolved volatility target: each rebalance scales the exposure to it
+            lev += f", vol target {vt:.4g} (annualized, over {strategy.get('vol_lookback', 20)} bars)"
         console.print(f"champion strategy: rebalance {strategy['rebalance']}, {detail}{lev}; evolved: {evolved}")
     pf = rec.get("portfolio", {})
     if pf.get("market") == "perp":

@@ -478,6 +478,7 @@ class RunConfig:
         object.__setattr__(self, "objective", tuple(obj))
         V.check_choice("engine", self.engine, V.ENGINES)
         self._check_leverage_gene()
+        rebalance.check_vol_target_gene(self.portfolio, self.evolution.genes)
 
     def _check_leverage_gene(self) -> None:
         """A leverage gene needs the perp account, and its ``hi`` at most every asset's ``portfolio.max_leverage``

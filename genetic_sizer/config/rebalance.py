@@ -5,8 +5,9 @@ takes them as :class:`genetic_sizer.backtest.policy.RebalancePolicy`)."""
 from __future__ import annotations
 
 from genetic_sizer import vocab as V
+from genetic_sizer.errors import ConfigError
 
-__all__ = ["NEUTRAL", "check", "policy_of"]
+__all__ = ["NEUTRAL", "check", "check_vol_target_gene", "policy_of"]
 
 NEUTRAL = {"vol_target": None, "vol_lookback": 20, "min_trade": 0.0, "min_trade_value": 0.0, "max_turnover": None}
 """Each key's default, which does nothing (left out of the config's fingerprint at that value)."""
@@ -25,6 +26,17 @@ def check(pf) -> None:
     if pf.max_turnover is not None:
         cap = V.check_number("portfolio.max_turnover", pf.max_turnover, lo=0.0, lo_open=True)
         object.__setattr__(pf, "max_turnover", cap)
+
+
+def check_vol_target_gene(pf, genes) -> None:
+    """A ``vol_target`` gene (each genome's own target) and a fixed ``portfolio.vol_target`` (every genome's) are two
+    answers to one question: refuse both at once (a ConfigError naming the gene and the value)."""
+    if genes and "vol_target" in genes and pf.vol_target is not None:
+        raise ConfigError(
+            f"evolution.genes.vol_target {list(genes['vol_target'])} evolves each genome's volatility target, but "
+            f"portfolio.vol_target is {pf.vol_target:g} (one target for every genome): set one of them, not both "
+            "(portfolio.vol_lookback applies to the gene)"
+        )
 
 
 def policy_of(pf) -> dict | None:

@@ -68,10 +68,10 @@ class Evaluator:
     through an injectable ``map`` (serial, or Ray workers). Each row of a batch is a weight vector, followed by
     the genome's strategy genes when the run evolves them (``genes``, a
     :class:`~genetic_sizer.evolution.genes.GeneSpace`): every genome is then simulated with its own calendar policy,
-    drift band and (perp) leverage. Objective values are returned in their natural units and sign (``max_drawdown`` <=
-    0, ``turnover`` >= 0); which way is better is :data:`MAXIMIZE`. A wiped-out genome (value at or below zero at some
-    bar), and a liquidated perp account, gets :func:`wiped_out_fitness` instead: ``-WIPED_OUT_FITNESS`` in every
-    maximized objective and ``+WIPED_OUT_FITNESS`` in every minimized one, strictly worse than any live genome's value.
+    drift band, (perp) leverage and volatility target. Objective values are returned in their natural units and sign
+    (``max_drawdown`` <= 0, ``turnover`` >= 0); which way is better is :data:`MAXIMIZE`. A wiped-out genome (value at
+    or below zero at some bar), and a liquidated perp account, gets :func:`wiped_out_fitness`: ``-WIPED_OUT_FITNESS``
+    in maximized objectives, ``+WIPED_OUT_FITNESS`` in minimized ones, strictly worse than any live genome's value.
 
     Parameters
     ----------
@@ -197,7 +197,7 @@ class Evaluator:
             seed=config.evolution.seed,
             shrink_toward=_shrink_spec(config),
             min_effective_assets=_min_effective_assets(config, prices),
-            policy=pf.policy(),
+            policy=_policy(config),
             **pf.account(),
         )
 
@@ -244,14 +244,14 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             engine=engine or self.engine,
-            **self.account(leverage),
+            **self.account(leverage, genes),
         )
 
     def backtest_strategies(self, weights, strategies, engine: str | None = None):
         """The :class:`~genetic_sizer.backtest.simulate.Backtest` of ``weights`` (n_genomes, n_assets), genome ``g``
         kept by ``strategies[g]`` (``{"rebalance": policy, "threshold": band or None}``, perp also ``"leverage"``,
-        else the portfolio's; None: the portfolio's policy, no band). E.g. a champion with its evolved strategy beside
-        classical allocations with the run's policy."""
+        else the portfolio's, and an evolved ``"vol_target"``; None: the portfolio's policy, no band). E.g. a champion
+        with its evolved strategy beside classical allocations with the run's policy."""
         from genetic_sizer.backtest.simulate import backtest
 
         strategies = [s or {"rebalance": self.rebalance, "threshold": None} for s in strategies]
@@ -267,14 +267,14 @@ class Evaluator:
             slippage=self.slippage,
             init_cash=self.init_cash,
             engine=engine or self.engine,
-            **self.account([self.leverage if x is None else x for x in leverage]),
+            **self.account([self.leverage if x is None else x for x in leverage], strategies=strategies),
         )
 
-    def account(self, leverage=None) -> dict:
+    def account(self, leverage=None, genes=None, strategies=None) -> dict:
         """The account-model keywords this evaluator passes to :func:`genetic_sizer.backtest.simulate.backtest`
-        (:func:`_account_keywords`)."""
+        (:func:`_account_keywords`), with the genomes' own ``vol_target`` from ``genes`` or ``strategies``."""
         lev = self.leverage if leverage is None else leverage
-        return _account_keywords(self.market, lev, self.max_leverage, self.policy)
+        return _account_keywords(self.market, lev, self.max_leverage, policy_of(self, genes, strategies))
 
     @property
     def reference_engine(self) -> str:
@@ -320,7 +320,7 @@ class Evaluator:
                 periods_per_year=self.prices.periods_per_year,
                 risk_free=self.rf,
                 resamples=res,
-                **self.account(leverage),
+                **self.account(leverage, genes),
             )
 
     @property
@@ -370,6 +370,31 @@ def _account_keywords(market, leverage, max_leverage, policy) -> dict:
     if market == "spot":
         return out
     return {"market": market, "leverage": leverage, "max_leverage": max_leverage, **out}
+
+
+def policy_of(evaluator, genes=None, strategies=None) -> dict | None:
+    """The rebalancing policy (RebalancePolicy keywords) of an evaluator's genomes: the portfolio's
+    (``evaluator.policy``), with one ``vol_target`` per genome (the kernels' policy rows are per genome) from their
+    ``genes`` (n, n_genes) when the run evolves a ``vol_target`` gene, or from ``strategies`` when one carries an
+    evolved ``vol_target`` (the others keep ``portfolio.vol_target``; 0: none)."""
+    policy = evaluator.policy
+    if genes is not None and evaluator.genes is not None and evaluator.genes.vol_target is not None:
+        vt = evaluator.genes.vol_targets(genes)
+    elif strategies is not None and any(s.get("vol_target") is not None for s in strategies):
+        base = (policy or {}).get("vol_target") or 0.0
+        vt = np.array([base if s.get("vol_target") is None else s["vol_target"] for s in strategies], dtype=np.float64)
+    else:
+        return policy
+    return {**(policy or {}), "vol_target": vt}
+
+
+def _policy(config) -> dict | None:
+    """The portfolio's rebalancing policy (RebalancePolicy keywords, None: the defaults), carrying
+    ``portfolio.vol_lookback`` when the run evolves a ``vol_target`` gene (the lookback of every genome's target)."""
+    policy = config.portfolio.policy()
+    if policy is None and "vol_target" in (config.evolution.genes or {}):
+        policy = {"vol_lookback": config.portfolio.vol_lookback}
+    return policy
 
 
 def _shrink_spec(config) -> tuple | None:

@@ -4,21 +4,25 @@ A genome with genes is a strategy: its weight vector (a row of the population's 
 :mod:`genetic_sizer.evolution.space`) plus a short float vector of genes, one entry per gene of the run's
 :class:`GeneSpace`, in the order of :data:`genetic_sizer.vocab.GENES`:
 
-=============  ==============  ==================================================================================
-``threshold``  continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
-                               target by at least this much
-                               (``genetic_sizer.backtest.simulate.simulate(threshold=...)``), in ``[lo, hi]``
-``rebalance``  choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
-                               the index of the choice
-``leverage``   continuous      the gross leverage a perp genome's targets are sized at (``simulate(leverage=...)``),
-                               in ``[lo, hi]`` with ``0 < lo``; only for ``portfolio.market: perp``, and ``hi`` at
-                               most every asset's ``portfolio.max_leverage``
-``shrink``     continuous      the mixing coefficient ``s`` in ``[lo, hi]`` (within [0, 1]) toward the target of
-                               ``robust.shrink_toward`` (1/N or a classical allocation fitted on the training window):
-                               the genome is evaluated with ``(1 - s) w + s t``
-                               (:meth:`~genetic_sizer.evolution.evaluator.Evaluator.effective_weights`), and a
-                               deployed champion's weights are the shrunk ones
-=============  ==============  ==================================================================================
+==============  ==============  ==================================================================================
+``threshold``   continuous      the drift band: rebalance on any bar where some asset's weight has drifted from its
+                                target by at least this much
+                                (``genetic_sizer.backtest.simulate.simulate(threshold=...)``), in ``[lo, hi]``
+``rebalance``   choice          the calendar policy (``once``, ``D``, ``W``, ``M``, ``Q`` or every N bars), stored as
+                                the index of the choice
+``leverage``    continuous      the gross leverage a perp genome's targets are sized at (``simulate(leverage=...)``),
+                                in ``[lo, hi]`` with ``0 < lo``; only for ``portfolio.market: perp``, and ``hi`` at
+                                most every asset's ``portfolio.max_leverage``
+``shrink``      continuous      the mixing coefficient ``s`` in ``[lo, hi]`` (within [0, 1]) toward the target of
+                                ``robust.shrink_toward`` (1/N or a classical allocation fitted on the training window):
+                                the genome is evaluated with ``(1 - s) w + s t``
+                                (:meth:`~genetic_sizer.evolution.evaluator.Evaluator.effective_weights`), and a
+                                deployed champion's weights are the shrunk ones
+``vol_target``  continuous      the annualized volatility each rebalance scales the genome's exposure to (its own
+                                ``portfolio.vol_target``, over ``portfolio.vol_lookback`` bars; see
+                                :class:`genetic_sizer.backtest.policy.RebalancePolicy`), in ``[lo, hi]`` with
+                                ``0 < lo``; not with a fixed ``portfolio.vol_target``, nor in a walk-forward
+==============  ==============  ==================================================================================
 
 ``evolution.genes`` in the config turns them on (``{threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}``,
 ``{leverage: [1, 5]}``); a gene the config does not name keeps the portfolio's setting (``portfolio.rebalance``,
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genetic_sizer import vocab as V
-from genetic_sizer.errors import GenomeError
+from genetic_sizer.errors import ConfigError, GenomeError
 from genetic_sizer.vocab import CONTINUOUS, normalize_genes
 
 __all__ = ["GeneSpace"]
@@ -62,6 +66,7 @@ class GeneSpace:
     leverage: tuple[float, float] | None = None
     default_leverage: float = 1.0
     shrink: tuple[float, float] | None = None
+    vol_target: tuple[float, float] | None = None
 
     @classmethod
     def create(cls, genes: dict, default_rebalance="M", default_leverage: float = 1.0) -> GeneSpace:
@@ -72,6 +77,7 @@ class GeneSpace:
         reb = genes.get("rebalance")
         lev = genes.get("leverage")
         shr = genes.get("shrink")
+        vt = genes.get("vol_target")
         return cls(
             names=tuple(genes),
             threshold=None if th is None else (th[0], th[1]),
@@ -80,6 +86,7 @@ class GeneSpace:
             leverage=None if lev is None else (lev[0], lev[1]),
             default_leverage=float(default_leverage),
             shrink=None if shr is None else (shr[0], shr[1]),
+            vol_target=None if vt is None else (vt[0], vt[1]),
         )
 
     @classmethod
@@ -97,7 +104,12 @@ class GeneSpace:
         return self.names.index(name)
 
     def _bounds(self, name: str) -> tuple[float, float]:
-        return {"threshold": self.threshold, "leverage": self.leverage, "shrink": self.shrink}[name]
+        return {
+            "threshold": self.threshold,
+            "leverage": self.leverage,
+            "shrink": self.shrink,
+            "vol_target": self.vol_target,
+        }[name]
 
     def record(self) -> dict:
         """The evolved genes and their ranges, as the config states them (JSON-able)."""
@@ -110,12 +122,21 @@ class GeneSpace:
             out["leverage"] = list(self.leverage)
         if self.shrink is not None:
             out["shrink"] = list(self.shrink)
+        if self.vol_target is not None:
+            out["vol_target"] = list(self.vol_target)
         return out
 
     # ---- validity --------------------------------------------------------------------------------
     def check_max_leverage(self, max_leverage, symbols, market: str = "perp", key: str = "evolution.genes") -> None:
-        """:func:`genetic_sizer.vocab.check_leverage_gene` for this space's leverage gene."""
+        """:func:`genetic_sizer.vocab.check_leverage_gene` for this space's leverage gene; a perp ``vol_target`` gene
+        needs a finite cap for every asset (the exposure a genome's target scales to)."""
         V.check_leverage_gene(self.leverage, max_leverage, symbols, market, key)
+        caps = np.asarray(max_leverage, dtype=np.float64)
+        if self.vol_target is not None and market == "perp" and caps.size and not np.isfinite(caps).all():
+            raise ConfigError(
+                f"{key}.vol_target {list(self.vol_target)} on the perp account needs a finite portfolio.max_leverage "
+                "for every asset (the cap of the exposure a genome's target scales to)"
+            )
 
     def violation(self, genes) -> str | None:
         """Why one genome's genes (n_genes,) are not valid, or None."""
@@ -187,14 +208,24 @@ class GeneSpace:
         g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
         return g[:, self._col("shrink")].copy()
 
+    def vol_targets(self, genes) -> np.ndarray | None:
+        """The annualized volatility target of each genome (rows of ``genes``), or None when it is not evolved."""
+        if self.vol_target is None:
+            return None
+        g = np.asarray(genes, dtype=np.float64).reshape(-1, self.n)
+        return g[:, self._col("vol_target")].copy()
+
     def strategy(self, genes) -> dict:
-        """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``, and ``"leverage"`` when the
-        leverage is evolved."""
+        """One genome's strategy: ``{"rebalance": policy, "threshold": band or None}``, and ``"leverage"`` /
+        ``"vol_target"`` when the leverage / the volatility target is evolved."""
         th = self.thresholds(genes)
         out = {"rebalance": self.policies(genes)[0], "threshold": None if th is None else float(th[0])}
         lev = self.leverages(genes)
         if lev is not None:
             out["leverage"] = float(lev[0])
+        vt = self.vol_targets(genes)
+        if vt is not None:
+            out["vol_target"] = float(vt[0])
         return out
 
     def describe(self, genes) -> str:
@@ -204,7 +235,8 @@ class GeneSpace:
         lev = "" if "leverage" not in s else f", leverage {s['leverage']:.3g}x"
         shr = self.shrinks(genes)
         shr = "" if shr is None else f", shrink {float(shr[0]):.3g}"
-        return f"rebalance {s['rebalance']}, {band}{lev}{shr}"
+        vt = "" if "vol_target" not in s else f", vol target {s['vol_target']:.4g}"
+        return f"rebalance {s['rebalance']}, {band}{lev}{shr}{vt}"
 
     # ---- operators -------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:

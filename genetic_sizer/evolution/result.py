@@ -117,6 +117,10 @@ def generation_record(run, nevals: int) -> dict:
         if lev is not None:
             rec["leverage_mean"] = float(lev.mean())
             rec["leverage_std"] = float(lev.std())
+        vt = run.genes.vol_targets(genes)
+        if vt is not None:
+            rec["vol_target_mean"] = float(vt.mean())
+            rec["vol_target_std"] = float(vt.std())
     return rec
 
 

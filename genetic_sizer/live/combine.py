@@ -220,9 +220,11 @@ def parts_of(allocation_champion) -> tuple[list[StrategyPart], object | None]:
         except ChampionError as exc:
             raise SizingError(f"{champ.path}: strategy {name!r}: {exc}") from None
         vol = strategy.portfolio.get("vol_target")
+        where = "portfolio" if vol is not None else "strategy"  # a fixed target, or an evolved vol_target gene
+        vol = vol if vol is not None else strategy.strategy.get("vol_target")
         if vol is not None:  # its stream was earned at vol-scaled exposures: as `genetic-sizer size` refuses it
             raise SizingError(
-                f"{champ.path}: strategy {name!r} targets a volatility (portfolio.vol_target {vol:g}), which needs the "
+                f"{champ.path}: strategy {name!r} targets a volatility ({where}.vol_target {vol:g}), which needs the "
                 "price history the live sizer does not read: combine strategies evolved without vol_target"
             )
         recorded = (champ.data.get("strategy_champions") or {}).get(name)  # runs.strategies.champion_identity

@@ -513,10 +513,16 @@ def size_run(
     # the champion's strategy, unless a flag overrides it: its drift band, and its rebalance period for --every
     band = champ.threshold if threshold is None else (None if threshold == "none" else threshold)
     pf = champ.portfolio  # its rebalancing policy: the backtest's minimum trade and turnover cap apply here too
-    if pf.get("vol_target") is not None:
+    vol = pf.get("vol_target")
+    if vol is not None or champ.strategy.get("vol_target") is not None:  # fixed, or an evolved gene
+        where = (
+            f"portfolio.vol_target {vol:g}"
+            if vol is not None
+            else f"strategy.vol_target {champ.strategy['vol_target']:g}"
+        )
         raise ConfigError(
-            f"the champion targets a volatility (portfolio.vol_target {pf['vol_target']:g}), which needs the price "
-            "history the live sizer does not read: size it from a champion evolved without vol_target"
+            f"the champion targets a volatility ({where}), which needs the price history the live sizer does not "
+            "read: size it from a champion evolved without vol_target"
         )
     settings = SizerSettings(
         leverage=C.resolve_leverage(champ, leverage, allow_mismatch=allow_leverage_mismatch),

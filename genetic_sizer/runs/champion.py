@@ -294,12 +294,10 @@ def build(
 ) -> dict:
     """The champion record as a JSON-able dict (validated by the same rules as :func:`load`).
 
-    Constraint keys missing from ``portfolio`` are recorded as absent (``min_position`` 0): a champion built
-    without them was not evolved under them. ``strategy`` is ``{"rebalance", "threshold", "genes"}`` (see the
-    module docstring); without it the champion follows ``portfolio.rebalance`` with no drift band. A perp
-    champion's ``strategy.leverage`` (from ``strategy``, e.g. an evolved one, else ``portfolio.leverage``) is written to
-    both places.
-    """
+    Constraint keys missing from ``portfolio`` are recorded as absent (``min_position`` 0): a champion built without
+    them was not evolved under them. ``strategy`` is ``{"rebalance", "threshold", "genes"}`` (module docstring; an
+    evolved ``vol_target`` with its ``vol_lookback``); without it the champion follows ``portfolio.rebalance``, no
+    band. A perp champion's ``strategy.leverage`` (an evolved one, else ``portfolio.leverage``) is in both places."""
     w = np.asarray(weights, dtype=np.float64)
     portfolio = {**_NO_CONSTRAINTS, **portfolio}
     strategy = {"rebalance": portfolio["rebalance"], "threshold": None, "genes": {}, **(strategy or {})}
@@ -308,7 +306,8 @@ def build(
         portfolio["leverage"] = strategy["leverage"]
     elif portfolio.get("market") == "perp" and "leverage" in portfolio:
         strategy["leverage"] = portfolio["leverage"]
-    strategy = {k: strategy[k] for k in ("rebalance", "threshold", "leverage", "genes") if k in strategy}
+    keys = ("rebalance", "threshold", "leverage", "vol_target", "vol_lookback", "genes")
+    strategy = {k: strategy[k] for k in keys if k in strategy}
     record = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -376,14 +375,14 @@ def has_strategy(raw: dict) -> bool:
 
 
 def strategy_of(raw: dict) -> dict:
-    """The strategy a (validated) champion record describes (``leverage`` when the record has one: perp champions
-    written since it exists); for records without a ``strategy`` section (versions 1 and 2, and version 3 records of
-    the account kind), its portfolio's policy without a drift band."""
+    """The strategy a (validated) champion record describes (``leverage``, ``vol_target`` and ``vol_lookback`` when
+    the record has them); for records without a ``strategy`` section (versions 1 and 2, and version 3 records of the
+    account kind), its portfolio's policy without a drift band."""
     if has_strategy(raw):
         s = raw["strategy"]
         out = {"rebalance": s["rebalance"], "threshold": s["threshold"]}
-        if s.get("leverage") is not None:
-            out["leverage"] = float(s["leverage"])
+        out.update({k: float(s[k]) for k in ("leverage", "vol_target") if s.get(k) is not None})
+        out.update({k: int(s[k]) for k in ("vol_lookback",) if s.get(k) is not None})
         return {**out, "genes": dict(s.get("genes") or {})}
     return {"rebalance": raw["portfolio"]["rebalance"], "threshold": None, "genes": {}}
 
@@ -489,10 +488,11 @@ def _check_strategy(where: str, raw: dict) -> None:
         x = _finite(where, "strategy.threshold", x)
         if x < 0:
             raise ChampionError(f"{where}: strategy.threshold is {x!r}, must be >= 0 (a drift band) or null")
-    if "threshold" in genes:
-        lo, hi = genes["threshold"]
-        if x is None or not lo <= x <= hi:
-            raise ChampionError(f"{where}: strategy.threshold {x!r} is outside the evolved range [{lo:g}, {hi:g}]")
+    vt = None if s.get("vol_target") is None else _finite(where, "strategy.vol_target", s["vol_target"])
+    for key, v in (("threshold", x), ("vol_target", vt)):  # an evolved one: required, and inside its range
+        lo, hi = genes.get(key, (0.0, math.inf))
+        if key in genes and (v is None or not lo <= v <= hi):
+            raise ChampionError(f"{where}: strategy.{key} {v!r} is outside the evolved range [{lo:g}, {hi:g}]")
     if V.parse_rebalance(raw["portfolio"]["rebalance"], "portfolio.rebalance") != policy:
         raise ChampionError(
             f"{where}: strategy.rebalance {policy!r} differs from portfolio.rebalance {raw['portfolio']['rebalance']!r}"

@@ -318,7 +318,8 @@ def _strategy_text(strategy: dict) -> str:
     """How a strategy keeps its weights, e.g. ``rebalance M, drift band 0.05`` (``, leverage 2.3x`` for perps)."""
     band = "no drift band" if strategy.get("threshold") is None else f"drift band {strategy['threshold']:.4g}"
     lev = "" if strategy.get("leverage") is None else f", leverage {strategy['leverage']:.3g}x"
-    return f"rebalance {strategy['rebalance']}, {band}{lev}"
+    vt = "" if strategy.get("vol_target") is None else f", vol target {strategy['vol_target']:.3g}"
+    return f"rebalance {strategy['rebalance']}, {band}{lev}{vt}"
 
 
 def _policy_text(pf, genes) -> str:

@@ -107,7 +107,8 @@ def portfolio_record(config: RunConfig, space: GenomeSpace, margin: dict | None 
 
 def strategy_record(evaluator: Evaluator, genes=None) -> dict:
     """The champion file's ``strategy`` section: the genome's policy, drift band and, for a perp champion, leverage
-    (its genes, or the run's fixed settings) and the genes the run evolved."""
+    (its genes, or the run's fixed settings), its evolved ``vol_target`` (with ``vol_lookback``) and the genes the
+    run evolved."""
     if evaluator.genes is None or genes is None:
         out, evolved = {"rebalance": evaluator.rebalance, "threshold": None}, {}
     else:
@@ -115,6 +116,8 @@ def strategy_record(evaluator: Evaluator, genes=None) -> dict:
         out, evolved = evaluator.genes.strategy(genes), evaluator.genes.record()
     if evaluator.market == "perp":
         out.setdefault("leverage", float(evaluator.leverage))
+    if "vol_target" in out:  # an evolved target: the lookback its volatility is measured over
+        out["vol_lookback"] = int((evaluator.policy or {}).get("vol_lookback", 20))
     return {**out, "genes": evolved}
 
 
@@ -214,17 +217,20 @@ def _funding_path(config: RunConfig) -> str | None:
 
 def _strategy_columns(strategies) -> list[str]:
     """The strategy columns of a table: none without genes; ``rebalance``, ``threshold`` and, when the run evolves
-    the leverage, ``leverage``."""
+    the leverage / the volatility target, ``leverage`` / ``vol_target`` (empty: none)."""
     if strategies is None:
         return []
-    rows = strategies.values() if isinstance(strategies, dict) else strategies
-    return ["rebalance", "threshold"] + (["leverage"] if any("leverage" in s for s in rows) else [])
+    rows = list(strategies.values() if isinstance(strategies, dict) else strategies)
+    extra = [k for k in ("leverage", "vol_target") if any(k in s for s in rows)]
+    return ["rebalance", "threshold", *extra]
 
 
 def _strategy_cells(strategy: dict, columns: list[str]) -> list[str]:
     cells = {"rebalance": strategy["rebalance"], "threshold": _threshold_text(strategy["threshold"])}
     if "leverage" in columns:
         cells["leverage"] = repr(float(strategy["leverage"]))
+    if "vol_target" in columns:
+        cells["vol_target"] = "" if strategy.get("vol_target") is None else repr(float(strategy["vol_target"]))
     return [cells[c] for c in columns]
 
 

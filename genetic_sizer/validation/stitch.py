@@ -24,6 +24,7 @@ from genetic_sizer.validation.folds import Fold
 __all__ = [
     "STRATEGIES",
     "WalkForwardResult",
+    "check_no_vol_target_gene",
     "deployed_text",
     "fold_strategy",
     "held_windows",
@@ -114,6 +115,20 @@ def _jsonable(value):
     if isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
     return value
+
+
+def check_no_vol_target_gene(config) -> None:
+    """A :class:`ConfigError` when ``config`` evolves the ``vol_target`` gene: :func:`stitch` trades every strategy
+    as one continuous portfolio with one rebalancing policy per strategy (the kernels' policy rows are per genome, not
+    per segment), so the GA's fold-by-fold evolved targets could not be honoured out of sample; refused before any
+    fold runs (a fixed ``portfolio.vol_target`` is honoured)."""
+    genes = getattr(config.evolution, "genes", None)
+    if genes is not None and "vol_target" in genes:
+        raise ConfigError(
+            f"evolution.genes.vol_target {list(genes['vol_target'])}: the evolved volatility target is not supported "
+            "in walk-forward (its stitched out-of-sample portfolio keeps one rebalancing policy per strategy, so each "
+            "fold's evolved target could not be traded); use a fixed portfolio.vol_target there, or run evolve"
+        )
 
 
 def fold_strategy(config, result: dict, name: str) -> dict:

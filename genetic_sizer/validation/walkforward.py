@@ -34,6 +34,7 @@ from genetic_sizer.validation.stitch import (
     WalkForwardResult,
     _jsonable,
     _metrics_dict,
+    check_no_vol_target_gene,
     deployed_text,
     held_windows,
     stitch,
@@ -260,6 +261,7 @@ def run_walkforward(
     from genetic_sizer.evolution.robust import check_no_shrink_gene
 
     check_no_shrink_gene(config, "walk-forward")  # before any fold runs
+    check_no_vol_target_gene(config)
     rd = RunDir(run_dir)
     if resume:
         rd.pull()  # a run at a storage URL: its finished folds and the running ones' checkpoints
@@ -397,6 +399,7 @@ def walkforward_run(
     from genetic_sizer.evolution.robust import check_no_shrink_gene
 
     check_no_shrink_gene(config, "walk-forward")  # before any data is loaded or directory made
+    check_no_vol_target_gene(config)
     tell = on_event or (lambda kind, **info: None)
     if resume:  # an evolve run is never continued as a walk-forward (its champion.json would be replaced)
         check_kind(RunDir.open_existing(run_dir), "walkforward")
