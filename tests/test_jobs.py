@@ -96,7 +96,9 @@ class Head:
         ]
         self.log = open(cwd / "head.log", "w")  # closed in stop()
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(args, env=_env(home), cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(  # its own session: whatever Ray signals stays among its processes
+            args, env=_env(home), cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             self._wait_ready()
         except BaseException:

@@ -195,3 +195,37 @@ def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
         policy, layer = out.stdout.split()
         assert policy == want
         assert layer in ("omp", "tbb", "workqueue")
+
+
+def test_the_warm_up_prunes_only_other_sources_caches_untouched_for_the_limit(tmp_path):
+    """Old cache directories (another version's hash) are removed once nothing was written in them for the limit;
+    the current one, recent ones and anything not named like a cache are kept."""
+    from genetic_sizer.cli.warm import prune_caches
+
+    now = 2_000_000_000.0
+    day = 86400.0
+    current = tmp_path / "numba-0123456789abcdef"
+
+    def cache(name, age_days, inner_age_days=None):
+        d = tmp_path / name
+        (d / "sub").mkdir(parents=True)
+        f = d / "sub" / "k.nbc"
+        f.write_bytes(b"x")
+        os.utime(f, (now - day * (inner_age_days if inner_age_days is not None else age_days),) * 2)
+        os.utime(d / "sub", (now - day * age_days,) * 2)
+        os.utime(d, (now - day * age_days,) * 2)
+        return d
+
+    cache(current.name, 400)
+    old = cache("numba-aaaaaaaaaaaaaaaa", 31)
+    recent = cache("numba-bbbbbbbbbbbbbbbb", 29)
+    written_lately = cache("numba-cccccccccccccccc", 90, inner_age_days=1)  # an old directory, a fresh kernel in it
+    other = cache("numba-not-a-hash", 400)
+    mine = cache("results", 400)
+    assert prune_caches(current, 30, now=now) == [old]
+    assert not old.exists() and current.exists() and recent.exists() and written_lately.exists()
+    assert other.exists() and mine.exists()
+    assert prune_caches(current, 0, now=now) == [recent, written_lately]
+    with pytest.raises(ValueError, match=r"older_than_days must be >= 0, got -1"):
+        prune_caches(current, -1)
+    assert prune_caches(tmp_path / "missing" / "numba-0123456789abcdef", now=now) == []

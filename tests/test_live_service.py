@@ -51,8 +51,13 @@ def _spawn(tmp_path, name: str, args: list[str]) -> tuple[subprocess.Popen, Path
     env.update(PYTHONPATH=str(REPO), HL_SECRET_KEY=AGENT_KEY, HL_ACCOUNT_ADDRESS=MAIN)
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
     with open(out, "w") as o, open(err, "w") as e:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "genetic_sizer.cli.main", *args], cwd=tmp_path, env=env, stdout=o, stderr=e
+        proc = subprocess.Popen(  # its own session: signals meant for the test processes' group never reach it
+            [sys.executable, "-m", "genetic_sizer.cli.main", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=o,
+            stderr=e,
+            start_new_session=True,
         )
     return proc, out, err
 
@@ -362,7 +367,8 @@ def test_sigterm_from_a_process_supervisor_stops_the_loop_like_ctrl_c(fake, tmp_
     try:
         _wait_for(lambda: journal.exists() and '"pass_end"' in journal.read_text(), what="a pass")
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0, err.read_text()
+        code = proc.wait(timeout=10)
+        assert code == 0, f"exit {code}\nstdout:\n{out.read_text()}\nstderr:\n{err.read_text()}"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -136,14 +136,62 @@ def warm(*, reference: bool = False, quiet: bool = True) -> dict[str, float]:
     return seconds
 
 
+PRUNE_DAYS = 30.0
+"""Kernel caches of other sources (another version's hash) untouched for this many days are removed by the warm-up."""
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.stat().st_mtime
+    for p in path.rglob("*"):
+        with contextlib.suppress(OSError):
+            newest = max(newest, p.stat().st_mtime)
+    return newest
+
+
+def prune_caches(current: Path, older_than_days: float = PRUNE_DAYS, now: float | None = None) -> list[Path]:
+    """Remove the kernel caches beside ``current`` (directories ``numba-`` + 16 hex digits: other sources' hashes)
+    in which nothing was written for ``older_than_days``: a cache is written when its sources are compiled, so an
+    old one belongs to a version not installed since (one still in use only recompiles, once). ``current`` and any
+    other name are kept. Returns the directories removed."""
+    import re
+    import shutil
+
+    if older_than_days < 0:
+        raise ValueError(f"older_than_days must be >= 0, got {older_than_days!r}")
+    now = time.time() if now is None else now
+    removed = []
+    if not current.parent.is_dir():
+        return removed
+    for d in sorted(current.parent.iterdir()):
+        if d == current or not d.is_dir() or d.is_symlink() or not re.fullmatch(r"numba-[0-9a-f]{16}", d.name):
+            continue
+        if now - _newest_mtime(d) >= older_than_days * 86400.0:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reference", action="store_true", help="also compile the vectorbt reference's kernels")
+    ap.add_argument(
+        "--prune-days",
+        type=float,
+        default=PRUNE_DAYS,
+        help=f"remove other sources' kernel caches untouched for this many days (default {PRUNE_DAYS:g})",
+    )
     args = ap.parse_args(argv)
+    if args.prune_days < 0:
+        ap.error(f"--prune-days must be >= 0, got {args.prune_days:g}")
     t0 = time.perf_counter()
     done = warm(reference=args.reference)
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in done.items() if k != "cache_dir")
     print(f"kernels compiled into {done['cache_dir']} in {time.perf_counter() - t0:.1f} s ({steps})")
+    removed = prune_caches(Path(done["cache_dir"]), args.prune_days)
+    if removed:
+        names = ", ".join(d.name for d in removed)
+        days = f"{args.prune_days:g}"
+        print(f"removed {len(removed)} kernel cache(s) of other sources untouched for {days} days: {names}")
     return 0
 
 
