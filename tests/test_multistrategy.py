@@ -383,9 +383,9 @@ def test_bad_books_are_refused():
         combine([a, b], 0, mids, T0)
 
 
-def test_size_refuses_an_allocation_between_strategies(tmp_path, capsys, monkeypatch):
-    """An allocation champion's assets are strategies: ``genetic-sizer size`` says so before it sends anything (the
-    real SDK against the fake exchange on 127.0.0.1)."""
+def test_size_refuses_an_allocation_whose_strategy_runs_are_missing(tmp_path, capsys, monkeypatch):
+    """An allocation champion's assets are strategies: ``genetic-sizer size`` reads their champions and refuses one it
+    cannot find, naming it, before it sends anything (the real SDK against the fake exchange on 127.0.0.1)."""
     from genetic_sizer.runs import champion as C
     from tests.fake_hyperliquid import FakeHyperliquid
 
@@ -430,7 +430,7 @@ def test_size_refuses_an_allocation_between_strategies(tmp_path, capsys, monkeyp
         assert fake.exchange_requests == []
     assert code != 0
     err = capsys.readouterr().err
-    assert "allocates between strategies (trend, carry), not coins" in err and "genetic_sizer.live.combine" in err
+    assert "alloc.json: strategy 'trend': runs/trend/champion.json: no such champion file" in err
 
 
 def test_a_changed_allocation_re_splits_every_strategys_capital():
@@ -547,3 +547,147 @@ def test_the_live_book_refuses_a_strategy_champion_replaced_since_the_allocation
     shutil.copy(runs / "stocks" / "champion.json", tmp_path / "coins" / "champion.json")  # another champion
     with pytest.raises(SizingError, match=r"strategy 'coins': .*champion.json is not the champion the allocation"):
         parts_of(champ)
+
+
+# ------------------------------------------------------------------------------ the live book in `genetic-sizer size`
+def _live_champion(path, weights, rebalance, *, strategies=None, recorded=None):
+    from genetic_sizer.runs import champion as C
+
+    data = {
+        "source": "strategies" if strategies else "hyperliquid:test",
+        "first_bar": "2025-01-01T00:00:00+00:00",
+        "last_bar": "2025-06-01T00:00:00+00:00",
+        "n_bars": 152,
+        "periods_per_year": 365,
+        "close_sha256": "0" * 64,
+    }
+    if strategies:
+        data["strategies"] = strategies
+        data["strategy_champions"] = recorded
+    record = C.build(
+        symbols=list(weights),
+        weights=list(weights.values()),
+        metrics={"sharpe": 1.0},
+        objective=["sharpe"],
+        portfolio={
+            "direction": "longonly",
+            "min_weight": 0.0,
+            "max_weight": 1.0,
+            "rebalance": rebalance,
+            "fees": 0.0,
+            "slippage": 0.0,
+            "init_cash": 10000.0,
+            "market": "perp",
+            "leverage": 1.0,
+        },
+        data=data,
+        evolution={"seed": 1},
+        config_sha256="0" * 64,
+        selection="test",
+        verification={"engine": "vectorbt"},
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return C.write(record, path)
+
+
+@pytest.fixture
+def live_book(tmp_path, monkeypatch):
+    """A monthly strategy (trend: BTC 0.6, ETH 0.4) and a daily one (carry: ETH 0.5, SOL 0.5), allocated 0.7 / 0.3
+    on a monthly calendar; the fake exchange on 127.0.0.1 with 10000 in the account."""
+    from tests.fake_hyperliquid import FakeHyperliquid
+    from tests.test_live_cli import AGENT, MAIN, UNIVERSE
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HL_SECRET_KEY", raising=False)
+    monkeypatch.delenv("HL_ACCOUNT_ADDRESS", raising=False)
+    trend = _live_champion(tmp_path / "runs" / "trend" / "champion.json", {"BTC": 0.6, "ETH": 0.4}, "M")
+    carry = _live_champion(tmp_path / "runs" / "carry" / "champion.json", {"ETH": 0.5, "SOL": 0.5}, "D")
+    recorded = {
+        name: {"config_sha256": "0" * 64, "close_sha256": "0" * 64, "weights": w}
+        for name, w in (("trend", {"BTC": 0.6, "ETH": 0.4}), ("carry", {"ETH": 0.5, "SOL": 0.5}))
+    }
+    alloc = _live_champion(
+        tmp_path / "alloc.json",
+        {"trend": 0.7, "carry": 0.3},
+        "M",
+        strategies={"trend": str(trend.parent), "carry": str(carry.parent)},
+        recorded=recorded,
+    )
+    mids = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0}
+    with FakeHyperliquid(
+        universe=UNIVERSE, mids=mids, account_address=MAIN, agents=[AGENT], account_value=10_000.0
+    ) as fake:
+        yield fake, alloc, tmp_path
+
+
+def _book_states(directory):
+    return sorted(directory.glob("*-book-*.json"))
+
+
+def test_size_previews_the_combined_book_and_sends_nothing(live_book, capsys):
+    """trend 7000: BTC 0.6 x 7000 / 60000 = 0.07, ETH 0.4 x 7000 / 3000 = 0.93333; carry 3000: ETH 0.5, SOL 10."""
+    import os
+
+    from tests.test_live_cli import MAIN
+
+    fake, alloc, _ = live_book
+    code = main(["size", "--champion", str(alloc), "--base-url", fake.url, "--address", MAIN])
+    out = capsys.readouterr().out
+    assert code == 0 and fake.exchange_requests == []
+    assert "multi-strategy book (2 strategies, leverage 1)" in out
+    assert "target BTC: size 0.07," in out and "target ETH: size 1.43333" in out and "target SOL: size 10," in out
+    code = main(["size", "--champion", str(alloc), "--base-url", fake.url, "--address", MAIN, "--json"])
+    out = capsys.readouterr().out
+    plan = json.loads(out[out.index("{") :])["plan"]
+    assert code == 0 and fake.exchange_requests == []
+    assert {o["coin"]: o["size"] for o in plan["orders"]} == pytest.approx({"BTC": 0.07, "ETH": 1.4333, "SOL": 10.0})
+    assert _book_states(__import__("pathlib").Path(os.environ["GENETIC_SIZER_STATE_DIR"])) == []  # preview: no state
+
+
+def test_size_executes_the_combined_book_and_a_next_day_pass_moves_only_the_daily_part(live_book, capsys, monkeypatch):
+    """The execution reaches the hand-computed book; the state file (written after the pass completed, restored by
+    the next) keeps trend's part through a pass in which only carry's daily calendar starts a new period."""
+    import os
+    from pathlib import Path
+
+    from tests.test_live_cli import AGENT_KEY, MAIN
+
+    fake, alloc, tmp_path = live_book
+    monkeypatch.setenv("HL_SECRET_KEY", AGENT_KEY)
+    monkeypatch.setenv("HL_ACCOUNT_ADDRESS", MAIN)
+    base = ["size", "--champion", str(alloc), "--base-url", fake.url, "--execute"]
+    assert main([*base, "--journal", str(tmp_path / "j1.jsonl")]) == 0
+    assert fake.position("BTC") == 0.07 and fake.position("ETH") == 1.4333 and fake.position("SOL") == 10.0
+    (state_file,) = _book_states(Path(os.environ["GENETIC_SIZER_STATE_DIR"]))
+    assert MAIN.lower() in state_file.name and "127.0.0.1" in state_file.name  # keyed by network and account
+    state = json.loads(state_file.read_text())
+    assert state["parts"]["carry"]["sizes"] == pytest.approx({"ETH": 0.5, "SOL": 10.0}, rel=1e-12)
+    # the next day: carry's daily calendar is in a new period (its recorded period one day back), trend's month is
+    # not; SOL rose 150 -> 165, BTC 60000 -> 66000
+    state["parts"]["carry"]["period"] -= 1
+    state_file.write_text(json.dumps(state))
+    fake.mids.update({"BTC": 66_000.0, "SOL": 165.0})
+    fake.account_value = 10_000.0 + 0.07 * 6_000 + 10 * 15
+    sent = len(fake.exchange_requests)
+    assert main([*base, "--journal", str(tmp_path / "j2.jsonl")]) == 0
+    capsys.readouterr()
+    carry = 3_000.0 + 10 * 15  # its capital: 3000 plus its SOL gain; trend holds 0.07 BTC, 0.93333 ETH
+    assert len(fake.exchange_requests) > sent
+    assert fake.position("BTC") == 0.07  # trend's part did not change: no BTC order
+    assert fake.position("ETH") == pytest.approx(7_000 * 0.4 / 3_000 + 0.5 * carry / 3_000, abs=1e-4)
+    assert fake.position("SOL") == pytest.approx(0.5 * carry / 165, abs=0.01)
+    state = json.loads(state_file.read_text())
+    assert state["parts"]["trend"]["sizes"] == pytest.approx({"BTC": 0.07, "ETH": 7_000 * 0.4 / 3_000}, rel=1e-12)
+    assert state["parts"]["carry"]["capital"] == pytest.approx(carry, rel=1e-12)
+
+
+def test_size_refuses_a_stale_or_missing_strategy_champion_by_name(live_book, capsys):
+    fake, alloc, tmp_path = live_book
+    carry = tmp_path / "runs" / "carry" / "champion.json"
+    _live_champion(carry, {"ETH": 0.2, "SOL": 0.8}, "D")  # replaced since the allocation was evolved
+    assert main(["size", "--champion", str(alloc), "--base-url", fake.url]) != 0
+    assert "strategy 'carry'" in capsys.readouterr().err and fake.exchange_requests == []
+    carry.unlink()
+    assert main(["size", "--champion", str(alloc), "--base-url", fake.url]) != 0
+    err = capsys.readouterr().err
+    assert "strategy 'carry'" in err and "champion.json" in err and fake.exchange_requests == []

@@ -54,6 +54,7 @@ from genetic_sizer.errors import ConfigError, GeneticSizerError
 from genetic_sizer.exchange.client import DEFAULT_CLOCK_TOLERANCE, HyperliquidClient, is_mainnet, resolve_base_url
 from genetic_sizer.exchange.credentials import ENV_SECRET_KEY, load_credentials
 from genetic_sizer.live.account import resolve_account
+from genetic_sizer.live.book import LiveBook
 from genetic_sizer.live.execution import Executor
 from genetic_sizer.live.guards import Guards, Limits, Period, pass_id, period_of_champion
 from genetic_sizer.live.journal import Journal, JournalState, now_iso
@@ -494,7 +495,8 @@ def size_run(
     ``confirm(address)`` (None: ConfigError); False aborts. The journal is ``journal``, else
     :data:`DEFAULT_JOURNAL` when executing or looping, else none. While passes run, SIGTERM stops them as Ctrl-C
     does (:func:`sigterm_as_interrupt`); ``report`` and ``on_result`` are the :class:`Trader`'s. A spot champion is
-    executed only with ``accept_spot_champion`` (:meth:`~genetic_sizer.live.margin.Margin.check_market`). A loop with
+    executed only with ``accept_spot_champion`` (:meth:`~genetic_sizer.live.margin.Margin.check_market`); an
+    allocation over strategies trades their combined book (:mod:`genetic_sizer.live.book`). A loop with
     ``metrics_port`` serves ``/metrics`` on ``metrics_host``, and posts alerts when the alert webhook's URL is in the
     environment (:func:`~genetic_sizer.live.service.watch`).
     """
@@ -505,11 +507,9 @@ def size_run(
     if period is not None and every is not None:
         raise ConfigError("--period sets a single pass's period; with --every, the period is --every's")
     champ = C.load(champion_path)
-    if champ.data.get("strategies"):  # a multi-strategy allocation: its assets are strategies, not coins
-        raise ConfigError(
-            f"{champion_path} allocates between strategies ({', '.join(champ.assets)}), not coins: its book is the sum "
-            "of theirs (genetic_sizer.live.combine: parts_of, combine); genetic-sizer size does not trade it itself"
-        )
+    book = LiveBook(champ) if champ.data.get("strategies") else None  # an allocation over strategies: one book
+    if book is not None and leverage is not None:
+        raise ConfigError(f"--leverage {leverage:g}: a multi-strategy book trades at sum(allocation x leverage)")
     # the champion's strategy, unless a flag overrides it: its drift band, and its rebalance period for --every
     band = champ.threshold if threshold is None else (None if threshold == "none" else threshold)
     pf = champ.portfolio  # its rebalancing policy: the backtest's minimum trade and turnover cap apply here too
@@ -525,7 +525,7 @@ def size_run(
             "read: size it from a champion evolved without vol_target"
         )
     settings = SizerSettings(
-        leverage=C.resolve_leverage(champ, leverage, allow_mismatch=allow_leverage_mismatch),
+        leverage=book.leverage if book else C.resolve_leverage(champ, leverage, allow_mismatch=allow_leverage_mismatch),
         min_trade_usd=max(min_trade_usd, float(pf.get("min_trade_value", 0.0))),
         min_weight_change=min_weight_change,
         close_unlisted=not keep_unlisted,

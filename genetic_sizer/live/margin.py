@@ -53,7 +53,10 @@ class Margin:
     def check_market(self) -> None:
         """Refuse to execute a spot champion on perpetuals unless ``LiveConfig.accept_spot_champion``
         (``--accept-spot-champion``); a dry run, or an accepted champion, is told what differs."""
-        text = spot_champion_differences(self.session.champion, self.session.settings.leverage)
+        book = self.session.book  # a multi-strategy allocation: its strategies' champions hold the coins
+        champions = list(book.strategies.values()) if book is not None else [self.session.champion]
+        lev = self.session.settings.leverage
+        text = "; ".join(t for c in champions if (t := spot_champion_differences(c, lev)) is not None) or None
         if text is None:
             return
         cfg = self.session.config

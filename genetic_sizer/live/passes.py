@@ -121,6 +121,8 @@ class PassRunner:
                 after = self.planner.snapshot()  # equity and drawdown after the last round, and the drift left
                 result.drift = self.executor.drift(self.executor.last_plan, after)
                 self._equity_check(pid, label, after, result, "after the pass")
+            if self.session.book is not None and status in ("complete", "dry run"):
+                self.session.book.commit()  # the parts this pass set: the next pass's state
         except KillSwitchTripped as exc:
             status, failure = "killed", exc
         except PassRefused as exc:

@@ -119,16 +119,19 @@ class Planner:
         decided: tuple[str, str] | None = None,
     ) -> Plan:
         account = (snap.account.account_value, snap.account.positions, snap.mids, snap.meta)
+        constraints = self.session.champion.constraints
+        if self.session.book is not None:  # the combined targets at this pass, sized as a champion's weights
+            book = self.session.book.combine(snap)
+            weights, settings, constraints = book.weights, replace(settings, leverage=book.leverage), None
+            if not record.get("round"):
+                self.session.report(self.session.book.describe(book))
+            record = {**record, "book": {**book.to_dict(), "weights": book.weights, "leverage": book.leverage}}
         if decided is not None and settings.drift_band is not None:
             # this pass decided to trade (drift or calendar): what is still missing trades, whatever the band says
-            plan = plan_orders(
-                weights, *account, replace(settings, drift_band=None), constraints=self.session.champion.constraints
-            )
+            plan = plan_orders(weights, *account, replace(settings, drift_band=None), constraints=constraints)
             plan = replace(plan, rule=decided[0], rule_reason=f"{decided[1]} (the pass completes what it started)")
         else:
-            plan = plan_orders(
-                weights, *account, settings, constraints=self.session.champion.constraints, rebalance_due=due
-            )
+            plan = plan_orders(weights, *account, settings, constraints=constraints, rebalance_due=due)
         problems = []
         if check:
             guards = self.session.config.guards

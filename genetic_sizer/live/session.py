@@ -15,6 +15,7 @@ from dataclasses import asdict
 from urllib.parse import urlsplit, urlunsplit
 
 from genetic_sizer.errors import ConfigError, GeneticSizerError
+from genetic_sizer.live.book import LiveBook
 from genetic_sizer.live.guards import champion_id
 from genetic_sizer.live.journal import JOURNAL_VERSION, Journal, JournalState, jsonable, now_iso
 from genetic_sizer.live.latch import check_latch, keep
@@ -76,6 +77,8 @@ class Session:
         self.champion_id = champion_id(champion.assets, champion.weights)
         self.calendar = calendar_of(champion)
         self._memory = JournalState()  # without a journal, this process's own records
+        # a multi-strategy allocation (its assets are strategies): its LiveBook sizes each pass, its state restored
+        self.book = LiveBook(champion).bind(self) if champion.data.get("strategies") else None
         self.store = store if store is not None or not self.config.execute else AccountStore(network, address)
         self.started = False  # start() passed its checks
         self.started_at = time.time()  # the exchange's fills are on the real clock
