@@ -31,6 +31,7 @@ def _counting(monkeypatch):
 
     monkeypatch.setattr(calendar, "_read_calendar", counted)
     monkeypatch.setattr(calendar, "_READ", {})
+    monkeypatch.setattr(calendar, "_BY_INDEX", {})  # the calendars of index objects already seen
     return calls
 
 
@@ -123,3 +124,53 @@ def test_calendar_rebalance_bars_equal_pandas_calendar_fields(tz):
             for code, key in keys.items():
                 want = np.r_[True, key[1:] != key[:-1]]
                 np.testing.assert_array_equal(rebalance_mask(idx, code), want, err_msg=f"{start} {unit} {code}")
+
+
+def test_an_index_object_is_read_and_checked_once_and_its_entry_leaves_with_it(monkeypatch):
+    """A pandas index is immutable: reading it as UTC and checking it (sorted, no duplicates) is done once per object,
+    the UTC index given back is the same object each time (so the calendar and the rebalance masks cached per index
+    object are found), a refused index is refused on every call, and an entry leaves with its index."""
+    import gc
+
+    from genetic_sizer.backtest import schedule
+    from genetic_sizer.data import times
+
+    reads, masks = [], []
+    real_read, real_mask = times.as_utc_index, schedule._calendar_mask
+    monkeypatch.setattr(times, "as_utc_index", lambda *a: reads.append(1) or real_read(*a))
+    monkeypatch.setattr(schedule, "_calendar_mask", lambda *a: masks.append(1) or real_mask(*a))
+    naive = pd.date_range("2020-01-01", periods=300, freq="D")  # naive: read as UTC, a new index
+    frame = pd.DataFrame(np.linspace(1.0, 2.0, 600).reshape(300, 2), index=naive, columns=["A", "B"])
+    w = np.array([[0.5, 0.5], [0.2, 0.8]])
+    first = simulate(frame, w, rebalance="M")
+    utc, how = times.valid_utc_index(naive, "x")
+    assert how is None and str(utc.tz) == "UTC" and times.valid_utc_index(utc, "x")[0] is utc
+    np.testing.assert_array_equal(simulate(frame, w, rebalance="M"), first)
+    assert len(reads) == 1 and len(masks) == 1
+    frame.iloc[100, 0] *= 1.5  # the values are read on every call: the change is seen
+    assert not np.array_equal(simulate(frame, w, rebalance="M"), first)
+
+    unsorted = naive[::-1]
+    for _ in range(2):
+        with pytest.raises(DataError, match="not sorted"):
+            times.valid_utc_index(unsorted, "x")
+    assert id(unsorted) not in times._VALID
+
+    key, utc_key = id(naive), id(utc)
+    del frame, naive, utc
+    gc.collect()
+    assert key not in times._VALID and utc_key not in times._VALID
+
+
+def test_the_calendar_of_an_index_object_is_read_once_and_equals_the_content_read(monkeypatch):
+    keys = []
+    real = calendar._content_key
+    monkeypatch.setattr(calendar, "_content_key", lambda *a: keys.append(1) or real(*a))
+    monkeypatch.setattr(calendar, "_BY_INDEX", {})
+    idx = pd.date_range("2021-01-04", periods=200, freq="B", tz="UTC")
+    cal = calendar.read_calendar(idx)
+    assert calendar.read_calendar(idx) is cal and len(keys) == 1  # the same object: not even hashed again
+    other = calendar.read_calendar(idx.copy(deep=True))
+    assert other == cal and len(keys) == 2  # another object with the same content: hashed, found by content
+    assert calendar.read_calendar(idx, around_the_clock=True).periods_per_year == pytest.approx(365.0)
+    assert calendar.read_calendar(idx) is cal

@@ -153,18 +153,21 @@ def _count(value, name: str, minimum: int) -> int:
 # moments
 
 
-def _moments(x: np.ndarray):
-    """Column-wise ``(sharpe, skew, kurtosis)`` of a (T, N) array, with the flat-sample conventions."""
+def _moments(x: np.ndarray, higher: bool = True):
+    """Column-wise ``(sharpe, skew, kurtosis)`` of a (T, N) array, with the flat-sample conventions; ``higher=False``
+    leaves out skew and kurtosis (None), the costly part on a wide matrix (the Sharpe ratios are the same bits)."""
     t = x.shape[0]
     mean = x.mean(axis=0)
     d = x - mean
     m2 = np.mean(d * d, axis=0)  # population variance
     flat = (np.ptp(x, axis=0) == 0) | (m2 <= (FLAT_RTOL * mean) ** 2)
     sigma = np.sqrt(np.where(flat, 1.0, m2))  # > 0 where not flat
+    sharpe = np.where(flat, 0.0, mean / (sigma * math.sqrt(t / (t - 1))))
+    if not higher:
+        return sharpe, None, None
     z = d / sigma
     skew = np.where(flat, 0.0, np.mean(z**3, axis=0))
     kurt = np.where(flat, 3.0, np.mean(z**4, axis=0))
-    sharpe = np.where(flat, 0.0, mean / (sigma * math.sqrt(t / (t - 1))))
     return sharpe, skew, kurt
 
 
@@ -193,7 +196,7 @@ def sharpe_per_period(returns):
     """
     arr = _as_returns(returns, "returns", min_rows=2)
     x = arr[:, None] if arr.ndim == 1 else arr
-    return _scalar_or_array(_moments(x)[0], arr.ndim == 1)
+    return _scalar_or_array(_moments(x, higher=False)[0], arr.ndim == 1)
 
 
 # ---------------------------------------------------------------------------------------------------

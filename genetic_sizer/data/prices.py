@@ -39,12 +39,11 @@ from genetic_sizer import vocab as V
 from genetic_sizer.data.calendar import infer_periods_per_year, read_calendar
 from genetic_sizer.data.times import (
     MAX_OFFSET_S,
-    as_utc_index,
-    check_index,
     fmt_offset,
     fmt_ts,
     local_offsets,
     parse_bound,
+    valid_utc_index,
 )
 from genetic_sizer.errors import ConfigError, DataError, DataWarning
 
@@ -109,7 +108,7 @@ class Prices:
 
     def __post_init__(self):
         close = np.ascontiguousarray(np.asarray(self.close, dtype=np.float64))
-        index, how = as_utc_index(self.index, self.source)
+        index, how = valid_utc_index(self.index, self.source)
         notes = tuple(str(n) for n in self.notes) + ((f"time index read as {how}",) if how else ())
         symbols = tuple(str(s) for s in self.symbols)
         if close.ndim != 2:
@@ -119,7 +118,6 @@ class Prices:
                 f"{self.source}: close has shape {close.shape} but there are {len(index)} timestamps "
                 f"and {len(symbols)} symbols"
             )
-        check_index(index, self.source)
         _check_symbols(symbols, self.source)
         _check_values(close, index, symbols, self.source)
         if len(symbols) < 2:
@@ -289,15 +287,15 @@ class Prices:
             raise ConfigError(f"leading_gaps must be one of {V.LEADING_GAP_POLICIES}, got {leading_gaps!r}")
         if len(frame) == 0:
             raise DataError(f"{source}: no rows (columns {[str(c) for c in frame.columns]})")
-        frame = frame.copy(deep=False)  # new axes over the same data (copy-on-write: the caller's frame is untouched)
-        cols = [str(c) for c in frame.columns]  # a list: pandas' string columns are slow to iterate
-        frame.columns = pd.Index(cols, dtype=object)
+        cols = [c if type(c) is str else str(c) for c in frame.columns.tolist()]  # a list: fast to iterate
         _check_symbols(tuple(cols), source)
         offsets = _check_offset(utc_offset, len(frame), source, frame.index)
-        index, how = as_utc_index(frame.index, source)
+        index, how = valid_utc_index(frame.index, source)  # an index object is read and checked once
         notes = tuple(notes) + ((f"time index read as {how}",) if how else ())
-        check_index(index, source)
-        frame.index = index
+        if selected := symbols is not None or start is not None or end is not None:  # label-based, on a view
+            frame = frame.copy(deep=False)  # new axes over the same data (the caller's frame is untouched)
+            frame.columns = pd.Index(cols, dtype=object)
+            frame.index = index
 
         if symbols is not None:
             symbols = [str(s) for s in symbols]
@@ -322,7 +320,8 @@ class Prices:
                 f"(data spans {fmt_ts(index[0])} to {fmt_ts(index[-1])})"
             )
 
-        values = _numeric_values(frame, source)
+        idx = frame.index if selected else index  # the rows in UTC
+        values = _numeric_values(frame, source, idx)
         finite = np.isfinite(values)
         trimmed = 0
         empty = ~finite.any(axis=0)
@@ -331,23 +330,23 @@ class Prices:
         first_valid = np.argmax(finite, axis=0)
         if first_valid.max() > 0:
             j = int(np.argmax(first_valid))
-            sym, first_ts = cols[j], frame.index[first_valid[j]]
+            sym, first_ts = cols[j], idx[first_valid[j]]
             if leading_gaps == "error":
                 raise DataError(
                     f"{source}: symbol {sym!r} has no price before {fmt_ts(first_ts)} "
-                    f"(window starts {fmt_ts(frame.index[0])}); use leading_gaps='trim' to start the "
+                    f"(window starts {fmt_ts(idx[0])}); use leading_gaps='trim' to start the "
                     f"window at the first bar where every asset is priced"
                 )
             trimmed = int(first_valid.max())
             values = values[trimmed:]
-            frame = frame.iloc[trimmed:]
-        offsets = None if offsets is None else _check_offset(offsets[index.get_indexer(frame.index)], len(frame), "")
-        if len(frame) >= MIN_BARS and (describe or around_the_clock):  # fewer: refused by the constructor
+            idx = idx[trimmed:]
+        offsets = None if offsets is None else _check_offset(offsets[index.get_indexer(idx)], len(idx), "")
+        if len(idx) >= MIN_BARS and (describe or around_the_clock):  # fewer: refused by the constructor
             calendar = (periods_per_year, notes, source, around_the_clock, describe)
-            periods_per_year, notes = _describe(frame.index, offsets, *calendar)
+            periods_per_year, notes = _describe(idx, offsets, *calendar)
         return cls(
             close=values,
-            index=frame.index,
+            index=idx,
             symbols=tuple(cols),
             source=source,
             periods_per_year=periods_per_year,
@@ -464,18 +463,20 @@ def _check_values(close: np.ndarray, index: pd.DatetimeIndex, symbols, source: s
     raise DataError(f"{source}: price of {symbols[j]!r} at {fmt_ts(index[i])} is {what}: {float(v)!r}")
 
 
-def _numeric_values(frame: pd.DataFrame, source: str) -> np.ndarray:
+def _numeric_values(frame: pd.DataFrame, source: str, index: pd.DatetimeIndex) -> np.ndarray:
+    """The frame's values as float64 (a view where they already are); ``index``: the frame's rows in UTC (messages)."""
     raw = frame.to_numpy()
     if raw.dtype.kind in "biuf":  # every column plain numbers (one look at the frame, no column taken out)
         return raw.astype(np.float64, copy=False)
     if all(pd.api.types.is_numeric_dtype(d) for d in frame.dtypes):  # nullable or extension numbers
         return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    frame = frame.copy(deep=False)  # columns are converted below: never in the caller's frame
     for col in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[col]):
             coerced = pd.to_numeric(frame[col], errors="coerce")
             bad = coerced.isna() & frame[col].notna()
             if bad.any():
-                ts = frame.index[np.flatnonzero(bad.to_numpy())[0]]
+                ts = index[np.flatnonzero(bad.to_numpy())[0]]
                 val = frame[col][bad].iloc[0]
                 raise DataError(f"{source}: price of {col!r} at {fmt_ts(ts)} is not a number: {val!r}")
             frame[col] = coerced

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ __all__ = [
     "parse_bound",
     "parse_times",
     "try_times",
+    "valid_utc_index",
 ]
 
 _EPOCH_UNITS = (("s", "seconds", 1e8, 1e10), ("ms", "milliseconds", 1e11, 1e13), ("us", "microseconds", 1e14, 1e16))
@@ -61,6 +64,42 @@ def as_utc_index(index, source: str) -> tuple[pd.DatetimeIndex, str | None]:
         ) from None
     _check_not_misread_epoch(idx, source)
     return idx, how
+
+
+_VALID: dict = {}
+"""Indexes already read and checked by :func:`valid_utc_index`: ``id(index) -> (weak reference to index, UTC index)``.
+A pandas index is immutable, so what it reads as and whether it passes :func:`check_index` never change; an entry
+leaves with its index (a new index that reuses the id never finds another's entry). A frame is never a key: its index
+can be replaced, its values changed, so what depends on them is checked on every call."""
+_VALID_LOCK = threading.RLock()  # re-entrant: a weak reference's callback may run inside _remember
+
+
+def _forget(key: int, dead) -> None:
+    with _VALID_LOCK:
+        if _VALID.get(key, (None,))[0] is dead:
+            del _VALID[key]
+
+
+def _remember(index: pd.DatetimeIndex, utc: pd.DatetimeIndex) -> None:
+    with _VALID_LOCK:
+        for idx, value in ((index, utc), (utc, None)):  # None: the index itself (never held by its own entry)
+            key = id(idx)
+            _VALID[key] = (weakref.ref(idx, lambda dead, key=key: _forget(key, dead)), value)
+
+
+def valid_utc_index(index, source: str) -> tuple[pd.DatetimeIndex, str | None]:
+    """:func:`as_utc_index` of ``index``, checked by :func:`check_index` (sorted, no duplicates), and how numbers were
+    read. A :class:`pandas.DatetimeIndex` is read and checked once (an index is immutable): later calls with the same
+    object, or with the UTC index returned, return at once. Any other sequence is read on every call."""
+    if isinstance(index, pd.DatetimeIndex):
+        hit = _VALID.get(id(index))
+        if hit is not None and hit[0]() is index:
+            return (index if hit[1] is None else hit[1]), None
+    utc, how = as_utc_index(index, source)
+    check_index(utc, source)
+    if isinstance(index, pd.DatetimeIndex):
+        _remember(index, utc)
+    return utc, how
 
 
 def _check_not_misread_epoch(index: pd.DatetimeIndex, source: str) -> None:
