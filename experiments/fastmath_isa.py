@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNELS = ("genetic_sizer/backtest/kernels/spot.py", "genetic_sizer/backtest/kernels/perp.py")
+KERNELS = ("genetic_sizer/backtest/kernels/orders.py", "genetic_sizer/backtest/kernels/perp.py")  # spot imports
+# its _FASTMATH from orders; the lane kernel (kernels/lanes.py) has none
 
 CHILD = r"""
 import json, sys, time

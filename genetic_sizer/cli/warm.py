@@ -6,9 +6,9 @@ other sources is never loaded). :func:`warm` calls what runs call, on small inpu
 (``genetic-sizer evolve``, the default configuration on a few assets and generations), a walk-forward and a
 constrained frontier on moments (``genetic-sizer frontier``, the moments kernel and its support QP), then the
 simulation API (spot and perp, calendar, daily and drift-band rebalancing, schedules, leverage per genome and segment,
-funding and bar ranges, the two-pass path and the fused scorer), and with ``reference=True`` the vectorbt reference
-(vectorbt's own kernels are cached beside its package). A first ``make evolve`` then loads every kernel from the cache
-instead of compiling it.
+funding and bar ranges, the two-pass path and the fused scorer, the lane scorer), and with ``reference=True`` the
+vectorbt reference (vectorbt's own kernels are cached beside its package). A first ``make evolve`` then loads every
+kernel from the cache instead of compiling it.
 """
 
 from __future__ import annotations
@@ -79,6 +79,13 @@ def _api(reference: bool) -> None:
     for kw in ({}, {"market": "perp", "leverage": 2.0, "max_leverage": 10.0, "funding": funding}):
         backtest(prices, longonly, policy=policy, **kw)
         score(prices, longonly, policy=policy, **kw)
+    from genetic_sizer.backtest.kernels.lane_metrics import LANES, lane_scratch, score_lanes_nb
+    from genetic_sizer.backtest.kernels.spot import SCORE_WIDTH
+
+    lanes = np.ascontiguousarray(np.tile(prices.close[:, :1], (1, LANES)))  # genomes side by side (lane-innermost)
+    out = np.empty((LANES, SCORE_WIDTH))
+    for rf in (np.zeros(1), np.full(prices.n_bars, 1e-4)):
+        score_lanes_nb(lanes, LANES, 100.0, 252.0, rf, lane_scratch(prices.n_bars), out)
     if reference:
         backtest(prices, longonly, engine="vectorbt", fees=0.0005)
         backtest(prices, longonly, engine="vectorbt", rebalance="once", threshold=0.05, fees=0.0005)

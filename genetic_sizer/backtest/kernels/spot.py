@@ -29,6 +29,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from genetic_sizer.backtest.kernels.lanes import block_genomes, lane_blocks, simulate_block_nb
+from genetic_sizer.backtest.kernels.orders import (  # noqa: F401 (the tolerances: still spot.MIN_SIZE etc.)
+    _FASTMATH,
+    ABS_TOL,
+    MIN_SIZE,
+    REL_TOL,
+    _execute,
+    _group_value,
+    _rebalance_exact,
+    _rebalance_fast,
+)
 from genetic_sizer.backtest.kernels.rules import (
     P_MAX_TURNOVER,
     P_MIN_TRADE,
@@ -37,12 +48,6 @@ from genetic_sizer.backtest.kernels.rules import (
     policy_active,
     trade_rule_nb,
 )
-
-REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
-ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol
-_FASTMATH = {"reassoc", "contract"}  # reorders the independent sums (valuation, summed fills): ~1.5x on daily
-# rebalancing (80 vs 120 ms, 200x20x2000); NaN/inf semantics, which the tolerance checks rely on, are kept
-MIN_SIZE = 1e-8  # vectorbt.settings.portfolio["min_size"]: smaller orders (in units) are rejected
 
 # Rows of the metrics matrix returned by metrics_nb, in order.
 METRIC_NAMES = (
@@ -55,335 +60,6 @@ METRIC_NAMES = (
     "max_drawdown",
     "wiped_out",
 )
-
-
-@njit(cache=True, inline="always")
-def _is_close(a, b):
-    """vectorbt's is_close_nb (False for NaN and infinities), written without branches."""
-    finite = (abs(a) < np.inf) & (abs(b) < np.inf)
-    return finite & ((a == b) | (abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)))
-
-
-@njit(cache=True, inline="always")
-def _is_zero(a):
-    """vectorbt's is_close_nb(a, 0.0): for a finite a that is |a| <= ABS_TOL; False for NaN and inf."""
-    return abs(a) <= ABS_TOL
-
-
-@njit(cache=True, inline="always")
-def _is_less(a, b):
-    """vectorbt's is_less_nb."""
-    if _is_close(a, b):
-        return False
-    return a < b
-
-
-@njit(cache=True, inline="always")
-def _add(a, b):
-    """vectorbt's add_nb: a + b, snapped to 0.0 when the two cancel within tolerance.
-
-    For operands of opposite sign |a + b| = ||a| - |b||, so the test is_close(|a|, |b|) reads as below;
-    for operands of the same sign it is is_close(a + b, 0).
-    """
-    s = a + b
-    tol = max(REL_TOL * max(abs(a), abs(b)), ABS_TOL) if np.sign(a) != np.sign(b) else ABS_TOL
-    return 0.0 if abs(s) <= tol else s
-
-
-@njit(cache=True, inline="always")
-def _units(pos, wk, val, price):
-    """Position snapped to zero within 1e-12, and the units a target-percent order trades
-    (vectorbt's ``size * value / val_price - position``); ``val`` must be > 0."""
-    if _is_zero(pos):
-        pos = 0.0
-    size = wk * val
-    size /= price
-    size -= pos
-    return pos, size
-
-
-@njit(cache=True, inline="always")
-def _sell_fill(pos, size, price, fees, slippage, longonly):
-    """A sell of ``-size`` units (vectorbt's sell_nb); returns ``(new position, cash received, notional)``.
-
-    Sells never depend on the cash balance, so several can be filled independently and their cash summed.
-    """
-    size_limit = -size
-    if longonly:
-        if pos == 0:
-            return pos, 0.0, 0.0
-        size_limit = min(pos, size_limit)
-    if _is_zero(size_limit) or (size_limit < 2 * MIN_SIZE and _is_less(size_limit, MIN_SIZE)):
-        return pos, 0.0, 0.0
-    adj_price = price * (1.0 - slippage)
-    acq = size_limit * adj_price
-    final_acq = _add(acq, -(acq * fees))
-    if final_acq < 0:
-        return pos, 0.0, 0.0
-    return _add(pos, -size_limit), final_acq, size_limit * adj_price
-
-
-@njit(cache=True, inline="always")
-def _target_size(k, price, wk, value, cash, position):
-    """vectorbt's execute_order_nb preamble for a target-percent order: snap near-zero state to zero and
-    return ``(cash, position, value, size)``, where ``size`` is the units to trade (NaN if rejected)."""
-    if _is_zero(cash):
-        cash = 0.0
-    val = value
-    if _is_zero(val):
-        val = 0.0
-    if val <= 0:
-        pos = 0.0 if _is_zero(position[k]) else position[k]
-        position[k] = pos
-        return cash, pos, np.nan  # vectorbt rejects target-percent orders when the value is <= 0
-    pos, size = _units(position[k], wk, val, price)
-    position[k] = pos
-    return cash, pos, size
-
-
-@njit(cache=True, inline="always")
-def _execute(k, price, wk, value, cash, position, fees, slippage, longonly):
-    """One target-percent order for asset ``k`` (vectorbt's execute_order_nb with buy_nb / sell_nb).
-
-    Updates ``position[k]`` and returns ``(cash, traded notional at the fill price)``.
-    """
-    cash, pos, size = _target_size(k, price, wk, value, cash, position)
-    if np.isnan(size):
-        return cash, 0.0
-    if size > 0:  # buy / cover
-        if cash == 0:
-            return cash, 0.0
-        adj_price = price * (1.0 + slippage)
-        req_cash = size * adj_price
-        total_req = req_cash + req_cash * fees
-        if total_req <= cash or _is_close(total_req, cash):
-            final_size = size
-            final_req = total_req
-        else:  # cut down to what the cash can pay, fees included
-            max_req = cash / (1.0 + fees)
-            if max_req <= 0:
-                return cash, 0.0
-            final_size = max_req / adj_price
-            final_req = cash
-        if _is_zero(size) or (final_size < 2 * MIN_SIZE and _is_less(final_size, MIN_SIZE)):
-            return cash, 0.0
-        position[k] = _add(pos, final_size)
-        return _add(cash, -final_req), final_size * adj_price
-    # sell / short
-    position[k], got, traded = _sell_fill(pos, size, price, fees, slippage, longonly)
-    return cash + got, traded
-
-
-@njit(cache=True, inline="always")
-def _buy_fill_uncut(pos, size, price, fees, slippage):
-    """A buy of ``size`` units known to be covered by the cash (vectorbt's buy_nb, sufficient-cash branch);
-    returns ``(new position, cash paid, notional)``."""
-    if _is_zero(size) or (size < 2 * MIN_SIZE and _is_less(size, MIN_SIZE)):
-        return pos, 0.0, 0.0
-    adj_price = price * (1.0 + slippage)
-    req_cash = size * adj_price
-    return _add(pos, size), req_cash + req_cash * fees, req_cash
-
-
-@njit(cache=True, inline="always")
-def _group_value(cash, position, close, i):
-    """cash + sum(position * close[i]). A plain loop: inlined into the kernels' fast-math context (reassoc) the
-    compiler vectorizes it with several vector accumulators (1.7x faster than four hand-written scalar partial
-    sums, measured on the valuation loop of 200 genomes x 2000 bars x 20 assets)."""
-    s = 0.0
-    for k in range(position.shape[0]):
-        s += position[k] * close[i, k]
-    return cash + s
-
-
-@njit(cache=True, inline="always")
-def _buy_fast(k, price, wk, val, cash, position, fees, slippage):
-    """_execute for a buy when the value is > 0, without data-dependent branches: both the full fill and
-    the fill cut down to the cash are computed and one is selected. Returns ``(ok, cash, notional)``; when
-    the order is not a plain buy (no cash, or fewer than ``2 * MIN_SIZE`` units wanted or affordable),
-    ``ok`` is False, nothing is written and _execute must run instead."""
-    cash = 0.0 if _is_zero(cash) else cash
-    pos, size = _units(position[k], wk, val, price)
-    adj_price = price * (1.0 + slippage)
-    req_cash = size * adj_price
-    total_req = req_cash + req_cash * fees
-    full = (total_req <= cash) | _is_close(total_req, cash)
-    max_req = cash / (1.0 + fees)
-    final_size = size if full else max_req / adj_price
-    final_req = total_req if full else cash
-    if not ((size >= 2 * MIN_SIZE) & (cash > 0) & (final_size >= 2 * MIN_SIZE)):
-        return False, cash, 0.0
-    position[k] = _add(pos, final_size)
-    return True, _add(cash, -final_req), final_size * adj_price
-
-
-@njit(cache=True, inline="always", fastmath=_FASTMATH, error_model="numpy")
-def _rebalance_fast(close, i, w, value, cash, position, scratch, fees, slippage, longonly):
-    """One rebalance in the common case, as whole-array passes without data-dependent branches (the
-    compiler vectorizes them). Returns ``(ok, cash, traded notional)``.
-
-    The common case: the value is > 0, every order but the largest buy is a plain sell or a plain buy
-    (its approximate order value and its units agree in sign, and it trades at least ``2 * MIN_SIZE``
-    units, so none of vectorbt's tolerance checks can reject or snap it), and the cash after the sells
-    covers those buys. It then computes what _rebalance_exact computes, with the sums taken in another
-    order (~1e-16 relative). Otherwise ``ok`` is False and ``position`` is untouched (``scratch`` is
-    overwritten), so the caller runs _rebalance_exact instead.
-    """
-    n_assets = position.shape[0]
-    if not value > ABS_TOL:  # vectorbt's value snapped to 0.0 (or below): orders are rejected
-        return False, cash, 0.0
-    # approximate order values and the total of the buys
-    total_buy = 0.0
-    for k in range(n_assets):
-        ov = w[k] * value - position[k] * close[i, k]
-        scratch[k] = ov
-        total_buy += ov if ov > 0 else 0.0
-    # the largest buy, the last index among equals: positive doubles order as their int64 bit patterns,
-    # so two integer max reductions find it without the mispredicted branches of a floating-point argmax
-    bits = scratch.view(np.int64)
-    top = np.int64(0)
-    for k in range(n_assets):
-        top = max(top, bits[k])
-    k_max = -1
-    for k in range(n_assets):
-        k_max = max(k_max, k if bits[k] == top else -1)
-    if top <= 0:  # no order value is > 0 (top == 0 matches +0.0)
-        k_max = -1
-    max_buy = scratch[k_max] if k_max >= 0 else 0.0
-    if np.isnan(max_buy):
-        return False, cash, 0.0
-    cash = 0.0 if _is_zero(cash) else cash
-    # every order but the largest buy; new positions go to scratch until the case is known to be common
-    proceeds = 0.0
-    paid = 0.0
-    traded = 0.0
-    rare = False
-    for k in range(n_assets):
-        price = close[i, k]
-        pos, size = _units(position[k], w[k], value, price)
-        is_sell = size < 0
-        is_buy = size > 0
-        other = k != k_max
-        # a sell of -size units (capped at the position when long-only): _sell_fill
-        units = min(pos, -size) if longonly else -size
-        sell_price = price * (1.0 - slippage)
-        acq = units * sell_price
-        got = acq + -(acq * fees)
-        plain_sell = (units >= 2 * MIN_SIZE) & (got > REL_TOL * acq) & (got > ABS_TOL)
-        # a buy of size units covered by the cash: _buy_fill_uncut
-        buy_price = price * (1.0 + slippage)
-        req_cash = size * buy_price
-        cost = req_cash + req_cash * fees
-        plain_buy = size >= 2 * MIN_SIZE
-        plain = ((scratch[k] > 0) == is_buy) & (plain_sell | (not is_sell)) & (plain_buy | (not is_buy)) & (price > 0)
-        rare |= other & (not plain)
-        new_pos = _add(pos, -units if is_sell else size) if (is_sell | is_buy) else pos
-        proceeds += got if (is_sell & other) else 0.0
-        paid += cost if (is_buy & other) else 0.0
-        traded += (acq if is_sell else req_cash) if ((is_sell | is_buy) & other) else 0.0
-        scratch[k] = new_pos if other else position[k]
-    if rare:
-        return False, cash, 0.0
-    cash = cash + proceeds
-    if k_max >= 0 and not ((total_buy - max_buy) * (1.0 + slippage) * (1.0 + fees) <= cash * (1.0 - 1e-7)):
-        return False, cash, 0.0
-    for k in range(n_assets):
-        position[k] = scratch[k]
-    if k_max >= 0:
-        # the largest buy, last in vectorbt's order, is cut down to the cash if it must be
-        cash = _add(cash, -paid)
-        price = close[i, k_max]
-        ok, cash_after, t = _buy_fast(k_max, price, w[k_max], value, cash, position, fees, slippage)
-        if not ok:
-            cash_after, t = _execute(k_max, price, w[k_max], value, cash, position, fees, slippage, longonly)
-        cash = cash_after
-        traded += t
-    return True, cash, traded
-
-
-@njit(cache=True, inline="always", fastmath=_FASTMATH, error_model="numpy")
-def _rebalance_exact(close, i, w, value, cash, position, order_value, sells, buys, fees, slippage, longonly):
-    """One rebalance in every case (vectorbt's sequence; see simulate_genome_nb). Returns
-    ``(cash, traded notional)``."""
-    n_assets = position.shape[0]
-    cost_factor = (1.0 + slippage) * (1.0 + fees)
-    # approximate order values (vectorbt's approx_order_value_nb); sells and buys are compacted
-    # into two index lists without branching, so the order loops below branch predictably
-    total_buy = 0.0
-    max_buy = 0.0
-    k_max = -1
-    n_sells = 0
-    n_buys = 0
-    for k in range(n_assets):
-        ov = w[k] * value - position[k] * close[i, k]
-        order_value[k] = ov
-        is_buy = ov > 0
-        sells[n_sells] = k
-        buys[n_buys] = k
-        n_sells += 1 - is_buy
-        n_buys += is_buy
-        total_buy += ov if is_buy else 0.0
-        if ov >= max_buy and is_buy:
-            max_buy = ov
-            k_max = k
-    traded = 0.0
-    val = 0.0 if _is_zero(value) else value
-    if _is_zero(cash):
-        cash = 0.0
-    # sells (and no-op orders) first: they never depend on cash, so they fill independently and
-    # their proceeds are summed (no serial dependency through the cash balance)
-    proceeds = 0.0
-    for j in range(n_sells):
-        k = sells[j]
-        pos = 0.0 if _is_zero(position[k]) else position[k]
-        if val > 0:
-            pos, size = _units(position[k], w[k], val, close[i, k])
-            if size > 0:  # an order value of ~0 can still round to a tiny buy
-                cash, t = _execute(k, close[i, k], w[k], value, cash + proceeds, position, fees, slippage, longonly)
-                proceeds = 0.0
-                traded += t
-                continue
-            pos, got, t = _sell_fill(pos, size, close[i, k], fees, slippage, longonly)
-            proceeds += got
-            traded += t
-        position[k] = pos
-    cash = cash + proceeds
-    if n_buys > 0:
-        if val > 0 and (total_buy - max_buy) * cost_factor <= cash * (1.0 - 1e-7):
-            # the cash covers every buy but the largest: those fill in full, in any order, and
-            # their costs are summed; only the largest (last in vectorbt's order) can be cut
-            paid = 0.0
-            for j in range(n_buys):
-                k = buys[j]
-                if k != k_max:
-                    pos, size = _units(position[k], w[k], val, close[i, k])
-                    if size > 0:
-                        pos, cost, t = _buy_fill_uncut(pos, size, close[i, k], fees, slippage)
-                        paid += cost
-                        traded += t
-                    else:
-                        pos, got, t = _sell_fill(pos, size, close[i, k], fees, slippage, longonly)
-                        paid -= got
-                        traded += t
-                    position[k] = pos
-            cash = _add(cash, -paid)
-            cash, t = _execute(k_max, close[i, k_max], w[k_max], value, cash, position, fees, slippage, longonly)
-            traded += t
-        else:
-            # the cash runs out before the largest buy: vectorbt's exact (stable) sequence
-            for j in range(1, n_buys):
-                c_j = buys[j]
-                a_j = order_value[c_j]
-                m = j - 1
-                while m >= 0 and order_value[buys[m]] > a_j:
-                    buys[m + 1] = buys[m]
-                    m -= 1
-                buys[m + 1] = c_j
-            for j in range(n_buys):
-                k = buys[j]
-                cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)
-                traded += t
-    return cash, traded
 
 
 @njit(cache=True, error_model="numpy")
@@ -608,6 +284,20 @@ def _simulate_genome_banded_nb(
     )  # fmt: skip
 
 
+@njit(cache=True)
+def lane_split(n_genomes, policy):
+    """The genomes the lane kernel simulates (:func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb`: those
+    without an active policy, drift bands or not) and the others (:func:`simulate_genome_nb` one at a time, under
+    their policy), as two int64 arrays of genome indices in ascending order."""
+    is_lane = np.ones(n_genomes, dtype=np.bool_)
+    if policy is not None:  # pruned when compiled for None
+        for g in range(n_genomes):
+            is_lane[g] = not policy_active(policy[g])
+    lane = np.flatnonzero(is_lane)
+    rest = np.flatnonzero(~is_lane)
+    return lane, rest
+
+
 @njit(cache=True, parallel=True)
 def simulate_population_nb(
     close,
@@ -626,6 +316,12 @@ def simulate_population_nb(
     policy=None,
 ):
     """Simulate every genome (first axis of ``weights``) over ``close``, in parallel over genomes.
+
+    The genomes without an active policy (:func:`lane_split`) are simulated side by side in blocks of up to 48
+    (:func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb`, SIMD across genomes; blocks and padding from
+    :func:`~genetic_sizer.backtest.kernels.lanes.block_genomes`), in parallel over blocks; the others one by one by
+    :func:`simulate_genome_nb`. A genome's figures depend on that genome alone (not on the blocks, the threads or the
+    rest of the population); the two paths' sums are taken in other orders (~1e-16 relative apart).
 
     Parameters
     ----------
@@ -655,10 +351,23 @@ def simulate_population_nb(
         Each genome's rebalancing policy (:mod:`genetic_sizer.backtest.kernels.rules`: volatility targeting, minimum
         trade, maximum turnover); None (default) or rows that are all off: none.
     """
-    n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
+    lane, rest = lane_split(weights.shape[0], policy)
+    n_lane = lane.shape[0]
+    if n_lane > 0:  # the genomes without an active policy: blocks side by side (the lane kernel)
+        n_blocks = lane_blocks(n_lane)
+        no_turnover_rows = np.empty((value_out.shape[0], 0))
+        for b in prange(n_blocks):
+            gs = block_genomes(lane, b, n_blocks)[0]  # a padding lane writes its genome's row again, identically
+            simulate_block_nb(
+                close, weights, gs, gs, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash,
+                longonly, value_out, rebalanced_out, traded_out, no_turnover_rows,
+            )  # fmt: skip
+    if rest.shape[0] == 0:
+        return
     no_turnover = np.empty(0)  # the per-bar turnover terms are not wanted here
-    for g in prange(n_genomes):
+    for j in prange(rest.shape[0]):
+        g = rest[j]
         position = np.empty(n_assets)
         order_value = np.empty(n_assets)
         sells = np.empty(n_assets, dtype=np.int64)
@@ -1069,10 +778,11 @@ def score_population_nb(
 ):
     """Simulate and score every genome, without a (genomes x bars) array: the fitness path.
 
-    Each genome is simulated by :func:`simulate_genome_nb` (the same code as :func:`simulate_population_nb`) into
-    a scratch row of ``n_bars`` values, which stays in cache, and scored from it at once by
-    :func:`metrics_genome_nb` (the same code as :func:`metrics_nb`): the figures equal those of simulating the
-    population and then scoring its value matrix bit for bit.
+    Each genome is simulated by the code of :func:`simulate_population_nb` (a block of genomes side by side by
+    :func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb` into a block of value rows, a genome under an active
+    policy by :func:`simulate_genome_nb` into a scratch row of ``n_bars`` values) and each value row is scored at once
+    by :func:`score_row_nb` (the code of :func:`metrics_nb`): the figures equal those of simulating the population and
+    then scoring its value matrix bit for bit.
 
     Parameters
     ----------
@@ -1100,13 +810,42 @@ def score_population_nb(
     policy : float64 (n_genomes, POLICY_WIDTH), optional
         Each genome's rebalancing policy, as for :func:`simulate_population_nb` (None: none).
     """
-    n_genomes = weights.shape[0]
     n_assets = weights.shape[2]
     n_bars = close.shape[0]
     n_res = res_ptr.shape[0] - 1
     n_scratch = n_bars if n_res > 0 else 0
+    lane, rest = lane_split(weights.shape[0], policy)
+    n_lane = lane.shape[0]
+    if n_lane > 0:  # the genomes without an active policy: blocks side by side (the lane kernel)
+        n_blocks = lane_blocks(n_lane)
+        for b in prange(n_blocks):
+            gs, n_real = block_genomes(lane, b, n_blocks)
+            nl = gs.shape[0]
+            rows = np.arange(nl)
+            values = np.empty((nl, n_bars))
+            rebalanced = np.empty((nl, n_bars), dtype=np.bool_)
+            traded = np.empty(nl)
+            turnover = np.empty((nl, n_scratch))
+            scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
+            simulate_block_nb(
+                close, weights, gs, rows, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash,
+                longonly, values, rebalanced, traded, turnover,
+            )  # fmt: skip
+            for j in range(n_real):
+                row = out[gs[j]]
+                score_row_nb(values[j], init_cash, ann_factor, rf, row)
+                row[SCORE_TRADED] = traded[j]
+                if n_res > 0:
+                    resample_genome_nb(
+                        values[j], turnover[j], init_cash, ann_factor, rf, res_idx, res_ptr, row, scratch,
+                        res_out[gs[j]],
+                    )  # fmt: skip
+    n_rest = rest.shape[0]
+    if n_rest == 0:
+        return
+    n_chunks = max(1, min(n_chunks, n_rest))
     for c in prange(n_chunks):
-        lo, hi = chunk_bounds(c, n_chunks, n_genomes)
+        lo, hi = chunk_bounds(c, n_chunks, n_rest)
         value = np.empty(n_bars)
         rebalanced = np.empty(n_bars, dtype=np.bool_)
         position = np.empty(n_assets)
@@ -1115,7 +854,8 @@ def score_population_nb(
         buys = np.empty(n_assets, dtype=np.int64)
         turnover = np.empty(n_scratch)
         scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
-        for g in range(lo, hi):
+        for j in range(lo, hi):
+            g = rest[j]
             if policy is None:
                 traded = _simulate_genome_banded_nb(
                     close, weights[g], segment_starts, masks[mask_of[g]], thresholds[g], fees, slippage, init_cash,

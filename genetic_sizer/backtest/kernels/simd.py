@@ -1,0 +1,280 @@
+"""Explicit SIMD vectors of doubles for the compiled kernels: ``W`` lanes held in one LLVM vector ``<W x double>``.
+
+LLVM vectorizes a loop over the lanes only where it can prove the arrays it reads and writes do not overlap; across a
+kernel's scratch rows and inputs it cannot (Numba marks no array as ``noalias``), and per-bar loops of 8 lanes are
+then compiled to checks and scalar code. These types make the lanes values instead of memory: a kernel loads a row of
+``W`` doubles into a vector (:func:`vload`), computes with the usual operators, and the state it carries from bar to
+bar stays in registers. Every operation is the IEEE operation of each lane (no fast-math flags: ``a + b``, ``a / b``
+round exactly as the scalar ones), comparisons follow Numba's scalar ones (``<``, ``<=``, ``>``, ``>=``, ``==``
+ordered, ``!=`` unordered: true for NaN), and :func:`vmin` is Numba's ``min(a, b)`` (``b if b < a else a``), so a lane
+computes bit for bit what the scalar code computes.
+
+Vectors (``VecType``) mix with scalars (a scalar stands for the vector of its copies); comparisons give masks
+(``MaskType``: ``&``, ``|``, ``~``); :func:`vsel` is the select ``a if m else b`` lane by lane; :func:`vany` tells
+whether any lane of a mask is set. ``W`` is a compile-time constant (an integer literal: a module constant).
+"""
+
+from __future__ import annotations
+
+import operator
+
+from llvmlite import ir
+from numba.extending import intrinsic, models, overload, register_model, types
+
+__all__ = ["MaskType", "VecType", "vany", "vget", "vload", "vmin", "vsel", "vsplat", "vstore"]
+
+
+class VecType(types.Type):
+    """``width`` doubles (an LLVM ``<width x double>``)."""
+
+    def __init__(self, width):
+        self.width = width
+        super().__init__(name=f"f64x{width}")
+
+
+class MaskType(types.Type):
+    """``width`` booleans (an LLVM ``<width x i1>``), the result of comparing vectors."""
+
+    def __init__(self, width):
+        self.width = width
+        super().__init__(name=f"b1x{width}")
+
+
+@register_model(VecType)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.VectorType(ir.DoubleType(), fe_type.width))
+
+
+@register_model(MaskType)
+class _MaskModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.VectorType(ir.IntType(1), fe_type.width))
+
+
+def _row(ty):
+    return isinstance(ty, types.Array) and ty.ndim == 1 and ty.dtype == types.float64 and ty.layout == "C"
+
+
+@intrinsic
+def vload(typingctx, row, width):
+    """The first ``width`` doubles of a contiguous row (the caller guarantees it holds them)."""
+    if not (_row(row) and isinstance(width, types.IntegerLiteral)):
+        return None
+    vt = VecType(width.literal_value)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(data, ir.PointerType(ir.VectorType(ir.DoubleType(), vt.width)))
+        return builder.load(ptr, align=8)
+
+    return vt(row, width), codegen
+
+
+@intrinsic
+def vstore(typingctx, row, vec):
+    """Store ``vec`` into the first lanes of a contiguous row (the caller guarantees it holds them)."""
+    if not (_row(row) and isinstance(vec, VecType)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(data, ir.PointerType(ir.VectorType(ir.DoubleType(), sig.args[1].width)))
+        builder.store(args[1], ptr, align=8)
+        return context.get_dummy_value()
+
+    return types.none(row, vec), codegen
+
+
+def _splat(builder, x, width):
+    vt = ir.VectorType(x.type, width)
+    one = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(
+        one, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    )
+
+
+@intrinsic
+def vsplat(typingctx, x, like):
+    """The vector of ``width`` copies of the float ``x``; ``like`` is a vector of that width or the width (literal)."""
+    if isinstance(like, VecType):
+        width = like.width
+    elif isinstance(like, types.IntegerLiteral):
+        width = like.literal_value
+    else:
+        return None
+    if not isinstance(x, types.Float):
+        return None
+    vt = VecType(width)
+
+    def codegen(context, builder, sig, args):
+        value = context.cast(builder, args[0], sig.args[0], types.float64)
+        return _splat(builder, value, width)
+
+    return vt(x, like), codegen
+
+
+@intrinsic
+def vget(typingctx, vec, lane):
+    """Lane ``lane`` of a vector, a float."""
+    if not (isinstance(vec, VecType) and isinstance(lane, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        index = context.cast(builder, args[1], sig.args[1], types.int64)
+        return builder.extract_element(args[0], index)
+
+    return types.float64(vec, lane), codegen
+
+
+@intrinsic
+def vsel(typingctx, mask, a, b):
+    """``a if mask else b``, lane by lane (scalars stand for vectors of their copies)."""
+    if not (isinstance(mask, MaskType) and isinstance(a, VecType) and a == b and a.width == mask.width):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(args[0], args[1], args[2])
+
+    return a(mask, a, b), codegen
+
+
+@intrinsic
+def vany(typingctx, mask):
+    """Whether some lane of ``mask`` is set."""
+    if not isinstance(mask, MaskType):
+        return None
+
+    def codegen(context, builder, sig, args):
+        bits = builder.bitcast(args[0], ir.IntType(sig.args[0].width))
+        return builder.icmp_unsigned("!=", bits, ir.Constant(bits.type, 0))
+
+    return types.boolean(mask), codegen
+
+
+def _vv_intrinsic(emit, result):
+    """An intrinsic of two vectors of one width; ``result(vec_type)`` is its type."""
+
+    @intrinsic
+    def fn(typingctx, a, b):
+        if not (isinstance(a, VecType) and a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return emit(builder, args[0], args[1])
+
+        return result(a)(a, b), codegen
+
+    return fn
+
+
+def _scalar(ty):
+    return isinstance(ty, (types.Float, types.Integer))
+
+
+def _overload_binary(op, fn):
+    @overload(op)
+    def _ol(a, b):
+        if isinstance(a, VecType) and isinstance(b, VecType):
+            return lambda a, b: fn(a, b)
+        if isinstance(a, VecType) and _scalar(b):
+            return lambda a, b: fn(a, vsplat(float(b), a))
+        if _scalar(a) and isinstance(b, VecType):
+            return lambda a, b: fn(vsplat(float(a), b), b)
+        return None
+
+
+def _mask_of(vt):
+    return MaskType(vt.width)
+
+
+_ARITH = {
+    operator.add: lambda b, x, y: b.fadd(x, y),
+    operator.sub: lambda b, x, y: b.fsub(x, y),
+    operator.mul: lambda b, x, y: b.fmul(x, y),
+    operator.truediv: lambda b, x, y: b.fdiv(x, y),
+}
+_COMPARE = {  # Numba's scalar float comparisons: ordered, but != is unordered (true for NaN)
+    operator.lt: lambda b, x, y: b.fcmp_ordered("<", x, y),
+    operator.le: lambda b, x, y: b.fcmp_ordered("<=", x, y),
+    operator.gt: lambda b, x, y: b.fcmp_ordered(">", x, y),
+    operator.ge: lambda b, x, y: b.fcmp_ordered(">=", x, y),
+    operator.eq: lambda b, x, y: b.fcmp_ordered("==", x, y),
+    operator.ne: lambda b, x, y: b.fcmp_unordered("!=", x, y),
+}
+for _op, _emit in _ARITH.items():
+    _overload_binary(_op, _vv_intrinsic(_emit, lambda vt: vt))
+for _op, _emit in _COMPARE.items():
+    _overload_binary(_op, _vv_intrinsic(_emit, _mask_of))
+
+
+def _mask_intrinsic(emit):
+    @intrinsic
+    def fn(typingctx, a, b):
+        if not (isinstance(a, MaskType) and a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return emit(builder, args[0], args[1])
+
+        return a(a, b), codegen
+
+    return fn
+
+
+def _overload_mask(op, fn):
+    @overload(op)
+    def _ol(a, b):
+        if isinstance(a, MaskType) and a == b:
+            return lambda a, b: fn(a, b)
+        return None
+
+
+_overload_mask(operator.and_, _mask_intrinsic(lambda b, x, y: b.and_(x, y)))
+_overload_mask(operator.or_, _mask_intrinsic(lambda b, x, y: b.or_(x, y)))
+
+
+@intrinsic
+def _mask_not(typingctx, a):
+    if not isinstance(a, MaskType):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.not_(args[0])
+
+    return a(a), codegen
+
+
+@overload(operator.invert)
+def _ol_invert(a):
+    if isinstance(a, MaskType):
+        return lambda a: _mask_not(a)
+    return None
+
+
+@intrinsic
+def _vmin(typingctx, a, b):
+    if not (isinstance(a, VecType) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        less = builder.fcmp_ordered("<", args[1], args[0])
+        return builder.select(less, args[1], args[0])
+
+    return a(a, b), codegen
+
+
+def vmin(a, b):
+    """Numba's ``min(a, b)`` lane by lane: ``b if b < a else a`` (so a NaN in ``b`` gives ``a``)."""
+    raise NotImplementedError("vmin is compiled only")
+
+
+@overload(vmin)
+def _ol_vmin(a, b):
+    if isinstance(a, VecType) and isinstance(b, VecType):
+        return lambda a, b: _vmin(a, b)
+    if isinstance(a, VecType) and _scalar(b):
+        return lambda a, b: _vmin(a, vsplat(float(b), a))
+    if _scalar(a) and isinstance(b, VecType):
+        return lambda a, b: _vmin(vsplat(float(a), b), b)
+    return None

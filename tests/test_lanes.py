@@ -1,0 +1,223 @@
+"""The lane kernel (:mod:`genetic_sizer.backtest.kernels.lanes`): genomes simulated side by side match vectorbt's
+``from_orders`` (calendar policies, mixed calendars in one block, schedules, long/short, fees and slippage, zero
+weights, cash running out in some lanes only: the exact fallback), and a genome's figures depend on that genome alone:
+not on its neighbours, its position, the population's size, the blocks or the number of threads."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from genetic_sizer.backtest.kernels import lanes, rules
+from genetic_sizer.backtest.kernels import spot as nb
+from genetic_sizer.backtest.policy import RebalancePolicy
+from genetic_sizer.backtest.simulate import backtest, score
+
+from .conftest import make_prices, random_weights
+from .test_simulate import random_schedule
+
+PARITY_RTOL = 1e-8
+
+
+def _assert_vectorbt(p, w, **kw):
+    fast = backtest(p, w, **kw)
+    ref = backtest(p, w, engine="vectorbt", **kw)
+    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
+    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    assert np.ptp(fast.value[-1]) > 0  # the genomes traded, each its own way
+    return fast
+
+
+def _block(p, w, gs, rebalance_mask, fees=0.0, slippage=0.0, thresholds=None):
+    """simulate_block_nb on genomes ``gs`` of ``w`` (n_genomes, n_assets), one calendar mask: (values, traded, count
+    of exact rebalances)."""
+    n_genomes = w.shape[0]
+    nl = len(gs)
+    thr = np.full((n_genomes, 1), np.inf) if thresholds is None else thresholds
+    value = np.empty((nl, p.n_bars))
+    rebalanced = np.empty((nl, p.n_bars), dtype=bool)
+    traded = np.empty(nl)
+    n_exact = lanes.simulate_block_nb(
+        p.close, w[:, None, :].copy(), np.asarray(gs, dtype=np.int64), np.arange(nl), np.array([0]),
+        rebalance_mask[None, :], np.zeros(n_genomes, dtype=np.int64), thr, fees, slippage, 10_000.0,
+        (w >= 0).all(axis=1), value, rebalanced, traded, np.empty((nl, 0)),
+    )  # fmt: skip
+    return value, traded, n_exact
+
+
+@pytest.mark.parametrize(
+    ("rebalance", "kind", "fees", "slippage", "n_segments"),
+    [
+        ("M", "longonly", 0.0005, 0.0, 1),
+        ("D", "longonly", 0.001, 0.002, 1),
+        ("D", "longshort", 0.001, 0.001, 1),
+        ("W", "longshort", 0.01, 0.0, 1),
+        ("M", "mixed", 0.002, 0.001, 4),
+        ("D", "mixed", 0.0, 0.0, 3),
+    ],
+)
+def test_the_lane_path_matches_vectorbt(rebalance, kind, fees, slippage, n_segments):
+    p = make_prices(260, 7, seed=60)
+    n_genomes = 21  # two blocks of 16 lanes, the second padded
+    if n_segments == 1:
+        w = random_weights(n_genomes, 7, seed=61, kind=kind)
+        starts = None
+    else:
+        w = random_schedule(n_genomes, n_segments, 7, seed=62, kind=kind)
+        starts = np.linspace(0, 260, n_segments, endpoint=False).astype(int) + np.arange(n_segments) * 3
+    _assert_vectorbt(p, w, segment_starts=starts, rebalance=rebalance, fees=fees, slippage=slippage)
+
+
+def test_mixed_calendars_in_one_block_match_vectorbt():
+    p = make_prices(300, 5, seed=63)
+    w = np.vstack([random_weights(5, 5, seed=63), random_weights(4, 5, seed=64, kind="longshort")])
+    policies = ["D", "M", 5, "once", "W", "D", 3, "Q", "M"]
+    fast = _assert_vectorbt(p, w, rebalance=policies, fees=0.002, slippage=0.001)
+    assert len({tuple(np.flatnonzero(r)) for r in fast.rebalance.T}) == 7  # "D" and "M" twice; the rest their own
+
+
+def test_weights_of_exactly_zero_match_vectorbt():
+    """Assets whose target is exactly 0: never bought, or sold out (or covered) entirely when a segment drops them."""
+    p = make_prices(200, 4, seed=65)
+    w = np.array(
+        [
+            [[0.5, 0.5, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]],
+            [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.2, 0.0, 0.8, 0.0]],
+            [[0.6, 0.0, -0.4, 0.0], [0.0, -1.0, 0.0, 0.0], [-0.5, 0.5, 0.0, 0.0]],
+        ]
+    )
+    kw = dict(segment_starts=[0, 70, 140], fees=0.001, slippage=0.001)
+    for rebalance in ("D", "M", "once"):
+        fast = _assert_vectorbt(p, w, rebalance=rebalance, **kw)
+        # genome 1 holds asset 0 alone until bar 140 (its cash spent on it): its value moves with that price only
+        np.testing.assert_allclose(
+            fast.value[1:140, 1] / fast.value[:139, 1], p.close[1:140, 0] / p.close[:139, 0], rtol=1e-12
+        )
+
+
+def test_cash_running_out_takes_the_exact_sequence_in_its_lane_only():
+    """Fees of 20 %: a genome spread over 8 assets cannot pay every buy but the largest from its cash (the fast case's
+    check fails, its lane runs vectorbt's exact sequence), genomes over two or three assets and a long/short one can
+    (their lanes stay fast). Each lane's count and figures are those of the genome alone, and all match vectorbt."""
+    p = make_prices(120, 8, seed=66)
+    spread = np.full(8, 1 / 8)
+    half = np.array([0.5, 0.5, 0, 0, 0, 0, 0, 0])
+    three = np.array([0.4, 0.3, 0.3, 0, 0, 0, 0, 0])
+    w = np.vstack([spread, half, three, random_weights(1, 8, seed=67, kind="longshort")[0]])
+    daily = np.ones(p.n_bars, dtype=bool)
+    fees = 0.2
+    value, traded, n_exact = _block(p, w, [0, 1, 2, 3], daily, fees=fees)
+    alone = [_block(p, w, [g], daily, fees=fees) for g in range(4)]
+    counts = [a[2] for a in alone]
+    assert counts[0] > 0 and counts[1:] == [0, 0, 0]  # the fallback ran in the spread lane only
+    assert n_exact == sum(counts)
+    for g in range(4):
+        np.testing.assert_array_equal(value[g], alone[g][0][0])
+        assert traded[g] == alone[g][1][0]
+    ref = backtest(p, w, rebalance="D", fees=fees, engine="vectorbt")
+    rel = np.abs(value.T - ref.value) / ref.value
+    assert rel.max() <= PARITY_RTOL
+    np.testing.assert_allclose(traded, ref.traded, rtol=PARITY_RTOL)
+
+
+def test_the_exact_fallback_agrees_with_the_fast_case_where_both_apply():
+    """At low fees every lane stays fast; the same genomes through the exact sequence alone (forced by a policy that
+    drops nothing, the scalar path) agree to rounding."""
+    p = make_prices(150, 6, seed=67)
+    w = random_weights(12, 6, seed=67, kind="longshort")
+    value, traded, n_exact = _block(p, w, range(12), np.ones(p.n_bars, dtype=bool), fees=0.001)
+    assert n_exact == 0
+    exact = backtest(p, w, rebalance="D", fees=0.001, policy=RebalancePolicy(min_trade_value=1e-300))
+    assert (np.abs(value.T - exact.value) / exact.value).max() <= 1e-12
+    np.testing.assert_allclose(traded, exact.traded, rtol=1e-12)
+
+
+def test_blocks_cover_each_genome_once_in_whole_units():
+    for n in (1, 5, 7, 8, 9, 16, 33, 100, 200, 1024):
+        lane = np.arange(3, 3 + n, dtype=np.int64)
+        n_blocks = lanes.lane_blocks(n)
+        seen = []
+        for b in range(n_blocks):
+            gs, n_real = lanes.block_genomes(lane, b, n_blocks)
+            assert 1 <= len(gs) <= lanes.LANES
+            assert len(gs) == n if n < lanes.UNIT // 2 else len(gs) % lanes.UNIT == 0
+            assert (gs[n_real:] == lane[-1]).all()  # padding repeats the last genome
+            seen.extend(gs[:n_real])
+        assert seen == lane.tolist()
+
+
+def test_only_genomes_under_an_active_policy_keep_the_scalar_path():
+    lane, rest = nb.lane_split(4, None)
+    assert lane.tolist() == [0, 1, 2, 3] and rest.tolist() == []
+    pol = rules.no_policy(4)
+    lane, rest = nb.lane_split(4, pol)  # rows that are all off: no policy
+    assert lane.tolist() == [0, 1, 2, 3] and rest.tolist() == []
+    pol[2, rules.P_MIN_TRADE] = 0.01
+    lane, rest = nb.lane_split(4, pol)
+    assert lane.tolist() == [0, 1, 3] and rest.tolist() == [2]
+
+
+def _population(target_w, n, pos, seed):
+    """``n`` genomes with the target at ``pos``: long-only, long/short, one with a drift band and one with an active
+    policy (the scalar path) among the others."""
+    others = np.vstack([random_weights(n, 6, seed=seed), random_weights(n, 6, seed=seed + 1, kind="longshort")])
+    w = others[np.random.default_rng(seed).permutation(2 * n)[: n - 1]]
+    w = np.insert(w, pos, target_w, axis=0)
+    return w
+
+
+@pytest.mark.parametrize("target_kind", ["longonly", "longshort"])
+def test_a_genomes_figures_depend_only_on_that_genome(target_kind):
+    p = make_prices(240, 6, seed=68)
+    target = random_weights(3, 6, seed=69, kind=target_kind)[2]
+    kw = dict(fees=0.001, slippage=0.0005)
+    threads = numba.get_num_threads()
+    counts = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
+    ref = None
+    try:
+        for n_threads in counts:
+            numba.set_num_threads(n_threads)
+            for n, pos in ((1, 0), (7, 3), (9, 8), (200, 0), (200, 117), (200, 199)):
+                w = _population(target, n, pos, seed=70 + n + pos)
+                rebalance = ["D"] * n
+                threshold = [None] * n
+                vol_target = np.zeros(n)
+                if n > 1:  # neighbours on other calendars, with a drift band, and under an active policy
+                    rebalance[(pos + 1) % n] = "M"
+                    threshold[(pos + n - 1) % n] = 0.03
+                    vol_target[(pos + 2) % n] = 0.2  # the scalar path
+                policy = RebalancePolicy(vol_target=vol_target)
+                bt = backtest(p, w, rebalance=rebalance, threshold=threshold, policy=policy, **kw)
+                m = score(p, w, rebalance=rebalance, threshold=threshold, policy=policy, **kw)
+                got = (bt.value[:, pos], bt.traded[pos], bt.rebalance[:, pos], {k: v[pos] for k, v in m.items()})
+                if ref is None:
+                    ref = got
+                    continue
+                np.testing.assert_array_equal(got[0], ref[0], err_msg=f"{n} genomes at {pos}, {n_threads} threads")
+                assert got[1] == ref[1]
+                np.testing.assert_array_equal(got[2], ref[2])
+                for k in ref[3]:
+                    assert got[3][k] == ref[3][k] or (np.isnan(got[3][k]) and np.isnan(ref[3][k])), k
+    finally:
+        numba.set_num_threads(threads)
+    # and the figures are the genome's: they match vectorbt
+    alone = backtest(p, target, rebalance="D", engine="vectorbt", **kw)
+    assert (np.abs(ref[0] - alone.value[:, 0]) / alone.value[:, 0]).max() <= PARITY_RTOL
+
+
+def test_a_lanes_figures_do_not_depend_on_the_block_it_is_in():
+    """The block kernel itself: the same genome in blocks of 1, 5, 16, 32 and 48 lanes at different lanes, with
+    neighbours that fall back to the exact sequence, gives the same bits."""
+    p = make_prices(150, 8, seed=71)
+    w = np.vstack([np.full(8, 1 / 8), random_weights(60, 8, seed=71, kind="longshort")])
+    daily = np.ones(p.n_bars, dtype=bool)
+    target = 5
+    ref, ref_traded, _ = _block(p, w, [target], daily, fees=0.2)
+    for gs in ([target, 0, 1, 2, 3], list(range(16)), list(range(32))[::-1], list(range(48))):
+        value, traded, n_exact = _block(p, w, gs, daily, fees=0.2)
+        assert n_exact > 0  # genome 0 (spread over 8 assets) falls back beside it
+        np.testing.assert_array_equal(value[gs.index(target)], ref[0])
+        assert traded[gs.index(target)] == ref_traded[0]
