@@ -45,8 +45,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from genetic_sizer.backtest.kernels.figures import CAP, NOISE, SCORE_NONFINITE, _clip
 from genetic_sizer.backtest.kernels.simd import vany, vload, vmin, vsel, vsplat, vstore
-from genetic_sizer.backtest.kernels.spot import CAP, NOISE, SCORE_NONFINITE, _clip
 
 __all__ = ["LANES", "STATE_ROWS", "lane_scratch", "score_lanes_nb"]
 

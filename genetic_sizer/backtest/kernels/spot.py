@@ -29,6 +29,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from genetic_sizer.backtest.kernels.figures import (
+    CAP,
+    METRIC_NAMES,
+    NOISE,
+    SCORE_NONFINITE,
+    SCORE_TRADED,
+    SCORE_WIDTH,
+    _clip,
+)
+from genetic_sizer.backtest.kernels.lane_metrics import LANES, lane_scratch, score_lanes_nb
 from genetic_sizer.backtest.kernels.lanes import block_genomes, lane_blocks, simulate_block_nb
 from genetic_sizer.backtest.kernels.orders import (  # noqa: F401 (the tolerances: still spot.MIN_SIZE etc.)
     _FASTMATH,
@@ -47,18 +57,6 @@ from genetic_sizer.backtest.kernels.rules import (
     exposure_nb,
     policy_active,
     trade_rule_nb,
-)
-
-# Rows of the metrics matrix returned by metrics_nb, in order.
-METRIC_NAMES = (
-    "total_return",
-    "annualized_return",
-    "annualized_volatility",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "wiped_out",
 )
 
 
@@ -386,27 +384,6 @@ def simulate_population_nb(
 
 
 # ---- fitness metrics -----------------------------------------------------------------------------------
-CAP = 1e12
-"""Every metric lies in ``[-CAP, CAP]``. A ratio whose denominator is zero (no volatility, no downside, no
-drawdown) is ``+CAP``, ``-CAP`` or 0 by the sign of its numerator: ``CAP`` stands for an unbounded ratio.
-1e12 is far above any meaningful value (a Sharpe ratio of 1e12, a return of 1e14 %) and far below overflow."""
-NOISE = 1e-12
-"""Rounding tolerance (a return carries an absolute error of about 1e-16 times ``1 + r``): per-bar return
-dispersions (standard deviation, downside deviation) at or below ``NOISE * (1 + |mean|)`` and drawdowns down
-to ``-NOISE`` count as zero, and a ratio whose numerator (per-bar mean, annualized return) is within ``NOISE``
-of zero is 0."""
-
-
-@njit(cache=True, inline="always")
-def _clip(x):
-    """``x`` clipped to ``[-CAP, CAP]`` (infinities included)."""
-    if x > CAP:
-        return CAP
-    if x < -CAP:
-        return -CAP
-    return x
-
-
 @njit(cache=True)
 def _return(prev, cur):
     """vectorbt's get_return_nb."""
@@ -653,15 +630,6 @@ def metrics_nb(values, init_cash, ann_factor, rf, out):
 
 
 # ---- fused simulate-and-score ----------------------------------------------------------------------------
-SCORE_WIDTH = 16
-"""Columns of a row of ``score_population_nb``'s output (padded to 128 bytes, two cache lines, so threads writing
-neighbouring genomes never share one): ``METRIC_NAMES`` in order, then ``SCORE_TRADED`` and ``SCORE_NONFINITE``; the
-perp kernel (:func:`genetic_sizer.backtest.kernels.perp.score_perp_population_nb`) adds its account figures after
-those."""
-SCORE_TRADED = len(METRIC_NAMES)
-"""Column of the turnover sum (the ``traded`` of a backtest)."""
-SCORE_NONFINITE = SCORE_TRADED + 1
-"""Column set to 1.0 when some value of the genome's path was NaN or infinite (else 0.0)."""
 
 
 @njit(cache=True)
@@ -755,6 +723,29 @@ def chunk_bounds(c, n_chunks, n):
     return c * n // n_chunks, (c + 1) * n // n_chunks
 
 
+@njit(cache=True)
+def _score_block(values, n_real, init_cash, ann_factor, rf, gs, out):
+    """Score the first ``n_real`` value rows of a lane block (``values`` (n_lanes, n_bars)) into ``out[gs[j]]``, what
+    :func:`score_row_nb` writes there, bit for bit: eight paths at a time by
+    :func:`~genetic_sizer.backtest.kernels.lane_metrics.score_lanes_nb` (laid out bar-major; the padding lanes of a
+    partial group repeat its first path and are never written)."""
+    n_bars = values.shape[1]
+    lanes = np.empty((n_bars, LANES))
+    scratch = lane_scratch(n_bars)
+    rows = np.empty((LANES, SCORE_WIDTH))
+    for j0 in range(0, n_real, LANES):
+        n = min(LANES, n_real - j0)
+        for i in range(n_bars):
+            for lane in range(LANES):
+                lanes[i, lane] = values[j0 + (lane if lane < n else 0), i]
+        score_lanes_nb(lanes, n, init_cash, ann_factor, rf, scratch, rows)
+        for lane in range(n):
+            row = out[gs[j0 + lane]]
+            for c in range(SCORE_TRADED):
+                row[c] = rows[lane, c]
+            row[SCORE_NONFINITE] = rows[lane, SCORE_NONFINITE]
+
+
 @njit(cache=True, parallel=True)
 def score_population_nb(
     close,
@@ -831,9 +822,9 @@ def score_population_nb(
                 close, weights, gs, rows, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash,
                 longonly, values, rebalanced, traded, turnover,
             )  # fmt: skip
+            _score_block(values, n_real, init_cash, ann_factor, rf, gs, out)
             for j in range(n_real):
                 row = out[gs[j]]
-                score_row_nb(values[j], init_cash, ann_factor, rf, row)
                 row[SCORE_TRADED] = traded[j]
                 if n_res > 0:
                     resample_genome_nb(
