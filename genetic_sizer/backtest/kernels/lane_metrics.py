@@ -35,7 +35,7 @@ Bit for bit, because each lane performs the scalar kernel's floating-point opera
   drawdown computed again by the scalar rule itself, dividing on every changed peak (:func:`_drawdown_exact`). The
   bars that divide are few (records of the drawdown: 27 of 2,000 for 8 random walks);
 * the last combinations (standard deviations, the rounding-noise rules, the caps, Sharpe, Sortino, Calmar) per lane,
-  in the scalar kernel's order (:func:`_finish_lane`).
+  in the scalar kernel's order (:func:`~genetic_sizer.backtest.kernels.figures.finish_metrics`).
 
 No fastmath (it would reorder the sums). ``tests/test_lane_metrics.py`` checks the bits against ``score_row_nb``.
 """
@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from genetic_sizer.backtest.kernels.figures import CAP, NOISE, SCORE_NONFINITE, _clip
+from genetic_sizer.backtest.kernels.figures import SCORE_NONFINITE, finish_metrics
 from genetic_sizer.backtest.kernels.simd import vany, vload, vmin, vsel, vsplat, vstore
 
 __all__ = ["LANES", "STATE_ROWS", "lane_scratch", "score_lanes_nb"]
@@ -79,52 +79,6 @@ def lane_scratch(n_bars):
     """The scratch array :func:`score_lanes_nb` needs for ``n_bars`` bars: the returns, then ``STATE_ROWS`` rows of
     per-lane figures (allocate it once per thread or chunk and reuse it for every block of genomes)."""
     return np.empty((n_bars + STATE_ROWS, LANES))
-
-
-@njit(cache=True)
-def _finish_lane(mean, growth, ss, mean_ex, ss_ex, down, max_dd, wiped, n, last, init_cash, ann_factor, row):
-    """The last combinations of :func:`~genetic_sizer.backtest.kernels.spot.metrics_genome_nb` for one lane, in its
-    order, into ``row[: len(METRIC_NAMES)]``."""
-    std = np.sqrt(ss / (n - 1)) if n > 1 else 0.0  # ddof=1
-    std_ex = np.sqrt(ss_ex / (n - 1)) if n > 1 else 0.0
-    down_dev = np.sqrt(down / n)  # per bar
-    zero = NOISE * (1.0 + abs(mean))
-    if std <= zero:
-        std = 0.0
-    zero_ex = NOISE * (1.0 + abs(mean_ex))
-    if std_ex <= zero_ex:
-        std_ex = 0.0
-    if wiped:
-        total_return = -1.0
-        ann_ret = -1.0
-        max_dd = -1.0
-    else:
-        total_return = _clip(last / init_cash - 1.0)
-        ann_ret = _clip(growth ** (ann_factor / n) - 1.0)
-        if max_dd >= -NOISE:
-            max_dd = 0.0
-    ann_vol = _clip(std * np.sqrt(ann_factor))
-    if abs(mean_ex) <= NOISE:
-        sharpe = 0.0
-        sortino = 0.0
-    else:
-        sharpe = _clip(mean_ex / std_ex * np.sqrt(ann_factor)) if std_ex > 0 else np.copysign(CAP, mean_ex)
-        if down_dev > zero_ex:
-            sortino = _clip(mean_ex * ann_factor / (down_dev * np.sqrt(ann_factor)))
-        else:
-            sortino = np.copysign(CAP, mean_ex)
-    if abs(ann_ret) <= NOISE:
-        calmar = 0.0
-    else:
-        calmar = _clip(ann_ret / abs(max_dd)) if max_dd < 0 else np.copysign(CAP, ann_ret)
-    row[0] = total_return
-    row[1] = ann_ret
-    row[2] = ann_vol
-    row[3] = sharpe
-    row[4] = sortino
-    row[5] = calmar
-    row[6] = max_dd
-    row[7] = 1.0 if wiped else 0.0
 
 
 @njit(cache=True)
@@ -441,7 +395,7 @@ def score_lanes_nb(values, n_lanes, init_cash, ann_factor, rf, scratch, out):
         ss_ex = st[_SSX, l] if per_bar else ss
         max_dd = 0.0 if wiped else st[_DD, l]
         row = out[l]
-        _finish_lane(
+        finish_metrics(
             mean, st[_GROWTH, l], ss, mean_ex, ss_ex, st[_DOWN, l], max_dd, wiped, n, values[n_bars - 1, l],
             init_cash, ann_factor, row,
         )  # fmt: skip

@@ -29,14 +29,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from genetic_sizer.backtest.kernels.figures import (
+from genetic_sizer.backtest.kernels.figures import (  # noqa: F401 (CAP and NOISE: still spot.CAP, spot.NOISE)
     CAP,
     METRIC_NAMES,
     NOISE,
     SCORE_NONFINITE,
     SCORE_TRADED,
     SCORE_WIDTH,
-    _clip,
+    finish_metrics,
 )
 from genetic_sizer.backtest.kernels.lane_metrics import LANES, lane_scratch, score_lanes_nb
 from genetic_sizer.backtest.kernels.lanes import block_genomes, lane_blocks, simulate_block_nb
@@ -547,48 +547,7 @@ def metrics_genome_nb(values, init_cash, ann_factor, rf, out):
             else:
                 low = min(low, x)
         max_dd = min(0.0, min(ratio, low / peak) - 1.0)
-    std = np.sqrt(ss / (n - 1)) if n > 1 else 0.0  # ddof=1
-    std_ex = np.sqrt(ss_ex / (n - 1)) if n > 1 else 0.0
-    down_dev = np.sqrt(down / n)  # per bar
-    zero = NOISE * (1.0 + abs(mean))  # a dispersion at or below this is rounding noise
-    if std <= zero:
-        std = 0.0
-    zero_ex = NOISE * (1.0 + abs(mean_ex))
-    if std_ex <= zero_ex:
-        std_ex = 0.0
-
-    if wiped:
-        total_return = -1.0
-        ann_ret = -1.0
-        max_dd = -1.0
-    else:
-        total_return = _clip(values[n - 1] / init_cash - 1.0)
-        ann_ret = _clip(growth ** (ann_factor / n) - 1.0)
-        if max_dd >= -NOISE:
-            max_dd = 0.0
-    ann_vol = _clip(std * np.sqrt(ann_factor))
-    # a ratio is 0 when its numerator is rounding noise, +-CAP when its denominator is zero
-    if abs(mean_ex) <= NOISE:
-        sharpe = 0.0
-        sortino = 0.0
-    else:
-        sharpe = _clip(mean_ex / std_ex * np.sqrt(ann_factor)) if std_ex > 0 else np.copysign(CAP, mean_ex)
-        if down_dev > zero_ex:
-            sortino = _clip(mean_ex * ann_factor / (down_dev * np.sqrt(ann_factor)))
-        else:
-            sortino = np.copysign(CAP, mean_ex)
-    if abs(ann_ret) <= NOISE:
-        calmar = 0.0
-    else:
-        calmar = _clip(ann_ret / abs(max_dd)) if max_dd < 0 else np.copysign(CAP, ann_ret)
-    out[0] = total_return
-    out[1] = ann_ret
-    out[2] = ann_vol
-    out[3] = sharpe
-    out[4] = sortino
-    out[5] = calmar
-    out[6] = max_dd
-    out[7] = 1.0 if wiped else 0.0
+    finish_metrics(mean, growth, ss, mean_ex, ss_ex, down, max_dd, wiped, n, last, init_cash, ann_factor, out)
 
 
 @njit(cache=True, parallel=True)
