@@ -31,7 +31,7 @@ def _counting(monkeypatch):
 
     monkeypatch.setattr(calendar, "_read_calendar", counted)
     monkeypatch.setattr(calendar, "_READ", {})
-    monkeypatch.setattr(calendar, "_BY_INDEX", {})  # the calendars of index objects already seen
+    monkeypatch.setattr(calendar, "_BY_INDEX", calendar.IndexMemo())  # the calendars of index objects already seen
     return calls
 
 
@@ -154,19 +154,19 @@ def test_an_index_object_is_read_and_checked_once_and_its_entry_leaves_with_it(m
     for _ in range(2):
         with pytest.raises(DataError, match="not sorted"):
             times.valid_utc_index(unsorted, "x")
-    assert id(unsorted) not in times._VALID
+    assert (id(unsorted), "utc") not in times._VALID
 
     key, utc_key = id(naive), id(utc)
     del frame, naive, utc
     gc.collect()
-    assert key not in times._VALID and utc_key not in times._VALID
+    assert (key, "utc") not in times._VALID and (utc_key, "utc") not in times._VALID
 
 
 def test_the_calendar_of_an_index_object_is_read_once_and_equals_the_content_read(monkeypatch):
     keys = []
     real = calendar._content_key
     monkeypatch.setattr(calendar, "_content_key", lambda *a: keys.append(1) or real(*a))
-    monkeypatch.setattr(calendar, "_BY_INDEX", {})
+    monkeypatch.setattr(calendar, "_BY_INDEX", calendar.IndexMemo())
     idx = pd.date_range("2021-01-04", periods=200, freq="B", tz="UTC")
     cal = calendar.read_calendar(idx)
     assert calendar.read_calendar(idx) is cal and len(keys) == 1  # the same object: not even hashed again

@@ -10,12 +10,11 @@ vector per segment.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import pandas as pd
 
 from genetic_sizer import vocab as V
+from genetic_sizer.data.times import IndexMemo
 from genetic_sizer.errors import ConfigError, GenomeError
 
 __all__ = [
@@ -32,10 +31,9 @@ WEIGHT_TOL = 1e-9
 """Absolute tolerance on the sum of |w| (and on negative zero weights)."""
 
 
-_MASKS: dict = {}
-"""Computed calendar masks, ``(id(index), code) -> (weak reference to index, mask)``: an index is immutable, so its
-masks are computed once (the evolution loop asks for the same ones every generation). An entry leaves with its index,
-so a new index that reuses the id never finds another's mask."""
+_MASKS = IndexMemo()
+"""Computed calendar masks, keyed by the policy's code: an index is immutable, so its masks are computed once (the
+evolution loop asks for the same ones every generation); an entry leaves with its index."""
 
 
 def rebalance_mask(index: pd.DatetimeIndex, rebalance) -> np.ndarray:
@@ -47,16 +45,10 @@ def rebalance_mask(index: pd.DatetimeIndex, rebalance) -> np.ndarray:
     first bar is always a rebalance bar.
     """
     code = V.parse_rebalance(rebalance)
-    key = (id(index), code)
-    hit = _MASKS.get(key)
-    if hit is not None and hit[0]() is index:
-        return hit[1].copy()
-    mask = _calendar_mask(index, code)
-    try:
-        ref = weakref.ref(index, lambda dead, key=key: _MASKS.pop(key) if _MASKS.get(key, (None,))[0] is dead else None)
-    except TypeError:  # not weak-referenceable (not a pandas index): nothing is cached
-        return mask
-    _MASKS[key] = (ref, mask)
+    mask = _MASKS.get(index, code)
+    if mask is None:
+        mask = _calendar_mask(index, code)
+        _MASKS.put(index, code, mask)  # nothing is kept for an object that is not weak-referenceable
     return mask.copy()
 
 

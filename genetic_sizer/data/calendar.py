@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from genetic_sizer.data.times import fmt_offset, local_offsets
+from genetic_sizer.data.times import IndexMemo, fmt_offset, local_offsets
 from genetic_sizer.errors import DataError
 
 __all__ = ["GAP_BARS", "WEEKEND_SHARE", "Calendar", "infer_periods_per_year", "read_calendar"]
@@ -95,12 +94,11 @@ def read_calendar(index, utc_offset=None, *, around_the_clock: bool = False, per
     """
     by_object = utc_offset is None and isinstance(index, pd.DatetimeIndex)
     if by_object:  # an index is immutable: its calendar is read once per object (then by content, below)
-        hit = _BY_INDEX.get(id(index))
         key = (around_the_clock, periods_per_year is None)
-        if hit is not None and hit[0]() is index and key in hit[1]:
-            return hit[1][key]
-        cal = _read_by_content(index, None, around_the_clock, periods_per_year)
-        _remember(index, key, cal)
+        cal = _BY_INDEX.get(index, key)
+        if cal is None:
+            cal = _read_by_content(index, None, around_the_clock, periods_per_year)
+            _BY_INDEX.put(index, key, cal)
         return cal
     return _read_by_content(index, utc_offset, around_the_clock, periods_per_year)
 
@@ -124,28 +122,8 @@ def _read_by_content(index, utc_offset, around_the_clock: bool, periods_per_year
     return cal
 
 
-_BY_INDEX: dict = {}
-"""The calendars of index objects: ``id(index) -> (weak reference to index, {(around_the_clock, inferred): calendar})``;
-an entry leaves with its index."""
-
-
-_BY_INDEX_LOCK = threading.RLock()  # re-entrant: a weak reference's callback may run inside _remember
-
-
-def _forget(key: int, dead) -> None:
-    with _BY_INDEX_LOCK:
-        if _BY_INDEX.get(key, (None,))[0] is dead:
-            del _BY_INDEX[key]
-
-
-def _remember(index: pd.DatetimeIndex, key: tuple, cal: Calendar) -> None:
-    with _BY_INDEX_LOCK:
-        hit = _BY_INDEX.get(id(index))
-        if hit is None or hit[0]() is not index:
-            key_id = id(index)
-            ref = weakref.ref(index, lambda dead, k=key_id: _forget(k, dead))
-            hit = _BY_INDEX[key_id] = (ref, {})
-        hit[1][key] = cal
+_BY_INDEX = IndexMemo()
+"""The calendars of index objects, keyed by ``(around_the_clock, inferred)``."""
 
 
 _READ: dict = {}

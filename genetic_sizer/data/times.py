@@ -21,6 +21,7 @@ import pandas as pd
 from genetic_sizer.errors import ConfigError, DataError
 
 __all__ = [
+    "IndexMemo",
     "as_utc_index",
     "check_index",
     "fmt_offset",
@@ -66,25 +67,46 @@ def as_utc_index(index, source: str) -> tuple[pd.DatetimeIndex, str | None]:
     return idx, how
 
 
-_VALID: dict = {}
-"""Indexes already read and checked by :func:`valid_utc_index`: ``id(index) -> (weak reference to index, UTC index)``.
-A pandas index is immutable, so what it reads as and whether it passes :func:`check_index` never change; an entry
-leaves with its index (a new index that reuses the id never finds another's entry). A frame is never a key: its index
-can be replaced, its values changed, so what depends on them is checked on every call."""
-_VALID_LOCK = threading.RLock()  # re-entrant: a weak reference's callback may run inside _remember
+class IndexMemo:
+    """What was computed from a pandas index object, kept while the object lives: an index is immutable, so what is
+    derived from it alone (its UTC reading, its calendar, its rebalance masks) never changes. Entries are keyed by
+    ``(id(index), key)`` and hold a weak reference to the index: an entry leaves with its index, and a new index that
+    reuses the id never finds another's entry. A frame is never a key: its index can be replaced and its values
+    changed, so what depends on them is checked on every call."""
+
+    def __init__(self):
+        self.entries: dict = {}
+        self._lock = threading.RLock()  # re-entrant: a weak reference's callback may run while an entry is put
+
+    def __contains__(self, key) -> bool:
+        return key in self.entries
+
+    def get(self, index, key, default=None):
+        """The value put for ``index`` (this very object) under ``key``, else ``default``."""
+        hit = self.entries.get((id(index), key))
+        return hit[1] if hit is not None and hit[0]() is index else default
+
+    def put(self, index, key, value) -> None:
+        """Keep ``value`` for ``index`` under ``key`` while ``index`` lives (nothing is kept for an object that cannot
+        be weakly referenced). ``value`` must not hold ``index`` itself, or the entry would keep it alive."""
+        k = (id(index), key)
+        try:
+            ref = weakref.ref(index, lambda dead, k=k: self._forget(k, dead))
+        except TypeError:
+            return
+        with self._lock:
+            self.entries[k] = (ref, value)
+
+    def _forget(self, k: tuple, dead) -> None:
+        with self._lock:
+            if self.entries.get(k, (None,))[0] is dead:
+                del self.entries[k]
 
 
-def _forget(key: int, dead) -> None:
-    with _VALID_LOCK:
-        if _VALID.get(key, (None,))[0] is dead:
-            del _VALID[key]
-
-
-def _remember(index: pd.DatetimeIndex, utc: pd.DatetimeIndex) -> None:
-    with _VALID_LOCK:
-        for idx, value in ((index, utc), (utc, None)):  # None: the index itself (never held by its own entry)
-            key = id(idx)
-            _VALID[key] = (weakref.ref(idx, lambda dead, key=key: _forget(key, dead)), value)
+_VALID = IndexMemo()
+"""Indexes already read and checked by :func:`valid_utc_index`: the UTC index of each (None for a UTC index given
+back by it: the index itself)."""
+_UNREAD = object()
 
 
 def valid_utc_index(index, source: str) -> tuple[pd.DatetimeIndex, str | None]:
@@ -92,13 +114,14 @@ def valid_utc_index(index, source: str) -> tuple[pd.DatetimeIndex, str | None]:
     read. A :class:`pandas.DatetimeIndex` is read and checked once (an index is immutable): later calls with the same
     object, or with the UTC index returned, return at once. Any other sequence is read on every call."""
     if isinstance(index, pd.DatetimeIndex):
-        hit = _VALID.get(id(index))
-        if hit is not None and hit[0]() is index:
-            return (index if hit[1] is None else hit[1]), None
+        hit = _VALID.get(index, "utc", _UNREAD)
+        if hit is not _UNREAD:
+            return (index if hit is None else hit), None
     utc, how = as_utc_index(index, source)
     check_index(utc, source)
     if isinstance(index, pd.DatetimeIndex):
-        _remember(index, utc)
+        _VALID.put(index, "utc", None if utc is index else utc)
+        _VALID.put(utc, "utc", None)
     return utc, how
 
 
