@@ -22,9 +22,13 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # The compiled kernels, warmed into their cache (genetic_sizer.backtest.kernels.CACHE_DIR, named by a hash of their
-# sources): again whenever a kernel source changes, so that no run starts by compiling.
+# sources): again whenever a kernel source changes, so that no run starts by compiling. With two cores or more, a
+# second process compiles them at the same time for each target of WARM_CPUS (NUMBA_CPU_NAME; plain x86-64 by
+# default, into a directory of its own: a cluster compiled for one target, and the suite's instruction-set test);
+# WARM_CPUS= (empty) skips it.
+WARM_CPUS ?= $(if $(filter 1,$(shell nproc 2>/dev/null || echo 1)),,generic)
 $(WARM): $(STAMP) $(KERNELS)
-	$(PY) -m genetic_sizer.cli.warm --reference
+	$(PY) -m genetic_sizer.cli.warm --reference $(foreach c,$(WARM_CPUS),--cpu $(c))
 	@touch $(WARM)
 
 $(BENCH): $(STAMP)

@@ -76,9 +76,10 @@ def _live_state_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENETIC_SIZER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
 
-FIRST = ("test_isa.py", "test_selection.py", "test_jobs.py")
-"""The longest test files (a cold compile for another instruction set, thirty evolutions, a Ray head running jobs),
-started first so that ``make test``'s two processes (pytest-xdist, a file to a process) do not end on one of them."""
+FIRST = ("test_jobs.py", "test_selection.py", "test_ray.py", "test_isa.py")
+"""The longest test files (a Ray head running jobs, thirty evolutions, local Ray instances, and a compile for another
+instruction set when ``make install`` did not warm it), started first so that ``make test``'s two processes
+(pytest-xdist, a file to a process) do not end on one of them."""
 
 
 def pytest_collection_modifyitems(config, items):

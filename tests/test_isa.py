@@ -5,7 +5,8 @@ Numba compiles the kernels for the CPU it runs on, and their fast-math sums (``r
 leaves the figures (tested here: within 1e-12 relative, measured up to 4.5e-14) and how to get bit-for-bit results on a
 cluster mixing CPUs (one compile target everywhere, ``NUMBA_CPU_NAME``). Another instruction set is emulated with
 ``NUMBA_CPU_NAME=generic`` (plain x86-64: SSE2, no FMA, two-lane vectors) in a child process: the instructions run are
-those such a machine runs.
+those such a machine runs. Its kernels are compiled by ``make install`` (``WARM_CPUS``: a second warm-up process, into a
+cache directory of that target's own); without that warm-up this test compiles them, for about three minutes.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ runs (genetic_sizer.cli.warm) leaves nothing for a first run to compile."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,18 +77,22 @@ def test_the_cache_directory_follows_the_environment(tmp_path):
         "from genetic_sizer.backtest.kernels import CACHE_DIR; import numba; print(CACHE_DIR); "
         "print(repr(numba.config.CACHE_DIR))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "GENETIC_SIZER_CACHE_DIR")}
-    for extra, root in (
-        ({"GENETIC_SIZER_CACHE_DIR": str(tmp_path / "a")}, tmp_path / "a"),
-        ({"NUMBA_CACHE_DIR": str(tmp_path / "b")}, tmp_path / "b"),
-        ({"XDG_CACHE_HOME": str(tmp_path / "c")}, tmp_path / "c" / "genetic_sizer"),
+    skip = ("NUMBA_CACHE_DIR", "GENETIC_SIZER_CACHE_DIR", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")
+    env = {k: v for k, v in os.environ.items() if k not in skip}
+    for extra, root, suffix in (
+        ({"GENETIC_SIZER_CACHE_DIR": str(tmp_path / "a")}, tmp_path / "a", ""),
+        ({"NUMBA_CACHE_DIR": str(tmp_path / "b")}, tmp_path / "b", ""),
+        ({"XDG_CACHE_HOME": str(tmp_path / "c")}, tmp_path / "c" / "genetic_sizer", ""),
+        # another compile target: a directory of its own beside this CPU's (warm-ups of both can run side by side)
+        ({"GENETIC_SIZER_CACHE_DIR": str(tmp_path / "a"), "NUMBA_CPU_NAME": "generic"}, tmp_path / "a", "-generic"),
+        ({"GENETIC_SIZER_CACHE_DIR": str(tmp_path / "a"), "NUMBA_CPU_NAME": "host"}, tmp_path / "a", ""),
     ):
         out = subprocess.run(
             [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True, cwd=ROOT
         )
         assert out.returncode == 0, out.stderr[-2000:]
         path, setting = out.stdout.splitlines()
-        assert Path(path) == root / f"numba-{source_hash()}"
+        assert Path(path) == root / f"numba-{source_hash()}{suffix}"
         assert setting == repr(extra.get("NUMBA_CACHE_DIR", ""))  # other libraries' kernels keep Numba's setting
     # a root that cannot be written: the same name under the temporary directory, said (never the in-tree cache)
     blocked = tmp_path / "file"
@@ -229,3 +234,57 @@ def test_the_warm_up_prunes_only_other_sources_caches_untouched_for_the_limit(tm
     with pytest.raises(ValueError, match=r"older_than_days must be >= 0, got -1"):
         prune_caches(current, -1)
     assert prune_caches(tmp_path / "missing" / "numba-0123456789abcdef", now=now) == []
+    # the directories of other compile targets (NUMBA_CPU_NAME): kept with the current hash, pruned with another
+    mine_generic = cache(current.name + "-generic", 400)
+    old_generic = cache("numba-dddddddddddddddd-x86-64-v3", 31)
+    assert prune_caches(current, 30, now=now) == [old_generic]
+    assert mine_generic.exists() and not old_generic.exists()
+
+
+def test_the_compile_target_names_its_own_cache_directory():
+    from genetic_sizer.backtest.kernels import target_suffix
+
+    assert target_suffix({}) == "" and target_suffix({"NUMBA_CPU_NAME": "host"}) == ""
+    assert target_suffix({"NUMBA_CPU_NAME": "generic"}) == "-generic"
+    assert target_suffix({"NUMBA_CPU_NAME": "x86-64-v3"}) == "-x86-64-v3"
+    assert target_suffix({"NUMBA_CPU_NAME": "Skylake-AVX512"}) == "-skylake-avx512"
+    assert target_suffix({"NUMBA_CPU_NAME": "a/b c"}) == "-a_b_c"  # never a path
+    with_features = target_suffix({"NUMBA_CPU_NAME": "generic", "NUMBA_CPU_FEATURES": "+sse2,+avx"})
+    assert re.fullmatch(r"-generic-[0-9a-f]{8}", with_features)
+    assert with_features != target_suffix({"NUMBA_CPU_NAME": "generic", "NUMBA_CPU_FEATURES": "+sse2"})
+    assert re.fullmatch(r"-host-[0-9a-f]{8}", target_suffix({"NUMBA_CPU_FEATURES": "+sse2"}))
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "x y"])
+def test_the_warm_up_refuses_a_target_that_is_not_a_name(name, capsys):
+    from genetic_sizer.cli.warm import main as warm_main
+
+    with pytest.raises(SystemExit) as e:
+        warm_main(["--cpu", name])
+    assert e.value.code == 2
+    assert f"--cpu must name a compile target such as generic or x86-64-v3, got {name!r}" in capsys.readouterr().err
+
+
+def test_a_failed_warm_up_for_another_target_is_reported_with_its_output(monkeypatch, capsys):
+    """The other target's warm-up runs in a child process; when it fails, the warm-up fails and shows its end."""
+    import genetic_sizer.cli.warm as warm_cli
+
+    started = []
+
+    def fake_start(name):
+        started.append(name)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; print('compiling'); sys.exit('boom: no such target')"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return name, proc
+
+    monkeypatch.setattr(warm_cli, "_start_target", fake_start)
+    monkeypatch.setattr(warm_cli, "warm", lambda reference: {"api": 0.0, "cache_dir": "/nowhere/numba-x"})
+    assert warm_cli.main(["--cpu", "generic", "--cpu", "generic"]) == 1
+    assert started == ["generic"]  # once per target
+    err = capsys.readouterr().err
+    assert "warm-up for NUMBA_CPU_NAME=generic failed (exit code 1):" in err
+    assert "compiling" in err and "boom: no such target" in err

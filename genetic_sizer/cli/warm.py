@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -156,26 +157,51 @@ def _newest_mtime(path: Path) -> float:
 
 
 def prune_caches(current: Path, older_than_days: float = PRUNE_DAYS, now: float | None = None) -> list[Path]:
-    """Remove the kernel caches beside ``current`` (directories ``numba-`` + 16 hex digits: other sources' hashes)
-    in which nothing was written for ``older_than_days``: a cache is written when its sources are compiled, so an
-    old one belongs to a version not installed since (one still in use only recompiles, once). ``current`` and any
-    other name are kept. Returns the directories removed."""
+    """Remove the kernel caches beside ``current`` (directories ``numba-`` + 16 hex digits, with a compile target's
+    suffix or none: other sources' hashes) in which nothing was written for ``older_than_days``: a cache is written
+    when its sources are compiled, so an old one belongs to a version not installed since (one still in use only
+    recompiles, once). ``current``, the directories of its hash for other targets and any other name are kept.
+    Returns the directories removed."""
     import re
     import shutil
 
     if older_than_days < 0:
         raise ValueError(f"older_than_days must be >= 0, got {older_than_days!r}")
     now = time.time() if now is None else now
+    source = current.name.split("-")[1] if current.name.startswith("numba-") else None  # other targets of it are kept
     removed = []
     if not current.parent.is_dir():
         return removed
     for d in sorted(current.parent.iterdir()):
-        if d == current or not d.is_dir() or d.is_symlink() or not re.fullmatch(r"numba-[0-9a-f]{16}", d.name):
+        name = re.fullmatch(r"numba-([0-9a-f]{16})(-[A-Za-z0-9._-]+)?", d.name)
+        if d == current or not d.is_dir() or d.is_symlink() or not name or name[1] == source:
             continue
         if now - _newest_mtime(d) >= older_than_days * 86400.0:
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
     return removed
+
+
+def _start_target(name: str):
+    """The warm-up for compile target ``name`` in a child process (``NUMBA_CPU_NAME=name``: its own cache directory,
+    :func:`genetic_sizer.backtest.kernels.target_suffix`), running beside this process's."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "NUMBA_CPU_NAME": name}
+    env.pop("NUMBA_CPU_FEATURES", None)
+    cmd = [sys.executable, "-m", "genetic_sizer.cli.warm", "--no-prune"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return name, proc
+
+
+def _finish_target(name: str, proc) -> tuple[bool, str]:
+    out, _ = proc.communicate()
+    lines = out.strip().splitlines()
+    if proc.returncode != 0:
+        tail = "\n".join(lines[-20:])
+        return False, f"warm-up for NUMBA_CPU_NAME={name} failed (exit code {proc.returncode}):\n{tail}"
+    return True, f"NUMBA_CPU_NAME={name}: {lines[-1] if lines else 'done'}"
 
 
 def main(argv=None) -> int:
@@ -187,13 +213,36 @@ def main(argv=None) -> int:
         default=PRUNE_DAYS,
         help=f"remove other sources' kernel caches untouched for this many days (default {PRUNE_DAYS:g})",
     )
+    ap.add_argument(
+        "--cpu",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also compile for this target (NUMBA_CPU_NAME, e.g. generic or x86-64-v3), in a process of its own "
+        "beside this one; repeatable",
+    )
+    ap.add_argument("--no-prune", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.prune_days < 0:
         ap.error(f"--prune-days must be >= 0, got {args.prune_days:g}")
+    for name in args.cpu:
+        if not name.strip() or not all(c.isalnum() or c in "._-" for c in name):
+            ap.error(f"--cpu must name a compile target such as generic or x86-64-v3, got {name!r}")
     t0 = time.perf_counter()
-    done = warm(reference=args.reference)
+    others = [_start_target(name) for name in dict.fromkeys(args.cpu)]
+    try:
+        done = warm(reference=args.reference)
+    finally:
+        results = [_finish_target(*other) for other in others]
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in done.items() if k != "cache_dir")
     print(f"kernels compiled into {done['cache_dir']} in {time.perf_counter() - t0:.1f} s ({steps})")
+    failed = [text for ok, text in results if not ok]
+    for ok, text in results:
+        print(text, file=sys.stdout if ok else sys.stderr)
+    if failed:
+        return 1
+    if args.no_prune:
+        return 0
     removed = prune_caches(Path(done["cache_dir"]), args.prune_days)
     if removed:
         names = ", ".join(d.name for d in removed)

@@ -29,11 +29,13 @@ __all__ = [
     "CACHE_ENV",
     "SERIAL_BELOW",
     "SERIAL_ENV",
+    "TARGET_ENV",
     "cache_root",
     "kernel_cache",
     "kernel_sources",
     "njit",
     "source_hash",
+    "target_suffix",
     "threads_for",
 ]
 
@@ -110,10 +112,32 @@ def _writable(path: Path) -> bool:
         return False
 
 
-CACHE_DIR = cache_root() / f"numba-{source_hash()}"
-"""Where the kernels of these sources keep their compiled code: a directory this process can write (else Numba would
-fall back, silently, to the per-file cache beside the sources), or the same name under the system's temporary
-directory, with a warning."""
+TARGET_ENV = "NUMBA_CPU_NAME"
+"""Numba's setting of the CPU to compile for (default: this machine's); see :func:`target_suffix`."""
+
+
+def target_suffix(environ=None) -> str:
+    """``""`` for code compiled for this machine's CPU; ``-<name>`` (e.g. ``-generic``, ``-x86-64-v3``) when
+    ``NUMBA_CPU_NAME`` names another compile target (with ``-<8 hex digits>`` of ``NUMBA_CPU_FEATURES`` if set).
+
+    Numba keeps the code of several targets apart in one index file per function, but a process saving one target's
+    entry rewrites the whole index: two warm-ups of different targets side by side (``python -m genetic_sizer.cli.warm
+    --cpu generic``) would drop each other's entries. Each target therefore has its own directory."""
+    env = os.environ if environ is None else environ
+    name = env.get(TARGET_ENV, "").strip().lower()
+    features = env.get("NUMBA_CPU_FEATURES", "").strip()
+    if name in ("", "host") and not features:
+        return ""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in (name or "host"))
+    if features:
+        safe += "-" + hashlib.sha256(features.encode()).hexdigest()[:8]
+    return f"-{safe}"
+
+
+CACHE_DIR = cache_root() / f"numba-{source_hash()}{target_suffix()}"
+"""Where the kernels of these sources keep their compiled code (for this compile target: :func:`target_suffix`): a
+directory this process can write (else Numba would fall back, silently, to the per-file cache beside the sources), or
+the same name under the system's temporary directory, with a warning."""
 if not _writable(CACHE_DIR):
     import tempfile
     import warnings
