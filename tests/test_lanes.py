@@ -9,7 +9,7 @@ import numba
 import numpy as np
 import pytest
 
-from genetic_sizer.backtest.kernels import lanes, rules
+from genetic_sizer.backtest.kernels import lanes, orders, rules, simd
 from genetic_sizer.backtest.kernels import spot as nb
 from genetic_sizer.backtest.policy import RebalancePolicy
 from genetic_sizer.backtest.simulate import backtest, score
@@ -61,7 +61,7 @@ def _block(p, w, gs, rebalance_mask, fees=0.0, slippage=0.0, thresholds=None):
 )
 def test_the_lane_path_matches_vectorbt(rebalance, kind, fees, slippage, n_segments):
     p = make_prices(260, 7, seed=60)
-    n_genomes = 21  # two blocks of 16 lanes, the second padded
+    n_genomes = 21  # two blocks (8 and 16 lanes), the second padded
     if n_segments == 1:
         w = random_weights(n_genomes, 7, seed=61, kind=kind)
         starts = None
@@ -221,3 +221,59 @@ def test_a_lanes_figures_do_not_depend_on_the_block_it_is_in():
         assert n_exact > 0  # genome 0 (spread over 8 assets) falls back beside it
         np.testing.assert_array_equal(value[gs.index(target)], ref[0])
         assert traded[gs.index(target)] == ref_traded[0]
+
+
+@numba.njit(cache=False, error_model="numpy")
+def _lane_helpers(a, b, out):
+    """The lane kernel's vector helpers on row 1 of ``a`` (from lane 8) and ``b`` (from lane 8)."""
+    x = simd.vloadat(a, (1, 8), 8)
+    y = simd.vloadat(b, 8, 8)
+    one, zero = simd.vsplat(1.0, 8), simd.vsplat(0.0, 8)
+    simd.vstoreat(out, (0, 0), lanes._vadd(x, y))
+    simd.vstoreat(out, (1, 0), lanes._vsnap(x))
+    simd.vstoreat(out, (2, 0), simd.vsel(lanes._vclose(x, y), one, zero))
+    simd.vstoreat(out, (3, 0), -x)
+    simd.vstoreat(out, (4, 0), simd.vabs(x))
+    simd.vstoreat(out, (5, 0), simd.vmax(x, y))
+    simd.vstoreat(out, (6, 0), simd.vsel((x < y) ^ (y > 0.0), one, zero))
+    return simd.vbits(x < y)
+
+
+@numba.njit(cache=False, error_model="numpy")
+def _scalar_helpers(a, b, out):
+    for j in range(8):
+        x, y = a[1, 8 + j], b[8 + j]
+        out[0, j] = orders._add(x, y)
+        out[1, j] = 0.0 if orders._is_zero(x) else x
+        out[2, j] = 1.0 if orders._is_close(x, y) else 0.0
+        out[3, j] = -x
+        out[4, j] = abs(x)
+        out[5, j] = max(x, y)
+        out[6, j] = 1.0 if (x < y) != (y > 0.0) else 0.0
+
+
+def test_the_lane_kernels_vector_helpers_compute_the_scalar_order_helpers_bit_for_bit():
+    """The vectors' add-with-tolerance (vectorbt's add_nb, its opposite-sign test taken as ``a * b < 0``), snap to zero,
+    is-close, negation, abs, max, mask xor and bits, loaded from and stored to rows of 2-D and 1-D arrays at an offset,
+    against the scalar helpers and Numba's scalar operations: NaN, infinities, signed zeros, subnormals, values that
+    cancel within the tolerances, opposite signs whose product underflows, a zero beside an infinity."""
+    special = [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-13, -1e-13, 1e-12, -1e-12,
+               0.5e-3, 2e-3, -2e-3, 1.5, -1.5, 1.5 + 1e-9, -(1.5 - 1e-10), 1e308, -1e308]  # fmt: skip
+    pairs = np.array([(x, y) for x in special for y in special])
+    pairs = np.vstack([pairs, np.random.default_rng(14).normal(0.0, 3.0, (64, 2))])
+    x = pairs[:, 0]
+    pairs = np.vstack([pairs, np.column_stack([x, -x * (1 + 1e-10)]), np.column_stack([x, -x * (1 + 1e-8)])])
+    pairs = pairs[: len(pairs) // 8 * 8]
+    for lo in range(0, len(pairs), 8):
+        a = np.full((3, 16), 7.0)
+        b = np.full(16, 7.0)
+        a[1, 8:] = pairs[lo : lo + 8, 0]
+        b[8:] = pairs[lo : lo + 8, 1]
+        got, expect = np.zeros((7, 8)), np.zeros((7, 8))
+        bits = _lane_helpers(a, b, got)
+        _scalar_helpers(a, b, expect)
+        nan = np.isnan(expect)  # NaN must be NaN in both (its payload and sign are not compared)
+        assert np.array_equal(np.isnan(got), nan), pairs[lo : lo + 8]
+        bad = np.argwhere((got.view(np.int64) != expect.view(np.int64)) & ~nan)
+        assert bad.size == 0, [(tuple(i), pairs[lo + i[1]], got[tuple(i)], expect[tuple(i)]) for i in bad[:5]]
+        assert bits == sum(1 << j for j in range(8) if a[1, 8 + j] < b[8 + j])

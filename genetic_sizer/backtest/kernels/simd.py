@@ -9,9 +9,13 @@ round exactly as the scalar ones), comparisons follow Numba's scalar ones (``<``
 ordered, ``!=`` unordered: true for NaN), and :func:`vmin` is Numba's ``min(a, b)`` (``b if b < a else a``), so a lane
 computes bit for bit what the scalar code computes.
 
-Vectors (``VecType``) mix with scalars (a scalar stands for the vector of its copies); comparisons give masks
-(``MaskType``: ``&``, ``|``, ``~``); :func:`vsel` is the select ``a if m else b`` lane by lane; :func:`vany` tells
-whether any lane of a mask is set. ``W`` is a compile-time constant (an integer literal: a module constant).
+Vectors (``VecType``) mix with scalars (a scalar stands for the vector of its copies) and negate as Numba's scalars do
+(``-0.0 - x``); comparisons give masks (``MaskType``: ``&``, ``|``, ``^``, ``~``); :func:`vsel` is the select ``a if m
+else b`` lane by lane; :func:`vany` tells whether any lane of a mask is set and :func:`vbits` gives its lanes as the
+bits of an integer; :func:`vabs` and :func:`vmax` are Numba's ``abs`` and ``max``. :func:`vload` and :func:`vstore`
+read and write the first lanes of a row; :func:`vloadat` and :func:`vstoreat` the lanes from any element of a
+C-contiguous array (the lanes its innermost axis). ``W`` is a compile-time constant (an integer literal: a module
+constant).
 """
 
 from __future__ import annotations
@@ -21,7 +25,22 @@ import operator
 from llvmlite import ir
 from numba.extending import intrinsic, models, overload, register_model, types
 
-__all__ = ["MaskType", "VecType", "vany", "vget", "vload", "vmin", "vsel", "vsplat", "vstore"]
+__all__ = [
+    "MaskType",
+    "VecType",
+    "vabs",
+    "vany",
+    "vbits",
+    "vget",
+    "vload",
+    "vloadat",
+    "vmax",
+    "vmin",
+    "vsel",
+    "vsplat",
+    "vstore",
+    "vstoreat",
+]
 
 
 class VecType(types.Type):
@@ -278,3 +297,151 @@ def _ol_vmin(a, b):
     if _scalar(a) and isinstance(b, VecType):
         return lambda a, b: _vmin(vsplat(float(a), b), b)
     return None
+
+
+def _lane_array(ty):
+    return isinstance(ty, types.Array) and ty.dtype == types.float64 and ty.layout == "C"
+
+
+def _index_ok(ary, index):
+    if isinstance(index, types.Integer):
+        return ary.ndim == 1
+    return (
+        isinstance(index, types.BaseTuple)
+        and len(index) == ary.ndim
+        and all(isinstance(t, types.Integer) for t in index.types)
+    )
+
+
+def _element_pointer(context, builder, aryty, ary, indexty, index, width):
+    """A pointer to ``width`` doubles from element ``index`` (an integer or a tuple) of a C-contiguous array."""
+    from numba.core import cgutils
+
+    arr = context.make_array(aryty)(context, builder, ary)
+    if isinstance(indexty, types.Integer):
+        inds = [context.cast(builder, index, indexty, types.intp)]
+    else:
+        inds = [
+            context.cast(builder, builder.extract_value(index, j), indexty.types[j], types.intp)
+            for j in range(len(indexty))
+        ]
+    ptr = cgutils.get_item_pointer(context, builder, aryty, arr, inds, wraparound=False)
+    return builder.bitcast(ptr, ir.PointerType(ir.VectorType(ir.DoubleType(), width)))
+
+
+@intrinsic
+def vloadat(typingctx, ary, index, width):
+    """The ``width`` doubles from element ``index`` of a C-contiguous float64 array on (``index``: an integer for a row,
+    a tuple of one integer per axis otherwise; the lanes are the innermost axis). No bounds check: the caller
+    guarantees the array holds them."""
+    if not (_lane_array(ary) and _index_ok(ary, index) and isinstance(width, types.IntegerLiteral)):
+        return None
+    vt = VecType(width.literal_value)
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1], vt.width)
+        return builder.load(ptr, align=8)
+
+    return vt(ary, index, width), codegen
+
+
+@intrinsic
+def vstoreat(typingctx, ary, index, vec):
+    """Store ``vec`` into the ``width`` doubles from element ``index`` of a C-contiguous float64 array (as
+    :func:`vloadat`)."""
+    if not (_lane_array(ary) and _index_ok(ary, index) and isinstance(vec, VecType)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1], sig.args[2].width)
+        builder.store(args[2], ptr, align=8)
+        return context.get_dummy_value()
+
+    return types.none(ary, index, vec), codegen
+
+
+@intrinsic
+def _vneg(typingctx, a):
+    if not isinstance(a, VecType):
+        return None
+
+    def codegen(context, builder, sig, args):  # Numba's scalar negation: -0.0 - x (a NaN keeps its sign)
+        return builder.fsub(_splat(builder, ir.Constant(ir.DoubleType(), -0.0), sig.args[0].width), args[0])
+
+    return a(a), codegen
+
+
+@overload(operator.neg)
+def _ol_neg(a):
+    if isinstance(a, VecType):
+        return lambda a: _vneg(a)
+    return None
+
+
+@intrinsic
+def _vabs(typingctx, a):
+    if not isinstance(a, VecType):
+        return None
+
+    def codegen(context, builder, sig, args):  # Numba's abs of a float: llvm.fabs
+        vt = ir.VectorType(ir.DoubleType(), sig.args[0].width)
+        fn = builder.module.declare_intrinsic(f"llvm.fabs.v{vt.count}f64", fnty=ir.FunctionType(vt, [vt]))
+        return builder.call(fn, [args[0]])
+
+    return a(a), codegen
+
+
+def vabs(a):
+    """``abs(a)`` lane by lane (Numba's: ``llvm.fabs``)."""
+    raise NotImplementedError("vabs is compiled only")
+
+
+@overload(vabs)
+def _ol_vabs(a):
+    if isinstance(a, VecType):
+        return lambda a: _vabs(a)
+    return None
+
+
+@intrinsic
+def _vmax(typingctx, a, b):
+    if not (isinstance(a, VecType) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        greater = builder.fcmp_ordered(">", args[1], args[0])
+        return builder.select(greater, args[1], args[0])
+
+    return a(a, b), codegen
+
+
+def vmax(a, b):
+    """Numba's ``max(a, b)`` lane by lane: ``b if b > a else a`` (so a NaN in ``b`` gives ``a``)."""
+    raise NotImplementedError("vmax is compiled only")
+
+
+@overload(vmax)
+def _ol_vmax(a, b):
+    if isinstance(a, VecType) and isinstance(b, VecType):
+        return lambda a, b: _vmax(a, b)
+    if isinstance(a, VecType) and _scalar(b):
+        return lambda a, b: _vmax(a, vsplat(float(b), a))
+    if _scalar(a) and isinstance(b, VecType):
+        return lambda a, b: _vmax(vsplat(float(a), b), b)
+    return None
+
+
+_overload_mask(operator.xor, _mask_intrinsic(lambda b, x, y: b.xor(x, y)))
+
+
+@intrinsic
+def vbits(typingctx, mask):
+    """The lanes of ``mask`` as the bits of an integer (lane ``l`` is bit ``l``)."""
+    if not isinstance(mask, MaskType):
+        return None
+
+    def codegen(context, builder, sig, args):
+        bits = builder.bitcast(args[0], ir.IntType(sig.args[0].width))
+        return builder.zext(bits, ir.IntType(64))
+
+    return types.int64(mask), codegen

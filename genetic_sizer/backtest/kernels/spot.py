@@ -315,7 +315,7 @@ def simulate_population_nb(
 ):
     """Simulate every genome (first axis of ``weights``) over ``close``, in parallel over genomes.
 
-    The genomes without an active policy (:func:`lane_split`) are simulated side by side in blocks of up to 48
+    The genomes without an active policy (:func:`lane_split`) are simulated side by side in blocks of up to 32
     (:func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb`, SIMD across genomes; blocks and padding from
     :func:`~genetic_sizer.backtest.kernels.lanes.block_genomes`), in parallel over blocks; the others one by one by
     :func:`simulate_genome_nb`. A genome's figures depend on that genome alone (not on the blocks, the threads or the
