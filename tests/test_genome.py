@@ -229,6 +229,39 @@ def test_validate_names_asset_and_value():
     assert space.validate([0.4, 0.3, 0.3]).dtype == np.float64
 
 
+def test_validate_population_agrees_with_each_rows_violation():
+    """The whole-array test of a valid population and the per-row masks behind an error agree with ``violation``,
+    row by row: a population passes exactly when no row has a violation, and the error names the first row that
+    has one (bounds, within TOL of them, the budget, NaN, max_assets, min_position, a group cap)."""
+    space = GenomeSpace.create(
+        ["A", "B", "C", "D", "E"], max_weight=0.6, max_assets=4, min_position=0.05, groups={"g": ["A", "B"]},
+        max_group_weight={"g": 0.7},
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    good = space.sample(rng, 40)
+    assert space.validate_population(good) is good
+    tol = 1e-9
+    broken = [
+        [0.6 + 0.5 * tol, 0.0, 0.4 - 0.5 * tol, 0.0, 0.0],  # within TOL above max_weight: valid
+        [0.6 + 3 * tol, 0.0, 0.4 - 3 * tol, 0.0, 0.0],  # above it
+        [0.3, 0.2, 0.2, 0.2, 0.1],  # five assets held, max_assets 4
+        [0.5, 0.0, 0.47, 0.03, 0.0],  # a position below min_position
+        [0.4, 0.35, 0.25, 0.0, 0.0],  # group g at 0.75 > 0.7
+        [0.4, 0.3, 0.2, 0.0, 0.0],  # sums to 0.9
+        [0.4, 0.3, np.nan, 0.3, 0.0],
+        [-0.0, 0.3, 0.3, 0.4, 0.0],  # -0.0 is not held: valid
+    ]
+    for k, row in enumerate(broken):
+        pop = np.vstack([good[:7], [row], good[7:]])
+        why = space.violation(np.array(row))
+        if why is None:
+            assert space.validate_population(pop) is pop, k
+        else:
+            with pytest.raises(GenomeError) as exc:
+                space.validate_population(pop)
+            assert str(exc.value) == f"genome 7: {why}", k
+
+
 def test_diversity_matches_pairwise_definition():
     w = np.random.default_rng(0).dirichlet(np.ones(4), size=9)
     pairs = [0.5 * np.abs(w[i] - w[j]).sum() for i in range(9) for j in range(i + 1, 9)]

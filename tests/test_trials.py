@@ -98,3 +98,31 @@ def test_keys_of_a_batch_are_the_keys_of_its_rows():
     w = np.vstack([_genomes(7), -_genomes(2), np.zeros((1, 4))])
     assert _keys(w) == [_key(r) for r in w] and _keys(w[:0]) == []
     assert _keys(np.asfortranarray(w)) == [_key(r) for r in w]
+
+
+def test_the_reservoir_is_algorithm_r_replaced_row_by_row():
+    """The sample equals a plain loop of Algorithm R on the same draws (one ``integers`` call per batch, as documented):
+    the c-th distinct genome replaces slot j < capacity, in order, so a slot drawn twice in a batch keeps the later
+    genome; repeated rows (in a batch and across batches) are skipped before drawing."""
+    cap, seed = 4, 11
+    rng = np.random.default_rng(2)
+    batches = [rng.random((k, 3)) for k in (3, 9, 1, 12, 30, 7)]
+    batches.append(np.vstack([batches[1][:4], batches[4][5:9], rng.random((5, 3)), rng.random((1, 3))[[0, 0]]]))
+    t = Trials(3, seed=seed, capacity=cap)
+    draws = np.random.default_rng([seed, 0x7472_6961_6C73])  # the trials' own stream
+    sample, seen = [], set()
+    for b in batches:
+        t.add(b, np.zeros(len(b)))
+        fresh = []
+        for row in b:
+            if row.tobytes() not in seen:
+                seen.add(row.tobytes())
+                fresh.append(row)
+        late = [r for r in fresh if len(sample) >= cap or sample.append(r)]  # fill, then the rest replace
+        c0 = len(seen) - len(late)
+        slots = draws.integers(0, np.arange(c0 + 1, len(seen) + 1)) if late else []
+        for r, j in zip(late, slots, strict=True):
+            if j < cap:
+                sample[j] = r
+        np.testing.assert_array_equal(t.sample, np.array(sample))
+    assert t.n == len(seen)

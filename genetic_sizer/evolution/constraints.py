@@ -258,8 +258,8 @@ class Constraints:
         m = np.abs(w)
         held = w != 0
         bad = (held & (m < self.min_position - TOL)).any(axis=1)
-        bad |= held.sum(axis=1) > self.k
-        bad |= held.sum(axis=1) < self.k_min
+        count = held.sum(axis=1)
+        bad |= (count > self.k) | (count < self.k_min)
         if len(self.group_names):
             total = m @ self.group_matrix.T
             bad |= ((total > self.group_hi + TOL) | (total < self.group_lo - TOL)).any(axis=1)

@@ -267,8 +267,12 @@ class GenomeSpace:
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != self.n_assets:
             raise GenomeError(f"{what}s must have shape (n, {self.n_assets}), got {w.shape}")
-        bad = ~np.isfinite(w).all(axis=1)
-        bad |= (w < self.lower - TOL).any(axis=1) | (w > self.upper + TOL).any(axis=1)
+        lo, hi = self.lower - TOL, self.upper + TOL
+        valid = np.isfinite(w).all() and (w >= lo).all() and (w <= hi).all()  # whole-array tests: the usual case
+        if valid and (np.abs(np.abs(w).sum(axis=1) - 1.0) <= TOL).all() and not self.constraints.violates(w).any():
+            return w
+        bad = ~np.isfinite(w).all(axis=1)  # the per-row masks, for the error
+        bad |= (w < lo).any(axis=1) | (w > hi).any(axis=1)
         bad |= np.abs(np.abs(w).sum(axis=1) - 1.0) > TOL
         if not bad.any():
             bad |= self.constraints.violates(w)

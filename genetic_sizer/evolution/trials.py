@@ -78,12 +78,17 @@ class Trials:
         sharpe = np.asarray(sharpe, dtype=np.float64).reshape(-1)
         if len(weights) != len(sharpe):
             raise ValueError(f"{len(weights)} genomes but {len(sharpe)} Sharpe ratios")
-        known = self.keys
-        new = [k for k, key in enumerate(_keys(weights)) if key not in known and (known.add(key) or True)]
-        m = len(new)
+        known, keys = self.keys, _keys(weights)
+        batch = set(keys)
+        if len(batch) == len(keys) and known.isdisjoint(batch):  # the usual case: every row new (set operations)
+            known |= batch
+            idx = np.arange(len(keys), dtype=np.intp)
+        else:
+            new = [k for k, key in enumerate(keys) if key not in known and (known.add(key) or True)]
+            idx = np.array(new, dtype=np.intp)
+        m = len(idx)
         if not m:
             return 0
-        idx = np.array(new, dtype=np.intp)
         s = sharpe[idx]
         n_a, n_b = self.n, m
         mean_b = float(s.mean())
@@ -99,8 +104,10 @@ class Trials:
         if room < m:  # the c-th distinct genome, c = n_a + room + 1, ..., n, replaces a uniform slot of [0, c)
             slots = self.rng.integers(0, np.arange(n_a + room + 1, n + 1))
             hits = np.flatnonzero(slots < self.capacity)
-            for h in hits.tolist():  # in order: a later genome wins a slot drawn twice
-                self.sample[slots[h]] = weights[idx[room + h]]
+            # as if replaced in order: a slot drawn twice keeps its later genome (each slot's last hit)
+            taken, first_from_end = np.unique(slots[hits][::-1], return_index=True)
+            last = hits[len(hits) - 1 - first_from_end]
+            self.sample[taken] = weights[idx[room + last]]
         return m
 
     @property

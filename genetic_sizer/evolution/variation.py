@@ -11,6 +11,8 @@ imported when variation runs, not when this module is imported.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from genetic_sizer.errors import GenomeError
@@ -112,7 +114,7 @@ def vary_population(
         ("p_flip", p_flip, 1.0),
         ("p_support", p_support, 1.0),
     ):
-        if not (np.isfinite(x) and 0.0 <= x <= hi):
+        if not (math.isfinite(x) and 0.0 <= x <= hi):
             raise GenomeError(f"vary_population: {name} must be a finite number in [0, {hi:g}], got {x!r}")
     if engine not in VARY_ENGINES:
         raise ValueError(f"vary_population: engine must be one of {list(VARY_ENGINES)}, got {engine!r}")
