@@ -61,7 +61,7 @@ def _block(p, w, gs, rebalance_mask, fees=0.0, slippage=0.0, thresholds=None):
 )
 def test_the_lane_path_matches_vectorbt(rebalance, kind, fees, slippage, n_segments):
     p = make_prices(260, 7, seed=60)
-    n_genomes = 21  # two blocks (8 and 16 lanes), the second padded
+    n_genomes = 21  # on two threads two blocks (8 and 16 lanes), the second padded; on one, one block of 24
     if n_segments == 1:
         w = random_weights(n_genomes, 7, seed=61, kind=kind)
         starts = None
@@ -253,10 +253,11 @@ def _scalar_helpers(a, b, out):
 
 
 def test_the_lane_kernels_vector_helpers_compute_the_scalar_order_helpers_bit_for_bit():
-    """The vectors' add-with-tolerance (vectorbt's add_nb, its opposite-sign test taken as ``a * b < 0``), snap to zero,
-    is-close, negation, abs, max, mask xor and bits, loaded from and stored to rows of 2-D and 1-D arrays at an offset,
-    against the scalar helpers and Numba's scalar operations: NaN, infinities, signed zeros, subnormals, values that
-    cancel within the tolerances, opposite signs whose product underflows, a zero beside an infinity."""
+    """The vectors' add-with-tolerance (vectorbt's add_nb, its opposite-sign test taken as ``not a * b >= 0``:
+    negative or NaN), snap to zero, is-close, negation, abs, max, mask xor and bits, loaded from and stored to rows of
+    2-D and 1-D arrays at an offset, against the scalar helpers and Numba's scalar operations: NaN, infinities, signed
+    zeros, subnormals, values that cancel within the tolerances, opposite signs whose product underflows, a zero
+    beside an infinity."""
     special = [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-13, -1e-13, 1e-12, -1e-12,
                0.5e-3, 2e-3, -2e-3, 1.5, -1.5, 1.5 + 1e-9, -(1.5 - 1e-10), 1e308, -1e308]  # fmt: skip
     pairs = np.array([(x, y) for x in special for y in special])
