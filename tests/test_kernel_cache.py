@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 from numba.core.registry import CPUDispatcher
 
@@ -288,3 +289,30 @@ def test_a_failed_warm_up_for_another_target_is_reported_with_its_output(monkeyp
     err = capsys.readouterr().err
     assert "warm-up for NUMBA_CPU_NAME=generic failed (exit code 1):" in err
     assert "compiling" in err and "boom: no such target" in err
+
+
+def test_a_pickled_evaluator_runs_the_kernels_its_original_ran():
+    """Prices come back from pickle with read-only arrays, as validated: a worker's (pickled) copy of an evaluator
+    calls the kernels with the argument types its original used, so it loads them from the warmed cache instead of
+    compiling them again (a writable close is another type to Numba: about 80 s for the spot scorer)."""
+    import pickle
+
+    from genetic_sizer.backtest.kernels import lanes, spot
+    from genetic_sizer.evolution.evaluator import Evaluator
+    from tests.conftest import make_prices, random_weights
+
+    p = make_prices(200, 4, seed=2)
+    p = p.with_fields({"high": p.close * 1.01, "low": p.close * 0.99})
+    w = random_weights(5, 4, seed=1)
+    a = Evaluator(p, ("sharpe",))
+    a(w)
+    kernels = (spot.score_population_nb, lanes.simulate_block_nb)
+    before = [len(k.signatures) for k in kernels]
+    b = pickle.loads(pickle.dumps(a))
+    for arr in (b.prices.close, *b.prices.fields.values()):
+        assert not arr.flags.writeable
+    np.testing.assert_array_equal(b.prices.close, p.close)
+    np.testing.assert_array_equal(a(w), b(w))
+    assert [len(k.signatures) for k in kernels] == before  # no new signature: nothing compiled for the copy
+    q = pickle.loads(pickle.dumps(p))
+    assert q.symbols == p.symbols and q.index.equals(p.index) and q.periods_per_year == p.periods_per_year

@@ -26,6 +26,7 @@ Gaps *inside* the window are never filled: they are errors.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import hashlib
 import warnings
@@ -354,6 +355,25 @@ class Prices:
             notes=notes,
             utc_offset=offsets,
         )
+
+
+def _unpickled(state: dict) -> Prices:
+    """A pickled :class:`Prices` (a worker's copy, a cache) back with its arrays read-only, as validated. Pickle gives
+    arrays back writable, and a writable array is another type to Numba than a read-only one: every kernel the copy's
+    prices reached would be compiled again (about 80 s for the spot scorer) instead of loaded from the warmed cache."""
+    prices = object.__new__(Prices)
+    prices.__dict__.update(state)
+    for arr in (prices.close, prices.funding, prices.utc_offset, *prices.fields.values()):
+        if isinstance(arr, np.ndarray):
+            arr.setflags(write=False)
+    return prices
+
+
+def _pickled(prices: Prices):
+    return _unpickled, (dict(prices.__dict__),)
+
+
+copyreg.pickle(Prices, _pickled)
 
 
 # ---------------------------------------------------------------- validation
