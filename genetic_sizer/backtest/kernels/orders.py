@@ -2,7 +2,7 @@
 
 Shared by the scalar kernel (:mod:`genetic_sizer.backtest.kernels.spot`, one genome at a time) and the lane kernel
 (:mod:`genetic_sizer.backtest.kernels.lanes`, a block of genomes side by side), which both import them from here (the
-lane kernel calls :func:`_rebalance_exact`, :func:`_buy_fast` and :func:`_execute` for one lane at a time). The
+lane kernel calls :func:`_rebalance_exact` and :func:`_execute` for one lane at a time). The
 semantics are those of :mod:`genetic_sizer.backtest.kernels.spot`'s docstring.
 """
 
@@ -144,6 +144,20 @@ def _buy_fill_uncut(pos, size, price, fees, slippage):
     adj_price = price * (1.0 + slippage)
     req_cash = size * adj_price
     return _add(pos, size), req_cash + req_cash * fees, req_cash
+
+
+@njit(cache=True, inline="always")
+def _insertion_argsort(keys, idx, n):
+    """vectorbt's ``insertion_argsort_nb``: ``idx[:n]`` ordered by ``keys[idx[j]]``, ascending and stable (inlined, so
+    the caller's fast-math flags, if any, apply to its comparisons as before)."""
+    for j in range(1, n):
+        c = idx[j]
+        key = keys[c]
+        m = j - 1
+        while m >= 0 and keys[idx[m]] > key:
+            idx[m + 1] = idx[m]
+            m -= 1
+        idx[m + 1] = c
 
 
 @njit(cache=True, inline="always")
@@ -332,14 +346,7 @@ def _rebalance_exact(close, i, w, value, cash, position, order_value, sells, buy
             traded += t
         else:
             # the cash runs out before the largest buy: vectorbt's exact (stable) sequence
-            for j in range(1, n_buys):
-                c_j = buys[j]
-                a_j = order_value[c_j]
-                m = j - 1
-                while m >= 0 and order_value[buys[m]] > a_j:
-                    buys[m + 1] = buys[m]
-                    m -= 1
-                buys[m + 1] = c_j
+            _insertion_argsort(order_value, buys, n_buys)
             for j in range(n_buys):
                 k = buys[j]
                 cash, t = _execute(k, close[i, k], w[k], value, cash, position, fees, slippage, longonly)

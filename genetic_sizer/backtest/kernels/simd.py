@@ -271,16 +271,40 @@ def _ol_invert(a):
     return None
 
 
-@intrinsic
-def _vmin(typingctx, a, b):
-    if not (isinstance(a, VecType) and a == b):
+def _chooser(op: str):
+    """An intrinsic taking, lane by lane, ``b`` where ``b op a`` (an ordered comparison: false with a NaN) and ``a``
+    elsewhere: Numba's ``min`` with ``"<"``, its ``max`` with ``">"``."""
+
+    @intrinsic
+    def choose(typingctx, a, b):
+        if not (isinstance(a, VecType) and a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            pick = builder.fcmp_ordered(op, args[1], args[0])
+            return builder.select(pick, args[1], args[0])
+
+        return a(a, b), codegen
+
+    return choose
+
+
+def _overload_chooser(fn, choose) -> None:
+    """``fn(a, b)`` on two vectors, or a vector and a scalar (splat to the vector's width) either way, as ``choose``."""
+
+    @overload(fn)
+    def _ol(a, b):
+        if isinstance(a, VecType) and isinstance(b, VecType):
+            return lambda a, b: choose(a, b)
+        if isinstance(a, VecType) and _scalar(b):
+            return lambda a, b: choose(a, vsplat(float(b), a))
+        if _scalar(a) and isinstance(b, VecType):
+            return lambda a, b: choose(vsplat(float(a), b), b)
         return None
 
-    def codegen(context, builder, sig, args):
-        less = builder.fcmp_ordered("<", args[1], args[0])
-        return builder.select(less, args[1], args[0])
 
-    return a(a, b), codegen
+_vmin = _chooser("<")
+_vmax = _chooser(">")
 
 
 def vmin(a, b):
@@ -288,15 +312,7 @@ def vmin(a, b):
     raise NotImplementedError("vmin is compiled only")
 
 
-@overload(vmin)
-def _ol_vmin(a, b):
-    if isinstance(a, VecType) and isinstance(b, VecType):
-        return lambda a, b: _vmin(a, b)
-    if isinstance(a, VecType) and _scalar(b):
-        return lambda a, b: _vmin(a, vsplat(float(b), a))
-    if _scalar(a) and isinstance(b, VecType):
-        return lambda a, b: _vmin(vsplat(float(a), b), b)
-    return None
+_overload_chooser(vmin, _vmin)
 
 
 def _lane_array(ty):
@@ -403,32 +419,12 @@ def _ol_vabs(a):
     return None
 
 
-@intrinsic
-def _vmax(typingctx, a, b):
-    if not (isinstance(a, VecType) and a == b):
-        return None
-
-    def codegen(context, builder, sig, args):
-        greater = builder.fcmp_ordered(">", args[1], args[0])
-        return builder.select(greater, args[1], args[0])
-
-    return a(a, b), codegen
-
-
 def vmax(a, b):
     """Numba's ``max(a, b)`` lane by lane: ``b if b > a else a`` (so a NaN in ``b`` gives ``a``)."""
     raise NotImplementedError("vmax is compiled only")
 
 
-@overload(vmax)
-def _ol_vmax(a, b):
-    if isinstance(a, VecType) and isinstance(b, VecType):
-        return lambda a, b: _vmax(a, b)
-    if isinstance(a, VecType) and _scalar(b):
-        return lambda a, b: _vmax(a, vsplat(float(b), a))
-    if _scalar(a) and isinstance(b, VecType):
-        return lambda a, b: _vmax(vsplat(float(a), b), b)
-    return None
+_overload_chooser(vmax, _vmax)
 
 
 _overload_mask(operator.xor, _mask_intrinsic(lambda b, x, y: b.xor(x, y)))

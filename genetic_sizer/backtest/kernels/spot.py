@@ -47,6 +47,7 @@ from genetic_sizer.backtest.kernels.orders import (  # noqa: F401 (the tolerance
     REL_TOL,
     _execute,
     _group_value,
+    _insertion_argsort,
     _rebalance_exact,
     _rebalance_fast,
 )
@@ -83,14 +84,7 @@ def _rebalance_policy(close, i, w, value, cash, position, order_value, seq, fees
         adj[k] = (held + trades[k]) / value if trades[k] != 0.0 else held / value
         order_value[k] = adj[k] * value - held  # vectorbt's approx_order_value_nb
         seq[k] = k
-    for j in range(1, n_assets):  # vectorbt's insertion_argsort_nb: stable, ascending
-        key = order_value[seq[j]]
-        idx = seq[j]
-        m = j - 1
-        while m >= 0 and order_value[seq[m]] > key:
-            seq[m + 1] = seq[m]
-            m -= 1
-        seq[m + 1] = idx
+    _insertion_argsort(order_value, seq, n_assets)  # vectorbt's insertion_argsort_nb: stable, ascending
     traded = 0.0
     for j in range(n_assets):
         k = seq[j]
