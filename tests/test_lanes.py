@@ -15,20 +15,8 @@ from genetic_sizer.backtest.policy import RebalancePolicy
 from genetic_sizer.backtest.simulate import backtest, score
 
 from .conftest import make_prices, random_weights
-from .test_simulate import random_schedule
-
-PARITY_RTOL = 1e-8
-
-
-def _assert_vectorbt(p, w, **kw):
-    fast = backtest(p, w, **kw)
-    ref = backtest(p, w, engine="vectorbt", **kw)
-    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
-    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
-    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
-    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
-    assert np.ptp(fast.value[-1]) > 0  # the genomes traded, each its own way
-    return fast
+from .test_simulate import PARITY_RTOL, random_schedule
+from .test_simulate import assert_vectorbt_parity as _assert_vectorbt
 
 
 def _block(p, w, gs, rebalance_mask, fees=0.0, slippage=0.0, thresholds=None):

@@ -605,6 +605,19 @@ def _drift_parity_cases():
     return cases
 
 
+def assert_vectorbt_parity(p, w, **kw):
+    """The fast engine's values, traded notional and rebalance bars against vectorbt's on the same call, to
+    PARITY_RTOL; the genomes' final values must differ (each traded its own way). Returns the fast backtest."""
+    fast = backtest(p, w, **kw)
+    ref = backtest(p, w, engine="vectorbt", **kw)
+    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
+    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
+    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
+    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
+    assert np.ptp(fast.value[-1]) > 0
+    return fast
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("n_assets", "n_bars", "freq", "band", "policy", "kind", "fees", "slippage", "seed"), _drift_parity_cases()
@@ -618,13 +631,7 @@ def test_drift_band_fast_engine_matches_from_order_func(
     # the band given as one number, or per genome (one genome without a band)
     bands = band if seed % 4 else [band] * (n_genomes - 1) + [None]
     kw = dict(rebalance=policy, threshold=bands, fees=fees, slippage=slippage, init_cash=10_000.0)
-    fast = backtest(p, w, **kw)
-    ref = backtest(p, w, engine="vectorbt", **kw)
-    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
-    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
-    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
-    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
-    assert np.ptp(fast.value[-1]) > 0
+    assert_vectorbt_parity(p, w, **kw)
 
 
 def test_calendar_masks_are_computed_once_per_index_and_handed_out_as_copies():
