@@ -168,12 +168,14 @@ def prune_caches(current: Path, older_than_days: float = PRUNE_DAYS, now: float 
     if older_than_days < 0:
         raise ValueError(f"older_than_days must be >= 0, got {older_than_days!r}")
     now = time.time() if now is None else now
-    source = current.name.split("-")[1] if current.name.startswith("numba-") else None  # other targets of it are kept
+    cache_name = re.compile(r"numba-([0-9a-f]{16})(-[A-Za-z0-9._-]+)?")
+    mine = cache_name.fullmatch(current.name)
+    source = mine[1] if mine else None  # its directories for other targets are kept
     removed = []
     if not current.parent.is_dir():
         return removed
     for d in sorted(current.parent.iterdir()):
-        name = re.fullmatch(r"numba-([0-9a-f]{16})(-[A-Za-z0-9._-]+)?", d.name)
+        name = cache_name.fullmatch(d.name)
         if d == current or not d.is_dir() or d.is_symlink() or not name or name[1] == source:
             continue
         if now - _newest_mtime(d) >= older_than_days * 86400.0:
@@ -236,10 +238,9 @@ def main(argv=None) -> int:
         results = [_finish_target(*other) for other in others]
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in done.items() if k != "cache_dir")
     print(f"kernels compiled into {done['cache_dir']} in {time.perf_counter() - t0:.1f} s ({steps})")
-    failed = [text for ok, text in results if not ok]
     for ok, text in results:
         print(text, file=sys.stdout if ok else sys.stderr)
-    if failed:
+    if not all(ok for ok, _ in results):
         return 1
     if args.no_prune:
         return 0
