@@ -38,7 +38,7 @@ def run(widths, band, repeats, best):
         args = (
             close, w, gs, gs, np.array([0]), masks, np.zeros(nl, dtype=np.int64), thr, 0.0005, 0.0, 10_000.0,
             np.ones(nl, dtype=np.bool_), np.empty((nl, n_bars)), np.empty((nl, n_bars), dtype=np.bool_),
-            np.empty(nl), np.empty((nl, 0)),
+            np.empty(nl), np.empty((nl, 0)), np.empty((0, 0, 8)),
         )  # fmt: skip
         simulate_block_nb(*args)
         times = []

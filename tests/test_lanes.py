@@ -31,7 +31,7 @@ def _block(p, w, gs, rebalance_mask, fees=0.0, slippage=0.0, thresholds=None):
     n_exact = lanes.simulate_block_nb(
         p.close, w[:, None, :].copy(), np.asarray(gs, dtype=np.int64), np.arange(nl), np.array([0]),
         rebalance_mask[None, :], np.zeros(n_genomes, dtype=np.int64), thr, fees, slippage, 10_000.0,
-        (w >= 0).all(axis=1), value, rebalanced, traded, np.empty((nl, 0)),
+        (w >= 0).all(axis=1), value, rebalanced, traded, np.empty((nl, 0)), np.empty((0, 0, 8)),
     )  # fmt: skip
     return value, traded, n_exact
 
@@ -209,6 +209,46 @@ def test_a_lanes_figures_do_not_depend_on_the_block_it_is_in():
         assert n_exact > 0  # genome 0 (spread over 8 assets) falls back beside it
         np.testing.assert_array_equal(value[gs.index(target)], ref[0])
         assert traded[gs.index(target)] == ref_traded[0]
+
+
+def _block_args(p, w, gs, rebalance_mask, thresholds, fees):
+    n_genomes = w.shape[0]
+    return (
+        p.close, w[:, None, :].copy(), np.asarray(gs, dtype=np.int64), np.arange(len(gs)), np.array([0]),
+        rebalance_mask[None, :], np.zeros(n_genomes, dtype=np.int64), thresholds, fees, 0.001, 10_000.0,
+        (w >= 0).all(axis=1),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("nl", [1, 3, 8, 13, 32])
+def test_the_bar_major_lane_values_are_the_value_rows_with_one_store_per_vector(nl):
+    """``lanes_out`` (the fused scorer's layout: (vectors, bars, 8)) holds each lane's value path bit for bit as the
+    value rows do, the lanes past ``nl`` of the last vector the last genome's path; with value rows and rebalance
+    flags of no columns nothing else is written and the traded sums stay the same."""
+    p = make_prices(120, 5, seed=81)
+    w = np.vstack([random_weights(20, 5, seed=81), random_weights(20, 5, seed=82, kind="longshort")])
+    gs = np.random.default_rng(nl).choice(40, nl, replace=False)
+    weekly = np.arange(p.n_bars) % 5 == 0
+    thr = np.where(np.arange(40) % 3 == 0, 0.02, np.inf)[:, None]
+    args = _block_args(p, w, gs, weekly, thr, 0.002)
+    value = np.empty((nl, p.n_bars))
+    flags = np.empty((nl, p.n_bars), dtype=bool)
+    traded = np.empty(nl)
+    lanes.simulate_block_nb(*args, value, flags, traded, np.empty((nl, 0)), np.empty((0, 0, 8)))
+    n_vec = (nl + 7) // 8
+    buf = np.full((n_vec, p.n_bars, 8), -7.0)
+    traded2 = np.empty(nl)
+    lanes.simulate_block_nb(
+        *args, np.empty((nl, 0)), np.empty((nl, 0), dtype=bool), traded2, np.empty((nl, 0)), buf
+    )  # fmt: skip
+    got = buf.transpose(0, 2, 1).reshape(n_vec * 8, p.n_bars)
+    np.testing.assert_array_equal(got[:nl], value)
+    for lane in range(nl, n_vec * 8):  # the padding lanes: the last genome's path again
+        np.testing.assert_array_equal(got[lane], value[nl - 1])
+    np.testing.assert_array_equal(traded2, traded)
+    assert not np.isnan(value).any() and (value != value[:, :1]).any(axis=1).all()  # real paths that move
+    with pytest.raises(ValueError, match="lanes_out"):
+        lanes.simulate_block_nb(*args, value, flags, traded, np.empty((nl, 0)), np.empty((n_vec, p.n_bars - 1, 8)))
 
 
 @numba.njit(cache=False, error_model="numpy")

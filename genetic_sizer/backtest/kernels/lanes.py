@@ -132,7 +132,7 @@ def _vvalue(close, i, pos, l0, cash):
 @njit(cache=True, error_model="numpy")
 def simulate_block_nb(
     close, weights, gs, rows, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash, longonly,
-    value_out, rebalanced_out, traded_out, turnover_out,
+    value_out, rebalanced_out, traded_out, turnover_out, lanes_out,
 ):  # fmt: skip
     """Simulate genomes ``gs`` (int64 (nl,), none with an active policy; :func:`block_genomes` gives at most
     :data:`LANES`, the kernel takes any number, computing whole vectors of eight) side by side.
@@ -140,6 +140,12 @@ def simulate_block_nb(
     Genome ``gs[l]``'s outputs go to row ``rows[l]`` of ``value_out`` (n_rows, n_bars), ``rebalanced_out`` (n_rows,
     n_bars), ``traded_out`` (n_rows,) and, when it has ``n_bars`` columns (it may have none), ``turnover_out`` (n_rows,
     n_bars): what :func:`genetic_sizer.backtest.kernels.spot.simulate_genome_nb` writes and returns for that genome.
+    ``value_out`` or ``rebalanced_out`` with no columns is not written. ``lanes_out`` (n_vectors, n_bars, 8),
+    C-contiguous, when it has rows (it may have none; then at least ``ceil(nl / 8)``): the values once more, bar-major
+    per vector of eight lanes, one vector store per vector and bar (``lanes_out[l // 8, i, l % 8]`` is lane ``l``'s
+    value at bar ``i``; the lanes past ``nl`` of the last vector repeat genome ``gs[nl - 1]``'s path), the layout
+    :func:`genetic_sizer.backtest.kernels.lane_metrics.score_lanes_nb` scores from (the fused scorer passes no value
+    rows and no flags: their scalar stores, two per lane and bar, are about a fifth of the time on monthly rebalancing).
     ``close``, ``weights``, ``segment_starts``, ``masks``, ``mask_of``, ``thresholds``, ``fees``, ``slippage``,
     ``init_cash``, ``longonly`` as for :func:`genetic_sizer.backtest.kernels.spot.simulate_population_nb`; the drift
     band is that of :func:`~genetic_sizer.backtest.kernels.spot.simulate_genome_nb`, tested lane by lane on the bars a
@@ -151,6 +157,11 @@ def simulate_block_nb(
     nl = gs.shape[0]
     nv = (nl + _W - 1) // _W * _W  # whole vectors: the lanes past nl repeat the last genome and write nothing
     per_bar = turnover_out.shape[1] > 0
+    write_rows = value_out.shape[1] > 0
+    write_flags = rebalanced_out.shape[1] > 0
+    write_lanes = lanes_out.shape[0] > 0
+    if write_lanes and (lanes_out.shape[0] * _W < nl or lanes_out.shape[1] != n_bars or lanes_out.shape[2] != _W):
+        raise ValueError("simulate_block_nb: lanes_out must be (>= ceil(nl / 8), n_bars, 8)")
     w = np.empty((n_segments * n_assets, nv))  # each lane's targets: row s * n_assets + k
     band = np.empty((n_segments, nv))  # each lane's drift band (inf: none)
     pos = np.zeros((n_assets, nv))
@@ -215,8 +226,9 @@ def simulate_block_nb(
                 b = vloadat(band, (seg, l0), _W)
                 trade = trade | ((dev >= b * v) & (b < np.inf) & (v > 0.0))
             bits = vbits(trade)
-            for j in range(min(_W, nl - l0)):
-                rebalanced_out[rows[l0 + j], i] = (bits >> j) & 1
+            if write_flags:
+                for j in range(min(_W, nl - l0)):
+                    rebalanced_out[rows[l0 + j], i] = (bits >> j) & 1
             if bits != 0:
                 # 2. approximate order values, the total of the buys and the largest buy (the last index among equals)
                 total_buy = zero
@@ -358,8 +370,11 @@ def simulate_block_nb(
                     vstoreat(pos, (k, l0), p)
                     acc = acc + p * close[i, k]
                 v = cash_v + acc
-            for j in range(min(_W, nl - l0)):
-                value_out[rows[l0 + j], i] = vget(v, j)
+            if write_rows:
+                for j in range(min(_W, nl - l0)):
+                    value_out[rows[l0 + j], i] = vget(v, j)
+            if write_lanes:
+                vstoreat(lanes_out, (l0 // _W, i, 0), v)
     for l in range(nl):
         traded_out[rows[l]] = traded_sum[l]
     return n_exact

@@ -349,11 +349,12 @@ def simulate_population_nb(
     if n_lane > 0:  # the genomes without an active policy: blocks side by side (the lane kernel)
         n_blocks = lane_blocks(n_lane)
         no_turnover_rows = np.empty((value_out.shape[0], 0))
+        no_lanes = np.empty((0, 0, LANES))  # the fused scorer's bar-major values are not wanted here
         for b in prange(n_blocks):
             gs = block_genomes(lane, b, n_blocks)[0]  # a padding lane writes its genome's row again, identically
             simulate_block_nb(
                 close, weights, gs, gs, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash,
-                longonly, value_out, rebalanced_out, traded_out, no_turnover_rows,
+                longonly, value_out, rebalanced_out, traded_out, no_turnover_rows, no_lanes,
             )  # fmt: skip
     if rest.shape[0] == 0:
         return
@@ -677,21 +678,18 @@ def chunk_bounds(c, n_chunks, n):
 
 
 @njit(cache=True)
-def _score_block(values, n_real, init_cash, ann_factor, rf, gs, out):
-    """Score the first ``n_real`` value rows of a lane block (``values`` (n_lanes, n_bars)) into ``out[gs[j]]``, what
-    :func:`score_row_nb` writes there, bit for bit: eight paths at a time by
-    :func:`~genetic_sizer.backtest.kernels.lane_metrics.score_lanes_nb` (laid out bar-major; the padding lanes of a
-    partial group repeat its first path and are never written)."""
-    n_bars = values.shape[1]
-    lanes = np.empty((n_bars, LANES))
+def _score_block(buf, n_real, init_cash, ann_factor, rf, gs, out):
+    """Score the first ``n_real`` lanes of a lane block's values, laid out bar-major per vector of ``LANES`` lanes
+    (``buf`` (n_vectors, n_bars, LANES), as :func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb` writes its
+    ``lanes_out``), into ``out[gs[j]]``: what :func:`score_row_nb` writes there, bit for bit, eight paths at a time by
+    :func:`~genetic_sizer.backtest.kernels.lane_metrics.score_lanes_nb` straight from ``buf[v]`` (the lanes of a partial
+    vector past ``n_real`` hold the block's padding paths: computed alongside, never written)."""
+    n_bars = buf.shape[1]
     scratch = lane_scratch(n_bars)
     rows = np.empty((LANES, SCORE_WIDTH))
     for j0 in range(0, n_real, LANES):
         n = min(LANES, n_real - j0)
-        for i in range(n_bars):
-            for lane in range(LANES):
-                lanes[i, lane] = values[j0 + (lane if lane < n else 0), i]
-        score_lanes_nb(lanes, n, init_cash, ann_factor, rf, scratch, rows)
+        score_lanes_nb(buf[j0 // LANES], n, init_cash, ann_factor, rf, scratch, rows)
         for lane in range(n):
             row = out[gs[j0 + lane]]
             for c in range(SCORE_TRADED):
@@ -723,10 +721,14 @@ def score_population_nb(
     """Simulate and score every genome, without a (genomes x bars) array: the fitness path.
 
     Each genome is simulated by the code of :func:`simulate_population_nb` (a block of genomes side by side by
-    :func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb` into a block of value rows, a genome under an active
-    policy by :func:`simulate_genome_nb` into a scratch row of ``n_bars`` values) and each value row is scored at once
-    by :func:`score_row_nb` (the code of :func:`metrics_nb`): the figures equal those of simulating the population and
-    then scoring its value matrix bit for bit.
+    :func:`genetic_sizer.backtest.kernels.lanes.simulate_block_nb` into a scratch block of values laid out bar-major per
+    vector of eight lanes, one vector store per vector and bar, without value rows or rebalance flags; a genome under
+    an active policy by :func:`simulate_genome_nb` into a scratch row of ``n_bars`` values) and scored at once: a
+    block's vectors by :func:`genetic_sizer.backtest.kernels.lane_metrics.score_lanes_nb` straight from that layout,
+    a scratch row by :func:`score_row_nb` (the code of :func:`metrics_nb`). The figures equal those of simulating the
+    population and then scoring its value matrix bit for bit. Without the rows, the flags and a transpose the fused
+    scorer runs faster than :func:`simulate_population_nb` (96 genomes x 20 assets x 2,000 bars, one thread: 9.9 against
+    12.8-13.0 us per genome monthly, 87-88 against 91 daily; before, 14.6 against 12.5 monthly).
 
     Parameters
     ----------
@@ -766,24 +768,30 @@ def score_population_nb(
             gs, n_real = block_genomes(lane, b, n_blocks)
             nl = gs.shape[0]
             rows = np.arange(nl)
-            values = np.empty((nl, n_bars))
-            rebalanced = np.empty((nl, n_bars), dtype=np.bool_)
+            # the values bar-major per vector of LANES lanes (one vector store per vector and bar), what the lane
+            # scorer reads; no value rows and no rebalance flags (not written: no columns)
+            buf = np.empty(((nl + LANES - 1) // LANES, n_bars, LANES))
+            no_rows = np.empty((nl, 0))
+            no_flags = np.empty((nl, 0), dtype=np.bool_)
             traded = np.empty(nl)
             turnover = np.empty((nl, n_scratch))
             scratch = np.empty((3, n_scratch))  # the resamples' returns, path and rates
+            path = np.empty(n_scratch)  # one genome's values, gathered for its resamples
             simulate_block_nb(
                 close, weights, gs, rows, segment_starts, masks, mask_of, thresholds, fees, slippage, init_cash,
-                longonly, values, rebalanced, traded, turnover,
+                longonly, no_rows, no_flags, traded, turnover, buf,
             )  # fmt: skip
-            _score_block(values, n_real, init_cash, ann_factor, rf, gs, out)
+            _score_block(buf, n_real, init_cash, ann_factor, rf, gs, out)
             for j in range(n_real):
                 row = out[gs[j]]
                 row[SCORE_TRADED] = traded[j]
                 if n_res > 0:
+                    vec = buf[j // LANES]
+                    for i in range(n_bars):
+                        path[i] = vec[i, j % LANES]
                     resample_genome_nb(
-                        values[j], turnover[j], init_cash, ann_factor, rf, res_idx, res_ptr, row, scratch,
-                        res_out[gs[j]],
-                    )  # fmt: skip
+                        path, turnover[j], init_cash, ann_factor, rf, res_idx, res_ptr, row, scratch, res_out[gs[j]]
+                    )
     n_rest = rest.shape[0]
     if n_rest == 0:
         return
