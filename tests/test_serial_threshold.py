@@ -10,7 +10,7 @@ import pytest
 
 import genetic_sizer.backtest.kernels as K
 import genetic_sizer.backtest.portfolio as P
-import genetic_sizer.backtest.simulate as S
+import genetic_sizer.backtest.scorer as SC
 from genetic_sizer.backtest.portfolio import backtest_portfolio
 from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.evaluator import Evaluator
@@ -58,13 +58,13 @@ def test_evaluations_below_the_threshold_run_serially_with_the_parallel_results(
         ev = Evaluator(prices, ["calmar", "sortino"], rebalance="D", fees=0.00045, **kw)
         w = random_weights(40, prices.n_assets, seed=6, kind="longshort")
     seen = []
-    score = S.score
+    score = SC.score_inputs  # the fused kernel's call, which the evaluator's prepared scorer makes
 
     def spy(*a, **k):
         seen.append(numba.get_num_threads())
         return score(*a, **k)
 
-    monkeypatch.setattr(S, "score", spy)
+    monkeypatch.setattr(SC, "score_inputs", spy)
     numba.set_num_threads(2)
     monkeypatch.setattr(K, "SERIAL_BELOW", 0)
     parallel = ev(w)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer import vocab as V
+from genetic_sizer.backtest.policy import policy_rows
 from genetic_sizer.backtest.schedule import (
     rebalance_masks,
     validate_schedule,
@@ -22,16 +23,21 @@ from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, DataError
 
 __all__ = [
+    "Account",
     "Inputs",
     "as_prices",
+    "check_account",
     "check_costs",
     "check_leverage",
+    "check_spot",
     "funding_args",
     "funding_rates",
     "margin_tiers",
+    "population",
     "prepare",
     "range_args",
     "resolve_max_leverage",
+    "starts_of",
 ]
 
 
@@ -241,37 +247,105 @@ def prepare(
     :func:`genetic_sizer.backtest.simulate.score` share (see :func:`genetic_sizer.backtest.simulate.simulate`); the
     engine is checked by each of them afterwards. ``policy`` (a :class:`genetic_sizer.backtest.policy.RebalancePolicy`
     or None) measures volatility with ``periods_per_year`` (default the prices')."""
-    from genetic_sizer.backtest.policy import policy_rows
-
     prices = as_prices(close)
-    if segment_starts is None:
-        w = validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :]
-        starts = np.zeros(1, dtype=np.int64)
-    else:
-        w, starts = validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
+    w, starts = population(prices, weights, segment_starts)
     fees, slippage, init_cash = check_costs(fees, slippage, init_cash)
-    starts_or_none = None if segment_starts is None else starts
-    masks, mask_of = rebalance_masks(prices.calendar_index, rebalance, w.shape[0], starts_or_none)
+    masks, mask_of = rebalance_masks(prices.calendar_index, rebalance, w.shape[0], starts_of(segment_starts, starts))
     thresholds = validate_thresholds(threshold, w.shape[0], starts.size)
-    common = {"prices": prices, "w": w, "starts": starts, "masks": masks, "mask_of": mask_of}
-    common.update(thresholds=thresholds, drift=threshold is not None, fees=fees, slippage=slippage, init_cash=init_cash)
+    acct = check_account(prices, market, leverage, funding, max_leverage)
     ppy = prices.periods_per_year if periods_per_year is None else periods_per_year
+    rows = acct.policy_rows(policy, w.shape[0], ppy)
+    lev = acct.leverage(leverage, w.shape[0], prices.symbols, starts.size)
+    costs = (fees, slippage, init_cash)
+    drift, per_segment = threshold is not None, np.ndim(leverage) == 2
+    return acct.inputs(prices, w, starts, masks, mask_of, thresholds, drift, costs, lev, per_segment, rows)
+
+
+def population(prices: Prices, weights, segment_starts) -> tuple[np.ndarray, np.ndarray]:
+    """A population's weights (n_genomes, n_segments, n_assets) and segment starts (n_segments,), checked (a
+    GenomeError naming the genome, asset and value: :func:`genetic_sizer.backtest.schedule.validate_weights`,
+    :func:`genetic_sizer.backtest.schedule.validate_schedule`)."""
+    if segment_starts is None:
+        return validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :], np.zeros(1, dtype=np.int64)
+    return validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
+
+
+def starts_of(segment_starts, starts: np.ndarray) -> np.ndarray | None:
+    """What :func:`genetic_sizer.backtest.schedule.rebalance_masks` takes: the checked ``starts`` of a schedule, None
+    for static weights (``segment_starts`` None)."""
+    return None if segment_starts is None else starts
+
+
+@dataclass(frozen=True)
+class Account:
+    """The account a population is simulated in, checked once (:func:`check_account`): the market, and for perps
+    each asset's maximum leverage (``max_lev``), its margin tiers (``tier_rate``, ``tier_deduct``, ``mm_rate`` the first
+    tier's rate: :func:`margin_tiers`) and the funding rates (``rates``, None: none)."""
+
+    market: str
+    max_lev: np.ndarray | None = None
+    tier_rate: np.ndarray | None = None
+    tier_deduct: np.ndarray | None = None
+    mm_rate: np.ndarray | None = None
+    rates: np.ndarray | None = None
+
+    @property
+    def max_gross(self) -> float:
+        """The largest gross leverage: 1 for spot, the smallest ``max_leverage`` of the assets for perps."""
+        return 1.0 if self.max_lev is None else float(self.max_lev.min())
+
+    def policy_rows(self, policy, n_genomes: int, periods_per_year: float) -> np.ndarray | None:
+        """The kernels' policy rows of ``policy`` for ``n_genomes`` genomes in this account
+        (:func:`genetic_sizer.backtest.policy.policy_rows`)."""
+        return policy_rows(policy, n_genomes, periods_per_year, self.max_gross)
+
+    def leverage(self, leverage, n_genomes: int, symbols, n_segments: int) -> np.ndarray | None:
+        """Perps: the checked leverage (n_genomes, n_segments) (:func:`check_leverage`); spot: None."""
+        return None if self.market != "perp" else check_leverage(leverage, n_genomes, self.max_lev, symbols, n_segments)
+
+    def inputs(
+        self, prices, w, starts, masks, mask_of, thresholds, drift, costs, lev, per_segment_leverage, policy
+    ) -> Inputs:
+        """The :class:`Inputs` of checked parts."""
+        fees, slippage, init_cash = costs
+        common = {"prices": prices, "w": w, "starts": starts, "masks": masks, "mask_of": mask_of}
+        common.update(thresholds=thresholds, drift=drift, fees=fees, slippage=slippage, init_cash=init_cash)
+        if self.market == "spot":
+            return Inputs(**common, market="spot", policy=policy)
+        margin = {"mm_rate": self.mm_rate, "tier_rate": self.tier_rate, "tier_deduct": self.tier_deduct}
+        return Inputs(
+            **common, market="perp", lev=lev, per_segment_leverage=per_segment_leverage, **margin, rates=self.rates,
+            policy=policy,
+        )  # fmt: skip
+
+
+def check_account(prices: Prices, market, leverage, funding, max_leverage) -> Account:
+    """The :class:`Account` of ``market`` on ``prices``: for perps the margin tiers of ``max_leverage``
+    (:func:`margin_tiers`) and the ``funding`` rates (:func:`funding_rates`); for spot a ConfigError when a perp
+    setting is given (``leverage`` other than 1, ``max_leverage``, ``funding``) or ``market`` is unknown."""
     if market == "perp":
         max_lev, tier_rate, tier_deduct = margin_tiers(max_leverage, prices)
-        common["policy"] = policy_rows(policy, w.shape[0], ppy, float(max_lev.min()))
-        lev = check_leverage(leverage, w.shape[0], max_lev, prices.symbols, starts.size)
         rates = funding_rates(funding, prices)
-        per_segment = np.ndim(leverage) == 2
-        margin = {"mm_rate": np.ascontiguousarray(tier_rate[:, 0]), "tier_rate": tier_rate, "tier_deduct": tier_deduct}
-        return Inputs(**common, market="perp", lev=lev, per_segment_leverage=per_segment, **margin, rates=rates)
+        mm_rate = np.ascontiguousarray(tier_rate[:, 0])
+        return Account("perp", max_lev, tier_rate, tier_deduct, mm_rate, rates)
     if market != "spot":
         raise ConfigError(f"market must be one of {list(V.MARKETS)}, got {market!r}")
-    spot_only = {"leverage": bool(np.any(np.asarray(leverage) != 1.0)), "max_leverage": max_leverage is not None}
+    check_spot(leverage, max_leverage, funding)
+    return Account("spot")
+
+
+def check_spot(leverage, max_leverage, funding) -> None:
+    """A ConfigError naming the perp setting given to a spot account (``leverage`` other than 1, ``max_leverage``,
+    ``funding``)."""
+    if type(leverage) in (int, float):  # the usual case, without an array
+        levered = leverage != 1.0
+    else:
+        levered = bool(np.any(np.asarray(leverage) != 1.0))
+    spot_only = {"leverage": levered, "max_leverage": max_leverage is not None}
     spot_only["funding"] = funding is not None and funding is not False
     if any(spot_only.values()):
         name = next(k for k, v in spot_only.items() if v)
         raise ConfigError(f"{name} is a setting of market='perp'; the spot account has none")
-    return Inputs(**common, market="spot", policy=policy_rows(policy, w.shape[0], ppy, 1.0))
 
 
 def funding_args(inp: Inputs) -> tuple[np.ndarray, bool]:

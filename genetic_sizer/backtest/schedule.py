@@ -18,6 +18,7 @@ from genetic_sizer.data.times import IndexMemo
 from genetic_sizer.errors import ConfigError, GenomeError
 
 __all__ = [
+    "check_population",
     "is_policy",
     "rebalance_mask",
     "rebalance_masks",
@@ -230,6 +231,16 @@ def validate_weights(weights, n_assets: int, symbols=None) -> np.ndarray:
     return np.ascontiguousarray(w)
 
 
+def check_population(weights, starts, symbols) -> np.ndarray:
+    """A population's weights checked as :func:`validate_weights` (``starts`` None: (n_genomes, n_assets), or one
+    genome) or, for a schedule of checked ``starts`` (:func:`validate_segment_starts`), as :func:`validate_schedule`
+    (n_genomes, n_segments, n_assets); returned as a C-contiguous float64 (n_genomes, n_segments, n_assets)."""
+    n_assets = len(symbols)
+    if starts is None:
+        return validate_weights(weights, n_assets, symbols)[:, None, :]
+    return _schedule_weights(weights, starts, n_assets, symbols)
+
+
 def validate_segment_starts(segment_starts, n_bars: int) -> np.ndarray:
     """Check the first bar of each segment of a weight schedule; return them as int64 (n_segments,).
 
@@ -291,6 +302,11 @@ def validate_schedule(weights, segment_starts, n_bars: int, n_assets: int, symbo
         exposure; the message names the genome, the segment and the value.
     """
     starts = validate_segment_starts(segment_starts, n_bars)
+    return _schedule_weights(weights, starts, n_assets, symbols), starts
+
+
+def _schedule_weights(weights, starts, n_assets: int, symbols) -> np.ndarray:
+    """:func:`validate_schedule`'s weights, for checked ``starts``."""
     n_segments = starts.size
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 3 or w.shape[1:] != (n_segments, n_assets):
@@ -299,7 +315,7 @@ def validate_schedule(weights, segment_starts, n_bars: int, n_assets: int, symbo
             f"got {np.shape(weights)}"
         )
     _check_genomes(w, symbols, starts)
-    return np.ascontiguousarray(w), starts
+    return np.ascontiguousarray(w)
 
 
 def _check_genomes(w, symbols, starts) -> None:
@@ -307,6 +323,9 @@ def _check_genomes(w, symbols, starts) -> None:
     n_assets); ``starts`` None for static weights (messages then name the genome only)."""
     if w.shape[0] == 0:
         raise GenomeError("weights: the population is empty")
+
+    if (np.abs(np.abs(w).sum(axis=2) - 1.0) <= WEIGHT_TOL).all():  # one pass in the usual case: NaN and inf fail it
+        return
 
     def where(g, s):
         return f"genome {g}" if starts is None else f"genome {g}, segment {s} (from bar {int(starts[s])})"

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from genetic_sizer import vocab as V
+from genetic_sizer.backtest import resample as rs
 from genetic_sizer.backtest.inputs import (
     Inputs,
     as_prices,
@@ -56,6 +57,7 @@ from genetic_sizer.backtest.inputs import (
 )
 from genetic_sizer.backtest.kernels import perp
 from genetic_sizer.backtest.kernels import spot as nb
+from genetic_sizer.backtest.metrics import account_metrics, check_periods_per_year, compute_metrics
 from genetic_sizer.backtest.policy import policy_rows
 from genetic_sizer.backtest.reference import reference_genome
 from genetic_sizer.backtest.riskfree import check_rates
@@ -66,9 +68,10 @@ from genetic_sizer.backtest.schedule import (
     validate_thresholds,
     validate_weights,
 )
+from genetic_sizer.backtest.scorer import SCORE_CHUNKS_PER_THREAD, score_inputs
 from genetic_sizer.errors import ConfigError, GenomeError
 
-__all__ = ["Backtest", "backtest", "holdings", "score", "simulate"]
+__all__ = ["SCORE_CHUNKS_PER_THREAD", "Backtest", "backtest", "holdings", "score", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -164,12 +167,6 @@ def _backtest(inp: Inputs, engine: str) -> Backtest:
     return Backtest(value=value, traded=traded, rebalance=rebalanced, segment_starts=inp.starts)
 
 
-SCORE_CHUNKS_PER_THREAD = 8
-""":func:`score` splits a population into this many chunks of genomes per Numba thread, handed out one at a time
-(``numba.parallel_chunksize(1)``): a thread slowed down by another process takes fewer chunks instead of holding the
-others up at the end of the call."""
-
-
 def score(
     close,
     weights,
@@ -229,15 +226,6 @@ funding, max_leverage, policy :
         close, weights, segment_starts, rebalance, threshold, fees, slippage, init_cash, market, leverage, funding,
         max_leverage, policy,
     )  # fmt: skip
-    from genetic_sizer.backtest import resample as rs
-    from genetic_sizer.backtest.metrics import (
-        account_metrics,
-        annualized_turnover,
-        check_periods_per_year,
-        compute_metrics,
-        liquidated_flag,
-    )
-
     prices = inp.prices
     ppy = check_periods_per_year(prices.periods_per_year if periods_per_year is None else periods_per_year)
     res = rs.NONE if resamples is None else resamples
@@ -248,40 +236,7 @@ funding, max_leverage, policy :
         )
         m.update(account_metrics(bt))
         return m if res.k == 0 else (m, rs.of_backtest(bt, m, inp.init_cash, ppy, risk_free, res))
-    import numba
-
-    rf = check_rates(risk_free, prices.n_bars, ppy)
-    res_args = (res.idx, res.ptr, np.empty((inp.w.shape[0], res.k, nb.RESAMPLE_WIDTH)))  # K = 0: no resampling
-
-    n_genomes = inp.w.shape[0]
-    n_chunks = min(n_genomes, SCORE_CHUNKS_PER_THREAD * numba.get_num_threads())
-    out = np.empty((n_genomes, nb.SCORE_WIDTH))
-    with numba.parallel_chunksize(1):
-        if inp.market == "perp":
-            f, has_funding = funding_args(inp)
-            perp.score_perp_population_nb(
-                prices.close, f, has_funding, *range_args(prices), inp.w, inp.starts, inp.masks, inp.mask_of,
-                inp.thresholds, inp.lev, inp.mm_rate, inp.tier_rate, inp.tier_deduct, inp.fees, inp.slippage,
-                inp.init_cash, ppy, rf, n_chunks, out, *res_args, inp.policy,
-            )  # fmt: skip
-        else:
-            longonly = (inp.w >= 0).all(axis=(1, 2))
-            nb.score_population_nb(
-                prices.close, inp.w, inp.starts, inp.masks, inp.mask_of, inp.thresholds, inp.fees, inp.slippage,
-                inp.init_cash, longonly, ppy, rf, n_chunks, out, *res_args, inp.policy,
-            )  # fmt: skip
-    if out[:, nb.SCORE_NONFINITE].any():
-        g = int(np.argmax(out[:, nb.SCORE_NONFINITE]))
-        raise ConfigError(f"values contain NaN or infinity (genome {g})")
-    cols = np.ascontiguousarray(out.T)
-    m = {name: cols[j] for j, name in enumerate(nb.METRIC_NAMES)}
-    m["cagr"] = m["annualized_return"]
-    m["turnover"] = annualized_turnover(cols[nb.SCORE_TRADED], ppy, prices.n_bars)
-    if inp.market == "perp":
-        for j, name in enumerate(perp.ACCOUNT_FIELDS):
-            m[name] = cols[perp.SCORE_ACCOUNT + j]
-        m["liquidated"] = liquidated_flag(cols[perp.SCORE_LIQUIDATED])
-    return m if res.k == 0 else (m, rs.as_metrics(res_args[2], res, ppy))
+    return score_inputs(inp, ppy, check_rates(risk_free, prices.n_bars, ppy), res)
 
 
 def _perp_engine_error(engine) -> ConfigError:

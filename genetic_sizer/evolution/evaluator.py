@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from genetic_sizer.errors import ConfigError
 from genetic_sizer.evolution.genes import GeneSpace
 from genetic_sizer.evolution.robust import ENC_TOL, check_min_effective_assets, effective_assets, gene_weights
 
-__all__ = ["Evaluator", "check_perp_data"]
+__all__ = ["Evaluator", "check_perp_data", "prepared_scorer"]
 
 
 def check_perp_data(prices, max_leverage, *, held=None, source: str | None = None, funding: bool = True) -> None:
@@ -294,8 +295,9 @@ class Evaluator:
     def metrics(self, weights, engine: str | None = None, genes=None, *, resampled: bool = False):
         """Every metric of every genome in ``weights`` (n_genomes, n_assets) (with their ``genes``, if given).
 
-        With the fast engine this is :func:`genetic_sizer.backtest.simulate.score`, which simulates and scores each
-        genome in one pass without a value matrix (the fitness path); the figures equal :meth:`metrics_of` of
+        With the fast engine this is :func:`genetic_sizer.backtest.simulate.score` through the evaluator's prepared
+        scorer (:func:`prepared_scorer`), which simulates and scores each genome in one pass without a value matrix
+        (the fitness path); the figures equal :meth:`metrics_of` of
         :meth:`backtest` bit for bit, which the other engines compute. ``resampled``: ``(metrics, every metric on
         each of the K resamples (name -> (n_genomes, K)) of the same simulation)``, with a resampled fitness.
         """
@@ -304,24 +306,18 @@ class Evaluator:
         if engine != "fast" and res is None:
             return self.metrics_of(self.backtest(weights, engine, genes))
         from genetic_sizer.backtest.kernels import threads_for
-        from genetic_sizer.backtest.simulate import score
 
-        rebalance, threshold, leverage = self.strategy_of(genes)
         with threads_for(np.size(weights) * self.prices.n_bars):  # a small batch: one thread (bit-for-bit the same)
+            if engine == "fast":  # the settings checked once (the scorer); the genomes and their genes on every call
+                return prepared_scorer(self)(weights, resamples=res, **_gene_settings(self, genes))
+            from genetic_sizer.backtest.simulate import score
+
+            rebalance, threshold, leverage = self.strategy_of(genes)
             return score(
-                self.prices,
-                weights,
-                rebalance=rebalance,
-                threshold=threshold,
-                fees=self.fees,
-                slippage=self.slippage,
-                init_cash=self.init_cash,
-                engine=engine,
-                periods_per_year=self.prices.periods_per_year,
-                risk_free=self.rf,
-                resamples=res,
-                **self.account(leverage, genes),
-            )
+                self.prices, weights, rebalance=rebalance, threshold=threshold, fees=self.fees, slippage=self.slippage,
+                init_cash=self.init_cash, engine=engine, periods_per_year=self.prices.periods_per_year,
+                risk_free=self.rf, resamples=res, **self.account(leverage, genes),
+            )  # fmt: skip
 
     @property
     def resamples(self):
@@ -348,10 +344,11 @@ class Evaluator:
         weights, unprojectable = gene_weights(self, weights, genes)  # shrink gene: the projected mix (as deployed)
         if self.resampling is None:
             m = self.metrics(weights, genes=genes)
-            fitness = np.column_stack([m[o] for o in self.objectives])
+            out = _columns([m[o] for o in self.objectives], self.trial_sharpe)  # and room for the trial Sharpe
         else:  # the resampled fitness; the wiped-out test and the trial Sharpe stay whole-window
             m, resampled = self.metrics(weights, genes=genes, resampled=True)
-            fitness = robust_fitness(resampled, self.objectives, self.resampling)
+            out = _columns(robust_fitness(resampled, self.objectives, self.resampling).T, self.trial_sharpe)
+        fitness = out[:, : len(self.objectives)]
         lost = (m["wiped_out"] > 0) | (False if unprojectable is None else unprojectable)  # no valid projection
         if "liquidated" in m:  # a liquidated account is the worst outcome, whatever it earned before
             lost |= m["liquidated"] > 0
@@ -359,8 +356,65 @@ class Evaluator:
             lost |= effective_assets(weights) < self.min_effective_assets - ENC_TOL
         fitness[lost] = self.wiped_out_fitness
         if self.trial_sharpe:
-            return np.column_stack([fitness, m["sharpe"] / math.sqrt(self.prices.periods_per_year)])
-        return fitness
+            out[:, -1] = m["sharpe"] / math.sqrt(self.prices.periods_per_year)
+        return out
+
+
+def _columns(columns, extra: bool) -> np.ndarray:
+    """The fitness array (n, k) of ``k`` columns (each (n,)), with one more, unfilled, when ``extra``."""
+    out = np.empty((len(columns[0]), len(columns) + extra))
+    for j, column in enumerate(columns):
+        out[:, j] = column
+    return out
+
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Each evaluator's prepared scorer with the settings it was prepared from (:func:`prepared_scorer`): kept beside the
+evaluator, not in it, so that neither a pickled evaluator (a Ray worker's) nor a copy carries it."""
+
+
+def prepared_scorer(evaluator: Evaluator):
+    """The fast engine's :class:`~genetic_sizer.backtest.scorer.Scorer` of an evaluator's settings (its prices, the
+    portfolio's policy, costs, account, rebalancing policy and risk-free rates), which :meth:`Evaluator.metrics` scores
+    with: prepared on the first call, again when one of those settings was replaced."""
+    ev = evaluator
+    key = (ev.prices, ev.rebalance, ev.fees, ev.slippage, ev.init_cash, ev.market, ev.leverage, ev.max_leverage)
+    key += (ev.rf, ev.policy)
+    prepared = _PREPARED.get(ev)
+    if prepared is not None and all(a is b for a, b in zip(prepared[0], key, strict=True)):
+        return prepared[1]
+    from genetic_sizer.backtest.scorer import Scorer
+
+    scorer = Scorer(
+        ev.prices,
+        rebalance=ev.rebalance,
+        fees=ev.fees,
+        slippage=ev.slippage,
+        init_cash=ev.init_cash,
+        periods_per_year=ev.prices.periods_per_year,
+        risk_free=ev.rf,
+        **ev.account(),
+    )
+    _PREPARED[ev] = (key, scorer)
+    return scorer
+
+
+def _gene_settings(evaluator: Evaluator, genes) -> dict:
+    """The per-genome settings of the genomes' strategy ``genes`` (n, n_genes) as a
+    :class:`~genetic_sizer.backtest.scorer.Scorer` call takes them; those left as the portfolio's (the scorer's own)
+    are not given. None or no genes: none."""
+    if genes is None or evaluator.genes is None:
+        return {}
+    rebalance, threshold, leverage = evaluator.strategy_of(genes)
+    out = {"threshold": threshold}
+    if rebalance is not evaluator.rebalance:
+        out["rebalance"] = rebalance
+    if evaluator.market == "perp" and leverage is not evaluator.leverage:
+        out["leverage"] = leverage
+    policy = policy_of(evaluator, genes)
+    if policy is not evaluator.policy:
+        out["policy"] = policy
+    return out
 
 
 def _account_keywords(market, leverage, max_leverage, policy) -> dict:
