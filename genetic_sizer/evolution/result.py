@@ -79,6 +79,17 @@ class EvolutionResult:
         return self.genes.strategy(self.members_genes[rank])
 
 
+def _mean_std(col: np.ndarray) -> tuple[float, float]:
+    """``(float(col.mean()), float(col.std()))`` bit for bit, in three numpy calls instead of numpy's eight: the sum
+    (pairwise, as ``mean`` and ``std`` take it), divided by the count; the deviations from that mean, squared, summed
+    and divided by the count; the square root (correctly rounded, as ``numpy.sqrt``)."""
+    n = len(col)
+    mean = float(np.add.reduce(col)) / n
+    dev = col - mean
+    dev *= dev
+    return mean, math.sqrt(float(np.add.reduce(dev)) / n)
+
+
 def generation_record(run, nevals: int) -> dict:
     """The logbook row of the generation ``run`` (an :class:`~genetic_sizer.evolution.loop.Evolution`) just
     finished: counters, each objective's best, mean and standard deviation over the live genomes, the wiped-out
@@ -96,8 +107,7 @@ def generation_record(run, nevals: int) -> dict:
         col = live[:, j]
         if len(col):
             rec[f"{name}_best"] = float(col.max() if run.maximize[j] else col.min())
-            rec[f"{name}_mean"] = float(col.mean())
-            rec[f"{name}_std"] = float(col.std())
+            rec[f"{name}_mean"], rec[f"{name}_std"] = _mean_std(col)
         else:  # every genome of the generation was wiped out
             rec[f"{name}_best"] = rec[f"{name}_mean"] = rec[f"{name}_std"] = math.nan
     rec["wiped_out"] = int(wiped.sum())

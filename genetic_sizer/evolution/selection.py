@@ -118,21 +118,24 @@ class HallOfFame:
 
     def update(self, weights: np.ndarray, genes: np.ndarray, fitness: np.ndarray) -> int:
         """Offer the rows of a population, in order; returns how many of them the hall holds afterwards."""
-        key = self.sign * np.asarray(fitness, dtype=np.float64)[:, 0]
-        candidates = np.arange(len(key))
+        fit = np.asarray(fitness, dtype=np.float64)
+        key = self.sign * fit[:, 0]
         if len(self) >= self.maxsize:  # the last member only gets better: a row not above it now never enters
-            candidates = candidates[key > self.sign * self.fitness[-1, 0]]
+            candidates = np.flatnonzero(key > self.sign * self.fitness[-1, 0])
+        else:
+            candidates = np.arange(len(key))
         if not len(candidates):
             return 0
-        cand_ids = self._identity(weights[candidates], genes[candidates])
+        cand_w, cand_g = weights[candidates], genes[candidates]
+        cand_ids = self._identity(cand_w, cand_g)
         present = set(self._ids)
-        if all(i in present for i in cand_ids):  # only members offered again (the elite): none can enter
+        if present.issuperset(cand_ids):  # only members offered again (the elite): none can enter
             return 0
+        n_members = len(self._ids)
         ids = list(self._ids)
         neg = (-self.sign * self.fitness[:, 0]).tolist()  # ascending: -key, best first
-        rows: list = [("m", k) for k in range(len(ids))]  # where each member's row comes from
-        for c, i in enumerate(candidates.tolist()):
-            k = float(key[i])
+        rows = list(range(n_members))  # where each row comes from: k < n_members a member, else candidate k - n_members
+        for c, k in enumerate(key[candidates].tolist()):
             if len(ids) >= self.maxsize and not -k < neg[-1]:
                 continue
             if cand_ids[c] in present:
@@ -144,14 +147,14 @@ class HallOfFame:
             pos = bisect.bisect_left(neg, -k)  # after every member with a larger key, before equal ones
             ids.insert(pos, cand_ids[c])
             neg.insert(pos, -k)
-            rows.insert(pos, ("c", i))
+            rows.insert(pos, n_members + c)
             present.add(cand_ids[c])
-        if all(src == "m" for src, _ in rows) and len(rows) == len(self):
+        entered = sum(r >= n_members for r in rows)
+        if not entered and len(rows) == n_members:
             return 0
-        entered = sum(src == "c" for src, _ in rows)
-        pick = lambda members, new: np.stack([members[k] if src == "m" else new[k] for src, k in rows])  # noqa: E731
-        self.weights = pick(self.weights, weights).reshape(-1, self.n_assets)
-        self.genes = pick(self.genes, genes).reshape(len(rows), self.n_genes)
-        self.fitness = pick(self.fitness, np.asarray(fitness, dtype=np.float64)).reshape(-1, 1)
+        order = np.array(rows, dtype=np.intp)  # one gather per array from the members followed by the candidates
+        self.weights = np.concatenate([self.weights, cand_w])[order]
+        self.genes = np.concatenate([self.genes, cand_g])[order]
+        self.fitness = np.concatenate([self.fitness, fit[candidates, :1]])[order]
         self._ids = ids
         return entered

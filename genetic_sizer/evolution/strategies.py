@@ -43,10 +43,10 @@ class SingleObjective:
         """The elite best of the old population, then the children."""
         run, ev = self.run, self.run.config.evolution
         elite = select_best(self._key(), ev.elite)
-        return (
-            np.vstack([run.weights[elite], weights]),
-            np.vstack([run.genes_[elite], genes]),
-            np.vstack([run.fitness[elite], fitness]),
+        return (  # rows of 2-D arrays: concatenate is vstack without its per-array checks
+            np.concatenate((run.weights[elite], weights)),
+            np.concatenate((run.genes_[elite], genes)),
+            np.concatenate((run.fitness[elite], fitness)),
             np.full(ev.population, np.nan),
             None,
         )
