@@ -76,10 +76,49 @@ def _live_state_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENETIC_SIZER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
 
-FIRST = ("test_jobs.py", "test_selection.py", "test_ray.py", "test_isa.py")
-"""The longest test files (a Ray head running jobs, thirty evolutions, local Ray instances, and a compile for another
-instruction set when ``make install`` did not warm it), started first so that ``make test``'s two processes
-(pytest-xdist, a file to a process) do not end on one of them."""
+FIRST = (
+    "test_ray.py",
+    "test_selection.py",
+    "test_jobs.py",
+    "test_walkforward.py",
+    "test_vary_nb.py",
+    "test_live_ops.py",
+    "test_notebooks.py",
+    "test_live_service.py",
+    "test_constraints.py",
+    "test_simulate.py",
+    "test_champion.py",
+    "test_significance.py",
+    "test_live_safety.py",
+    "test_genome.py",
+    "test_frontier.py",
+    "test_perp.py",
+    "test_rebalance_policies.py",
+    "test_kernel_cache.py",
+    "test_cli.py",
+    "test_isa.py",
+)
+"""The longest test files, longest first (about 60 s down to 5 s each with both processes busy: local Ray instances,
+thirty selection scenarios, a Ray head running jobs, walk-forwards, notebooks, the soaks), then every other file in its
+own order. ``make test`` runs the suite in two processes (pytest-xdist, a file to a process): started longest first,
+the two end together instead of one waiting on the other's last long file, and the Ray files (mostly waiting on Ray's
+processes) start beside files that compute. pytest-xdist would otherwise start files by their number of tests (its
+``--loadscope-reorder``, turned off below), leaving a long file of few tests, e.g. the notebooks, for the end."""
+
+
+def pytest_configure(config):
+    """Under pytest-xdist: the order of :data:`FIRST` (xdist's ``--no-loadscope-reorder``), and numpy's BLAS
+    (OpenBLAS) on each process's share of the CPUs (``OPENBLAS_NUM_THREADS``, unless set; inherited by the worker
+    processes and what they start). With two processes on two cores, each one's BLAS threads wait on the core the
+    other process is using: the selection, significance, allocator and statistics tests (``-n 2``) took 53 s of CPU
+    against 43 s on one thread each on a quiet machine, and 126 s against 86 s of time with other work beside them.
+    One process (``-p no:xdist``) keeps numpy's default."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+    workers = getattr(config.option, "numprocesses", None)  # -n: an int, or "auto"/"logical" (one per CPU)
+    if workers in ("auto", "logical") or (isinstance(workers, int) and workers > 1):
+        per = 1 if isinstance(workers, str) else max(1, (os.cpu_count() or 1) // workers)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", str(per))  # read by numpy's BLAS as each worker starts
 
 
 def pytest_collection_modifyitems(config, items):

@@ -34,6 +34,7 @@ def _small_moments(n=7, seed=3):
     a = rng.normal(size=(3 * n, n)) * 0.03
     cov = a.T @ a / (3 * n) + np.diag(rng.uniform(1e-4, 5e-4, n))
     mu = rng.uniform(0.001, 0.01, n)
+    mu.flags.writeable = cov.flags.writeable = False  # read-only, as loaded moments are: the kernels' warmed signatures
     return mu, cov
 
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -470,8 +471,15 @@ def test_a_cluster_without_genetic_sizer_is_named_as_the_cause(cluster, tmp_path
     bare = tmp_path / "bare-python"  # this machine's Python without site-packages, PYTHONPATH or the working dir
     bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -S "$@"\n')
     bare.chmod(0o755)
-    for python, why in ((str(tmp_path / "no-such-python"), "exit code 127"), (str(bare), "No module named")):
-        out, _ = _cli(["submit", "--address", head.url, *SETS, "--python", python, "--no-plots"], laptop, base)
+    cases = {str(tmp_path / "no-such-python"): "exit code 127", str(bare): "No module named"}
+
+    def submit(python):
+        return _cli(["submit", "--address", head.url, *SETS, "--python", python, "--no-plots"], laptop, base)[0]
+
+    with ThreadPoolExecutor(len(cases)) as pool:  # two independent jobs, submitted side by side (each its own client)
+        submitted = dict(zip(cases, pool.map(submit, cases), strict=True))
+    for python, why in cases.items():
+        out = submitted[python]
         assert out.returncode == 1, out.stdout + out.stderr
         job_id = out.stdout.split("submitted job ", 1)[1].split()[0]
         assert f"job {job_id} FAILED: {jobs.NOT_INSTALLED}: " in out.stderr and why in out.stderr

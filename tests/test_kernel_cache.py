@@ -149,7 +149,8 @@ def test_after_the_warm_up_a_first_evolve_compiles_nothing():
 
 def test_make_install_warms_the_cache_again_when_a_kernel_source_changes(tmp_path):
     """`make install` (and so `make evolve`, `make test`) runs the warm-up once the package is installed, and again
-    after any kernel source changed (a dry run of make on a copy of the Makefile with the stamps in place)."""
+    after any kernel source or the warm-up itself changed (a dry run of make on a copy of the Makefile with the stamps
+    in place)."""
     if shutil.which("make") is None:
         pytest.skip("no make")
     venv = tmp_path / ".venv"
@@ -157,7 +158,7 @@ def test_make_install_warms_the_cache_again_when_a_kernel_source_changes(tmp_pat
     shutil.copyfile(ROOT / "Makefile", tmp_path / "Makefile")
     for name in ("pyproject.toml", "constraints.txt"):
         shutil.copyfile(ROOT / name, tmp_path / name)
-    for p in kernel_sources():
+    for p in (*kernel_sources(), ROOT / "genetic_sizer" / "cli" / "warm.py"):
         dst = tmp_path / p.relative_to(ROOT)
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, dst)
@@ -174,9 +175,14 @@ def test_make_install_warms_the_cache_again_when_a_kernel_source_changes(tmp_pat
     assert "-m genetic_sizer.cli.warm" in dry_run() and "pip install" not in dry_run()
     (venv / ".warmed").touch()
     assert dry_run().strip() == "" or "genetic_sizer.cli.warm" not in dry_run()
-    spot = tmp_path / "genetic_sizer" / "backtest" / "kernels" / "spot.py"
-    os.utime(spot, (spot.stat().st_atime, (venv / ".warmed").stat().st_mtime + 10))
-    assert "-m genetic_sizer.cli.warm" in dry_run()
+    stamp = venv / ".warmed"
+    for changed in ("backtest/kernels/spot.py", "cli/warm.py"):  # a kernel, then the list of what is warmed
+        newest = max(p.stat().st_mtime for p in tmp_path.rglob("*.py"))
+        os.utime(stamp, (newest + 10, newest + 10))  # warmed after every source
+        assert "genetic_sizer.cli.warm" not in dry_run()
+        path = tmp_path / "genetic_sizer" / changed
+        os.utime(path, (newest + 20, newest + 20))  # then this one changed
+        assert "-m genetic_sizer.cli.warm" in dry_run(), changed
 
 
 def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():

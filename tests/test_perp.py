@@ -287,6 +287,7 @@ def test_drift_band_in_the_kernel_agrees_with_the_independent_loop(seed, thresho
         rebalanced,
         np.empty((n_genomes, 3)),
         liquidated,
+        None,  # no policy, passed as simulate() passes it: the signature the warm-up compiled, not a new one
     )
     loops = _by_loop(p, w, {**kw, "rebalance": "once"}, threshold=threshold)
     expect = np.column_stack([r["value"] for r in loops])

@@ -201,62 +201,6 @@ def test_actors_that_cannot_start_are_an_error_not_a_hang(monkeypatch):
     assert FakeRay.waited == P.ACTOR_START_TIMEOUT
 
 
-@pytest.mark.ray
-def test_strategy_genes_evolve_on_ray_exactly_as_serially(tmp_path):
-    """Rows of weights and genes travel to the actors in batches; each genome is simulated with its own policy and
-    drift band there: the run is bit-for-bit the serial one, with one objective and with NSGA-II."""
-    genes = "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"
-    configs = [load_config(None, [*SMALL, genes]), load_config(None, [*SMALL, genes, "objective=[sharpe, turnover]"])]
-    prices = load_from_config(configs[0].data)
-    ray_map = RayMap(num_workers=2, num_cpus=2)
-    try:
-        for k, config in enumerate(configs):
-            serial = evolve(config, prices, tmp_path / f"serial{k}")
-            on_ray = evolve(config, prices, tmp_path / f"ray{k}", map_fn=ray_map)
-            _same(serial, on_ray)
-            np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
-            np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
-            np.testing.assert_array_equal(serial.fitness, on_ray.fitness)
-            assert serial.trials == on_ray.trials
-    finally:
-        ray_map.close()
-
-
-@pytest.mark.ray
-def test_a_leverage_gene_evolves_on_ray_exactly_as_serially(tmp_path):
-    """Perp genomes with a leverage gene (and a drift band): each row's leverage travels to the actors with its
-    weights, and the run is bit-for-bit the serial one."""
-    from genetic_sizer.data.synthetic import perp_market
-
-    prices = perp_market(hours=24 * 30, seed=4).prices
-    config = load_config(
-        None,
-        [
-            "portfolio.market=perp",
-            "portfolio.leverage=2",
-            "portfolio.max_leverage={BTC: 40, default: 10}",
-            "portfolio.direction=longshort",
-            "portfolio.min_weight=-0.5",
-            "portfolio.rebalance=D",
-            "objective=calmar",
-            "evolution.population=24",
-            "evolution.generations=4",
-            "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 8.0]}",
-            "parallel.batch_size=4",
-        ],
-    )
-    serial = evolve(config, prices, tmp_path / "serial")
-    ray_map = RayMap(num_workers=2, num_cpus=2)
-    try:
-        on_ray = evolve(config, prices, tmp_path / "ray", map_fn=ray_map)
-    finally:
-        ray_map.close()
-    _same(serial, on_ray)
-    np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
-    np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
-    assert serial.trials == on_ray.trials and serial.logbook[-1]["leverage_std"] > 0
-
-
 def threads_in_batch(batch):
     """An evaluator reporting, per row, the Numba threads of the thread that evaluates the batch (in the actor)."""
     import numba
@@ -366,3 +310,64 @@ def test_a_local_instance_passes_batches_inside_the_call(monkeypatch):
     monkeypatch.setenv(P.DIRECT_CALL_ENV, "1000")
     RayMap(num_workers=1, num_cpus=2).start()
     assert "_system_config" not in calls[-1]
+
+
+# ---- one local instance shared by the last tests, which compare results only ----------------------------------
+@pytest.fixture(scope="module")
+def local_pair():
+    """A local instance with 2 workers on 2 CPUs, started on first use and stopped after the module's last test: the
+    tests below only compare runs with their serial twins, so they share it (a Ray start costs about 5 s). Every test
+    above starts and stops its own (a RayMap refuses a second local instance in its process): keep these last."""
+    ray_map = RayMap(num_workers=2, num_cpus=2)
+    try:
+        yield ray_map
+    finally:
+        ray_map.close()
+
+
+@pytest.mark.ray
+def test_strategy_genes_evolve_on_ray_exactly_as_serially(local_pair, tmp_path):
+    """Rows of weights and genes travel to the actors in batches; each genome is simulated with its own policy and
+    drift band there: the run is bit-for-bit the serial one, with one objective and with NSGA-II."""
+    genes = "evolution.genes={threshold: [0.0, 0.2], rebalance: [W, M, Q, once]}"
+    configs = [load_config(None, [*SMALL, genes]), load_config(None, [*SMALL, genes, "objective=[sharpe, turnover]"])]
+    prices = load_from_config(configs[0].data)
+    for k, config in enumerate(configs):
+        serial = evolve(config, prices, tmp_path / f"serial{k}")
+        on_ray = evolve(config, prices, tmp_path / f"ray{k}", map_fn=local_pair)
+        _same(serial, on_ray)
+        np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
+        np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
+        np.testing.assert_array_equal(serial.fitness, on_ray.fitness)
+        assert serial.trials == on_ray.trials
+
+
+@pytest.mark.ray
+def test_a_leverage_gene_evolves_on_ray_exactly_as_serially(local_pair, tmp_path):
+    """Perp genomes with a leverage gene (and a drift band): each row's leverage travels to the actors with its
+    weights, and the run is bit-for-bit the serial one."""
+    from genetic_sizer.data.synthetic import perp_market
+
+    prices = perp_market(hours=24 * 30, seed=4).prices
+    config = load_config(
+        None,
+        [
+            "portfolio.market=perp",
+            "portfolio.leverage=2",
+            "portfolio.max_leverage={BTC: 40, default: 10}",
+            "portfolio.direction=longshort",
+            "portfolio.min_weight=-0.5",
+            "portfolio.rebalance=D",
+            "objective=calmar",
+            "evolution.population=24",
+            "evolution.generations=4",
+            "evolution.genes={threshold: [0.0, 0.1], leverage: [1.0, 8.0]}",
+            "parallel.batch_size=4",
+        ],
+    )
+    serial = evolve(config, prices, tmp_path / "serial")
+    on_ray = evolve(config, prices, tmp_path / "ray", map_fn=local_pair)
+    _same(serial, on_ray)
+    np.testing.assert_array_equal(serial.members_genes, on_ray.members_genes)
+    np.testing.assert_array_equal(serial.population_genes, on_ray.population_genes)
+    assert serial.trials == on_ray.trials and serial.logbook[-1]["leverage_std"] > 0

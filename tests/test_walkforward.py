@@ -1170,7 +1170,7 @@ def test_a_walkforward_at_a_storage_url_resumes_a_running_fold_from_its_stored_c
     assert _stored(stored / "folds") == [f"fold-{k:03d}.json" for k in range(len(wf.folds))]
 
 
-def test_ray_fold_tasks_checkpoint_at_the_runs_storage_url(wf_prices, tmp_path, monkeypatch):
+def test_ray_fold_tasks_checkpoint_at_the_runs_storage_url(wf_run, wf_prices, tmp_path, monkeypatch):
     """On Ray each fold task checkpoints its evolution at <url>/folds/fold-NNN (a worker cannot reach the driver's
     staging directory) and a resumed task continues from it; the driver removes them once the fold's result is
     stored. The tasks run here in-process, as a Ray worker would run them (the Ray run itself: the ray-marked test)."""
@@ -1185,7 +1185,7 @@ def test_ray_fold_tasks_checkpoint_at_the_runs_storage_url(wf_prices, tmp_path, 
 
     monkeypatch.setattr("genetic_sizer.cluster.raymap.run_tasks", run_tasks)
     cfg = wf_config("parallel.backend=ray")
-    serial = run_walkforward(wf_config(), wf_prices, RunDir.create(tmp_path / "serial", wf_config()))
+    _, _, serial = wf_run  # the serial walk-forward of this configuration (wf_config()) on these prices
     url = (tmp_path / "store" / "wf").as_uri()
     stored = tmp_path / "store" / "wf"
     seen = []

@@ -6,9 +6,10 @@ other sources is never loaded). :func:`warm` calls what runs call, on small inpu
 (``genetic-sizer evolve``, the default configuration on a few assets and generations), a walk-forward and a
 constrained frontier on moments (``genetic-sizer frontier``, the moments kernel and its support QP), then the
 simulation API (spot and perp, calendar, daily and drift-band rebalancing, schedules, leverage per genome and segment,
-funding and bar ranges, the two-pass path and the fused scorer, the lane scorer), and with ``reference=True`` the
-vectorbt reference (vectorbt's own kernels are cached beside its package). A first ``make evolve`` then loads every
-kernel from the cache instead of compiling it.
+funding given or carried by the prices (a Hyperliquid file's) and bar ranges, the two-pass path and the fused scorer,
+the lane scorer), and with ``reference=True`` the vectorbt reference (vectorbt's own kernels are cached beside its
+package) and the resampled metrics of ``engine: vectorbt``. A first ``make evolve`` then loads every kernel from the
+cache instead of compiling it.
 """
 
 from __future__ import annotations
@@ -72,10 +73,17 @@ def _api(reference: bool) -> None:
                 backtest(p, w, **kw)
                 score(p, w, **kw)
                 score(p, w, threshold=0.05, **kw)
+        carried = p.with_funding(funding)  # funding carried by the prices (a Hyperliquid file's): read-only arrays
+        for w in (longonly, longshort):
+            kw = {"market": "perp", "leverage": 2.0, "max_leverage": 10.0, "fees": 0.00045}
+            backtest(carried, w, **kw)
+            score(carried, w, **kw)
+            score(carried, w, threshold=0.05, **kw)
         per_segment = np.full((3, len(starts)), 2.0)
         perp = {"market": "perp", "max_leverage": 10.0, "segment_starts": starts}
-        backtest(p, schedule, leverage=per_segment, **perp)
-        score(p, schedule, leverage=per_segment, **perp)
+        for q in (p, carried):
+            backtest(q, schedule, leverage=per_segment, **perp)
+            score(q, schedule, leverage=per_segment, **perp)
     policy = {"min_trade": 0.01, "max_turnover": 0.5, "vol_target": 0.2}  # the rebalancing policies' kernels
     for kw in ({}, {"market": "perp", "leverage": 2.0, "max_leverage": 10.0, "funding": funding}):
         backtest(prices, longonly, policy=policy, **kw)
@@ -88,8 +96,11 @@ def _api(reference: bool) -> None:
     for rf in (np.zeros(1), np.full(prices.n_bars, 1e-4)):
         score_lanes_nb(lanes, LANES, 100.0, 252.0, rf, lane_scratch(prices.n_bars), out)
     if reference:
+        from genetic_sizer.backtest.resample import blocks
+
         backtest(prices, longonly, engine="vectorbt", fees=0.0005)
         backtest(prices, longonly, engine="vectorbt", rebalance="once", threshold=0.05, fees=0.0005)
+        score(prices, longonly, engine="vectorbt", fees=0.0005, resamples=blocks(prices.n_bars, 4))  # engine: vectorbt
 
 
 def _runs(tmp: Path) -> None:
