@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BENCH  := $(VENV)/.installed-bench
 WARM   := $(VENV)/.warmed
-KERNELS := $(wildcard genetic_sizer/backtest/kernels/*.py) genetic_sizer/evolution/vary_nb.py
+KERNELS := $(wildcard genetic_sizer/backtest/kernels/*.py) genetic_sizer/evolution/vary_nb.py genetic_sizer/cli/warm.py
 CONFIG ?= configs/default.yaml
 # Ray must stay on the loopback interface on these machines (see README, "Ray on loopback").
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # The compiled kernels, warmed into their cache (genetic_sizer.backtest.kernels.CACHE_DIR, named by a hash of their
-# sources): again whenever a kernel source changes, so that no run starts by compiling. With two cores or more, a
-# second process compiles them at the same time for each target of WARM_CPUS (NUMBA_CPU_NAME; plain x86-64 by
-# default, into a directory of its own: a cluster compiled for one target, and the suite's instruction-set test);
-# WARM_CPUS= (empty) skips it.
+# sources): again whenever a kernel source or the warm-up (cli/warm.py) changes, so that no run starts by compiling.
+# With two cores or more, a second process compiles them at the same time for each target of WARM_CPUS
+# (NUMBA_CPU_NAME; plain x86-64 by default, into a directory of its own: a cluster compiled for one target, and the
+# suite's instruction-set test); WARM_CPUS= (empty) skips it.
 WARM_CPUS ?= $(if $(filter 1,$(shell nproc 2>/dev/null || echo 1)),,generic)
 $(WARM): $(STAMP) $(KERNELS)
 	$(PY) -m genetic_sizer.cli.warm --reference $(foreach c,$(WARM_CPUS),--cpu $(c))
@@ -66,15 +66,19 @@ WALKFORWARD_CONFIG := $(if $(filter command line environment,$(origin CONFIG)),$
 walkforward: install  ## walk-forward evolution 2005-2022 beside refitted benchmarks (configs/walkforward.yaml; CONFIG=...)
 	$(VENV)/bin/genetic-sizer walkforward --config $(WALKFORWARD_CONFIG)
 
+# bench_simulate.py and bench_loop.py save their figures in experiments/results/ (bench_simulate.json, bench_loop.json);
+# the last step copies them into README.md's speed table (measuring nothing; the other README figures are left alone).
 bench: $(BENCH)  ## speed vs vectorbt, the evolution loop vs the kernel, search quality vs known optima, Ray scaling
 	$(PY) experiments/bench_simulate.py
 	$(PY) experiments/bench_loop.py
+	$(PY) experiments/bench_loop.py --population 1000
 	$(PY) experiments/bench_serial.py
 	$(PY) experiments/bench_variation.py
 	$(PY) experiments/bench_quality.py
 	$(PY) experiments/bench_constraints.py
 	$(PY) experiments/bench_frontier.py
 	$(PY) experiments/bench_ray.py
+	$(PY) experiments/readme_figures.py --bench --write
 
 clean:  ## remove the virtualenv, caches and run outputs
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs build *.egg-info

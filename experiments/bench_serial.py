@@ -8,7 +8,7 @@ process: ``parallel`` (every kernel call on all Numba threads: ``SERIAL_BELOW = 
 calls below :data:`genetic_sizer.backtest.kernels.SERIAL_BELOW` on one thread), ``serial`` (one Numba thread for
 everything). The load: a child process spinning in a Python loop (started and stopped by its pid here); the machine's
 load average is printed with every row, since other processes on a shared machine add to it. Each figure is the
-median of ``--repeats`` runs of evaluations per second after generation 0 (bench_loop's measure); the runs of the
+median of ``--repeats`` runs of evaluations per second in generations 1 to G-1 (bench_loop's measure); the runs of the
 three choices are interleaved, so a change in the machine's load hits them alike.
 
 Run: ``.venv/bin/python experiments/bench_serial.py [--generations 40] [--repeats 3]``.

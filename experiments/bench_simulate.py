@@ -31,6 +31,11 @@ fitness path (``Evaluator.metrics``, the fused scorer); the limit is 1 GiB.
 
 Run: ``make bench`` or ``.venv/bin/python experiments/bench_simulate.py [--quick | --speed-only | --frame-only |
 --scaling-only | --perp-only]``. Timings use Numba's default thread count (printed).
+
+Every part that ran (``speed``, ``frame``, ``drift``, ``perp``, ``scaling``, ``memory``) is saved with its run's time,
+command, git commit, CPU count, load average at the start and Numba threads into
+``experiments/results/bench_simulate.json`` (beside the parts earlier runs saved; ``--quick``'s smaller workload is not
+saved); ``experiments/readme_figures.py --bench --write`` makes README.md's speed table from it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -550,6 +556,22 @@ def bench_memory(n_genomes: int, n_assets: int, n_bars: int) -> dict:
     return res
 
 
+def save(context: dict, parts: dict) -> None:
+    """The figures of the parts that ran (name -> (rows, (genomes, assets, bars))) into
+    ``experiments/results/bench_simulate.json`` (see the module's doc)."""
+    import numba
+    import readme_figures  # experiments/, on the path (main)
+
+    threads = numba.get_num_threads()
+    saved = {
+        name: {**context, "genomes": g, "assets": a, "bars": b, "numba_threads": threads, "rows": rows}
+        for name, (rows, (g, a, b)) in parts.items()
+        if rows  # thread scaling on a one-thread machine: skipped
+    }
+    path = readme_figures.save_results("bench_simulate", saved)
+    print(f"\nsaved {', '.join(saved)} to {path}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller workload, one vectorbt repeat")
@@ -562,15 +584,19 @@ def main(argv=None) -> int:
     if args.memory_child:
         _memory_child(*args.memory_child)
         return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import readme_figures
+
+    context = readme_figures.run_context()  # the load average before this run's own load
+    issue = (200, 20, 2000)  # the issue's workload
     if args.perp_only:
-        bench_perp(200, 20, 2000)
+        save(context, {"perp": (bench_perp(*issue), issue)})
         return 0
     if args.speed_only:
-        bench_speed(200, 20, 2000, 2)
-        bench_frame(200, 20, 2000, 2)
+        save(context, {"speed": (bench_speed(*issue, 2), issue), "frame": (bench_frame(*issue, 2), issue)})
         return 0
     if args.frame_only:
-        bench_frame(200, 20, 2000, 2)
+        save(context, {"frame": (bench_frame(*issue, 2), issue)})
         return 0
     if args.quick:
         bench_speed(50, 20, 1000, 1)
@@ -579,17 +605,17 @@ def main(argv=None) -> int:
         bench_perp(50, 20, 1000)
         bench_scaling(128, 50, 2000, 2)
         bench_memory(200, 50, 5000)
-        return 0
+        return 0  # a smaller workload: not saved
+    heavy, memory = (1024, 50, 5000), (2000, 50, 5000)
     if args.scaling_only:
-        bench_scaling(1024, 50, 5000)
-        bench_memory(2000, 50, 5000)
+        save(context, {"scaling": (bench_scaling(*heavy), heavy), "memory": (bench_memory(*memory), memory)})
         return 0
-    bench_speed(200, 20, 2000, 2)
-    bench_frame(200, 20, 2000, 2)
-    bench_drift(200, 20, 2000, 1)
-    bench_perp(200, 20, 2000)
-    bench_scaling(1024, 50, 5000)
-    bench_memory(2000, 50, 5000)
+    parts = {"speed": (bench_speed(*issue, 2), issue), "frame": (bench_frame(*issue, 2), issue)}
+    parts["drift"] = (bench_drift(*issue, 1), issue)
+    parts["perp"] = (bench_perp(*issue), issue)
+    parts["scaling"] = (bench_scaling(*heavy), heavy)
+    parts["memory"] = (bench_memory(*memory), memory)
+    save(context, parts)
     return 0
 
 
