@@ -192,7 +192,8 @@ def test_an_exchange_clock_seconds_off_is_measured_every_pass_warned_and_traded(
 def test_past_the_clock_tolerance_nothing_is_sent_and_the_loop_stops(fake, tmp_path, capsys):
     fake.clock_skew = -20.0  # past the default tolerance (15 s), within what the data-age guard allows (10 + 15 s)
     champ = write_champion(tmp_path / "c.json", WEIGHTS)
-    assert _size(fake, champ, "--execute", "--journal", str(tmp_path / "j.jsonl"), "--timeout", "1") == 2
+    # a request timeout of 5 s: on a loaded machine a 1 s timeout could fail the pass before its clock check
+    assert _size(fake, champ, "--execute", "--journal", str(tmp_path / "j.jsonl"), "--timeout", "5") == 2
     out, err = capsys.readouterr()
     assert "the exchange's clock is 20.0" in out and "no order is sent" in out
     assert "synchronize it (NTP)" in err and "clock_tolerance 15 s" in err
