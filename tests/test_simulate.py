@@ -398,23 +398,12 @@ def _schedule_parity_cases():
     return cases
 
 
-def _assert_parity(p, w, starts, **kw):
-    fast = backtest(p, w, segment_starts=starts, **kw)
-    ref = backtest(p, w, segment_starts=starts, engine="vectorbt", **kw)
-    rel = np.abs(fast.value - ref.value) / np.abs(ref.value)
-    assert rel.max() <= PARITY_RTOL, f"max relative value error {rel.max():.3e}"
-    np.testing.assert_allclose(fast.traded, ref.traded, rtol=PARITY_RTOL, atol=1e-12)
-    np.testing.assert_array_equal(fast.rebalance, ref.rebalance)
-    assert np.ptp(fast.value[-1]) > 0
-    return fast
-
-
 def test_schedule_fast_engine_matches_vectorbt_small():
     p = make_prices(120, 4, seed=30)
     mask = rebalance_mask(p.index, "W")
     starts = _schedule_starts(mask, 6, np.random.default_rng(30))
     w = random_schedule(6, len(starts), 4, seed=30, kind="mixed")
-    fast = _assert_parity(p, w, list(starts), rebalance="W", fees=0.002, slippage=0.001)
+    fast = assert_vectorbt_parity(p, w, segment_starts=list(starts), rebalance="W", fees=0.002, slippage=0.001)
     # segment switches are turnover: more than the same policy without them
     assert (fast.traded > backtest(p, w[:, 0], rebalance="W", fees=0.002, slippage=0.001).traded).all()
 
@@ -430,7 +419,9 @@ def test_schedule_fast_engine_matches_vectorbt(n_assets, n_bars, freq, policy, k
     starts = _schedule_starts(rebalance_mask(p.index, policy), n_segments, rng)
     n_genomes = 6 if n_assets * n_bars < 100_000 else 3
     w = random_schedule(n_genomes, len(starts), n_assets, seed=seed, kind=kind)
-    _assert_parity(p, w, starts, rebalance=policy, fees=fees, slippage=slippage, init_cash=10_000.0)
+    assert_vectorbt_parity(
+        p, w, segment_starts=starts, rebalance=policy, fees=fees, slippage=slippage, init_cash=10_000.0
+    )
 
 
 def test_schedule_vectorbt_engine_chunks_large_populations(monkeypatch):

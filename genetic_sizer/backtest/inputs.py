@@ -14,10 +14,10 @@ import pandas as pd
 from genetic_sizer import vocab as V
 from genetic_sizer.backtest.policy import policy_rows
 from genetic_sizer.backtest.schedule import (
+    check_population,
     rebalance_masks,
-    validate_schedule,
+    validate_segment_starts,
     validate_thresholds,
-    validate_weights,
 )
 from genetic_sizer.data.prices import Prices
 from genetic_sizer.errors import ConfigError, DataError
@@ -263,11 +263,13 @@ def prepare(
 
 def population(prices: Prices, weights, segment_starts) -> tuple[np.ndarray, np.ndarray]:
     """A population's weights (n_genomes, n_segments, n_assets) and segment starts (n_segments,), checked (a
-    GenomeError naming the genome, asset and value: :func:`genetic_sizer.backtest.schedule.validate_weights`,
-    :func:`genetic_sizer.backtest.schedule.validate_schedule`)."""
+    GenomeError naming the genome, asset and value: :func:`genetic_sizer.backtest.schedule.check_population`, after
+    :func:`genetic_sizer.backtest.schedule.validate_segment_starts` for a schedule)."""
     if segment_starts is None:
-        return validate_weights(weights, prices.n_assets, prices.symbols)[:, None, :], np.zeros(1, dtype=np.int64)
-    return validate_schedule(weights, segment_starts, prices.n_bars, prices.n_assets, prices.symbols)
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        starts = validate_segment_starts(segment_starts, prices.n_bars)
+    return check_population(weights, starts_of(segment_starts, starts), prices.symbols), starts
 
 
 def starts_of(segment_starts, starts: np.ndarray) -> np.ndarray | None:

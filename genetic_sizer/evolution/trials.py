@@ -44,10 +44,7 @@ def _keys(rows: np.ndarray) -> list[int]:
         from genetic_sizer.evolution.vary_nb import row_keys  # numba is imported when genomes are recorded
 
         return row_keys(rows.view(np.uint64)).tolist()
-    data, step = rows.tobytes(), rows.shape[1] * 8
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    chunks = (data[i : i + step] for i in range(0, len(data), step))
-    return [from_bytes(blake2b(c, digest_size=8).digest(), "little") for c in chunks]
+    return [_key(r) for r in rows]
 
 
 class Trials:
